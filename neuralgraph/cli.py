@@ -1,0 +1,227 @@
+"""The ``neuralgraph`` command: render, check, nodes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import NeuralgraphError, PatchError, PluginError, display_path
+
+EXIT_PATCH = 2  #: a bad patch (or bad arguments)
+EXIT_ERROR = 1  #: anything else that went wrong
+
+
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    from .loader import parse_override
+
+    out = {}
+    for item in items:
+        try:
+            key, value = parse_override(item)
+        except ValueError as exc:
+            raise SystemExit(_fail(f"--set {item}: {exc}", EXIT_PATCH)) from None
+        out[key] = value
+    return out
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"neuralgraph: {message}", file=sys.stderr)
+    return code
+
+
+def _print_problems(error: PatchError) -> None:
+    for problem in error.problems:
+        print(problem.format(), file=sys.stderr)
+    count = len(error.problems)
+    print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+
+
+def _settings(args: argparse.Namespace, patch: Any) -> tuple[int, int]:
+    from .config import load_settings
+
+    settings = load_settings()
+    rate = args.sample_rate or settings.get("sample_rate") or patch.sample_rate
+    block = args.block_size or settings.get("buffer_size") or patch.block_size
+    return int(rate), int(block)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.label = label
+
+    def __call__(self, fraction: float) -> None:
+        if self.enabled:
+            filled = int(fraction * 30)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * (len(self.label) + 42) + "\r")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .audiofile import read_audio, write_audio
+    from .engine import Engine
+    from .patch import load_patch
+
+    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    rate, block = _settings(args, patch)
+    engine = Engine(patch, sample_rate=rate, block_size=block)
+    seconds = args.seconds
+    if args.midi and seconds is None:
+        from .midifile import midi_length
+
+        seconds = midi_length(args.midi) + args.tail
+    source = None
+    if args.input:
+        source, in_rate = read_audio(args.input)
+        if in_rate != rate:
+            return _fail(f"{args.input} is at {in_rate} Hz but the engine runs at {rate} Hz", EXIT_ERROR)
+        if seconds is None:
+            seconds = source.shape[1] / rate + args.tail
+    if seconds is None:
+        seconds = 5.0
+    out = Path(args.output or Path(args.patch).with_suffix(".wav").name)
+    progress = Progress(f"rendering {display_path(args.patch)}")
+    t0 = time.perf_counter()
+    audio = engine.render(seconds, midi=args.midi, input=source, progress=progress)
+    wall = time.perf_counter() - t0
+    progress.done()
+    write_audio(out, audio, rate, args.bits)
+    for fault in engine.faults():
+        print(f"neuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+    guard = engine.plan.guard
+    if guard.non_finite:
+        print(f"neuralgraph: warning: {guard.non_finite} NaN/Inf samples replaced by silence", file=sys.stderr)
+    if guard.clipped:
+        print(f"neuralgraph: warning: {guard.clipped} samples clipped at the ±1.0 ceiling "
+              f"(peak {guard.peak:.2f}); lower the output level", file=sys.stderr)
+    factor = seconds / wall if wall > 0 else float("inf")
+    print(f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
+          f"rendered in {wall:.2f} s ({factor:.1f}x real time)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .compiler import build_plan
+    from .patch import check_patch
+
+    patch, problems = check_patch(args.patch, overrides=_overrides(args.set))
+    if problems:
+        for problem in problems:
+            print(problem.format(), file=sys.stderr)
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", file=sys.stderr)
+        return EXIT_PATCH
+    rate, block = _settings(args, patch)
+    plan, _ = build_plan(patch, rate, block)
+    print(f"{display_path(args.patch)}: ok — {patch.name!r}")
+    print(plan.describe())
+    return 0
+
+
+def _format_node(name: str, node_type: Any) -> str:
+    cls = node_type.cls
+    node = cls()
+    lines = [f"{name}  ({node_type.plugin})"]
+    doc = (cls.__doc__ or "").strip()
+    if doc:
+        lines += ["    " + line.strip() for line in doc.splitlines()]
+    def limits(lo: float | None, hi: float | None, unit: str) -> str:
+        if lo is None and hi is None:
+            return unit
+        text = f"[{'' if lo is None else f'{lo:g}'}, {'' if hi is None else f'{hi:g}'}]"
+        return f"{text} {unit}".strip()
+    if node.inputs():
+        lines.append("  inputs:")
+        for port, decl in node.inputs().items():
+            lines.append(f"    {port:<14} {decl.rate.value:<8} init {decl.init:g}  {limits(decl.min, decl.max, decl.unit)}"
+                         f"  {decl.doc}".rstrip())
+    if node.outputs():
+        lines.append("  outputs:")
+        for port, decl in node.outputs().items():
+            span = "" if decl.rate.value == "events" else f"span {decl.span[0]:g}..{decl.span[1]:g}"
+            lines.append(f"    {port:<14} {decl.rate.value:<8} {span}  {decl.doc}".rstrip())
+    if cls.params():
+        lines.append("  parameters:")
+        for pname, decl in cls.params().items():
+            flags = "" if decl.live else " (fixed while running)"
+            lines.append(f"    {pname:<14} {decl.describe()}, init {decl.init!r} {decl.unit}{flags}  {decl.doc}".rstrip())
+    return "\n".join(lines)
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from .errors import did_you_mean
+    from .registry import default_registry
+
+    registry = default_registry()
+    for failure in registry.failures:
+        print(f"neuralgraph: warning: plugin {failure.plugin!r} skipped: {failure.error}", file=sys.stderr)
+    if args.type:
+        if args.type not in registry.node_types:
+            hint = did_you_mean(args.type, registry.node_types)
+            return _fail(f"no node type {args.type!r}" + (f" ({hint})" if hint else ""), EXIT_PATCH)
+        print(_format_node(args.type, registry.node_types[args.type]))
+        return 0
+    width = max((len(n) for n in registry.node_types), default=0)
+    for name in sorted(registry.node_types):
+        node_type = registry.node_types[name]
+        doc = (node_type.cls.__doc__ or "").strip().splitlines()
+        print(f"{name:<{width}}  {doc[0] if doc else ''}  [{node_type.plugin}]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
+    parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def engine_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                       help="override a parameter or input (TOML value syntax); repeatable")
+        p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: patch, config, env)")
+        p.add_argument("--block-size", type=int, metavar="N", help="frames per block (default: patch, config, env)")
+
+    p = sub.add_parser("render", help="render a patch offline to an audio file")
+    p.add_argument("patch")
+    p.add_argument("-o", "--output", metavar="OUT.wav", help="output file (default: PATCH name .wav)")
+    p.add_argument("--seconds", type=float, help="length (default: the MIDI file or input plus --tail, else 5)")
+    p.add_argument("--midi", metavar="FILE.mid", help="play a standard MIDI file through the patch")
+    p.add_argument("--input", metavar="IN.wav", help="feed io.input from an audio file")
+    p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the MIDI/input ends (2)")
+    p.add_argument("--bits", choices=["float", "16", "24", "32"], default="float", help="sample format (float)")
+    engine_flags(p)
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("check", help="report every problem, or the compiled order, buffers and latency")
+    p.add_argument("patch")
+    engine_flags(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("nodes", help="list node types, or describe one")
+    p.add_argument("type", nargs="?")
+    p.set_defaults(func=cmd_nodes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PatchError as exc:
+        _print_problems(exc)
+        return EXIT_PATCH
+    except PluginError as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except NeuralgraphError as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)

@@ -1,0 +1,333 @@
+"""The engine: runs a compiled plan block by block, offline or inside a backend's callback."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .compiler import ConstantInput, build_plan
+from .errors import ParameterError, did_you_mean
+from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
+from .node import Node
+from .patch import Patch
+from .ports import Param
+from .ring import MIDI, SET, CommandRing
+
+
+@attrs.frozen
+class Fault:
+    """A step that raised in the audio thread and has been bypassed since."""
+
+    node: str
+    error: BaseException
+
+
+class _ParamTarget:
+    """A live parameter: set on the node at a block boundary, then ``on_param`` is called."""
+
+    def __init__(self, node: Node, name: str, decl: Param) -> None:
+        self.node, self.name, self.decl = node, name, decl
+
+    def apply(self, value: float) -> None:
+        decl = self.decl
+        if decl.kind is float:
+            self.node.__dict__[self.name] = value
+        elif decl.kind is int:
+            self.node.__dict__[self.name] = int(value)
+        elif decl.kind is bool:
+            self.node.__dict__[self.name] = value != 0.0
+        else:  # a string choice, sent as its index
+            self.node.__dict__[self.name] = decl.choices[int(value)]
+        self.node.on_param(self.name)
+
+
+class _ConstantTarget:
+    """An unconnected input's constant, ramped linearly to its new value over ``ramp_ms``."""
+
+    def __init__(self, constant: ConstantInput, sample_rate: float, block_size: int, active: list) -> None:
+        self.c = constant
+        self.ramp_frames = max(1, int(round(constant.decl.ramp_ms * sample_rate / 1000.0)))
+        self.block_size = block_size
+        self.index = np.arange(1, block_size + 1, dtype=np.float64)
+        self.row = np.zeros(block_size, np.float64)
+        self.active = active
+
+    def apply(self, value: float) -> None:
+        c = self.c
+        c.target = value
+        c.remaining = self.ramp_frames
+        c.step = (value - c.value) / self.ramp_frames
+        if not c.active:
+            c.active = True
+            self.active.append(self)
+
+    def advance(self) -> bool:
+        """Write this block's ramp into the buffer; False once the target is reached."""
+        c = self.c
+        buf = c.buffer[0]
+        width = buf.shape[0]
+        frames = self.block_size
+        if c.remaining > frames:
+            if width == 1:
+                c.value += c.step * frames
+                buf[0] = c.value
+            else:
+                np.multiply(self.index, c.step, out=self.row)
+                np.add(self.row, c.value, out=self.row)
+                np.copyto(buf, self.row, casting="same_kind")
+                c.value += c.step * frames
+            c.remaining -= frames
+            return True
+        if width == 1:
+            buf[0] = c.target
+        else:
+            n = c.remaining
+            np.multiply(self.index, c.step, out=self.row)
+            np.add(self.row, c.value, out=self.row)
+            self.row[n:] = c.target
+            np.copyto(buf, self.row, casting="same_kind")
+        c.value = c.target
+        c.remaining = 0
+        c.active = False
+        return False
+
+
+class Engine:
+    """Runs a patch: ``process()`` one block at a time, or ``render()`` a whole piece offline.
+
+    ``set``, ``note_on`` and ``note_off`` may be called from any thread; they reach the audio
+    thread through a preallocated ring and take effect at the next block boundary.
+    """
+
+    def __init__(
+        self,
+        patch: Patch,
+        sample_rate: int | None = None,
+        block_size: int | None = None,
+        *,
+        ceiling: float = 1.0,
+    ) -> None:
+        self.patch = patch
+        self.sample_rate = int(sample_rate or patch.sample_rate)
+        self.block_size = int(block_size or patch.block_size)
+        if not 1 <= self.block_size <= 16384:
+            raise ParameterError(f"block size {self.block_size} is out of range (1..16384)")
+        if not 8000 <= self.sample_rate <= 384000:
+            raise ParameterError(f"sample rate {self.sample_rate} is out of range (8000..384000 Hz)")
+        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling)
+        self._ring = CommandRing()
+        self._ramping: list[_ConstantTarget] = []
+        self._targets: list[Any] = []
+        self._target_index: dict[str, int] = {}
+        for key, constant in constants.items():
+            self._add_target(key, _ConstantTarget(constant, self.sample_rate, self.block_size, self._ramping))
+        for name, node in self.plan.nodes.items():
+            for pname, decl in node.params().items():
+                if decl.live:
+                    self._add_target(f"{name}.{pname}", _ParamTarget(node, pname, decl))
+        self._ramping_done: list[_ConstantTarget] = []
+        self.frames_done = 0
+        self._faults_seen = 0
+
+    def _add_target(self, key: str, target: Any) -> None:
+        self._target_index[key] = len(self._targets)
+        self._targets.append(target)
+
+    # ---- properties -----------------------------------------------------------------------------
+    @property
+    def channels(self) -> int:
+        return self.plan.channels
+
+    @property
+    def latency(self) -> int:
+        """Samples of delay from input (or note) to output, summed over the longest path."""
+        return self.plan.latency
+
+    @property
+    def input(self) -> np.ndarray | None:
+        """The io.input buffer (channels, block_size) to fill before ``process``, if the patch has one."""
+        return self.plan.input
+
+    # ---- control thread ---------------------------------------------------------------------------
+    def set(self, target: str, value: float | str | bool) -> None:
+        """Set ``"node.param"`` or an unconnected input ``"node.port"``; applied at the next block.
+
+        Inputs ramp to the new value over their ``ramp_ms``. Raises :class:`ParameterError` for an
+        unknown target, a connected input, a parameter that cannot change while running, or a
+        value out of range.
+        """
+        index = self._target_index.get(target)
+        if index is None:
+            raise ParameterError(self._unknown_target(target))
+        obj = self._targets[index]
+        if isinstance(obj, _ConstantTarget):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParameterError(f"{target}: expected a number, got {value!r}")
+            reason = obj.c.decl.check(float(value))
+            if reason:
+                raise ParameterError(f"{target}: {value!r} {reason}")
+            number = float(value)
+        else:
+            try:
+                coerced = obj.decl.coerce(value)
+            except ValueError as exc:
+                raise ParameterError(f"{target}: {value!r} {exc}") from None
+            number = float(obj.decl.choices.index(coerced)) if obj.decl.kind is str else float(coerced)
+        if not self._ring.push(SET, index, number):
+            raise ParameterError("too many pending changes: the engine is not running blocks")
+
+    def _unknown_target(self, target: str) -> str:
+        node, _, port = target.partition(".")
+        if node not in self.plan.nodes:
+            return f"{target}: no node `{node}`" + _hint(did_you_mean(node, self.plan.nodes))
+        n = self.plan.nodes[node]
+        if port in n.inputs():
+            return f"{target}: the input is connected; change its source instead"
+        decl = n.params().get(port)
+        if decl is not None and not decl.live:
+            return f"{target}: `{port}` shapes the node's buffers and cannot change while running; reload the patch"
+        settable = [k.split(".", 1)[1] for k in self._target_index if k.startswith(node + ".")]
+        return f"{target}: `{n.type_name}` has no settable `{port}`" + _hint(did_you_mean(port, settable))
+
+    def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> None:
+        """Queue a short MIDI message for the next block, at ``frame`` within it."""
+        if not (0x80 <= status <= 0xFF and 0 <= data1 < 128 and 0 <= data2 < 128):
+            raise ParameterError(f"not a MIDI message: {status:#x} {data1} {data2}")
+        frame = min(max(int(frame), 0), self.block_size - 1)
+        self._ring.push(MIDI, status | (data1 << 8) | (data2 << 16), 0.0, frame)
+
+    def note_on(self, note: int, velocity: int = 100, channel: int = 0) -> None:
+        self.send_midi(NOTE_ON | channel, note, velocity)
+
+    def note_off(self, note: int, velocity: int = 0, channel: int = 0) -> None:
+        self.send_midi(NOTE_OFF | channel, note, velocity)
+
+    def control_change(self, controller: int, value: int, channel: int = 0) -> None:
+        self.send_midi(CONTROL_CHANGE | channel, controller, value)
+
+    def faults(self) -> list[Fault]:
+        """Faults recorded since the last call (control thread)."""
+        plan = self.plan
+        new: list[Fault] = []
+        first = max(self._faults_seen, plan.fault_count - len(plan.fault_error))
+        for k in range(first, plan.fault_count):
+            slot = k % len(plan.fault_error)
+            new.append(Fault(plan.step_names[int(plan.fault_step[slot])], plan.fault_error[slot]))
+        self._faults_seen = plan.fault_count
+        return new
+
+    def reset(self) -> None:
+        """Reset every node's state (call between renders, not while a backend runs)."""
+        self.plan.reset()
+        self.frames_done = 0
+
+    # ---- audio thread ---------------------------------------------------------------------------
+    def _drain(self) -> None:
+        ring = self._ring
+        tail, head = ring.tail, ring.head
+        if tail != head:
+            midi = self.plan.midi
+            cap = ring.capacity
+            while tail != head:
+                slot = tail % cap
+                kind = ring.kind[slot]
+                if kind == SET:
+                    self._targets[ring.a[slot]].apply(float(ring.value[slot]))
+                elif kind == MIDI:
+                    word = int(ring.a[slot])
+                    midi.push(int(ring.frame[slot]), word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
+                tail += 1
+            ring.tail = tail
+        ramping = self._ramping
+        if ramping:
+            i = 0
+            while i < len(ramping):
+                if ramping[i].advance():
+                    i += 1
+                else:
+                    ramping.pop(i)
+
+    def process(self) -> np.ndarray:
+        """Run one block; returns the output (channels, block_size), overwritten by the next call."""
+        self._drain()
+        out = self.plan.run_block()
+        self.frames_done += self.block_size
+        return out
+
+    # ---- offline --------------------------------------------------------------------------------
+    def render(
+        self,
+        seconds: float,
+        *,
+        midi: str | Path | None = None,
+        input: np.ndarray | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> np.ndarray:
+        """Render ``seconds`` of audio as fast as the CPU allows: float32 (channels, frames).
+
+        ``midi`` plays a standard MIDI file through the patch (events land on their exact
+        frame); ``input`` (channels, frames) feeds the patch's io.input node.
+        """
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ParameterError(f"seconds must be a finite number >= 0, got {seconds!r}")
+        total = int(round(seconds * self.sample_rate))
+        block = self.block_size
+        out = np.zeros((self.channels, total), np.float32)
+        schedule = None
+        if midi is not None:
+            from .midifile import read_midi_events
+
+            schedule = read_midi_events(midi, self.sample_rate)
+        next_event = 0
+        blocks = -(-total // block)
+        report_every = max(1, blocks // 100)
+        for b in range(blocks):
+            start = b * block
+            if schedule is not None:
+                frames, messages = schedule
+                end = start + block
+                while next_event < len(frames) and frames[next_event] < end:
+                    status, d1, d2 = messages[next_event]
+                    self.send_midi(status, d1, d2, frame=frames[next_event] - start)
+                    next_event += 1
+            if input is not None and self.plan.input is not None:
+                self._feed_input(input, start)
+            block_out = self.process()
+            n = min(block, total - start)
+            out[:, start : start + n] = block_out[:, :n]
+            if progress is not None and (b % report_every == 0 or b == blocks - 1):
+                progress((b + 1) / blocks)
+        return out
+
+    def _feed_input(self, source: np.ndarray, start: int) -> None:
+        dst = self.plan.input
+        dst.fill(0.0)
+        chunk = source[:, start : start + self.block_size]
+        lanes = min(dst.shape[0], chunk.shape[0])
+        if chunk.shape[0] == 1 and dst.shape[0] > 1:
+            dst[:, : chunk.shape[1]] = chunk
+        else:
+            dst[:lanes, : chunk.shape[1]] = chunk[:lanes]
+
+    def benchmark(self, blocks: int = 500, warmup: int = 20) -> dict[str, float]:
+        """Time ``blocks`` blocks: CPU seconds per block and the real-time factor."""
+        for _ in range(warmup):
+            self.process()
+        t0 = time.process_time()
+        for _ in range(blocks):
+            self.process()
+        cpu = (time.process_time() - t0) / blocks
+        period = self.block_size / self.sample_rate
+        return {"cpu_per_block_s": cpu, "realtime_factor": period / cpu if cpu > 0 else math.inf}
+
+
+def _hint(text: str | None) -> str:
+    return f" ({text})" if text else ""
+
+

@@ -1,0 +1,410 @@
+"""TOML patch files (schema 1) to a validated :class:`~neuralgraph.spec.PatchSpec`.
+
+Every problem in a file is collected and reported at once; see :mod:`neuralgraph.errors` for the
+codes. Validation against the registry (types, keys, value types, ranges, connection ends and
+rates) happens here; graph-level checks (cycles, lanes) happen in :mod:`neuralgraph.graph`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import Problem, did_you_mean, display_path
+from .locations import Key, locate
+from .node import Node
+from .ports import Input, Rate
+from .registry import Registry
+from .spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
+
+SCHEMA = 1
+TOP_LEVEL = {"schema", "name", "engine", "nodes"}
+ENGINE_KEYS = {"sample_rate": (int, 8000, 384000), "block_size": (int, 1, 16384)}
+MAPPING_KEYS = {"from", "range", "curve", "feedback"}
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SOURCE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+
+
+class Problems:
+    """Collects problems for one document, filling in file, line and column from key paths."""
+
+    def __init__(self, file: str | None, positions: Mapping[Key, tuple[int, int]]) -> None:
+        self.file = file
+        self.positions = positions
+        self.items: list[Problem] = []
+
+    def loc(self, key: Key, *, value: bool = True) -> Loc:
+        pos = None
+        if value:
+            pos = self.positions.get(key + ("=",))
+        if pos is None:
+            # inside an inline table or array the key path runs through "=" markers
+            pos = self.positions.get(key) or self._nested(key)
+        return Loc(self.file, *(pos or (None, None)))
+
+    def _nested(self, key: Key) -> tuple[int, int] | None:
+        for i in range(len(key), 0, -1):
+            probe = key[:i] + ("=",) + key[i:]
+            if probe in self.positions:
+                return self.positions[probe]
+        for i in range(len(key) - 1, 0, -1):
+            found = self.positions.get(key[:i] + ("=",)) or self.positions.get(key[:i])
+            if found:
+                return found
+        return None
+
+    def add(
+        self,
+        code: str,
+        key: Key,
+        message: str,
+        *,
+        value: Any = None,
+        hint: str | None = None,
+        at_value: bool = True,
+    ) -> None:
+        loc = self.loc(key, value=at_value)
+        path = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in key).replace(".[", "[")
+        self.items.append(Problem(code, message, loc.file, loc.line, loc.col, path or None, value, hint))
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self.items, key=lambda p: (p.line or 0, p.col or 0))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def _walk_non_finite(value: Any, key: Key, problems: Problems) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.add("NG114", key, f"{value} is not allowed", value=value, hint="write a finite number")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _walk_non_finite(v, key + (k,), problems)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _walk_non_finite(v, key + (i,), problems)
+
+
+def _syntax_problem(exc: tomllib.TOMLDecodeError, file: str | None) -> Problem:
+    line = getattr(exc, "lineno", None)
+    col = getattr(exc, "colno", None)
+    message = getattr(exc, "msg", str(exc))
+    if line is None:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        if m:
+            line, col = int(m[1]), int(m[2])
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+    return Problem("NG100", f"invalid TOML: {message}", file, line, col,
+                   hint="check quotes, brackets and that each key is written once")
+
+
+def parse_toml(text: str, file: str | None) -> tuple[dict[str, Any], dict[Key, tuple[int, int]]]:
+    """Parse TOML text; raises PatchSyntaxError with the line and column of the first error."""
+    from .errors import PatchSyntaxError
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PatchSyntaxError([_syntax_problem(exc, file)]) from None
+    return data, locate(text)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``node.param=VALUE`` (VALUE in TOML syntax, or a bare word taken as a string)."""
+    if "=" not in text:
+        raise ValueError("expected node.param=VALUE")
+    target, raw = text.split("=", 1)
+    target = target.strip()
+    if not re.match(r"^[A-Za-z_]\w*\.[A-Za-z_]\w*$", target):
+        raise ValueError(f"{target!r} is not node.param")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return target, value
+
+
+class PatchLoader:
+    """Turns the TOML data of one patch into a PatchSpec, collecting every problem."""
+
+    def __init__(self, registry: Registry, problems: Problems, directory: Path) -> None:
+        self.registry = registry
+        self.problems = problems
+        self.directory = directory
+        #: validated node instances by name (used for port lookups; the engine makes its own)
+        self.instances: dict[str, Node] = {}
+        #: every node name the patch declares, including those that failed to load
+        self.declared: set[str] = set()
+
+    def load(self, data: dict[str, Any], file: Path | None) -> PatchSpec:
+        p = self.problems
+        for key, value in data.items():
+            if key not in TOP_LEVEL:
+                p.add("NG103", (key,), f"unknown top-level key `{key}`", value=value,
+                      hint=did_you_mean(key, TOP_LEVEL), at_value=False)
+        _walk_non_finite(data, (), p)
+        schema = data.get("schema")
+        if schema is None:
+            p.add("NG102", (), "missing `schema = 1` at the top of the patch", hint="add `schema = 1` as the first line")
+        elif schema != SCHEMA or isinstance(schema, bool):
+            p.add("NG102", ("schema",), f"schema {_describe(schema)} is not supported", value=schema,
+                  hint=f"this version of neuralgraph reads schema {SCHEMA}")
+        name = data.get("name", file.stem if file else "patch")
+        if not isinstance(name, str):
+            p.add("NG112", ("name",), f"`name` must be a string, not {_describe(name)}", value=name)
+            name = str(name)
+        engine = self._engine(data.get("engine", {}))
+        nodes_data = data.get("nodes", {})
+        if not isinstance(nodes_data, dict):
+            p.add("NG103", ("nodes",), "`nodes` must be a table of node tables", value=nodes_data,
+                  hint="write each node as [nodes.NAME]")
+            nodes_data = {}
+        elif not nodes_data:
+            p.add("NG125", ("nodes",) if "nodes" in data else (), "the patch has no nodes",
+                  hint='add at least [nodes.out] with type = "io.output"')
+        self.declared = set(nodes_data)
+        staged = {}
+        for node_name, table in nodes_data.items():
+            staged[node_name] = self._node_params(node_name, table)
+        nodes = {}
+        for node_name, stage in staged.items():
+            if stage is not None:
+                nodes[node_name] = self._node_inputs(node_name, *stage)
+        return PatchSpec(name=name, file=file, engine=engine, nodes=nodes)
+
+    def _engine(self, table: Any) -> dict[str, Any]:
+        p = self.problems
+        if not isinstance(table, dict):
+            p.add("NG103", ("engine",), "`engine` must be a table", value=table)
+            return {}
+        out = {}
+        for key, value in table.items():
+            if key not in ENGINE_KEYS:
+                p.add("NG103", ("engine", key), f"unknown engine setting `{key}`", value=value,
+                      hint=did_you_mean(key, ENGINE_KEYS), at_value=False)
+                continue
+            kind, lo, hi = ENGINE_KEYS[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                p.add("NG112", ("engine", key), f"must be an integer, not {_describe(value)}", value=value)
+            elif not lo <= value <= hi:
+                p.add("NG113", ("engine", key), f"{value} is out of range", value=value, hint=f"valid: {lo}..{hi}")
+            else:
+                out[key] = value
+        return out
+
+    # ---- nodes ------------------------------------------------------------------------------
+    def _node_params(self, name: str, table: Any) -> tuple[Node, dict[str, Any], dict[str, Any]] | None:
+        """Resolve the type, check parameters and build an instance; None when impossible."""
+        p = self.problems
+        key: Key = ("nodes", name)
+        if not NAME.match(name):
+            p.add("NG103", key, f"node name `{name}` must be snake_case (a-z, 0-9, _; starting with a letter)",
+                  value=name, at_value=False)
+        if not isinstance(table, dict):
+            p.add("NG103", key, f"node `{name}` must be a table with a `type`", value=table,
+                  hint=f'write [nodes.{name}] then type = "..."')
+            return None
+        type_name = table.get("type")
+        if type_name is None:
+            p.add("NG110", key, f"node `{name}` has no `type`", at_value=False,
+                  hint=did_you_mean("", self.registry.node_types) or "see `neuralgraph nodes`")
+            return None
+        if not isinstance(type_name, str):
+            p.add("NG112", key + ("type",), f"`type` must be a string, not {_describe(type_name)}", value=type_name)
+            return None
+        if type_name not in self.registry.node_types:
+            p.add("NG110", key + ("type",), f"unknown node type `{type_name}`", value=type_name,
+                  hint=did_you_mean(type_name, self.registry.node_types) or "see `neuralgraph nodes`")
+            return None
+        cls = self.registry.node_class(type_name)
+        params: dict[str, Any] = {}
+        rest: dict[str, Any] = {}
+        ok = True
+        for pname, value in table.items():
+            if pname == "type":
+                continue
+            decl = cls.params().get(pname)
+            if decl is None:
+                rest[pname] = value
+                continue
+            try:
+                params[pname] = decl.coerce(value)
+            except ValueError as exc:
+                ok = False
+                code = "NG113" if decl.kind is not bool and isinstance(value, type(decl.init)) else "NG112"
+                if decl.kind is float and isinstance(value, int) and not isinstance(value, bool):
+                    code = "NG113"
+                p.add(code, key + (pname,), f"{_describe(value)} {exc}", value=value, hint=f"valid: {decl.describe()}")
+                continue
+            if decl.path:
+                resolved = (self.directory / params[pname]).resolve()
+                if not resolved.exists():
+                    ok = False
+                    p.add("NG116", key + (pname,), f"file {params[pname]!r} does not exist", value=value,
+                          hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
+                params[pname] = str(resolved)
+        if not ok:
+            return None
+        try:
+            node = cls(**params)
+        except (TypeError, ValueError) as exc:
+            p.add("NG117", key, f"{type_name}: {exc}", at_value=False)
+            return None
+        except Exception as exc:  # a plugin's constructor must not crash the loader
+            p.add("NG117", key, f"{type_name} failed to build: {exc!r}", at_value=False)
+            return None
+        self.instances[name] = node
+        return node, params, rest
+
+    def _node_inputs(self, name: str, node: Node, params: dict[str, Any], rest: dict[str, Any]) -> NodeSpec:
+        p = self.problems
+        key: Key = ("nodes", name)
+        decls = node.inputs()
+        inputs: dict[str, InputSpec] = {}
+        for iname, value in rest.items():
+            decl = decls.get(iname)
+            if decl is None:
+                valid = set(decls) | set(node.params()) | {"type"}
+                p.add("NG111", key + (iname,), f"`{node.type_name}` has no parameter or input `{iname}`",
+                      value=value, hint=did_you_mean(iname, valid), at_value=False)
+                continue
+            spec = self._input(key + (iname,), decl, value)
+            if spec is not None:
+                inputs[iname] = spec
+        return NodeSpec(name=name, type=node.type_name or type(node).__name__, params=params,
+                        inputs=inputs, loc=p.loc(key, value=False))
+
+    def _input(self, key: Key, decl: Input, value: Any) -> InputSpec | None:
+        terms = value if isinstance(value, list) else [value]
+        constant = 0.0
+        sources: list[Source] = []
+        ok = True
+        for i, term in enumerate(terms):
+            tkey = key + (i,) if isinstance(value, list) else key
+            if isinstance(term, bool):
+                ok = False
+                self.problems.add("NG112", tkey, "an input takes a number, \"node.port\" or a mapping, not true/false",
+                                  value=term)
+            elif isinstance(term, (int, float)):
+                if decl.rate is Rate.EVENTS:
+                    ok = False
+                    self.problems.add("NG112", tkey, "an events input takes a connection, not a number", value=term)
+                    continue
+                if not math.isfinite(term):
+                    ok = False  # already reported as NG114
+                    continue
+                if not isinstance(value, list):
+                    reason = decl.check(float(term))
+                    if reason:
+                        ok = False
+                        self.problems.add("NG113", tkey, f"{term!r} {reason}", value=term,
+                                          hint=f"valid: {_range_text(decl)}")
+                        continue
+                constant += float(term)
+            elif isinstance(term, str):
+                src = self._source_text(tkey, term)
+                if src is None:
+                    ok = False
+                else:
+                    sources.append(src)
+            elif isinstance(term, dict):
+                src = self._mapping(tkey, term)
+                if src is None:
+                    ok = False
+                else:
+                    sources.append(src)
+            else:
+                ok = False
+                self.problems.add("NG112", tkey, f"an input takes a number, \"node.port\" or a mapping, not {_describe(term)}",
+                                  value=term)
+        if not ok:
+            return None
+        return InputSpec(constant=constant, sources=tuple(sources), loc=self.problems.loc(key))
+
+    def _source_text(self, key: Key, text: str) -> Source | None:
+        m = SOURCE.match(text.strip())
+        if not m:
+            self.problems.add("NG115", key, f'"{text}" is not a connection', value=text,
+                              hint='write "node" or "node.port"')
+            return None
+        return Source(node=m[1], port=m[2], loc=self.problems.loc(key))
+
+    def _mapping(self, key: Key, table: dict[str, Any]) -> Source | None:
+        p = self.problems
+        ok = True
+        for k in table:
+            if k not in MAPPING_KEYS:
+                ok = False
+                p.add("NG115", key + (k,), f"unknown key `{k}` in a mapping", value=table[k],
+                      hint=did_you_mean(k, MAPPING_KEYS), at_value=False)
+        src_text = table.get("from")
+        if not isinstance(src_text, str):
+            p.add("NG115", key, "a mapping needs `from = \"node.port\"`", value=table,
+                  hint='e.g. { from = "env", range = [200.0, 4000.0], curve = "exp" }')
+            return None
+        src = self._source_text(key + ("from",), src_text)
+        rng = table.get("range")
+        if rng is not None:
+            if (not isinstance(rng, list) or len(rng) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)):
+                ok = False
+                p.add("NG115", key + ("range",), "`range` must be two numbers [lo, hi]", value=rng)
+                rng = None
+            else:
+                rng = (float(rng[0]), float(rng[1]))
+        curve = table.get("curve", "lin")
+        if curve not in ("lin", "exp"):
+            ok = False
+            p.add("NG115", key + ("curve",), f"unknown curve {_describe(curve)}", value=curve, hint='valid: "lin", "exp"')
+        elif curve == "exp" and rng is not None and (rng[0] <= 0 or rng[1] <= 0):
+            ok = False
+            p.add("NG113", key + ("range",), "an exp curve needs a range above zero", value=list(rng),
+                  hint="use curve = \"lin\" or positive bounds")
+        feedback = table.get("feedback", False)
+        if not isinstance(feedback, bool):
+            ok = False
+            p.add("NG112", key + ("feedback",), "`feedback` must be true or false", value=feedback)
+        if src is None or not ok:
+            return None
+        return Source(node=src.node, port=src.port, range=rng, curve=curve, feedback=feedback,
+                      loc=src.loc)
+
+
+def _range_text(decl: Input) -> str:
+    lo = "" if decl.min is None else f"{decl.min:g}"
+    hi = "" if decl.max is None else f"{decl.max:g}"
+    unit = f" {decl.unit}" if decl.unit else ""
+    return f"a number in [{lo}, {hi}]{unit}, \"node.port\", or a mapping"
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Mapping[str, Any], problems: Problems
+) -> None:
+    """Set ``{"node.param": value}`` pairs in the parsed data (as ``--set`` does)."""
+    nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    for target, value in overrides.items():
+        node, _, param = target.partition(".")
+        if node not in nodes or not isinstance(nodes[node], dict):
+            problems.items.append(Problem("NG130", f"--set {target}: no node `{node}` in the patch",
+                                          "<--set>", path=target, value=value, hint=did_you_mean(node, nodes)))
+            continue
+        nodes[node][param] = value
+

@@ -1,0 +1,165 @@
+"""The ``Node`` base class that every node type derives from, and what it is handed."""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from .ports import Input, Output, Param, Rate
+
+
+def attr_name(port: str) -> str:
+    """The attribute a port is reached by on :class:`Ports`: ``in`` becomes ``in_``."""
+    return port + "_" if keyword.iskeyword(port) else port
+
+
+class Ports:
+    """The arrays of a node's inputs or outputs, by port name: ``ins.freq``, ``outs.out``.
+
+    A port whose name is a Python keyword is reached with a trailing underscore (``ins.in_``)
+    or by item (``ins["in"]``). Built once when the plan is made; reading it never allocates.
+    """
+
+    def __init__(self, arrays: Mapping[str, Any]) -> None:
+        self._names = tuple(arrays)
+        for name, array in arrays.items():
+            setattr(self, attr_name(name), array)
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, attr_name(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for name in self._names:
+            yield name, self[name]
+
+
+@attrs.frozen(kw_only=True)
+class PrepareContext:
+    """What a node knows when it prepares: rates, sizes, its lanes and where the patch lives."""
+
+    sample_rate: float
+    block_size: int
+    lanes: int
+    input_lanes: Mapping[str, int]
+    output_lanes: Mapping[str, int]
+    node_name: str = ""
+    patch_dir: Path = attrs.field(factory=Path.cwd)
+
+    def zeros(self, *shape: int, dtype: Any = np.float32) -> np.ndarray:
+        """A zeroed array, for state and scratch buffers (call it only from ``prepare``)."""
+        return np.zeros(shape, dtype=dtype)
+
+
+class Node:
+    """Base class of every node type.
+
+    Subclasses set ``type_name`` (``"namespace.kind"``), declare :class:`Input`, :class:`Output`
+    and :class:`Param` class attributes, and implement:
+
+    - ``prepare(ctx)``: allocate every buffer and state array; the only place that allocates.
+    - ``process(ins, outs, frames)``: read ``ins``, write every output in ``outs``; never allocate,
+      lock, do I/O, or write an input.
+    - ``reset()``: return to the state right after ``prepare``.
+
+    A node must be constructible with no arguments (every parameter has an ``init``). Ports that
+    depend on parameters come from overriding :meth:`inputs` / :meth:`outputs`.
+    """
+
+    type_name: ClassVar[str] = ""
+    #: "output" for the node whose output is the patch's audio, "input" for the one fed by the
+    #: backend or ``--input``; None for everything else.
+    role: ClassVar[str | None] = None
+    #: What a node that faulted emits from then on: "silence", or "thru" (its first audio input).
+    bypass: ClassVar[str] = "silence"
+
+    _input_decls: ClassVar[dict[str, Input]] = {}
+    _output_decls: ClassVar[dict[str, Output]] = {}
+    _param_decls: ClassVar[dict[str, Param]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        ins: dict[str, Input] = {}
+        outs: dict[str, Output] = {}
+        params: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Input):
+                    ins[value.name or name] = value
+                elif isinstance(value, Output):
+                    outs[value.name or name] = value
+                elif isinstance(value, Param):
+                    params[name] = value
+        cls._input_decls, cls._output_decls, cls._param_decls = ins, outs, params
+
+    def __init__(self, **params: Any) -> None:
+        """Set parameters; unknown names raise TypeError, bad values ValueError naming them."""
+        unknown = set(params) - set(self._param_decls)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no parameter {', '.join(sorted(unknown))}")
+        for name, decl in self._param_decls.items():
+            value = params.get(name, decl.init)
+            try:
+                self.__dict__[name] = decl.coerce(value)
+            except ValueError as exc:
+                raise ValueError(f"parameter {name} {exc}") from None
+        #: Samples of delay between input and output, set in ``prepare`` when not zero.
+        self.latency: int = 0
+
+    # ---- declarations -----------------------------------------------------------------------
+    @classmethod
+    def params(cls) -> Mapping[str, Param]:
+        """The parameter declarations, by name."""
+        return cls._param_decls
+
+    def inputs(self) -> Mapping[str, Input]:
+        """The signal inputs of this instance (override when they depend on parameters)."""
+        return self._input_decls
+
+    def outputs(self) -> Mapping[str, Output]:
+        """The signal outputs of this instance (override when they depend on parameters)."""
+        return self._output_decls
+
+    @property
+    def main_output(self) -> str:
+        """The output a bare ``"node"`` connection means: ``out`` if present, else the first."""
+        outs = self.outputs()
+        return "out" if "out" in outs else next(iter(outs))
+
+    # ---- lanes --------------------------------------------------------------------------------
+    def fixed_lanes(self) -> int | None:
+        """A lane count this node imposes on its inputs (e.g. an output's channel count)."""
+        return None
+
+    def output_lanes(self, lanes: int) -> Mapping[str, int]:
+        """Lanes of each output, given the node's lane count (default: all the same)."""
+        return {name: (lanes if out.rate is not Rate.EVENTS else 1) for name, out in self.outputs().items()}
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def prepare(self, ctx: PrepareContext) -> None:
+        """Allocate buffers and state for ``ctx.sample_rate``, ``ctx.block_size`` and lanes."""
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        """Compute one block. Must fill every output; must not allocate."""
+        raise NotImplementedError(f"{type(self).__name__}.process")
+
+    def reset(self) -> None:
+        """Clear state (phases, filter memories, envelopes) as if just prepared."""
+
+    def on_param(self, name: str) -> None:
+        """Called in the audio thread after a live parameter changed; recompute, don't allocate."""
+
+    def describe(self) -> str:
+        """The node's one-line summary (the first line of its docstring)."""
+        doc = (type(self).__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""

@@ -1,0 +1,112 @@
+"""``load_patch``: a patch file (or a dict built in code) to a checked :class:`Patch`."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
+from .graph import Topology, analyse
+from .loader import PatchLoader, Problems, apply_overrides, parse_toml
+from .registry import Registry, default_registry
+from .spec import PatchSpec
+
+DEFAULT_SAMPLE_RATE = 48000
+DEFAULT_BLOCK_SIZE = 128
+
+
+@attrs.frozen
+class Patch:
+    """A loaded and checked patch. Make an :class:`~neuralgraph.Engine` from it to run it."""
+
+    spec: PatchSpec
+    topology: Topology
+    registry: Registry = attrs.field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def file(self) -> Path | None:
+        return self.spec.file
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.spec.engine.get("sample_rate", DEFAULT_SAMPLE_RATE))
+
+    @property
+    def block_size(self) -> int:
+        return int(self.spec.engine.get("block_size", DEFAULT_BLOCK_SIZE))
+
+    @property
+    def channels(self) -> int:
+        out = self.topology.output_node
+        return self.topology.lanes[out] if out else 0
+
+
+def load_patch(
+    source: str | Path | Mapping[str, Any],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+    base_dir: str | Path | None = None,
+) -> Patch:
+    """Load, validate and analyse a patch.
+
+    ``source`` is a path to a TOML file or an already-parsed mapping (for patches built in code;
+    relative paths in it resolve against ``base_dir``). ``overrides`` maps ``"node.param"`` to a
+    value, as ``--set`` does. Raises :class:`PatchError` (a subclass says which stage) listing
+    every problem found.
+    """
+    registry = registry or default_registry()
+    if isinstance(source, Mapping):
+        file = None
+        shown = None
+        data = copy.deepcopy(dict(source))
+        positions: dict = {}
+        directory = Path(base_dir) if base_dir else Path.cwd()
+    else:
+        file = Path(source)
+        shown = display_path(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
+        data, positions = parse_toml(text, shown)
+        directory = file.resolve().parent
+    problems = Problems(shown, positions)
+    if overrides:
+        apply_overrides(data, overrides, problems)
+    loader = PatchLoader(registry, problems, directory)
+    spec = loader.load(data, file.resolve() if file else None)
+    found = problems.sorted()
+    # The graph of the nodes that did load is analysed even when some did not, so that one run
+    # reports cycles and lane problems beside unknown keys.
+    graph_problems: list[Problem] = []
+    topology = analyse(spec, loader.instances, graph_problems, declared=loader.declared)
+    if found:
+        if loader.declared != set(spec.nodes):  # a missing output may just be a node that failed
+            graph_problems = [p for p in graph_problems if p.code != "NG125"]
+        raise PatchValidationError(_by_position(found + graph_problems))
+    if graph_problems:
+        raise CompileError(_by_position(graph_problems))
+    return Patch(spec=spec, topology=topology, registry=registry)
+
+
+def _by_position(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.col or 0))
+
+
+def check_patch(source: str | Path | Mapping[str, Any], **kwargs: Any) -> tuple[Patch | None, list[Problem]]:
+    """Like :func:`load_patch`, but returns ``(patch, [])`` or ``(None, problems)``."""
+    try:
+        return load_patch(source, **kwargs), []
+    except PatchError as exc:
+        return None, list(exc.problems)

@@ -1,0 +1,147 @@
+"""Steps the compiler emits around nodes: input mixing/mapping, delays, feedback and bypass.
+
+Each has the node signature ``process(ins, outs, frames)`` so the plan runs every step the same
+way. All state is allocated in the constructor; ``process`` never allocates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+
+from .node import Ports
+
+
+@attrs.define
+class Term:
+    """One source feeding an input: its buffer and how to transform it.
+
+    ``scale``/``offset`` map the source's span linearly (``exp`` then exponentiates, for exp
+    curves, with the argument clamped to the range); ``ramp`` turns a control signal into a
+    linear ramp across the block; ``view`` is the source buffer already sliced and broadcast to
+    the destination's shape.
+    """
+
+    view: np.ndarray
+    scale: float = 1.0
+    offset: float = 0.0
+    exp: bool = False
+    clamp: tuple[float, float] | None = None
+    ramp: bool = False
+
+
+class MixStep:
+    """Computes one input as ``constant + sum(transform(term))`` into its own buffer."""
+
+    def __init__(self, terms: list[Term], constant: float, shape: tuple[int, int], block_size: int) -> None:
+        self.terms = terms
+        self.constant = np.float32(constant)
+        self.scratch = np.zeros(shape, np.float32)
+        self.previous = [np.zeros((shape[0], 1), np.float32) if t.ramp else None for t in terms]
+        self.ramp = (np.arange(1, block_size + 1, dtype=np.float32) / np.float32(block_size))[None, :]
+        self.delta = np.zeros((shape[0], 1), np.float32)
+        self.identity = [t.scale == 1.0 and t.offset == 0.0 and not t.exp and not t.ramp for t in terms]
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        out.fill(self.constant)
+        scratch = self.scratch
+        for i, term in enumerate(self.terms):
+            if self.identity[i]:
+                np.add(out, term.view, out=out)
+                continue
+            source = term.view
+            if term.ramp:
+                prev = self.previous[i]
+                np.subtract(source, prev, out=self.delta)
+                np.multiply(self.delta, self.ramp, out=scratch)
+                np.add(scratch, prev, out=scratch)
+                np.copyto(prev, source)
+                source = scratch
+            if term.scale != 1.0 or term.offset != 0.0:
+                np.multiply(source, term.scale, out=scratch)
+                np.add(scratch, term.offset, out=scratch)
+                source = scratch
+            if term.exp:
+                lo, hi = term.clamp
+                np.clip(source, lo, hi, out=scratch)
+                np.exp(scratch, out=scratch)
+                source = scratch
+            np.add(out, source, out=out)
+
+    def reset(self) -> None:
+        for prev in self.previous:
+            if prev is not None:
+                prev.fill(0.0)
+
+
+def mapping_coefficients(span: tuple[float, float], rng: tuple[float, float], curve: str) -> Term:
+    """The Term transform mapping ``span`` onto ``rng`` (view filled in by the caller)."""
+    s_lo, s_hi = span
+    lo, hi = rng
+    width = s_hi - s_lo
+    if curve == "exp":
+        a, b = math.log(lo), math.log(hi)
+        scale = (b - a) / width
+        return Term(view=np.zeros(0), scale=scale, offset=a - s_lo * scale, exp=True,
+                    clamp=(min(a, b), max(a, b)))
+    scale = (hi - lo) / width
+    return Term(view=np.zeros(0), scale=scale, offset=lo - s_lo * scale)
+
+
+class DelayStep:
+    """Delays a signal by a whole number of samples (latency compensation), per lane."""
+
+    def __init__(self, delay: int, lanes: int, block_size: int) -> None:
+        self.delay = delay
+        self.length = delay + block_size
+        self.line = np.zeros((lanes, self.length), np.float32)
+        self.write = 0
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        line, length = self.line, self.length
+        src, out = ins.in_, outs.out
+        w = self.write
+        first = min(frames, length - w)
+        line[:, w : w + first] = src[:, :first]
+        if first < frames:
+            line[:, : frames - first] = src[:, first:]
+        r = (w - self.delay) % length
+        first = min(frames, length - r)
+        out[:, :first] = line[:, r : r + first]
+        if first < frames:
+            out[:, first:] = line[:, : frames - first]
+        self.write = (w + frames) % length
+
+    def reset(self) -> None:
+        self.line.fill(0.0)
+        self.write = 0
+
+
+class CopyStep:
+    """Copies a buffer into a persistent one (feedback edges: read next block)."""
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.copyto(outs.out, ins.in_)
+
+
+class BypassStep:
+    """What a faulted node runs instead: silence, or its first audio input passed through."""
+
+    def __init__(self, thru: np.ndarray | None) -> None:
+        self.thru = thru
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        first = True
+        for name in outs:
+            out = outs[name]
+            if isinstance(out, np.ndarray):
+                if first and self.thru is not None and self.thru.shape == out.shape:
+                    np.copyto(out, self.thru)
+                else:
+                    out.fill(0.0)
+                first = False
+            else:  # an event buffer
+                out.clear()

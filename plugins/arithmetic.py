@@ -1,10 +1,12 @@
-"""Arithmetic on signals: multiply, add."""
+"""Arithmetic on signals: multiply, add, subtract, absolute value, minimum, maximum."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from neuralgraph.plugin import Input, Node, Output, Ports, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, hookimpl
+
+from ._buffers import dense
 
 
 class Mul(Node):
@@ -33,7 +35,79 @@ class Add(Node):
         np.add(ins.a, ins.b, out=outs.out)
 
 
+class Sub(Node):
+    """Subtracts one signal from another."""
+
+    type_name = "math.sub"
+    bypass = "thru"
+    a = Input(init=0.0, doc="Minuend.")
+    b = Input(init=0.0, doc="Subtrahend.")
+    out = Output(doc="a - b.")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
+        np.subtract(out, dense(ins.b, self.scratch), out=out)
+
+
+class Abs(Node):
+    """Absolute value (full-wave rectifier)."""
+
+    type_name = "math.abs"
+    bypass = "thru"
+    in_ = Input(init=0.0, doc="The signal.")
+    out = Output(span=(0.0, 1.0), doc="|in|.")
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        np.copyto(out, ins.in_)
+        np.abs(out, out=out)
+
+
+class Min(Node):
+    """The smaller of two signals, sample by sample."""
+
+    type_name = "math.min"
+    bypass = "thru"
+    a = Input(init=0.0, doc="First signal.")
+    b = Input(init=0.0, doc="Second signal.")
+    out = Output(doc="min(a, b).")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
+        np.minimum(out, dense(ins.b, self.scratch), out=out)
+
+
+class Max(Node):
+    """The larger of two signals, sample by sample."""
+
+    type_name = "math.max"
+    bypass = "thru"
+    a = Input(init=0.0, doc="First signal.")
+    b = Input(init=0.0, doc="Second signal.")
+    out = Output(doc="max(a, b).")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
+        np.maximum(out, dense(ins.b, self.scratch), out=out)
+
+
 @hookimpl
 def ng_register_nodes(register) -> None:
     register(Mul)
     register(Add)
+    register(Sub)
+    register(Abs)
+    register(Min)
+    register(Max)

@@ -134,6 +134,8 @@ class Engine:
         self._ramping_done: list[_ConstantTarget] = []
         self.frames_done = 0
         self._faults_seen = 0
+        #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
+        self.settings: dict[str, float | str | bool] = {}
 
     def _add_target(self, key: str, target: Any) -> None:
         self._target_index[key] = len(self._targets)
@@ -181,6 +183,7 @@ class Engine:
             number = float(obj.decl.choices.index(coerced)) if obj.decl.kind is str else float(coerced)
         if not self._ring.push(SET, index, number):
             raise ParameterError("too many pending changes: the engine is not running blocks")
+        self.settings[target] = value
 
     def _unknown_target(self, target: str) -> str:
         node, _, port = target.partition(".")
@@ -194,6 +197,19 @@ class Engine:
             return f"{target}: `{port}` shapes the node's buffers and cannot change while running; reload the patch"
         settable = [k.split(".", 1)[1] for k in self._target_index if k.startswith(node + ".")]
         return f"{target}: `{n.type_name}` has no settable `{port}`" + _hint(did_you_mean(port, settable))
+
+    def rebuilt(self, sample_rate: int | None = None, block_size: int | None = None) -> Engine:
+        """A new engine for the same patch at another rate or block size, with the same settings.
+
+        Builds and prepares everything (call it off the audio thread); every value given to
+        :meth:`set` is applied to the new engine. Node state (phases, envelopes) starts afresh.
+        Backends use it to follow a device's buffer-size change and swap at a block boundary.
+        """
+        engine = Engine(self.patch, sample_rate or self.sample_rate, block_size or self.block_size,
+                        ceiling=float(self.plan.guard.ceiling))
+        for target, value in self.settings.items():
+            engine.set(target, value)
+        return engine
 
     def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> None:
         """Queue a short MIDI message for the next block, at ``frame`` within it."""

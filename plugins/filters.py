@@ -1,0 +1,430 @@
+"""Filters: a state-variable filter, RBJ biquads, a one-pole and a DC blocker.
+
+- ``filter.lowpass`` / ``highpass`` / ``bandpass`` / ``notch``: Andrew Simper's (Cytomic)
+  trapezoidal state-variable filter. Its coefficients are recomputed whenever ``cutoff`` or
+  ``q`` change, sample by sample, and its state is that of a trapezoidal integrator, so it stays
+  stable under any audio-rate modulation of cutoff (clamped to 1 Hz .. 0.499 × the sample rate)
+  and Q. Response: the bilinear transform (with prewarping at cutoff) of the analog 2-pole.
+- ``filter.peak`` / ``lowshelf`` / ``highshelf``: Robert Bristow-Johnson's cookbook biquads,
+  coefficients recomputed per block per lane from control-rate inputs, run in transposed
+  direct form II.
+- ``filter.onepole``: trapezoidal one-pole lowpass or highpass, audio-rate cutoff.
+- ``filter.dc_block``: ``y[n] = x[n] - x[n-1] + R y[n-1]``.
+
+All lanes run in one compiled call. Per-sample recursion with per-sample coefficients does not
+vectorise, and scipy's ``lfilter``/``sosfilt`` allocate their output, so the kernels are numba.
+A non-finite input sample is treated as 0 and a non-finite state is cleared, so one bad sample
+cannot silence a filter for good.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+
+MIN_CUTOFF = 1.0  # Hz
+NYQUIST_FRACTION = 0.499  # the highest cutoff, as a fraction of the sample rate
+MIN_Q, MAX_Q = 0.05, 100.0
+TINY = 1e-30  # states below this are flushed to 0 (no subnormals)
+
+SVF_MODES = {"lowpass": 0, "highpass": 1, "bandpass": 2, "notch": 3}
+
+
+def _finite(x: float) -> bool:
+    return abs(x) < 1e30  # False for NaN and Inf
+
+
+_finite_jit = njit(cache=True, nogil=True, inline="always")(_finite)
+
+
+@njit(cache=True, nogil=True)
+def _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames):  # pragma: no cover - compiled
+    hi_cut = NYQUIST_FRACTION * sample_rate
+    for lane in range(out.shape[0]):
+        ic1 = state[lane, 0]
+        ic2 = state[lane, 1]
+        last_fc = coeffs[lane, 0]
+        last_q = coeffs[lane, 1]
+        k = coeffs[lane, 2]
+        a1 = coeffs[lane, 3]
+        a2 = coeffs[lane, 4]
+        a3 = coeffs[lane, 5]
+        for i in range(frames):
+            fc = cutoff[lane, i]
+            qq = q[lane, i]
+            if fc != last_fc or qq != last_q:  # recompute only when modulated
+                last_fc = fc
+                last_q = qq
+                f = fc if fc == fc else MIN_CUTOFF
+                f = min(hi_cut, max(MIN_CUTOFF, f))
+                qv = qq if qq == qq else 0.7071067811865476
+                qv = min(MAX_Q, max(MIN_Q, qv))
+                g = math.tan(math.pi * f / sample_rate)
+                k = 1.0 / qv
+                a1 = 1.0 / (1.0 + g * (g + k))
+                a2 = g * a1
+                a3 = g * a2
+            v0 = x[lane, i]
+            if not _finite_jit(v0):
+                v0 = 0.0
+            v3 = v0 - ic2
+            v1 = a1 * ic1 + a2 * v3
+            v2 = ic2 + a2 * ic1 + a3 * v3
+            ic1 = 2.0 * v1 - ic1
+            ic2 = 2.0 * v2 - ic2
+            if mode == 0:
+                y = v2
+            elif mode == 1:
+                y = v0 - k * v1 - v2
+            elif mode == 2:
+                y = k * v1  # constant 0 dB peak gain
+            else:
+                y = v0 - k * v1
+            out[lane, i] = y
+        if not (_finite_jit(ic1) and _finite_jit(ic2)):
+            ic1 = 0.0
+            ic2 = 0.0
+        if abs(ic1) < TINY:
+            ic1 = 0.0
+        if abs(ic2) < TINY:
+            ic2 = 0.0
+        state[lane, 0] = ic1
+        state[lane, 1] = ic2
+        coeffs[lane, 0] = last_fc
+        coeffs[lane, 1] = last_q
+        coeffs[lane, 2] = k
+        coeffs[lane, 3] = a1
+        coeffs[lane, 4] = a2
+        coeffs[lane, 5] = a3
+
+
+def svf_response(freqs: np.ndarray, cutoff: float, q: float, mode: str, sample_rate: float) -> np.ndarray:
+    """The exact complex response of the SVF at ``freqs`` (Hz): its analog prototype through
+    the bilinear transform prewarped at ``cutoff``."""
+    g = math.tan(math.pi * min(max(cutoff, MIN_CUTOFF), NYQUIST_FRACTION * sample_rate) / sample_rate)
+    s = 1j * np.tan(np.pi * np.asarray(freqs, np.float64) / sample_rate) / g
+    k = 1.0 / min(MAX_Q, max(MIN_Q, q))
+    den = s * s + k * s + 1.0
+    num = {"lowpass": 1.0, "highpass": s * s, "bandpass": k * s, "notch": s * s + 1.0}[mode]
+    return num / den
+
+
+class _StateVariable(Node):
+    bypass = "thru"
+    mode = "lowpass"
+    in_ = Input(init=0.0, doc="The signal to filter.")
+    cutoff = Input(init=1000.0, min=0.0, max=100000.0, unit="Hz",
+                   doc="Cutoff (centre) frequency, audio rate; clamped to 1 Hz .. 0.499 × sample rate.")
+    q = Input(init=0.7071067811865476, min=MIN_Q, max=MAX_Q,
+              doc="Resonance (0.707: Butterworth; higher rings); clamped to 0.05..100.")
+    out = Output(doc="The filtered signal.")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.sample_rate = float(ctx.sample_rate)
+        self.state = np.zeros((ctx.lanes, 2), np.float64)
+        self.coeffs = np.zeros((ctx.lanes, 6), np.float64)
+        self.mode_index = SVF_MODES[self.mode]
+        self.reset()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        _svf_kernel(ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs, self.sample_rate,
+                    outs.out, frames)
+
+    def reset(self) -> None:
+        self.state.fill(0.0)
+        self.coeffs.fill(0.0)
+        self.coeffs[:, 0] = np.nan  # forces a coefficient computation on the first sample
+
+
+class Lowpass(_StateVariable):
+    """2-pole state-variable lowpass (12 dB/octave), stable under audio-rate cutoff modulation."""
+
+    type_name = "filter.lowpass"
+    mode = "lowpass"
+
+
+class Highpass(_StateVariable):
+    """2-pole state-variable highpass (12 dB/octave), stable under audio-rate cutoff modulation."""
+
+    type_name = "filter.highpass"
+    mode = "highpass"
+
+
+class Bandpass(_StateVariable):
+    """State-variable bandpass, 0 dB at its centre, bandwidth cutoff/q."""
+
+    type_name = "filter.bandpass"
+    mode = "bandpass"
+
+
+class Notch(_StateVariable):
+    """State-variable notch: removes ``cutoff``, width cutoff/q."""
+
+    type_name = "filter.notch"
+    mode = "notch"
+
+
+# ---- RBJ biquads -------------------------------------------------------------------------------------
+
+RBJ_MODES = {"peak": 0, "lowshelf": 1, "highshelf": 2}
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rbj(mode, fc, q, gain_db, sample_rate, c):  # pragma: no cover - compiled
+    """RBJ cookbook coefficients, normalised by a0, into c = [b0, b1, b2, a1, a2]."""
+    w0 = 2.0 * math.pi * fc / sample_rate
+    cw = math.cos(w0)
+    alpha = math.sin(w0) / (2.0 * q)
+    a = 10.0 ** (gain_db / 40.0)
+    if mode == 0:
+        b0 = 1.0 + alpha * a
+        b1 = -2.0 * cw
+        b2 = 1.0 - alpha * a
+        a0 = 1.0 + alpha / a
+        a1 = -2.0 * cw
+        a2 = 1.0 - alpha / a
+    else:
+        sa = 2.0 * math.sqrt(a) * alpha
+        if mode == 1:
+            b0 = a * ((a + 1.0) - (a - 1.0) * cw + sa)
+            b1 = 2.0 * a * ((a - 1.0) - (a + 1.0) * cw)
+            b2 = a * ((a + 1.0) - (a - 1.0) * cw - sa)
+            a0 = (a + 1.0) + (a - 1.0) * cw + sa
+            a1 = -2.0 * ((a - 1.0) + (a + 1.0) * cw)
+            a2 = (a + 1.0) + (a - 1.0) * cw - sa
+        else:
+            b0 = a * ((a + 1.0) + (a - 1.0) * cw + sa)
+            b1 = -2.0 * a * ((a - 1.0) + (a + 1.0) * cw)
+            b2 = a * ((a + 1.0) + (a - 1.0) * cw - sa)
+            a0 = (a + 1.0) - (a - 1.0) * cw + sa
+            a1 = 2.0 * ((a - 1.0) - (a + 1.0) * cw)
+            a2 = (a + 1.0) - (a - 1.0) * cw - sa
+    c[0] = b0 / a0
+    c[1] = b1 / a0
+    c[2] = b2 / a0
+    c[3] = a1 / a0
+    c[4] = a2 / a0
+
+
+@njit(cache=True, nogil=True)
+def _biquad_kernel(x, cutoff, q, gain_db, mode, state, params, coeffs, sample_rate, out,
+                   frames):  # pragma: no cover - compiled
+    hi_cut = NYQUIST_FRACTION * sample_rate
+    for lane in range(out.shape[0]):
+        fc = cutoff[lane, 0]
+        qv = q[lane, 0]
+        gd = gain_db[lane, 0]
+        fc = min(hi_cut, max(MIN_CUTOFF, fc if fc == fc else MIN_CUTOFF))  # x == x is False for NaN
+        qv = min(MAX_Q, max(MIN_Q, qv if qv == qv else 0.7071067811865476))
+        gd = min(48.0, max(-48.0, gd if gd == gd else 0.0))
+        c = coeffs[lane]
+        if fc != params[lane, 0] or qv != params[lane, 1] or gd != params[lane, 2]:
+            params[lane, 0] = fc
+            params[lane, 1] = qv
+            params[lane, 2] = gd
+            _rbj(mode, fc, qv, gd, sample_rate, c)
+        b0 = c[0]
+        b1 = c[1]
+        b2 = c[2]
+        a1 = c[3]
+        a2 = c[4]
+        s1 = state[lane, 0]
+        s2 = state[lane, 1]
+        for i in range(frames):
+            v = x[lane, i]
+            if not _finite_jit(v):
+                v = 0.0
+            y = b0 * v + s1
+            s1 = b1 * v - a1 * y + s2
+            s2 = b2 * v - a2 * y
+            out[lane, i] = y
+        if not (_finite_jit(s1) and _finite_jit(s2)):
+            s1 = 0.0
+            s2 = 0.0
+        if abs(s1) < TINY:
+            s1 = 0.0
+        if abs(s2) < TINY:
+            s2 = 0.0
+        state[lane, 0] = s1
+        state[lane, 1] = s2
+
+
+def rbj_coefficients(mode: str, cutoff: float, q: float, gain_db: float, sample_rate: float) -> np.ndarray:
+    """``[b0, b1, b2, a1, a2]`` (a0 = 1) of an RBJ ``peak``, ``lowshelf`` or ``highshelf``."""
+    c = np.zeros(5)
+    _rbj(RBJ_MODES[mode], float(cutoff), float(q), float(gain_db), float(sample_rate), c)
+    return c
+
+
+class _Biquad(Node):
+    bypass = "thru"
+    mode = "peak"
+    in_ = Input(init=0.0, doc="The signal to filter.")
+    cutoff = Input(init=1000.0, rate=Rate.CONTROL, min=0.0, max=100000.0, unit="Hz",
+                   doc="Centre (peak) or corner (shelves) frequency, per block; clamped to 1 Hz .. 0.499 × rate.")
+    q = Input(init=0.7071067811865476, rate=Rate.CONTROL, min=MIN_Q, max=MAX_Q,
+              doc="Q: bandwidth of the peak, slope of the shelves (0.707: steepest without overshoot).")
+    gain_db = Input(init=0.0, rate=Rate.CONTROL, min=-48.0, max=48.0, unit="dB",
+                    doc="Gain at the centre (peak) or of the shelf.")
+    out = Output(doc="The filtered signal.")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.sample_rate = float(ctx.sample_rate)
+        self.state = np.zeros((ctx.lanes, 2), np.float64)
+        self.current = np.zeros((ctx.lanes, 3), np.float64)
+        self.coeffs = np.zeros((ctx.lanes, 5), np.float64)
+        self.mode_index = RBJ_MODES[self.mode]
+        self.reset()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        _biquad_kernel(ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state, self.current,
+                       self.coeffs, self.sample_rate, outs.out, frames)
+
+    def reset(self) -> None:
+        self.state.fill(0.0)
+        self.current.fill(np.nan)  # forces a coefficient computation on the first block
+        self.coeffs.fill(0.0)
+
+
+class Peak(_Biquad):
+    """Peaking EQ (RBJ biquad): ``gain_db`` at ``cutoff``, bandwidth set by ``q``."""
+
+    type_name = "filter.peak"
+    mode = "peak"
+
+
+class LowShelf(_Biquad):
+    """Low shelf (RBJ biquad): ``gain_db`` below ``cutoff``, half of it (in dB) at ``cutoff``."""
+
+    type_name = "filter.lowshelf"
+    mode = "lowshelf"
+
+
+class HighShelf(_Biquad):
+    """High shelf (RBJ biquad): ``gain_db`` above ``cutoff``, half of it (in dB) at ``cutoff``."""
+
+    type_name = "filter.highshelf"
+    mode = "highshelf"
+
+
+# ---- one-pole and DC blocker ----------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _onepole_kernel(x, cutoff, highpass, state, last, sample_rate, out, frames):  # pragma: no cover - compiled
+    hi_cut = NYQUIST_FRACTION * sample_rate
+    for lane in range(out.shape[0]):
+        s = state[lane]
+        last_fc = last[lane, 0]
+        big_g = last[lane, 1]
+        for i in range(frames):
+            fc = cutoff[lane, i]
+            if fc != last_fc:
+                last_fc = fc
+                f = fc if fc == fc else MIN_CUTOFF
+                g = math.tan(math.pi * min(hi_cut, max(MIN_CUTOFF, f)) / sample_rate)
+                big_g = g / (1.0 + g)
+            v = x[lane, i]
+            if not _finite_jit(v):
+                v = 0.0
+            u = (v - s) * big_g
+            low = u + s
+            s = low + u
+            out[lane, i] = v - low if highpass else low
+        if not _finite_jit(s) or abs(s) < TINY:
+            s = 0.0
+        state[lane] = s
+        last[lane, 0] = last_fc
+        last[lane, 1] = big_g
+
+
+def onepole_response(freqs: np.ndarray, cutoff: float, mode: str, sample_rate: float) -> np.ndarray:
+    """Exact complex response of ``filter.onepole`` at ``freqs`` (Hz)."""
+    g = math.tan(math.pi * min(max(cutoff, MIN_CUTOFF), NYQUIST_FRACTION * sample_rate) / sample_rate)
+    s = 1j * np.tan(np.pi * np.asarray(freqs, np.float64) / sample_rate) / g
+    return s / (1.0 + s) if mode == "highpass" else 1.0 / (1.0 + s)
+
+
+class OnePole(Node):
+    """One-pole (6 dB/octave) lowpass or highpass, trapezoidal, with audio-rate cutoff."""
+
+    type_name = "filter.onepole"
+    bypass = "thru"
+    mode = Param(init="lowpass", kind=str, choices=("lowpass", "highpass"), doc="Which output.")
+    in_ = Input(init=0.0, doc="The signal to filter.")
+    cutoff = Input(init=1000.0, min=0.0, max=100000.0, unit="Hz",
+                   doc="-3 dB frequency, audio rate; clamped to 1 Hz .. 0.499 × sample rate.")
+    out = Output(doc="The filtered signal.")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.sample_rate = float(ctx.sample_rate)
+        self.state = np.zeros(ctx.lanes, np.float64)
+        self.last = np.zeros((ctx.lanes, 2), np.float64)
+        self.reset()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        _onepole_kernel(ins.in_, ins.cutoff, self.mode == "highpass", self.state, self.last, self.sample_rate,
+                        outs.out, frames)
+
+    def reset(self) -> None:
+        self.state.fill(0.0)
+        self.last[:, 0] = np.nan
+        self.last[:, 1] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _dc_block_kernel(x, r, state, out, frames):  # pragma: no cover - compiled
+    for lane in range(out.shape[0]):
+        x1 = state[lane, 0]
+        y1 = state[lane, 1]
+        for i in range(frames):
+            v = x[lane, i]
+            if not _finite_jit(v):
+                v = 0.0
+            y = v - x1 + r * y1
+            x1 = v
+            y1 = y
+            out[lane, i] = y
+        if not _finite_jit(y1) or abs(y1) < TINY:
+            y1 = 0.0
+        state[lane, 0] = x1
+        state[lane, 1] = y1
+
+
+def dc_block_pole(cutoff: float, sample_rate: float) -> float:
+    """The pole R of ``filter.dc_block`` for a -3 dB point near ``cutoff`` Hz."""
+    return math.exp(-2.0 * math.pi * cutoff / sample_rate)
+
+
+class DCBlock(Node):
+    """Removes DC: ``y[n] = x[n] - x[n-1] + R·y[n-1]``, R = exp(-2π·cutoff/rate)."""
+
+    type_name = "filter.dc_block"
+    bypass = "thru"
+    cutoff = Param(init=10.0, min=0.1, max=1000.0, unit="Hz", doc="Corner frequency (about -3 dB).")
+    in_ = Input(init=0.0, doc="The signal.")
+    out = Output(doc="The signal without its DC offset.")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.sample_rate = float(ctx.sample_rate)
+        self.state = np.zeros((ctx.lanes, 2), np.float64)
+        self.on_param("cutoff")
+
+    def on_param(self, name: str) -> None:
+        if name == "cutoff":
+            self.pole = dc_block_pole(min(self.cutoff, 0.25 * self.sample_rate), self.sample_rate)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        _dc_block_kernel(ins.in_, self.pole, self.state, outs.out, frames)
+
+    def reset(self) -> None:
+        self.state.fill(0.0)
+
+
+@hookimpl
+def ng_register_nodes(register) -> None:
+    for cls in (Lowpass, Highpass, Bandpass, Notch, Peak, LowShelf, HighShelf, OnePole, DCBlock):
+        register(cls)

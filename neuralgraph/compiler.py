@@ -160,9 +160,9 @@ class Compiler:
                     continue
                 if not edges:
                     value = input_spec.constant if input_spec else decl.init
-                    buf = np.full((1, width), value, np.float32)
+                    buf = np.full((lanes, width), value, np.float32)
                     self.constants[f"{name}.{port}"] = ConstantInput(name, port, decl, buf, value)
-                    reads[port] = np.broadcast_to(buf, (lanes, width))
+                    reads[port] = _readonly(buf)
                     continue
                 terms = []
                 for e in edges:
@@ -173,7 +173,7 @@ class Compiler:
                             src_sig.pinned = True
                             fb = Signal(src_sig.lanes, src_sig.width, pinned=True)
                             feedback_signals[key] = fb
-                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", CopyStep(),
+                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", CopyStep().process,
                                                              {"in": src_sig}, {"out": fb}))
                         source = feedback_signals[key]
                     else:
@@ -183,8 +183,10 @@ class Compiler:
                             source = self._delay(e, source, delay)
                     terms.append((e, source))
                 constant = input_spec.constant if input_spec else 0.0
+                # a plain connection is read in place; anything else (sums, mappings, rate or
+                # lane conversion) gets a mix step, so nodes always see full, dense arrays
                 simple = (len(terms) == 1 and constant == 0.0 and terms[0][0].source.range is None
-                          and terms[0][1].width == width)
+                          and terms[0][1].width == width and terms[0][1].lanes == lanes)
                 if simple:
                     reads[port] = terms[0][1]
                 else:

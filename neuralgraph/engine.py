@@ -54,8 +54,8 @@ class _ConstantTarget:
         self.c = constant
         self.ramp_frames = max(1, int(round(constant.decl.ramp_ms * sample_rate / 1000.0)))
         self.block_size = block_size
-        self.index = np.arange(1, block_size + 1, dtype=np.float64)
-        self.row = np.zeros(block_size, np.float64)
+        self.index = np.arange(1, block_size + 1, dtype=np.float32)
+        self.row = np.zeros(block_size, np.float32)
         self.active = active
 
     def apply(self, value: float) -> None:
@@ -68,34 +68,27 @@ class _ConstantTarget:
             self.active.append(self)
 
     def advance(self) -> bool:
-        """Write this block's ramp into the buffer; False once the target is reached."""
+        """Write this block's part of the ramp; False once the buffer holds the target flat."""
         c = self.c
-        buf = c.buffer[0]
-        width = buf.shape[0]
+        buf = c.buffer  # (lanes, width): every lane carries the same value
         frames = self.block_size
-        if c.remaining > frames:
-            if width == 1:
-                c.value += c.step * frames
-                buf[0] = c.value
-            else:
-                np.multiply(self.index, c.step, out=self.row)
-                np.add(self.row, c.value, out=self.row)
-                np.copyto(buf, self.row, casting="same_kind")
-                c.value += c.step * frames
-            c.remaining -= frames
-            return True
-        if width == 1:
-            buf[0] = c.target
+        if c.remaining == 0:
+            buf.fill(c.target)
+            c.active = False
+            return False
+        n = min(c.remaining, frames)
+        if buf.shape[1] == 1:  # a control-rate input moves once per block
+            c.value = c.target if n == c.remaining else c.value + c.step * frames
+            buf.fill(c.value)
         else:
-            n = c.remaining
             np.multiply(self.index, c.step, out=self.row)
             np.add(self.row, c.value, out=self.row)
-            self.row[n:] = c.target
-            np.copyto(buf, self.row, casting="same_kind")
-        c.value = c.target
-        c.remaining = 0
-        c.active = False
-        return False
+            if n < frames:
+                self.row[n:] = c.target
+            np.copyto(buf, self.row)
+            c.value = c.target if n == c.remaining else c.value + c.step * frames
+        c.remaining -= n
+        return True
 
 
 class Engine:

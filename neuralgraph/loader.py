@@ -231,8 +231,11 @@ class PatchLoader:
             p.add("NG112", key + ("type",), f"`type` must be a string, not {_describe(type_name)}", value=type_name)
             return None
         if type_name not in self.registry.node_types:
-            p.add("NG110", key + ("type",), f"unknown node type `{type_name}`", value=type_name,
-                  hint=did_you_mean(type_name, self.registry.node_types) or "see `neuralgraph nodes`")
+            hint = did_you_mean(type_name, self.registry.node_types) or "see `neuralgraph nodes`"
+            failed = [f"{f.plugin}: {f.error}" for f in self.registry.failures]
+            if failed:  # the type may belong to a plugin that did not load
+                hint += "; plugins that failed to load: " + "; ".join(failed)
+            p.add("NG110", key + ("type",), f"unknown node type `{type_name}`", value=type_name, hint=hint)
             return None
         cls = self.registry.node_class(type_name)
         params: dict[str, Any] = {}

@@ -100,6 +100,12 @@ class Node:
                     outs[value.name or name] = value
                 elif isinstance(value, Param):
                     params[name] = value
+        for name in (*ins, *outs, *params):
+            if name in _RESERVED:
+                raise TypeError(
+                    f"{cls.__qualname__}: a port or parameter cannot be called `{name}`: it would hide "
+                    f"Node.{name}; choose another name (e.g. `sync` for a phase reset)"
+                )
         cls._input_decls, cls._output_decls, cls._param_decls = ins, outs, params
 
     def __init__(self, **params: Any) -> None:
@@ -163,3 +169,7 @@ class Node:
         """The node's one-line summary (the first line of its docstring)."""
         doc = (type(self).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+
+#: Names a port or parameter may not take, because the Node API uses them.
+_RESERVED = frozenset(name for name in vars(Node) if not name.startswith("_")) | {"latency"}

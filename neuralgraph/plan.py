@@ -47,7 +47,8 @@ class OutputGuard:
         if peak > self.ceiling:
             np.greater(mag, self.ceiling, out=mask)
             self.clipped += int(np.count_nonzero(mask))
-            np.clip(out, -self.ceiling, self.ceiling, out=out)
+            np.minimum(out, self.ceiling, out=out)  # np.clip keeps a growing cache; ufuncs don't
+            np.maximum(out, -self.ceiling, out=out)
 
 
 class Plan:

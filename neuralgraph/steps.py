@@ -33,48 +33,63 @@ class Term:
 
 
 class MixStep:
-    """Computes one input as ``constant + sum(transform(term))`` into its own buffer."""
+    """Computes one input as ``constant + sum(transform(term))`` into its own buffer.
+
+    Every operation keeps its operands the same shape: numpy allocates an iteration buffer
+    (up to 32 KB) for a ufunc whose operand is broadcast with a zero stride, so broadcast
+    sources are first copied (``np.copyto`` does not buffer) and control-to-audio ramps are one
+    matrix product ``[delta, previous] @ [ramp; ones]``.
+    """
 
     def __init__(self, terms: list[Term], constant: float, shape: tuple[int, int], block_size: int) -> None:
+        lanes, width = shape
         self.terms = terms
         self.constant = np.float32(constant)
         self.scratch = np.zeros(shape, np.float32)
-        self.previous = [np.zeros((shape[0], 1), np.float32) if t.ramp else None for t in terms]
-        self.ramp = (np.arange(1, block_size + 1, dtype=np.float32) / np.float32(block_size))[None, :]
-        self.delta = np.zeros((shape[0], 1), np.float32)
+        # per ramped term: column 0 = this block's change, column 1 = the previous value
+        self.ramp_state = [np.zeros((lanes, 2), np.float32) if t.ramp else None for t in terms]
+        self.ramp_basis = np.ones((2, width), np.float32)
+        self.ramp_basis[0] = np.arange(1, width + 1, dtype=np.float32) / np.float32(width)
         self.identity = [t.scale == 1.0 and t.offset == 0.0 and not t.exp and not t.ramp for t in terms]
+        self.copy_only = len(terms) == 1 and self.identity[0] and constant == 0.0
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         out = outs.out
+        if self.copy_only:  # a lane broadcast (1 -> N) made real
+            np.copyto(out, self.terms[0].view)
+            return
         out.fill(self.constant)
         scratch = self.scratch
-        for i, term in enumerate(self.terms):
-            if self.identity[i]:
-                np.add(out, term.view, out=out)
-                continue
+        i = 0
+        for term in self.terms:
             source = term.view
-            if term.ramp:
-                prev = self.previous[i]
-                np.subtract(source, prev, out=self.delta)
-                np.multiply(self.delta, self.ramp, out=scratch)
-                np.add(scratch, prev, out=scratch)
-                np.copyto(prev, source)
+            state = self.ramp_state[i]
+            if state is not None:
+                delta, previous = state[:, 0:1], state[:, 1:2]
+                np.add(previous, delta, out=previous)  # last block's target is this block's start
+                np.subtract(source, previous, out=delta)
+                np.matmul(state, self.ramp_basis, out=scratch)
                 source = scratch
-            if term.scale != 1.0 or term.offset != 0.0:
+            elif source.shape != out.shape or 0 in source.strides:
+                np.copyto(scratch, source)
+                source = scratch
+            if not self.identity[i] and (term.scale != 1.0 or term.offset != 0.0):
                 np.multiply(source, term.scale, out=scratch)
                 np.add(scratch, term.offset, out=scratch)
                 source = scratch
             if term.exp:
                 lo, hi = term.clamp
-                np.clip(source, lo, hi, out=scratch)
+                np.maximum(source, lo, out=scratch)
+                np.minimum(scratch, hi, out=scratch)
                 np.exp(scratch, out=scratch)
                 source = scratch
             np.add(out, source, out=out)
+            i += 1
 
     def reset(self) -> None:
-        for prev in self.previous:
-            if prev is not None:
-                prev.fill(0.0)
+        for state in self.ramp_state:
+            if state is not None:
+                state.fill(0.0)
 
 
 def mapping_transform(span: tuple[float, float], rng: tuple[float, float], curve: str

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
 
 
 class Mix(Node):
@@ -17,14 +17,14 @@ class Mix(Node):
 
     type_name = "mix"
     count = Param(init=4, kind=int, min=1, max=64, live=False, doc="Number of inputs.")
-    level = Input(init=1.0, rate=Rate.CONTROL, doc="Overall gain, linear.")
+    level = Input(init=1.0, doc="Overall gain, linear.")
     out = Output(doc="The weighted sum.")
 
     def inputs(self) -> Mapping[str, Input]:
         ports: dict[str, Input] = {}
         for i in range(1, self.count + 1):
             ports[f"in_{i}"] = Input(init=0.0, doc=f"Input {i}.")
-            ports[f"gain_{i}"] = Input(init=1.0, rate=Rate.CONTROL, doc=f"Gain of input {i}, linear.")
+            ports[f"gain_{i}"] = Input(init=1.0, doc=f"Gain of input {i}, linear.")
         ports["level"] = type(self).level
         return ports
 

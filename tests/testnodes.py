@@ -1,0 +1,135 @@
+"""Small node types the core tests plug in (registered like any plugin, through the hook)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+
+
+class Impulse(Node):
+    """1.0 at the very first frame, then silence."""
+
+    type_name = "test.impulse"
+    out = Output(span=(0.0, 1.0))
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.fired = False
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        outs.out.fill(0.0)
+        if not self.fired:
+            outs.out[:, 0] = 1.0
+            self.fired = True
+
+    def reset(self) -> None:
+        self.fired = False
+
+
+class Lanes(Node):
+    """A constant signal on ``count`` lanes: lane k carries k + 1."""
+
+    type_name = "test.lanes"
+    count = Param(init=3, kind=int, min=1, max=64, live=False)
+    out = Output(span=(0.0, 1.0))
+
+    def fixed_lanes(self) -> int:
+        return self.count
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        for lane in range(self.count):
+            outs.out[lane].fill(lane + 1.0)
+
+
+class Latent(Node):
+    """Delays its input by ``samples`` and declares that latency."""
+
+    type_name = "test.latent"
+    samples = Param(init=10, kind=int, min=0, max=4096, live=False)
+    in_ = Input()
+    out = Output()
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.latency = self.samples
+        self.line = np.zeros((ctx.lanes, self.samples + ctx.block_size), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        n = self.samples
+        self.line[:, n:] = ins.in_
+        outs.out[:] = self.line[:, :frames]
+        self.line[:, :n] = self.line[:, frames : frames + n].copy()
+
+
+class Raiser(Node):
+    """Plays its input through, then raises from block ``after`` on."""
+
+    type_name = "test.raiser"
+    after = Param(init=2, kind=int, min=0, max=1000)
+    in_ = Input()
+    out = Output()
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.blocks = 0
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        self.blocks += 1
+        if self.blocks > self.after:
+            raise RuntimeError("planted fault")
+        np.copyto(outs.out, ins.in_)
+
+
+class Allocating(Node):
+    """Multiplies without ``out=``: allocates a temporary array every block (a planted bug)."""
+
+    type_name = "test.allocating"
+    in_ = Input()
+    out = Output()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        outs.out[:] = ins.in_ * 0.5
+
+
+class InputWriter(Node):
+    """Tries to write into its input (forbidden: inputs are read-only views)."""
+
+    type_name = "test.input_writer"
+    in_ = Input()
+    out = Output()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        ins.in_[...] = 0.0
+        np.copyto(outs.out, ins.in_)
+
+
+class Poison(Node):
+    """Emits NaN, Inf and huge values."""
+
+    type_name = "test.poison"
+    out = Output()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        outs.out.fill(0.25)
+        outs.out[:, 0] = np.nan
+        outs.out[:, 1] = np.inf
+        outs.out[:, 2] = 1e6
+        outs.out[:, 3] = 1e-40
+
+
+class Level(Node):
+    """Control-rate constant source: repeats its ``value`` input, to test rate conversion."""
+
+    type_name = "test.level"
+    value = Input(rate=Rate.CONTROL, init=0.0)
+    out = Output(rate=Rate.CONTROL, span=(0.0, 1.0))
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.copyto(outs.out, ins.value)
+
+
+ALL = [Impulse, Lanes, Latent, Raiser, Allocating, InputWriter, Poison, Level]
+
+
+@hookimpl
+def ng_register_nodes(register) -> None:
+    for cls in ALL:
+        register(cls)

@@ -213,7 +213,8 @@ class CallbackAdapter:
             if engine is None:
                 for buf in outs:
                     buf.fill(0.0)
-                self.silent += 1
+                if not self.stopping:
+                    self.silent += 1
             else:
                 block = engine.block_size
                 channels = engine.channels
@@ -246,7 +247,8 @@ class CallbackAdapter:
             engine = None if self.stopping else self._engine_for(frames)
             if engine is None:
                 outdata.fill(0.0)
-                self.silent += 1
+                if not self.stopping:
+                    self.silent += 1
             else:
                 block = engine.block_size
                 channels = engine.channels
@@ -278,7 +280,7 @@ class CallbackAdapter:
         current = self.pending or self.engine
         if current.block_size == frames:
             return
-        self.pending = current.rebuilt(block_size=frames)
+        self.pending = warm_up(current.rebuilt(block_size=frames))
 
     def collect(self) -> None:
         """Release the engine the callback swapped out (control thread)."""
@@ -306,6 +308,15 @@ class CallbackAdapter:
                       xruns=self.xruns if xruns is None else xruns, faults=self.faults, silent=self.silent,
                       load=self.load, load_p50=p50, load_p99=p99, load_max=self.load_max,
                       active_voices=self.active_voices(), midi_events=self.midi_events, message=message)
+
+
+def warm_up(engine: Any, blocks: int = 3) -> Any:
+    """Run a few blocks and reset (control thread), so first-call costs (numba's compiled-code
+    loading, lazy imports, first-touch page faults) are paid before the device calls back."""
+    for _ in range(blocks):
+        engine.process()
+    engine.reset()
+    return engine
 
 
 def open_backend(name: str, engine: Any, registry: Any = None, **options: Any) -> Backend:

@@ -178,6 +178,80 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_play(args: argparse.Namespace) -> int:
+    """Play a patch in real time through an audio backend until --seconds pass or Ctrl-C."""
+    import signal
+    import threading
+
+    from .backend import open_backend
+    from .config import load_settings
+    from .engine import Engine
+    from .patch import load_patch
+
+    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    settings = load_settings()
+    rate, block = _settings(args, patch)
+    engine = Engine(patch, sample_rate=rate, block_size=block)
+    name = args.backend or settings.get("backend") or "sounddevice"
+    options: dict[str, Any] = {}
+    device = args.device or settings.get("device")
+    if device:
+        options["device"] = device
+    if args.midi_in:
+        options["midi_in"] = args.midi_in
+    if args.no_connect:
+        options["connect"] = False
+    backend = open_backend(name, engine, **options)
+    osc = None
+    if args.osc_port is not None:
+        from .osc import OscControl
+
+        osc = OscControl(lambda: getattr(backend, "engine", engine), port=args.osc_port, host=args.osc_host)
+    done = threading.Event()
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    live = sys.stderr.isatty()
+    status = None
+    try:
+        backend.start()
+        if osc is not None:
+            print(f"OSC: /node/param value on {osc.host}:{osc.port}", file=sys.stderr)
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while not done.is_set():
+            wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            done.wait(wait)
+            status = backend.status()
+            if live:
+                sys.stderr.write("\r" + status.line()[:200] + "\033[K")
+                sys.stderr.flush()
+            for fault in getattr(backend, "engine", engine).faults():
+                print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+            while osc is not None and osc.errors:
+                print(f"\nneuralgraph: OSC: {osc.errors.popleft()}", file=sys.stderr)
+            if not status.running:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        try:
+            backend.stop()
+            if osc is not None:
+                osc.close()
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous_term)
+    if live:
+        sys.stderr.write("\n")
+    status = backend.status()
+    print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
+          f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    if status.message:
+        return _fail(status.message, EXIT_ERROR)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
     parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
@@ -208,6 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("nodes", help="list node types, or describe one")
     p.add_argument("type", nargs="?")
     p.set_defaults(func=cmd_nodes)
+
+    p = sub.add_parser("play", help="play a patch in real time (sounddevice or jack)")
+    p.add_argument("patch")
+    p.add_argument("--backend", help="audio backend: sounddevice or jack (default: config, env, sounddevice)")
+    p.add_argument("--device", help="sounddevice: device number or name; jack: server name")
+    p.add_argument("--midi-in", metavar="PORT", help="live MIDI input port (jack: a JACK MIDI output port or glob)")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
+    p.add_argument("--osc-port", type=int, metavar="N", help="accept /node/param VALUE over OSC on this UDP port")
+    p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds to (127.0.0.1)")
+    engine_flags(p)
+    p.set_defaults(func=cmd_play)
     return parser
 
 

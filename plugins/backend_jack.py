@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from neuralgraph.backend import CallbackAdapter, RealtimeGuard, Status
+from neuralgraph.backend import CallbackAdapter, RealtimeGuard, Status, warm_up
 from neuralgraph.errors import BackendError
 from neuralgraph.plugin import hookimpl
 
@@ -143,7 +143,7 @@ class JackBackend:
             engine = self._engine0
             if client.samplerate != engine.sample_rate or client.blocksize != engine.block_size:
                 engine = engine.rebuilt(sample_rate=client.samplerate, block_size=client.blocksize)
-            self.adapter = CallbackAdapter(engine)
+            self.adapter = CallbackAdapter(warm_up(engine))
             self._outs = [client.outports.register(f"out_{i + 1}") for i in range(engine.channels)]
             if engine.input is not None:
                 self._ins = [client.inports.register(f"in_{i + 1}") for i in range(engine.input.shape[0])]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from neuralgraph.backend import CallbackAdapter, RealtimeGuard, Status
+from neuralgraph.backend import CallbackAdapter, RealtimeGuard, Status, warm_up
 from neuralgraph.errors import BackendError
 from neuralgraph.plugin import hookimpl
 
@@ -100,6 +100,7 @@ class SoundDeviceBackend:
                                f"block {self.blocksize}: {exc}") from None
         if self.midi_in:
             self._open_midi()
+        warm_up(engine)
         self.guard.enter()
         self._running = True
         self.stream.start()

@@ -1,0 +1,225 @@
+"""Oscillators checked against analytic waveforms and spectra, rendered through real patches."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+from analysis import peak_frequency
+from scipy.special import jv
+
+import neuralgraph as ng
+
+SR = 48000
+
+
+def render(load, node: dict, seconds: float, *, sample_rate: int = SR, block: int = 256, extra: dict | None = None,
+           input: np.ndarray | None = None) -> np.ndarray:
+    """Render node ``o`` (plus ``extra`` nodes) to a 1-channel output; returns the samples."""
+    nodes = {"o": node, **(extra or {}), "out": {"type": "io.output", "channels": 1, "in": "o"}}
+    engine = ng.Engine(load(nodes), sample_rate=sample_rate, block_size=block, ceiling=float("inf"))
+    return engine.render(seconds, input=input)[0].astype(np.float64)
+
+
+def periodic_spectrum(x: np.ndarray) -> np.ndarray:
+    """Amplitudes per 1 Hz bin of exactly one second of a signal periodic in that second."""
+    n = len(x)
+    return np.abs(np.fft.rfft(x)) * 2.0 / n
+
+
+def alias_ratio_db(x: np.ndarray, f0: int, sample_rate: int = SR) -> float:
+    """Energy off the harmonics of ``f0`` relative to the fundamental, in dB (1 s, 1 Hz bins)."""
+    spec = periodic_spectrum(x)
+    harmonic = np.zeros(len(spec), bool)
+    harmonic[np.arange(f0, sample_rate // 2 + 1, f0)] = True
+    harmonic[0] = True  # DC is not aliasing
+    return float(20 * np.log10(np.sqrt(np.sum(spec[~harmonic] ** 2)) / spec[f0]))
+
+
+def steady_second(load, node: dict, warm: int = 4800) -> np.ndarray:
+    """One second after ``warm`` samples, so start-up transients are not in the spectrum."""
+    return render(load, node, 1.0 + warm / SR)[warm : warm + SR]
+
+
+@pytest.mark.parametrize("kind", ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable"])
+@pytest.mark.parametrize("rate", [22050, 44100, 96000])
+def test_fundamental_frequency_at_several_sample_rates(load, kind, rate):
+    out = render(load, {"type": kind, "freq": 441.0}, 0.5, sample_rate=rate)
+    assert abs(peak_frequency(out, rate) - 441.0) < 0.3
+
+
+@pytest.mark.parametrize("f0", [2003, 5003, 10007])
+@pytest.mark.parametrize("kind", ["osc.saw", "osc.square"])
+def test_aliasing_far_below_fundamental_and_naive(load, kind, f0):
+    out = steady_second(load, {"type": kind, "freq": float(f0)})
+    phase = np.mod(f0 * np.arange(4800, 4800 + SR) / SR, 1.0)
+    naive = 2 * phase - 1 if kind == "osc.saw" else np.where(phase < 0.5, 1.0, -1.0)
+    ours, theirs = alias_ratio_db(out, f0), alias_ratio_db(naive, f0)
+    print(f"{kind} {f0} Hz: aliasing {ours:.1f} dB (naive {theirs:.1f} dB)")
+    assert ours < -40.0
+    assert ours < theirs - 30.0
+
+
+def test_saw_harmonics_fall_as_one_over_n(load):
+    spec = periodic_spectrum(steady_second(load, {"type": "osc.saw", "freq": 200.0}))
+    for n in range(1, 16):
+        expected = 2 / (np.pi * n)
+        assert 20 * np.log10(spec[200 * n] / expected) == pytest.approx(0.0, abs=0.1), n
+
+
+@pytest.mark.parametrize("width", [0.5, 0.25, 0.1])
+def test_square_pulse_width_duty_and_harmonics(load, width):
+    x = steady_second(load, {"type": "osc.square", "freq": 100.0, "width": width})
+    assert np.mean(x > 0) == pytest.approx(width, abs=0.003)
+    assert np.mean(x) == pytest.approx(2 * width - 1, abs=0.003)
+    spec = periodic_spectrum(x)
+    for n in range(1, 12):  # pulse: |4/(pi n) sin(pi n w)|
+        expected = abs(4 / (np.pi * n) * np.sin(np.pi * n * width))
+        assert spec[100 * n] == pytest.approx(expected, abs=0.003), n
+
+
+def test_triangle_odd_harmonics_one_over_n_squared(load):
+    spec = periodic_spectrum(steady_second(load, {"type": "osc.triangle", "freq": 200.0}))
+    for n in range(1, 14):
+        if n % 2:
+            expected = 8 / (np.pi**2 * n**2)
+            assert 20 * np.log10(spec[200 * n] / expected) == pytest.approx(0.0, abs=0.1), n
+        else:
+            assert spec[200 * n] < 1e-4
+
+
+def test_triangle_aliasing_below_naive(load):
+    f0 = 5003
+    out = steady_second(load, {"type": "osc.triangle", "freq": float(f0)})
+    phase = np.mod(f0 * np.arange(4800, 4800 + SR) / SR + 0.25, 1.0)
+    naive = 1 - 4 * np.abs(phase - 0.5)
+    ours, theirs = alias_ratio_db(out, f0), alias_ratio_db(naive, f0)
+    print(f"osc.triangle {f0} Hz: aliasing {ours:.1f} dB (naive {theirs:.1f} dB)")
+    # 2-point PolyBLAMP: about 10 dB better than naive here (harmonics already fall as 1/n^2)
+    assert ours < theirs - 8.0
+    assert ours < -33.0
+
+
+def test_sine_fm_sidebands_follow_bessel_functions(load):
+    # freq = 1000 + 300 sin(2 pi 100 t): index 3; the lines at 1000 + k 100 Hz have |J_k(3)|
+    mod = {"type": "osc.sine", "freq": 100.0}
+    x = render(load, {"type": "osc.sine", "freq": {"from": "mod", "range": [700.0, 1300.0]}}, 1.0,
+               extra={"mod": mod})
+    spec = periodic_spectrum(x)
+    for k in range(-4, 5):
+        assert spec[1000 + 100 * k] == pytest.approx(abs(jv(k, 3.0)), abs=0.002), k
+
+
+def sync_signal(frames: int, at: int) -> np.ndarray:
+    sync = np.zeros((1, frames), np.float32)
+    sync[0, at:] = 1.0
+    return sync
+
+
+@pytest.mark.parametrize("block", [64, 100])
+def test_sync_resets_phase_at_its_exact_frame(load, block):
+    at, f = 1000, 100.0
+    inp = {"inp": {"type": "io.input", "channels": 1}}
+    n = np.arange(2000)
+    t = (n - at) / SR
+    after = slice(at + 40, at + 230)  # past the minBLEP correction, before the next edge
+    sine = render(load, {"type": "osc.sine", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
+                  input=sync_signal(2000, at))
+    np.testing.assert_allclose(sine[:at], np.sin(2 * np.pi * f * n[:at] / SR), atol=1e-5)
+    np.testing.assert_allclose(sine[at:], np.sin(2 * np.pi * f * t[at:]), atol=1e-5)
+    saw = render(load, {"type": "osc.saw", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
+                 input=sync_signal(2000, at))
+    np.testing.assert_allclose(saw[after], 2 * f * t[after] - 1, atol=1e-3)
+    tri = render(load, {"type": "osc.triangle", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
+                 input=sync_signal(2000, at))
+    np.testing.assert_allclose(tri[at : at + 100], 4 * f * t[at : at + 100], atol=1e-5)
+    sq = render(load, {"type": "osc.square", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
+                input=sync_signal(2000, at))
+    np.testing.assert_allclose(sq[after], 1.0, atol=0.01)
+
+
+def test_wavetable_npy_from_patch_dir_linear_and_cubic(write_patch, tmp_path):
+    cycle = np.sin(2 * np.pi * np.arange(1024) / 1024) + 0.5 * np.sin(2 * np.pi * 3 * np.arange(1024) / 1024)
+    np.save(tmp_path / "table.npy", cycle)
+    for interpolation in ("linear", "cubic"):
+        path = write_patch(f"""
+schema = 1
+[nodes.o]
+type = "osc.wavetable"
+table = "table.npy"
+interpolation = "{interpolation}"
+freq = 200.0
+[nodes.out]
+type = "io.output"
+channels = 1
+in = "o"
+""")
+        engine = ng.Engine(ng.load_patch(path), sample_rate=SR, block_size=128, ceiling=float("inf"))
+        spec = periodic_spectrum(engine.render(1.0)[0].astype(np.float64))
+        assert spec[200] == pytest.approx(1.0, abs=0.002)
+        assert spec[600] == pytest.approx(0.5, abs=0.002)
+        others = np.delete(spec, [200, 600])
+        assert others.max() < (1e-3 if interpolation == "linear" else 1e-4)
+
+
+def test_wavetable_removes_harmonics_above_nyquist(load, tmp_path):
+    # harmonic 64 of a 1 kHz cycle is 64 kHz: the octave copy in use must not contain it
+    x = np.arange(2048) / 2048
+    np.save(tmp_path / "bright.npy", np.sin(2 * np.pi * x) + np.sin(2 * np.pi * 64 * x))
+    spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": str(tmp_path / "bright.npy"),
+                                           "freq": 1000.0}, 1.0))
+    assert spec[1000] == pytest.approx(1.0, abs=0.002)
+    assert np.delete(spec, 1000).max() < 1e-3
+
+
+def test_wavetable_frames_from_wav_morph_with_position(load, tmp_path):
+    x = np.arange(512) / 512
+    frames = np.concatenate([np.sin(2 * np.pi * x), 0.5 * np.sin(2 * np.pi * 2 * x)])
+    soundfile.write(tmp_path / "frames.wav", frames.astype(np.float32), SR, subtype="FLOAT")
+    node = {"type": "osc.wavetable", "table": str(tmp_path / "frames.wav"), "frame_size": 512, "freq": 100.0}
+    first = periodic_spectrum(render(load, {**node, "position": 0.0}, 1.0))
+    middle = periodic_spectrum(render(load, {**node, "position": 0.5}, 1.0))
+    last = periodic_spectrum(render(load, {**node, "position": 1.0}, 1.0))
+    assert (first[100], first[200]) == (pytest.approx(1.0, abs=1e-3), pytest.approx(0.0, abs=1e-3))
+    assert (middle[100], middle[200]) == (pytest.approx(0.5, abs=1e-3), pytest.approx(0.25, abs=1e-3))
+    assert (last[100], last[200]) == (pytest.approx(0.0, abs=1e-3), pytest.approx(0.5, abs=1e-3))
+
+
+def test_wavetable_bad_file_is_a_patch_error(load, tmp_path):
+    np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
+    with pytest.raises(ng.PatchError, match="1-D or 2-D"):
+        ng.Engine(load({"o": {"type": "osc.wavetable", "table": str(tmp_path / "cube.npy")},
+                        "out": {"type": "io.output", "in": "o"}}), sample_rate=SR, block_size=64)
+
+
+def test_render_cli_writes_a_square_wav(write_patch, tmp_path):
+    patch = write_patch("""
+schema = 1
+[engine]
+sample_rate = 48000
+block_size = 128
+[nodes.o]
+type = "osc.square"
+freq = 250.0
+width = 0.25
+[nodes.half]
+type = "math.mul"
+in = "o"
+gain = 0.5
+[nodes.out]
+type = "io.output"
+channels = 1
+in = "half"
+""")
+    wav = tmp_path / "square.wav"
+    done = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(patch), "-o", str(wav),
+                           "--seconds", "1.1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data, rate = soundfile.read(wav, dtype="float64")
+    assert rate == 48000
+    second = data[4800 : 4800 + SR]
+    assert abs(peak_frequency(second, rate) - 250.0) < 0.3
+    assert np.mean(second > 0) == pytest.approx(0.25, abs=0.003)

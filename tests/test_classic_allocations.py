@@ -1,0 +1,47 @@
+"""Oscillator, noise and filter nodes allocate nothing per block (tracemalloc, block 4096)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuralgraph as ng
+from neuralgraph.node import Ports, PrepareContext
+from neuralgraph.ports import Rate
+from neuralgraph.testing import assert_no_allocations
+
+TYPES = ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable", "noise.white", "noise.pink",
+         "filter.lowpass", "filter.highpass", "filter.bandpass", "filter.notch", "filter.peak",
+         "filter.lowshelf", "filter.highshelf", "filter.onepole", "filter.dc_block"]
+BLOCK, LANES = 4096, 2
+
+
+@pytest.fixture(scope="module")
+def node_classes():
+    registry = ng.Registry.load()
+    return {name: registry.node_class(name) for name in TYPES}
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_process_does_not_allocate(node_classes, type_name):
+    node = node_classes[type_name]()
+    inputs = node.inputs()
+    ctx = PrepareContext(sample_rate=48000.0, block_size=BLOCK, lanes=LANES,
+                         input_lanes={p: LANES for p in inputs}, output_lanes={p: LANES for p in node.outputs()})
+    node.prepare(ctx)
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for name, decl in inputs.items():
+        width = 1 if decl.rate is Rate.CONTROL else BLOCK
+        if name == "in":
+            value = rng.uniform(-1, 1, (LANES, width)).astype(np.float32)
+        else:  # modulated around the default so per-sample coefficient paths run
+            value = (decl.init * (1.0 + 0.1 * rng.uniform(-1, 1, (LANES, width)))).astype(np.float32)
+        value.flags.writeable = False
+        arrays[name] = value
+    outs = Ports({name: np.zeros((LANES, BLOCK), np.float32) for name in node.outputs()})
+    ins = Ports(arrays)
+    node.process(ins, outs, BLOCK)  # compile outside the measurement
+    assert_no_allocations(lambda: node.process(ins, outs, BLOCK), calls=50)
+    for name in outs:
+        assert np.all(np.isfinite(outs[name]))

@@ -177,3 +177,21 @@ def test_filter_recovers_after_nan_input(load):
     out = engine.render(0.1, input=x)[0]
     assert np.all(np.isfinite(out))
     assert out[-1] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_subtractive_graph_sweeps_its_cutoff():
+    # graphs/subtractive.toml: an LFO (triangle, 0.25 Hz, starting mid-way rising) sweeps the lowpass
+    # between 200 Hz and 5 kHz, so the spectrum is brightest at 1 s and darkest at 3 s
+    from pathlib import Path
+
+    patch = ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "subtractive.toml")
+    engine = ng.Engine(patch)
+    x = engine.render(3.2)[0].astype(np.float64)
+
+    def centroid(t: float) -> float:
+        seg = x[int(t * 48000) : int(t * 48000) + 4800] * np.hanning(4800)
+        mags = np.abs(np.fft.rfft(seg))
+        return float((mags * np.fft.rfftfreq(4800, 1 / 48000)).sum() / mags.sum())
+
+    assert np.all(np.isfinite(x)) and np.abs(x).max() < 1.0
+    assert centroid(0.95) > 4 * centroid(2.95)

@@ -60,6 +60,7 @@ class JackBackend:
         self.adapter: CallbackAdapter | None = None
         self.client: Any = None
         self._outs: list[Any] = []
+        self._out_names: list[str] = []
         self._ins: list[Any] = []
         self._midi: Any = None
         self._xruns = 0
@@ -78,17 +79,21 @@ class JackBackend:
     # ---- callbacks (JACK threads) ---------------------------------------------------------------
     def _process(self, frames: int) -> None:
         adapter = self.adapter
-        try:
-            midi = self._midi
-            if midi is not None:
+        midi = self._midi
+        if midi is not None:
+            try:
                 for offset, data in midi.incoming_midi_events():
-                    if len(data) == 3:
-                        adapter.push_midi(offset, data[0], data[1], data[2])
-                    elif len(data) == 2:
-                        adapter.push_midi(offset, data[0], data[1], 0)
+                    size = len(data)
+                    if 2 <= size <= 3:
+                        raw = memoryview(data)  # cffi buffer -> ints without copying the bytes
+                        adapter.push_midi(offset, raw[0], raw[1], raw[2] if size == 3 else 0)
+            except Exception as exc:  # a bad event must not cost the audio
+                adapter.faults += 1
+                adapter.last_error = exc
+        try:
             outs = [port.get_array() for port in self._outs]
             ins = [port.get_array() for port in self._ins] if self._ins else None
-        except Exception as exc:
+        except Exception as exc:  # no buffers to fill: nothing can be played this period
             adapter.faults += 1
             adapter.last_error = exc
             return
@@ -145,6 +150,7 @@ class JackBackend:
                 engine = engine.rebuilt(sample_rate=client.samplerate, block_size=client.blocksize)
             self.adapter = CallbackAdapter(warm_up(engine))
             self._outs = [client.outports.register(f"out_{i + 1}") for i in range(engine.channels)]
+            self._out_names = [port.name for port in self._outs]
             if engine.input is not None:
                 self._ins = [client.inports.register(f"in_{i + 1}") for i in range(engine.input.shape[0])]
             self._midi = client.midi_inports.register("midi_in")
@@ -229,7 +235,7 @@ class JackBackend:
 
     def port_names(self) -> list[str]:
         """Full names of the output ports (``neuralgraph:out_1`` …)."""
-        return [p.name for p in self._outs]
+        return list(self._out_names)
 
 
 @hookimpl

@@ -1,0 +1,25 @@
+"""The sounddevice backend through PortAudio's JACK host API, recorded by a JACK client.
+
+Runs in a subprocess started after jackd (PortAudio enumerates host APIs only when imported).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from audio_server import require_jack, run_check
+
+pytestmark = pytest.mark.server
+
+
+def test_sounddevice_stream_on_jack_host_api_plays_and_is_captured():
+    require_jack()
+    r = run_check("sounddevice_jack", seconds=1.0)
+    assert "error" not in r, r["error"] if "error" in r else ""
+    assert r["device"].endswith("(JACK Audio Connection Kit)")
+    assert r["sources"] == ["PortAudio:out_0", "PortAudio:out_1"]
+    assert r["frames"] >= 40000
+    assert r["freq"] == pytest.approx(1000.0, abs=0.5)
+    assert r["peak"] == pytest.approx(0.5, abs=0.01)
+    assert r["longest_clean_s"] >= 0.25, r
+    assert r["faults"] == 0

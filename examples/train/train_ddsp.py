@@ -1,0 +1,223 @@
+"""Train the DDSP-style flute decoder shipped as models/ddsp_flute.onnx.
+
+Pipeline (all offline, a minute or two of CPU):
+
+1. ``render``: write a MIDI file of sustained flute notes (General MIDI program 74, "Flute"; MIDI
+   notes 60-96 at four velocities) and render it with the fluidsynth command line and a General
+   MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The soundfont's
+   flute is a recording of a real flute, so this is real instrument sound.
+2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
+   the MIDI note; loudness is the frame's RMS level in dB; the targets are the peak amplitude of
+   each of 32 harmonics (read from the spectrum at k * f0) and the RMS level of 16 noise bands
+   (0-16 kHz in 1 kHz bands, from the spectrum with the harmonic peaks removed).
+3. ``train``: a small MLP (f0, loudness) -> (32 harmonic amplitudes, 16 noise band levels), fitted
+   in the log-amplitude domain with torch on the CPU.
+4. ``export``: ONNX with a dynamic batch axis (``onnx.model`` runs all voices in one call):
+   inputs ``f0`` [batch, 1] (Hz) and ``loudness`` [batch, 1] (dB), outputs ``harm`` [batch, 32]
+   and ``noise`` [batch, 16] -- exactly what ``synth.harmonic`` (count = 32) and
+   ``synth.filtered_noise`` (bands = 16, top_hz = 16000) take.
+
+Usage (torch is only needed here: ``pip install -e .[train]``)::
+
+    python examples/train/train_ddsp.py --out models/ddsp_flute.onnx
+    python examples/train/train_ddsp.py --reference tests/data/flute_a4.wav   # also save a real note
+
+Options: ``--soundfont`` (default /usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program``, ``--steps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mido
+import numpy as np
+import soundfile as sf
+
+SR = 32000
+HOP = 256
+WIN = 2048
+HARMONICS = 32
+BANDS = 16
+TOP_HZ = 16000.0
+NOTES = list(range(60, 97))
+VELOCITIES = [45, 75, 105, 127]
+NOTE_S = 1.0
+GAP_S = 0.35
+FLOOR = 1e-5
+
+
+def midi_hz(note: float) -> float:
+    return 440.0 * 2.0 ** ((note - 69) / 12.0)
+
+
+def note_list() -> list[tuple[float, float, int, int]]:
+    """(start s, end s, note, velocity) of every training note."""
+    notes, t = [], 0.5
+    for vel in VELOCITIES:
+        for note in NOTES:
+            notes.append((t, t + NOTE_S, note, vel))
+            t += NOTE_S + GAP_S
+    return notes
+
+
+def render(soundfont: str, program: int, workdir: Path) -> tuple[np.ndarray, list]:
+    """Render the training notes with fluidsynth; returns mono float audio at SR and the notes."""
+    notes = note_list()
+    mid = mido.MidiFile(ticks_per_beat=960)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000))  # 120 bpm: 1920 ticks per second
+    track.append(mido.Message("program_change", program=program - 1, channel=0, time=0))
+    events = []
+    for start, end, note, vel in notes:
+        events.append((start, mido.Message("note_on", note=note, velocity=vel, channel=0)))
+        events.append((end, mido.Message("note_off", note=note, velocity=0, channel=0)))
+    now = 0
+    for t, msg in sorted(events, key=lambda e: e[0]):
+        tick = int(round(t * 1920))
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    mid_path, wav_path = workdir / "train.mid", workdir / "train.wav"
+    mid.save(str(mid_path))
+    subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-R", "0", "-C", "0", "-F", str(wav_path),
+                    "-r", str(SR), soundfont, str(mid_path)], check=True, capture_output=True)
+    audio, sr = sf.read(str(wav_path), dtype="float64", always_2d=True)
+    assert sr == SR, sr
+    return audio.mean(axis=1), notes
+
+
+def analyse(audio: np.ndarray, notes: list) -> dict[str, np.ndarray]:
+    """Per-frame f0, loudness, harmonic amplitudes and noise band levels."""
+    window = np.hanning(WIN)
+    wsum, wsq = window.sum(), (window ** 2).sum()
+    bin_hz = SR / WIN
+    starts = np.array([n[0] for n in notes])
+    f0s, louds, harms, noises = [], [], [], []
+    band_edges = np.linspace(0.0, TOP_HZ, BANDS + 1)
+    bins_hz = np.arange(WIN // 2 + 1) * bin_hz
+    band_of_bin = np.minimum((bins_hz / (TOP_HZ / BANDS)).astype(int), BANDS)
+    for centre in range(WIN // 2, audio.size - WIN // 2, HOP):
+        t = centre / SR
+        idx = np.searchsorted(starts, t, side="right") - 1
+        if idx < 0:
+            continue
+        f0 = midi_hz(notes[idx][2])
+        frame = audio[centre - WIN // 2: centre + WIN // 2] * window
+        spec = np.abs(np.fft.rfft(frame))
+        power = spec ** 2
+        harm = np.full(HARMONICS, FLOOR)
+        keep = np.ones(spec.size, bool)
+        for k in range(1, HARMONICS + 1):
+            fk = k * f0
+            if fk >= SR / 2 - 2 * bin_hz:
+                break
+            c = int(round(fk / bin_hz))
+            lo, hi = max(c - 2, 0), min(c + 3, spec.size)
+            harm[k - 1] = max(2.0 * spec[lo:hi].max() / wsum, FLOOR)
+            keep[max(c - 4, 0):min(c + 5, spec.size)] = False
+        noise = np.full(BANDS, FLOOR)
+        for b in range(BANDS):
+            in_band = band_of_bin == b
+            kept = in_band & keep
+            if kept.sum() == 0:
+                continue
+            p = 2.0 / WIN * power[kept].sum() * (in_band.sum() / kept.sum()) / wsq
+            noise[b] = max(np.sqrt(p), FLOOR)
+        rms = np.sqrt(np.sum(frame ** 2) / wsq)
+        f0s.append(f0)
+        louds.append(20.0 * np.log10(rms + 1e-7))
+        harms.append(harm)
+        noises.append(noise)
+    return {"f0": np.array(f0s, np.float32), "loudness": np.array(louds, np.float32),
+            "harm": np.array(harms, np.float32), "noise": np.array(noises, np.float32), "edges": band_edges}
+
+
+def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+
+    class Decoder(nn.Module):
+        """(f0 Hz, loudness dB) -> (harmonic amplitudes, noise band levels); normalisation inside."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(2, 96), nn.LeakyReLU(0.1), nn.Linear(96, 96), nn.LeakyReLU(0.1),
+                                     nn.Linear(96, 96), nn.LeakyReLU(0.1), nn.Linear(96, HARMONICS + BANDS))
+
+        def log_outputs(self, f0, loudness):
+            x = torch.cat([torch.log2(torch.clamp(f0, min=20.0) / 440.0), (loudness + 40.0) / 20.0], dim=1)
+            return self.net(x) - 6.0  # start near exp(-6): quiet
+
+        def forward(self, f0, loudness):
+            y = torch.exp(torch.clamp(self.log_outputs(f0, loudness), max=0.0))
+            return y[:, :HARMONICS], y[:, HARMONICS:]
+
+    model = Decoder()
+    f0 = torch.tensor(data["f0"])[:, None]
+    loud = torch.tensor(data["loudness"])[:, None]
+    target = torch.log(torch.tensor(np.concatenate([data["harm"], data["noise"]], axis=1)))
+    k = torch.arange(1, HARMONICS + 1)[None, :]
+    valid_h = (k * f0 < SR / 2 - 2 * SR / WIN).float()  # harmonics the analysis could see
+    mask = torch.cat([valid_h, torch.ones(f0.shape[0], BANDS)], dim=1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    n = f0.shape[0]
+    for step in range(steps):
+        idx = torch.randint(0, n, (4096,))
+        pred = model.log_outputs(f0[idx], loud[idx])
+        loss = (((pred - target[idx]) ** 2) * mask[idx]).sum() / mask[idx].sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 500 == 0 or step == steps - 1:
+            print(f"step {step}: log-amplitude MSE {loss.item():.3f} (= {8.686 * loss.item() ** 0.5:.1f} dB RMS)")
+    return model
+
+
+def export(model, out: Path) -> None:
+    import torch
+
+    model.eval()
+    f0 = torch.full((1, 1), 440.0)
+    loud = torch.full((1, 1), -30.0)
+    torch.onnx.export(model, (f0, loud), str(out), input_names=["f0", "loudness"], output_names=["harm", "noise"],
+                      dynamic_axes={"f0": {0: "batch"}, "loudness": {0: "batch"}, "harm": {0: "batch"},
+                                    "noise": {0: "batch"}}, opset_version=17, dynamo=False)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+def save_reference(audio: np.ndarray, notes: list, path: Path, note: int = 69, velocity: int = 105) -> None:
+    """Save 0.5 s of the real rendered note (sustain part) as a 16-bit WAV, for tests."""
+    start = next(s for s, _, n, v in notes if n == note and v == velocity)
+    a = int((start + 0.3) * SR)
+    sf.write(str(path), audio[a:a + SR // 2].astype(np.float32), SR, subtype="PCM_16")
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    ap.add_argument("--program", type=int, default=74, help="General MIDI program, 1-based (74 = Flute)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--out", type=Path, default=Path("models/ddsp_flute.onnx"))
+    ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        audio, notes = render(args.soundfont, args.program, Path(tmp))
+    print(f"rendered {audio.size / SR:.1f} s of audio")
+    data = analyse(audio, notes)
+    print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
+    if args.reference:
+        save_reference(audio, notes, args.reference)
+    model = train(data, args.steps)
+    export(model, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -73,16 +73,8 @@ class MixStep:
             elif source.shape != out.shape or 0 in source.strides:
                 np.copyto(scratch, source)
                 source = scratch
-            if not self.identity[i] and (term.scale != 1.0 or term.offset != 0.0):
-                np.multiply(source, term.scale, out=scratch)
-                np.add(scratch, term.offset, out=scratch)
-                source = scratch
-            if term.exp:
-                lo, hi = term.clamp
-                np.maximum(source, lo, out=scratch)
-                np.minimum(scratch, hi, out=scratch)
-                np.exp(scratch, out=scratch)
-                source = scratch
+            # the same code as the map.range node, so both map bit-identically
+            source = apply_mapping(source, term.scale, term.offset, term.clamp if term.exp else None, scratch)
             np.add(out, source, out=out)
             i += 1
 

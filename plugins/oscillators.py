@@ -11,8 +11,9 @@ Band-limiting:
   sample rate, tabulated 64 times per sample) into a short per-lane ring of future corrections.
   It is causal, so there is no latency. Aliased energy at 48 kHz is about 85 dB below the
   fundamental for a 2–10 kHz saw, where a 2-point PolyBLEP reaches only 21–26 dB.
-- ``osc.triangle`` uses 2-point PolyBLAMP at its two corners; its harmonics fall as 1/n², so
-  its aliasing is already low.
+- ``osc.triangle`` uses minBLAMP, the integral of the same residual, at its two corners. A
+  minimum-phase corner settles a few samples late (the filter's group delay), so the naive
+  triangle is read that many samples late and the residual is taken against the delayed corner.
 - ``osc.wavetable`` keeps one band-limited copy of the table per octave (mipmaps, made with an
   FFT in ``prepare``) and reads, per sample, the copy whose harmonics all stay below Nyquist.
 """
@@ -72,6 +73,25 @@ def minblep_residual(zero_crossings: int = BLEP_ZERO_CROSSINGS, oversampling: in
 BLEP_TABLE = minblep_residual()
 
 
+def minblamp_residual(step_residual: np.ndarray, oversampling: int = BLEP_OVERSAMPLING) -> tuple[np.ndarray, float]:
+    """The band-limited corner (slope change 1 per sample) minus a corner delayed by its group delay.
+
+    Integrating the minBLEP residual gives the filtered ramp minus the ideal ramp; it settles at
+    minus the filter's group delay instead of 0. Measured against the ideal ramp delayed by that
+    delay it returns to exactly 0, so the triangle is built from corners delayed by
+    ``delay`` samples plus this residual. Returns (residual table, delay in samples).
+    """
+    t = np.arange(len(step_residual)) / oversampling
+    ramp_residual = np.concatenate([[0.0], np.cumsum(0.5 * (step_residual[1:] + step_residual[:-1]))]) / oversampling
+    delay = -ramp_residual[-1]
+    table = t + ramp_residual - np.maximum(0.0, t - delay)
+    table[-1] = 0.0
+    return table, float(delay)
+
+
+BLAMP_TABLE, BLAMP_DELAY = minblamp_residual(BLEP_TABLE)
+
+
 # ---- kernels ---------------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, inline="always")
@@ -91,8 +111,13 @@ def _add_blep(ring, lane, pos, since, height, table):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _rising(value, previous):  # pragma: no cover - compiled
-    return value > 0.0 and previous <= 0.0
+def _wrap(p):  # pragma: no cover - compiled
+    """``p`` folded into [0, 1): a compare in the common case, floor only for big steps."""
+    if p >= 1.0 or p < 0.0:
+        p -= math.floor(p)
+        if p >= 1.0:  # rounding: a tiny negative p can floor to exactly 1.0
+            p = 0.0
+    return p
 
 
 @njit(cache=True, nogil=True)
@@ -110,15 +135,13 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, out, frames):  #
             j = int(x)
             out[lane, i] = table[j] + (x - j) * (table[j + 1] - table[j])
             p += freq[lane, i] * inv_sr
-            p -= math.floor(p)
-            if p >= 1.0:  # rounding: floor left exactly 1.0
-                p = 0.0
+            p = _wrap(p)
         phase[lane] = p
         last_reset[lane] = r0
 
 
 @njit(cache=True, nogil=True)
-def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, out, frames):  # pragma: no cover
+def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, delay, out, frames):  # pragma: no cover
     length = ring.shape[1]
     for lane in range(out.shape[0]):
         p = phase[lane]
@@ -132,7 +155,9 @@ def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, o
                 _add_blep(ring, lane, pos, 0.0, -2.0 * p, table)  # naive jumps from 2p-1 to -1
                 p = 0.0
             r0 = r
-            out[lane, i] = 2.0 * p - 1.0 + ring[lane, pos]
+            # the band-limited steps settle ``delay`` samples late; the ramp between them must too,
+            # or the saw gains a DC offset of 2 * delay * dt
+            out[lane, i] = 2.0 * (p - delay * dt) - 1.0 + ring[lane, pos]
             ring[lane, pos] = 0.0
             pos += 1
             if pos == length:
@@ -197,43 +222,52 @@ def _square_kernel(freq, width, reset, phase, last_reset, ring, ring_pos, inv_sr
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _blamp(distance):  # pragma: no cover - compiled
-    """2-point PolyBLAMP residual at ``distance`` samples (either side) from a corner."""
-    if distance >= 1.0:
-        return 0.0
-    d = 1.0 - distance
-    return d * d * d / 6.0
+def _triangle_value(p):  # pragma: no cover - compiled
+    """The naive triangle at phase ``p``: 0 rising at p = 0, crest at 0.25, trough at 0.75."""
+    q = p + 0.25
+    q -= math.floor(q)
+    return 1.0 - 4.0 * abs(q - 0.5)
 
 
 @njit(cache=True, nogil=True)
-def _triangle_kernel(freq, reset, phase, last_reset, inv_sr, out, frames):  # pragma: no cover - compiled
+def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, blep, blamp, delay, out,
+                     frames):  # pragma: no cover - compiled
+    length = ring.shape[1]
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
+        pos = ring_pos[lane]
         for i in range(frames):
             dt = freq[lane, i] * inv_sr
             dt = min(0.5, max(-0.5, dt))
+            lag = delay * dt  # the minBLAMP lags the ideal corner by ``delay`` samples
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:
+                _add_blep(ring, lane, pos, 0.0, _triangle_value(-lag) - _triangle_value(p - lag), blep)
                 p = 0.0
             r0 = r
-            # q = 0 is the trough (-1), q = 0.5 the crest (+1); phase 0 is the rising zero crossing
-            q = p + 0.25
-            if q >= 1.0:
-                q -= 1.0
-            value = 1.0 - 4.0 * abs(q - 0.5)
-            step = abs(dt)
-            if step > 0.0:
-                kink = 8.0 * step  # change of slope per sample at each corner
-                value += kink * _blamp(min(q, 1.0 - q) / step)
-                value -= kink * _blamp(abs(q - 0.5) / step)
-            out[lane, i] = value
-            p += dt
-            p -= math.floor(p)
-            if p >= 1.0:
-                p = 0.0
+            out[lane, i] = _triangle_value(p - lag) + ring[lane, pos]
+            ring[lane, pos] = 0.0
+            pos += 1
+            if pos == length:
+                pos = 0
+            q = p + dt
+            kink = 8.0 * abs(dt)  # change of slope per sample at a corner
+            for corner, height in ((0.25, -kink), (0.75, kink)):
+                if dt > 0.0:
+                    if p < corner <= q:
+                        _add_blep(ring, lane, pos, (q - corner) / dt, height, blamp)
+                    elif corner + 1.0 <= q:
+                        _add_blep(ring, lane, pos, (q - corner - 1.0) / dt, height, blamp)
+                elif dt < 0.0:
+                    if q < corner <= p:
+                        _add_blep(ring, lane, pos, (corner - q) / -dt, height, blamp)
+                    elif q < corner - 1.0:
+                        _add_blep(ring, lane, pos, (corner - 1.0 - q) / -dt, height, blamp)
+            p = _wrap(q)
         phase[lane] = p
         last_reset[lane] = r0
+        ring_pos[lane] = pos
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -288,9 +322,7 @@ def _wavetable_kernel(freq, position, reset, phase, last_reset, inv_sr, tables, 
                 value += mix * _read_cycle(tables[level, f1], j, a, cubic)
             out[lane, i] = value
             p += dt
-            p -= math.floor(p)
-            if p >= 1.0:
-                p = 0.0
+            p = _wrap(p)
         phase[lane] = p
         last_reset[lane] = r0
 
@@ -381,7 +413,7 @@ class SawOsc(_BlepOsc):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _saw_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
-                    BLEP_TABLE, outs.out, frames)
+                    BLEP_TABLE, BLAMP_DELAY, outs.out, frames)
 
 
 class SquareOsc(_BlepOsc):
@@ -399,8 +431,8 @@ class SquareOsc(_BlepOsc):
                        self.inv_sr, BLEP_TABLE, outs.out, frames)
 
 
-class TriangleOsc(_PhaseOsc):
-    """Band-limited triangle (PolyBLAMP at the corners), starting at 0 rising like the sine."""
+class TriangleOsc(_BlepOsc):
+    """Band-limited triangle (minBLAMP at the corners), starting at 0 rising like the sine."""
 
     type_name = "osc.triangle"
     freq = _freq_input(220.0)
@@ -408,7 +440,8 @@ class TriangleOsc(_PhaseOsc):
     out = Output(span=(-1.0, 1.0), doc="The triangle, -1..1.")
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _triangle_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, outs.out, frames)
+        _triangle_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
+                         BLEP_TABLE, BLAMP_TABLE, BLAMP_DELAY, outs.out, frames)
 
 
 def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:

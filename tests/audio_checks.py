@@ -123,9 +123,10 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
 
     engine = ng.Engine(ng.load_patch(GATE), block_size=256)
     backend = ng.backend.open_backend("jack", engine, client_name="ng_keys", connect=False)
-    plan = [(0, 77, bytes([0x90, 60, 100])), (3, 200, bytes([0x80, 60, 0])),
-            (6, 3, bytes([0x91, 64, 90])), (9, 255, bytes([0x81, 64, 0])), (12, 128, bytes([0x90, 67, 1]))]
     sender = jack.Client("ng_midi_send", no_start_server=True)
+    period = sender.blocksize  # offsets spread over the whole period, first and last frame included
+    plan = [(0, period * 3 // 10, bytes([0x90, 60, 100])), (3, period * 8 // 10, bytes([0x80, 60, 0])),
+            (6, 0, bytes([0x91, 64, 90])), (9, period - 1, bytes([0x81, 64, 0])), (12, period // 2, bytes([0x90, 67, 1]))]
     out = sender.midi_outports.register("out")
     state = {"cycle": -1, "sent": [], "stopping": False}
 

@@ -122,7 +122,6 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     import jack
 
     engine = ng.Engine(ng.load_patch(GATE), block_size=256)
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_keys", connect=False)
     sender = jack.Client("ng_midi_send", no_start_server=True)
     period = sender.blocksize  # offsets spread over the whole period, first and last frame included
     plan = [(0, period * 3 // 10, bytes([0x90, 60, 100])), (3, period * 8 // 10, bytes([0x80, 60, 0])),
@@ -142,11 +141,12 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
         state["cycle"] = cycle + 1
 
     sender.set_process_callback(send)
-    rec = Recorder(jack, "ng_gate_rec", 1, 1.0)
-    backend.start()
     sender.activate()
+    rec = Recorder(jack, "ng_gate_rec", 1, 1.0)
+    # the backend connects the sender's port itself (play --midi-in), by glob
+    backend = ng.backend.open_backend("jack", engine, client_name="ng_keys", connect=False, midi_in="ng_midi_*:out")
+    backend.start()
     rec.client.activate()
-    sender.connect(out, f"{backend.client.name}:midi_in")
     rec.client.connect(backend.port_names()[0], rec.ports[0].name)
     time.sleep(0.2)
     rec.recording = True
@@ -155,6 +155,7 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     time.sleep(0.4)
     rec.recording = False
     status = backend.status()
+    midi_sources = [p.name for p in rec.client.get_all_connections(f"{backend.client.name}:midi_in")]
     state["stopping"] = True
     backend.stop()
     time.sleep(0.05)
@@ -166,7 +167,7 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     change = np.flatnonzero(gate[1:] != gate[:-1]) + 1
     edges = [(int(frame_at[i]), 0x90 if gate[i] else 0x80) for i in change]
     return {"sent": state["sent"], "edges": edges, "xruns": status.xruns, "midi_events": status.midi_events,
-            "period": status.period}
+            "period": status.period, "midi_sources": midi_sources}
 
 
 def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def test_jack_midi_notes_move_the_gate_on_their_exact_frame():
     r = run_check("jack_midi")
     if r["edges"] != r["sent"] and r["xruns"]:  # an xrun cycle may shift events: measure again
         r = run_check("jack_midi")
+    assert r["midi_sources"] == ["ng_midi_send:out"]
     assert r["midi_events"] == 5
     assert r["edges"] == r["sent"]
 

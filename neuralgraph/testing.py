@@ -59,3 +59,39 @@ def assert_no_allocations(
         raise AllocationError(f"allocated up to {worst} bytes within one call (tolerance {tolerance})")
     if net > tolerance:
         raise AllocationError(f"memory grew by {net} bytes over {calls} calls (tolerance {tolerance})")
+
+
+# The node contract suite lives in its own module; it is part of this public API.
+from .contract import (  # noqa: E402
+    BLOCK_SIZES,
+    CHECKS,
+    QUICK_BLOCK_SIZES,
+    QUICK_SAMPLE_RATES,
+    SAMPLE_RATES,
+    ContractError,
+    ContractFailure,
+    ContractReport,
+    Harness,
+    check_node,
+    full_grid_requested,
+    run_contract_suite,
+)
+
+__all__ = [
+    "BLOCK_SIZES",
+    "CHECKS",
+    "DEFAULT_TOLERANCE",
+    "QUICK_BLOCK_SIZES",
+    "QUICK_SAMPLE_RATES",
+    "SAMPLE_RATES",
+    "AllocationError",
+    "ContractError",
+    "ContractFailure",
+    "ContractReport",
+    "Harness",
+    "assert_no_allocations",
+    "check_node",
+    "full_grid_requested",
+    "measure_allocations",
+    "run_contract_suite",
+]

@@ -25,6 +25,8 @@ def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, out):  # pragma: no
         p = phase[lane]
         for i in range(frames):
             f = freq[lane, i]
+            if not math.isfinite(f):  # a NaN/Inf frequency must not poison the phase for good
+                f = 0.0
             frac = (i + 1.0) / frames
             theta = 2.0 * math.pi * p
             s1 = math.sin(theta)  # sin(k * theta) by the Chebyshev recurrence

@@ -22,7 +22,7 @@ def _gain(x, db, out, frames, coef, state, primed):  # pragma: no cover - compil
     for lane in range(lanes):
         g = state[lane]
         for i in range(frames):
-            d = db[lane, i]
+            d = min(db[lane, i], 48.0)  # the declared maximum: a connected +1e6 dB must not give inf
             target = math.exp(d * 0.11512925464970229) if math.isfinite(d) else g
             if not primed[lane]:  # start at the first target: no fade-in at the start
                 g = target

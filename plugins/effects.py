@@ -195,11 +195,16 @@ TINY = 1e-30  # below this a decaying state is flushed to 0 (subnormals are slow
 def _freeverb(x, room, damping, mix, width, out, frames, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
               ):  # pragma: no cover - compiled
     frames = min(frames, out.shape[1])
-    feedback = room[0, 0] * SCALE_ROOM + OFFSET_ROOM
-    damp1 = damping[0, 0] * SCALE_DAMP
+    # connected controls can carry anything: NaN/Inf would poison the combs for good, values
+    # outside 0..1 would make them unstable
+    r, dmp, m, wd = room[0, 0], damping[0, 0], mix[0, 0], width[0, 0]
+    r = min(max(r, 0.0), 1.0) if math.isfinite(r) else 0.0
+    dmp = min(max(dmp, 0.0), 1.0) if math.isfinite(dmp) else 0.0
+    m = min(max(m, 0.0), 1.0) if math.isfinite(m) else 0.0
+    wd = min(max(wd, 0.0), 1.0) if math.isfinite(wd) else 0.0
+    feedback = r * SCALE_ROOM + OFFSET_ROOM
+    damp1 = dmp * SCALE_DAMP
     damp2 = 1.0 - damp1
-    m = mix[0, 0]
-    wd = width[0, 0]
     wet1 = m * (wd * 0.5 + 0.5)
     wet2 = m * ((1.0 - wd) * 0.5)
     dry = 1.0 - m

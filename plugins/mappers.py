@@ -86,6 +86,7 @@ class MidiToHz(Node):
         np.copyto(out, ins.in_)  # then in place: a broadcast operand would make numpy buffer
         np.subtract(out, 69.0, out=out)
         np.multiply(out, 1.0 / 12.0, out=out)
+        np.minimum(out, 100.0, out=out)  # notes far above 1200 would overflow float32 to inf
         np.exp2(out, out=out)
         np.multiply(out, self.tuning, out=out)
 
@@ -106,6 +107,7 @@ class DbToGain(Node):
         np.copyto(out, ins.in_)
         np.less_equal(out, self.floor_db, out=mask)
         np.multiply(out, LN10_OVER_20, out=out)
+        np.minimum(out, 88.0, out=out)  # above ~764 dB float32 overflows to inf
         np.exp(out, out=out)
         np.copyto(out, 0.0, where=mask)
 

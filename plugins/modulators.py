@@ -115,6 +115,8 @@ def _smooth(x, out, frames, coef, state, primed):  # pragma: no cover - compiled
                 y = v
                 primed[lane] = 1
             y += (v - y) * coef
+            if -1e-30 < y < 1e-30:  # flush the decaying tail before it turns subnormal
+                y = 0.0
             out[lane, i] = y
         state[lane] = y
 

@@ -343,7 +343,7 @@ class Compiler:
         plan = Plan(sample_rate=self.sample_rate, block_size=self.block_size, nodes=self.nodes, steps=steps,
                     step_names=names, bypass=bypass, output=output, input=inp, midi=self.midi,
                     latency=self.latency, buffer_count=count, slab_bytes=nbytes, ceiling=ceiling,
-                    resettable=self.resettable, order=self.topology.order)
+                    resettable=self.resettable, order=self.topology.order, slab=self.slab)
         return plan, self.constants
 
 

@@ -96,6 +96,8 @@ class Engine:
 
     ``set``, ``note_on`` and ``note_off`` may be called from any thread; they reach the audio
     thread through a preallocated ring and take effect at the next block boundary.
+    ``ceiling`` is the output guard's hard limit (full scale = 1.0). ``warmup`` runs one block
+    and resets before returning, so that JIT compilation never lands in a callback.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class Engine:
         block_size: int | None = None,
         *,
         ceiling: float = 1.0,
+        warmup: bool = True,
     ) -> None:
         self.patch = patch
         self.sample_rate = int(sample_rate or patch.sample_rate)
@@ -124,9 +127,13 @@ class Engine:
             for pname, decl in node.params().items():
                 if decl.live:
                     self._add_target(f"{name}.{pname}", _ParamTarget(node, pname, decl))
-        self._ramping_done: list[_ConstantTarget] = []
         self.frames_done = 0
         self._faults_seen = 0
+        if warmup:
+            # One block now, then a reset: JIT compilation and first-call costs happen here, not
+            # in the first audio callback or inside a timed render.
+            self.plan.run_block()
+            self.plan.reset()
         #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
         self.settings: dict[str, float | str | bool] = {}
 

@@ -76,6 +76,7 @@ class Plan:
         ceiling: float,
         resettable: list[object],
         order: tuple[str, ...],
+        slab: np.ndarray | None = None,
     ) -> None:
         self.sample_rate = sample_rate
         self.block_size = block_size
@@ -90,6 +91,7 @@ class Plan:
         self.buffer_count = buffer_count
         self.slab_bytes = slab_bytes
         self.order = order
+        self.slab = slab
         self.guard = OutputGuard(output.shape, ceiling)
         self._resettable = resettable
         self.bypassed = [False] * len(steps)
@@ -135,6 +137,11 @@ class Plan:
             node.reset()
         for item in self._resettable:
             item.reset()
+        if self.slab is not None:
+            self.slab.fill(0.0)  # every wire, including feedback buffers holding the last block
+        self.midi.count = 0
+        self.guard.non_finite = self.guard.clipped = 0
+        self.guard.peak = 0.0
 
     def describe(self) -> str:
         """The order, buffers and latency, as ``neuralgraph check`` prints them."""

@@ -59,6 +59,9 @@ class Latent(Node):
         outs.out[:] = self.line[:, :frames]
         self.line[:, :n] = self.line[:, frames : frames + n].copy()
 
+    def reset(self) -> None:
+        self.line.fill(0.0)
+
 
 class Raiser(Node):
     """Plays its input through, then raises from block ``after`` on."""
@@ -69,6 +72,9 @@ class Raiser(Node):
     out = Output()
 
     def prepare(self, ctx: PrepareContext) -> None:
+        self.blocks = 0
+
+    def reset(self) -> None:
         self.blocks = 0
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:

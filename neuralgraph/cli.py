@@ -73,6 +73,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .patch import load_patch
 
     patch = load_patch(args.patch, overrides=_overrides(args.set))
+    if args.plot:
+        from .plotting import pyplot
+
+        pyplot()  # fail before rendering when matplotlib is missing
     rate, block = _settings(args, patch)
     engine = Engine(patch, sample_rate=rate, block_size=block)
     seconds = args.seconds
@@ -107,6 +111,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     factor = seconds / wall if wall > 0 else float("inf")
     print(f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
           f"rendered in {wall:.2f} s ({factor:.1f}x real time)")
+    if args.plot:
+        from .plotting import plot_render, title_for
+
+        title = title_for(patch.name, [Path(args.patch).name, f"{rate} Hz", f"block {block}", f"{seconds:.2f} s",
+                                       *([f"midi {Path(args.midi).name}"] if args.midi else []),
+                                       *(f"--set {item}" for item in args.set)])
+        plot_render(audio, rate, args.plot, title)
+        print(f"wrote {display_path(args.plot)}: waveform and spectrogram")
     return 0
 
 
@@ -252,6 +264,20 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Draw the patch: DOT text to stdout, or a .dot/.svg/.png/.pdf file (through Graphviz)."""
+    from .drawing import draw_patch, patch_to_dot
+    from .patch import load_patch
+
+    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    if args.output is None:
+        sys.stdout.write(patch_to_dot(patch))
+        return 0
+    out = draw_patch(patch, args.output)
+    print(f"wrote {display_path(out)}: {len(patch.spec.nodes)} nodes, {len(patch.topology.edges)} connections")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
     parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
@@ -271,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", metavar="IN.wav", help="feed io.input from an audio file")
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the MIDI/input ends (2)")
     p.add_argument("--bits", choices=["float", "16", "24", "32"], default="float", help="sample format (float)")
+    p.add_argument("--plot", metavar="OUT.png", help="also draw the waveform and spectrogram (needs matplotlib)")
     engine_flags(p)
     p.set_defaults(func=cmd_render)
 
@@ -294,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds to (127.0.0.1)")
     engine_flags(p)
     p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("graph", help="draw a patch: DOT text, or SVG/PNG through Graphviz")
+    p.add_argument("patch")
+    p.add_argument("-o", "--output", metavar="OUT.svg|.png|.pdf|.dot",
+                   help="file to write; the suffix picks the format (default: DOT text on stdout)")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a parameter or input before drawing; repeatable")
+    p.set_defaults(func=cmd_graph)
     return parser
 
 

@@ -70,10 +70,10 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
         k = frames
         if i < n_events:
             k = ev_frame[i]
-            if k < pos:  # out of order: apply now
-                k = pos
             if k > frames - 1:
                 k = frames - 1
+            if k < pos:  # out of order (or an empty block): apply now
+                k = pos
         if k > pos:  # the frames before this event carry the current values
             for v in range(voices):
                 start = pos
@@ -317,10 +317,10 @@ def _controller_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, bend,
         k = frames
         if i < n_events:
             k = ev_frame[i]
-            if k < pos:
-                k = pos
             if k > frames - 1:
                 k = frames - 1
+            if k < pos:
+                k = pos
         for j in range(pos, k):
             y += coef * (target - y)
             row[j] = y

@@ -278,3 +278,25 @@ def test_example_arpeggio_renders_through_poly_saw():
     audio = engine.render(length + 0.5, midi=song)
     assert np.abs(audio).max() > 0.1 and np.isfinite(audio).all()
     assert np.abs(audio[:, -2400:]).max() < 1e-3  # the release is over after the tail
+
+
+@pytest.mark.parametrize("node", ["midi.voices", "midi.cc", "midi.pitchbend"])
+def test_an_empty_block_applies_events_without_writing(load, node):
+    patch = load({"n": {"type": node}, "out": {"type": "io.output", "channels": 1, "in": 0.0}})
+    engine = ng.Engine(patch, sample_rate=SR, block_size=16)
+    n = engine.plan.nodes["n"]
+    from neuralgraph.events import EventBuffer
+    from neuralgraph.node import Ports
+
+    events = EventBuffer(4)
+    events.push(5, 0x90, 60, 100)
+    events.push(0, 0xB0, 1, 127)
+    events.push(9, 0xE0, 0, 127)
+    outs = {name: np.full((n.count if node == "midi.voices" else 1, 16), 7.0, np.float32) for name in n.outputs()}
+    n.process(Ports({"midi": events}), Ports(outs), 0)  # must not write past the 0 frames it was given
+    if node == "midi.voices":
+        assert all(np.all(a == 7.0) for a in outs.values())
+    assert all(np.all(np.isfinite(a)) for a in outs.values())
+    n.process(Ports({"midi": EventBuffer(1)}), Ports(outs), 16)
+    first = next(iter(outs.values()))
+    assert np.all(np.isfinite(first)) and not np.all(first == 7.0)

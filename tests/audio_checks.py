@@ -202,7 +202,47 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
             "xruns": status.xruns, "callbacks": status.callbacks, "period": status.period, "faults": status.faults}
 
 
-CHECKS = {"jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
+def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
+    """io.input fed by a JACK client playing a 500 Hz sine into the backend's in_1, recorded after out_1."""
+    import jack
+
+    thru = {"schema": 1, "nodes": {"in": {"type": "io.input", "channels": 1},
+                                   "out": {"type": "io.output", "channels": 1, "in": "in"}}}
+    engine = ng.Engine(ng.load_patch(thru), block_size=256)
+    player = jack.Client("ng_player", no_start_server=True)
+    port = player.outports.register("out")
+    rate = player.samplerate
+    phase = [0]
+
+    def play(frames: int) -> None:
+        n = np.arange(phase[0], phase[0] + frames)
+        port.get_array()[:] = 0.5 * np.sin(2 * np.pi * 500.0 * n / rate)
+        phase[0] += frames
+
+    player.set_process_callback(play)
+    backend = ng.backend.open_backend("jack", engine, client_name="ng_thru", connect=False)
+    rec = Recorder(jack, "ng_thru_rec", 1, 1.5)
+    backend.start()
+    player.activate()
+    rec.client.activate()
+    player.connect(port, "ng_thru:in_1")
+    rec.client.connect("ng_thru:out_1", rec.ports[0].name)
+    time.sleep(0.2)
+    rec.recording = True
+    time.sleep(args.get("seconds", 1.0))
+    rec.recording = False
+    status = backend.status()
+    backend.stop()
+    player.deactivate()
+    player.close()
+    rec.close()
+    data, _ = rec.take()
+    glitches, longest = clean_runs(data[0], 500.0, 0.5, rate)
+    return {"frames": int(data.shape[1]), "freq": peak_frequency(data[0], rate), "peak": float(np.abs(data).max()),
+            "glitches": glitches, "longest_clean_s": longest, "xruns": status.xruns, "faults": status.faults}
+
+
+CHECKS = {"jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
 
 if __name__ == "__main__":
     import neuralgraph.backend  # noqa: F401  # ng.backend

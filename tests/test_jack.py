@@ -38,6 +38,15 @@ def test_sine_arrives_at_a_recording_client_at_its_frequency_and_level():
     assert r["longest_clean_s"] >= 0.25, r
 
 
+def test_io_input_takes_audio_from_the_jack_input_ports():
+    r = run_check("jack_thru", seconds=1.0)
+    assert r["frames"] >= 40000
+    assert r["freq"] == pytest.approx(500.0, abs=0.5)
+    assert r["peak"] == pytest.approx(0.5, abs=0.01)
+    assert r["longest_clean_s"] >= 0.25, r
+    assert r["faults"] == 0
+
+
 def test_jack_midi_notes_move_the_gate_on_their_exact_frame():
     r = run_check("jack_midi")
     if r["edges"] != r["sent"] and r["xruns"]:  # an xrun cycle may shift events: measure again

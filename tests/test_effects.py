@@ -339,3 +339,16 @@ def test_pluck_delay_patch_renders_to_a_wav_file(tmp_path):
     # the reverb and the delay keep sound going between and after notes; left and right differ
     assert np.min(env[20:]) > 0.0
     assert not np.allclose(audio[:, 0], audio[:, 1], atol=1e-3)
+
+
+def test_glide_bass_patch_plays_gated_gliding_notes():
+    patch = ng.load_patch(ROOT / "graphs" / "glide_bass.toml")
+    engine = ng.Engine(patch, sample_rate=SR, block_size=128)
+    audio = engine.render(2.0)
+    assert audio.shape == (2, 2 * SR) and np.all(np.isfinite(audio))
+    assert np.array_equal(audio[0], audio[1])  # a mono line copied to both channels
+    rms = np.sqrt(np.mean(audio[0].reshape(-1, 2400) ** 2, axis=1))  # 50 ms frames, 2 Hz clock: 10 per note
+    notes = rms.reshape(4, 10)
+    assert np.all(notes[:, 1:5].max(axis=1) > 0.02)  # gate on: sound
+    assert np.all(notes[:, 8:] < 1e-3)  # gate off for 250 ms, release 180 ms: silence before the next note
+    assert np.max(np.abs(audio)) <= 10 ** (-8 / 20) * 0.9 + 1e-6  # the min/max clamp, then -8 dB

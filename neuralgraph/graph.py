@@ -129,10 +129,11 @@ def analyse(
                     graph.add_edge(src.node, name, port=port)
 
     # Cycles without a feedback edge: one problem per strongly connected component.
-    for component in nx.strongly_connected_components(graph):
+    for component in sorted(nx.strongly_connected_components(graph), key=lambda c: min(map(names.index, c))):
         if len(component) == 1 and not any(graph.has_edge(n, n) for n in component):
             continue
-        cycle = nx.find_cycle(graph.subgraph(component))
+        start = min(component, key=names.index)  # deterministic: the first node in the file
+        cycle = nx.find_cycle(graph.subgraph(component), source=start)
         path = [u for u, *_ in cycle] + [cycle[0][0]]
         first = next(e for e in edges if e.src == cycle[0][0] and e.dst == cycle[0][1] and not e.feedback)
         problems.append(_problem(

@@ -22,7 +22,7 @@ else:  # pragma: no cover
 from .errors import Problem, did_you_mean, display_path
 from .locations import Key, locate
 from .node import Node
-from .ports import Input, Rate
+from .ports import Input, ParamRangeError, Rate
 from .registry import Registry
 from .spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
 
@@ -252,9 +252,7 @@ class PatchLoader:
                 params[pname] = decl.coerce(value)
             except ValueError as exc:
                 ok = False
-                code = "NG113" if decl.kind is not bool and isinstance(value, type(decl.init)) else "NG112"
-                if decl.kind is float and isinstance(value, int) and not isinstance(value, bool):
-                    code = "NG113"
+                code = "NG113" if isinstance(exc, ParamRangeError) else "NG112"
                 p.add(code, key + (pname,), f"{_describe(value)} {exc}", value=value, hint=f"valid: {decl.describe()}")
                 continue
             if decl.path:

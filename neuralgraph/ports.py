@@ -94,6 +94,14 @@ class Output:
         object.__setattr__(self, "name", port_name(name))
 
 
+class ParamTypeError(ValueError):
+    """A parameter value of the wrong kind (a string where a number belongs, say)."""
+
+
+class ParamRangeError(ValueError):
+    """A parameter value of the right kind but outside its range or choices."""
+
+
 _KINDS: dict[type, str] = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
 
 
@@ -129,31 +137,34 @@ class Param:
         return self.init
 
     def coerce(self, value: Any) -> Any:
-        """``value`` converted to this parameter's kind; raises ValueError saying what fits."""
+        """``value`` converted to this parameter's kind.
+
+        Raises :class:`ParamTypeError` or :class:`ParamRangeError` (both ValueError) saying what fits.
+        """
         if self.kind is bool:
             if not isinstance(value, bool):
-                raise ValueError("must be true or false")
+                raise ParamTypeError("must be true or false")
             return value
         if self.kind is str:
             if not isinstance(value, str):
-                raise ValueError("must be a string")
+                raise ParamTypeError("must be a string")
             if self.choices is not None and value not in self.choices:
-                raise ValueError(f"must be one of {', '.join(repr(c) for c in self.choices)}")
+                raise ParamRangeError(f"must be one of {', '.join(repr(c) for c in self.choices)}")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"must be {_KINDS.get(self.kind, 'a number')}")
+            raise ParamTypeError(f"must be {_KINDS.get(self.kind, 'a number')}")
         if self.kind is int:
             if isinstance(value, float) and not value.is_integer():
-                raise ValueError("must be an integer")
+                raise ParamTypeError("must be an integer")
             value = int(value)
         else:
             value = float(value)
             if not math.isfinite(value):
-                raise ValueError("must be a finite number")
+                raise ParamRangeError("must be a finite number")
         if self.min is not None and value < self.min:
-            raise ValueError(f"must be >= {self.min:g}{(' ' + self.unit) if self.unit else ''}")
+            raise ParamRangeError(f"must be >= {self.min:g}{(' ' + self.unit) if self.unit else ''}")
         if self.max is not None and value > self.max:
-            raise ValueError(f"must be <= {self.max:g}{(' ' + self.unit) if self.unit else ''}")
+            raise ParamRangeError(f"must be <= {self.max:g}{(' ' + self.unit) if self.unit else ''}")
         return value
 
     def describe(self) -> str:

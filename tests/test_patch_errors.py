@@ -172,7 +172,7 @@ in = "vca"
 """
     err = problems_of(write_patch(text))
     assert [p.code for p in err.problems] == ["NG111", "NG110", "NG111", "NG124"]
-    assert [p.line for p in err.problems] == [5, 8, 14, 18]
+    assert [p.line for p in err.problems] == [5, 8, 14, 22]  # the cycle at its first edge, loop1 -> loop2
 
 
 def test_missing_model_file_is_relative_to_the_patch(tmp_path, registry):

@@ -144,6 +144,7 @@ class JackBackend:
             raise BackendError(
                 f"cannot connect to a JACK server{' named ' + repr(self.server) if self.server else ''}: {exc}; "
                 "is jackd running? (e.g. jackd -d dummy -r 48000 -p 256, or .ci/start-audio-servers.sh)") from None
+        self.client = client  # from here on stop() closes it, whatever fails next
         try:
             engine = self._engine0
             if client.samplerate != engine.sample_rate or client.blocksize != engine.block_size:
@@ -158,7 +159,6 @@ class JackBackend:
             client.set_xrun_callback(self._on_xrun)
             client.set_blocksize_callback(self._on_blocksize)
             client.set_shutdown_callback(self._on_shutdown)
-            self.client = client
             self.guard.enter()
             self._running = True
             client.activate()
@@ -206,7 +206,7 @@ class JackBackend:
         if adapter is not None:
             adapter.stopping = True
         if client is not None:
-            if was_running:
+            if was_running and adapter is not None:
                 # let in-flight callbacks see the stop flag before jack2 cancels the client thread
                 # (cancelling it while it waits for the GIL can deadlock the interpreter)
                 time.sleep(3 * adapter.period / adapter.engine.sample_rate + 0.01)

@@ -97,3 +97,15 @@ def test_play_command_runs_for_seconds_with_osc_port():
     assert proc.returncode == 0, proc.stderr
     assert "OSC: /node/param value on 127.0.0.1:" in proc.stderr
     assert "voices 0" in proc.stdout and "xruns" in proc.stdout
+
+
+def test_play_with_a_missing_midi_port_fails_clearly_and_leaves_no_client():
+    cmd = [sys.executable, "-m", "neuralgraph", "play", "graphs/poly_saw.toml", "--backend", "jack", "--seconds", "1",
+           "--midi-in", "no_such_port*"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=root, timeout=60)
+    assert proc.returncode == 1
+    assert "no JACK MIDI output port 'no_such_port*' (available:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=ENV).stdout
+    assert "neuralgraph:" not in ports

@@ -1,0 +1,56 @@
+"""pytest integration of the node contract suite (loaded through the ``pytest11`` entry point).
+
+A plugin author's whole contract test::
+
+    def test_contract(node_contract):
+        node_contract(MyNode)
+
+or, to check every node type a registry holds, one test per type::
+
+    from neuralgraph.pytest_plugin import contract_cases
+
+    @pytest.mark.parametrize("node_cls", contract_cases())
+    def test_contract(node_contract, node_cls):
+        node_contract(node_cls)
+
+The grid is trimmed (``quick``) unless ``NEURALGRAPH_CONTRACT_FULL=1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from .contract import ContractReport, full_grid_requested, run_contract_suite
+from .node import Node
+
+
+@pytest.fixture
+def node_contract() -> Callable[..., ContractReport]:
+    """A function that runs the contract suite on a node class and fails the test on any failure.
+
+    Keyword arguments go to :func:`neuralgraph.testing.run_contract_suite`; ``quick`` defaults to
+    True unless ``NEURALGRAPH_CONTRACT_FULL=1``.
+    """
+
+    def run(node_cls: type[Node], **kwargs: Any) -> ContractReport:
+        kwargs.setdefault("quick", not full_grid_requested())
+        report = run_contract_suite(node_cls, **kwargs)
+        if not report.ok:
+            pytest.fail(str(report), pytrace=False)
+        return report
+
+    return run
+
+
+def contract_cases(registry: Any = None, types: Iterable[str] | None = None) -> list[Any]:
+    """``pytest.param(node_cls, id=type_name)`` for every node type in ``registry`` (default: the
+    installed plugins), or only ``types``; for ``@pytest.mark.parametrize``."""
+    if registry is None:
+        from .registry import default_registry
+
+        registry = default_registry()
+    names = sorted(registry.node_types) if types is None else list(types)
+    return [pytest.param(registry.node_class(name), id=name) for name in names]

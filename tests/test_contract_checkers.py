@@ -1,0 +1,270 @@
+"""Every contract check is proven: a planted bad node makes exactly that check fail.
+
+pluginval's strict subnormal check once counted infinities instead (design-anchors C.1): a
+check that cannot fail is a defect. Each test below plants one bug and asserts the check named
+for it reports it, with the node type and what was observed; a clean node passes them all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext
+from neuralgraph.testing import CHECKS, ContractError, check_node, run_contract_suite
+
+
+class Clean(Node):
+    """A well-behaved effect: gain with a live parameter, stateless, allocation-free."""
+
+    type_name = "planted.clean"
+    in_ = Input(doc="Signal.")
+    out = Output()
+    gain = Param(init=0.5, min=0.0, max=1.0, unit="", doc="Gain.")
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.multiply(ins.in_, self.gain, out=outs.out)
+
+
+class BadConstruct(Clean):
+    type_name = "planted.bad_construct"
+
+    def __init__(self, **params):
+        raise RuntimeError("needs a license key")
+
+
+class BadMetadata(Clean):
+    type_name = "planted.bad_metadata"
+    depth = Input(init=5.0, min=0.0, max=1.0, doc="init outside its own range")
+
+
+class BadGrid(Clean):
+    """Assumes it never runs above 96 kHz."""
+
+    type_name = "planted.bad_grid"
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        if ctx.sample_rate > 96000:
+            raise ValueError("sample rate not supported")
+
+
+class BadHostile(Clean):
+    """1 / input: silence (a finite input) gives infinity."""
+
+    type_name = "planted.bad_hostile"
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        with np.errstate(divide="ignore"):
+            np.divide(1.0, ins.in_, out=outs.out)
+        np.multiply(outs.out, 1e-6, out=outs.out)
+
+
+class BadRecovery(Clean):
+    """Accumulates its input into a state that a NaN poisons for good."""
+
+    type_name = "planted.bad_recovery"
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.acc = np.zeros((ctx.lanes, 1), np.float32)
+        self.tmp = np.zeros((ctx.lanes, 1), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.add(self.acc, ins.in_[:, -1:], out=self.acc)
+        with np.errstate(invalid="ignore"):
+            np.multiply(self.acc, 0.0, out=self.tmp)  # 0 * NaN stays NaN
+        np.add(ins.in_, self.tmp, out=outs.out)
+
+    def reset(self) -> None:
+        self.acc.fill(0.0)
+
+
+class BadSubnormal(Clean):
+    """Adds a subnormal offset: silence in, subnormals out."""
+
+    type_name = "planted.bad_subnormal"
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.add(ins.in_, np.float32(1e-40), out=outs.out)
+
+
+class BadAutomation(Clean):
+    """Divides by its gain parameter: at the range's low end (0) the output is infinite."""
+
+    type_name = "planted.bad_automation"
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.on_param("gain")
+
+    def on_param(self, name: str) -> None:
+        self.inverse = np.float32(np.inf) if self.gain == 0.0 else np.float32(1.0 / self.gain)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.multiply(ins.in_, self.inverse, out=outs.out)
+
+
+class BadThreads(Clean):
+    """Assumes its `amount` input never moves from its init: raises once the engine ramps it."""
+
+    type_name = "planted.bad_threads"
+    amount = Input(init=0.5, min=0.0, max=1.0, doc="Amount.")
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if abs(ins.amount[0, 0] - 0.5) > 0.01:
+            raise ValueError("amount changed while running")
+        np.copyto(outs.out, ins.in_)
+
+
+class BadReset(Clean):
+    """reset() forgets to clear a block counter that shifts the output."""
+
+    type_name = "planted.bad_reset"
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.count = 0
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        self.count += 1
+        np.add(ins.in_, np.float32(1e-3 * (self.count % 100)), out=outs.out)
+
+
+class SneakyInputWriter(Clean):
+    """Turns its read-only input writeable and scales it in place."""
+
+    type_name = "planted.input_writer"
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        x = ins.in_
+        x.flags.writeable = True
+        np.multiply(x, 0.5, out=x)
+        np.copyto(outs.out, x)
+
+
+class BadLatency(Clean):
+    """Delays its input by 3 samples but declares no latency."""
+
+    type_name = "planted.bad_latency"
+    DELAY = 3
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.line = np.zeros((ctx.lanes, ctx.block_size + self.DELAY), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        d, line = self.DELAY, self.line
+        line[:, d:] = ins.in_
+        np.copyto(outs.out, line[:, :frames])
+        line[:, :d] = line[:, frames : frames + d]
+
+    def reset(self) -> None:
+        self.line.fill(0.0)
+
+
+class BadAllocation(Clean):
+    """Multiplies without out=: a new array every block."""
+
+    type_name = "planted.bad_allocation"
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        outs.out[...] = ins.in_ * self.gain
+
+
+PLANTED = {
+    "construct": BadConstruct,
+    "metadata": BadMetadata,
+    "prepare_grid": BadGrid,
+    "hostile_inputs": BadHostile,
+    "nonfinite_recovery": BadRecovery,
+    "no_subnormals": BadSubnormal,
+    "automation": BadAutomation,
+    "thread_safety": BadThreads,
+    "reset_determinism": BadReset,
+    "inputs_unchanged": SneakyInputWriter,
+    "latency": BadLatency,
+    "allocations": BadAllocation,
+}
+
+
+def test_every_check_has_a_planted_bad_node():
+    assert set(PLANTED) == set(CHECKS)
+
+
+def test_a_clean_node_passes_every_check():
+    report = run_contract_suite(Clean, quick=True)
+    assert report.ok, str(report)
+    assert report.checks == list(CHECKS)
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_the_planted_bug_fails_its_check(check):
+    node_cls = PLANTED[check]
+    report = run_contract_suite(node_cls, quick=True, checks=[check])
+    failures = report.failed(check)
+    assert failures, f"{check} did not trip on {node_cls.type_name}: {report}"
+    assert failures[0].node_type == node_cls.type_name
+    assert node_cls.type_name in str(report) and f"[{check}]" in str(report)
+
+
+@pytest.mark.parametrize("check, expected", [
+    ("construct", "needs a license key"),
+    ("metadata", "input `depth`: init 5 must be <= 1"),
+    ("prepare_grid", "sample rate not supported (192000 Hz"),
+    ("hostile_inputs", "is inf"),
+    ("nonfinite_recovery", "poisons the state"),
+    ("no_subnormals", "subnormal"),
+    ("automation", "gain"),
+    ("thread_safety", "amount changed while running"),
+    ("reset_determinism", "after reset() the same input gave different output"),
+    ("inputs_unchanged", "wrote into its input `in`"),
+    ("latency", "declared latency 0 samples but an impulse on `in` reaches the output after 3 samples"),
+    ("allocations", "allocated up to"),
+])
+def test_the_failure_says_what_was_observed(check, expected):
+    report = run_contract_suite(PLANTED[check], quick=True, checks=[check])
+    assert expected in report.failed(check)[0].message
+
+
+def test_the_planted_bugs_stay_local():
+    """Bugs that only one check can see fail only that check in a full run."""
+    for check in ("prepare_grid", "latency", "inputs_unchanged", "reset_determinism", "metadata"):
+        report = run_contract_suite(PLANTED[check], quick=True)
+        assert {f.check for f in report.failures} == {check}, str(report)
+
+
+def test_check_node_raises_with_the_report():
+    with pytest.raises(ContractError) as info:
+        check_node(BadLatency, quick=True, checks=["latency", "construct"])
+    assert info.value.report.failed("latency") and not info.value.report.failed("construct")
+    assert check_node(Clean, quick=True, checks=["construct", "latency"]).ok
+
+
+def test_a_node_that_needs_reset_declares_it():
+    class ResetToRecover(BadRecovery):
+        type_name = "planted.reset_to_recover"
+        contract_recovery_s = None  # documented: recovers only through reset()
+
+    report = run_contract_suite(ResetToRecover, quick=True, checks=["nonfinite_recovery"])
+    assert report.ok, str(report)
+
+
+def test_contract_params_hook_chooses_the_configurations():
+    class Configured(Clean):
+        type_name = "planted.configured"
+
+        @classmethod
+        def contract_params(cls):
+            return [{"gain": 0.25}, {"gain": 1.0}]
+
+    report = run_contract_suite(Configured, quick=True, checks=["construct"])
+    assert report.configurations == 2 and report.ok
+    bad = run_contract_suite(Configured, quick=True, checks=["construct"], params={"gain": 2.0})
+    assert "must be <= 1" in bad.failed("construct")[0].message
+
+
+def test_unknown_check_names_are_refused():
+    with pytest.raises(ValueError, match="unknown contract checks"):
+        run_contract_suite(Clean, checks=["latencyy"])
+
+
+def test_the_pytest_fixture_runs_the_suite(node_contract):
+    assert node_contract(Clean).ok
+    with pytest.raises(pytest.fail.Exception, match=r"planted.bad_latency \[latency\]"):
+        node_contract(BadLatency, checks=["latency"])

@@ -68,3 +68,26 @@ def test_lanes_get_independent_noise_scaled_by_amp(load):
     assert abs(np.corrcoef(x[0], x[1])[0, 1]) < 0.02
     rms = np.sqrt(np.mean(x**2, axis=1))
     assert rms[1] / rms[0] == pytest.approx(2.0, rel=0.03)
+
+
+def test_noise_drums_graph_hits_on_the_beat():
+    # graphs/noise_drums.toml at 120 BPM: kick on every beat (0, 0.5, 1, 1.5 s), snare on 0.5 and
+    # 1.5 s, hats on the eighths; windows of 50 ms just after each time
+    from pathlib import Path
+
+    patch = ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "noise_drums.toml")
+    x = ng.Engine(patch).render(2.0)[0].astype(np.float64)
+    assert np.all(np.isfinite(x)) and np.abs(x).max() < 1.0
+    low = signal.sosfilt(signal.butter(4, 200, "lowpass", fs=SR, output="sos"), x)
+    mid = signal.sosfilt(signal.butter(4, [1000, 4000], "bandpass", fs=SR, output="sos"), x)
+    top = signal.sosfilt(signal.butter(4, 6000, "highpass", fs=SR, output="sos"), x)
+
+    def level(s: np.ndarray, t: float) -> float:
+        return float(np.sqrt(np.mean(s[int(t * SR) : int((t + 0.05) * SR)] ** 2)))
+
+    for beat in (0.0, 0.5, 1.0, 1.5):
+        assert level(low, beat) > 10 * level(low, beat + 0.4)  # kick decays before the next beat
+    for t in (0.5, 1.5):
+        assert level(mid, t) > 5 * level(mid, t - 0.5)  # snare only on the backbeat
+    for t in (0.25, 0.75, 1.25, 1.75):
+        assert level(top, t) > 10 * level(top, t + 0.15)  # a short hat on each off-beat eighth

@@ -26,13 +26,20 @@ def _next_random(state, lane):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _lfo(rate, out, frames, shape, inv_sr, phase, held, rng):  # pragma: no cover - compiled
+def _lfo(rate, sync, out, frames, shape, inv_sr, start, phase, held, rng, prev_sync):  # pragma: no cover
     lanes = out.shape[0]
     frames = min(frames, out.shape[1])
     for lane in range(lanes):
         p = phase[lane]
         h = held[lane]
+        was_high = prev_sync[lane] != 0
         for i in range(frames):
+            high = sync[lane, i] > 0.5
+            if high and not was_high:  # a rising sync edge restarts the cycle on this frame
+                p = start
+                if shape == 4:
+                    h = _next_random(rng, lane)
+            was_high = high
             if shape == 0:
                 v = math.sin(TWO_PI * p)
             elif shape == 1:  # starts at 0 rising, like the sine
@@ -59,6 +66,7 @@ def _lfo(rate, out, frames, shape, inv_sr, phase, held, rng):  # pragma: no cove
                     h = _next_random(rng, lane)
         phase[lane] = p
         held[lane] = h
+        prev_sync[lane] = 1 if was_high else 0
 
 
 class LFO(Node):
@@ -66,11 +74,14 @@ class LFO(Node):
 
     Every lane starts at ``phase`` (the sine and triangle at 0 rising, the saw at -1, the square
     at +1). Sample-and-hold draws a new value uniform in [-1, 1) at each cycle, from a xorshift
-    generator seeded by ``seed`` and the lane index, so renders are repeatable.
+    generator seeded by ``seed`` and the lane index, so renders are repeatable. A rising edge
+    on ``sync`` (crossing above 0.5, e.g. a voice's gate) restarts the cycle at ``phase`` on
+    its frame, and draws a new sample-and-hold value.
     """
 
     type_name = "lfo"
     rate = Input(init=1.0, min=-1000.0, max=1000.0, unit="Hz", doc="Cycles per second (audio-rate).")
+    sync = Input(init=0.0, min=0.0, max=1.0, doc="A rising edge (above 0.5) restarts the cycle at `phase`.")
     out = Output(span=(-1.0, 1.0), doc="The modulation, -1..1.")
     shape = Param(init="sine", kind=str, choices=SHAPES, doc="Waveform.")
     phase = Param(init=0.0, min=0.0, max=1.0, live=False, doc="Starting phase in cycles (after reset too).")
@@ -82,6 +93,7 @@ class LFO(Node):
         self.phase_state = np.zeros(lanes, np.float64)
         self.held = np.zeros(lanes, np.float64)
         self.rng = np.zeros(lanes, np.uint64)
+        self.prev_sync = np.zeros(lanes, np.int64)
         self.shape_index = SHAPES.index(self.shape)
         self.reset()
 
@@ -91,6 +103,7 @@ class LFO(Node):
 
     def reset(self) -> None:
         self.phase_state.fill(self.phase)
+        self.prev_sync.fill(0)
         for lane in range(self.rng.shape[0]):
             # splitmix-style spread so neighbouring seeds and lanes give unrelated sequences
             self.rng[lane] = np.uint64((self.seed * 0x9E3779B97F4A7C15 + (lane + 1) * 0xBF58476D1CE4E5B9)
@@ -98,7 +111,8 @@ class LFO(Node):
             self.held[lane] = _next_random(self.rng, lane)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _lfo(ins.rate, outs.out, frames, self.shape_index, self.inv_sr, self.phase_state, self.held, self.rng)
+        _lfo(ins.rate, ins.sync, outs.out, frames, self.shape_index, self.inv_sr, self.phase, self.phase_state,
+             self.held, self.rng, self.prev_sync)
 
 
 @njit(cache=True, nogil=True)

@@ -241,3 +241,16 @@ def test_slew_limits_rise_and_fall_rates():
     fall = 1200  # 1 / 40 per second
     assert y[12000 + fall // 2 - 1] == pytest.approx(0.5, abs=1e-4)
     assert np.all(np.abs(y[12000 + fall + 1 :]) < 1e-6)
+
+
+def test_lfo_sync_edge_restarts_the_cycle_on_its_frame():
+    sync = gate(6000, (1000, 1100), (3333, 3400))
+    audio, _ = render({"y": {"type": "lfo", "rate": 7.0, "shape": "saw", "sync": "src"}}, sync, block=128)
+    y = audio[0].astype(np.float64)
+    # the saw starts at -1 on each edge frame and then rises at 2 × 7 / 48000 per frame
+    for edge in (1000, 3333):
+        assert y[edge] == -1.0 and y[edge - 1] > -1.0
+        assert np.allclose(y[edge : edge + 500], -1.0 + 2 * 7.0 * np.arange(500) / SR, atol=1e-5)
+    held, _ = render({"y": {"type": "lfo", "rate": 0.5, "shape": "sample_hold", "sync": "src"}}, sync)
+    changes = np.flatnonzero(np.diff(held[0])) + 1
+    assert changes.tolist() == [1000, 3333]  # a new value on each sync edge, none in between

@@ -1,0 +1,40 @@
+"""Faults never stop the sound: a node raising at block k, seen from the output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuralgraph as ng
+from analysis import peak_frequency
+
+SR = 48000
+BLOCK = 64
+
+
+def _patch(load, after: int) -> ng.Patch:
+    return load({
+        "osc": {"type": "osc.sine", "freq": 1000.0},
+        "bad": {"type": "test.raiser", "after": after, "in": "osc"},
+        "good": {"type": "osc.sine", "freq": 3000.0},
+        "sum": {"type": "math.add", "a": "bad", "b": "good"},
+        "out": {"type": "io.output", "channels": 1, "in": "sum"},
+    })
+
+
+@pytest.mark.parametrize("k", [0, 7])
+def test_a_node_raising_at_block_k_leaves_earlier_output_intact_and_the_rest_sounding(load, k):
+    healthy = ng.Engine(_patch(load, after=1000), sample_rate=SR, block_size=BLOCK).render(0.25)
+    engine = ng.Engine(_patch(load, after=k), sample_rate=SR, block_size=BLOCK)
+    faulty = engine.render(0.25)
+    start = k * BLOCK  # test.raiser raises in its (k+1)-th block, i.e. block index k
+    assert np.array_equal(faulty[:, :start], healthy[:, :start])  # before k: unchanged, sample for sample
+    assert not np.array_equal(faulty[:, start : start + BLOCK], healthy[:, start : start + BLOCK])
+    after = faulty[0, start + BLOCK :]
+    assert peak_frequency(after, SR) == pytest.approx(3000.0, abs=2.0)  # the other branch still sounds
+    assert np.sqrt(np.mean(after**2)) > 0.3  # at the healthy sine's level (0.707 RMS at full scale)
+    spectrum = np.abs(np.fft.rfft(after))
+    bin_1k = int(round(1000.0 * after.size / SR))
+    assert spectrum[bin_1k] < 1e-3 * spectrum.max()  # the faulted branch is silent (bypass = silence)
+    (fault,) = engine.faults()
+    assert fault.node == "bad" and isinstance(fault.error, RuntimeError) and "planted fault" in str(fault.error)

@@ -254,3 +254,23 @@ def test_lfo_sync_edge_restarts_the_cycle_on_its_frame():
     held, _ = render({"y": {"type": "lfo", "rate": 0.5, "shape": "sample_hold", "sync": "src"}}, sync)
     changes = np.flatnonzero(np.diff(held[0])) + 1
     assert changes.tolist() == [1000, 3333]  # a new value on each sync edge, none in between
+
+
+def test_midi_notes_gate_the_envelope_on_their_frames():
+    nodes = {
+        "keys": {"type": "midi.voices", "count": 2},
+        "env": {"type": "env.adsr", "gate": "keys.gate", "attack_ms": 1.0, "decay_ms": 1.0, "sustain": 0.5,
+                "release_ms": 2.0, "curve": "lin"},
+        "out": {"type": "io.output", "channels": 2, "in": "env"},
+    }
+    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate=SR, block_size=256)
+    assert np.all(engine.process() == 0.0)
+    engine.send_midi(0x90, 60, 100, frame=100)  # note on, mid-block
+    block = engine.process().copy()
+    voice = int(np.argmax(block[:, -1]))
+    assert block[voice, 99] == 0.0 and block[voice, 100] == pytest.approx(1.0 / 48, rel=1e-4)
+    assert block[voice, 100 + 47] == 1.0 and np.all(block[1 - voice] == 0.0)
+    engine.send_midi(0x80, 60, 0, frame=17)  # note off in the next block
+    block = engine.process().copy()
+    assert block[voice, 16] == np.float32(0.5) and block[voice, 17] == pytest.approx(0.5 - 0.5 / 96, rel=1e-4)
+    assert block[voice, 17 + 95] == 0.0 and block[voice, 17 + 94] > 0.0

@@ -34,7 +34,7 @@ C_N_ATTACK, C_N_DECAY, C_N_RELEASE, C_SUSTAIN, C_EXP, C_MUL_A, C_MUL_D, C_MUL_R,
 
 
 @njit(cache=True, nogil=True)
-def _start(lane, y0, end, n, mul_exp, ratio, exp, level, mul, add, remaining):  # pragma: no cover - compiled
+def _start(lane, y0, end, n, mul_exp, ratio, exp, mul, add, remaining):  # pragma: no cover - compiled
     """Set up a segment from ``y0`` to ``end`` over ``n`` steps: y <- y * mul + add."""
     remaining[lane] = n
     if exp:
@@ -68,10 +68,10 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, prev_
                 if hard:
                     y = 0.0
                 st = ATTACK
-                _start(lane, y, 1.0, n_attack, coefs[C_MUL_A], ATTACK_RATIO, exp, level, mul, add, remaining)
+                _start(lane, y, 1.0, n_attack, coefs[C_MUL_A], ATTACK_RATIO, exp, mul, add, remaining)
             elif was_on and not on and st != IDLE:
                 st = RELEASE
-                _start(lane, y, 0.0, n_release, coefs[C_MUL_R], DECAY_RATIO, exp, level, mul, add, remaining)
+                _start(lane, y, 0.0, n_release, coefs[C_MUL_R], DECAY_RATIO, exp, mul, add, remaining)
             was_on = on
             if st == SUSTAIN:
                 y += (sustain - y) * glide
@@ -82,8 +82,7 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, prev_
                     if st == ATTACK:
                         y = 1.0
                         st = DECAY
-                        _start(lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, level, mul, add,
-                               remaining)
+                        _start(lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, mul, add, remaining)
                     elif st == DECAY:
                         y = sustain
                         st = SUSTAIN

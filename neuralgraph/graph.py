@@ -6,6 +6,7 @@ needs no sample rate, so ``load_patch`` runs it and reports its problems with th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 
 import attrs
@@ -122,6 +123,13 @@ def analyse(
                     continue
                 if in_rate is Rate.EVENTS and src.range is not None:
                     problems.append(_problem("NG115", src.loc, path, "events cannot be mapped with `range`"))
+                    continue
+                lo, hi = outs[out_port].span
+                if src.range is not None and not (math.isfinite(hi - lo) and hi != lo):
+                    # a mapping divides by the source's span width: an empty span cannot be mapped
+                    problems.append(_problem(
+                        "NG115", src.loc, path, f"`{src.label()}` cannot be mapped: its span [{lo:g}, {hi:g}] is empty",
+                        "give the source's range two different ends, or connect it without `range`", src.label()))
                     continue
                 edge = Edge(src.node, out_port, name, port, src)
                 edges.append(edge)

@@ -8,9 +8,29 @@ name its line. It assumes the text already parsed as TOML, so it can be lenient.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 
 Key = tuple[Hashable, ...]
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\", "e": "\x1b"}
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|.)", re.S)
+
+
+def _unescape(raw: str) -> str:
+    """The text of a TOML basic string body: ``\\u00e9`` becomes ``é`` (unknown escapes stay as written)."""
+
+    def one(m: re.Match[str]) -> str:
+        code = m[1]
+        if len(code) > 1:
+            try:
+                return chr(int(code[1:], 16))
+            except (ValueError, OverflowError):
+                return m[0]
+        return _ESCAPES.get(code, m[0])
+
+    return _ESCAPE.sub(one, raw)
+
+
 Position = tuple[int, int]  # 1-based line, 1-based column
 
 
@@ -82,7 +102,8 @@ class _Scanner:
             out.append(text[i])
             i += 1
         self.pos = min(i + 1, len(text))
-        return "".join(out)
+        # a basic string's escapes name the same key as the decoded text tomllib returns
+        return _unescape("".join(out)) if quote == '"' else "".join(out)
 
     def key(self) -> list[tuple[str, int]]:
         """A dotted key: its parts with their offsets."""

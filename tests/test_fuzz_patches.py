@@ -369,3 +369,28 @@ def test_the_toml_writer_round_trips_a_generated_patch():
     data = {"schema": 1, "nodes": {"o": {"type": "osc.sine", "freq": {"from": "x", "range": [1.0, 2.0]}},
                                    "ü \"q\"": {"type": "io.output", "in": ["o", 0.5]}}}
     assert tomllib.loads(to_toml(data)) == data
+
+
+# ---- regressions the fuzzer found ------------------------------------------------------------
+def test_a_key_written_with_escapes_is_located(write_patch):
+    """``"\\u001f" = 1`` is the key "\\x1f": its problem names line 2 (the scanner once kept the
+    escape as written and could not find the key)."""
+    path = write_patch('schema = 1\n"\\u001f" = 1\n[nodes."caf\\u00e9"]\ntype = "osc.sine"\n')
+    with pytest.raises(ng.PatchError) as info:
+        ng.load_patch(path)
+    (top,) = [p for p in info.value.problems if p.path == "\x1f"]
+    assert top.code == "NG103" and top.line == 2 and top.message == "unknown top-level key `\x1f`"
+    named = [p for p in info.value.problems if p.path == "nodes.café"]
+    assert named and named[0].line == 3  # the snake_case complaint points at the table header
+
+
+def test_mapping_from_a_source_with_an_empty_span_is_a_located_error(write_patch):
+    """map.range with out_lo == out_hi has the span [0, 0]: a mapping from it used to divide by
+    zero inside the compiler (ZeroDivisionError); now the loader names the connection."""
+    path = write_patch('schema = 1\n[nodes.r]\ntype = "map.range"\nout_hi = 0.0\n'
+                       '[nodes.out]\ntype = "io.output"\nin = { from = "r", range = [0.0, 1.0] }\n')
+    with pytest.raises(ng.CompileError) as info:
+        ng.load_patch(path)
+    (problem,) = info.value.problems
+    assert (problem.code, problem.line, problem.path) == ("NG115", 7, "nodes.out.in")
+    assert "`r` cannot be mapped: its span [0, 0] is empty" in problem.message

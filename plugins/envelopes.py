@@ -34,9 +34,10 @@ C_N_ATTACK, C_N_DECAY, C_N_RELEASE, C_SUSTAIN, C_EXP, C_MUL_A, C_MUL_D, C_MUL_R,
 
 
 @njit(cache=True, nogil=True)
-def _start(lane, y0, end, n, mul_exp, ratio, exp, mul, add, remaining):  # pragma: no cover - compiled
+def _start(lane, y0, end, n, mul_exp, ratio, exp, mul, add, remaining, seg_end):  # pragma: no cover - compiled
     """Set up a segment from ``y0`` to ``end`` over ``n`` steps: y <- y * mul + add."""
     remaining[lane] = n
+    seg_end[lane] = end
     if exp:
         target = end + ratio * (end - y0)
         mul[lane] = mul_exp
@@ -47,7 +48,7 @@ def _start(lane, y0, end, n, mul_exp, ratio, exp, mul, add, remaining):  # pragm
 
 
 @njit(cache=True, nogil=True)
-def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, prev_gate):  # pragma: no cover
+def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_end, prev_gate):  # pragma: no cover
     lanes = out.shape[0]
     frames = min(frames, out.shape[1])
     n_attack = int(coefs[C_N_ATTACK])
@@ -68,10 +69,10 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, prev_
                 if hard:
                     y = 0.0
                 st = ATTACK
-                _start(lane, y, 1.0, n_attack, coefs[C_MUL_A], ATTACK_RATIO, exp, mul, add, remaining)
+                _start(lane, y, 1.0, n_attack, coefs[C_MUL_A], ATTACK_RATIO, exp, mul, add, remaining, seg_end)
             elif was_on and not on and st != IDLE:
                 st = RELEASE
-                _start(lane, y, 0.0, n_release, coefs[C_MUL_R], DECAY_RATIO, exp, mul, add, remaining)
+                _start(lane, y, 0.0, n_release, coefs[C_MUL_R], DECAY_RATIO, exp, mul, add, remaining, seg_end)
             was_on = on
             if st == SUSTAIN:
                 y += (sustain - y) * glide
@@ -82,9 +83,11 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, prev_
                     if st == ATTACK:
                         y = 1.0
                         st = DECAY
-                        _start(lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, mul, add, remaining)
+                        _start(lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, mul, add, remaining,
+                               seg_end)
                     elif st == DECAY:
-                        y = sustain
+                        # the level the decay aimed at; a sustain changed meanwhile is glided to
+                        y = seg_end[lane]
                         st = SUSTAIN
                     else:
                         y = 0.0
@@ -126,6 +129,7 @@ class _GatedEnvelope(Node):
         self.remaining = np.zeros(lanes, np.int64)
         self.mul = np.ones(lanes, np.float64)
         self.add = np.zeros(lanes, np.float64)
+        self.seg_end = np.zeros(lanes, np.float64)
         self.prev_gate = np.zeros(lanes, np.int64)
         self._update()
 
@@ -146,7 +150,7 @@ class _GatedEnvelope(Node):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _envelope(ins.gate, outs.out, frames, self.coefs, self.level, self.stage, self.remaining, self.mul,
-                  self.add, self.prev_gate)
+                  self.add, self.seg_end, self.prev_gate)
 
     def reset(self) -> None:
         self.level.fill(0.0)
@@ -154,6 +158,7 @@ class _GatedEnvelope(Node):
         self.remaining.fill(0)
         self.mul.fill(1.0)
         self.add.fill(0.0)
+        self.seg_end.fill(0.0)
         self.prev_gate.fill(0)
 
 

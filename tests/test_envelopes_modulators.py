@@ -274,3 +274,18 @@ def test_midi_notes_gate_the_envelope_on_their_frames():
     block = engine.process().copy()
     assert block[voice, 16] == np.float32(0.5) and block[voice, 17] == pytest.approx(0.5 - 0.5 / 96, rel=1e-4)
     assert block[voice, 17 + 95] == 0.0 and block[voice, 17 + 94] > 0.0
+
+
+def test_sustain_changed_during_the_decay_glides_without_a_jump():
+    nodes = adsr(attack_ms=1.0, decay_ms=40.0, sustain=0.8, release_ms=10.0, curve="lin")
+    nodes["src"] = {"type": "io.input", "channels": 1}
+    nodes["out"] = {"type": "io.output", "channels": 1, "in": "y"}
+    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate=SR, block_size=256)
+    on = np.ones((1, 48000), np.float32)
+    first = engine.render(1024 / SR, input=on[:, :1024])  # mid-decay (decay ends at frame 48 + 1920)
+    engine.set("y.sustain", 0.2)
+    second = engine.render(0.2, input=on[:, 1024:])
+    y = np.concatenate([first[0], second[0]]).astype(np.float64)
+    # the largest move is the 5 ms glide's first step, 0.6 / 240; snapping to the new level would jump 0.6
+    assert np.max(np.abs(np.diff(y[48:]))) <= 0.6 / 240 + 1e-6
+    assert y[-1] == pytest.approx(0.2, abs=1e-6)

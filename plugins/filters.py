@@ -102,17 +102,6 @@ def _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames):  #
         coeffs[lane, 5] = a3
 
 
-def svf_response(freqs: np.ndarray, cutoff: float, q: float, mode: str, sample_rate: float) -> np.ndarray:
-    """The exact complex response of the SVF at ``freqs`` (Hz): its analog prototype through
-    the bilinear transform prewarped at ``cutoff``."""
-    g = math.tan(math.pi * min(max(cutoff, MIN_CUTOFF), NYQUIST_FRACTION * sample_rate) / sample_rate)
-    s = 1j * np.tan(np.pi * np.asarray(freqs, np.float64) / sample_rate) / g
-    k = 1.0 / min(MAX_Q, max(MIN_Q, q))
-    den = s * s + k * s + 1.0
-    num = {"lowpass": 1.0, "highpass": s * s, "bandpass": k * s, "notch": s * s + 1.0}[mode]
-    return num / den
-
-
 class _StateVariable(Node):
     bypass = "thru"
     mode = "lowpass"
@@ -253,13 +242,6 @@ def _biquad_kernel(x, cutoff, q, gain_db, mode, state, params, coeffs, sample_ra
         state[lane, 1] = s2
 
 
-def rbj_coefficients(mode: str, cutoff: float, q: float, gain_db: float, sample_rate: float) -> np.ndarray:
-    """``[b0, b1, b2, a1, a2]`` (a0 = 1) of an RBJ ``peak``, ``lowshelf`` or ``highshelf``."""
-    c = np.zeros(5)
-    _rbj(RBJ_MODES[mode], float(cutoff), float(q), float(gain_db), float(sample_rate), c)
-    return c
-
-
 class _Biquad(Node):
     bypass = "thru"
     mode = "peak"
@@ -339,13 +321,6 @@ def _onepole_kernel(x, cutoff, highpass, state, last, sample_rate, out, frames):
         state[lane] = s
         last[lane, 0] = last_fc
         last[lane, 1] = big_g
-
-
-def onepole_response(freqs: np.ndarray, cutoff: float, mode: str, sample_rate: float) -> np.ndarray:
-    """Exact complex response of ``filter.onepole`` at ``freqs`` (Hz)."""
-    g = math.tan(math.pi * min(max(cutoff, MIN_CUTOFF), NYQUIST_FRACTION * sample_rate) / sample_rate)
-    s = 1j * np.tan(np.pi * np.asarray(freqs, np.float64) / sample_rate) / g
-    return s / (1.0 + s) if mode == "highpass" else 1.0 / (1.0 + s)
 
 
 class OnePole(Node):

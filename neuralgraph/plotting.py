@@ -55,8 +55,11 @@ def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: 
     # Many samples per pixel: draw each channel's min/max envelope per pixel column, as DAWs do,
     # so a long render stays readable and quick to draw.
     columns = 2000
-    for ch in range(channels):
-        label = f"ch {ch + 1}" if channels > 1 else None
+    # A mono signal copied to every channel is drawn once, not as overlapping copies.
+    identical = channels > 1 and all(np.array_equal(audio[0], audio[c]) for c in range(1, channels))
+    drawn = 1 if identical else channels
+    for ch in range(drawn):
+        label = f"ch {ch + 1}" if drawn > 1 else None
         if frames > 4 * columns:
             step = frames // columns
             usable = audio[ch, : step * columns].reshape(columns, step)
@@ -64,10 +67,10 @@ def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: 
             wave_ax.fill_between(tt, usable.min(axis=1), usable.max(axis=1), linewidth=0, alpha=0.6, label=label)
         else:
             wave_ax.plot(t, audio[ch], linewidth=0.7, label=label)
-    wave_ax.set_ylabel("amplitude")
+    wave_ax.set_ylabel(f"amplitude (all {channels} ch)" if identical else "amplitude")
     wave_ax.set_ylim(-1.05, 1.05)
     wave_ax.grid(True, alpha=0.3)
-    if channels > 1:
+    if drawn > 1:
         wave_ax.legend(loc="upper right", fontsize=8)
 
     mono = audio.mean(axis=0)

@@ -352,3 +352,28 @@ def test_glide_bass_patch_plays_gated_gliding_notes():
     assert np.all(notes[:, 1:5].max(axis=1) > 0.02)  # gate on: sound
     assert np.all(notes[:, 8:] < 1e-3)  # gate off for 250 ms, release 180 ms: silence before the next note
     assert np.max(np.abs(audio)) <= 10 ** (-8 / 20) * 0.9 + 1e-6  # the min/max clamp, then -8 dB
+
+
+def test_fx_chain_processes_a_wav_file_through_the_command_line(tmp_path):
+    # a windowed noise burst at 0.1 s, in a real WAV file, through `neuralgraph render --input`
+    x = np.zeros((SR // 2, 2), np.float32)
+    burst = np.random.default_rng(5).normal(0, 0.2, 960) * np.hanning(960)
+    x[4800:5760, 0] = x[4800:5760, 1] = burst
+    dry, wet = tmp_path / "dry.wav", tmp_path / "wet.wav"
+    sf.write(dry, x, SR, subtype="FLOAT")
+    proc = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(ROOT / "graphs" / "fx_chain.toml"),
+                           "--input", str(dry), "-o", str(wet)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    y, rate = sf.read(wet, dtype="float32", always_2d=True)
+    assert rate == SR and y.shape == (SR // 2 + 2 * SR, 2)  # the input plus the default 2 s tail
+    assert np.all(np.isfinite(y)) and np.max(np.abs(y)) <= 10 ** (-1 / 20) + 1e-6
+    latency = 144  # the limiter's 3 ms look-ahead
+    assert np.flatnonzero(y[:, 0])[0] == 4800 + 1 + latency  # the Hann window's first sample is 0
+    # the echoes: the direct sound correlates with the output 300 ms (14400 frames) and 600 ms later,
+    # scaled by the delay's mix against its dry part (0.3 / 0.7), then by the feedback (0.35)
+    out = y[:, 0].astype(np.float64)
+    direct = out[4000:8000]
+    corr = np.correlate(out[4000:4000 + 2 * 14400 + 8000], direct, mode="valid")
+    assert int(np.argmax(corr[1000:20000])) + 1000 == 14400
+    assert corr[14400] / corr[0] == pytest.approx(0.3 / 0.7, rel=0.1)
+    assert corr[28800] / corr[14400] == pytest.approx(0.35, rel=0.1)

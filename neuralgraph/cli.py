@@ -278,6 +278,23 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .patch import load_patch
+    from .profiling import format_profile, hold_notes, profile
+
+    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    rate, block = _settings(args, patch)
+    if args.seconds <= 0 or args.notes < 0:
+        return _fail("--seconds must be > 0 and --notes >= 0", EXIT_PATCH)
+    engine = Engine(patch, sample_rate=rate, block_size=block)
+    if args.notes:
+        hold_notes(engine, args.notes)
+    blocks = max(1, int(round(args.seconds * rate / block)))
+    print(format_profile(profile(engine, blocks), display_path(args.patch)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
     parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
@@ -329,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a parameter or input before drawing; repeatable")
     p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("bench", help="measure a patch: real-time factor, CPU per block, cost of every node")
+    p.add_argument("patch")
+    p.add_argument("--seconds", type=float, default=10.0, help="audio rendered per pass (10)")
+    p.add_argument("--notes", type=int, default=0, help="hold this many MIDI notes (voice patches)")
+    engine_flags(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,62 @@
+"""``neuralgraph bench``: the real-time factor line and every step's cost, sorted; the timed run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import neuralgraph as ng
+
+ROOT = Path(__file__).resolve().parent.parent
+P2 = ROOT / "graphs" / "bench" / "p2_fm.toml"
+
+
+def neuralgraph(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neuralgraph", *args], capture_output=True, text=True)
+
+
+def test_bench_prints_rt_factor_and_every_node_sorted_by_cost():
+    run = neuralgraph("bench", str(P2), "--seconds", "0.2", "--block-size", "64", "--notes", "4")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert re.fullmatch(r".*p2_fm\.toml: 48000 Hz, block 64, 150 blocks \(0\.20 s of audio\)", lines[0])
+    assert re.fullmatch(r"real-time factor: \d+(\.\d)?x", lines[1])
+    assert re.fullmatch(r"CPU per block: \d+\.\d\d µs of 1333\.3 µs \(\d+\.\d\d% of one core\)", lines[2])
+    rows = [re.fullmatch(r"  (\S.*?)\s+(\S+)\s+(\d+\.\d\d)\s+(\d+\.\d)%", line) for line in lines[5:]]
+    assert all(rows), lines[5:]
+    names = [m.group(1) for m in rows]
+    expected = {"keys", "mod_freq", "depth", "mod", "dev", "car", "mix", "master", "out",
+                "car.freq (mix)", "(output guard)"}
+    assert sorted(names) == sorted(expected)  # every node once, plus the compiler's steps
+    kinds = {m.group(1): m.group(2) for m in rows}
+    assert kinds["car"] == "osc.sine" and kinds["keys"] == "midi.voices" and kinds["car.freq (mix)"] == "compiler"
+    costs = [float(m.group(3)) for m in rows]
+    assert costs == sorted(costs, reverse=True)
+    assert abs(sum(float(m.group(4)) for m in rows) - 100.0) < 0.5 + 0.05 * len(rows)
+
+
+def test_bench_rejects_a_non_positive_length():
+    run = neuralgraph("bench", str(P2), "--seconds", "0")
+    assert run.returncode == 2
+    assert "--seconds must be > 0" in run.stderr
+
+
+def test_timed_block_sounds_the_same_and_times_every_step():
+    patch = ng.load_patch(P2)
+    plain = ng.Engine(patch, sample_rate=48000, block_size=64)
+    timed = ng.Engine(patch, sample_rate=48000, block_size=64)
+    for engine in (plain, timed):
+        engine.note_on(60)
+        engine.note_on(67)
+    elapsed = np.zeros(len(timed.plan.steps) + 1, np.int64)
+    for _ in range(20):
+        a = plain.process().copy()
+        timed._drain()
+        b = timed.plan.run_block_timed(elapsed)
+        assert np.array_equal(a, b)
+    assert np.abs(a).max() > 0.01  # the notes sound
+    assert (elapsed > 0).all()

@@ -255,3 +255,15 @@ def test_through_zero_fm_stays_bounded(load, kind):
                extra={"mod": {"type": "osc.sine", "freq": 700.0}})
     assert np.all(np.isfinite(x))
     assert np.abs(x).max() < 2.5  # band-limited steps and corners crowding near Nyquist overshoot, boundedly
+
+
+def test_audio_rate_pwm_keeps_the_mean_and_stays_bounded(load):
+    # width swept 0.1..0.9 by a 30 Hz sine: the pulse's mean follows 2w - 1 (average 0) and
+    # over one modulation cycle the duty cycle averages 0.5
+    x = render(load, {"type": "osc.square", "freq": 1000.0, "width": {"from": "mod", "range": [0.1, 0.9]}}, 1.0,
+               extra={"mod": {"type": "osc.sine", "freq": 30.0}})
+    assert np.all(np.isfinite(x)) and np.abs(x).max() < 1.5
+    assert abs(x.mean()) < 0.01
+    # within 1 ms around the modulator's crest (width 0.9) the pulse is mostly high
+    crest = int(SR / 30 / 4)
+    assert x[crest - 24 : crest + 24].mean() == pytest.approx(0.8, abs=0.1)

@@ -15,7 +15,8 @@ Band-limiting:
   minimum-phase corner settles a few samples late (the filter's group delay), so the naive
   triangle is read that many samples late and the residual is taken against the delayed corner.
 - ``osc.wavetable`` keeps one band-limited copy of the table per octave (mipmaps, made with an
-  FFT in ``prepare``) and reads, per sample, the copy whose harmonics all stay below Nyquist.
+  FFT in ``prepare``) and reads, per sample, the lowest copy whose harmonics all stay below
+  Nyquist crossfaded into the next one by the fractional octave.
 """
 
 from __future__ import annotations
@@ -300,6 +301,15 @@ def _read_cycle(t, j, a, cubic):  # pragma: no cover - compiled
     return ((c3 * a + c2) * a + c1) * a + y1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _read_frames(frames, f0, f1, mix, j, a, cubic):  # pragma: no cover - compiled
+    """Cycles ``f0`` and ``f1`` of one octave copy at sample ``j + a``, crossfaded by ``mix``."""
+    value = (1.0 - mix) * _read_cycle(frames[f0], j, a, cubic)
+    if mix > 0.0:
+        value += mix * _read_cycle(frames[f1], j, a, cubic)
+    return value
+
+
 @njit(cache=True, nogil=True)
 def _wavetable_kernel(freq, position, reset, phase, last_reset, inv_sr, tables, half_size, cubic, out,
                       frames):  # pragma: no cover - compiled
@@ -308,19 +318,31 @@ def _wavetable_kernel(freq, position, reset, phase, last_reset, inv_sr, tables, 
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
+        last_dt = math.nan
+        level = 0
+        fade = 0.0
         for i in range(frames):
             dt = freq[lane, i] * inv_sr
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:
                 p = 0.0
             r0 = r
-            # the octave copy whose top harmonic (half_size >> level) stays below Nyquist
-            need = 2.0 * abs(dt) * half_size
-            level = 0
-            if need > 1.0:
-                level = int(math.ceil(math.log2(need)))
-                if level > levels - 1:
-                    level = levels - 1
+            # octave copies: level k holds harmonics up to half_size >> k, which stay below Nyquist
+            # while 2**k >= need. Crossfade the lowest safe level into the next by the fractional
+            # octave, so a glide changes brightness smoothly instead of an octave at a time.
+            if dt != last_dt:  # a log2 only when the frequency moves
+                last_dt = dt
+                need = 2.0 * abs(dt) * half_size
+                level = 0
+                fade = 0.0
+                if need > 0.5:
+                    octave = math.log2(need)
+                    whole = math.floor(octave)
+                    level = int(whole) + 1
+                    fade = octave - whole
+                    if level >= levels - 1:
+                        level = levels - 1
+                        fade = 0.0
             fpos = min(1.0, max(0.0, position[lane, i])) * (count - 1)
             f0 = int(fpos)
             if f0 >= count - 1:
@@ -332,9 +354,9 @@ def _wavetable_kernel(freq, position, reset, phase, last_reset, inv_sr, tables, 
             if j >= size:
                 j = size - 1
             a = x - j
-            value = (1.0 - mix) * _read_cycle(tables[level, f0], j, a, cubic)
-            if mix > 0.0:
-                value += mix * _read_cycle(tables[level, f1], j, a, cubic)
+            value = (1.0 - fade) * _read_frames(tables[level], f0, f1, mix, j, a, cubic)
+            if fade > 0.0:
+                value += fade * _read_frames(tables[level + 1], f0, f1, mix, j, a, cubic)
             out[lane, i] = value
             p += dt
             p = _wrap(p)

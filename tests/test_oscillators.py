@@ -267,3 +267,18 @@ def test_audio_rate_pwm_keeps_the_mean_and_stays_bounded(load):
     # within 1 ms around the modulator's crest (width 0.9) the pulse is mostly high
     crest = int(SR / 30 / 4)
     assert x[crest - 24 : crest + 24].mean() == pytest.approx(0.8, abs=0.1)
+
+
+def test_wavetable_fades_harmonics_out_over_an_octave(load, tmp_path):
+    # 64 equal harmonics in a 2048-sample cycle. Harmonic 17 lives in octave copies 0..5
+    # (copy k keeps up to 1024 >> k); from 375 to 750 Hz copy 5 fades into copy 6, so its level
+    # falls linearly in log-frequency from 1 to 0 instead of vanishing at one frequency.
+    x = np.arange(2048) / 2048
+    np.save(tmp_path / "buzz.npy", sum(np.sin(2 * np.pi * h * x) for h in range(1, 65)))
+    for k in range(9):
+        f = round(375 * 2 ** (k / 8))
+        spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": str(tmp_path / "buzz.npy"),
+                                               "freq": float(f)}, 1.0))
+        fade = min(1.0, max(0.0, np.log2(2 * f / SR * 1024) - 4))
+        assert spec[17 * f] == pytest.approx(1 - fade, abs=0.01), f
+        assert spec[3 * f] == pytest.approx(1.0, abs=0.01)  # low harmonics are in every copy used

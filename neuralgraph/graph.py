@@ -16,6 +16,7 @@ from .errors import Problem, did_you_mean
 from .node import Node
 from .ports import Rate
 from .spec import Loc, PatchSpec, Source
+from .steps import mapping_transform
 
 
 @attrs.frozen
@@ -48,6 +49,17 @@ class Topology:
 
 def _problem(code: str, loc: Loc, path: str, message: str, hint: str | None = None, value: object = None) -> Problem:
     return Problem(code, message, loc.file, loc.line, loc.col, path, value, hint)
+
+
+def _mappable(span: tuple[float, float], rng: tuple[float, float], curve: str) -> bool:
+    """Whether mapping ``span`` onto ``rng`` gives coefficients float32 can hold (not inf, no 0 * inf)."""
+    if span[1] == span[0] or not math.isfinite(span[1] - span[0]):
+        return False
+    try:
+        scale, offset, _ = mapping_transform(span, rng, curve)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return False
+    return abs(scale) < 1e30 and abs(offset) < 1e30
 
 
 def depth_first_order(graph: nx.MultiDiGraph, nodes: list[str]) -> list[str]:
@@ -125,10 +137,11 @@ def analyse(
                     problems.append(_problem("NG115", src.loc, path, "events cannot be mapped with `range`"))
                     continue
                 lo, hi = outs[out_port].span
-                if src.range is not None and not (math.isfinite(hi - lo) and hi != lo):
-                    # a mapping divides by the source's span width: an empty span cannot be mapped
+                if src.range is not None and not _mappable((lo, hi), src.range, src.curve):
+                    # a mapping divides by the source's span width: an empty or tiny span cannot be mapped
                     problems.append(_problem(
-                        "NG115", src.loc, path, f"`{src.label()}` cannot be mapped: its span [{lo:g}, {hi:g}] is empty",
+                        "NG115", src.loc, path,
+                        f"`{src.label()}` cannot be mapped: its span [{lo:g}, {hi:g}] is empty or too narrow",
                         "give the source's range two different ends, or connect it without `range`", src.label()))
                     continue
                 edge = Edge(src.node, out_port, name, port, src)
@@ -137,10 +150,11 @@ def analyse(
                     graph.add_edge(src.node, name, port=port)
 
     # Cycles without a feedback edge: one problem per strongly connected component.
-    for component in sorted(nx.strongly_connected_components(graph), key=lambda c: min(map(names.index, c))):
+    position = {n: i for i, n in enumerate(names)}.__getitem__  # names.index is O(n): O(n²) over components
+    for component in sorted(nx.strongly_connected_components(graph), key=lambda c: min(map(position, c))):
         if len(component) == 1 and not any(graph.has_edge(n, n) for n in component):
             continue
-        start = min(component, key=names.index)  # deterministic: the first node in the file
+        start = min(component, key=position)  # deterministic: the first node in the file
         cycle = nx.find_cycle(graph.subgraph(component), source=start)
         path = [u for u, *_ in cycle] + [cycle[0][0]]
         first = next(e for e in edges if e.src == cycle[0][0] and e.dst == cycle[0][1] and not e.feedback)

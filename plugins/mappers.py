@@ -48,6 +48,9 @@ class MapRange(Node):
             return f"in_lo and in_hi must differ (both are {self.in_lo:g})"
         if self.curve == "exp" and (self.out_lo <= 0.0 or self.out_hi <= 0.0):
             return f"an exp curve needs out_lo and out_hi > 0 (got {self.out_lo:g}, {self.out_hi:g})"
+        scale, offset, _ = mapping_transform((self.in_lo, self.in_hi), (self.out_lo, self.out_hi), self.curve)
+        if not (abs(scale) < 1e30 and abs(offset) < 1e30):  # float32 would turn them into inf, 0 * inf into NaN
+            return f"in_lo and in_hi are too close for a finite mapping ({self.in_lo:g}, {self.in_hi:g})"
         return None
 
     def prepare(self, ctx: PrepareContext) -> None:

@@ -125,7 +125,10 @@ def _input_value(draw: st.DrawFn, decl: Any, sources: list[tuple[str, int, tuple
         lo = decl.min if decl.min is not None else -10.0
         hi = decl.max if decl.max is not None else 10.0
         return draw(st.floats(lo, hi, allow_nan=False))
-    label, _, _ = draw(st.sampled_from(sources))
+    mappable = [s for s in sources if s[2][0] != s[2][1]]  # an empty span cannot be mapped (NG115)
+    if choice == "map" and not mappable:
+        choice = "connect"
+    label, _, _ = draw(st.sampled_from(mappable if choice == "map" else sources))
     if choice == "connect":
         return label
     if choice == "list":
@@ -394,3 +397,23 @@ def test_mapping_from_a_source_with_an_empty_span_is_a_located_error(write_patch
     (problem,) = info.value.problems
     assert (problem.code, problem.line, problem.path) == ("NG115", 7, "nodes.out.in")
     assert "`r` cannot be mapped: its span [0, 0] is empty" in problem.message
+
+
+def test_mapping_from_a_source_with_a_tiny_span_is_a_located_error(write_patch):
+    """A span of width 1e-200 gives a scale float32 cannot hold: inf, then 0 * inf = NaN."""
+    path = write_patch('schema = 1\n[nodes.r]\ntype = "map.range"\nout_hi = 1e-200\n'
+                       '[nodes.out]\ntype = "io.output"\nin = { from = "r", range = [0.0, 1.0] }\n')
+    with pytest.raises(ng.CompileError) as info:
+        ng.load_patch(path)
+    assert [(p.code, p.line) for p in info.value.problems] == [("NG115", 7)]
+    assert "too narrow" in info.value.problems[0].message
+
+
+def test_map_range_with_nearly_equal_input_ends_is_refused(write_patch):
+    """in_hi = 6e-198 next to in_lo = 0 made every output sample NaN; now prepare refuses it."""
+    path = write_patch('schema = 1\n[nodes.r]\ntype = "map.range"\nin_hi = 6e-198\n'
+                       '[nodes.out]\ntype = "io.output"\nin = "r"\n')
+    with pytest.raises(ng.CompileError) as info:
+        ng.Engine(ng.load_patch(path), sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
+    (problem,) = info.value.problems
+    assert problem.code == "NG117" and problem.line == 2 and "too close for a finite mapping" in problem.message

@@ -140,8 +140,9 @@ def node_section(node_type: NodeType) -> list[str]:
     if _overrides(cls, "inputs") or _overrides(cls, "outputs"):
         shown = ", ".join(f"`{k} = {v!r}`" for k, v in ((k, getattr(node, k)) for k in cls.params())
                           if not cls.params()[k].path) or "the defaults"
-        lines += [f"!!! note \"Ports depend on parameters\"\n    The ports below are those of the default "
-                  f"parameters ({shown}); other values give other ports.", ""]
+        note = (f"!!! note \"Ports depend on parameters\"\n    The ports below are those of the default "
+                f"parameters ({shown}); other values give other ports.")
+        lines += [note, ""]
     if node.inputs():
         lines += _inputs_table(node.inputs()) + [""]
     if node.outputs():

@@ -234,7 +234,7 @@ def render_dot(dot: str, fmt: str) -> bytes:
     if program is None:
         raise NeuralgraphError(f"drawing {fmt.upper()} needs Graphviz's `dot` program, which is not on PATH: "
                                + INSTALL_HINT)
-    run = subprocess.run([program, f"-T{fmt}"], input=dot.encode("utf-8"), capture_output=True, timeout=120)
+    run = subprocess.run([program, f"-T{fmt}"], input=dot.encode("utf-8"), capture_output=True, timeout=120, check=False)
     if run.returncode != 0:
         raise NeuralgraphError(f"Graphviz `dot -T{fmt}` failed: {run.stderr.decode(errors='replace').strip()}")
     return run.stdout

@@ -76,7 +76,7 @@ def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: 
     mono = audio.mean(axis=0)
     nfft = 2048 if frames >= 2048 else max(64, 1 << int(np.log2(max(frames, 64))))
     if frames >= nfft:
-        spec, freqs, times, image = spec_ax.specgram(
+        *_, image = spec_ax.specgram(
             mono, NFFT=nfft, Fs=sample_rate, noverlap=nfft * 3 // 4, window=np.hanning(nfft),
             scale="dB", mode="magnitude", cmap="magma", vmin=FLOOR_DB, vmax=0.0)
         colorbar = fig.colorbar(image, ax=spec_ax, pad=0.01)

@@ -18,7 +18,7 @@ from neuralgraph.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))
-import gen_nodes  # noqa: E402  (docs/gen_nodes.py: the generator the site's build runs)
+import gen_nodes  # docs/gen_nodes.py: the generator the site's build runs)
 
 HAS_MKDOCS = importlib.util.find_spec("mkdocs") is not None and importlib.util.find_spec("material") is not None
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -41,7 +41,7 @@ def test_every_registered_builtin_node_type_has_a_reference_section(page):
         assert f"### `{name}` {{#{gen_nodes.anchor(name)}}}" in page, f"{name} is missing from the node reference"
         assert f"| [`{name}`](#{gen_nodes.anchor(name)}) |" in page
     # and nothing else: a third-party plugin installed here (examples/bitcrush) stays out of it
-    documented = set(re.findall(r"^### `([a-z0-9_.]+)` \{#", page, re.M))
+    documented = set(re.findall(r"^### `([a-z0-9_.]+)` \{#", page, re.MULTILINE))
     assert documented == set(types)
 
 
@@ -51,7 +51,7 @@ def test_every_hook_has_a_reference_section(page):
     hooks = [name for name in dir(pm.hook) if name.startswith("ng_")]
     assert {"ng_register_nodes", "ng_register_backends"} <= set(hooks)
     for name in hooks:
-        assert re.search(rf"^### `{name}\(.*\)` \{{#{gen_nodes.anchor(name)}\}}$", page, re.M), \
+        assert re.search(rf"^### `{name}\(.*\)` \{{#{gen_nodes.anchor(name)}\}}$", page, re.MULTILINE), \
             f"hook {name} is missing from the reference"
         first_line = getattr(hookspecs, name).__doc__.strip().splitlines()[0]
         assert first_line in page
@@ -110,7 +110,7 @@ def test_site_builds_strictly_with_the_reference_pages(tmp_path):
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
-                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     for page in ("index.html", "getting-started/index.html", "patch-format/index.html", "plugins/index.html",
                  "architecture/index.html", "troubleshooting/index.html", "reference/cli/index.html"):
@@ -131,12 +131,12 @@ def test_committed_pictures_are_small_pngs():
 
 @pytest.mark.skipif(shutil.which("dot") is None or importlib.util.find_spec("matplotlib") is None,
                     reason="needs Graphviz `dot` and matplotlib")
-def test_picture_script_regenerates_every_picture(tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT / "docs" / "make_images.py"), str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    made = sorted(p.name for p in tmp_path.iterdir())
-    committed = sorted(p.name for p in (ROOT / "docs" / "images").glob("*.png"))
-    assert made == committed
-    for name in made:
-        assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
+def test_picture_script_makes_the_committed_pictures(tmp_path):
+    import make_images  # docs/make_images.py
+
+    names = {f"{name}_{kind}.png" for name in make_images.PICTURES for kind in ("graph", "spectrogram")}
+    assert names == {p.name for p in (ROOT / "docs" / "images").glob("*.png")}  # every picture comes from it
+    made = make_images.make("saw_chord", *make_images.PICTURES["saw_chord"], folder=tmp_path)  # the quick one
+    assert sorted(p.name for p in made) == ["saw_chord_graph.png", "saw_chord_spectrogram.png"]
+    for path in made:
+        assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size < 300_000

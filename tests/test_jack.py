@@ -26,9 +26,9 @@ def _server() -> None:
 
 
 def test_sine_arrives_at_a_recording_client_at_its_frequency_and_level():
-    r = run_check("jack_sine", seconds=1.0)
+    r = run_check("jack_sine", seconds=0.6)
     assert r["ports"] == ["ng_sine:out_1", "ng_sine:out_2"]
-    assert r["frames"] >= 40000
+    assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(1000.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
     assert r["rms"] == pytest.approx(0.5 / 2 ** 0.5, rel=0.02)
@@ -39,8 +39,8 @@ def test_sine_arrives_at_a_recording_client_at_its_frequency_and_level():
 
 
 def test_io_input_takes_audio_from_the_jack_input_ports():
-    r = run_check("jack_thru", seconds=1.0)
-    assert r["frames"] >= 40000
+    r = run_check("jack_thru", seconds=0.6)
+    assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(500.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
     assert r["longest_clean_s"] >= 0.25, r
@@ -67,7 +67,8 @@ def test_play_command_stops_cleanly_on_ctrl_c(tmp_path):
     patch = tmp_path / "sine.toml"
     patch.write_text('schema = 1\n[nodes.osc]\ntype = "osc.sine"\nfreq = 440.0\n'
                      '[nodes.out]\ntype = "io.output"\nchannels = 2\nin = "osc"\n', encoding="utf-8")
-    cmd = [sys.executable, "-m", "neuralgraph", "play", str(patch), "--backend", "jack", "--no-connect"]
+    cmd = [sys.executable, "-m", "neuralgraph", "play", str(patch), "--backend", "jack", "--no-connect",
+           "--osc-port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True)
     try:
@@ -84,19 +85,10 @@ def test_play_command_stops_cleanly_on_ctrl_c(tmp_path):
         pytest.fail("neuralgraph play did not stop within 30 s of Ctrl-C")
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    assert out.startswith("played ") and "jack neuralgraph 48000 Hz" in out
+    assert out.startswith("played ") and "jack neuralgraph 48000 Hz" in out and "voices 0" in out
+    assert "OSC: /node/param value on 127.0.0.1:" in err
     ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=ENV).stdout
     assert "neuralgraph:" not in ports  # the client is gone
-
-
-def test_play_command_runs_for_seconds_with_osc_port():
-    cmd = [sys.executable, "-m", "neuralgraph", "play", "graphs/poly_saw.toml", "--backend", "jack", "--seconds", "1",
-           "--osc-port", "0"]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=root, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert "OSC: /node/param value on 127.0.0.1:" in proc.stderr
-    assert "voices 0" in proc.stdout and "xruns" in proc.stdout
 
 
 def test_play_with_a_missing_midi_port_fails_clearly_and_leaves_no_client():

@@ -14,11 +14,11 @@ pytestmark = pytest.mark.server
 
 def test_sounddevice_stream_on_jack_host_api_plays_and_is_captured():
     require_jack()
-    r = run_check("sounddevice_jack", seconds=1.0)
+    r = run_check("sounddevice_jack", seconds=0.6)
     assert "error" not in r, r["error"] if "error" in r else ""
     assert r["device"].endswith("(JACK Audio Connection Kit)")
     assert r["sources"] == ["PortAudio:out_0", "PortAudio:out_1"]
-    assert r["frames"] >= 40000
+    assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(1000.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
     assert r["longest_clean_s"] >= 0.25, r

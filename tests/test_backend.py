@@ -191,3 +191,16 @@ def test_osc_messages_set_parameters(load):
     assert any("expected /node/param" in e for e in osc.errors)
     audio = engine.render(0.5)
     assert peak_frequency(audio[0, 4800:], SR) == pytest.approx(2000.0, abs=1.0)
+
+
+def test_play_takes_backend_and_device_from_config_and_environment(tmp_path, capsys, monkeypatch):
+    patch = tmp_path / "p.toml"
+    patch.write_text('schema = 1\n[nodes.out]\ntype = "io.output"\nin = 0.0\n', encoding="utf-8")
+    (tmp_path / "config.toml").write_text('[audio]\nbackend = "from_config"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEURALGRAPH_AUDIO_BACKEND", raising=False)
+    assert cli_main(["play", str(patch)]) == 1
+    assert "no audio backend 'from_config'" in capsys.readouterr().err
+    monkeypatch.setenv("NEURALGRAPH_AUDIO_BACKEND", "from_env")
+    assert cli_main(["play", str(patch)]) == 1
+    assert "no audio backend 'from_env'" in capsys.readouterr().err

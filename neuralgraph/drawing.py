@@ -43,6 +43,11 @@ MAX_SETTINGS = 8
 #: Connections between numbered ports of two nodes drawn as one bus edge from this many on.
 BUS_MIN = 3
 
+#: The key under the title: what each edge style means.
+LEGEND = ('<font point-size="9">audio: solid · <font color="#2b6cb0">control: dashed</font> · '
+          '<font color="#7b3fa0">events: dotted</font> · <font color="#c53030">feedback: red</font> · '
+          '×N: lanes carried · → [lo, hi]: mapped range</font>')
+
 INSTALL_HINT = (
     "install Graphviz (Debian/Ubuntu: apt-get install graphviz; Fedora: dnf install graphviz; "
     "macOS: brew install graphviz; conda: conda install graphviz), or write DOT text with -o PATCH.dot"
@@ -177,7 +182,7 @@ def patch_to_dot(patch: Patch) -> str:
     lines = [
         "digraph patch {",
         "  graph [rankdir=LR, fontname=Helvetica, fontsize=12, nodesep=0.3, ranksep=0.6,",
-        f"         labelloc=t, label=<<b>{_esc(title)}</b>>];",
+        f"         labelloc=t, label=<<b>{_esc(title)}</b><br/>{LEGEND}>];",
         "  node [shape=plaintext, fontname=Helvetica, fontsize=10];",
         "  edge [fontname=Helvetica, fontsize=9, arrowsize=0.7];",
     ]
@@ -216,7 +221,7 @@ def patch_to_dot(patch: Patch) -> str:
         label = _edge_label(e, lanes)
         if w.count > 1:
             label = f"{w.count} ports  {label}".strip()
-            style += f", penwidth={min(1.5 + w.count / 16, 3.5):g}"
+            style += f", penwidth={min(1.5 + w.count / 16, 3.5):g}, arrowsize=0.4"
         attrs_text = style + (f', label="{_esc(label)}"' if label else "")
         lines.append(f'  "{w.src}":"out_{w.src_port}":e -> "{w.dst}":"in_{w.dst_port}":w [{attrs_text}];')
     lines.append("}")

@@ -45,6 +45,7 @@ from .ports import Input, Output, Param, Rate
 CHECKS: tuple[str, ...] = (
     "construct",
     "metadata",
+    "param_extremes",
     "prepare_grid",
     "hostile_inputs",
     "nonfinite_recovery",
@@ -59,8 +60,9 @@ CHECKS: tuple[str, ...] = (
 
 SAMPLE_RATES: tuple[int, ...] = (22050, 44100, 48000, 96000, 192000)
 BLOCK_SIZES: tuple[int, ...] = (1, 16, 64, 65, 128, 1024, 4096)
-#: The trimmed grid of ``quick=True``: both ends of each axis plus an odd size.
-QUICK_SAMPLE_RATES: tuple[int, ...] = (22050, 48000, 192000)
+#: The trimmed grid of ``quick=True``: both ends of each axis plus an odd size (the other checks
+#: run at 48 kHz).
+QUICK_SAMPLE_RATES: tuple[int, ...] = (22050, 192000)
 QUICK_BLOCK_SIZES: tuple[int, ...] = (1, 65, 4096)
 
 #: Lanes a node runs with when it does not fix its own count: more than one, to catch lane bugs.
@@ -305,8 +307,10 @@ class _Context:
         if all(check != done for done, _ in self.failures):  # the first observation per check says enough
             self.failures.append((check, message))
 
-    def harness(self, sample_rate: float = 48000, block_size: int = 256, seed: int | None = None) -> Harness:
-        return Harness(self.node_cls, self.params, sample_rate, block_size, self.seed if seed is None else seed)
+    def harness(self, sample_rate: float = 48000, block_size: int = 256, seed: int | None = None,
+                params: Mapping[str, Any] | None = None) -> Harness:
+        return Harness(self.node_cls, self.params if params is None else params, sample_rate, block_size,
+                       self.seed if seed is None else seed)
 
 
 def _check_construct(c: _Context) -> None:
@@ -382,6 +386,38 @@ def _check_metadata(c: _Context) -> None:
         raise _CheckFailed("; ".join(problems))
 
 
+def _check_param_extremes(c: _Context) -> None:
+    """Each parameter that cannot change while running, at each end of its range (each choice, the
+    other boolean), builds, prepares and runs with finite output; a ValueError refusing the value
+    is a clear error for the user (the loader reports it as NG117) and is only noted."""
+    variants: list[tuple[str, Any]] = []
+    for name, p in c.node_cls.params().items():
+        if p.live or p.path or name in c.params:
+            continue  # live ones are covered by automation; configured ones stay as configured
+        if p.kind is bool:
+            values: list[Any] = [not p.init]
+        elif p.kind is str:
+            values = [x for x in (p.choices or ()) if x != p.init]
+        else:
+            values = [v for v in (p.min, p.max) if v is not None and v != p.init]
+        variants.extend((name, p.kind(v) if p.kind is int else v) for v in values)
+    for name, value in variants:
+        where = f"{name} = {value!r} (48000 Hz, block 256)"
+        try:
+            h = c.harness(48000, 256, params={**c.params, name: value})
+        except ValueError as exc:
+            c.report.notes.append(f"param_extremes: {c.report.node_type} refuses {name} = {value!r}: {exc}")
+            continue
+        except Exception as exc:
+            raise _CheckFailed(f"building or preparing with {where} raised {type(exc).__name__}: {exc}") from exc
+        names = list(h.outputs)
+        for b in range(3):
+            h.fill("normal", b)
+            bad = _bad_values(_process(h, where), names)
+            if bad:
+                raise _CheckFailed(f"{bad} in block {b} of normal input with {where}")
+
+
 def _grid(quick: bool) -> list[tuple[int, int]]:
     rates, blocks = (QUICK_SAMPLE_RATES, QUICK_BLOCK_SIZES) if quick else (SAMPLE_RATES, BLOCK_SIZES)
     return [(sr, bs) for sr in rates for bs in blocks]
@@ -395,7 +431,7 @@ def _check_prepare_grid(c: _Context) -> None:
         except Exception as exc:
             raise _CheckFailed(f"prepare raised {type(exc).__name__}: {exc} ({where})") from exc
         names = list(h.outputs)
-        for b in range(max(3, -(-512 // bs))):  # at least 512 frames
+        for b in range(max(2, -(-256 // bs))):  # at least two blocks and 256 frames
             h.fill("normal", b)
             bad = _bad_values(_process(h, where), names)
             if bad:
@@ -762,20 +798,22 @@ def _check_allocations(c: _Context) -> None:
     def run() -> None:
         node.process(ins, outs, frames)
 
+    calls, warmup = (10, 5) if c.quick else (20, 10)
     try:
-        worst, net = measure_allocations(run, calls=20, warmup=10)
+        worst, net = measure_allocations(run, calls=calls, warmup=warmup)
     except Exception as exc:
         raise _CheckFailed(f"process raised {type(exc).__name__}: {exc}") from exc
     if worst > DEFAULT_TOLERANCE:
         raise _CheckFailed(f"process allocated up to {worst} bytes within one block after warm-up "
                            f"(tolerance {DEFAULT_TOLERANCE}; 48000 Hz, block 4096, {h.lanes} lanes)")
     if net > DEFAULT_TOLERANCE:
-        raise _CheckFailed(f"memory grew by {net} bytes over 20 blocks (tolerance {DEFAULT_TOLERANCE})")
+        raise _CheckFailed(f"memory grew by {net} bytes over {calls} blocks (tolerance {DEFAULT_TOLERANCE})")
 
 
 _RUNNERS: dict[str, Callable[[_Context], None]] = {
     "construct": _check_construct,
     "metadata": _check_metadata,
+    "param_extremes": _check_param_extremes,
     "prepare_grid": _check_prepare_grid,
     "hostile_inputs": _check_hostile_inputs,
     "nonfinite_recovery": _check_nonfinite_recovery,

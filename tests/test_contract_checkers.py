@@ -38,6 +38,19 @@ class BadMetadata(Clean):
     depth = Input(init=5.0, min=0.0, max=1.0, doc="init outside its own range")
 
 
+class BadExtreme(Clean):
+    """Divides by a buffer-shaping parameter whose declared range reaches 0."""
+
+    type_name = "planted.bad_extreme"
+    width = Param(init=0.5, min=0.0, max=1.0, live=False, doc="Width.")
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.k = np.float32(np.inf) if self.width == 0.0 else np.float32(1.0 / self.width)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.multiply(ins.in_, self.k, out=outs.out)
+
+
 class BadGrid(Clean):
     """Assumes it never runs above 96 kHz."""
 
@@ -170,6 +183,7 @@ class BadAllocation(Clean):
 PLANTED = {
     "construct": BadConstruct,
     "metadata": BadMetadata,
+    "param_extremes": BadExtreme,
     "prepare_grid": BadGrid,
     "hostile_inputs": BadHostile,
     "nonfinite_recovery": BadRecovery,
@@ -206,6 +220,7 @@ def test_the_planted_bug_fails_its_check(check):
 @pytest.mark.parametrize("check, expected", [
     ("construct", "needs a license key"),
     ("metadata", "input `depth`: init 5 must be <= 1"),
+    ("param_extremes", "with width = 0.0"),
     ("prepare_grid", "sample rate not supported (192000 Hz"),
     ("hostile_inputs", "is inf"),
     ("nonfinite_recovery", "poisons the state"),
@@ -224,7 +239,7 @@ def test_the_failure_says_what_was_observed(check, expected):
 
 def test_the_planted_bugs_stay_local():
     """Bugs that only one check can see fail only that check in a full run."""
-    for check in ("prepare_grid", "latency", "inputs_unchanged", "reset_determinism", "metadata"):
+    for check in ("prepare_grid", "latency", "inputs_unchanged", "reset_determinism", "metadata", "param_extremes"):
         report = run_contract_suite(PLANTED[check], quick=True)
         assert {f.check for f in report.failures} == {check}, str(report)
 

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 import neuralgraph as ng
 from neuralgraph.errors import CODES
+from neuralgraph.graph import _mappable
 from neuralgraph.ports import Param, Rate
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
@@ -125,10 +126,7 @@ def _input_value(draw: st.DrawFn, decl: Any, sources: list[tuple[str, int, tuple
         lo = decl.min if decl.min is not None else -10.0
         hi = decl.max if decl.max is not None else 10.0
         return draw(st.floats(lo, hi, allow_nan=False))
-    mappable = [s for s in sources if s[2][0] != s[2][1]]  # an empty span cannot be mapped (NG115)
-    if choice == "map" and not mappable:
-        choice = "connect"
-    label, _, _ = draw(st.sampled_from(mappable if choice == "map" else sources))
+    label, _, span = draw(st.sampled_from(sources))
     if choice == "connect":
         return label
     if choice == "list":
@@ -141,6 +139,8 @@ def _input_value(draw: st.DrawFn, decl: Any, sources: list[tuple[str, int, tuple
         lo, hi = max(lo, decl.min), max(hi, decl.min)
     if decl.max is not None:
         lo, hi = min(lo, decl.max), min(hi, decl.max)
+    if not _mappable(span, (lo, hi), curve):  # an empty or too narrow source span is NG115
+        return label
     return {"from": label, "range": [lo, hi], "curve": curve}
 
 

@@ -520,8 +520,8 @@ def _random_value(p: Param, rng: np.random.Generator) -> Any:
         return p.choices[int(rng.integers(0, len(p.choices)))]
     lo, hi = p.min, p.max
     if p.kind is int:
-        lo = int(math.ceil(lo)) if lo is not None else int(p.init) - 16
-        hi = int(math.floor(hi)) if hi is not None else int(p.init) + 16
+        lo = math.ceil(lo) if lo is not None else int(p.init) - 16
+        hi = math.floor(hi) if hi is not None else int(p.init) + 16
         return int(rng.integers(lo, hi + 1))
     init = float(p.init)
     if lo is None and hi is None:
@@ -613,8 +613,8 @@ class _ContractSink(Node):
 
 
 def _check_thread_safety(c: _Context) -> None:
-    from .errors import NeuralgraphError, ParameterError
     from .engine import Engine
+    from .errors import NeuralgraphError, ParameterError
     from .patch import load_patch
     from .registry import Registry
 
@@ -642,7 +642,7 @@ def _check_thread_safety(c: _Context) -> None:
     targets: list[tuple[str, Callable[[np.random.Generator], Any]]] = []
     for name, decl in _automatable(c.node_cls).items():
         targets.append((f"dut.{name}", lambda rng, d=decl: _random_value(d, rng)))
-    for key, target in engine._target_index.items():
+    for key in engine._target_index:
         if key.startswith("dut.") and key not in dict(targets):
             decl = node.inputs().get(key[4:])
             if decl is not None:
@@ -668,7 +668,7 @@ def _check_thread_safety(c: _Context) -> None:
                     if "pending" not in str(exc):
                         raise
                     time.sleep(0.0005)  # the ring is full: let the audio loop drain it
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
     previous = sys.getswitchinterval()
@@ -873,7 +873,7 @@ def run_contract_suite(
                 _RUNNERS[name](ctx)
             except _CheckFailed as exc:
                 ctx.fail(name, str(exc))
-            except Exception as exc:  # a check's own setup hit the node's bug: still the node's failure
+            except Exception as exc:  # noqa: BLE001 - a check's own setup hit the node's bug: still a failure
                 ctx.fail(name, f"{type(exc).__name__}: {exc}")
             if name == "construct" and ctx.failures:
                 break  # nothing else can run on a class that does not construct

@@ -113,7 +113,7 @@ def _param_value(draw: st.DrawFn, name: str, decl: Param) -> Any:
         hi = min(hi, CAPS[name])
         lo = min(lo, hi)
     if decl.kind is int:
-        return draw(st.integers(int(math.ceil(lo)), int(math.floor(hi))))
+        return draw(st.integers(math.ceil(lo), math.floor(hi)))
     return draw(st.floats(lo, hi, allow_nan=False, allow_infinity=False))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from analysis import peak_frequency
 
 import neuralgraph as ng
-from analysis import peak_frequency
 
 SR = 48000
 BLOCK = 64
@@ -34,7 +34,7 @@ def test_a_node_raising_at_block_k_leaves_earlier_output_intact_and_the_rest_sou
     assert peak_frequency(after, SR) == pytest.approx(3000.0, abs=2.0)  # the other branch still sounds
     assert np.sqrt(np.mean(after**2)) > 0.3  # at the healthy sine's level (0.707 RMS at full scale)
     spectrum = np.abs(np.fft.rfft(after))
-    bin_1k = int(round(1000.0 * after.size / SR))
+    bin_1k = round(1000.0 * after.size / SR)
     assert spectrum[bin_1k] < 1e-3 * spectrum.max()  # the faulted branch is silent (bypass = silence)
     (fault,) = engine.faults()
     assert fault.node == "bad" and isinstance(fault.error, RuntimeError) and "planted fault" in str(fault.error)

@@ -398,3 +398,14 @@ def test_frame_size_must_match_a_static_frame_axis(tmp_path):
     path = str(frame_model(tmp_path / "f.onnx", frame=64))
     with pytest.raises(ValueError, match=r"frame axis is 64 but frame_size = 128"):
         OnnxModel(model=path, rate="frame", frame_size=128)
+
+
+def test_stream_model_with_a_fixed_time_axis_must_match_the_block_size(tmp_path):
+    frame_model(tmp_path / "fixed.onnx", frame=64)  # [N, 64]: a stream model only for 64-sample blocks
+    patch = write_patch(tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "fixed.onnx"\nrate = "stream"\n'
+                                  '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "net"\n')
+    assert ng.Engine(ng.load_patch(patch), block_size=64).render(0.01).shape == (1, 480)
+    with pytest.raises(ng.CompileError) as info:
+        ng.Engine(ng.load_patch(patch), block_size=128)
+    assert info.value.codes == ["NG117"]
+    assert "static time axis of 64 samples but the block size is 128" in str(info.value)

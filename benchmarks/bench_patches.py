@@ -12,8 +12,8 @@ while the engine is built and renders one second (an untimed pass).
 
 Patches: ``graphs/bench/p1_saw_filter.toml`` (8 notes held), ``p2_fm.toml`` (32 notes held),
 ``p3_peq.toml``, a generated wide patch (67 chains sine -> lowpass -> gain, mixed: 202 nodes),
-and ``graphs/neural_flute.toml`` with 8 voices (``keys.count = 8``, 8 notes held; no numpy
-counterpart, block 128 and 256).
+and every ``graphs/neural_*.toml`` played through ``midi.voices``, set to 8 voices with 8 notes
+held (no numpy counterpart; block 128 and 256).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+import tomllib
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -212,7 +213,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="audio rendered per repeat (60)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many repeats (3)")
     parser.add_argument("--blocks", type=int, nargs="+", default=[64, 256], help="block sizes (64 256)")
-    parser.add_argument("--only", nargs="+", help="patch names to run (P1 P2 P3 wide neural)")
+    parser.add_argument("--only", nargs="+", help="patch names to run (P1 P2 P3 wide neural_flute ...)")
     args = parser.parse_args()
 
     bench = ROOT / "graphs" / "bench"
@@ -222,15 +223,19 @@ def main() -> None:
         ("P3", lambda: ng.load_patch(bench / "p3_peq.toml"), 0, numpy_p3, args.blocks),
         ("wide", wide_patch, 0, numpy_wide, args.blocks),
     ]
-    neural = sorted((ROOT / "graphs").glob("neural_*.toml"))
-    if neural:
-        path = neural[0]
-        cases.append(("neural", lambda: ng.load_patch(path, overrides={"keys.count": 8}), 8, None, [128, 256]))
+    for path in sorted((ROOT / "graphs").glob("neural_*.toml")):
+        # a neural instrument: a patch played through midi.voices, set to 8 voices
+        nodes = tomllib.loads(path.read_text()).get("nodes", {})
+        keys = next((name for name, n in nodes.items() if n.get("type") == "midi.voices"), None)
+        if keys is not None:
+            def load(path: Path = path, keys: str = keys) -> ng.Patch:
+                return ng.load_patch(path, overrides={f"{keys}.count": 8})
+            cases.append((path.stem, load, 8, None, [128, 256]))
     if args.only:
         cases = [c for c in cases if c[0] in args.only]
 
     print(f"{args.seconds:g} s at {RATE} Hz per render, best of {args.repeats} by process time")
-    header = (f"{'patch':<7} {'block':>5} {'nodes':>5} {'NG RT':>8} {'NG µs/blk':>10} {'numpy RT':>9} "
+    header = (f"{'patch':<12} {'block':>5} {'nodes':>5} {'NG RT':>8} {'NG µs/blk':>10} {'numpy RT':>9} "
               f"{'np µs/blk':>10} {'ratio':>6} {'peak MB':>8}")
     print(header)
     for name, load, notes, numpy_impl, blocks in cases:
@@ -257,7 +262,7 @@ def main() -> None:
                 np_cols = f"{np_rt:>9.1f} {1e6 * np_cpu / n_blocks:>10.1f} {np_cpu / ng_cpu:>5.2f}x"
             else:
                 np_cols = f"{'-':>9} {'-':>10} {'-':>6}"
-            print(f"{name:<7} {block:>5} {count:>5} {ng_rt:>8.1f} {1e6 * ng_cpu / n_blocks:>10.1f} {np_cols} "
+            print(f"{name:<12} {block:>5} {count:>5} {ng_rt:>8.1f} {1e6 * ng_cpu / n_blocks:>10.1f} {np_cols} "
                   f"{mem:>8.1f}", flush=True)
 
 

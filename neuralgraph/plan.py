@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from time import perf_counter_ns
 
 import numpy as np
-from numba import njit
 
 from .events import EventBuffer
 from .node import Node, Ports
@@ -17,8 +16,7 @@ FAULT_SLOTS = 64
 SUBNORMAL = np.float32(1e-30)
 
 
-@njit(cache=True, nogil=True)
-def _guard_kernel(out, ceiling, tiny, stats):  # pragma: no cover - compiled
+def _guard_pass(out, ceiling, tiny, stats):  # pragma: no cover - compiled by _guard_kernel
     """One pass over the output: NaN/Inf -> 0, below ``tiny`` -> 0, limit to ``ceiling``.
 
     Adds the replaced and clipped sample counts to ``stats[0]`` and ``stats[1]`` and raises
@@ -48,6 +46,20 @@ def _guard_kernel(out, ceiling, tiny, stats):  # pragma: no cover - compiled
         stats[2] = peak
 
 
+_compiled_guard = None
+
+
+def _guard_kernel() -> Callable[..., None]:
+    """``_guard_pass`` compiled (cached on disk); numba is imported on first use, so that
+    ``import neuralgraph`` and commands that build no engine do not pay 0.3 s for it."""
+    global _compiled_guard
+    if _compiled_guard is None:
+        from numba import njit
+
+        _compiled_guard = njit(cache=True, nogil=True)(_guard_pass)
+    return _compiled_guard
+
+
 class OutputGuard:
     """Keeps NaN, Inf, subnormals and overs out of the output; counts what it caught.
 
@@ -60,6 +72,7 @@ class OutputGuard:
         self.ceiling = np.float32(ceiling)
         #: samples replaced by 0, samples limited to the ceiling, largest magnitude before the ceiling
         self.stats = np.zeros(3, np.float64)
+        self._kernel = _guard_kernel()
 
     @property
     def non_finite(self) -> int:
@@ -89,7 +102,7 @@ class OutputGuard:
         self.stats[2] = value
 
     def apply(self, out: np.ndarray) -> None:
-        _guard_kernel(out, self.ceiling, SUBNORMAL, self.stats)
+        self._kernel(out, self.ceiling, SUBNORMAL, self.stats)
 
 
 class Plan:

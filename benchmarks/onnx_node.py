@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
-from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
-from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 

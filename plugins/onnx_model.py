@@ -86,7 +86,7 @@ def open_session(path: str) -> ort.InferenceSession:
         raise ValueError(f"model file {path!r} does not exist")
     try:
         return ort.InferenceSession(path, sess_options=session_options(), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path!r} is not a loadable ONNX model ({first})") from None
 

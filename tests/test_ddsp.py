@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 import neuralgraph as ng
-from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "ddsp_flute.onnx"
@@ -54,7 +54,7 @@ channels = 1
 in = "h"
 """, 0.25)
     freqs, mag = spectrum(audio[2400:], 48000)
-    at = lambda f: mag[np.abs(freqs - f) < 20].max()  # noqa: E731
+    at = lambda f: mag[np.abs(freqs - f) < 20].max()
     assert at(1000) == pytest.approx(0.5, rel=0.02)
     assert at(3000) == pytest.approx(0.25, rel=0.02)
     assert at(2000) < 1e-3 and at(4000) < 1e-3

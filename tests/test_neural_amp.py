@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
-from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "amp_gru.onnx"
@@ -55,7 +55,7 @@ def test_it_distorts_a_sine_into_harmonics():
     y = run_amp(x, 128)[4800:]
     mag = np.abs(np.fft.rfft(y * np.hanning(y.size)))
     freqs = np.fft.rfftfreq(y.size, 1.0 / SR)
-    level = lambda f: mag[np.abs(freqs - f) < 10].max()  # noqa: E731
+    level = lambda f: mag[np.abs(freqs - f) < 10].max()
     harmonics = np.sqrt(sum(level(250.0 * k) ** 2 for k in range(2, 8)))
     assert harmonics / level(250.0) > 0.1  # more than 10 % THD: it is a drive, not a gain
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from scipy.signal import lfilter  # noqa: E402
+from neuralgraph_plugins.onnx_model import OnnxModel
+from onnx import TensorProto, helper, numpy_helper
+from scipy.signal import lfilter
 
-import neuralgraph as ng  # noqa: E402
-from neuralgraph.node import Ports, PrepareContext  # noqa: E402
-from neuralgraph.testing import assert_no_allocations  # noqa: E402
-from neuralgraph_plugins.onnx_model import OnnxModel  # noqa: E402
+import neuralgraph as ng
+from neuralgraph.node import Ports, PrepareContext
+from neuralgraph.testing import assert_no_allocations
 
 SR = 48000
 F32 = TensorProto.FLOAT
@@ -144,7 +144,7 @@ def gru_model(path: Path) -> Path:
 
 def gru_reference(x: np.ndarray) -> np.ndarray:
     """ONNX GRU (gates z, r, h; linear_before_reset = 0) in numpy, one sample at a time."""
-    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))
     Wz, Wr, Wh = np.split(G_W[0], 3)
     Rz, Rr, Rh = np.split(G_R[0], 3)
     Wbz, Wbr, Wbh, Rbz, Rbr, Rbh = np.split(G_B[0], 6)

@@ -54,7 +54,7 @@ def guitar_phrase(soundfont: str, workdir: Path, seconds: float, seed: int) -> n
         t += length + rng.uniform(0.0, 0.2)
     now = 0
     for when, msg in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
-        tick = int(round(when * 1920))
+        tick = round(when * 1920)
         track.append(msg.copy(time=tick - now))
         now = tick
     mid.save(str(workdir / "guitar.mid"))

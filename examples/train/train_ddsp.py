@@ -77,7 +77,7 @@ def render(soundfont: str, program: int, workdir: Path) -> tuple[np.ndarray, lis
         events.append((end, mido.Message("note_off", note=note, velocity=0, channel=0)))
     now = 0
     for t, msg in sorted(events, key=lambda e: e[0]):
-        tick = int(round(t * 1920))
+        tick = round(t * 1920)
         track.append(msg.copy(time=tick - now))
         now = tick
     mid_path, wav_path = workdir / "train.mid", workdir / "train.wav"
@@ -114,7 +114,7 @@ def analyse(audio: np.ndarray, notes: list) -> dict[str, np.ndarray]:
             fk = k * f0
             if fk >= SR / 2 - 2 * bin_hz:
                 break
-            c = int(round(fk / bin_hz))
+            c = round(fk / bin_hz)
             lo, hi = max(c - 2, 0), min(c + 3, spec.size)
             harm[k - 1] = max(2.0 * spec[lo:hi].max() / wsum, FLOOR)
             keep[max(c - 4, 0):min(c + 5, spec.size)] = False

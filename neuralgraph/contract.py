@@ -676,14 +676,18 @@ def _check_thread_safety(c: _Context) -> None:
     thread = threading.Thread(target=hammer, name="contract-setter", daemon=True)
     thread.start()
     try:
-        blocks = 0
-        while blocks < 300 or (sets[0] < 200 and blocks < 5000 and not errors):
+        blocks, quota_at = 0, None
+        while blocks < 5000 and not errors:
             if blocks % 8 == 0:
-                engine.note_on(int(48 + blocks % 24), 100)
+                engine.note_on(48 + blocks % 24, 100)
             elif blocks % 8 == 5:
-                engine.note_off(int(48 + (blocks - 5) % 24))
+                engine.note_off(48 + (blocks - 5) % 24)
             engine.process()
             blocks += 1
+            if quota_at is None and blocks >= 300 and sets[0] >= 200:
+                quota_at = blocks
+            if quota_at is not None and blocks >= quota_at + 64:  # the last changes land (and ramp)
+                break
     finally:
         stop.set()
         thread.join(10.0)

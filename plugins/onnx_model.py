@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -246,11 +247,16 @@ class OnnxModel(Node):
                      "frame: audio in frames of frame_size (adds frame_size samples of latency).")
     frame_size = Param(init=0, kind=int, min=0, max=65536, live=False,
                        doc="Samples per frame for rate = frame (0: the model's static frame axis).")
+    worker = Param(init=False, kind=bool, live=False,
+                   doc="Run the model on a worker thread (block and stream rates): one block of latency; "
+                       "a late result holds the last control values (block) or plays silence (stream).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._session: ort.InferenceSession | None = None
         self.layout: Layout | None = None
+        if self.worker and self.rate == "frame":
+            raise ValueError("worker = true works with rate 'block' or 'stream', not 'frame'")
         if self.model:
             sig, session = signature_of(self.model)
             self.layout = check_signature(sig, self.rate, self.frame_size, self.model)
@@ -287,39 +293,57 @@ class OnnxModel(Node):
         width = ctx.block_size if self.rate == "stream" else layout.width
         self.width = width or 1
         self.latency = self.width if self.rate == "frame" else 0
-        # One (lanes, ...) array per tensor; a per-lane call binds row l of each.
-        self.arrays: dict[str, np.ndarray] = {}
-        for t in layout.signal_in + layout.signal_out:
-            cols = t.shape[1] if self.rate == "block" else width
-            self.arrays[t.name] = np.zeros((lanes, cols), np.float32)
+        if self.worker:
+            self.latency = ctx.block_size  # results arrive one block later
+        # One (lanes, ...) array per tensor; a per-lane call binds row l of each. State arrays
+        # are shared by both slots of a worker (only the worker thread touches them then).
         self.states: list[tuple[np.ndarray, np.ndarray]] = []
+        state_arrays: dict[str, np.ndarray] = {}
         for tin, tout in layout.state_pairs:
             a = np.zeros((lanes, *tin.shape[1:]), np.float32)
             b = np.zeros((lanes, *tout.shape[1:]), np.float32)
-            self.arrays[tin.name], self.arrays[tout.name] = a, b
+            state_arrays[tin.name], state_arrays[tout.name] = a, b
             self.states.append((a, b))
-        rows = [slice(0, lanes)] if layout.batch_dynamic else [slice(i, i + 1) for i in range(lanes)]
-        self.bindings = []
-        for rows_ in rows:
-            binding = self._session.io_binding()
-            for t in self._session.get_inputs():
-                view = self.arrays[t.name][rows_]
-                binding.bind_input(t.name, "cpu", 0, np.float32, list(view.shape), view.ctypes.data)
-            for t in self._session.get_outputs():
-                view = self.arrays[t.name][rows_]
-                binding.bind_output(t.name, "cpu", 0, np.float32, list(view.shape), view.ctypes.data)
-            self.bindings.append(binding)
         self._run = self._session.run_with_iobinding
-        # Column views: what each port reads from or writes to, as (lanes, 1) or (lanes, width).
-        if self.rate == "block":
-            self.in_views = [(p, self.arrays[t][:, c:c + 1]) for p, t, c in layout.in_ports]
-            self.out_views = [(p, self.arrays[t][:, c:c + 1]) for p, t, c in layout.out_ports]
-        else:
-            self.in_views = [(p, self.arrays[t]) for p, t, _ in layout.in_ports]
-            self.out_views = [(p, self.arrays[t]) for p, t, _ in layout.out_ports]
+        self.slots = [self._make_slot(lanes, state_arrays) for _ in range(2 if self.worker else 1)]
+        self.arrays, self.bindings, self.in_views, self.out_views = self.slots[0]
         for i in range(PREWARM_CALLS):
             self._run(self.bindings[i % len(self.bindings)])
+        if self.worker:
+            self.held = [np.zeros_like(view) for _, view in self.out_views]
+            self.late_blocks = 0
+            self.dropped_blocks = 0
+            self._worker = _Worker(self._run, [slot[1] for slot in self.slots], self.states,
+                                   poll=0.25 * ctx.block_size / ctx.sample_rate)
         self.reset()
+
+    def _make_slot(self, lanes: int, state_arrays: dict[str, np.ndarray]) -> tuple:
+        """Arrays, bindings and port views for one set of model inputs/outputs."""
+        layout, session = self.layout, self._session
+        arrays: dict[str, np.ndarray] = {}
+        for t in layout.signal_in + layout.signal_out:
+            cols = t.shape[1] if self.rate == "block" else self.width
+            arrays[t.name] = np.zeros((lanes, cols), np.float32)
+        arrays.update(state_arrays)
+        rows = [slice(0, lanes)] if layout.batch_dynamic else [slice(i, i + 1) for i in range(lanes)]
+        bindings = []
+        for rows_ in rows:
+            binding = session.io_binding()
+            for t in session.get_inputs():
+                view = arrays[t.name][rows_]
+                binding.bind_input(t.name, "cpu", 0, np.float32, list(view.shape), view.ctypes.data)
+            for t in session.get_outputs():
+                view = arrays[t.name][rows_]
+                binding.bind_output(t.name, "cpu", 0, np.float32, list(view.shape), view.ctypes.data)
+            bindings.append(binding)
+        # What each port reads from or writes to, as (lanes, 1) or (lanes, width).
+        if self.rate == "block":
+            in_views = [(p, arrays[t][:, c:c + 1]) for p, t, c in layout.in_ports]
+            out_views = [(p, arrays[t][:, c:c + 1]) for p, t, c in layout.out_ports]
+        else:
+            in_views = [(p, arrays[t]) for p, t, _ in layout.in_ports]
+            out_views = [(p, arrays[t]) for p, t, _ in layout.out_ports]
+        return arrays, bindings, in_views, out_views
 
     def _call(self) -> None:
         for binding in self.bindings:
@@ -329,6 +353,9 @@ class OnnxModel(Node):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         if self.layout is None:
+            return
+        if self.worker:
+            self._process_worker(ins, outs)
             return
         if self.rate != "frame":
             for port, view in self.in_views:
@@ -352,12 +379,93 @@ class OnnxModel(Node):
                 pos = 0
         self.pos = pos
 
+    def _process_worker(self, ins: Ports, outs: Ports) -> None:
+        """Deliver the previous block's result if the worker has it, then hand it this block."""
+        w = self._worker
+        k = w.submitted
+        if k > self.delivered and w.completed >= k:  # request k - 1 is done and not yet played
+            views = self.slots[(k - 1) % 2][3]
+            for (port, view), held in zip(views, self.held):
+                np.copyto(outs[port], view)
+                np.copyto(held, view)
+            self.delivered = k
+        else:  # late (or the first block): hold the last control values; audio falls silent
+            if k > 0:
+                self.late_blocks += 1
+            for (port, _), held in zip(self.out_views, self.held):
+                if self.rate == "block":
+                    np.copyto(outs[port], held)
+                else:
+                    outs[port].fill(0.0)
+        if w.error is not None:
+            raise w.error  # the plan bypasses this node and reports the fault
+        if w.completed >= k - 1:  # the slot of request k - 2 is free again
+            for port, view in self.slots[k % 2][2]:
+                np.copyto(view, ins[port])
+            w.submitted = k + 1
+        else:
+            self.dropped_blocks += 1
+
     def reset(self) -> None:
         if self.layout is None:
             return
-        for arr in self.arrays.values():
-            arr.fill(0.0)
+        if self.worker:
+            self._worker.wait_idle()
+            for held in self.held:
+                held.fill(0.0)
+            self._worker.submitted = self._worker.completed = 0
+            self.delivered = 0
+        for slot in self.slots:
+            for arr in slot[0].values():
+                arr.fill(0.0)
         self.pos = 0
+
+    def __del__(self) -> None:
+        worker = self.__dict__.get("_worker")
+        if worker is not None:
+            worker.stop = True
+
+
+class _Worker:
+    """Runs a node's model calls on a daemon thread, two requests deep.
+
+    The audio thread and the worker share only two counters (plain int attributes, written by
+    one side each, so no lock): ``submitted`` (requests the audio thread handed over; request i
+    uses slot i % 2) and ``completed`` (requests the worker finished, in order). The worker
+    polls every quarter of a block period while idle.
+    """
+
+    def __init__(self, run: Any, slots: list[list[Any]], states: list[tuple[np.ndarray, np.ndarray]],
+                 poll: float) -> None:
+        self.run, self.slots, self.states = run, slots, states
+        self.poll = max(poll, 1e-4)
+        self.submitted = 0
+        self.completed = 0
+        self.error: BaseException | None = None
+        self.stop = False
+        self.thread = threading.Thread(target=self._loop, name="neuralgraph-onnx-worker", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop:
+            done = self.completed
+            if done < self.submitted:
+                try:
+                    for binding in self.slots[done % 2]:
+                        self.run(binding)
+                    for state_in, state_out in self.states:
+                        np.copyto(state_in, state_out)
+                except Exception as exc:  # noqa: BLE001 - handed to the audio thread, which faults the node
+                    self.error = exc
+                    return
+                self.completed = done + 1
+            else:
+                time.sleep(self.poll)
+
+    def wait_idle(self) -> None:
+        """Block (control thread only) until every submitted request is done."""
+        while self.completed < self.submitted and self.error is None and self.thread.is_alive():
+            time.sleep(self.poll)
 
 
 @hookimpl

@@ -409,3 +409,83 @@ def test_stream_model_with_a_fixed_time_axis_must_match_the_block_size(tmp_path)
         ng.Engine(ng.load_patch(patch), block_size=128)
     assert info.value.codes == ["NG117"]
     assert "static time axis of 64 samples but the block size is 128" in str(info.value)
+
+
+# ---- worker thread ----------------------------------------------------------------------------
+
+def settle(node: OnnxModel) -> None:
+    """Test-side synchronisation: let the worker finish what it was handed (not an assertion on time)."""
+    node._worker.wait_idle()
+
+
+def test_worker_delivers_the_synchronous_result_one_block_later(tmp_path):
+    xs = np.random.default_rng(3).uniform(-1, 1, (2, 30)).astype(np.float32)
+    expected = rnn_reference(xs)
+    node = OnnxModel(model=str(rnn_model(tmp_path / "rnn.onnx")), worker=True)
+    node.prepare(PrepareContext(sample_rate=SR, block_size=64, lanes=2, input_lanes={}, output_lanes={}))
+    assert node.latency == 64
+    out = np.zeros((2, 1), np.float32)
+    got = []
+    for b in range(30):
+        node.process(Ports({"x": xs[:, b:b + 1]}), Ports({"y": out}), 64)
+        got.append(out.copy())
+        settle(node)
+    got = np.concatenate(got, axis=1)
+    assert not got[:, 0].any()  # nothing computed before the first block
+    np.testing.assert_allclose(got[:, 1:], expected[:, :-1], atol=1e-5)  # state carried by the worker
+    assert node.late_blocks == 0 and node.dropped_blocks == 0
+    node.reset()
+    node.process(Ports({"x": xs[:, :1]}), Ports({"y": out}), 64)
+    settle(node)
+    node.process(Ports({"x": xs[:, 1:2]}), Ports({"y": out}), 64)
+    np.testing.assert_allclose(out, expected[:, :1], atol=1e-5)  # reset zeroed the state
+
+
+def test_worker_stream_in_a_patch_declares_one_block_of_latency(tmp_path):
+    fir_model(tmp_path / "fir.onnx")
+    patch = write_patch(tmp_path, '[nodes.src]\ntype = "io.input"\nchannels = 1\n'
+                                  '[nodes.net]\ntype = "onnx.model"\nmodel = "fir.onnx"\nrate = "stream"\n'
+                                  'worker = true\nx = "src"\n'
+                                  '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "net"\n')
+    assert ng.Engine(ng.load_patch(patch), block_size=128).plan.latency == 128
+
+
+def slow_model(path: Path, size: int = 512, chain: int = 4) -> Path:
+    """y = x + 0 * mean(M^chain scaled by mean(x)): tens of ms per call, input-dependent (no folding)."""
+    m = (np.random.default_rng(0).normal(0, 1 / np.sqrt(size), (size, size))).astype(np.float32)
+    nodes = [const("m", m), const("zero", np.array(0.0)),
+             helper.make_node("ReduceMean", ["x"], ["mx"], keepdims=0),
+             helper.make_node("Mul", ["m", "mx"], ["p0"])]
+    for i in range(chain):
+        nodes.append(helper.make_node("MatMul", [f"p{i}", "m"], [f"p{i + 1}"]))
+    nodes += [helper.make_node("ReduceMean", [f"p{chain}"], ["s"], keepdims=0),
+              helper.make_node("Mul", ["s", "zero"], ["z"]),
+              helper.make_node("Add", ["x", "z"], ["y"])]
+    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", F32, ["N", 1])],
+                              [helper.make_tensor_value_info("y", F32, ["N", 1])])
+    return save(graph, path)
+
+
+def test_a_late_worker_result_holds_the_last_value_and_is_counted(tmp_path):
+    node = OnnxModel(model=str(slow_model(tmp_path / "slow.onnx")), worker=True)
+    node.prepare(PrepareContext(sample_rate=SR, block_size=64, lanes=1, input_lanes={}, output_lanes={}))
+    out = np.zeros((1, 1), np.float32)
+    node.process(Ports({"x": np.full((1, 1), 0.5, np.float32)}), Ports({"y": out}), 64)
+    settle(node)
+    node.process(Ports({"x": np.full((1, 1), 0.7, np.float32)}), Ports({"y": out}), 64)
+    assert out[0, 0] == pytest.approx(0.5)  # on time: the previous block's result
+    # back to back: the model takes far longer than the microseconds between these calls
+    node.process(Ports({"x": np.full((1, 1), 0.9, np.float32)}), Ports({"y": out}), 64)
+    assert node.late_blocks == 1
+    assert out[0, 0] == pytest.approx(0.5)  # held, not garbage
+    node.process(Ports({"x": np.full((1, 1), 0.2, np.float32)}), Ports({"y": out}), 64)
+    assert node.late_blocks + node.dropped_blocks >= 2  # still busy: late again, and no slot free
+    settle(node)
+    node.process(Ports({"x": np.full((1, 1), 0.3, np.float32)}), Ports({"y": out}), 64)
+    assert out[0, 0] in (pytest.approx(0.7), pytest.approx(0.9))  # a real result again
+    node.reset()
+
+
+def test_worker_is_refused_for_frame_rate(tmp_path):
+    with pytest.raises(ValueError, match="worker = true works with rate 'block' or 'stream'"):
+        OnnxModel(model=str(frame_model(tmp_path / "f.onnx")), rate="frame", worker=True)

@@ -14,6 +14,8 @@ Signature conventions (see docs/neural.md for the full text):
 - Recurrent state: an input named ``state_in<suffix>`` and an output ``state_out<suffix>`` with the
   same shape ``[batch, ...]`` form a pair. The node keeps that tensor per lane, feeds the last
   ``state_out`` back as the next ``state_in``, and zeroes it on ``reset``. State tensors get no port.
+- ``worker = true`` (block and stream rates): calls run on a worker thread, double buffered, one
+  block of declared latency; a late result holds the last control values or plays silence.
 
 Port names are the model's tensor names made snake_case (``input.1`` -> ``input_1``).
 """
@@ -236,7 +238,8 @@ class OnnxModel(Node):
     (audio ports, the block's samples as ``[batch, frames]``) or ``frame`` (audio ports, frames of
     ``frame_size`` samples, ``frame_size`` samples of latency). Tensors named ``state_in*`` /
     ``state_out*`` are recurrent state the node keeps per lane. A dynamic batch axis runs all
-    lanes in one call; a batch of 1 runs one call per lane.
+    lanes in one call; a batch of 1 runs one call per lane. ``worker = true`` runs the model on
+    its own thread with one block of latency, so a slow model never stalls the audio thread.
     """
 
     type_name = "onnx.model"

@@ -33,7 +33,7 @@ from neuralgraph.graph import _mappable
 from neuralgraph.ports import Param, Rate
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
-settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=40, deadline=None, database=None,
+settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=60, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.function_scoped_fixture])
 settings.register_profile("ng_fuzz_long", max_examples=max(LONG_RUN, 1), deadline=None,
@@ -150,6 +150,7 @@ def valid_patches(draw: st.DrawFn) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     outputs: list[tuple[str, int, tuple[float, float]]] = []  # ("node.port", lanes, span)
     last = None
+    free_inputs: dict[str, tuple[list[str], int]] = {}  # unset signal inputs and lanes, per node
     for i in range(draw(st.integers(1, 5))):
         type_name = draw(st.sampled_from(TYPES))
         cls = REGISTRY.node_class(type_name)
@@ -185,6 +186,8 @@ def valid_patches(draw: st.DrawFn) -> dict[str, Any]:
             table[port] = value
         name = f"n{i}"
         nodes[name] = table
+        free_inputs[name] = ([p for p, d in node.inputs().items() if d.rate is not Rate.EVENTS and p not in table],
+                             lanes)
         for port, n in node.output_lanes(lanes).items():
             decl = node.outputs()[port]
             if decl.rate is not Rate.EVENTS:
@@ -193,6 +196,12 @@ def valid_patches(draw: st.DrawFn) -> dict[str, Any]:
         if main is not None and node.outputs()[main].rate is not Rate.EVENTS:
             last = (f"{name}.{main}", node.output_lanes(lanes)[main])
     assert last is not None  # every generated type has a signal output
+    if draw(st.booleans()):  # a feedback edge: any output into a free input, one block late
+        dst = draw(st.sampled_from(sorted(free_inputs)))
+        ports, lanes = free_inputs[dst]
+        fits = [s for s in outputs if s[1] in (1, lanes)]
+        if ports and fits:
+            nodes[dst][draw(st.sampled_from(ports))] = {"from": draw(st.sampled_from(fits))[0], "feedback": True}
     nodes["out"] = {"type": "io.output", "channels": max(1, last[1]), "in": last[0]}
     return {"schema": 1, "name": "fuzzed", "engine": {"sample_rate": SAMPLE_RATE, "block_size": BLOCK_SIZE},
             "nodes": nodes}
@@ -287,7 +296,7 @@ def watchdog(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-STATS = {"refused_combination": 0, "valid": 0, "mutated": 0, "raw": 0, "loaded": 0, "refused": 0}
+STATS = {"refused_combination": 0, "valid": 0, "with_feedback": 0, "mutated": 0, "raw": 0, "loaded": 0, "refused": 0}
 
 
 def load_and_run(path: Path) -> None:
@@ -323,6 +332,8 @@ def report_counts():
 @given(valid_patches())
 def test_valid_generated_patches_render_one_second_finite(tmp_path_factory, data):
     STATS["valid"] += 1
+    feedback = '"feedback" = true' in to_toml(data)
+    STATS["with_feedback"] += feedback
     path = tmp_path_factory.mktemp("valid") / "patch.toml"
     path.write_text(to_toml(data), encoding="utf-8")
     with watchdog(HANG_SECONDS):
@@ -341,7 +352,8 @@ def test_valid_generated_patches_render_one_second_finite(tmp_path_factory, data
     assert np.isfinite(audio).all()
     faults = engine.faults()
     assert not faults, f"{faults[0].node} raised {faults[0].error!r}\n{to_toml(data)}"
-    assert engine.plan.guard.non_finite == 0, f"NaN/Inf reached the output guard\n{to_toml(data)}"
+    if not feedback:  # a loop with gain above 1 may run away to Inf by design; the guard catches it
+        assert engine.plan.guard.non_finite == 0, f"NaN/Inf reached the output guard\n{to_toml(data)}"
 
 
 @FUZZ

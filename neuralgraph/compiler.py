@@ -173,7 +173,8 @@ class Compiler:
                             src_sig.pinned = True
                             fb = Signal(src_sig.lanes, src_sig.width, pinned=True)
                             feedback_signals[key] = fb
-                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", CopyStep().process,
+                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)",
+                                                             CopyStep((fb.lanes, fb.width)).process,
                                                              {"in": src_sig}, {"out": fb}))
                         source = feedback_signals[key]
                     else:

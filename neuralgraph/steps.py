@@ -159,10 +159,24 @@ class DelayStep:
 
 
 class CopyStep:
-    """Copies a buffer into a persistent one (feedback edges: read next block)."""
+    """Copies a buffer into a persistent one (feedback edges: read next block).
+
+    Given the buffer's ``shape``, it also turns NaN and Inf into 0 (as VCV Rack does on every
+    cable), so that one bad value cannot circulate around a feedback loop for ever.
+    """
+
+    def __init__(self, shape: tuple[int, int] | None = None) -> None:
+        self.mask = None if shape is None else np.zeros(shape, bool)
+        self.zero = np.zeros((), np.float32)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        np.copyto(outs.out, ins.in_)
+        out, mask = outs.out, self.mask
+        np.copyto(out, ins.in_)
+        if mask is not None:
+            np.isfinite(out, out=mask)
+            if not mask.all():
+                np.logical_not(mask, out=mask)
+                np.copyto(out, self.zero, where=mask)
 
 
 class BypassStep:

@@ -7,6 +7,7 @@ import pytest
 from analysis import peak_frequency
 
 import neuralgraph as ng
+from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, hookimpl
 
 SR = 48000
 BLOCK = 64
@@ -38,3 +39,43 @@ def test_a_node_raising_at_block_k_leaves_earlier_output_intact_and_the_rest_sou
     assert spectrum[bin_1k] < 1e-3 * spectrum.max()  # the faulted branch is silent (bypass = silence)
     (fault,) = engine.faults()
     assert fault.node == "bad" and isinstance(fault.error, RuntimeError) and "planted fault" in str(fault.error)
+
+
+class NanOnce(Node):
+    """Passes half its input through, but emits NaN in block 3 (one bad block, then healthy)."""
+
+    type_name = "reliability.nan_once"
+    in_ = Input()
+    out = Output()
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.blocks = 0
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        self.blocks += 1
+        np.multiply(ins.in_, 0.5, out=outs.out)
+        if self.blocks == 3:
+            outs.out.fill(np.nan)
+
+
+class _Plugin:
+    @hookimpl
+    def ng_register_nodes(self, register) -> None:
+        register(NanOnce)
+
+
+def test_one_nan_in_a_feedback_loop_does_not_silence_it_for_good():
+    """The feedback copy turns NaN into 0 (VCV Rack's cable rule): the loop sounds again at once."""
+    registry = ng.Registry.load(plugins={"reliability": _Plugin()})
+    patch = ng.load_patch({"schema": 1, "nodes": {
+        "src": {"type": "osc.sine", "freq": 440.0},
+        "sum": {"type": "math.add", "a": "src", "b": {"from": "half", "feedback": True}},
+        "half": {"type": "reliability.nan_once", "in": "sum"},
+        "out": {"type": "io.output", "channels": 1, "in": "sum"},
+    }}, registry=registry)
+    engine = ng.Engine(patch, sample_rate=SR, block_size=BLOCK)
+    audio = engine.render(0.25)[0]
+    assert engine.plan.guard.non_finite == 0  # the NaN never came round the loop to the output
+    tail = audio[SR // 10 :]
+    assert peak_frequency(tail, SR) == pytest.approx(440.0, abs=2.0)
+    assert np.sqrt(np.mean(tail**2)) > 0.3  # the loop sounds (poisoned, it would be silent: 0)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -123,7 +125,11 @@ def parse_toml(text: str, file: str | None) -> tuple[dict[str, Any], dict[Key, t
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PatchSyntaxError([_syntax_problem(exc, file)]) from None
+        problem = _syntax_problem(exc, file)
+        if problem.line is None and "end of document" in problem.message:  # a truncated file
+            last = text.split("\n")
+            problem = attrs.evolve(problem, line=len(last), col=len(last[-1]) + 1)
+        raise PatchSyntaxError([problem]) from None
     return data, locate(text)
 
 

@@ -77,7 +77,13 @@ def load_patch(
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
+            start = exc.start
+            line = exc.object.count(b"\n", 0, start) + 1
+            col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
+            raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown, line, col,
+                                            hint="save the file as UTF-8")]) from None
+        except OSError as exc:
             raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
         data, positions = parse_toml(text, shown)
         directory = file.resolve().parent

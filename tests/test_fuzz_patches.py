@@ -54,8 +54,8 @@ TYPES = sorted(t for t in REGISTRY.node_types if t not in EXCLUDED)
 #: separate concern with their own tests).
 CAPS = {"count": 6, "bands": 8, "max_ms": 500.0, "channels": 4, "voices": 4, "lookahead_ms": 20.0,
         "frame_size": 0, "top_hz": 3900.0}
-#: Problems about the file as a whole: they name the file but no line.
-WHOLE_FILE_CODES = {"NG100", "NG101", "NG102", "NG125"}
+#: Problems about the file as a whole: they name the file but no line (no schema, no output).
+WHOLE_FILE_CODES = {"NG102", "NG125"}
 
 
 # ---- a small TOML writer (tomllib only reads) ------------------------------------------------
@@ -429,3 +429,23 @@ def test_map_range_with_nearly_equal_input_ends_is_refused(write_patch):
         ng.Engine(ng.load_patch(path), sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
     (problem,) = info.value.problems
     assert problem.code == "NG117" and problem.line == 2 and "too close for a finite mapping" in problem.message
+
+
+def test_a_truncated_file_names_the_end_of_the_document(write_patch):
+    """tomllib says "(at end of document)" without a line; the error now points at the last line."""
+    path = write_patch('schema = 1\n[nodes.osc]\ntype = "osc.sine"\nfreq')
+    with pytest.raises(ng.PatchSyntaxError) as info:
+        ng.load_patch(path)
+    (problem,) = info.value.problems
+    assert (problem.code, problem.line, problem.col) == ("NG100", 4, 5)
+    assert "end of document" in problem.message
+
+
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path):
+    path = tmp_path / "patch.toml"
+    path.write_bytes(b'schema = 1\n[nodes.osc]\ntype = "osc.s\xffine"\n')
+    with pytest.raises(ng.PatchSyntaxError) as info:
+        ng.load_patch(path)
+    (problem,) = info.value.problems
+    assert (problem.code, problem.line, problem.col) == ("NG101", 3, 14)
+    assert problem.hint == "save the file as UTF-8"

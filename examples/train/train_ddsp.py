@@ -3,7 +3,8 @@
 Pipeline (all offline, a minute or two of CPU):
 
 1. ``render``: write a MIDI file of sustained flute notes (General MIDI program 74, "Flute"; MIDI
-   notes 60-96 at four velocities) and render it with the fluidsynth command line and a General
+   notes 60-96 at four velocities, except the held-out notes ``HELD_OUT_NOTES``, which training
+   never sees and ``evaluate_ddsp.py`` measures the model on) and render it with the fluidsynth command line and a General
    MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The soundfont's
    flute is a recording of a real flute, so this is real instrument sound.
 2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
@@ -43,6 +44,9 @@ HARMONICS = 32
 BANDS = 16
 TOP_HZ = 16000.0
 NOTES = list(range(60, 97))
+#: Every 7th note, at all velocities, is kept out of training: the evaluation's held-out set.
+HELD_OUT_NOTES = (63, 70, 77, 84, 91)
+TRAIN_NOTES = [n for n in NOTES if n not in HELD_OUT_NOTES]
 VELOCITIES = [45, 75, 105, 127]
 NOTE_S = 1.0
 GAP_S = 0.35
@@ -53,19 +57,20 @@ def midi_hz(note: float) -> float:
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
 
 
-def note_list() -> list[tuple[float, float, int, int]]:
-    """(start s, end s, note, velocity) of every training note."""
+def note_list(pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> list[tuple[float, float, int, int]]:
+    """(start s, end s, note, velocity) of every note of ``pitches`` (default: the training notes)."""
     notes, t = [], 0.5
     for vel in VELOCITIES:
-        for note in NOTES:
+        for note in pitches:
             notes.append((t, t + NOTE_S, note, vel))
             t += NOTE_S + GAP_S
     return notes
 
 
-def render(soundfont: str, program: int, workdir: Path) -> tuple[np.ndarray, list]:
-    """Render the training notes with fluidsynth; returns mono float audio at SR and the notes."""
-    notes = note_list()
+def render(soundfont: str, program: int, workdir: Path,
+           pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> tuple[np.ndarray, list]:
+    """Render ``pitches`` (default: the training notes) with fluidsynth; mono float audio at SR and the notes."""
+    notes = note_list(pitches)
     mid = mido.MidiFile(ticks_per_beat=960)
     track = mido.MidiTrack()
     mid.tracks.append(track)

@@ -1,0 +1,210 @@
+"""Evaluate the DDSP flute (models/ddsp_flute.onnx) on held-out notes against a non-neural baseline.
+
+For every held-out note (``train_ddsp.HELD_OUT_NOTES``: every 7th MIDI note, never seen in
+training) at every training velocity, the real FluidR3_GM flute is rendered by fluidsynth, and
+two renders are made from that recording's own controls, f0 (from the MIDI note) and loudness
+(the frame RMS level in dB, measured on the recording every 256 samples):
+
+- **neural**: ``onnx.model`` (the shipped decoder) -> ``synth.harmonic`` + ``synth.filtered_noise``;
+- **baseline**: the same two synthesis nodes fed ONE fixed spectrum, the training set's mean
+  harmonic distribution and noise band levels (each relative to the frame's RMS level), scaled
+  per frame so the output's RMS level equals the recording's loudness.
+
+Both are compared with the recording by the multi-scale spectral distance of DDSP (Engel et
+al. 2020): the sum over FFT sizes 2048, 1024, 512, 256, 128 and 64 (Hann window, 75 % overlap) of
+the mean |S - S'| plus the mean |log S - log S'| of the magnitude spectrograms. Lower is closer.
+
+Usage (needs fluidsynth and fluid-soundfont-gm; no torch)::
+
+    python examples/train/evaluate_ddsp.py                        # prints the table
+    python examples/train/evaluate_ddsp.py --test-data tests/data # also writes the test fixtures
+
+``--test-data`` writes the baseline's mean spectrum (``ddsp_flute_mean_spectrum.json``) and two
+held-out notes as 16-bit WAVs (``flute_heldout_<note>_v<velocity>.wav``) that tests/test_ddsp.py
+and docs/make_neural_images.py use without fluidsynth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_ddsp as td  # noqa: E402 - the training script's constants and analysis, one definition
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FFT_SIZES = (2048, 1024, 512, 256, 128, 64)
+LOG_EPS = 1e-5
+#: Training frames quieter than this are the gaps between notes: left out of the mean spectrum.
+SILENCE_DB = -70.0
+#: Seconds of each held-out note kept: from the note-on, through the release.
+CLIP_S = 1.25
+#: The held-out notes shipped as test fixtures: (MIDI note, velocity).
+FIXTURES = ((70, 105), (84, 75))
+
+
+def multiscale_spectral_distance(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...] = FFT_SIZES) -> float:
+    """DDSP's multi-scale spectral distance between two equally long signals (lower is closer)."""
+    total = 0.0
+    for n in sizes:
+        hop = n // 4
+        window = np.hanning(n)
+        mags = []
+        for s in (x, y):
+            frames = np.lib.stride_tricks.sliding_window_view(np.asarray(s, np.float64), n)[::hop]
+            mags.append(np.abs(np.fft.rfft(frames * window, axis=1)))
+        a, b = mags
+        total += float(np.mean(np.abs(a - b)) + np.mean(np.abs(np.log(a + LOG_EPS) - np.log(b + LOG_EPS))))
+    return total
+
+
+def loudness_track(audio: np.ndarray, frames: int) -> np.ndarray:
+    """Loudness in dB (RMS of a Hann-windowed 2048-sample frame, as in training) at the end of each hop."""
+    window = np.hanning(td.WIN)
+    wsq = float(np.sum(window ** 2))
+    padded = np.concatenate([np.zeros(td.WIN // 2), audio, np.zeros(td.WIN)])
+    out = np.empty(frames)
+    for b in range(frames):
+        centre = (b + 1) * td.HOP + td.WIN // 2  # the sample a block ramps towards: its last one
+        frame = padded[centre - td.WIN // 2: centre + td.WIN // 2] * window
+        out[b] = 20.0 * np.log10(np.sqrt(np.sum(frame ** 2) / wsq) + 1e-7)
+    return out
+
+
+def mean_spectrum(data: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """The training set's mean harmonic amplitudes and noise levels, each relative to the frame's RMS."""
+    loud = data["loudness"].astype(np.float64)
+    keep = loud > SILENCE_DB
+    rms = 10.0 ** (loud[keep] / 20.0)
+    f0 = data["f0"][keep].astype(np.float64)
+    k = np.arange(1, td.HARMONICS + 1)
+    seen = k[None, :] * f0[:, None] < td.SR / 2 - 2 * td.SR / td.WIN  # harmonics the analysis could measure
+    rel_h = data["harm"][keep] / rms[:, None]
+    harm = np.array([rel_h[seen[:, i], i].mean() if seen[:, i].any() else 0.0 for i in range(td.HARMONICS)])
+    noise = (data["noise"][keep] / rms[:, None]).mean(axis=0)
+    return {"harm": harm.tolist(), "noise": noise.tolist()}
+
+
+def _synth_nodes(sr: float, block: int):
+    from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
+
+    from neuralgraph.node import PrepareContext
+
+    ctx = PrepareContext(sample_rate=sr, block_size=block, lanes=1, input_lanes={}, output_lanes={})
+    harmonic = HarmonicSynth(count=td.HARMONICS)
+    noise = FilteredNoise(bands=td.BANDS, top_hz=td.TOP_HZ, seed=1)
+    harmonic.prepare(ctx)
+    noise.prepare(ctx)
+    return ctx, harmonic, noise
+
+
+def _render(f0: float, loud: np.ndarray, controls, model: Path | None = None) -> np.ndarray:
+    """Run synth.harmonic + synth.filtered_noise block by block (block = one analysis hop).
+
+    ``controls(b, loudness_db)`` gives (harmonic amplitudes, noise levels) for block b, unless
+    ``model`` is given: then the ONNX decoder (``onnx.model``) computes them from f0 and loudness.
+    """
+    from neuralgraph.node import Ports
+
+    ctx, harmonic, noise = _synth_nodes(td.SR, td.HOP)
+    decoder = None
+    if model is not None:
+        from neuralgraph_plugins.onnx_model import OnnxModel
+
+        decoder = OnnxModel(model=str(model))
+        decoder.prepare(ctx)
+        dec_in = Ports({"f0": np.full((1, 1), f0, np.float32), "loudness": np.zeros((1, 1), np.float32)})
+        dec_out = Ports({p: np.zeros((1, 1), np.float32) for p in decoder.outputs()})
+    freq = np.full((1, td.HOP), f0, np.float32)
+    h_out, n_out = np.zeros((1, td.HOP), np.float32), np.zeros((1, td.HOP), np.float32)
+    audio = np.zeros(loud.size * td.HOP)
+    for b, db in enumerate(loud):
+        if decoder is not None:
+            dec_in["loudness"][0, 0] = db
+            decoder.process(dec_in, dec_out, td.HOP)
+            h_ins = {f"amp_{k}": dec_out[f"harm_{k}"] for k in range(1, td.HARMONICS + 1)}
+            n_ins = {f"band_{k}": dec_out[f"noise_{k}"] for k in range(1, td.BANDS + 1)}
+        else:
+            harm, bands = controls(b, db)
+            h_ins = {f"amp_{k}": np.full((1, 1), harm[k - 1], np.float32) for k in range(1, td.HARMONICS + 1)}
+            n_ins = {f"band_{k}": np.full((1, 1), bands[k - 1], np.float32) for k in range(1, td.BANDS + 1)}
+        harmonic.process(Ports({"freq": freq, **h_ins}), Ports({"out": h_out}), td.HOP)
+        noise.process(Ports(n_ins), Ports({"out": n_out}), td.HOP)
+        audio[b * td.HOP:(b + 1) * td.HOP] = h_out[0] + n_out[0]
+    return audio
+
+
+def render_neural(real: np.ndarray, note: int, model: Path) -> np.ndarray:
+    """The decoder + DDSP nodes driven by the recording's f0 and loudness; same length as ``real``."""
+    frames = -(-real.size // td.HOP)
+    return _render(td.midi_hz(note), loudness_track(real, frames), None, model)[: real.size]
+
+
+def render_baseline(real: np.ndarray, note: int, spectrum: dict[str, list[float]]) -> np.ndarray:
+    """The same DDSP nodes with one fixed spectrum, scaled per frame to the recording's loudness."""
+    f0 = td.midi_hz(note)
+    harm = np.array(spectrum["harm"])
+    noise = np.array(spectrum["noise"])
+    k = np.arange(1, td.HARMONICS + 1)
+    harm = np.where(k * f0 < td.SR / 2, harm, 0.0)  # what synth.harmonic can play at this pitch
+    unit_rms = np.sqrt(np.sum(harm ** 2) / 2.0 + np.sum(noise ** 2))  # sine peak a has RMS a / sqrt(2)
+
+    def controls(_b: int, db: float) -> tuple[np.ndarray, np.ndarray]:
+        gain = 10.0 ** (db / 20.0) / unit_rms
+        return harm * gain, noise * gain
+
+    frames = -(-real.size // td.HOP)
+    return _render(f0, loudness_track(real, frames), controls)[: real.size]
+
+
+def heldout_notes(soundfont: str, program: int, workdir: Path) -> dict[tuple[int, int], np.ndarray]:
+    """Every held-out note at every velocity, rendered by fluidsynth: {(note, velocity): CLIP_S of audio}."""
+    audio, notes = td.render(soundfont, program, workdir, td.HELD_OUT_NOTES)
+    clips = {}
+    for start, _end, note, vel in notes:
+        a = int(round(start * td.SR))
+        clips[(note, vel)] = audio[a:a + int(CLIP_S * td.SR)]
+    return clips
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    ap.add_argument("--program", type=int, default=74, help="General MIDI program, 1-based (74 = Flute)")
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "ddsp_flute.onnx")
+    ap.add_argument("--test-data", type=Path, help="write the mean spectrum and two held-out notes here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        train_audio, train_notes = td.render(args.soundfont, args.program, Path(tmp))
+        clips = heldout_notes(args.soundfont, args.program, Path(tmp))
+    spectrum = mean_spectrum(td.analyse(train_audio, train_notes))
+    if args.test_data:
+        args.test_data.mkdir(parents=True, exist_ok=True)
+        path = args.test_data / "ddsp_flute_mean_spectrum.json"
+        path.write_text(json.dumps({"sample_rate": td.SR, "harm": [round(v, 6) for v in spectrum["harm"]],
+                                    "noise": [round(v, 6) for v in spectrum["noise"]]}, indent=1) + "\n")
+        print(f"wrote {path}")
+        for note, vel in FIXTURES:
+            path = args.test_data / f"flute_heldout_{note}_v{vel}.wav"
+            sf.write(str(path), clips[(note, vel)].astype(np.float32), td.SR, subtype="PCM_16")
+            print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    print(f"{'note':>4} {'vel':>4} {'neural':>8} {'baseline':>9}")
+    rows = []
+    for (note, vel), real in sorted(clips.items()):
+        neural = multiscale_spectral_distance(render_neural(real, note, args.model), real)
+        base = multiscale_spectral_distance(render_baseline(real, note, spectrum), real)
+        rows.append((neural, base))
+        print(f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}", flush=True)
+    n, b = np.array(rows).T
+    print(f"mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f}; "
+          f"neural closer on {int(np.sum(n < b))} of {len(rows)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -36,7 +36,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_ddsp as td  # noqa: E402 - the training script's constants and analysis, one definition
+import train_ddsp as td  # the training script's constants and analysis, one definition
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FFT_SIZES = (2048, 1024, 512, 256, 128, 64)
@@ -168,7 +168,7 @@ def heldout_notes(soundfont: str, program: int, workdir: Path) -> dict[tuple[int
     audio, notes = td.render(soundfont, program, workdir, td.HELD_OUT_NOTES)
     clips = {}
     for start, _end, note, vel in notes:
-        a = int(round(start * td.SR))
+        a = round(start * td.SR)
         clips[(note, vel)] = audio[a:a + int(CLIP_S * td.SR)]
     return clips
 

@@ -283,3 +283,16 @@ def test_the_pytest_fixture_runs_the_suite(node_contract):
     assert node_contract(Clean).ok
     with pytest.raises(pytest.fail.Exception, match=r"planted.bad_latency \[latency\]"):
         node_contract(BadLatency, checks=["latency"])
+
+
+def test_contract_cases_parametrise_over_a_registry():
+    from neuralgraph.pytest_plugin import contract_cases
+    from neuralgraph.registry import Registry
+
+    registry = Registry()
+    registry.register_node(Clean)
+    registry.register_node(BadLatency)
+    cases = contract_cases(registry)
+    assert [c.id for c in cases] == ["planted.bad_latency", "planted.clean"]
+    assert [c.values for c in cases] == [(BadLatency,), (Clean,)]
+    assert [c.id for c in contract_cases(registry, types=["planted.clean"])] == ["planted.clean"]

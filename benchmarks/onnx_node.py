@@ -1,9 +1,17 @@
 """Per-block cost of the neural nodes: onnx.model with the shipped models, the DDSP synthesis nodes,
-and the whole neural flute patch.
+and the whole neural flute patch; onnx.model's overhead over a bare onnxruntime call; the real-time
+factor of an 8-voice neural flute.
 
-    python benchmarks/onnx_node.py [--blocks 2000] [--sample-rate 48000]
+    python benchmarks/onnx_node.py [--blocks 2000] [--sample-rate 48000] [--only cost|overhead|rtf]
 
-Prints median and p99 microseconds per block and the share of the block period (one core).
+``cost``: median and p99 microseconds per block and the share of the block period (one core).
+``overhead``: the same model and inputs through ``onnx.model``'s ``process`` (port copies in and
+out, IOBinding run, state copy) and through bare onnxruntime on a session with the same options:
+``session.run`` with a feed dict (outputs allocated by onnxruntime) and ``run_with_iobinding`` on
+preallocated, bound arrays; the ratios are the framework's overhead.
+``rtf``: graphs/neural_flute.toml with ``keys.count = 8`` and 8 notes held (engine.note_on), the
+whole engine block (voices, envelopes, decoder for 8 lanes in one call, harmonic and noise banks,
+mix): real-time factor = compute time / audio time (below 1 keeps up on one core).
 Timing on a shared VM is noisy (see /work/shared/research/neural.md): read orders of magnitude.
 """
 
@@ -15,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
-from neuralgraph_plugins.onnx_model import OnnxModel
+from neuralgraph_plugins.onnx_model import OnnxModel, open_session
 
 import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
@@ -49,12 +57,86 @@ def node_runner(node, lanes: int, block: int, sr: float, values: dict[str, float
     return lambda: node.process(ins, outs, block)
 
 
+def bare_runners(model: str, lanes: int, width: int, values: dict[str, float]):
+    """``session.run`` and ``run_with_iobinding`` on ``model`` with the node's inputs, no framework."""
+    session = open_session(model)  # the node's own session options: one thread, sequential
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for t in session.get_inputs():
+        cols = t.shape[1] if isinstance(t.shape[1], int) else width
+        feeds[t.name] = (np.full((lanes, cols), values.get(t.name, 0.1), np.float32)
+                         + (0.01 * rng.standard_normal((lanes, cols))).astype(np.float32))
+        if t.name.startswith("state_in"):
+            feeds[t.name][:] = 0.0
+    binding = session.io_binding()
+    outs = []
+    for t in session.get_inputs():
+        binding.bind_input(t.name, "cpu", 0, np.float32, list(feeds[t.name].shape), feeds[t.name].ctypes.data)
+    for t in session.get_outputs():
+        cols = t.shape[1] if isinstance(t.shape[1], int) else width
+        out = np.zeros((lanes, cols), np.float32)
+        outs.append(out)  # kept alive: onnxruntime writes into it
+        binding.bind_output(t.name, "cpu", 0, np.float32, list(out.shape), out.ctypes.data)
+    run = session.run
+    bound = session.run_with_iobinding
+    return (lambda: run(None, feeds)), (lambda: bound(binding)), outs
+
+
+def overhead(blocks: int, sr: float) -> None:
+    """onnx.model per call beside bare onnxruntime on the same model and inputs."""
+    flute = str(ROOT / "models" / "ddsp_flute.onnx")
+    amp = str(ROOT / "models" / "amp_gru.onnx")
+    cases = [
+        ("ddsp_flute, rate block, 1 lane", flute, "block", 1, 128, {"f0": 440.0, "loudness": -30.0}),
+        ("ddsp_flute, rate block, 8 lanes", flute, "block", 8, 128, {"f0": 440.0, "loudness": -30.0}),
+        ("amp_gru, rate stream, 1 lane, block 128", amp, "stream", 1, 128, {}),
+    ]
+    print(f"{'model':<40} {'onnx.model':>11} {'session.run':>12} {'iobinding':>10} "
+          f"{'/ run':>6} {'/ iobind':>9}   (median us per call)")
+    for name, model, rate, lanes, block, values in cases:
+        node_med, _ = time_calls(node_runner(OnnxModel(model=model, rate=rate), lanes, block, sr, values), blocks)
+        run, bound, _keep = bare_runners(model, lanes, block, values)
+        run_med, _ = time_calls(run, blocks)
+        bound_med, _ = time_calls(bound, blocks)
+        print(f"{name:<40} {node_med:>11.1f} {run_med:>12.1f} {bound_med:>10.1f} "
+              f"{node_med / run_med:>6.2f} {node_med / bound_med:>9.2f}", flush=True)
+
+
+def rtf(blocks: int, sr: float) -> None:
+    """Real-time factor of the neural flute with 8 voices held, at blocks 128 and 256."""
+    print(f"{'patch':<44} {'block':>5} {'median us':>10} {'p99 us':>8} {'RTF':>7} {'p99 RTF':>8} {'x real time':>12}")
+    for block in (128, 256):
+        patch = ng.load_patch(ROOT / "graphs" / "neural_flute.toml", overrides={"keys.count": 8})
+        engine = ng.Engine(patch, sample_rate=sr, block_size=block)
+        for note in (60, 62, 64, 65, 67, 69, 71, 72):
+            engine.note_on(note, velocity=100)
+        period = 1e6 * block / sr
+        for _ in range(50):
+            engine.process()
+        times = np.empty(blocks)
+        for i in range(blocks):
+            t0 = time.perf_counter()
+            engine.process()
+            times[i] = time.perf_counter() - t0
+        total = float(times.sum() * 1e6) / (blocks * period)  # compute time / audio time over the run
+        med, p99 = float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
+        print(f"{'graphs/neural_flute.toml, keys.count=8, 8 held':<44} {block:>5} {med:>10.1f} {p99:>8.1f} "
+              f"{med / period:>7.3f} {p99 / period:>8.3f} {1 / total:>12.1f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=2000)
     ap.add_argument("--sample-rate", type=float, default=48000.0)
+    ap.add_argument("--only", choices=("cost", "overhead", "rtf"), help="run one section (default: all)")
     args = ap.parse_args()
     sr = args.sample_rate
+    if args.only in (None, "overhead"):
+        overhead(args.blocks, sr)
+    if args.only in (None, "rtf"):
+        rtf(args.blocks, sr)
+    if args.only not in (None, "cost"):
+        return
     flute = str(ROOT / "models" / "ddsp_flute.onnx")
     amp = ROOT / "models" / "amp_gru.onnx"
     rows = []

@@ -296,3 +296,21 @@ def test_contract_cases_parametrise_over_a_registry():
     assert [c.id for c in cases] == ["planted.bad_latency", "planted.clean"]
     assert [c.values for c in cases] == [(BadLatency,), (Clean,)]
     assert [c.id for c in contract_cases(registry, types=["planted.clean"])] == ["planted.clean"]
+
+
+def test_the_latency_check_pulses_the_input_a_node_names():
+    class SideDelay(BadLatency):
+        """The delayed signal comes in on `side`, not `in`."""
+
+        type_name = "planted.side_delay"
+        side = Input(doc="Delayed input.")
+        contract_latency_input = "side"
+
+        def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+            d, line = self.DELAY, self.line
+            line[:, d:] = ins.side
+            np.copyto(outs.out, line[:, :frames])
+            line[:, :d] = line[:, frames : frames + d]
+
+    report = run_contract_suite(SideDelay, quick=True, checks=["latency"])
+    assert "an impulse on `side` reaches the output after 3 samples" in report.failed("latency")[0].message

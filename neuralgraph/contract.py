@@ -48,6 +48,7 @@ CHECKS: tuple[str, ...] = (
     "param_extremes",
     "prepare_grid",
     "hostile_inputs",
+    "fp_warnings",
     "nonfinite_recovery",
     "no_subnormals",
     "automation",
@@ -466,6 +467,26 @@ def _check_hostile_inputs(c: _Context) -> None:
                     c.fail("no_subnormals", f"{sub} with {where}")
 
 
+def _check_fp_warnings(c: _Context) -> None:
+    """Finite inputs never make numpy warn (overflow, invalid value, division by zero): in the
+    audio thread a warning is I/O, written to stderr, even when the output ends up finite."""
+    import warnings
+
+    for kind in ("normal", *(k for k in STIMULI if k not in NON_FINITE_STIMULI)):
+        h = c.harness()
+        for b in range(3):
+            h.fill(kind, b)
+            with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn",
+                                                                            divide="warn"):
+                warnings.simplefilter("always")
+                _process(h, f"{kind} input, block {b}")
+            fp = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+            if fp:
+                w = fp[0]
+                raise _CheckFailed(f"numpy warned \"{w.message}\" ({Path(w.filename).name}:{w.lineno}) with {kind} "
+                                   f"input, block {b}: in the audio thread that is a write to stderr")
+
+
 def _check_nonfinite_recovery(c: _Context) -> None:
     """After NaN or Inf on the inputs, normal input brings finite output back (state not poisoned)."""
     for kind in NON_FINITE_STIMULI:
@@ -821,6 +842,7 @@ _RUNNERS: dict[str, Callable[[_Context], None]] = {
     "param_extremes": _check_param_extremes,
     "prepare_grid": _check_prepare_grid,
     "hostile_inputs": _check_hostile_inputs,
+    "fp_warnings": _check_fp_warnings,
     "nonfinite_recovery": _check_nonfinite_recovery,
     "no_subnormals": _check_no_subnormals,
     "automation": _check_automation,

@@ -72,6 +72,19 @@ class BadHostile(Clean):
         np.multiply(outs.out, 1e-6, out=outs.out)
 
 
+class NaiveSigmoid(Clean):
+    """1 / (1 + exp(-k x)): finite output, but exp overflows (and numpy warns) for x << 0."""
+
+    type_name = "planted.naive_sigmoid"
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        np.multiply(ins.in_, -1000.0, out=out)
+        np.exp(out, out=out)
+        np.add(out, 1.0, out=out)
+        np.reciprocal(out, out=out)
+
+
 class BadRecovery(Clean):
     """Accumulates its input into a state that a NaN poisons for good."""
 
@@ -186,6 +199,7 @@ PLANTED = {
     "param_extremes": BadExtreme,
     "prepare_grid": BadGrid,
     "hostile_inputs": BadHostile,
+    "fp_warnings": NaiveSigmoid,
     "nonfinite_recovery": BadRecovery,
     "no_subnormals": BadSubnormal,
     "automation": BadAutomation,
@@ -223,6 +237,7 @@ def test_the_planted_bug_fails_its_check(check):
     ("param_extremes", "with width = 0.0"),
     ("prepare_grid", "sample rate not supported (192000 Hz"),
     ("hostile_inputs", "is inf"),
+    ("fp_warnings", "numpy warned \"overflow encountered in exp\""),
     ("nonfinite_recovery", "poisons the state"),
     ("no_subnormals", "subnormal"),
     ("automation", "gain"),

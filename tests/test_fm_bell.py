@@ -8,14 +8,15 @@ measured partial is one Bessel value, and none but k = 0 is a harmonic of fc: th
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
+from analysis import rms
 from scipy.special import jv
 
 import neuralgraph as ng
-from analysis import rms
 
 PATCH = Path(__file__).resolve().parent.parent / "graphs" / "fm_bell.toml"
 SR = 48000
@@ -109,9 +110,9 @@ def test_strike_mellows_and_decays_like_a_bell():
         loud = MASTER * exp_decay(mid, 4.0) / math.sqrt(2.0)
         assert 20 * math.log10(levels[-1] / loud) == pytest.approx(0.0, abs=0.5), (t, levels[-1], loud)
     # brightness falls as a bell's does, and the level falls strictly, 60 dB per 4 s
-    assert all(a > b for a, b in zip(centroids[:5], centroids[1:5]))
+    assert all(a > b for a, b in pairwise(centroids[:5]))
     assert centroids[0] > 3.0 * fc
-    assert all(a > b for a, b in zip(levels, levels[1:]))
+    assert all(a > b for a, b in pairwise(levels))
     # once the index envelope has ended (1.2 s) only the carrier is left: sidebands gone
     late = x[int(1.3 * SR): int(1.8 * SR)]
     assert amplitude(late, fc + fm) < 1e-3 * amplitude(late, fc)

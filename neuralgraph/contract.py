@@ -68,6 +68,8 @@ QUICK_BLOCK_SIZES: tuple[int, ...] = (1, 65, 4096)
 
 #: Lanes a node runs with when it does not fix its own count: more than one, to catch lane bugs.
 DEFAULT_LANES = 2
+#: Lane counts the prepare grid cycles through.
+GRID_LANES = (1, 2, 3)
 #: Inputs of the hostile-input check, in order.
 STIMULI: tuple[str, ...] = ("silence", "noise", "dc", "dc_negative", "impulse", "spikes", "subnormal", "nan", "inf")
 NON_FINITE_STIMULI = ("nan", "inf")
@@ -148,10 +150,10 @@ class Harness:
     """
 
     def __init__(self, node_cls: type[Node], params: Mapping[str, Any], sample_rate: float, block_size: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, lanes: int | None = None) -> None:
         self.node = node = node_cls(**params)
         self.sample_rate, self.block_size = float(sample_rate), int(block_size)
-        self.lanes = lanes = node.fixed_lanes() or DEFAULT_LANES
+        self.lanes = lanes = node.fixed_lanes() or lanes or DEFAULT_LANES
         self.in_decls: dict[str, Input] = dict(node.inputs())
         self.out_decls: dict[str, Output] = dict(node.outputs())
         out_lanes = dict(node.output_lanes(lanes))
@@ -309,9 +311,9 @@ class _Context:
             self.failures.append((check, message))
 
     def harness(self, sample_rate: float = 48000, block_size: int = 256, seed: int | None = None,
-                params: Mapping[str, Any] | None = None) -> Harness:
+                params: Mapping[str, Any] | None = None, lanes: int | None = None) -> Harness:
         return Harness(self.node_cls, self.params if params is None else params, sample_rate, block_size,
-                       self.seed if seed is None else seed)
+                       self.seed if seed is None else seed, lanes)
 
 
 def _check_construct(c: _Context) -> None:
@@ -425,10 +427,11 @@ def _grid(quick: bool) -> list[tuple[int, int]]:
 
 
 def _check_prepare_grid(c: _Context) -> None:
-    for sr, bs in _grid(c.quick):
-        where = f"{sr} Hz, block {bs}"
+    for k, (sr, bs) in enumerate(_grid(c.quick)):
+        lanes = GRID_LANES[k % len(GRID_LANES)]  # lane counts vary too (unless the node fixes its own)
+        where = f"{sr} Hz, block {bs}, {lanes} lane(s) asked"
         try:
-            h = c.harness(sr, bs)
+            h = c.harness(sr, bs, lanes=lanes)
         except Exception as exc:
             raise _CheckFailed(f"prepare raised {type(exc).__name__}: {exc} ({where})") from exc
         names = list(h.outputs)

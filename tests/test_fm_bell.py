@@ -105,7 +105,7 @@ def test_strike_mellows_and_decays_like_a_bell():
         ks = np.arange(-30, 31)
         power = jv(ks, index) ** 2
         predicted = float((power * np.abs(fc + ks * fm)).sum() / power.sum())
-        assert centroids[-1] == pytest.approx(predicted, rel=0.15), (t, centroids[-1], predicted)
+        assert centroids[-1] == pytest.approx(predicted, rel=0.03), (t, centroids[-1], predicted)
         # loudness follows the 4 s exponential decay of the ring envelope; FM keeps the power
         loud = MASTER * exp_decay(mid, 4.0) / math.sqrt(2.0)
         assert 20 * math.log10(levels[-1] / loud) == pytest.approx(0.0, abs=0.5), (t, levels[-1], loud)

@@ -22,6 +22,9 @@ from typing import Any
 
 import attrs
 
+#: The largest finite float32: signal values, constants included, must fit.
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 class Rate(enum.Enum):
     """How often a signal has a new value."""
@@ -73,6 +76,8 @@ class Input:
         """Why ``value`` is not a valid constant for this input, or None when it is."""
         if not math.isfinite(value):
             return "must be a finite number"
+        if abs(value) > FLOAT32_MAX:  # signals are float32: a larger constant would become inf
+            return f"must be a number within ±{FLOAT32_MAX:.4g} (signals are float32)"
         if self.min is not None and value < self.min:
             return f"must be >= {self.min:g}{(' ' + self.unit) if self.unit else ''}"
         if self.max is not None and value > self.max:

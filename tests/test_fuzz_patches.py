@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import neuralgraph as ng
 from neuralgraph.errors import CODES
 from neuralgraph.graph import _mappable
-from neuralgraph.ports import Param, Rate
+from neuralgraph.ports import FLOAT32_MAX, Param, Rate
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
 settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=60, deadline=None, database=None,
@@ -449,3 +449,58 @@ def test_bytes_that_are_not_utf8_name_their_line(tmp_path):
     (problem,) = info.value.problems
     assert (problem.code, problem.line, problem.col) == ("NG101", 3, 14)
     assert problem.hint == "save the file as UTF-8"
+
+
+SET_VALUES = st.one_of(WEIRD_VALUES, st.floats(), st.booleans(), st.text(max_size=6),
+                       st.integers(min_value=-(2**70), max_value=2**70))
+
+
+@FUZZ
+@given(st.data())
+def test_engine_set_accepts_only_values_in_range_and_refuses_the_rest(data):
+    """Engine.set takes a value inside the declared range or raises ParameterError (NaN, Inf, out of
+    range, wrong type, unknown target); whatever it accepted, the engine keeps playing cleanly."""
+    patch = ng.load_patch(data.draw(valid_patches()))
+    try:
+        engine = ng.Engine(patch, sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
+    except ng.CompileError:
+        assume(False)  # a parameter combination the node refuses (see above)
+    targets = sorted(engine._target_index)
+    for _ in range(data.draw(st.integers(1, 6))):
+        target = data.draw(st.one_of(st.sampled_from(targets), st.text(max_size=10)) if targets else st.text(max_size=10))
+        value = data.draw(SET_VALUES)
+        try:
+            engine.set(target, value)
+        except ng.ParameterError as exc:
+            assert str(exc)
+            continue
+        node, _, name = target.partition(".")
+        instance = engine.plan.nodes[node]
+        decl = instance.params().get(name) or instance.inputs().get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert math.isfinite(value), f"{target} accepted {value!r}"
+            assert decl.min is None or value >= decl.min, f"{target} accepted {value!r} below {decl.min}"
+            assert decl.max is None or value <= decl.max, f"{target} accepted {value!r} above {decl.max}"
+            if name in instance.inputs():  # a signal is float32: a larger constant would be inf
+                assert abs(value) <= FLOAT32_MAX, f"{target} accepted {value!r}"
+        for _ in range(4):
+            assert np.isfinite(engine.process()).all()
+    assert engine.faults() == []
+
+
+def test_a_constant_beyond_float32_is_refused_where_it_is_written(write_patch):
+    """1e308 is a finite float64 but inf as float32: the fuzzer saw Engine.set accept it and the
+    signal turn infinite. Patch constants and Engine.set now refuse it."""
+    path = write_patch('schema = 1\n[nodes.m]\ntype = "math.add"\na = 1e308\n'
+                       '[nodes.out]\ntype = "io.output"\nin = "m"\n')
+    with pytest.raises(ng.PatchValidationError) as info:
+        ng.load_patch(path)
+    (problem,) = info.value.problems
+    assert (problem.code, problem.line, problem.path) == ("NG113", 4, "nodes.m.a")
+    assert "within ±3.403e+38" in problem.message
+    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": {"m": {"type": "math.add"},
+                                                             "out": {"type": "io.output", "in": "m"}}}),
+                       sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
+    with pytest.raises(ng.ParameterError, match="within"):
+        engine.set("m.a", -1e39)
+    engine.set("m.a", 0.5)

@@ -171,7 +171,7 @@ class Engine:
         if isinstance(obj, _ConstantTarget):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(f"{target}: expected a number, got {value!r}")
-            reason = obj.c.decl.check(float(value))
+            reason = obj.c.decl.check(value)  # converts, and refuses ints too large for a float
             if reason:
                 raise ParameterError(f"{target}: {value!r} {reason}")
             number = float(value)

@@ -24,7 +24,7 @@ else:  # pragma: no cover
 from .errors import Problem, did_you_mean, display_path
 from .locations import Key, locate
 from .node import Node
-from .ports import Input, ParamRangeError, Rate
+from .ports import FLOAT32_MAX, Input, ParamRangeError, Rate
 from .registry import Registry
 from .spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
 
@@ -315,8 +315,13 @@ class PatchLoader:
                     ok = False
                     self.problems.add("NG112", tkey, "an events input takes a connection, not a number", value=term)
                     continue
-                if not math.isfinite(term):
+                if isinstance(term, float) and not math.isfinite(term):
                     ok = False  # already reported as NG114
+                    continue
+                if isinstance(term, int) and abs(term) > FLOAT32_MAX:  # float(term) could even overflow
+                    ok = False
+                    self.problems.add("NG113", tkey, f"{term} is too large for a signal (float32)", value=term,
+                                      hint=f"valid: {_range_text(decl)}")
                     continue
                 if not isinstance(value, list):
                     reason = decl.check(float(term))

@@ -74,6 +74,10 @@ class Input:
 
     def check(self, value: float) -> str | None:
         """Why ``value`` is not a valid constant for this input, or None when it is."""
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float
+            return f"must be a number within ±{FLOAT32_MAX:.4g} (signals are float32)"
         if not math.isfinite(value):
             return "must be a finite number"
         if abs(value) > FLOAT32_MAX:  # signals are float32: a larger constant would become inf
@@ -163,9 +167,14 @@ class Param:
                 raise ParamTypeError("must be an integer")
             value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond any float (TOML allows 10**400)
+                raise ParamRangeError(f"must be a number within ±{FLOAT32_MAX:.4g}") from None
             if not math.isfinite(value):
                 raise ParamRangeError("must be a finite number")
+            if abs(value) > FLOAT32_MAX:  # it would be inf as soon as a node makes it float32
+                raise ParamRangeError(f"must be a number within ±{FLOAT32_MAX:.4g}")
         if self.min is not None and value < self.min:
             raise ParamRangeError(f"must be >= {self.min:g}{(' ' + self.unit) if self.unit else ''}")
         if self.max is not None and value > self.max:

@@ -228,7 +228,8 @@ def _parent(data: Any, path: tuple) -> Any:
 WEIRD_VALUES = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, 2**63 - 1, -(2**63), 2**70, 0, -1,
                      "", "out", "nodes.out", "n0.nope", ".", "a.b.c", [], {}, [[]], {"from": 3}, True]),
-    st.floats(), st.integers(), st.text(max_size=12), st.lists(st.integers(), max_size=3),
+    st.floats(), st.integers(), st.integers(min_value=10**300, max_value=10**400), st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 
@@ -501,6 +502,21 @@ def test_a_constant_beyond_float32_is_refused_where_it_is_written(write_patch):
     engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": {"m": {"type": "math.add"},
                                                              "out": {"type": "io.output", "in": "m"}}}),
                        sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
-    with pytest.raises(ng.ParameterError, match="within"):
-        engine.set("m.a", -1e39)
+    for huge in (-1e39, 10**400):  # 10**400 is a valid TOML and Python integer that no float can hold
+        with pytest.raises(ng.ParameterError, match="within"):
+            engine.set("m.a", huge)
     engine.set("m.a", 0.5)
+
+
+def test_integers_beyond_any_float_are_range_errors_not_crashes(write_patch):
+    """TOML integers have no size limit; float(10**400) raises OverflowError, which escaped load_patch."""
+    big = "1" + "0" * 400
+    path = write_patch(f'schema = 1\n[nodes.m]\ntype = "map.clamp"\nlo = {big}\n'
+                       f'[nodes.o]\ntype = "osc.sine"\nfreq = {big}\n'
+                       '[nodes.out]\ntype = "io.output"\nin = "m"\n')
+    with pytest.raises(ng.PatchValidationError) as info:
+        ng.load_patch(path)
+    assert [(p.code, p.line, p.path) for p in info.value.problems] == [
+        ("NG113", 4, "nodes.m.lo"), ("NG113", 7, "nodes.o.freq")]
+    assert "within ±3.403e+38" in info.value.problems[0].message
+    assert "too large for a signal" in info.value.problems[1].message

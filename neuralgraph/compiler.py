@@ -89,10 +89,12 @@ class Compiler:
     def make_nodes(self) -> None:
         spec = self.patch.spec
         problems: list[Problem] = []
+        activity: dict[str, np.ndarray | None] = {}
         for name in self.topology.order:
             node_spec = spec.nodes[name]
             node = self.patch.registry.node_class(node_spec.type)(**node_spec.params)
             lanes = self.topology.lanes[name]
+            inherited = self._inherited_activity(name, lanes, activity)
             ctx = PrepareContext(
                 sample_rate=self.sample_rate,
                 block_size=self.block_size,
@@ -101,16 +103,40 @@ class Compiler:
                 output_lanes=dict(self.topology.output_lanes[name]),
                 node_name=name,
                 patch_dir=spec.directory,
+                active_lanes=inherited,
             )
             try:
                 node.prepare(ctx)
+                own = node.lane_activity()
             except Exception as exc:  # a plugin's prepare must not crash the host
                 loc = node_spec.loc
                 problems.append(Problem("NG117", f"{node_spec.type} failed to prepare: {exc}", loc.file,
                                         loc.line, loc.col, f"nodes.{name}"))
+                own = None
+            activity[name] = _readonly(own) if own is not None else inherited
             self.nodes[name] = node
         if problems:
             raise CompileError(problems)
+
+    def _inherited_activity(self, name: str, lanes: int,
+                            activity: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
+        """The lane-activity flags node ``name`` inherits: those of the source its multi-lane inputs
+        all come from (one voices node, directly or through per-lane nodes), else None.
+
+        Single-lane sources broadcast to every lane and do not matter; any multi-lane input
+        without flags, or with another source's, means the node must run every lane.
+        """
+        if lanes < 2:
+            return None
+        found: np.ndarray | None = None
+        for e in self.topology.edges:
+            if e.dst != name or e.feedback or self.topology.output_lanes[e.src][e.src_port] < 2:
+                continue
+            flags = activity.get(e.src)
+            if flags is None or flags.shape[0] != lanes or (found is not None and flags is not found):
+                return None
+            found = flags
+        return found
 
     # ---- 2. latency ----------------------------------------------------------------------------
     def latencies(self) -> tuple[dict[str, int], dict[str, int]]:

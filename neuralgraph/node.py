@@ -55,6 +55,11 @@ class PrepareContext:
     output_lanes: Mapping[str, int]
     node_name: str = ""
     patch_dir: Path = attrs.field(factory=Path.cwd)
+    #: Which of this node's lanes sound (1) or are silent (0), updated by the lane's source (e.g.
+    #: ``midi.voices``) before this node runs in each block; None when every lane always runs.
+    #: A node may skip the work of a silent lane; it must then write silence (zeros) to that
+    #: lane of every output. Read-only.
+    active_lanes: np.ndarray | None = None
 
     def zeros(self, *shape: int, dtype: Any = np.float32) -> np.ndarray:
         """A zeroed array, for state and scratch buffers (call it only from ``prepare``)."""
@@ -150,6 +155,15 @@ class Node:
     def output_lanes(self, lanes: int) -> Mapping[str, int]:
         """Lanes of each output, given the node's lane count (default: all the same)."""
         return {name: (lanes if out.rate is not Rate.EVENTS else 1) for name, out in self.outputs().items()}
+
+    def lane_activity(self) -> np.ndarray | None:
+        """For a node that creates lanes (voices): a uint8 array, one flag per lane, that ``process``
+        keeps at 1 while the lane sounds and 0 once it is silent; made in ``prepare``.
+
+        The compiler hands it, as ``ctx.active_lanes``, to every node whose lanes come from this
+        one, so those nodes can skip silent voices. Default: None (no such information).
+        """
+        return None
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def prepare(self, ctx: PrepareContext) -> None:

@@ -17,11 +17,19 @@ from numba import njit
 from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
 
 
+def _active_flags(ctx: PrepareContext) -> np.ndarray:
+    """The voices' activity flags, or all lanes on: free voices cost no work (docs/midi.md)."""
+    return ctx.active_lanes if ctx.active_lanes is not None else np.ones(ctx.lanes, np.uint8)
+
+
 @njit(cache=True, nogil=True)
-def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, out):  # pragma: no cover - compiled
+def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, active, out):  # pragma: no cover - compiled
     lanes, frames = out.shape
     count = amps.shape[1]
     for lane in range(lanes):
+        if active[lane] == 0:  # a free voice: silence, its phase waits
+            out[lane, :] = 0.0
+            continue
         p = phase[lane]
         for i in range(frames):
             f = freq[lane, i]
@@ -57,7 +65,8 @@ class HarmonicSynth(Node):
 
     ``amp_k`` is the peak amplitude of harmonic k (a control input, e.g. a decoder's output);
     amplitudes ramp linearly from one block to the next; harmonics at or above Nyquist are
-    silent and the ones in the top 10 % below it fade out, so a glide never aliases.
+    silent and the ones in the top 10 % below it fade out, so a glide never aliases. Free voices
+    (``ctx.active_lanes``) are skipped and silent.
     """
 
     type_name = "synth.harmonic"
@@ -78,11 +87,12 @@ class HarmonicSynth(Node):
         self.prev = np.zeros((ctx.lanes, self.count), np.float64)
         self.phase = np.zeros(ctx.lanes, np.float64)
         self.columns = [(f"amp_{k + 1}", self.amps[:, k:k + 1]) for k in range(self.count)]
+        self.active = _active_flags(ctx)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         for name, column in self.columns:
             np.copyto(column, ins[name])
-        _harmonic_bank(ins.freq, self.amps, self.prev, self.phase, self.inv_sr, self.nyquist, outs.out)
+        _harmonic_bank(ins.freq, self.amps, self.prev, self.phase, self.inv_sr, self.nyquist, self.active, outs.out)
         np.copyto(self.prev, self.amps)
 
     def reset(self) -> None:
@@ -91,10 +101,13 @@ class HarmonicSynth(Node):
 
 
 @njit(cache=True, nogil=True)
-def _noise_bank(white, gains, prev, sos, norm, state, out):  # pragma: no cover - compiled
+def _noise_bank(white, gains, prev, sos, norm, state, active, out):  # pragma: no cover - compiled
     lanes, frames = out.shape
     bands, sections = sos.shape[0], sos.shape[1]
     for lane in range(lanes):
+        if active[lane] == 0:  # a free voice: silence, its filters wait
+            out[lane, :] = 0.0
+            continue
         for i in range(frames):
             x0 = white[lane, i]
             frac = (i + 1.0) / frames
@@ -119,7 +132,8 @@ class FilteredNoise(Node):
 
     ``band_k`` is the RMS level that band contributes (each filter's output is normalised to unit
     variance for unit white noise), ramped linearly across the block. Bands above Nyquist are
-    silent. Each lane has its own noise; ``seed`` makes renders repeatable.
+    silent. Each lane has its own noise; ``seed`` makes renders repeatable. Free voices
+    (``ctx.active_lanes``) are skipped and silent.
     """
 
     type_name = "synth.filtered_noise"
@@ -157,13 +171,14 @@ class FilteredNoise(Node):
         self.state = np.zeros((ctx.lanes, n, 2, 2), np.float64)
         self.white = np.zeros((ctx.lanes, ctx.block_size), np.float64)
         self.columns = [(f"band_{k + 1}", self.gains[:, k:k + 1]) for k in range(n)]
+        self.active = _active_flags(ctx)
         self.rng = np.random.default_rng(self.seed)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         for name, column in self.columns:
             np.copyto(column, ins[name])
         self.rng.standard_normal(out=self.white)
-        _noise_bank(self.white, self.gains, self.prev, self.sos, self.norm, self.state, outs.out)
+        _noise_bank(self.white, self.gains, self.prev, self.sos, self.norm, self.state, self.active, outs.out)
         np.copyto(self.prev, self.gains)
 
     def reset(self) -> None:

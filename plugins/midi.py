@@ -57,8 +57,10 @@ def _start(v, n, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq
 @njit(cache=True, nogil=True)
 def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, chan_filter, bend_range, tail,
                   note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus,
-                  stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at):  # pragma: no cover
-    """One block of voice allocation; returns the number of sounding voices at its end.
+                  stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
+                  activity):  # pragma: no cover
+    """One block of voice allocation; returns the number of sounding voices at its end, and flags
+    them in ``activity`` (1 sounding, 0 free).
 
     misc[0] = sample clock at the block start, misc[1] = keys on the mono stack, misc[2] = a
     sequence counter ordering note-ons and releases (ties inside a frame stay ordered).
@@ -211,6 +213,9 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
             state[v] = FREE
         if state[v] != FREE:
             active += 1
+            activity[v] = 1
+        else:
+            activity[v] = 0
     return active
 
 
@@ -222,7 +227,8 @@ class Voices(Node):
     oldest playing voice. A stolen or retriggered voice's gate drops to 0 for one frame, so an
     envelope downstream restarts. ``mono`` plays one voice (lane 0), last-note priority,
     retriggering on every key; ``legato`` retriggers only when no key was held. The sustain pedal
-    (CC 64) holds released keys; CC 120/123 release everything on their channel.
+    (CC 64) holds released keys; CC 120/123 release everything on their channel. A voice is free
+    ``tail_ms`` after its release; nodes downstream may then skip it (``lane_activity``).
     """
 
     type_name = "midi.voices"
@@ -265,6 +271,7 @@ class Voices(Node):
         self.stack_chan = np.zeros(STACK, np.int32)
         self.stack_vel = np.zeros(STACK, np.float64)
         self.misc = np.zeros(3, np.int64)
+        self.activity = np.zeros(v, np.uint8)
         self.on_param("tail_ms")
         self.on_param("mode")
         self.reset()
@@ -294,7 +301,12 @@ class Voices(Node):
         self.ch_bend.fill(0.0)
         self.ch_sus.fill(0)
         self.misc.fill(0)
+        self.activity.fill(0)
         self.active_voices = 0
+
+    def lane_activity(self) -> np.ndarray:
+        """1 for each voice held, sustained or in its ``tail_ms`` after release; 0 for a free voice."""
+        return self.activity
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         ev = ins.midi
@@ -303,7 +315,7 @@ class Voices(Node):
             self._tail, self.v_note, self.v_chan, self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq,
             self.v_on, self.v_off_seq, self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note,
             self.stack_chan, self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity,
-            outs.aftertouch)
+            outs.aftertouch, self.activity)
 
 
 @njit(cache=True, nogil=True)

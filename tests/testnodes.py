@@ -132,7 +132,21 @@ class Level(Node):
         np.copyto(outs.out, ins.value)
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, Allocating, InputWriter, Poison, Level]
+class ActivityProbe(Node):
+    """Passes ``in`` through and keeps the lane-activity flags the compiler handed it."""
+
+    type_name = "test.activity_probe"
+    in_ = Input(init=0.0)
+    out = Output(span=(-1.0, 1.0))
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.active_lanes = ctx.active_lanes
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.copyto(outs.out, ins.in_)
+
+
+ALL = [Impulse, Lanes, Latent, Raiser, Allocating, InputWriter, Poison, Level, ActivityProbe]
 
 
 @hookimpl

@@ -22,7 +22,6 @@ complete inventory.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,24 +32,13 @@ import neuralgraph as ng
 from neuralgraph.events import EventBuffer
 from neuralgraph.node import Ports, PrepareContext
 from neuralgraph.ports import Rate
+from timing import per_block
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = [(1, 64), (1, 256), (16, 64), (16, 256)]
 LANE_PARAMS = {"midi.voices": "count"}  # types whose lane count is a parameter, not their inputs'
 CHORD = (60, 64, 67, 71)
 
-
-def per_block(run: Callable[[], None], blocks: int) -> float:
-    """Best of 5 CPU times per call, after 20 warm-up calls (numba compiles on the first)."""
-    for _ in range(20):
-        run()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.process_time()
-        for _ in range(blocks):
-            run()
-        best = min(best, (time.process_time() - t0) / blocks)
-    return best
 
 
 def builtin_types(registry: ng.Registry) -> list[str]:

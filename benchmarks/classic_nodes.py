@@ -12,29 +12,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
 
 import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
 from neuralgraph.ports import Rate
+from timing import per_block
 
 TYPES = ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable", "noise.white", "noise.pink",
          "filter.lowpass", "filter.highpass", "filter.bandpass", "filter.notch", "filter.peak",
          "filter.lowshelf", "filter.highshelf", "filter.onepole", "filter.dc_block"]
 
-
-def per_block(run, blocks: int) -> float:
-    for _ in range(20):
-        run()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.process_time()
-        for _ in range(blocks):
-            run()
-        best = min(best, (time.process_time() - t0) / blocks)
-    return best
 
 
 def node_runner(cls: type, lanes: int, block: int):

@@ -14,29 +14,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
 
 import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
 from neuralgraph.ports import Rate
+from timing import per_block
 
 TYPES = ["env.adsr", "env.ar", "lfo", "control.smooth", "control.slew", "map.range", "map.midi_to_hz",
          "map.db_to_gain", "map.quantize", "map.clamp", "math.sub", "math.abs", "math.min", "math.max",
          "fx.gain", "fx.pan", "fx.waveshape", "fx.delay", "fx.chorus", "fx.reverb", "fx.limiter"]
 
-
-def per_block(run, blocks: int) -> float:
-    for _ in range(20):
-        run()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.process_time()
-        for _ in range(blocks):
-            run()
-        best = min(best, (time.process_time() - t0) / blocks)
-    return best
 
 
 def node_runner(cls: type, lanes: int, block: int):

@@ -286,7 +286,15 @@ class PatchLoader:
         key: Key = ("nodes", name)
         decls = node.inputs()
         inputs: dict[str, InputSpec] = {}
+        for pattern, value in rest.items():
+            if "*" in pattern:
+                for iname, expanded in self._expand_pattern(key, node, pattern, value, rest):
+                    spec = self._input(key + (pattern,), decls[iname], expanded)
+                    if spec is not None:
+                        inputs[iname] = spec
         for iname, value in rest.items():
+            if "*" in iname:
+                continue
             decl = decls.get(iname)
             if decl is None:
                 valid = set(decls) | set(node.params()) | {"type"}
@@ -298,6 +306,36 @@ class PatchLoader:
                 inputs[iname] = spec
         return NodeSpec(name=name, type=node.type_name or type(node).__name__, params=params,
                         inputs=inputs, loc=p.loc(key, value=False))
+
+    def _expand_pattern(self, key: Key, node: Node, pattern: str, value: Any,
+                        explicit: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """``"amp_*" = "decoder.harm_*"``: one connection per input the pattern matches, the text
+        ``*`` stood for put in place of each ``*`` in the value's connections. Inputs named
+        explicitly in the same node keep their own value."""
+        p = self.problems
+        if pattern.count("*") != 1:
+            p.add("NG115", key + (pattern,), f"input pattern `{pattern}` must have exactly one `*`",
+                  value=value, at_value=False, hint='e.g. "amp_*" = "decoder.harm_*"')
+            return []
+        head, tail = pattern.split("*")
+        matches = [(name[len(head):len(name) - len(tail)], name) for name, decl in node.inputs().items()
+                   if len(name) > len(head) + len(tail) and name.startswith(head) and name.endswith(tail)
+                   and name not in explicit]
+        if not matches:
+            p.add("NG111", key + (pattern,), f"`{node.type_name}` has no input matching `{pattern}`",
+                  value=value, at_value=False, hint="inputs: " + ", ".join(node.inputs()) if node.inputs() else None)
+            return []
+
+        def fill(term: Any, text: str) -> Any:
+            if isinstance(term, str):
+                return term.replace("*", text)
+            if isinstance(term, list):
+                return [fill(t, text) for t in term]
+            if isinstance(term, dict):
+                return {k: fill(v, text) if k == "from" else v for k, v in term.items()}
+            return term
+
+        return [(name, fill(value, text)) for text, name in matches]
 
     def _input(self, key: Key, decl: Input, value: Any) -> InputSpec | None:
         terms = value if isinstance(value, list) else [value]

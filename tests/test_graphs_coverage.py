@@ -1,8 +1,9 @@
 """Every shipped patch in graphs/ renders, and together they use every built-in node type.
 
-Issue 3 asks that each node of the classic library plays inside a patch a test renders. Each
-patch here is rendered for half a second: MIDI-driven patches play examples/midi/arpeggio.mid
-(its first notes start at 0 s), patches on ``io.input`` get a generated stereo signal.
+Issue 3 asks that each node of the classic library plays inside a patch a test renders. MIDI-driven
+patches play the whole of examples/midi/arpeggio.mid (its chords are where levels add up; plus a
+second of release tail); the others render half a second, patches on
+``io.input`` with a generated stereo signal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import neuralgraph as ng
+from neuralgraph.midifile import midi_length
 from neuralgraph.ports import Rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +83,9 @@ def test_patch_renders_finite_and_audible(path):
     engine = ng.Engine(patch)
     midi = ARPEGGIO if needs_midi(patch) else None
     feed = stereo_input(SECONDS, engine.sample_rate) if engine.input is not None else None
-    out = engine.render(SECONDS, midi=midi, input=feed)
-    assert out.shape == (patch.channels, int(SECONDS * engine.sample_rate))
+    seconds = midi_length(midi) + 1.0 if midi else SECONDS
+    out = engine.render(seconds, midi=midi, input=feed)
+    assert out.shape == (patch.channels, int(seconds * engine.sample_rate))
     guard = engine.plan.guard  # the output guard zeroes NaN/Inf and limits at 0 dBFS: ask what it caught
     assert guard.non_finite == 0, f"{path.name}: {guard.non_finite} NaN/Inf samples"
     assert engine.faults() == []

@@ -21,6 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .config import Limits
 from .errors import Problem, did_you_mean, display_path
 from .locations import Key, locate
 from .node import Node
@@ -151,10 +152,11 @@ def parse_override(text: str) -> tuple[str, Any]:
 class PatchLoader:
     """Turns the TOML data of one patch into a PatchSpec, collecting every problem."""
 
-    def __init__(self, registry: Registry, problems: Problems, directory: Path) -> None:
+    def __init__(self, registry: Registry, problems: Problems, directory: Path, limits: Limits | None = None) -> None:
         self.registry = registry
         self.problems = problems
         self.directory = directory
+        self.limits = limits or Limits()
         #: validated node instances by name (used for port lookups; the engine makes its own)
         self.instances: dict[str, Node] = {}
         #: every node name the patch declares, including those that failed to load
@@ -187,6 +189,14 @@ class PatchLoader:
             p.add("NG125", ("nodes",) if "nodes" in data else (), "the patch has no nodes",
                   hint='add at least [nodes.out] with type = "io.output"')
         self.declared = set(nodes_data)
+        if len(nodes_data) > self.limits.max_nodes:  # refuse before building a single node
+            first_over = list(nodes_data)[self.limits.max_nodes]
+            p.add("NG126", ("nodes", first_over),
+                  f"the patch has {len(nodes_data)} nodes, more than the limit of {self.limits.max_nodes} "
+                  f"(node `{first_over}` is number {self.limits.max_nodes + 1})", value=len(nodes_data),
+                  hint="raise it on purpose: max_nodes in [limits] of config.toml, NEURALGRAPH_MAX_NODES, "
+                       "--max-nodes, or load_patch(..., max_nodes=N)", at_value=False)
+            return PatchSpec(name=name, file=file, engine=engine, nodes={})
         staged = {}
         for node_name, table in nodes_data.items():
             staged[node_name] = self._node_params(node_name, table)
@@ -261,13 +271,12 @@ class PatchLoader:
                 code = "NG113" if isinstance(exc, ParamRangeError) else "NG112"
                 p.add(code, key + (pname,), f"{_describe(value)} {exc}", value=value, hint=f"valid: {decl.describe()}")
                 continue
-            if decl.path:
-                resolved = (self.directory / params[pname]).resolve()
-                if not resolved.exists():
+            if decl.path and params[pname] != "":  # "" means "no file" (e.g. a built-in table)
+                resolved = self._file(key + (pname,), params[pname])
+                if resolved is None:
                     ok = False
-                    p.add("NG116", key + (pname,), f"file {params[pname]!r} does not exist", value=value,
-                          hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
-                params[pname] = str(resolved)
+                else:
+                    params[pname] = str(resolved)
         if not ok:
             return None
         try:
@@ -280,6 +289,40 @@ class PatchLoader:
             return None
         self.instances[name] = node
         return node, params, rest
+
+    def _file(self, key: Key, text: str) -> Path | None:
+        """The file a path parameter names, resolved against the patch's folder; None after a
+        problem (NG118 outside the folder, NG116 missing).
+
+        A shared patch must not read arbitrary files: after ``..`` and symlinks are resolved the
+        file must lie inside the patch's folder, and absolute paths count as outside, unless the
+        user allows it (``allow_outside_paths``). The folder is not probed outside that root.
+        """
+        p = self.problems
+        root = self.directory.resolve()
+        try:
+            given = Path(text)
+            resolved = (root / given).resolve()
+        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+            p.add("NG116", key, f"file {text!r} cannot be resolved: {exc}", value=text)
+            return None
+        if not self.limits.allow_outside_paths:
+            outside = given.is_absolute() or (resolved != root and root not in resolved.parents)
+            if outside:
+                what = ("is an absolute path" if given.is_absolute()
+                        else f"leads outside the patch's folder (to {display_path(resolved)})")
+                p.add("NG118", key, f"file {text!r} {what}; a patch may only name files inside "
+                                    f"{display_path(root)}", value=text,
+                      hint="a shared patch must not read arbitrary files: copy the file next to the patch, "
+                           "or allow it on purpose: --allow-outside-paths, "
+                           "allow_outside_paths = true in [limits] of config.toml, "
+                           "NEURALGRAPH_ALLOW_OUTSIDE_PATHS=1, or load_patch(..., allow_outside=True)")
+                return None
+        if not resolved.exists():
+            p.add("NG116", key, f"file {text!r} does not exist", value=text,
+                  hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
+            return None
+        return resolved
 
     def _node_inputs(self, name: str, node: Node, params: dict[str, Any], rest: dict[str, Any]) -> NodeSpec:
         p = self.problems

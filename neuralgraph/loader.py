@@ -46,6 +46,8 @@ class Problems:
         self.items: list[Problem] = []
 
     def loc(self, key: Key, *, value: bool = True) -> Loc:
+        if not key:  # the patch as a whole: its first line, so editors and CI logs can jump there
+            return Loc(self.file, *((1, 1) if self.file else (None, None)))
         pos = None
         if value:
             pos = self.positions.get(key + ("=",))

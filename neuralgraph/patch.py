@@ -87,7 +87,8 @@ def load_patch(
         file = Path(source)
         shown = display_path(file)
         try:
-            text = file.read_text(encoding="utf-8")
+            # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
+            text = file.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
         except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8

@@ -33,6 +33,8 @@ SCHEMA = 1
 TOP_LEVEL = {"schema", "name", "engine", "nodes"}
 ENGINE_KEYS = {"sample_rate": (int, 8000, 384000), "block_size": (int, 1, 16384)}
 MAPPING_KEYS = {"from", "range", "curve", "feedback"}
+#: integers with this many digits or more are described by their length, not printed
+LONG_DIGITS = 20
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SOURCE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
 
@@ -44,6 +46,8 @@ class Problems:
         self.file = file
         self.positions = positions
         self.items: list[Problem] = []
+        #: ("nodes", node, param) keys whose values came from ``--set``
+        self.overridden: set[Key] = set()
 
     def loc(self, key: Key, *, value: bool = True) -> Loc:
         if not key:  # the patch as a whole: its first line, so editors and CI logs can jump there
@@ -78,6 +82,8 @@ class Problems:
         at_value: bool = True,
     ) -> None:
         loc = self.loc(key, value=at_value)
+        if key[:3] in self.overridden:  # the value came from the command line, not from that line
+            message = f"(from --set {key[1]}.{key[2]}) {message}"
         path = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in key).replace(".[", "[")
         self.items.append(Problem(code, message, loc.file, loc.line, loc.col, path or None, value, hint))
 
@@ -90,6 +96,8 @@ def _describe(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, int) and abs(value) >= 10**LONG_DIGITS:  # 10**400 is legal TOML
+        return f"an integer of {len(str(abs(value)))} digits"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
@@ -258,6 +266,7 @@ class PatchLoader:
         cls = self.registry.node_class(type_name)
         params: dict[str, Any] = {}
         rest: dict[str, Any] = {}
+        files: dict[str, str] = {}  # path parameters: name -> resolved path
         ok = True
         for pname, value in table.items():
             if pname == "type":
@@ -278,13 +287,20 @@ class PatchLoader:
                 if resolved is None:
                     ok = False
                 else:
-                    params[pname] = str(resolved)
+                    params[pname] = files[pname] = str(resolved)
         if not ok:
             return None
         try:
             node = cls(**params)
         except (TypeError, ValueError) as exc:
-            p.add("NG117", key, f"{type_name}: {exc}", at_value=False)
+            message = str(exc)
+            for pname, resolved in files.items():  # the path as the user wrote it, not where it resolved
+                message = message.replace(resolved, table[pname])
+            pname = getattr(exc, "param", None)
+            if pname in table:
+                p.add("NG117", key + (pname,), f"{type_name}: {message}", value=table[pname])
+            else:
+                p.add("NG117", key, f"{type_name}: {message}", at_value=False)
             return None
         except Exception as exc:  # a plugin's constructor must not crash the loader
             p.add("NG117", key, f"{type_name} failed to build: {exc!r}", at_value=False)
@@ -365,7 +381,7 @@ class PatchLoader:
                     continue
                 if isinstance(term, int) and abs(term) > FLOAT32_MAX:  # float(term) could even overflow
                     ok = False
-                    self.problems.add("NG113", tkey, f"{term} is too large for a signal (float32)", value=term,
+                    self.problems.add("NG113", tkey, f"{_describe(term)} is too large for a signal (float32)", value=term,
                                       hint=f"valid: {_range_text(decl)}")
                     continue
                 if not isinstance(value, list):
@@ -425,6 +441,9 @@ class PatchLoader:
                 ok = False
                 p.add("NG115", key + ("range",), "`range` must be two numbers [lo, hi]", value=rng)
                 rng = None
+            elif not all(math.isfinite(float(v)) for v in rng if isinstance(v, float)):
+                ok = False  # already reported as NG114
+                rng = None
             else:
                 rng = (float(rng[0]), float(rng[1]))
         curve = table.get("curve", "lin")
@@ -464,4 +483,5 @@ def apply_overrides(
                                           "<--set>", path=target, value=value, hint=did_you_mean(node, nodes)))
             continue
         nodes[node][param] = value
+        problems.overridden.add(("nodes", node, param))
 

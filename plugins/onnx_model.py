@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 import onnxruntime as ort
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
 
 STATE_IN = "state_in"
 STATE_OUT = "state_out"
@@ -262,8 +262,13 @@ class OnnxModel(Node):
         if self.worker and self.rate == "frame":
             raise ValueError("worker = true works with rate 'block' or 'stream', not 'frame'")
         if self.model:
-            sig, session = signature_of(self.model)
-            self.layout = check_signature(sig, self.rate, self.frame_size, self.model)
+            try:
+                sig, session = signature_of(self.model)
+                self.layout = check_signature(sig, self.rate, self.frame_size, self.model)
+            except ParamValueError:
+                raise
+            except ValueError as exc:  # reported at the `model` key of the patch
+                raise ParamValueError("model", str(exc)) from None
             self._session = session
             self._in_decls = {p: Input(init=0.0, rate=self._port_rate, doc=f"Model input {t}[{c}].")
                               for p, t, c in self.layout.in_ports}

@@ -251,13 +251,17 @@ class PatchLoader:
         type_name = table.get("type")
         if type_name is None:
             p.add("NG110", key, f"node `{name}` has no `type`", at_value=False,
-                  hint=did_you_mean("", self.registry.node_types) or "see `neuralgraph nodes`")
+                  hint=f'add type = "namespace.kind"; `neuralgraph nodes` lists the '
+                       f"{len(self.registry.node_types)} installed types")
             return None
         if not isinstance(type_name, str):
             p.add("NG112", key + ("type",), f"`type` must be a string, not {_describe(type_name)}", value=type_name)
             return None
         if type_name not in self.registry.node_types:
-            hint = did_you_mean(type_name, self.registry.node_types) or "see `neuralgraph nodes`"
+            hint = did_you_mean(type_name, self.registry.node_types) or ""
+            if not hint.startswith("did you mean"):  # nothing close: a list of a dozen types helps no one
+                hint = (f"node types come only from installed plugins; `neuralgraph nodes` lists the "
+                        f"{len(self.registry.node_types)} installed")
             failed = [f"{f.plugin}: {f.error}" for f in self.registry.failures]
             if failed:  # the type may belong to a plugin that did not load
                 hint += "; plugins that failed to load: " + "; ".join(failed)

@@ -541,9 +541,7 @@ def wavetable_shape(path: str | Path, frame_size: int = 0) -> tuple[int, int]:
     header only (nothing is loaded); raises ValueError or OSError for an unreadable file."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            shape, _order, _dtype = np.lib.format._read_array_header(f, version)
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape  # maps, reads only the header
         samples = math.prod(shape)
         rows, cols = (1, samples) if len(shape) != 2 else shape
     else:

@@ -41,7 +41,8 @@ def make(folder: Path) -> Path:
     spectrum = json.loads((DATA / "ddsp_flute_mean_spectrum.json").read_text())
     renders = {
         "real (FluidR3_GM flute, fluidsynth)": real,
-        "neural (ddsp_flute.onnx + synth nodes)": ev.render_neural(real, NOTE, ROOT / "graphs" / "models" / "ddsp_flute.onnx"),
+        "neural (ddsp_flute.onnx + synth nodes)": ev.render_neural(real, NOTE,
+                                                                   ROOT / "graphs" / "models" / "ddsp_flute.onnx"),
         "baseline (one mean spectrum)": ev.render_baseline(real, NOTE, spectrum),
     }
     plt = pyplot()

@@ -115,7 +115,8 @@ def load_limits(
                 raise NeuralgraphError(f"{path}: unknown setting limits.{key} (valid: {', '.join(LIMIT_KEYS)})")
             kind = LIMIT_KEYS[key]
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise NeuralgraphError(f"{path}: limits.{key} must be {'true or false' if kind is bool else 'an integer'}")
+                expected = "true or false" if kind is bool else "an integer"
+                raise NeuralgraphError(f"{path}: limits.{key} must be {expected}")
             values[key] = value
     for var, key in LIMIT_ENV.items():
         raw = environ.get(var, "")

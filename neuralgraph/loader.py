@@ -385,8 +385,8 @@ class PatchLoader:
                     continue
                 if isinstance(term, int) and abs(term) > FLOAT32_MAX:  # float(term) could even overflow
                     ok = False
-                    self.problems.add("NG113", tkey, f"{_describe(term)} is too large for a signal (float32)", value=term,
-                                      hint=f"valid: {_range_text(decl)}")
+                    self.problems.add("NG113", tkey, f"{_describe(term)} is too large for a signal (float32)",
+                                      value=term, hint=f"valid: {_range_text(decl)}")
                     continue
                 if not isinstance(value, list):
                     reason = decl.check(float(term))

@@ -84,8 +84,8 @@ def bare_runners(model: str, lanes: int, width: int, values: dict[str, float]):
 
 def overhead(blocks: int, sr: float) -> None:
     """onnx.model per call beside bare onnxruntime on the same model and inputs."""
-    flute = str(ROOT / "models" / "ddsp_flute.onnx")
-    amp = str(ROOT / "models" / "amp_gru.onnx")
+    flute = str(ROOT / "graphs" / "models" / "ddsp_flute.onnx")
+    amp = str(ROOT / "graphs" / "models" / "amp_gru.onnx")
     cases = [
         ("ddsp_flute, rate block, 1 lane", flute, "block", 1, 128, {"f0": 440.0, "loudness": -30.0}),
         ("ddsp_flute, rate block, 8 lanes", flute, "block", 8, 128, {"f0": 440.0, "loudness": -30.0}),
@@ -137,8 +137,8 @@ def main() -> None:
         rtf(args.blocks, sr)
     if args.only not in (None, "cost"):
         return
-    flute = str(ROOT / "models" / "ddsp_flute.onnx")
-    amp = ROOT / "models" / "amp_gru.onnx"
+    flute = str(ROOT / "graphs" / "models" / "ddsp_flute.onnx")
+    amp = ROOT / "graphs" / "models" / "amp_gru.onnx"
     rows = []
     for block in (64, 128, 256, 512):
         budget = 1e6 * block / sr

@@ -4,7 +4,7 @@ baseline renders (spectrograms), from the fixtures in tests/data (no fluidsynth,
     python docs/make_neural_images.py            # needs matplotlib
     python docs/make_neural_images.py /tmp/pics  # somewhere else
 
-Re-run it after retraining models/ddsp_flute.onnx (examples/train/train_ddsp.py) and re-making
+Re-run it after retraining graphs/models/ddsp_flute.onnx (examples/train/train_ddsp.py) and re-making
 the fixtures (examples/train/evaluate_ddsp.py --test-data tests/data); commit the PNG.
 """
 
@@ -41,7 +41,8 @@ def make(folder: Path) -> Path:
     spectrum = json.loads((DATA / "ddsp_flute_mean_spectrum.json").read_text())
     renders = {
         "real (FluidR3_GM flute, fluidsynth)": real,
-        "neural (ddsp_flute.onnx + synth nodes)": ev.render_neural(real, NOTE, ROOT / "models" / "ddsp_flute.onnx"),
+        "neural (ddsp_flute.onnx + synth nodes)": ev.render_neural(real, NOTE,
+                                                                   ROOT / "graphs" / "models" / "ddsp_flute.onnx"),
         "baseline (one mean spectrum)": ev.render_baseline(real, NOTE, spectrum),
     }
     plt = pyplot()

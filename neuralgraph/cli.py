@@ -28,6 +28,13 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The limit flags as ``load_patch`` keywords (None: config.toml or the environment decides)."""
+    return {"allow_outside": True if getattr(args, "allow_outside_paths", False) else None,
+            "max_nodes": getattr(args, "max_nodes", None),
+            "memory_budget_mb": getattr(args, "memory_budget_mb", None)}
+
+
 def _fail(message: str, code: int) -> int:
     print(f"neuralgraph: {message}", file=sys.stderr)
     return code
@@ -72,7 +79,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .patch import load_patch
 
-    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if args.plot:
         from .plotting import pyplot
 
@@ -126,7 +133,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .compiler import build_plan
     from .patch import check_patch
 
-    patch, problems = check_patch(args.patch, overrides=_overrides(args.set))
+    patch, problems = check_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if problems:
         for problem in problems:
             print(problem.format(), file=sys.stderr)
@@ -200,7 +207,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .patch import load_patch
 
-    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     settings = load_settings()
     rate, block = _settings(args, patch)
     engine = Engine(patch, sample_rate=rate, block_size=block)
@@ -269,7 +276,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from .drawing import draw_patch, patch_to_dot
     from .patch import load_patch
 
-    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if args.output is None:
         sys.stdout.write(patch_to_dot(patch))
         return 0
@@ -283,7 +290,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .patch import load_patch
     from .profiling import format_profile, hold_notes, profile
 
-    patch = load_patch(args.patch, overrides=_overrides(args.set))
+    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     rate, block = _settings(args, patch)
     if args.seconds <= 0 or args.notes < 0:
         return _fail("--seconds must be > 0 and --notes >= 0", EXIT_PATCH)
@@ -300,9 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def limit_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--allow-outside-paths", action="store_true",
+                       help="let file parameters (models, tables) name files outside the patch's folder "
+                            "or absolute paths; refused by default (NG118)")
+        p.add_argument("--max-nodes", type=int, metavar="N",
+                       help="refuse patches with more nodes (default: config [limits], env, 10000)")
+        p.add_argument("--memory-budget-mb", type=int, metavar="MB",
+                       help="refuse plans needing more buffer and state memory (default: config [limits], env, 2048)")
+
     def engine_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                        help="override a parameter or input (TOML value syntax); repeatable")
+        limit_flags(p)
         p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: patch, config, env)")
         p.add_argument("--block-size", type=int, metavar="N", help="frames per block (default: patch, config, env)")
 
@@ -345,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file to write; the suffix picks the format (default: DOT text on stdout)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a parameter or input before drawing; repeatable")
+    limit_flags(p)
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("bench", help="measure a patch: real-time factor, CPU per block, cost of every node")

@@ -1,6 +1,8 @@
 """Turn a checked :class:`~neuralgraph.patch.Patch` into a :class:`~neuralgraph.plan.Plan`.
 
-1. make and prepare a fresh instance of every node for the sample rate and block size;
+1. make a fresh instance of every node, estimate the memory the plan needs (signal buffers and
+   what each node's ``memory_bytes`` declares) and refuse it over the budget (NG127) before
+   anything is allocated; then prepare every node for the sample rate and block size;
 2. work out each node's path latency and emit delay steps on the shorter parallel paths;
 3. emit a mix step for each input that sums, maps or converts the rate of its sources;
 4. colour buffers: walk the steps in order, give each output a buffer from a free list and
@@ -19,6 +21,7 @@ import attrs
 import numpy as np
 
 from .errors import CompileError, Problem
+from .memory import check_memory
 from .events import EventBuffer
 from .graph import Edge
 from .node import Node, Ports, PrepareContext
@@ -90,9 +93,12 @@ class Compiler:
         spec = self.patch.spec
         problems: list[Problem] = []
         activity: dict[str, np.ndarray | None] = {}
+        built = {name: self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
+                 for name in self.topology.order}
+        check_memory(self.patch, built, self.sample_rate, self.block_size)
         for name in self.topology.order:
             node_spec = spec.nodes[name]
-            node = self.patch.registry.node_class(node_spec.type)(**node_spec.params)
+            node = built[name]
             lanes = self.topology.lanes[name]
             inherited = self._inherited_activity(name, lanes, activity)
             ctx = PrepareContext(

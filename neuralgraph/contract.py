@@ -660,7 +660,8 @@ def _check_thread_safety(c: _Context) -> None:
     if c.node_cls.role != "output":
         nodes["sink"] = {"type": "contract.sink", "in": f"dut.{main}"}
     try:
-        patch = load_patch({"schema": 1, "nodes": nodes}, registry=registry)
+        # the parameters come from the test's author, not from a shared patch: files may be anywhere
+        patch = load_patch({"schema": 1, "nodes": nodes}, registry=registry, allow_outside=True)
         engine = Engine(patch, sample_rate=48000, block_size=AUTOMATION_FRAMES, ceiling=math.inf)
     except NeuralgraphError as exc:
         raise _CheckFailed(f"a patch of the node does not build: {exc}") from exc

@@ -28,12 +28,15 @@ CODES: dict[str, str] = {
     "NG115": "a connection or mapping is malformed",
     "NG116": "a file named by the patch does not exist",
     "NG117": "a node rejected its parameters",
+    "NG118": "a file path leads outside the patch's folder (allow it with --allow-outside-paths)",
     "NG120": "a connection names a node that does not exist",
     "NG121": "a connection names a port that does not exist",
     "NG122": "rate mismatch between the two ends of a connection",
     "NG123": "lane mismatch between the two ends of a connection",
     "NG124": "a cycle without a feedback edge",
     "NG125": "the patch has no io.output node, or more than one",
+    "NG126": "the patch has more nodes than the max_nodes limit",
+    "NG127": "the patch's buffers and node state exceed the memory budget",
     "NG130": "a --set override is malformed",
 }
 

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 import attrs
 import networkx as nx
 
-from .errors import Problem, did_you_mean
+from .errors import Problem, did_you_mean, display_path
 from .node import Node
 from .ports import Rate
 from .spec import Loc, PatchSpec, Source
@@ -169,7 +169,10 @@ def analyse(
     outputs = [n for n in names if n in instances and instances[n].role == "output"]
     inputs = [n for n in names if n in instances and instances[n].role == "input"]
     if not outputs and instances and spec.nodes:
-        problems.append(Problem("NG125", "the patch has no output node", str(spec.file) if spec.file else None,
+        # a whole-patch problem: reported at the file's first line, under the name the user gave
+        shown = display_path(spec.file)
+        problems.append(Problem("NG125", "the patch has no output node", shown, 1 if shown else None,
+                                1 if shown else None,
                                 hint='add [nodes.out] with type = "io.output" and in = "<your last node>"'))
     for extra in outputs[1:]:
         loc = spec.nodes[extra].loc

@@ -21,6 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .config import Limits
 from .errors import Problem, did_you_mean, display_path
 from .locations import Key, locate
 from .node import Node
@@ -32,6 +33,8 @@ SCHEMA = 1
 TOP_LEVEL = {"schema", "name", "engine", "nodes"}
 ENGINE_KEYS = {"sample_rate": (int, 8000, 384000), "block_size": (int, 1, 16384)}
 MAPPING_KEYS = {"from", "range", "curve", "feedback"}
+#: integers with this many digits or more are described by their length, not printed
+LONG_DIGITS = 20
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SOURCE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
 
@@ -43,8 +46,12 @@ class Problems:
         self.file = file
         self.positions = positions
         self.items: list[Problem] = []
+        #: ("nodes", node, param) keys whose values came from ``--set``
+        self.overridden: set[Key] = set()
 
     def loc(self, key: Key, *, value: bool = True) -> Loc:
+        if not key:  # the patch as a whole: its first line, so editors and CI logs can jump there
+            return Loc(self.file, *((1, 1) if self.file else (None, None)))
         pos = None
         if value:
             pos = self.positions.get(key + ("=",))
@@ -75,6 +82,8 @@ class Problems:
         at_value: bool = True,
     ) -> None:
         loc = self.loc(key, value=at_value)
+        if key[:3] in self.overridden:  # the value came from the command line, not from that line
+            message = f"(from --set {key[1]}.{key[2]}) {message}"
         path = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in key).replace(".[", "[")
         self.items.append(Problem(code, message, loc.file, loc.line, loc.col, path or None, value, hint))
 
@@ -87,6 +96,8 @@ def _describe(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, int) and abs(value) >= 10**LONG_DIGITS:  # 10**400 is legal TOML
+        return f"an integer of {len(str(abs(value)))} digits"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
@@ -151,10 +162,11 @@ def parse_override(text: str) -> tuple[str, Any]:
 class PatchLoader:
     """Turns the TOML data of one patch into a PatchSpec, collecting every problem."""
 
-    def __init__(self, registry: Registry, problems: Problems, directory: Path) -> None:
+    def __init__(self, registry: Registry, problems: Problems, directory: Path, limits: Limits | None = None) -> None:
         self.registry = registry
         self.problems = problems
         self.directory = directory
+        self.limits = limits or Limits()
         #: validated node instances by name (used for port lookups; the engine makes its own)
         self.instances: dict[str, Node] = {}
         #: every node name the patch declares, including those that failed to load
@@ -187,6 +199,14 @@ class PatchLoader:
             p.add("NG125", ("nodes",) if "nodes" in data else (), "the patch has no nodes",
                   hint='add at least [nodes.out] with type = "io.output"')
         self.declared = set(nodes_data)
+        if len(nodes_data) > self.limits.max_nodes:  # refuse before building a single node
+            first_over = list(nodes_data)[self.limits.max_nodes]
+            p.add("NG126", ("nodes", first_over),
+                  f"the patch has {len(nodes_data)} nodes, more than the limit of {self.limits.max_nodes} "
+                  f"(node `{first_over}` is number {self.limits.max_nodes + 1})", value=len(nodes_data),
+                  hint="raise it on purpose: max_nodes in [limits] of config.toml, NEURALGRAPH_MAX_NODES, "
+                       "--max-nodes, or load_patch(..., max_nodes=N)", at_value=False)
+            return PatchSpec(name=name, file=file, engine=engine, nodes={})
         staged = {}
         for node_name, table in nodes_data.items():
             staged[node_name] = self._node_params(node_name, table)
@@ -231,13 +251,17 @@ class PatchLoader:
         type_name = table.get("type")
         if type_name is None:
             p.add("NG110", key, f"node `{name}` has no `type`", at_value=False,
-                  hint=did_you_mean("", self.registry.node_types) or "see `neuralgraph nodes`")
+                  hint=f'add type = "namespace.kind"; `neuralgraph nodes` lists the '
+                       f"{len(self.registry.node_types)} installed types")
             return None
         if not isinstance(type_name, str):
             p.add("NG112", key + ("type",), f"`type` must be a string, not {_describe(type_name)}", value=type_name)
             return None
         if type_name not in self.registry.node_types:
-            hint = did_you_mean(type_name, self.registry.node_types) or "see `neuralgraph nodes`"
+            hint = did_you_mean(type_name, self.registry.node_types) or ""
+            if not hint.startswith("did you mean"):  # nothing close: a list of a dozen types helps no one
+                hint = (f"node types come only from installed plugins; `neuralgraph nodes` lists the "
+                        f"{len(self.registry.node_types)} installed")
             failed = [f"{f.plugin}: {f.error}" for f in self.registry.failures]
             if failed:  # the type may belong to a plugin that did not load
                 hint += "; plugins that failed to load: " + "; ".join(failed)
@@ -246,6 +270,7 @@ class PatchLoader:
         cls = self.registry.node_class(type_name)
         params: dict[str, Any] = {}
         rest: dict[str, Any] = {}
+        files: dict[str, str] = {}  # path parameters: name -> resolved path
         ok = True
         for pname, value in table.items():
             if pname == "type":
@@ -261,25 +286,65 @@ class PatchLoader:
                 code = "NG113" if isinstance(exc, ParamRangeError) else "NG112"
                 p.add(code, key + (pname,), f"{_describe(value)} {exc}", value=value, hint=f"valid: {decl.describe()}")
                 continue
-            if decl.path:
-                resolved = (self.directory / params[pname]).resolve()
-                if not resolved.exists():
+            if decl.path and params[pname] != "":  # "" means "no file" (e.g. a built-in table)
+                resolved = self._file(key + (pname,), params[pname])
+                if resolved is None:
                     ok = False
-                    p.add("NG116", key + (pname,), f"file {params[pname]!r} does not exist", value=value,
-                          hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
-                params[pname] = str(resolved)
+                else:
+                    params[pname] = files[pname] = str(resolved)
         if not ok:
             return None
         try:
             node = cls(**params)
         except (TypeError, ValueError) as exc:
-            p.add("NG117", key, f"{type_name}: {exc}", at_value=False)
+            message = str(exc)
+            for pname, resolved in files.items():  # the path as the user wrote it, not where it resolved
+                message = message.replace(resolved, table[pname])
+            pname = getattr(exc, "param", None)
+            if pname in table:
+                p.add("NG117", key + (pname,), f"{type_name}: {message}", value=table[pname])
+            else:
+                p.add("NG117", key, f"{type_name}: {message}", at_value=False)
             return None
         except Exception as exc:  # a plugin's constructor must not crash the loader
             p.add("NG117", key, f"{type_name} failed to build: {exc!r}", at_value=False)
             return None
         self.instances[name] = node
         return node, params, rest
+
+    def _file(self, key: Key, text: str) -> Path | None:
+        """The file a path parameter names, resolved against the patch's folder; None after a
+        problem (NG118 outside the folder, NG116 missing).
+
+        A shared patch must not read arbitrary files: after ``..`` and symlinks are resolved the
+        file must lie inside the patch's folder, and absolute paths count as outside, unless the
+        user allows it (``allow_outside_paths``). The folder is not probed outside that root.
+        """
+        p = self.problems
+        root = self.directory.resolve()
+        try:
+            given = Path(text)
+            resolved = (root / given).resolve()
+        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+            p.add("NG116", key, f"file {text!r} cannot be resolved: {exc}", value=text)
+            return None
+        if not self.limits.allow_outside_paths:
+            outside = given.is_absolute() or (resolved != root and root not in resolved.parents)
+            if outside:
+                what = ("is an absolute path" if given.is_absolute()
+                        else f"leads outside the patch's folder (to {display_path(resolved)})")
+                p.add("NG118", key, f"file {text!r} {what}; a patch may only name files inside "
+                                    f"{display_path(root)}", value=text,
+                      hint="a shared patch must not read arbitrary files: copy the file next to the patch, "
+                           "or allow it on purpose: --allow-outside-paths, "
+                           "allow_outside_paths = true in [limits] of config.toml, "
+                           "NEURALGRAPH_ALLOW_OUTSIDE_PATHS=1, or load_patch(..., allow_outside=True)")
+                return None
+        if not resolved.exists():
+            p.add("NG116", key, f"file {text!r} does not exist", value=text,
+                  hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
+            return None
+        return resolved
 
     def _node_inputs(self, name: str, node: Node, params: dict[str, Any], rest: dict[str, Any]) -> NodeSpec:
         p = self.problems
@@ -358,8 +423,8 @@ class PatchLoader:
                     continue
                 if isinstance(term, int) and abs(term) > FLOAT32_MAX:  # float(term) could even overflow
                     ok = False
-                    self.problems.add("NG113", tkey, f"{term} is too large for a signal (float32)", value=term,
-                                      hint=f"valid: {_range_text(decl)}")
+                    self.problems.add("NG113", tkey, f"{_describe(term)} is too large for a signal (float32)",
+                                      value=term, hint=f"valid: {_range_text(decl)}")
                     continue
                 if not isinstance(value, list):
                     reason = decl.check(float(term))
@@ -418,6 +483,9 @@ class PatchLoader:
                 ok = False
                 p.add("NG115", key + ("range",), "`range` must be two numbers [lo, hi]", value=rng)
                 rng = None
+            elif not all(math.isfinite(float(v)) for v in rng if isinstance(v, float)):
+                ok = False  # already reported as NG114
+                rng = None
             else:
                 rng = (float(rng[0]), float(rng[1]))
         curve = table.get("curve", "lin")
@@ -457,4 +525,5 @@ def apply_overrides(
                                           "<--set>", path=target, value=value, hint=did_you_mean(node, nodes)))
             continue
         nodes[node][param] = value
+        problems.overridden.add(("nodes", node, param))
 

@@ -76,6 +76,8 @@ class Node:
     - ``process(ins, outs, frames)``: read ``ins``, write every output in ``outs``; never allocate,
       lock, do I/O, or write an input.
     - ``reset()``: return to the state right after ``prepare``.
+    - optionally ``memory_bytes(sample_rate, block_size, lanes)``: what ``prepare`` will allocate,
+      so that the compiler checks the memory budget before anything is allocated.
 
     A node must be constructible with no arguments (every parameter has an ``init``). Ports that
     depend on parameters come from overriding :meth:`inputs` / :meth:`outputs`.
@@ -168,6 +170,17 @@ class Node:
     # ---- lifecycle ----------------------------------------------------------------------------
     def prepare(self, ctx: PrepareContext) -> None:
         """Allocate buffers and state for ``ctx.sample_rate``, ``ctx.block_size`` and lanes."""
+
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """An estimate of the bytes ``prepare`` will allocate for these settings (default 0).
+
+        Called before any node is prepared, so that the compiler can refuse a patch whose
+        buffers and state exceed the memory budget (NG127) instead of running out of memory.
+        Override it in nodes whose state grows with a parameter, the sample rate or the lanes
+        (delay lines, tables, model buffers); small fixed state may be left out. Must not allocate
+        what it measures.
+        """
+        return 0
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Compute one block. Must fill every output; must not allocate."""

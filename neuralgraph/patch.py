@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .config import Limits, load_limits
 from .errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
 from .graph import Topology, analyse
 from .loader import PatchLoader, Problems, apply_overrides, parse_toml
@@ -26,6 +27,8 @@ class Patch:
     spec: PatchSpec
     topology: Topology
     registry: Registry = attrs.field(repr=False)
+    #: The limits it was loaded under; the compiler checks ``memory_budget_mb`` against them.
+    limits: Limits = attrs.field(factory=Limits, repr=False)
 
     @property
     def name(self) -> str:
@@ -55,6 +58,9 @@ def load_patch(
     overrides: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     base_dir: str | Path | None = None,
+    allow_outside: bool | None = None,
+    max_nodes: int | None = None,
+    memory_budget_mb: int | None = None,
 ) -> Patch:
     """Load, validate and analyse a patch.
 
@@ -62,8 +68,15 @@ def load_patch(
     relative paths in it resolve against ``base_dir``). ``overrides`` maps ``"node.param"`` to a
     value, as ``--set`` does. Raises :class:`PatchError` (a subclass says which stage) listing
     every problem found.
+
+    The limits (docs/reliability.md) come from ``config.toml``'s ``[limits]`` and
+    ``NEURALGRAPH_*`` variables unless given here: ``allow_outside=True`` lets file parameters
+    name files outside the patch's folder (else NG118), ``max_nodes`` caps the node count
+    (NG126), ``memory_budget_mb`` caps what the compiler may allocate (NG127, at ``Engine``).
     """
     registry = registry or default_registry()
+    limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
+                         memory_budget_mb=memory_budget_mb)
     if isinstance(source, Mapping):
         file = None
         shown = None
@@ -74,7 +87,8 @@ def load_patch(
         file = Path(source)
         shown = display_path(file)
         try:
-            text = file.read_text(encoding="utf-8")
+            # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
+            text = file.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
         except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
@@ -90,7 +104,7 @@ def load_patch(
     problems = Problems(shown, positions)
     if overrides:
         apply_overrides(data, overrides, problems)
-    loader = PatchLoader(registry, problems, directory)
+    loader = PatchLoader(registry, problems, directory, limits)
     spec = loader.load(data, file.resolve() if file else None)
     found = problems.sorted()
     # The graph of the nodes that did load is analysed even when some did not, so that one run
@@ -103,7 +117,7 @@ def load_patch(
         raise PatchValidationError(_by_position(found + graph_problems))
     if graph_problems:
         raise CompileError(_by_position(graph_problems))
-    return Patch(spec=spec, topology=topology, registry=registry)
+    return Patch(spec=spec, topology=topology, registry=registry, limits=limits)
 
 
 def _by_position(problems: list[Problem]) -> list[Problem]:

@@ -28,7 +28,7 @@ from .errors import NeuralgraphError, PluginError
 from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
 from .hookspecs import hookimpl
 from .node import Node, Ports, PrepareContext
-from .ports import Input, Output, Param, Rate
+from .ports import Input, Output, Param, ParamValueError, Rate
 
 __all__ = [
     "CONTROL_CHANGE",
@@ -41,6 +41,7 @@ __all__ = [
     "Output",
     "PITCH_BEND",
     "Param",
+    "ParamValueError",
     "PluginError",
     "Ports",
     "PrepareContext",

@@ -111,6 +111,18 @@ class ParamRangeError(ValueError):
     """A parameter value of the right kind but outside its range or choices."""
 
 
+class ParamValueError(ValueError):
+    """A node's constructor refuses one parameter's value (a file that is not a model, say).
+
+    ``param`` names it, so that the loader reports the problem at that key's line rather than
+    at the node's table.
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 _KINDS: dict[type, str] = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
 
 

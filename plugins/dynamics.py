@@ -221,6 +221,11 @@ class Limiter(Node):
     lookahead_ms = Param(init=5.0, min=0.1, max=100.0, unit="ms", live=False,
                          doc="Look-ahead (and latency) time.")
 
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """Four look-ahead-long arrays of 8-byte values per lane."""
+        look = max(1, int(round(self.lookahead_ms * float(sample_rate) / 1000.0)))
+        return lanes * 8 * (4 * look + 5 + 6)
+
     def prepare(self, ctx: PrepareContext) -> None:
         lanes = ctx.lanes
         self.sample_rate = float(ctx.sample_rate)

@@ -82,6 +82,11 @@ class Delay(Node):
     out = Output(doc="(1 - mix) × in + mix × delayed.")
     max_ms = Param(init=1000.0, min=1.0, max=60000.0, unit="ms", live=False, doc="Longest delay (line length).")
 
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """The float32 line: ``max_ms`` of samples per lane."""
+        length = int(math.ceil(max(1.0, self.max_ms * float(sample_rate) / 1000.0))) + 2
+        return lanes * (length * 4 + 8)
+
     def prepare(self, ctx: PrepareContext) -> None:
         self.samples_per_ms = float(ctx.sample_rate) / 1000.0
         self.max_delay = max(1.0, self.max_ms * self.samples_per_ms)
@@ -160,6 +165,10 @@ class Chorus(Node):
     mix = Input(init=0.5, min=0.0, max=1.0, doc="0 = dry only, 1 = chorus voices only.")
     out = Output(doc="The chorused signal.")
     voices = Param(init=2, kind=int, min=1, max=8, doc="Delayed copies.")
+
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """The float32 line of CHORUS_MAX_MS per lane."""
+        return lanes * ((int(math.ceil(CHORUS_MAX_MS * float(sample_rate) / 1000.0)) + 2) * 4 + 16)
 
     def prepare(self, ctx: PrepareContext) -> None:
         self.samples_per_ms = float(ctx.sample_rate) / 1000.0
@@ -279,6 +288,14 @@ class Reverb(Node):
 
     def output_lanes(self, lanes: int) -> Mapping[str, int]:
         return {"out": 2}
+
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """Two channels of float64 comb and all-pass lines, scaled with the sample rate."""
+        scale = float(sample_rate) / 44100.0
+        longest = max(COMB_TUNING) + STEREO_SPREAD
+        longest_ap = max(ALLPASS_TUNING) + STEREO_SPREAD
+        return 2 * 8 * (len(COMB_TUNING) * int(round(longest * scale) + 1)
+                        + len(ALLPASS_TUNING) * int(round(longest_ap * scale) + 1))
 
     def prepare(self, ctx: PrepareContext) -> None:
         scale = float(ctx.sample_rate) / 44100.0

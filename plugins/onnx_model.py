@@ -22,6 +22,7 @@ Port names are the model's tensor names made snake_case (``input.1`` -> ``input_
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -33,7 +34,7 @@ import attrs
 import numpy as np
 import onnxruntime as ort
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
 
 STATE_IN = "state_in"
 STATE_OUT = "state_out"
@@ -261,8 +262,13 @@ class OnnxModel(Node):
         if self.worker and self.rate == "frame":
             raise ValueError("worker = true works with rate 'block' or 'stream', not 'frame'")
         if self.model:
-            sig, session = signature_of(self.model)
-            self.layout = check_signature(sig, self.rate, self.frame_size, self.model)
+            try:
+                sig, session = signature_of(self.model)
+                self.layout = check_signature(sig, self.rate, self.frame_size, self.model)
+            except ParamValueError:
+                raise
+            except ValueError as exc:  # reported at the `model` key of the patch
+                raise ParamValueError("model", str(exc)) from None
             self._session = session
             self._in_decls = {p: Input(init=0.0, rate=self._port_rate, doc=f"Model input {t}[{c}].")
                               for p, t, c in self.layout.in_ports}
@@ -280,6 +286,19 @@ class OnnxModel(Node):
 
     def outputs(self) -> Mapping[str, Output]:
         return self._out_decls
+
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """The float32 tensors bound to the model per lane (twice with a worker), and the state."""
+        layout = self.layout
+        if layout is None:
+            return 0
+        width = block_size if self.rate == "stream" else (layout.width or 1)
+        cols = sum((t.shape[1] or 1) if self.rate == "block" else width
+                   for t in layout.signal_in + layout.signal_out)
+        state = sum(math.prod(d or 1 for d in tin.shape[1:]) + math.prod(d or 1 for d in tout.shape[1:])
+                    for tin, tout in layout.state_pairs)
+        slots = 2 if self.worker else 1
+        return 4 * lanes * (slots * cols + state)
 
     # ---- prepare: arrays and bindings, made once ----------------------------------------------
     def prepare(self, ctx: PrepareContext) -> None:

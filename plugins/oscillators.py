@@ -536,6 +536,30 @@ def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:
     return data
 
 
+def wavetable_shape(path: str | Path, frame_size: int = 0) -> tuple[int, int]:
+    """``(frames, size)`` of the cycles :func:`load_wavetable` would return, read from the file's
+    header only (nothing is loaded); raises ValueError or OSError for an unreadable file."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape  # maps, reads only the header
+        samples = math.prod(shape)
+        rows, cols = (1, samples) if len(shape) != 2 else shape
+    else:
+        import soundfile
+
+        samples = int(soundfile.info(str(path)).frames)
+        rows, cols = 1, samples
+    if frame_size:
+        return samples // frame_size, frame_size
+    return int(rows), int(cols)
+
+
+def mipmap_bytes(frames: int, size: int) -> int:
+    """Bytes of :func:`mipmaps` for ``frames`` cycles of ``size`` samples, with its temporaries."""
+    levels = max(1, int(math.floor(math.log2(size // 2))) + 1) if size >= 2 else 1
+    return 8 * levels * frames * (size + 3) + 3 * 16 * frames * (size // 2 + 1) + 8 * frames * size
+
+
 def mipmaps(cycles: np.ndarray) -> np.ndarray:
     """Band-limited copies of ``cycles`` (frames, size), one per octave, padded for interpolation.
 
@@ -577,6 +601,13 @@ class WavetableOsc(_PhaseOsc):
     position = Input(init=0.0, min=0.0, max=1.0, doc="Which cycle plays: 0 the first, 1 the last, crossfaded.")
     sync = _sync_input()
     out = Output(span=(-1.0, 1.0), doc="The table's waveform at its own amplitude.")
+
+    def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
+        """The band-limited copies of the table (one per octave), from the file's header."""
+        if not self.table:
+            return mipmap_bytes(1, 2048)
+        frames, size = wavetable_shape(self.table, self.frame_size)
+        return mipmap_bytes(frames, size)
 
     def prepare(self, ctx: PrepareContext) -> None:
         super().prepare(ctx)

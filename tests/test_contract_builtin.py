@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Parameters for node types whose default construction has no ports (a model file is needed).
 CONTRACT_PARAMS = {
-    "onnx.model": [{"model": str(ROOT / "models" / "ddsp_flute.onnx")}],
+    "onnx.model": [{"model": str(ROOT / "graphs" / "models" / "ddsp_flute.onnx")}],
 }
 
 TYPES = sorted(ng.default_registry().node_types)

@@ -12,7 +12,7 @@ from neuralgraph_plugins.onnx_model import OnnxModel
 import neuralgraph as ng
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "ddsp_flute.onnx"
+MODEL = ROOT / "graphs" / "models" / "ddsp_flute.onnx"
 PATCH = ROOT / "graphs" / "neural_flute.toml"
 REFERENCE = Path(__file__).parent / "data" / "flute_a4.wav"  # FluidR3_GM flute, A4, rendered by fluidsynth
 

@@ -17,7 +17,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
-MODEL = ROOT / "models" / "ddsp_flute.onnx"
+MODEL = ROOT / "graphs" / "models" / "ddsp_flute.onnx"
 
 
 def _load(name: str):

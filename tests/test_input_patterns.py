@@ -10,7 +10,7 @@ import pytest
 
 import neuralgraph as ng
 
-MODEL = Path(__file__).resolve().parent.parent / "models" / "ddsp_flute.onnx"
+MODEL = Path(__file__).resolve().parent.parent / "graphs" / "models" / "ddsp_flute.onnx"
 
 HEAD = """\
 schema = 1

@@ -1,4 +1,4 @@
-"""The neural drive (models/amp_gru.onnx): streaming GRU state, its distortion, and sox's real effect."""
+"""The neural drive (graphs/models/amp_gru.onnx): streaming GRU state, its distortion, and sox's real effect."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "amp_gru.onnx"
+MODEL = ROOT / "graphs" / "models" / "amp_gru.onnx"
 SR = 48000
 SOX_CHAIN = ["overdrive", "14", "30", "lowpass", "3500"]  # what examples/train/train_amp.py learned
 

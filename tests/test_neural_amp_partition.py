@@ -13,7 +13,7 @@ import neuralgraph as ng
 from neuralgraph.node import Ports, PrepareContext
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "amp_gru.onnx"
+MODEL = ROOT / "graphs" / "models" / "amp_gru.onnx"
 SR = 48000
 N = 2800
 

@@ -358,7 +358,8 @@ def test_not_onnx_file_is_a_patch_problem_with_the_path(tmp_path):
     assert err.codes == ["NG117"]
     text = str(err)
     assert "junk.onnx" in text and "not a loadable ONNX model" in text
-    assert "patch.toml:6" in text  # the node's line
+    assert "patch.toml:8:9 nodes.net.model" in text.replace(": NG117", "")  # the `model` key's line
+    assert str(tmp_path / "junk.onnx") not in text  # the path as written in the patch, not where it resolved
 
 
 def test_missing_model_file_is_reported(tmp_path):

@@ -188,21 +188,23 @@ in = "o"
         assert others.max() < (1e-3 if interpolation == "linear" else 1e-4)
 
 
-def test_wavetable_removes_harmonics_above_nyquist(load, tmp_path):
+def test_wavetable_removes_harmonics_above_nyquist(load, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a patch built in code reads files relative to the working directory
     # harmonic 64 of a 1 kHz cycle is 64 kHz: the octave copy in use must not contain it
     x = np.arange(2048) / 2048
     np.save(tmp_path / "bright.npy", np.sin(2 * np.pi * x) + np.sin(2 * np.pi * 64 * x))
-    spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": str(tmp_path / "bright.npy"),
+    spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": "bright.npy",
                                            "freq": 1000.0}, 1.0))
     assert spec[1000] == pytest.approx(1.0, abs=0.002)
     assert np.delete(spec, 1000).max() < 1e-3
 
 
-def test_wavetable_frames_from_wav_morph_with_position(load, tmp_path):
+def test_wavetable_frames_from_wav_morph_with_position(load, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a patch built in code reads files relative to the working directory
     x = np.arange(512) / 512
     frames = np.concatenate([np.sin(2 * np.pi * x), 0.5 * np.sin(2 * np.pi * 2 * x)])
     soundfile.write(tmp_path / "frames.wav", frames.astype(np.float32), SR, subtype="FLOAT")
-    node = {"type": "osc.wavetable", "table": str(tmp_path / "frames.wav"), "frame_size": 512, "freq": 100.0}
+    node = {"type": "osc.wavetable", "table": "frames.wav", "frame_size": 512, "freq": 100.0}
     first = periodic_spectrum(render(load, {**node, "position": 0.0}, 1.0))
     middle = periodic_spectrum(render(load, {**node, "position": 0.5}, 1.0))
     last = periodic_spectrum(render(load, {**node, "position": 1.0}, 1.0))
@@ -211,10 +213,11 @@ def test_wavetable_frames_from_wav_morph_with_position(load, tmp_path):
     assert (last[100], last[200]) == (pytest.approx(0.0, abs=1e-3), pytest.approx(0.5, abs=1e-3))
 
 
-def test_wavetable_bad_file_is_a_patch_error(load, tmp_path):
+def test_wavetable_bad_file_is_a_patch_error(load, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a patch built in code reads files relative to the working directory
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     with pytest.raises(ng.PatchError, match="1-D or 2-D"):
-        ng.Engine(load({"o": {"type": "osc.wavetable", "table": str(tmp_path / "cube.npy")},
+        ng.Engine(load({"o": {"type": "osc.wavetable", "table": "cube.npy"},
                         "out": {"type": "io.output", "in": "o"}}), sample_rate=SR, block_size=64)
 
 
@@ -269,7 +272,8 @@ def test_audio_rate_pwm_keeps_the_mean_and_stays_bounded(load):
     assert x[crest - 24 : crest + 24].mean() == pytest.approx(0.8, abs=0.1)
 
 
-def test_wavetable_fades_harmonics_out_over_an_octave(load, tmp_path):
+def test_wavetable_fades_harmonics_out_over_an_octave(load, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a patch built in code reads files relative to the working directory
     # 64 equal harmonics in a 2048-sample cycle. Harmonic 17 lives in octave copies 0..5
     # (copy k keeps up to 1024 >> k); from 375 to 750 Hz copy 5 fades into copy 6, so its level
     # falls linearly in log-frequency from 1 to 0 instead of vanishing at one frequency.
@@ -277,7 +281,7 @@ def test_wavetable_fades_harmonics_out_over_an_octave(load, tmp_path):
     np.save(tmp_path / "buzz.npy", sum(np.sin(2 * np.pi * h * x) for h in range(1, 65)))
     for k in range(9):
         f = round(375 * 2 ** (k / 8))
-        spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": str(tmp_path / "buzz.npy"),
+        spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": "buzz.npy",
                                                "freq": float(f)}, 1.0))
         fade = min(1.0, max(0.0, np.log2(2 * f / SR * 1024) - 4))
         assert spec[17 * f] == pytest.approx(1 - fade, abs=0.01), f

@@ -1,4 +1,4 @@
-"""Evaluate the neural drive (models/amp_gru.onnx) against its target, sox, on held-out signals.
+"""Evaluate the neural drive (graphs/models/amp_gru.onnx) against its target, sox, on held-out signals.
 
 The held-out signals are made the way train_amp.py makes its training audio but with seeds the
 training never used (a new clean-guitar phrase, new random oscillator tones), plus fixed test
@@ -73,7 +73,7 @@ def held_out_signals(soundfont: str, workdir: Path) -> dict[str, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "amp_gru.onnx")
+    ap.add_argument("--model", type=Path, default=ROOT / "graphs" / "models" / "amp_gru.onnx")
     args = ap.parse_args()
     print("| held-out signal | model ESR dB | model ESR % | dry ESR dB |\n|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Evaluate the DDSP flute (models/ddsp_flute.onnx) on held-out notes against a non-neural baseline.
+"""Evaluate the DDSP flute (graphs/models/ddsp_flute.onnx) on held-out notes against a non-neural baseline.
 
 For every held-out note (``train_ddsp.HELD_OUT_NOTES``: every 7th MIDI note, never seen in
 training) at every training velocity, the real FluidR3_GM flute is rendered by fluidsynth, and
@@ -177,7 +177,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
     ap.add_argument("--program", type=int, default=74, help="General MIDI program, 1-based (74 = Flute)")
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "ddsp_flute.onnx")
+    ap.add_argument("--model", type=Path, default=ROOT / "graphs" / "models" / "ddsp_flute.onnx")
     ap.add_argument("--test-data", type=Path, help="write the mean spectrum and two held-out notes here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Train the neural drive shipped as models/amp_gru.onnx: a per-sample GRU that imitates sox's
+"""Train the neural drive shipped as graphs/models/amp_gru.onnx: a per-sample GRU that imitates sox's
 ``overdrive`` + ``lowpass`` chain (a real, stateful nonlinear effect), NAM/Proteus style.
 
 Pipeline (offline, a few minutes of CPU):
@@ -16,7 +16,7 @@ Pipeline (offline, a few minutes of CPU):
 
 Usage (torch only here: ``pip install -e .[train]``)::
 
-    python examples/train/train_amp.py --out models/amp_gru.onnx
+    python examples/train/train_amp.py --out graphs/models/amp_gru.onnx
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
     ap.add_argument("--steps", type=int, default=1200)
-    ap.add_argument("--out", type=Path, default=Path("models/amp_gru.onnx"))
+    ap.add_argument("--out", type=Path, default=Path("graphs/models/amp_gru.onnx"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

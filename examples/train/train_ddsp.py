@@ -1,4 +1,4 @@
-"""Train the DDSP-style flute decoder shipped as models/ddsp_flute.onnx.
+"""Train the DDSP-style flute decoder shipped as graphs/models/ddsp_flute.onnx.
 
 Pipeline (all offline, a minute or two of CPU):
 
@@ -20,7 +20,7 @@ Pipeline (all offline, a minute or two of CPU):
 
 Usage (torch is only needed here: ``pip install -e .[train]``)::
 
-    python examples/train/train_ddsp.py --out models/ddsp_flute.onnx
+    python examples/train/train_ddsp.py --out graphs/models/ddsp_flute.onnx
     python examples/train/train_ddsp.py --reference tests/data/flute_a4.wav   # also save a real note
 
 Options: ``--soundfont`` (default /usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program``, ``--steps``.
@@ -210,7 +210,7 @@ def main() -> None:
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
     ap.add_argument("--program", type=int, default=74, help="General MIDI program, 1-based (74 = Flute)")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--out", type=Path, default=Path("models/ddsp_flute.onnx"))
+    ap.add_argument("--out", type=Path, default=Path("graphs/models/ddsp_flute.onnx"))
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

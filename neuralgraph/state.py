@@ -11,7 +11,8 @@ attributes it was taken from:
 - lists, tuples and dicts are walked element by element (lists and dicts restored in place);
 - a ``numpy.random.Generator`` keeps its bit generator's state;
 - an object with its own ``save_state`` / ``load_state`` is asked for its state;
-- functions, methods, ufuncs, classes and modules are code, not state: skipped.
+- functions, methods, ufuncs, classes, modules and other callables (a numba dispatcher, a
+  ``functools.partial``) are code, not state: skipped.
 
 Anything else (a thread, a session, a jitclass) cannot be copied safely: :func:`snapshot` raises
 ``TypeError`` naming the attribute, so a node with such state overrides the two methods (or lists
@@ -67,8 +68,8 @@ def snapshot_value(value: Any, where: str) -> Any:
         return value.copy() if value.flags.writeable else SKIP
     if isinstance(value, _SCALARS):
         return value
-    if isinstance(value, _CODE) or callable(value) and not hasattr(value, "__dict__"):
-        return SKIP
+    if isinstance(value, _CODE) or callable(value) and not hasattr(value, "save_state"):
+        return SKIP  # code (a function, a numba dispatcher, a partial) is not state
     if isinstance(value, list):
         return [snapshot_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, tuple):

@@ -460,3 +460,29 @@ def test_load_state_refuses_a_state_of_another_shape():
     big = Harness(ForgetfulLoad, {}, 48000, 64, lanes=3).node
     with pytest.raises(ValueError, match="does not fit the array of shape"):
         Node.load_state(big, Node.save_state(small))
+
+
+def test_the_default_state_skips_code_and_constants_and_keeps_generators():
+    import functools
+
+    from neuralgraph.state import state_difference
+    from neuralgraph.testing import Harness
+
+    class Mixed(Clean):
+        type_name = "planted.mixed_state"
+
+        def prepare(self, ctx: PrepareContext) -> None:
+            self.op = functools.partial(np.multiply, out=None)  # code
+            self.table = np.linspace(0.0, 1.0, 8, dtype=np.float32)
+            self.table.flags.writeable = False  # a constant
+            self.rng = np.random.default_rng(3)
+            self.held = [60, 64]
+
+    node = Harness(Mixed, {}, 48000, 64).node
+    saved = node.save_state()
+    assert {"op", "table", "latency"}.isdisjoint(saved) and {"rng", "held", "gain"} <= set(saved)
+    expected = node.rng.random()
+    node.held.append(67)
+    node.load_state(saved)
+    assert node.rng.random() == expected and node.held == [60, 64]
+    assert state_difference(saved, node.save_state()) is not None  # the generator moved on

@@ -271,6 +271,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     status = backend.status()
     print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
           f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    _report_bad_values(getattr(backend, "engine", engine))  # the stream has stopped: safe to read
     if status.message:
         return _fail(status.message, EXIT_ERROR)
     return 0

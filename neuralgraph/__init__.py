@@ -8,7 +8,7 @@
     audio = engine.render(seconds=2.0)        # float32 (channels, frames)
 """
 
-from .engine import Engine, Fault
+from .engine import BadValues, Engine, Fault
 from .errors import (
     BackendError,
     CompileError,
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
+    "BadValues",
     "CompileError",
     "Engine",
     "Fault",

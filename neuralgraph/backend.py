@@ -194,6 +194,9 @@ class CallbackAdapter:
         return engine.process()
 
     def _finish(self, t0: float, frames: int, sample_rate: int) -> None:
+        if frames == 0:  # a 0-frame callback ran no block: no time passed, no load to measure
+            self.callbacks += 1
+            return
         load = (self.clock() - t0) * sample_rate / frames
         self.load = load
         if load > self.load_max:

@@ -74,6 +74,19 @@ class Progress:
             sys.stderr.write("\r" + " " * (len(self.label) + 42) + "\r")
 
 
+def _report_bad_values(engine: Any) -> None:
+    """Warn about NaN/Inf the output guard replaced, naming the nodes that produced them."""
+    guard = engine.plan.guard
+    bad = engine.bad_values()
+    if guard.non_finite:
+        culprits = ", ".join(f"{b.node} ({b.non_finite})" for b in bad if b.non_finite)
+        print(f"neuralgraph: warning: {guard.non_finite} NaN/Inf samples replaced by silence"
+              + (f"; produced by {culprits}" if culprits else ""), file=sys.stderr)
+    subnormal = ", ".join(f"{b.node} ({b.subnormal})" for b in bad if b.subnormal)
+    if subnormal:
+        print(f"neuralgraph: warning: subnormal samples produced by {subnormal}", file=sys.stderr)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from .audiofile import read_audio, write_audio
     from .engine import Engine
@@ -109,9 +122,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     write_audio(out, audio, rate, args.bits)
     for fault in engine.faults():
         print(f"neuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+    _report_bad_values(engine)
     guard = engine.plan.guard
-    if guard.non_finite:
-        print(f"neuralgraph: warning: {guard.non_finite} NaN/Inf samples replaced by silence", file=sys.stderr)
     if guard.clipped:
         print(f"neuralgraph: warning: {guard.clipped} samples clipped at the ±1.0 ceiling "
               f"(peak {guard.peak:.2f}); lower the output level", file=sys.stderr)
@@ -266,6 +278,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     status = backend.status()
     print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
           f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    _report_bad_values(getattr(backend, "engine", engine))  # the stream has stopped: safe to read
     if status.message:
         return _fail(status.message, EXIT_ERROR)
     return 0

@@ -54,6 +54,8 @@ CHECKS: tuple[str, ...] = (
     "automation",
     "thread_safety",
     "reset_determinism",
+    "state",
+    "zero_frames",
     "inputs_unchanged",
     "latency",
     "allocations",
@@ -757,6 +759,90 @@ def _check_reset_determinism(c: _Context) -> None:
                                f"output `{list(h.outputs)[k % per_block]}`, largest difference {np.nanmax(diff):.3g}")
 
 
+def _compare_runs(first: list[np.ndarray], second: list[np.ndarray], outputs: Sequence[str]) -> str | None:
+    """Where two runs' outputs first differ (bit-exact, NaN equals NaN), or None."""
+    per_block = max(1, len(outputs))
+    for k, (a, b) in enumerate(zip(first, second)):
+        if not np.array_equal(a, b, equal_nan=True):
+            with np.errstate(invalid="ignore"):
+                diff = np.abs(a.astype(np.float64) - b)
+            return (f"block {k // per_block}, output `{list(outputs)[k % per_block]}`, largest difference "
+                    f"{np.nanmax(diff) if np.isfinite(diff).any() else np.inf:.3g}")
+    return None
+
+
+def _save(h: Harness, when: str) -> dict[str, Any]:
+    try:
+        return h.node.save_state()
+    except Exception as exc:
+        raise _CheckFailed(f"save_state() raised {type(exc).__name__}: {exc} ({when})") from exc
+
+
+def _check_state(c: _Context) -> None:
+    """save_state after k blocks; m more blocks give A; load_state, the same m blocks give B:
+    A == B bit for bit. Two saves in a row are identical, and a save right after load_state
+    equals the state loaded."""
+    from .state import state_difference
+
+    h = c.harness(48000, 256)
+    _run_sequence(h, 4)
+    saved = _save(h, "after 4 blocks")
+    again = _save(h, "a second save in a row")
+    diff = state_difference(saved, again)
+    if diff:
+        raise _CheckFailed(f"two saves in a row differ at {diff}")
+    notes = list(h.notes_on)
+    h.rng = np.random.default_rng(c.seed + 101)
+    first = _run_sequence(h, 4)
+    try:
+        h.node.load_state(saved)
+    except Exception as exc:
+        raise _CheckFailed(f"load_state() raised {type(exc).__name__}: {exc}") from exc
+    restored = _save(h, "right after load_state")
+    diff = state_difference(saved, restored)
+    if diff:
+        raise _CheckFailed(f"load_state did not restore what save_state saved: {diff}")
+    h.rng = np.random.default_rng(c.seed + 101)
+    h.notes_on[:] = notes
+    second = _run_sequence(h, 4)
+    where = _compare_runs(first, second, list(h.outputs))
+    if where:
+        raise _CheckFailed(f"after load_state the same input gave different output: {where} (state saved after "
+                           f"4 blocks; 48000 Hz, block 256): state the snapshot misses, or a load that does "
+                           f"not restore")
+
+
+def _check_zero_frames(c: _Context) -> None:
+    """process(ins, outs, 0) neither raises nor changes state: the blocks after it match a run
+    without it, bit for bit. (The engine never calls a node with 0 frames; this is the rule
+    for everyone else who drives a node.)"""
+    from .state import state_difference
+
+    called, plain = c.harness(48000, 256), c.harness(48000, 256)
+    _run_sequence(called, 3)
+    _run_sequence(plain, 3)
+    for events in called.events.values():
+        events.clear()  # a 0-frame block has no frame for an event to sit on
+    try:
+        before: dict[str, Any] | None = called.node.save_state()
+    except Exception:  # noqa: BLE001 - a save that fails is the state check's finding
+        before = None
+    try:
+        called.node.process(called.ins, called.outs, 0)
+    except Exception as exc:
+        raise _CheckFailed(f"process(ins, outs, 0) raised {type(exc).__name__}: {exc}") from exc
+    if before is not None:
+        diff = state_difference(before, called.node.save_state())
+        if diff:
+            raise _CheckFailed(f"a block of 0 frames changed the node's state: {diff}")
+    a = _run_sequence(called, 4)
+    b = _run_sequence(plain, 4)
+    where = _compare_runs(b, a, list(called.outputs))
+    if where:
+        raise _CheckFailed(f"a block of 0 frames changed the node's state: the following blocks differ from a run "
+                           f"without it at {where} (48000 Hz, block 256)")
+
+
 def _check_inputs_unchanged(c: _Context) -> None:
     h = c.harness(48000, 256)
     for b in range(4):
@@ -852,6 +938,8 @@ _RUNNERS: dict[str, Callable[[_Context], None]] = {
     "automation": _check_automation,
     "thread_safety": _check_thread_safety,
     "reset_determinism": _check_reset_determinism,
+    "state": _check_state,
+    "zero_frames": _check_zero_frames,
     "inputs_unchanged": _check_inputs_unchanged,
     "latency": _check_latency,
     "allocations": _check_allocations,

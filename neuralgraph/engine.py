@@ -28,6 +28,19 @@ class Fault:
     error: BaseException
 
 
+@attrs.frozen
+class BadValues:
+    """Samples of NaN/Inf and subnormals one step emitted while its inputs carried none of them.
+
+    Counted in diagnostic mode, which the output guard turns on after it replaced a NaN or Inf
+    and which lasts until a block reaches the output clean (docs/reliability.md).
+    """
+
+    node: str  #: the node's name (or a compiler step's, e.g. ``lpf.cutoff (mix)``)
+    non_finite: int
+    subnormal: int
+
+
 class _ParamTarget:
     """A live parameter: set on the node at a block boundary, then ``on_param`` is called."""
 
@@ -133,6 +146,7 @@ class Engine:
             # One block now, then a reset: JIT compilation and first-call costs happen here, not
             # in the first audio callback or inside a timed render.
             self.plan.run_block()
+            self.plan.run_block_diagnostic()  # compiles its scans now, not when a NaN first appears
             self.plan.reset()
         #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
         self.settings: dict[str, float | str | bool] = {}
@@ -237,6 +251,74 @@ class Engine:
             new.append(Fault(plan.step_names[int(plan.fault_step[slot])], plan.fault_error[slot]))
         self._faults_seen = plan.fault_count
         return new
+
+    def save_state(self) -> dict[str, Any]:
+        """A snapshot of everything that carries a running patch from one block to the next.
+
+        Each node's :meth:`~neuralgraph.node.Node.save_state`, every wire (feedback buffers hold
+        the last block), the compiler's delay lines and input ramps, and the unconnected inputs'
+        values and ramps in progress. For presets, undo and tests; call it from the control
+        thread while no block runs (it allocates). Parameters set with :meth:`set` are part of
+        the nodes' states; queued changes not yet applied are not.
+        """
+        from .state import snapshot
+
+        plan = self.plan
+        return {
+            "nodes": {name: node.save_state() for name, node in plan.nodes.items()},
+            "steps": [snapshot(item, skip=("terms",)) for item in plan._resettable],  # terms: bound views
+            "wires": None if plan.slab is None else plan.slab.copy(),
+            "constants": [(t.c.buffer.copy(), t.c.value, t.c.target, t.c.step, t.c.remaining, t.c.active)
+                          for t in self._targets if isinstance(t, _ConstantTarget)],
+            "frames_done": self.frames_done,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`save_state` snapshot of an engine of the same patch, rate and block.
+
+        Everything is written back in place, so the compiled plan runs on as if the blocks since
+        the save never happened. Control thread, while no block runs. Raises ``ValueError`` when
+        the state does not fit (another patch, block size or lane count).
+        """
+        from .state import restore
+
+        plan = self.plan
+        nodes = state["nodes"]
+        if set(nodes) != set(plan.nodes) or len(state["steps"]) != len(plan._resettable):
+            raise ValueError("the state was saved from another patch")
+        constants = [t for t in self._targets if isinstance(t, _ConstantTarget)]
+        if len(state["constants"]) != len(constants):
+            raise ValueError("the state was saved from another patch")
+        for name, node in plan.nodes.items():
+            node.load_state(nodes[name])
+        for item, saved in zip(plan._resettable, state["steps"]):
+            restore(item, saved)
+        if plan.slab is not None:
+            if state["wires"] is None or state["wires"].shape != plan.slab.shape:
+                raise ValueError("the state was saved from another patch or block size")
+            np.copyto(plan.slab, state["wires"])
+        self._ramping.clear()
+        for target, (buffer, value, goal, step, remaining, active) in zip(constants, state["constants"]):
+            c = target.c
+            np.copyto(c.buffer, buffer)
+            c.value, c.target, c.step, c.remaining, c.active = value, goal, step, remaining, active
+            if active:
+                self._ramping.append(target)
+        self.frames_done = state["frames_done"]
+
+    def bad_values(self) -> list[BadValues]:
+        """The nodes that produced NaN/Inf or subnormals, worst first (control thread).
+
+        Counts are cumulative since the last :meth:`reset`. ``plan.guard.non_finite`` is how
+        many samples the output guard replaced; the block in which a NaN first reaches the output
+        is cleaned but not attributed (attribution starts with the next block), so a node that
+        emits NaN in one single block is counted at the output only.
+        """
+        plan = self.plan
+        counts = plan.bad_counts.copy()  # one consistent read of both columns
+        found = [BadValues(plan.step_names[i], int(counts[i, 0]), int(counts[i, 1]))
+                 for i in np.flatnonzero(counts.any(axis=1))]
+        return sorted(found, key=lambda b: (-b.non_finite, -b.subnormal, b.node))
 
     def reset(self) -> None:
         """Reset every node's state (call between renders, not while a backend runs)."""

@@ -79,6 +79,16 @@ class Node:
     - optionally ``memory_bytes(sample_rate, block_size, lanes)``: what ``prepare`` will allocate,
       so that the compiler checks the memory budget before anything is allocated.
 
+    ``frames`` is ``ctx.block_size`` whenever the engine calls ``process``: the plan runs whole
+    blocks only, and runs no node at all for a 0-frame request. Other callers (a host driving a
+    node directly, the contract suite) may pass ``frames == 0``: no time passes, so ``process``
+    must return at once without changing any state (its outputs need not be written). Partial
+    blocks (0 < frames < block_size) are not part of the contract.
+
+    ``save_state()`` / ``load_state()`` snapshot and restore the running state (presets, undo,
+    tests); the default covers state kept in numpy arrays, numbers, lists, dicts and
+    ``numpy.random.Generator`` attributes. Override both for state kept elsewhere.
+
     A node must be constructible with no arguments (every parameter has an ``init``). Ports that
     depend on parameters come from overriding :meth:`inputs` / :meth:`outputs`.
     """
@@ -89,6 +99,10 @@ class Node:
     role: ClassVar[str | None] = None
     #: What a node that faulted emits from then on: "silence", or "thru" (its first audio input).
     bypass: ClassVar[str] = "silence"
+
+    #: Attribute names the default :meth:`save_state` leaves out: caches and handles that are
+    #: not running state (e.g. a session object or scratch buffers rebuilt on every block).
+    transient: ClassVar[tuple[str, ...]] = ()
 
     _input_decls: ClassVar[dict[str, Input]] = {}
     _output_decls: ClassVar[dict[str, Output]] = {}
@@ -188,6 +202,37 @@ class Node:
 
     def reset(self) -> None:
         """Clear state (phases, filter memories, envelopes) as if just prepared."""
+
+    def save_state(self) -> dict[str, Any]:
+        """A snapshot of this node's parameters and running state (control thread only).
+
+        The default copies every instance attribute except ``latency`` and those in
+        :attr:`transient`: writeable numpy arrays (phases, filter memories, delay lines, envelope
+        stages) are copied, numbers and strings kept, lists, tuples and dicts walked, a
+        ``numpy.random.Generator`` keeps its bit-generator state; code and read-only arrays are
+        skipped. An attribute it cannot copy (a thread, a session, a jitclass) raises
+        ``TypeError``: override this method and :meth:`load_state` then. Call it while no block
+        runs (the snapshot allocates); the result is independent of the node.
+        """
+        from .state import snapshot
+
+        return snapshot(self, skip=("latency", *self.transient))
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a snapshot from :meth:`save_state` of a node prepared the same way.
+
+        Arrays are written back in place with ``np.copyto``, never rebound, so the compiled
+        plan's references stay valid. Control thread only, while no block runs. Raises
+        ``ValueError`` when the state does not fit (another node type, other buffer shapes, or
+        a parameter that shapes the buffers differs).
+        """
+        from .state import restore
+
+        for name, decl in self.params().items():
+            if not decl.live and name in state and state[name] != self.__dict__.get(name):
+                raise ValueError(f"the state was saved with {name} = {state[name]!r}, this node has "
+                                 f"{name} = {self.__dict__.get(name)!r} (it cannot change while running)")
+        restore(self, state)
 
     def on_param(self, name: str) -> None:
         """Called in the audio thread after a live parameter changed; recompute, don't allocate."""

@@ -19,8 +19,8 @@ SUBNORMAL = np.float32(1e-30)
 def _guard_pass(out, ceiling, tiny, stats):  # pragma: no cover - compiled by _guard_kernel
     """One pass over the output: NaN/Inf -> 0, below ``tiny`` -> 0, limit to ``ceiling``.
 
-    Adds the replaced and clipped sample counts to ``stats[0]`` and ``stats[1]`` and raises
-    ``stats[2]`` to the largest finite magnitude seen.
+    Adds the replaced and clipped sample counts to ``stats[0]`` and ``stats[1]``, raises
+    ``stats[2]`` to the largest finite magnitude seen, and returns this block's NaN/Inf count.
     """
     non_finite = 0
     clipped = 0
@@ -44,9 +44,37 @@ def _guard_pass(out, ceiling, tiny, stats):  # pragma: no cover - compiled by _g
     stats[1] += clipped
     if peak > stats[2]:
         stats[2] = peak
+    return non_finite
+
+
+def _scan_pass(a, tally, k):  # pragma: no cover - compiled by _diagnostic_kernels
+    """Add the NaN/Inf count of ``a`` to ``tally[k]`` and its subnormal count to ``tally[k + 1]``."""
+    non_finite = 0
+    subnormal = 0
+    for c in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            m = abs(a[c, i])
+            if not m < np.inf:
+                non_finite += 1
+            elif 0.0 < m < 1.1754944e-38:
+                subnormal += 1
+    tally[k] += non_finite
+    tally[k + 1] += subnormal
+
+
+def _attribute_pass(tally, counts, step):  # pragma: no cover - compiled by _diagnostic_kernels
+    """Charge a step with the bad values of its outputs (tally[2:4]) of each kind that its inputs
+    (tally[0:2]) did not carry: a step that only passes NaN on did not produce it."""
+    if tally[2] > 0 and tally[0] == 0:
+        counts[step, 0] += tally[2]
+    if tally[3] > 0 and tally[1] == 0:
+        counts[step, 1] += tally[3]
+    for k in range(4):
+        tally[k] = 0
 
 
 _compiled_guard = None
+_compiled_diagnostics = None
 
 
 def _guard_kernel() -> Callable[..., None]:
@@ -58,6 +86,17 @@ def _guard_kernel() -> Callable[..., None]:
 
         _compiled_guard = njit(cache=True, nogil=True)(_guard_pass)
     return _compiled_guard
+
+
+def _diagnostic_kernels() -> tuple[Callable[..., None], Callable[..., None]]:
+    """``_scan_pass`` and ``_attribute_pass`` compiled (cached on disk, imported on first use)."""
+    global _compiled_diagnostics
+    if _compiled_diagnostics is None:
+        from numba import njit
+
+        _compiled_diagnostics = (njit(cache=True, nogil=True)(_scan_pass),
+                                 njit(cache=True, nogil=True)(_attribute_pass))
+    return _compiled_diagnostics
 
 
 class OutputGuard:
@@ -101,8 +140,9 @@ class OutputGuard:
     def peak(self, value: float) -> None:
         self.stats[2] = value
 
-    def apply(self, out: np.ndarray) -> None:
-        self._kernel(out, self.ceiling, SUBNORMAL, self.stats)
+    def apply(self, out: np.ndarray) -> int:
+        """Clean ``out`` in place; returns how many NaN/Inf samples this block held."""
+        return self._kernel(out, self.ceiling, SUBNORMAL, self.stats)
 
 
 class Plan:
@@ -152,6 +192,17 @@ class Plan:
         self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
         self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
         self.fault_count = 0
+        # Which node produced NaN/Inf: the guard only sees the mixed output, so when it catches
+        # one, the following blocks run in diagnostic mode, scanning every step's inputs and
+        # outputs, until a block reaches the output clean. Normal blocks pay one test of a flag.
+        self.diagnostic = False
+        #: Per step: NaN/Inf and subnormal samples it emitted from inputs free of that kind.
+        self.bad_counts = np.zeros((len(steps), 2), np.int64)
+        #: Blocks run in diagnostic mode since the last reset.
+        self.diagnostic_blocks = 0
+        self._tally = np.zeros(4, np.int64)
+        self._scan, self._attribute = _diagnostic_kernels()
+        self._step_arrays = [(_signal_arrays(ins), _signal_arrays(outs)) for _, ins, outs in steps]
 
     @property
     def channels(self) -> int:
@@ -159,6 +210,8 @@ class Plan:
 
     def run_block(self) -> np.ndarray:
         """Run every step once; return the output buffer (channels, block_size), reused per call."""
+        if self.diagnostic:
+            return self.run_block_diagnostic()
         frames = self.block_size
         steps = self.steps
         i = 0
@@ -169,7 +222,37 @@ class Plan:
                 self._fault(i, exc)
             i += 1
         self.midi.count = 0
-        self.guard.apply(self.output)
+        if self.guard.apply(self.output):
+            self.diagnostic = True  # find the node that emits them, from the next block on
+        return self.output
+
+    def run_block_diagnostic(self) -> np.ndarray:
+        """``run_block``, then after each step count the NaN/Inf and subnormal samples it produced.
+
+        ``run_block`` switches to it after the output guard caught NaN or Inf, and back after
+        a clean block. Allocation-free like ``run_block``: compiled scans into preallocated
+        counters (``bad_counts``), which the control thread reads (``Engine.bad_values``).
+        """
+        frames = self.block_size
+        scan, attribute, tally, counts = self._scan, self._attribute, self._tally, self.bad_counts
+        arrays = self._step_arrays
+        i = 0
+        for process, ins, outs in self.steps:
+            try:
+                process(ins, outs, frames)
+            except Exception as exc:
+                self._fault(i, exc)
+            reads, writes = arrays[i]
+            for a in reads:
+                scan(a, tally, 0)
+            for a in writes:
+                scan(a, tally, 2)
+            attribute(tally, counts, i)
+            i += 1
+        self.midi.count = 0
+        self.diagnostic_blocks += 1
+        if not self.guard.apply(self.output):
+            self.diagnostic = False
         return self.output
 
     def run_block_timed(self, elapsed_ns: np.ndarray) -> np.ndarray:
@@ -221,6 +304,9 @@ class Plan:
         self.midi.count = 0
         self.guard.non_finite = self.guard.clipped = 0
         self.guard.peak = 0.0
+        self.diagnostic = False
+        self.diagnostic_blocks = 0
+        self.bad_counts.fill(0)
 
     def describe(self) -> str:
         """The order, buffers and latency, as ``neuralgraph check`` prints them."""
@@ -230,3 +316,9 @@ class Plan:
         lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
         lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")
         return "\n".join(lines)
+
+
+def _signal_arrays(ports: Ports) -> tuple[np.ndarray, ...]:
+    """The float32 signal arrays among a step's ports (event buffers are not scanned)."""
+    return tuple(a for _, a in ports.items()
+                 if isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype == np.float32)

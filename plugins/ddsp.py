@@ -90,6 +90,8 @@ class HarmonicSynth(Node):
         self.active = _active_flags(ctx)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if frames == 0:  # no time passes: the bank works on whole blocks, so do nothing
+            return
         for name, column in self.columns:
             np.copyto(column, ins[name])
         _harmonic_bank(ins.freq, self.amps, self.prev, self.phase, self.inv_sr, self.nyquist, self.active, outs.out)
@@ -175,6 +177,8 @@ class FilteredNoise(Node):
         self.rng = np.random.default_rng(self.seed)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if frames == 0:  # no time passes: the bank works on whole blocks, so do nothing
+            return
         for name, column in self.columns:
             np.copyto(column, ins[name])
         self.rng.standard_normal(out=self.white)

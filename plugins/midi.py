@@ -423,6 +423,7 @@ class PitchBend(Node):
     """The pitch-bend wheel: ``out`` -1..1 and ``ratio``, the frequency factor for ``bend_range`` semitones."""
 
     type_name = "midi.pitchbend"
+    transient = ("row",)  # scratch: rewritten from the controller state every block
     midi = Input(rate=Rate.EVENTS, source="midi", doc="MIDI events (unconnected: the engine's MIDI input).")
     channel = Param(init=0, kind=int, min=0, max=16, doc="MIDI channel 1-16 to follow; 0 = all channels.")
     bend_range = Param(init=2.0, min=0.0, max=48.0, unit="semitones", doc="Bend at full deflection.")

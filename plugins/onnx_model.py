@@ -442,6 +442,47 @@ class OnnxModel(Node):
                 arr.fill(0.0)
         self.pos = 0
 
+    def save_state(self) -> dict[str, Any]:
+        """Parameters, the model's tensors (recurrent state included) and the frame/worker
+        position. A worker is first let finish what it was handed, so the copy is consistent."""
+        state: dict[str, Any] = {name: self.__dict__[name] for name in self.params()}
+        if self.layout is None:
+            return state
+        if self.worker:
+            self._worker.wait_idle()
+            state["held"] = [held.copy() for held in self.held]
+            state["counters"] = (self.delivered, self._worker.submitted, self._worker.completed,
+                                 self.late_blocks, self.dropped_blocks)
+        state["pos"] = self.pos
+        state["slots"] = [{name: arr.copy() for name, arr in slot[0].items()} for slot in self.slots]
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Write a :meth:`save_state` snapshot back into the bound tensors (in place: the
+        onnxruntime bindings point at these arrays)."""
+        for name in self.params():
+            if name in state and state[name] != self.__dict__[name]:
+                if not self.params()[name].live:
+                    raise ValueError(f"the state was saved with {name} = {state[name]!r}, this node has "
+                                     f"{name} = {self.__dict__[name]!r}")
+                self.__dict__[name] = state[name]
+        if self.layout is None:
+            return
+        slots = state.get("slots")
+        if slots is None or len(slots) != len(self.slots):
+            raise ValueError(f"the state has {0 if slots is None else len(slots)} tensor slot(s), this node "
+                             f"{len(self.slots)}")
+        if self.worker:
+            self._worker.wait_idle()
+            for held, saved in zip(self.held, state["held"]):
+                np.copyto(held, saved)
+            (self.delivered, self._worker.submitted, self._worker.completed, self.late_blocks,
+             self.dropped_blocks) = state["counters"]
+        for slot, saved in zip(self.slots, slots):
+            for name, arr in slot[0].items():
+                np.copyto(arr, saved[name])
+        self.pos = state["pos"]
+
     def __del__(self) -> None:
         worker = self.__dict__.get("_worker")
         if worker is not None:

@@ -37,6 +37,20 @@ def test_interleaved_callbacks_play_exactly_what_render_makes(load):
     assert adapter.callbacks == 10 and adapter.faults == 0 and adapter.period == 64
 
 
+def test_a_callback_of_0_frames_runs_no_block_and_shifts_nothing(load):
+    """JACK and PortAudio may ask for 0 frames: no node runs (the plan never calls one with 0
+    frames), nothing raises, and the stream continues exactly where it was."""
+    adapter = CallbackAdapter(ng.Engine(sine(load), sample_rate=SR, block_size=64))
+    out = np.empty((64 * 4, 2), np.float32)
+    adapter.process_interleaved(out[:64], 64)
+    adapter.process_interleaved(out[64:64], 0)
+    adapter.process_planar([np.empty(0, np.float32), np.empty(0, np.float32)], 0)
+    for k in range(1, 4):
+        adapter.process_interleaved(out[k * 64:(k + 1) * 64], 64)
+    np.testing.assert_array_equal(out.T, reference(load, 2, 256))
+    assert adapter.faults == 0 and adapter.engine.frames_done == 256
+
+
 def test_a_period_of_several_blocks_runs_them_in_order(load):
     adapter = CallbackAdapter(ng.Engine(sine(load, 1), sample_rate=SR, block_size=64))
     outs = [np.empty(256, np.float32), np.empty(256, np.float32)]  # mono patch -> both device channels

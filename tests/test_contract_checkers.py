@@ -149,8 +149,52 @@ class BadReset(Clean):
         self.count = 0
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if frames == 0:
+            return
         self.count += 1
         np.add(ins.in_, np.float32(1e-3 * (self.count % 100)), out=outs.out)
+
+
+class ForgetfulLoad(Clean):
+    """A one-sample delay whose load_state restores the parameters but forgets the memory."""
+
+    type_name = "planted.forgetful_load"
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.memory = np.zeros((ctx.lanes, 1), np.float32)
+        self.latency = 1
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if frames == 0:
+            return
+        np.copyto(outs.out[:, :1], self.memory)
+        np.copyto(outs.out[:, 1:frames], ins.in_[:, : frames - 1])
+        np.copyto(self.memory, ins.in_[:, frames - 1 : frames])
+
+    def reset(self) -> None:
+        self.memory.fill(0.0)
+
+    def load_state(self, state: dict) -> None:
+        self.gain = state["gain"]  # the memory is not written back
+
+
+class IgnoresFrames(Clean):
+    """A ramp that advances by the block size whatever ``frames`` says: 0 frames moves it."""
+
+    type_name = "planted.ignores_frames"
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.position = 0
+        self.ramp = np.tile(np.arange(ctx.block_size, dtype=np.float32) / np.float32(ctx.block_size), (ctx.lanes, 1))
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.multiply(ins.in_, self.gain, out=outs.out)
+        np.add(outs.out, self.ramp, out=outs.out)
+        np.add(outs.out, np.float32(1e-3 * (self.position % 97)), out=outs.out)
+        self.position += 1
+
+    def reset(self) -> None:
+        self.position = 0
 
 
 class SneakyInputWriter(Clean):
@@ -175,6 +219,8 @@ class BadLatency(Clean):
         self.line = np.zeros((ctx.lanes, ctx.block_size + self.DELAY), np.float32)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if frames == 0:  # no time passes (the zero_frames rule)
+            return
         d, line = self.DELAY, self.line
         line[:, d:] = ins.in_
         np.copyto(outs.out, line[:, :frames])
@@ -205,6 +251,8 @@ PLANTED = {
     "automation": BadAutomation,
     "thread_safety": BadThreads,
     "reset_determinism": BadReset,
+    "state": ForgetfulLoad,
+    "zero_frames": IgnoresFrames,
     "inputs_unchanged": SneakyInputWriter,
     "latency": BadLatency,
     "allocations": BadAllocation,
@@ -243,6 +291,8 @@ def test_the_planted_bug_fails_its_check(check):
     ("automation", "gain"),
     ("thread_safety", "amount changed while running"),
     ("reset_determinism", "after reset() the same input gave different output"),
+    ("state", "load_state did not restore what save_state saved: state.memory: array values differ"),
+    ("zero_frames", "a block of 0 frames changed the node's state: state.position: 3 vs 4"),
     ("inputs_unchanged", "wrote into its input `in`"),
     ("latency", "declared latency 0 samples but an impulse on `in` reaches the output after 3 samples"),
     ("allocations", "allocated up to"),
@@ -254,7 +304,8 @@ def test_the_failure_says_what_was_observed(check, expected):
 
 def test_the_planted_bugs_stay_local():
     """Bugs that only one check can see fail only that check in a full run."""
-    for check in ("prepare_grid", "latency", "inputs_unchanged", "reset_determinism", "metadata", "param_extremes"):
+    for check in ("prepare_grid", "latency", "inputs_unchanged", "reset_determinism", "metadata", "param_extremes",
+                  "state", "zero_frames"):
         report = run_contract_suite(PLANTED[check], quick=True)
         assert {f.check for f in report.failures} == {check}, str(report)
 
@@ -329,3 +380,109 @@ def test_the_latency_check_pulses_the_input_a_node_names():
 
     report = run_contract_suite(SideDelay, quick=True, checks=["latency"])
     assert "an impulse on `side` reaches the output after 3 samples" in report.failed("latency")[0].message
+
+
+class HiddenInObject(Clean):
+    """Keeps its running sum in a plain object the default snapshot cannot copy."""
+
+    type_name = "planted.hidden_in_object"
+
+    class _Accumulator:
+        __slots__ = ("total",)
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.acc = self._Accumulator()
+        self.acc.total = 0.0
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        self.acc.total = 0.9 * self.acc.total + float(ins.in_[0, 0])
+        outs.out.fill(np.float32(self.acc.total))
+
+    def reset(self) -> None:
+        self.acc.total = 0.0
+
+
+class AliasingSave(ForgetfulLoad):
+    """save_state hands out the live array instead of a copy: a later load restores nothing."""
+
+    type_name = "planted.aliasing_save"
+
+    def save_state(self) -> dict:
+        return {"memory": self.memory}
+
+    def load_state(self, state: dict) -> None:
+        np.copyto(self.memory, state["memory"])
+
+
+class RaisesOnZero(Clean):
+    """Reads the last frame of the block: with 0 frames that is an index error."""
+
+    type_name = "planted.raises_on_zero"
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.multiply(ins.in_, ins.in_[:, frames - 1 : frames], out=outs.out)
+
+
+@pytest.mark.parametrize("node_cls, expected", [
+    (HiddenInObject, "save_state() raised TypeError: `acc` holds a _Accumulator"),
+    (AliasingSave, "after load_state the same input gave different output: block 0"),
+])
+def test_the_state_check_sees_state_the_snapshot_misses(node_cls, expected):
+    report = run_contract_suite(node_cls, quick=True, checks=["state"])
+    assert expected in report.failed("state")[0].message, str(report)
+
+
+def test_the_zero_frames_check_sees_a_raise():
+    report = run_contract_suite(RaisesOnZero, quick=True, checks=["zero_frames"])
+    assert "process(ins, outs, 0) raised ValueError" in report.failed("zero_frames")[0].message, str(report)
+
+
+def test_default_state_round_trip_restores_arrays_in_place():
+    """The compiled plan holds references to a node's arrays: load_state must not rebind them."""
+    from neuralgraph.testing import Harness
+
+    h = Harness(ForgetfulLoad, {}, 48000, 64)
+    memory = h.node.memory
+    h.fill("normal")
+    h.run()
+    saved = Node.save_state(h.node)
+    h.run()
+    Node.load_state(h.node, saved)
+    assert h.node.memory is memory and np.array_equal(memory, saved["memory"])
+    saved["memory"][...] = 7.0  # the snapshot is a copy, not a view of the node
+    assert not np.array_equal(memory, saved["memory"])
+
+
+def test_load_state_refuses_a_state_of_another_shape():
+    from neuralgraph.testing import Harness
+
+    small = Harness(ForgetfulLoad, {}, 48000, 64, lanes=1).node
+    big = Harness(ForgetfulLoad, {}, 48000, 64, lanes=3).node
+    with pytest.raises(ValueError, match="does not fit the array of shape"):
+        Node.load_state(big, Node.save_state(small))
+
+
+def test_the_default_state_skips_code_and_constants_and_keeps_generators():
+    import functools
+
+    from neuralgraph.state import state_difference
+    from neuralgraph.testing import Harness
+
+    class Mixed(Clean):
+        type_name = "planted.mixed_state"
+
+        def prepare(self, ctx: PrepareContext) -> None:
+            self.op = functools.partial(np.multiply, out=None)  # code
+            self.table = np.linspace(0.0, 1.0, 8, dtype=np.float32)
+            self.table.flags.writeable = False  # a constant
+            self.rng = np.random.default_rng(3)
+            self.held = [60, 64]
+
+    node = Harness(Mixed, {}, 48000, 64).node
+    saved = node.save_state()
+    assert {"op", "table", "latency"}.isdisjoint(saved) and {"rng", "held", "gain"} <= set(saved)
+    expected = node.rng.random()
+    node.held.append(67)
+    node.load_state(saved)
+    assert node.rng.random() == expected and node.held == [60, 64]
+    assert state_difference(saved, node.save_state()) is not None  # the generator moved on

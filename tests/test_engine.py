@@ -197,6 +197,50 @@ def test_steady_state_blocks_allocate_nothing(load):
     assert_no_allocations(engine.process, calls=40)
 
 
+def test_diagnostic_blocks_allocate_nothing(load):
+    """The blocks that look for the node emitting NaN run in the audio thread too."""
+    nodes = chain(3)
+    nodes["p"] = {"type": "test.poison"}  # NaN and Inf in every block: diagnosis stays on
+    nodes["sum"] = {"type": "math.add", "a": "g2", "b": "p"}
+    nodes["out"] = {"type": "io.output", "channels": 1, "in": "sum"}
+    engine = ng.Engine(load(nodes), sample_rate=SR, block_size=4096)
+    engine.process()
+    assert engine.plan.diagnostic
+    assert_no_allocations(engine.process, calls=40)
+    assert engine.plan.diagnostic_blocks > 40
+    assert [(b.node, b.non_finite, b.subnormal) for b in engine.bad_values()] == [
+        ("p", 2 * engine.plan.diagnostic_blocks, engine.plan.diagnostic_blocks)]
+
+
+def test_engine_state_round_trip_replays_bit_for_bit(load):
+    """save_state, render A, load_state, render B: A == B, through feedback, delays, mappings
+    and a constant ramp in progress."""
+    nodes = chain(2)
+    nodes["lfo"] = {"type": "osc.sine", "freq": 3.0}
+    nodes["lpf"] = {"type": "filter.lowpass", "in": "g1", "cutoff": {"from": "lfo", "range": [200.0, 4000.0],
+                                                                     "curve": "exp"}}
+    nodes["late"] = {"type": "test.latent", "in": "osc"}
+    nodes["fb"] = {"type": "math.add", "a": "lpf", "b": {"from": "fb", "feedback": True}}
+    nodes["mx"] = {"type": "math.add", "a": "fb", "b": "late"}
+    nodes["out"] = {"type": "io.output", "channels": 1, "in": "mx"}
+    engine = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    engine.render(0.05)
+    engine.set("osc.freq", 300.0)
+    engine.process()  # the ramp is under way when the state is saved
+    saved = engine.save_state()
+    first = engine.render(0.1)
+    engine.load_state(saved)
+    second = engine.render(0.1)
+    np.testing.assert_array_equal(first, second)
+    assert np.abs(first).max() > 0.05
+    fresh = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    fresh.load_state(saved)  # another engine of the same patch continues from the snapshot
+    np.testing.assert_array_equal(fresh.render(0.1), first)
+    other = ng.Engine(load(chain(1)), sample_rate=SR, block_size=64)
+    with pytest.raises(ValueError, match="another patch"):
+        other.load_state(saved)
+
+
 def test_the_allocation_check_trips_on_a_node_that_allocates(load):
     nodes = {"osc": {"type": "osc.sine"}, "a": {"type": "test.allocating", "in": "osc"},
              "out": {"type": "io.output", "in": "a"}}

@@ -79,3 +79,71 @@ def test_one_nan_in_a_feedback_loop_does_not_silence_it_for_good():
     tail = audio[SR // 10 :]
     assert peak_frequency(tail, SR) == pytest.approx(440.0, abs=2.0)
     assert np.sqrt(np.mean(tail**2)) > 0.3  # the loop sounds (poisoned, it would be silent: 0)
+
+
+def _burst_patch(load, downstream: dict) -> ng.Patch:
+    return load({
+        "osc": {"type": "osc.sine", "freq": 440.0},
+        "pre": {"type": "math.mul", "in": "osc", "gain": 0.5},
+        "bad": {"type": "test.nan_burst", "in": "pre", "start": 5, "count": 6},
+        **downstream,
+        "out": {"type": "io.output", "channels": 1, "in": "last"},
+    })
+
+
+@pytest.mark.parametrize("downstream", [
+    {"last": {"type": "math.mul", "in": "bad", "gain": 0.5}},
+    {"post": {"type": "math.mul", "in": "bad", "gain": 0.5}, "other": {"type": "osc.sine", "freq": 1000.0},
+     "last": {"type": "math.add", "a": "post", "b": "other"}},
+], ids=["gain", "gain-then-sum"])
+def test_the_node_that_emits_nan_is_named_not_its_neighbours(load, tmp_path, downstream):
+    from neuralgraph.audiofile import read_audio, write_audio
+
+    engine = ng.Engine(_burst_patch(load, downstream), sample_rate=SR, block_size=BLOCK)
+    audio = engine.render(0.25)
+    write_audio(tmp_path / "burst.wav", audio, SR)
+    back, _ = read_audio(tmp_path / "burst.wav")
+    assert np.isfinite(back).all() and np.abs(back).max() > 0.1  # finite, and sounding after the burst
+    assert engine.plan.guard.non_finite >= 6 * BLOCK  # the output guard replaced the burst
+    report = engine.bad_values()
+    # block 5 reaches the output and turns diagnosis on; blocks 6-10 are charged to `bad` alone
+    assert [b.node for b in report] == ["bad"], report
+    assert report[0].non_finite == 5 * BLOCK and report[0].subnormal == 0
+    assert not engine.plan.diagnostic  # back to normal once a block came out clean
+    engine.reset()
+    assert engine.bad_values() == [] and engine.plan.diagnostic_blocks == 0
+
+
+def test_diagnosis_costs_nothing_while_the_output_is_clean(load):
+    engine = ng.Engine(_burst_patch(load, {"last": {"type": "math.mul", "in": "bad"}}), sample_rate=SR,
+                       block_size=BLOCK)
+    engine.plan.nodes["bad"].count = 0  # no burst
+    engine.render(0.25)
+    assert engine.plan.diagnostic_blocks == 0 and engine.bad_values() == []
+
+
+def test_the_render_summary_names_the_node(tmp_path, capsys, monkeypatch):
+    """`neuralgraph render` says which node produced the NaN the guard replaced."""
+    import testnodes
+
+    from neuralgraph import cli
+
+    import neuralgraph.patch
+
+    registry = ng.Registry.load(plugins={"testnodes": testnodes})
+    load_patch = neuralgraph.patch.load_patch
+    monkeypatch.setattr(neuralgraph.patch, "load_patch", lambda *a, **k: load_patch(*a, registry=registry, **k))
+    patch = tmp_path / "burst.toml"
+    patch.write_text("""schema = 1
+[nodes.osc]
+type = "osc.sine"
+[nodes.bad]
+type = "test.nan_burst"
+in = "osc"
+[nodes.out]
+type = "io.output"
+in = "bad"
+""", encoding="utf-8")
+    assert cli.main(["render", str(patch), "-o", str(tmp_path / "burst.wav"), "--seconds", "0.2"]) == 0
+    err = capsys.readouterr().err
+    assert "NaN/Inf samples replaced by silence; produced by bad (" in err, err

@@ -146,7 +146,31 @@ class ActivityProbe(Node):
         np.copyto(outs.out, ins.in_)
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, Allocating, InputWriter, Poison, Level, ActivityProbe]
+
+class NanBurst(Node):
+    """Plays its input through, but emits NaN in blocks ``start`` .. ``start + count - 1``."""
+
+    type_name = "test.nan_burst"
+    start = Param(init=5, kind=int, min=0, max=100000)
+    count = Param(init=6, kind=int, min=0, max=100000)
+    in_ = Input()
+    out = Output()
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.blocks = 0
+
+    def reset(self) -> None:
+        self.blocks = 0
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if self.start <= self.blocks < self.start + self.count:
+            outs.out.fill(np.nan)
+        else:
+            np.copyto(outs.out, ins.in_)
+        self.blocks += 1
+
+
+ALL = [Impulse, Lanes, Latent, Raiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst]
 
 
 @hookimpl

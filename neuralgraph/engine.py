@@ -108,6 +108,7 @@ class Engine:
         *,
         ceiling: float = 1.0,
         warmup: bool = True,
+        fuse: bool = True,
     ) -> None:
         self.patch = patch
         self.sample_rate = int(sample_rate or patch.sample_rate)
@@ -116,7 +117,8 @@ class Engine:
             raise ParameterError(f"block size {self.block_size} is out of range (1..16384)")
         if not 8000 <= self.sample_rate <= 384000:
             raise ParameterError(f"sample rate {self.sample_rate} is out of range (8000..384000 Hz)")
-        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling)
+        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
+                                          fuse=fuse)
         self._ring = CommandRing()
         self._ramping: list[_ConstantTarget] = []
         self._targets: list[Any] = []
@@ -234,7 +236,8 @@ class Engine:
         first = max(self._faults_seen, plan.fault_count - len(plan.fault_error))
         for k in range(first, plan.fault_count):
             slot = k % len(plan.fault_error)
-            new.append(Fault(plan.step_names[int(plan.fault_step[slot])], plan.fault_error[slot]))
+            name = plan.fault_name[slot] or plan.step_names[int(plan.fault_step[slot])]
+            new.append(Fault(name, plan.fault_error[slot]))
         self._faults_seen = plan.fault_count
         return new
 

@@ -151,6 +151,8 @@ class Plan:
         self.bypassed = [False] * len(steps)
         self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
         self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
+        #: the faulted node's name when the step was a fused run (else None: see step_names)
+        self.fault_name: list[str | None] = [None] * FAULT_SLOTS
         self.fault_count = 0
 
     @property
@@ -198,10 +200,7 @@ class Plan:
         return self.output
 
     def _fault(self, index: int, exc: BaseException) -> None:
-        slot = self.fault_count % FAULT_SLOTS
-        self.fault_step[slot] = index
-        self.fault_error[slot] = exc
-        self.fault_count += 1
+        self._record_fault(index, exc, None)
         self.bypassed[index] = True
         self.steps[index] = self._bypass[index]
         process, ins, outs = self.steps[index]
@@ -209,6 +208,18 @@ class Plan:
             process(ins, outs, self.block_size)
         except Exception:  # pragma: no cover - the bypass only fills buffers
             pass
+
+    def _record_fault(self, index: int, exc: BaseException, name: str | None) -> None:
+        slot = self.fault_count % FAULT_SLOTS
+        self.fault_step[slot] = index
+        self.fault_error[slot] = exc
+        self.fault_name[slot] = name
+        self.fault_count += 1
+
+    def fused_fault(self, index: int) -> Callable[[str, BaseException], None]:
+        """The callback by which the fused step ``index`` reports the node that raised in it
+        (the step bypasses that node itself and keeps running the others)."""
+        return lambda name, exc: self._record_fault(index, exc, name)
 
     def reset(self) -> None:
         """Reset every node and compiler step (control thread, not while a block runs)."""

@@ -123,6 +123,10 @@ class _StateVariable(Node):
         _svf_kernel(ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs, self.sample_rate,
                     outs.out, frames)
 
+    def kernel(self, ins: Ports, outs: Ports):
+        return _svf_kernel, (ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs,
+                             self.sample_rate, outs.out)
+
     def reset(self) -> None:
         self.state.fill(0.0)
         self.coeffs.fill(0.0)
@@ -265,6 +269,10 @@ class _Biquad(Node):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _biquad_kernel(ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state, self.current,
                        self.coeffs, self.sample_rate, outs.out, frames)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _biquad_kernel, (ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state,
+                                self.current, self.coeffs, self.sample_rate, outs.out)
 
     def reset(self) -> None:
         self.state.fill(0.0)

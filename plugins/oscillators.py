@@ -430,6 +430,10 @@ class SineOsc(_PhaseOsc):
         _sine_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE, self.scratch,
                      outs.out, frames)
 
+    def kernel(self, ins: Ports, outs: Ports):
+        return _sine_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE,
+                              self.scratch, outs.out)
+
 
 class _BlepOsc(_PhaseOsc):
     """Phase oscillators with a minBLEP ring of future corrections per lane."""
@@ -456,6 +460,10 @@ class SawOsc(_BlepOsc):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _saw_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
                     BLEP_TABLE, BLAMP_DELAY, outs.out, frames)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _saw_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos,
+                             self.inv_sr, BLEP_TABLE, BLAMP_DELAY, outs.out)
 
 
 class SquareOsc(_BlepOsc):

@@ -337,7 +337,7 @@ class Compiler:
     def fuse(self, steps: list[Step], bypass: list[Step], names: list[str]
              ) -> tuple[list[Step], list[Step], list[str], list[FusedStep]]:
         """Runs of consecutive nodes offering ``Node.kernel`` become one compiled call (fusion.py)."""
-        nodes = [s.node for s in self.steps]
+        nodes = [s.node if s.node is not None else s.mix for s in self.steps]  # mix steps offer kernels too
         steps, bypass, names, fused = fuse_steps(steps, bypass, names, nodes)
         self.resettable.extend(fused)  # after the nodes' own reset: checks their bindings held
         return steps, bypass, names, fused

@@ -20,9 +20,11 @@ inside the compiled code with ``numba.carray`` (free). The step keeps a referenc
 array, so none can be freed while the plan lives; arrays must be C-contiguous (a broadcast view
 keeps its node out of the run).
 
-Faults: if the fused call raises, the step switches for good to running its members one by one,
-each contained as the plan contains any step: the member that raises is bypassed (silence or
-thru, as its type says) and reported with its own node name; the others keep running unfused.
+Faults: the fused function stores the index of the member it is about to call in a progress
+slot, so when it raises the step knows the culprit: that node is bypassed (silence or thru, as
+its type says) and reported with its own name, the members after it run unfused for the rest of
+the block, and from then on the step runs its members one by one, each contained as the plan
+contains any step. Members before the culprit ran once, so no state advances twice.
 """
 
 from __future__ import annotations
@@ -124,13 +126,18 @@ def _scalar(value: Any) -> str:
     return repr(float(value))
 
 
-def generate(members: Sequence[tuple[Any, tuple[Any, ...]]]) -> tuple[str, list[np.ndarray]]:
-    """The source of the fused function and the arrays whose addresses it takes, in order."""
-    arrays: list[np.ndarray] = []
+def generate(members: Sequence[tuple[Any, tuple[Any, ...]]], progress: np.ndarray
+             ) -> tuple[str, list[np.ndarray]]:
+    """The source of the fused function and the arrays whose addresses it takes, in order.
+
+    ``progress`` (int64, one element) is array 0: the function stores the index of each member
+    before calling it, so after an exception the step knows which member raised.
+    """
+    arrays: list[np.ndarray] = [progress]
     slot: dict[tuple[int, tuple[int, ...], str], int] = {}
     imports: dict[tuple[str, str], str] = {}
     body: list[str] = []
-    for dispatcher, args in members:
+    for index, (dispatcher, args) in enumerate(members):
         path = _import_path(dispatcher)
         assert path is not None
         alias = imports.setdefault(path, f"k{len(imports)}")
@@ -144,6 +151,7 @@ def generate(members: Sequence[tuple[Any, tuple[Any, ...]]]) -> tuple[str, list[
                 names.append(f"a{slot[key]}")
             else:
                 names.append(_scalar(a))
+        body.append(f"    a0[0] = {index}")
         body.append(f"    {alias}({', '.join(names + ['frames'])})")
     views = [f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})"
              for i, a in enumerate(arrays)]
@@ -194,7 +202,8 @@ class FusedStep:
         self.members = members
         self.nodes = nodes
         self.names = [m[0] for m in members]
-        source, self.arrays = generate(kernels)
+        self.progress = np.zeros(1, np.int64)
+        source, self.arrays = generate(kernels, self.progress)
         self._signature = [tuple(a if not isinstance(a, np.ndarray) else id(a) for a in args)
                            for _, args in kernels]
         self.kernel = load(source)
@@ -212,12 +221,22 @@ class FusedStep:
             try:
                 self.kernel(self.addresses, frames)
                 return
-            except Exception:
-                self.fused = False  # find the culprit: run this block (and every later one) unfused
+            except Exception as exc:
+                # members before the culprit ran; the culprit is bypassed; the rest run unfused,
+                # now and from now on
+                self.fused = False
+                culprit = int(self.progress[0])
+                name, _, m_ins, m_outs, bypass = self.members[culprit]
+                self.faulted[culprit] = True
+                self.report(name, exc)
+                bypass(m_ins, m_outs, frames)
+                self.run_unfused(frames, culprit + 1)
+                return
         self.run_unfused(frames)
 
-    def run_unfused(self, frames: int) -> None:
-        for k, (name, process, m_ins, m_outs, bypass) in enumerate(self.members):
+    def run_unfused(self, frames: int, start: int = 0) -> None:
+        for k in range(start, len(self.members)):
+            name, process, m_ins, m_outs, bypass = self.members[k]
             if self.faulted[k]:
                 bypass(m_ins, m_outs, frames)
                 continue

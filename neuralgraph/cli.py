@@ -287,7 +287,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     rate, block = _settings(args, patch)
     if args.seconds <= 0 or args.notes < 0:
         return _fail("--seconds must be > 0 and --notes >= 0", EXIT_PATCH)
-    engine = Engine(patch, sample_rate=rate, block_size=block)
+    engine = Engine(patch, sample_rate=rate, block_size=block, fuse=not args.no_fuse)
     if args.notes:
         hold_notes(engine, args.notes)
     blocks = max(1, int(round(args.seconds * rate / block)))
@@ -351,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("patch")
     p.add_argument("--seconds", type=float, default=10.0, help="audio rendered per pass (10)")
     p.add_argument("--notes", type=int, default=0, help="hold this many MIDI notes (voice patches)")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="one step per node (no kernel fusion), to see every node's own cost")
     engine_flags(p)
     p.set_defaults(func=cmd_bench)
     return parser

@@ -160,3 +160,18 @@ def test_generated_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
     assert list((tmp_path / "cache" / "fused").glob("fused_*.py"))
     second = probe()
     assert second == {"hits": 1, "misses": 0}  # loaded from disk: no compilation
+
+
+def test_a_live_parameter_of_a_fused_node_still_takes_effect(load):
+    nodes = {"noise": {"type": "noise.white"},
+             "lp": {"type": "filter.onepole", "in": "noise", "cutoff": 200.0},
+             "eq": {"type": "filter.peak", "in": "lp", "cutoff": 1000.0},
+             "out": {"type": "io.output", "channels": 1, "in": "eq"}}
+    edits = {10: ("lp.mode", "highpass")}
+    fused, engine = render(load(nodes), fuse=True, edits=edits, blocks=40)
+    plain, _ = render(load(nodes), fuse=False, edits=edits, blocks=40)
+    assert fused_names(engine) == ["noise … out (fused, 4 nodes)"]
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+    # highpassed white noise has far more sample-to-sample difference than lowpassed
+    d = np.abs(np.diff(fused[0]))
+    assert d[64 * 20 :].mean() > 5 * d[64 : 64 * 9].mean()

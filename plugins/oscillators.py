@@ -424,7 +424,7 @@ class _PhaseOsc(Node):
 
 
 class SineOsc(_PhaseOsc):
-    """Sine oscillator (table lookup); frequency is an audio input, so it can be modulated (FM)."""
+    """Sine oscillator (phase accumulator, polynomial sine); frequency is an audio input, so it can be modulated (FM)."""
 
     type_name = "osc.sine"
     freq = _freq_input(440.0)

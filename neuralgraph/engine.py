@@ -97,7 +97,9 @@ class Engine:
     ``set``, ``note_on`` and ``note_off`` may be called from any thread; they reach the audio
     thread through a preallocated ring and take effect at the next block boundary.
     ``ceiling`` is the output guard's hard limit (full scale = 1.0). ``warmup`` runs one block
-    and resets before returning, so that JIT compilation never lands in a callback.
+    and resets before returning, so that JIT compilation never lands in a callback. ``fuse``
+    (default True) lets the compiler fuse runs of nodes that offer compiled kernels into one call
+    per block (docs/architecture.md, "Fusion"); ``fuse=False`` keeps one step per node.
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class Engine:
             raise ParameterError(f"block size {self.block_size} is out of range (1..16384)")
         if not 8000 <= self.sample_rate <= 384000:
             raise ParameterError(f"sample rate {self.sample_rate} is out of range (8000..384000 Hz)")
+        self.fuse = fuse
         self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
                                           fuse=fuse)
         self._ring = CommandRing()
@@ -208,7 +211,7 @@ class Engine:
         Backends use it to follow a device's buffer-size change and swap at a block boundary.
         """
         engine = Engine(self.patch, sample_rate or self.sample_rate, block_size or self.block_size,
-                        ceiling=float(self.plan.guard.ceiling))
+                        ceiling=float(self.plan.guard.ceiling), fuse=self.fuse)
         for target, value in self.settings.items():
             engine.set(target, value)
         return engine

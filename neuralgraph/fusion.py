@@ -34,6 +34,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,11 @@ class FusedStep:
         self._signature = [tuple(a if not isinstance(a, np.ndarray) else id(a) for a in args)
                            for _, args in kernels]
         self.kernel = load(source)
+        # compile (or load from the disk cache) now, not in the first block: a failure here
+        # leaves the run unfused instead of blaming its first member
+        from numba.core import types
+
+        self.kernel.compile((types.Array(types.int64, 1, "C"), types.int64))
         self.addresses = np.array([a.__array_interface__["data"][0] for a in self.arrays], np.int64)
         self.fused = True
         self.faulted = [False] * len(members)
@@ -287,9 +293,14 @@ def fuse_steps(steps: list[tuple[Callable, Any, Any]], bypass: list[tuple[Callab
         j = i
         while j < n and kernels[j] is not None and j - i < max_run:
             j += 1
+        step = None
         if j - i >= min_run:
             members = [(names[k], steps[k][0], steps[k][1], steps[k][2], bypass[k][0]) for k in range(i, j)]
-            step = FusedStep(members, [nodes[k] for k in range(i, j)], [kernels[k] for k in range(i, j)])
+            try:
+                step = FusedStep(members, [nodes[k] for k in range(i, j)], [kernels[k] for k in range(i, j)])
+            except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
+                warnings.warn(f"neuralgraph: {names[i]} … {names[j - 1]} not fused: {exc}", stacklevel=2)
+        if step is not None:
             fused.append(step)
             out_steps.append((step.process, steps[i][1], steps[j - 1][2]))
             # the step contains its members' faults itself, so its "bypass" is the step again

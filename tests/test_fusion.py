@@ -175,3 +175,17 @@ def test_a_live_parameter_of_a_fused_node_still_takes_effect(load):
     # highpassed white noise has far more sample-to-sample difference than lowpassed
     d = np.abs(np.diff(fused[0]))
     assert d[64 * 20 :].mean() > 5 * d[64 : 64 * 9].mean()
+
+
+def test_without_a_writable_cache_the_patch_runs_unfused(load, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("NEURALGRAPH_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    nodes = {"noise": {"type": "noise.white"},
+             "eq1": {"type": "filter.peak", "in": "noise", "cutoff": 700.0, "gain_db": 4.0},
+             "eq2": {"type": "filter.lowshelf", "in": "eq1", "cutoff": 200.0, "gain_db": -4.0},
+             "out": {"type": "io.output", "channels": 1, "in": "eq2"}}
+    with pytest.warns(UserWarning, match="not fused"):
+        engine = ng.Engine(load(nodes), sample_rate=32000, block_size=48)
+    assert not fused_names(engine) and engine.plan.step_names == ["noise", "eq1", "eq2", "out"]
+    assert np.max(np.abs(engine.render(0.1))) > 0.01

@@ -133,7 +133,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", file=sys.stderr)
         return EXIT_PATCH
     rate, block = _settings(args, patch)
-    plan, _ = build_plan(patch, rate, block)
+    plan, _ = build_plan(patch, rate, block, fuse=False)  # check compiles no kernels
     print(f"{display_path(args.patch)}: ok — {patch.name!r}")
     print(plan.describe())
     return 0

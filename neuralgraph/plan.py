@@ -236,7 +236,10 @@ class Plan:
     def describe(self) -> str:
         """The order, buffers and latency, as ``neuralgraph check`` prints them."""
         lines = [f"order ({len(self.order)} nodes): " + " -> ".join(self.order)]
-        lines.append(f"steps: {len(self.steps)} ({len(self.steps) - len(self.order)} emitted by the compiler)")
+        fused = [name for name in self.step_names if "(fused," in name]
+        emitted = sum(1 for name in self.step_names if name not in self.nodes and name not in fused)
+        lines.append(f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
+                     + (f", {len(fused)} fused runs)" if fused else ")"))
         lines.append(f"buffers: {self.buffer_count} in one slab of {self.slab_bytes} bytes")
         lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
         lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")

@@ -189,3 +189,16 @@ def test_without_a_writable_cache_the_patch_runs_unfused(load, tmp_path, monkeyp
         engine = ng.Engine(load(nodes), sample_rate=32000, block_size=48)
     assert not fused_names(engine) and engine.plan.step_names == ["noise", "eq1", "eq2", "out"]
     assert np.max(np.abs(engine.render(0.1))) > 0.01
+
+
+def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatch):
+    from neuralgraph import fusion
+    from neuralgraph_plugins.filters import _biquad_kernel
+
+    arrays = [np.zeros((1, 64), np.float32) for _ in range(2)]
+    members = [(_biquad_kernel, (arrays[0], arrays[0], arrays[0], arrays[0], 0, np.zeros((1, 2)),
+                                 np.zeros((1, 3)), np.zeros((1, 5)), 48000.0, arrays[1]))]
+    before, _ = fusion.generate(members, np.zeros(1, np.int64))
+    monkeypatch.setitem(fusion._stamps, "neuralgraph_plugins.filters", "0" * 16)  # as if the file changed
+    after, _ = fusion.generate(members, np.zeros(1, np.int64))
+    assert before != after and "neuralgraph_plugins.filters" in before

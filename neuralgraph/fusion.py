@@ -47,7 +47,8 @@ import numpy as np
 FORMAT = 1
 _DTYPES = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
            np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64", np.dtype(np.bool_): "np.bool_",
-           np.dtype(np.uint64): "np.uint64", np.dtype(np.uint32): "np.uint32"}
+           np.dtype(np.uint64): "np.uint64", np.dtype(np.uint32): "np.uint32", np.dtype(np.int8): "np.int8",
+           np.dtype(np.uint8): "np.uint8", np.dtype(np.int16): "np.int16", np.dtype(np.uint16): "np.uint16"}
 _loaded: dict[str, Callable[..., None]] = {}
 _pointer = None
 

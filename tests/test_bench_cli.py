@@ -45,7 +45,7 @@ def test_bench_fused_shows_the_fused_run_as_one_step():
     rows = [re.fullmatch(r"  (\S.*?)\s+(\S+)\s+(\d+\.\d\d)\s+(\d+\.\d)%", line) for line in run.stdout.splitlines()[5:]]
     assert all(rows)
     kinds = {m.group(1): m.group(2) for m in rows}
-    assert kinds == {"keys": "midi.voices", "mod_freq … out (fused, 9 nodes)": "fused", "(output guard)": "compiler"}
+    assert kinds == {"keys … out (fused, 10 nodes)": "fused", "(output guard)": "compiler"}
 
 
 def test_bench_rejects_a_non_positive_length():

@@ -202,3 +202,28 @@ def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatc
     monkeypatch.setitem(fusion._stamps, "neuralgraph_plugins.filters", "0" * 16)  # as if the file changed
     after, _ = fusion.generate(members, np.zeros(1, np.int64))
     assert before != after and "neuralgraph_plugins.filters" in before
+
+
+def test_midi_voices_fused_follows_notes_bends_and_live_settings():
+    patch = ng.load_patch(ROOT / "graphs" / "bench" / "p1_saw_filter.toml")
+    results = []
+    for fuse in (True, False):
+        engine = ng.Engine(patch, sample_rate=SR, block_size=64, fuse=fuse)
+        assert bool(fused_names(engine)) == fuse
+        blocks, voices = [], []
+        for b in range(120):
+            if b % 10 == 0:
+                engine.note_on(40 + b // 5, 90)
+            if b % 10 == 5 and b > 20:
+                engine.note_off(40 + (b - 20) // 5)
+            if b == 50:
+                engine.send_midi(0xE0, 0, 100)  # pitch bend up
+                engine.set("keys.bend_range", 7.0)
+            if b == 80:
+                engine.set("keys.mode", "mono")
+            blocks.append(engine.process().copy())
+            voices.append(engine.plan.nodes["keys"].active_voices)
+        results.append((np.concatenate(blocks, axis=1), voices))
+    (fused, fused_voices), (plain, plain_voices) = results
+    assert fused_voices == plain_voices and max(fused_voices) >= 3
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)

@@ -1,6 +1,6 @@
 """Issue 7's benchmark: P1, P2, P3, a wide patch and the neural instrument, beside plain numpy.
 
-    python benchmarks/bench_patches.py [--seconds 60] [--repeats 3] [--blocks 64 256]
+    python benchmarks/bench_patches.py [--seconds 60] [--repeats 3] [--blocks 64 256] [--no-fuse]
 
 Each patch is rendered offline (``Engine.render``) for ``--seconds`` at 48 kHz and every block
 size, best of ``--repeats`` by process time. Beside it, a plain-numpy implementation of the same
@@ -180,10 +180,13 @@ def wide_patch() -> ng.Patch:
     return ng.load_patch({"schema": 1, "name": "wide", "nodes": nodes})
 
 
+FUSE = True
+
+
 def make_engine(patch: ng.Patch, block: int, notes: int) -> ng.Engine:
     from neuralgraph.profiling import hold_notes
 
-    engine = ng.Engine(patch, sample_rate=RATE, block_size=block)
+    engine = ng.Engine(patch, sample_rate=RATE, block_size=block, fuse=FUSE)
     if notes:
         hold_notes(engine, notes)
     return engine
@@ -214,7 +217,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of this many repeats (3)")
     parser.add_argument("--blocks", type=int, nargs="+", default=[64, 256], help="block sizes (64 256)")
     parser.add_argument("--only", nargs="+", help="patch names to run (P1 P2 P3 wide neural_flute ...)")
+    parser.add_argument("--no-fuse", action="store_true", help="one step per node (Engine(fuse=False))")
     args = parser.parse_args()
+    global FUSE
+    FUSE = not args.no_fuse
 
     bench = ROOT / "graphs" / "bench"
     cases = [

@@ -6,8 +6,9 @@ P3's cost is almost all dispatch: each ``filter.peak`` makes one numba call per 
 work on 64 samples is far smaller than the call. This measures, outside the engine, the 20
 calls of the node's own kernel (``_biquad_kernel``) against one compiled call that runs the same
 20 stages over stacked state and coefficient arrays, checks that both give the same samples, and
-prints CPU per block (best of 5, process time) at block 64 and 256. The engine does not fuse
-(docs/performance.md says why); this is the measured size of the prize.
+prints CPU per block (best of 5, process time) at block 64 and 256. This was the estimate that
+justified building kernel fusion into the compiler (neuralgraph/fusion.py); the engine's fused
+plan is measured by ``bench_patches.py`` (with and without ``--no-fuse``).
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", file=sys.stderr)
         return EXIT_PATCH
     rate, block = _settings(args, patch)
-    plan, _ = build_plan(patch, rate, block)
+    plan, _ = build_plan(patch, rate, block, fuse=False)  # check compiles no kernels
     print(f"{display_path(args.patch)}: ok — {patch.name!r}")
     print(plan.describe())
     return 0
@@ -307,7 +307,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     rate, block = _settings(args, patch)
     if args.seconds <= 0 or args.notes < 0:
         return _fail("--seconds must be > 0 and --notes >= 0", EXIT_PATCH)
-    engine = Engine(patch, sample_rate=rate, block_size=block)
+    engine = Engine(patch, sample_rate=rate, block_size=block, fuse=not args.no_fuse)
     if args.notes:
         hold_notes(engine, args.notes)
     blocks = max(1, int(round(args.seconds * rate / block)))
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("patch")
     p.add_argument("--seconds", type=float, default=10.0, help="audio rendered per pass (10)")
     p.add_argument("--notes", type=int, default=0, help="hold this many MIDI notes (voice patches)")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="one step per node (no kernel fusion), to see every node's own cost")
     engine_flags(p)
     p.set_defaults(func=cmd_bench)
     return parser

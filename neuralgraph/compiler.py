@@ -8,7 +8,8 @@
 4. colour buffers: walk the steps in order, give each output a buffer from a free list and
    return it when its last reader has run (SuperCollider's wire-buffer colouring), then carve
    every buffer out of one float32 slab;
-5. bind read-only input views and output views for every step.
+5. bind read-only input views and output views for every step;
+6. fuse runs of consecutive nodes that offer a compiled kernel into one step (``fusion.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from .errors import CompileError, Problem
 from .memory import check_memory
 from .events import EventBuffer
+from .fusion import FusedStep, fuse_steps
 from .graph import Edge
 from .node import Node, Ports, PrepareContext
 from .patch import Patch
@@ -363,11 +365,23 @@ class Compiler:
             return np.broadcast_to(buf, (lanes, buf.shape[1])) if buf.shape[0] != lanes else _readonly(buf)
         return item
 
-    def build(self, ceiling: float) -> tuple[Plan, dict[str, ConstantInput]]:
+    # ---- 6. fusion -------------------------------------------------------------------------------
+    def fuse(self, steps: list[Step], bypass: list[Step], names: list[str]
+             ) -> tuple[list[Step], list[Step], list[str], list[FusedStep]]:
+        """Runs of consecutive nodes offering ``Node.kernel`` become one compiled call (fusion.py)."""
+        nodes = [s.node if s.node is not None else s.mix for s in self.steps]  # mix steps offer kernels too
+        steps, bypass, names, fused = fuse_steps(steps, bypass, names, nodes)
+        self.resettable.extend(fused)  # after the nodes' own reset: checks their bindings held
+        return steps, bypass, names, fused
+
+    def build(self, ceiling: float, fuse: bool = True) -> tuple[Plan, dict[str, ConstantInput]]:
         self.make_nodes()
         self.emit()
         count, nbytes = self.colour()
         steps, bypass, names = self.bind()
+        fused: list[FusedStep] = []
+        if fuse:
+            steps, bypass, names, fused = self.fuse(steps, bypass, names)
         output = self.signals[(self.topology.output_node, self.nodes[self.topology.output_node].main_output)].buffer
         inp = None
         if self.topology.input_node:
@@ -377,6 +391,8 @@ class Compiler:
                     step_names=names, bypass=bypass, output=output, input=inp, midi=self.midi,
                     latency=self.latency, buffer_count=count, slab_bytes=nbytes, ceiling=ceiling,
                     resettable=self.resettable, order=self.topology.order, slab=self.slab)
+        for step in fused:
+            step.report = plan.fused_fault(names.index(step.name))
         return plan, self.constants
 
 
@@ -386,7 +402,10 @@ def _readonly(buf: np.ndarray) -> np.ndarray:
     return view
 
 
-def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: float = 1.0
+def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: float = 1.0, fuse: bool = True
                ) -> tuple[Plan, Mapping[str, ConstantInput]]:
-    """Instantiate, prepare and wire ``patch`` for ``sample_rate`` and ``block_size``."""
-    return Compiler(patch, sample_rate, block_size).build(ceiling)
+    """Instantiate, prepare and wire ``patch`` for ``sample_rate`` and ``block_size``.
+
+    ``fuse=False`` keeps one step per node (no kernel fusion), e.g. to see per-node costs.
+    """
+    return Compiler(patch, sample_rate, block_size).build(ceiling, fuse)

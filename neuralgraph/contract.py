@@ -59,6 +59,7 @@ CHECKS: tuple[str, ...] = (
     "inputs_unchanged",
     "latency",
     "allocations",
+    "kernel",
 )
 
 SAMPLE_RATES: tuple[int, ...] = (22050, 44100, 48000, 96000, 192000)
@@ -926,6 +927,45 @@ def _check_allocations(c: _Context) -> None:
         raise _CheckFailed(f"memory grew by {net} bytes over {calls} blocks (tolerance {DEFAULT_TOLERANCE})")
 
 
+def _check_kernel(c: _Context) -> None:
+    """A node that offers ``kernel()`` (fusion): ``dispatcher(*args, frames)`` gives what
+    ``process`` gives, block after block, and ``reset()`` keeps the bound arrays."""
+    from .fusion import kernel_of
+
+    ref, h = c.harness(48000, 256), c.harness(48000, 256)
+    try:
+        offered = h.node.kernel(h.ins, h.outs)
+    except Exception as exc:
+        raise _CheckFailed(f"kernel() raised {type(exc).__name__}: {exc}") from exc
+    if offered is None:
+        return
+    usable = kernel_of(h.node, h.ins, h.outs)
+    if usable is None:
+        raise _CheckFailed("kernel() offers something the compiler cannot fuse: it must return (a module-level "
+                           "numba @njit function, a tuple of C-contiguous numeric arrays and finite scalars)")
+    dispatcher, args = usable
+    for b in range(8):
+        ref.fill("normal", b)
+        h.fill("normal", b)
+        expected = _process(ref, f"block {b}")
+        try:
+            dispatcher(*args, h.block_size)
+        except Exception as exc:
+            raise _CheckFailed(f"the kernel raised {type(exc).__name__}: {exc} (block {b})") from exc
+        for name, want in zip(h.outputs, expected):
+            got = h.outputs[name]
+            if not np.allclose(want, got, rtol=1e-5, atol=1e-6, equal_nan=True):
+                diff = np.nanmax(np.abs(want.astype(np.float64) - got))
+                raise _CheckFailed(f"the kernel's output `{name}` differs from process(): block {b}, largest "
+                                   f"difference {diff:.3g}")
+    h.node.reset()
+    again = kernel_of(h.node, h.ins, h.outs)
+    if again is None or [id(a) for a in again[1] if isinstance(a, np.ndarray)] != [
+            id(a) for a in args if isinstance(a, np.ndarray)]:
+        raise _CheckFailed("after reset() kernel() binds other arrays: reset must fill state arrays, not replace "
+                           "them (a fused kernel holds their addresses)")
+
+
 _RUNNERS: dict[str, Callable[[_Context], None]] = {
     "construct": _check_construct,
     "metadata": _check_metadata,
@@ -943,6 +983,7 @@ _RUNNERS: dict[str, Callable[[_Context], None]] = {
     "inputs_unchanged": _check_inputs_unchanged,
     "latency": _check_latency,
     "allocations": _check_allocations,
+    "kernel": _check_kernel,
 }
 
 

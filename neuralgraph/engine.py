@@ -110,7 +110,9 @@ class Engine:
     ``set``, ``note_on`` and ``note_off`` may be called from any thread; they reach the audio
     thread through a preallocated ring and take effect at the next block boundary.
     ``ceiling`` is the output guard's hard limit (full scale = 1.0). ``warmup`` runs one block
-    and resets before returning, so that JIT compilation never lands in a callback.
+    and resets before returning, so that JIT compilation never lands in a callback. ``fuse``
+    (default True) lets the compiler fuse runs of nodes that offer compiled kernels into one call
+    per block (docs/architecture.md, "Fusion"); ``fuse=False`` keeps one step per node.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class Engine:
         *,
         ceiling: float = 1.0,
         warmup: bool = True,
+        fuse: bool = True,
     ) -> None:
         self.patch = patch
         self.sample_rate = int(sample_rate or patch.sample_rate)
@@ -129,7 +132,9 @@ class Engine:
             raise ParameterError(f"block size {self.block_size} is out of range (1..16384)")
         if not 8000 <= self.sample_rate <= 384000:
             raise ParameterError(f"sample rate {self.sample_rate} is out of range (8000..384000 Hz)")
-        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling)
+        self.fuse = fuse
+        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
+                                          fuse=fuse)
         self._ring = CommandRing()
         self._ramping: list[_ConstantTarget] = []
         self._targets: list[Any] = []
@@ -220,7 +225,7 @@ class Engine:
         Backends use it to follow a device's buffer-size change and swap at a block boundary.
         """
         engine = Engine(self.patch, sample_rate or self.sample_rate, block_size or self.block_size,
-                        ceiling=float(self.plan.guard.ceiling))
+                        ceiling=float(self.plan.guard.ceiling), fuse=self.fuse)
         for target, value in self.settings.items():
             engine.set(target, value)
         return engine
@@ -248,7 +253,8 @@ class Engine:
         first = max(self._faults_seen, plan.fault_count - len(plan.fault_error))
         for k in range(first, plan.fault_count):
             slot = k % len(plan.fault_error)
-            new.append(Fault(plan.step_names[int(plan.fault_step[slot])], plan.fault_error[slot]))
+            name = plan.fault_name[slot] or plan.step_names[int(plan.fault_step[slot])]
+            new.append(Fault(name, plan.fault_error[slot]))
         self._faults_seen = plan.fault_count
         return new
 
@@ -266,7 +272,8 @@ class Engine:
         plan = self.plan
         return {
             "nodes": {name: node.save_state() for name, node in plan.nodes.items()},
-            "steps": [snapshot(item, skip=("terms",)) for item in plan._resettable],  # terms: bound views
+            "steps": [snapshot(item, skip=("terms", *getattr(item, "transient", ())))  # terms: bound views
+                      for item in plan._resettable],
             "wires": None if plan.slab is None else plan.slab.copy(),
             "constants": [(t.c.buffer.copy(), t.c.value, t.c.target, t.c.step, t.c.remaining, t.c.active)
                           for t in self._targets if isinstance(t, _ConstantTarget)],

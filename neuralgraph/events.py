@@ -20,7 +20,7 @@ class EventBuffer:
     frame order. ``dropped`` counts events that did not fit.
     """
 
-    __slots__ = ("frame", "status", "data1", "data2", "count", "dropped", "capacity")
+    __slots__ = ("frame", "status", "data1", "data2", "counter", "dropped", "capacity")
 
     def __init__(self, capacity: int = 512) -> None:
         self.capacity = capacity
@@ -28,8 +28,18 @@ class EventBuffer:
         self.status = np.zeros(capacity, np.uint8)
         self.data1 = np.zeros(capacity, np.uint8)
         self.data2 = np.zeros(capacity, np.uint8)
-        self.count = 0
+        #: the event count, in an array so that a fused compiled kernel can read it (``count``)
+        self.counter = np.zeros(1, np.int64)
         self.dropped = 0
+
+    @property
+    def count(self) -> int:
+        """Events in the buffer."""
+        return int(self.counter[0])
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self.counter[0] = value
 
     def clear(self) -> None:
         self.count = 0

@@ -234,6 +234,20 @@ class Node:
                                  f"{name} = {self.__dict__.get(name)!r} (it cannot change while running)")
         restore(self, state)
 
+    def kernel(self, ins: Ports, outs: Ports) -> tuple[Any, tuple[Any, ...]] | None:
+        """Optionally, this node's compiled kernel, so the compiler can fuse it with its neighbours.
+
+        Return ``(dispatcher, args)``: a module-level numba ``@njit`` function (importable as
+        ``module.name``) and its arguments bound now (called once when the plan is built, after
+        ``prepare``, with the bound ``ins``/``outs``). ``dispatcher(*args, frames)`` must do exactly
+        what ``process(ins, outs, frames)`` does. Arrays (C-contiguous, numeric) are bound by
+        address: they must stay the same objects for the plan's life (``reset`` fills them, never
+        replaces them). Scalars are frozen into the fused code: anything a live parameter changes
+        (``on_param``) must reach the kernel through an array. Return None (the default) to be run
+        by ``process`` alone. See docs/plugins.md.
+        """
+        return None
+
     def on_param(self, name: str) -> None:
         """Called in the audio thread after a live parameter changed; recompute, don't allocate."""
 

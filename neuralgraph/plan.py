@@ -191,6 +191,8 @@ class Plan:
         self.bypassed = [False] * len(steps)
         self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
         self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
+        #: the faulted node's name when the step was a fused run (else None: see step_names)
+        self.fault_name: list[str | None] = [None] * FAULT_SLOTS
         self.fault_count = 0
         # Which node produced NaN/Inf: the guard only sees the mixed output, so when it catches
         # one, the following blocks run in diagnostic mode, scanning every step's inputs and
@@ -281,10 +283,7 @@ class Plan:
         return self.output
 
     def _fault(self, index: int, exc: BaseException) -> None:
-        slot = self.fault_count % FAULT_SLOTS
-        self.fault_step[slot] = index
-        self.fault_error[slot] = exc
-        self.fault_count += 1
+        self._record_fault(index, exc, None)
         self.bypassed[index] = True
         self.steps[index] = self._bypass[index]
         process, ins, outs = self.steps[index]
@@ -292,6 +291,18 @@ class Plan:
             process(ins, outs, self.block_size)
         except Exception:  # pragma: no cover - the bypass only fills buffers
             pass
+
+    def _record_fault(self, index: int, exc: BaseException, name: str | None) -> None:
+        slot = self.fault_count % FAULT_SLOTS
+        self.fault_step[slot] = index
+        self.fault_error[slot] = exc
+        self.fault_name[slot] = name
+        self.fault_count += 1
+
+    def fused_fault(self, index: int) -> Callable[[str, BaseException], None]:
+        """The callback by which the fused step ``index`` reports the node that raised in it
+        (the step bypasses that node itself and keeps running the others)."""
+        return lambda name, exc: self._record_fault(index, exc, name)
 
     def reset(self) -> None:
         """Reset every node and compiler step (control thread, not while a block runs)."""
@@ -311,7 +322,10 @@ class Plan:
     def describe(self) -> str:
         """The order, buffers and latency, as ``neuralgraph check`` prints them."""
         lines = [f"order ({len(self.order)} nodes): " + " -> ".join(self.order)]
-        lines.append(f"steps: {len(self.steps)} ({len(self.steps) - len(self.order)} emitted by the compiler)")
+        fused = [name for name in self.step_names if "(fused," in name]
+        emitted = sum(1 for name in self.step_names if name not in self.nodes and name not in fused)
+        lines.append(f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
+                     + (f", {len(fused)} fused runs)" if fused else ")"))
         lines.append(f"buffers: {self.buffer_count} in one slab of {self.slab_bytes} bytes")
         lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
         lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")

@@ -18,7 +18,7 @@ class StepCost:
     """One step's median cost per block."""
 
     name: str
-    kind: str  # the node type, or "compiler" for emitted steps and the output guard
+    kind: str  # the node type, "fused" for a fused run, or "compiler" for emitted steps and the guard
     ns_per_block: float
 
 
@@ -74,7 +74,7 @@ def profile(engine: Engine, blocks: int, *, warmup: int = 20) -> Profile:
     costs = []
     for name, ns in zip(names, medians.tolist()):
         node = plan.nodes.get(name)
-        kind = node.type_name if node is not None else "compiler"
+        kind = node.type_name if node is not None else ("fused" if "(fused," in name else "compiler")
         costs.append(StepCost(name, kind, ns))
     costs.sort(key=lambda c: c.ns_per_block, reverse=True)
     return Profile(blocks, plan.block_size, int(plan.sample_rate), cpu, tuple(costs))

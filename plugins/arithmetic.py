@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, hookimpl
 
 from ._buffers import dense
+
+
+@njit(cache=True, nogil=True)
+def _mul_kernel(a, b, out, frames):  # pragma: no cover - compiled
+    """``out = a * b`` (float32, the same samples as ``np.multiply``): Mul's kernel for fusion."""
+    for lane in range(out.shape[0]):
+        for i in range(frames):
+            out[lane, i] = a[lane, i] * b[lane, i]
 
 
 class Mul(Node):
@@ -20,6 +29,9 @@ class Mul(Node):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         np.multiply(ins.in_, ins.gain, out=outs.out)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _mul_kernel, (ins.in_, ins.gain, outs.out)
 
 
 class Add(Node):

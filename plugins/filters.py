@@ -123,6 +123,10 @@ class _StateVariable(Node):
         _svf_kernel(ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs, self.sample_rate,
                     outs.out, frames)
 
+    def kernel(self, ins: Ports, outs: Ports):
+        return _svf_kernel, (ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs,
+                             self.sample_rate, outs.out)
+
     def reset(self) -> None:
         self.state.fill(0.0)
         self.coeffs.fill(0.0)
@@ -266,6 +270,10 @@ class _Biquad(Node):
         _biquad_kernel(ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state, self.current,
                        self.coeffs, self.sample_rate, outs.out, frames)
 
+    def kernel(self, ins: Ports, outs: Ports):
+        return _biquad_kernel, (ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state,
+                                self.current, self.coeffs, self.sample_rate, outs.out)
+
     def reset(self) -> None:
         self.state.fill(0.0)
         self.current.fill(np.nan)  # forces a coefficient computation on the first block
@@ -315,7 +323,7 @@ def _onepole_kernel(x, cutoff, highpass, state, last, sample_rate, out, frames):
             u = (v - s) * big_g
             low = u + s
             s = low + u
-            out[lane, i] = v - low if highpass else low
+            out[lane, i] = v - low if highpass[0] else low
         if not _finite_jit(s) or abs(s) < TINY:
             s = 0.0
         state[lane] = s
@@ -338,11 +346,21 @@ class OnePole(Node):
         self.sample_rate = float(ctx.sample_rate)
         self.state = np.zeros(ctx.lanes, np.float64)
         self.last = np.zeros((ctx.lanes, 2), np.float64)
+        self.highpass = np.zeros(1, np.int64)  # an array, so a live mode change reaches a fused kernel
+        self.on_param("mode")
         self.reset()
 
+    def on_param(self, name: str) -> None:
+        if name == "mode":
+            self.highpass[0] = self.mode == "highpass"
+
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _onepole_kernel(ins.in_, ins.cutoff, self.mode == "highpass", self.state, self.last, self.sample_rate,
-                        outs.out, frames)
+        _onepole_kernel(ins.in_, ins.cutoff, self.highpass, self.state, self.last, self.sample_rate, outs.out,
+                        frames)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _onepole_kernel, (ins.in_, ins.cutoff, self.highpass, self.state, self.last, self.sample_rate,
+                                 outs.out)
 
     def reset(self) -> None:
         self.state.fill(0.0)

@@ -245,8 +245,10 @@ class Voices(Node):
     velocity = Output(span=(0.0, 1.0), doc="Note-on velocity, 0..1.")
     aftertouch = Output(span=(0.0, 1.0), doc="Key or channel pressure, 0..1.")
 
-    #: Voices sounding at the end of the last block (held, sustained or in their release tail).
-    active_voices: int = 0
+    @property
+    def active_voices(self) -> int:
+        """Voices sounding at the end of the last block (held, sustained or in their release tail)."""
+        return int(self.active[0]) if hasattr(self, "active") else 0
 
     def output_lanes(self, lanes: int) -> Mapping[str, int]:
         return {name: self.count for name in self.outputs()}
@@ -272,6 +274,9 @@ class Voices(Node):
         self.stack_vel = np.zeros(STACK, np.float64)
         self.misc = np.zeros(3, np.int64)
         self.activity = np.zeros(v, np.uint8)
+        self.active = np.zeros(1, np.int64)
+        # mode, channel, bend range, tail: live parameters reach a fused kernel through this array
+        self.settings = np.zeros(4, np.float64)
         self.on_param("tail_ms")
         self.on_param("mode")
         self.reset()
@@ -284,6 +289,11 @@ class Voices(Node):
         elif name == "bend_range" and hasattr(self, "v_freq"):
             for v in range(self.count):
                 self.v_freq[v] = 440.0 * 2.0 ** ((self.v_note[v] - 69 + self.ch_bend[self.v_chan[v]] * self.bend_range) / 12.0)
+        if hasattr(self, "settings") and hasattr(self, "_mode") and hasattr(self, "_tail"):
+            self.settings[0] = self._mode
+            self.settings[1] = self.channel
+            self.settings[2] = self.bend_range
+            self.settings[3] = self._tail
 
     def reset(self) -> None:
         self.v_note.fill(69)
@@ -302,7 +312,7 @@ class Voices(Node):
         self.ch_sus.fill(0)
         self.misc.fill(0)
         self.activity.fill(0)
-        self.active_voices = 0
+        self.active[0] = 0
 
     def lane_activity(self) -> np.ndarray:
         """1 for each voice held, sustained or in its ``tail_ms`` after release; 0 for a free voice."""
@@ -310,12 +320,32 @@ class Voices(Node):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         ev = ins.midi
-        self.active_voices = _voices_block(
+        self.active[0] = _voices_block(
             ev.frame, ev.status, ev.data1, ev.data2, ev.count, frames, self._mode, self.channel, self.bend_range,
             self._tail, self.v_note, self.v_chan, self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq,
             self.v_on, self.v_off_seq, self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note,
             self.stack_chan, self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity,
             outs.aftertouch, self.activity)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        ev = ins.midi
+        return _voices_kernel, (
+            ev.frame, ev.status, ev.data1, ev.data2, ev.counter, self.settings, self.v_note, self.v_chan,
+            self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq, self.v_on, self.v_off_seq,
+            self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note, self.stack_chan,
+            self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity, outs.aftertouch, self.active,
+            self.activity)
+
+
+@njit(cache=True, nogil=True)
+def _voices_kernel(ev_frame, ev_status, ev_d1, ev_d2, ev_count, settings, note, chan, state, gate, vel, at, freq,
+                   on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq,
+                   o_note, o_gate, o_vel, o_at, active, activity, frames):  # pragma: no cover - compiled
+    """``midi.voices``' kernel for fusion: the event count and live settings come from arrays."""
+    active[0] = _voices_block(ev_frame, ev_status, ev_d1, ev_d2, ev_count[0], frames, int(settings[0]),
+                              int(settings[1]), settings[2], int(settings[3]), note, chan, state, gate, vel, at,
+                              freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note, stack_chan,
+                              stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at, activity)
 
 
 @njit(cache=True, nogil=True)
@@ -472,6 +502,19 @@ class VoiceSum(Node):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         # a (1, lanes) @ (lanes, frames) product: 3x faster than np.sum(axis=0) at 8-32 lanes
         np.matmul(self.ones, ins.in_, out=outs.out)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _voice_sum_kernel, (ins.in_, outs.out)
+
+
+@njit(cache=True, nogil=True)
+def _voice_sum_kernel(x, out, frames):  # pragma: no cover - compiled
+    """``voices.sum``'s kernel for fusion: the lanes summed in order, in float32."""
+    for i in range(frames):
+        acc = np.float32(0.0)
+        for lane in range(x.shape[0]):
+            acc += x[lane, i]
+        out[0, i] = acc
 
 
 @hookimpl

@@ -108,6 +108,9 @@ class WhiteNoise(_Noise):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _white_kernel(self.states, ins.amp, outs.out, frames)
 
+    def kernel(self, ins: Ports, outs: Ports):
+        return _white_kernel, (self.states, ins.amp, outs.out)
+
 
 class PinkNoise(_Noise):
     """Pink noise (-3 dB per octave) by Paul Kellett's refined filter on seeded white noise."""

@@ -121,11 +121,22 @@ def _wrap(p):  # pragma: no cover - compiled
     return p
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sin_cycle(p):  # pragma: no cover - compiled
+    """sin(2π p) for p in [0, 1): folded to [-π/2, π/2], then Taylor to degree 13 (error < 1e-8)."""
+    x = p - 0.5  # sin(2π p) = -sin(2π x), x in [-0.5, 0.5)
+    f = x if abs(x) <= 0.25 else math.copysign(0.5, x) - x  # sin(π - t) = sin(t): f in [-0.25, 0.25]
+    t = TWO_PI * f
+    t2 = t * t
+    return -t * (1.0 + t2 * (-1.0 / 6.0 + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (
+        1.0 / 362880.0 + t2 * (-1.0 / 39916800.0 + t2 * (1.0 / 6227020800.0)))))))
+
+
 @njit(cache=True, nogil=True)
 def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, frames):  # pragma: no cover
-    # Two passes per lane: the phase recursion alone into ``scratch`` (float64), then the table
-    # reads, which no longer sit on the recursion's dependency chain (1.8x faster, same values).
-    size = table.shape[0] - 1
+    # Two passes per lane: the phase recursion alone into ``scratch`` (float64), then the sine
+    # of every phase, a branch-free polynomial that LLVM vectorises (1.4x faster than the
+    # interpolated table, which ``table`` still names for callers; error < 1e-8 against 3e-7).
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
@@ -140,9 +151,7 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
         phase[lane] = p
         last_reset[lane] = r0
         for i in range(frames):
-            x = scratch[i] * size
-            j = int(x)
-            out[lane, i] = table[j] + (x - j) * (table[j + 1] - table[j])
+            out[lane, i] = _sin_cycle(scratch[i])
 
 
 @njit(cache=True, nogil=True)
@@ -415,7 +424,7 @@ class _PhaseOsc(Node):
 
 
 class SineOsc(_PhaseOsc):
-    """Sine oscillator (table lookup); frequency is an audio input, so it can be modulated (FM)."""
+    """Sine oscillator (phase accumulator, polynomial sine); frequency is an audio input, so it can be modulated (FM)."""
 
     type_name = "osc.sine"
     freq = _freq_input(440.0)
@@ -429,6 +438,10 @@ class SineOsc(_PhaseOsc):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _sine_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE, self.scratch,
                      outs.out, frames)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _sine_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE,
+                              self.scratch, outs.out)
 
 
 class _BlepOsc(_PhaseOsc):
@@ -456,6 +469,10 @@ class SawOsc(_BlepOsc):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _saw_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
                     BLEP_TABLE, BLAMP_DELAY, outs.out, frames)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _saw_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos,
+                             self.inv_sr, BLEP_TABLE, BLAMP_DELAY, outs.out)
 
 
 class SquareOsc(_BlepOsc):

@@ -20,7 +20,7 @@ def neuralgraph(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_bench_prints_rt_factor_and_every_node_sorted_by_cost():
-    run = neuralgraph("bench", str(P2), "--seconds", "0.2", "--block-size", "64", "--notes", "4")
+    run = neuralgraph("bench", str(P2), "--seconds", "0.2", "--block-size", "64", "--notes", "4", "--no-fuse")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert re.fullmatch(r".*p2_fm\.toml: 48000 Hz, block 64, 150 blocks \(0\.20 s of audio\)", lines[0])
@@ -37,6 +37,15 @@ def test_bench_prints_rt_factor_and_every_node_sorted_by_cost():
     costs = [float(m.group(3)) for m in rows]
     assert costs == sorted(costs, reverse=True)
     assert abs(sum(float(m.group(4)) for m in rows) - 100.0) < 0.5 + 0.05 * len(rows)
+
+
+def test_bench_fused_shows_the_fused_run_as_one_step():
+    run = neuralgraph("bench", str(P2), "--seconds", "0.2", "--block-size", "64", "--notes", "4")
+    assert run.returncode == 0, run.stderr
+    rows = [re.fullmatch(r"  (\S.*?)\s+(\S+)\s+(\d+\.\d\d)\s+(\d+\.\d)%", line) for line in run.stdout.splitlines()[5:]]
+    assert all(rows)
+    kinds = {m.group(1): m.group(2) for m in rows}
+    assert kinds == {"keys … out (fused, 10 nodes)": "fused", "(output guard)": "compiler"}
 
 
 def test_bench_rejects_a_non_positive_length():

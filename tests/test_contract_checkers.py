@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
 from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext
 from neuralgraph.testing import CHECKS, ContractError, check_node, run_contract_suite
@@ -239,6 +240,22 @@ class BadAllocation(Clean):
         outs.out[...] = ins.in_ * self.gain
 
 
+@njit(cache=True, nogil=True)
+def _double_kernel(x, out, frames):  # pragma: no cover - compiled
+    for lane in range(out.shape[0]):
+        for i in range(frames):
+            out[lane, i] = 2.0 * x[lane, i]
+
+
+class BadKernel(Clean):
+    """Offers a kernel that does not do what ``process`` does (2x instead of 1x)."""
+
+    type_name = "planted.bad_kernel"
+
+    def kernel(self, ins, outs):
+        return _double_kernel, (ins.in_, outs.out)
+
+
 PLANTED = {
     "construct": BadConstruct,
     "metadata": BadMetadata,
@@ -256,6 +273,7 @@ PLANTED = {
     "inputs_unchanged": SneakyInputWriter,
     "latency": BadLatency,
     "allocations": BadAllocation,
+    "kernel": BadKernel,
 }
 
 
@@ -296,6 +314,7 @@ def test_the_planted_bug_fails_its_check(check):
     ("inputs_unchanged", "wrote into its input `in`"),
     ("latency", "declared latency 0 samples but an impulse on `in` reaches the output after 3 samples"),
     ("allocations", "allocated up to"),
+    ("kernel", "the kernel's output `out` differs from process()"),
 ])
 def test_the_failure_says_what_was_observed(check, expected):
     report = run_contract_suite(PLANTED[check], quick=True, checks=[check])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
 
@@ -84,6 +85,40 @@ class Raiser(Node):
         np.copyto(outs.out, ins.in_)
 
 
+@njit(cache=True, nogil=True)
+def _kernel_raiser(x, counter, out, frames):  # pragma: no cover - compiled
+    counter[0] += 1
+    if counter[0] > counter[1]:
+        raise RuntimeError("planted kernel fault")
+    for lane in range(out.shape[0]):
+        for i in range(frames):
+            out[lane, i] = x[lane, i]
+
+
+class KernelRaiser(Node):
+    """``test.raiser`` with a compiled kernel offered for fusion: raises inside compiled code."""
+
+    type_name = "test.kernel_raiser"
+    bypass = "thru"
+    after = Param(init=2, kind=int, min=0, max=1000, live=False)
+    in_ = Input()
+    out = Output()
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.counter = np.zeros(2, np.int64)
+        self.reset()
+
+    def reset(self) -> None:
+        self.counter[0] = 0
+        self.counter[1] = self.after
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        _kernel_raiser(ins.in_, self.counter, outs.out, frames)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _kernel_raiser, (ins.in_, self.counter, outs.out)
+
+
 class Allocating(Node):
     """Multiplies without ``out=``: allocates a temporary array every block (a planted bug)."""
 
@@ -146,7 +181,6 @@ class ActivityProbe(Node):
         np.copyto(outs.out, ins.in_)
 
 
-
 class NanBurst(Node):
     """Plays its input through, but emits NaN in blocks ``start`` .. ``start + count - 1``."""
 
@@ -170,7 +204,7 @@ class NanBurst(Node):
         self.blocks += 1
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst]
+ALL = [Impulse, Lanes, Latent, Raiser, KernelRaiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst]
 
 
 @hookimpl

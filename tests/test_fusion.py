@@ -1,0 +1,229 @@
+"""Kernel fusion (neuralgraph/fusion.py): same samples as unfused, faults contained and named,
+no allocation per block, generated code cached on disk across processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neuralgraph as ng
+from neuralgraph.profiling import hold_notes
+from neuralgraph.testing import assert_no_allocations
+
+ROOT = Path(__file__).resolve().parent.parent
+SR = 48000
+BENCH = [("p1_saw_filter.toml", 8), ("p2_fm.toml", 32), ("p3_peq.toml", 0)]
+
+
+def render(patch: ng.Patch, *, fuse: bool, notes: int = 0, blocks: int = 200, block: int = 64,
+           edits: dict[int, tuple[str, float]] | None = None) -> tuple[np.ndarray, ng.Engine]:
+    engine = ng.Engine(patch, sample_rate=SR, block_size=block, fuse=fuse)
+    if notes:
+        hold_notes(engine, notes)
+    out = []
+    for b in range(blocks):
+        if edits and b in edits:
+            engine.set(*edits[b])
+        out.append(engine.process().copy())
+    return np.concatenate(out, axis=1), engine
+
+
+def fused_names(engine: ng.Engine) -> list[str]:
+    return [name for name in engine.plan.step_names if "(fused," in name]
+
+
+@pytest.mark.parametrize("name,notes", BENCH)
+@pytest.mark.parametrize("block", [64, 256])
+def test_bench_patches_fused_equal_unfused(name, notes, block):
+    patch = ng.load_patch(ROOT / "graphs" / "bench" / name)
+    fused, engine = render(patch, fuse=True, notes=notes, block=block, blocks=100)
+    plain, plain_engine = render(patch, fuse=False, notes=notes, block=block, blocks=100)
+    assert fused_names(engine) and not fused_names(plain_engine)
+    assert len(engine.plan.steps) < len(plain_engine.plan.steps)
+    assert np.max(np.abs(plain)) > 0.01
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+
+
+MIXED = {
+    "lfo": {"type": "osc.sine", "freq": 3.0},
+    "osc": {"type": "osc.saw", "freq": [110.0, {"from": "lfo", "range": [-5.0, 5.0]}]},
+    "noise": {"type": "noise.white", "amp": 0.1},
+    "sum": {"type": "math.add", "a": "osc", "b": "noise"},     # no kernel: ends a run
+    "lp": {"type": "filter.lowpass", "in": "sum", "cutoff": {"from": "lfo", "range": [300.0, 3000.0], "curve": "exp"}},
+    "eq": {"type": "filter.peak", "in": "lp", "cutoff": 800.0, "gain_db": 6.0},
+    "shelf": {"type": "filter.highshelf", "in": "eq", "cutoff": 4000.0, "gain_db": -3.0},
+    "svf": {"type": "filter.bandpass", "in": "shelf", "cutoff": 1500.0, "q": 0.7},
+    "vca": {"type": "math.mul", "in": ["svf", "eq"], "gain": 0.3},
+    "out": {"type": "io.output", "channels": 2, "in": "vca"},
+}
+
+
+def test_mixed_chain_with_parameter_changes_fused_equals_unfused(load):
+    # Engine.set on constant inputs of fused nodes (ramped control and audio inputs) and a live
+    # parameter; the fused and unfused engines see the same edits at the same blocks
+    edits = {20: ("eq.gain_db", -9.0), 40: ("lp.q", 4.0), 60: ("vca.gain", 0.1), 80: ("eq.cutoff", 2500.0)}
+    fused, engine = render(load(MIXED), fuse=True, edits=edits)
+    plain, _ = render(load(MIXED), fuse=False, edits=edits)
+    assert fused_names(engine)
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+    # the edits were heard
+    before, after = render(load(MIXED), fuse=True)[0], fused
+    assert np.max(np.abs(before[:, 30 * 64 :] - after[:, 30 * 64 :])) > 1e-3
+
+
+def test_feedback_and_latency_patches_fuse_and_match(load):
+    nodes = {
+        "osc": {"type": "osc.sine", "freq": 440.0},
+        "lat": {"type": "test.latent", "in": "osc"},
+        "eq1": {"type": "filter.peak", "in": ["osc", {"from": "eq2", "feedback": True, "range": [-0.5, 0.5]}],
+                "cutoff": 500.0, "gain_db": 3.0},
+        "eq2": {"type": "filter.peak", "in": "eq1", "cutoff": 900.0, "gain_db": -3.0},
+        "mix": {"type": "math.add", "a": "eq2", "b": "lat"},
+        "out": {"type": "io.output", "in": "mix"},
+    }
+    fused, engine = render(load(nodes), fuse=True)
+    plain, plain_engine = render(load(nodes), fuse=False)
+    assert engine.latency == plain_engine.latency > 0
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+
+
+def test_a_fault_inside_a_fused_run_is_contained_and_names_the_node(load):
+    nodes = {
+        "osc": {"type": "osc.sine", "freq": 1000.0},
+        "eq1": {"type": "filter.peak", "in": "osc", "cutoff": 300.0, "gain_db": 3.0},
+        "bad": {"type": "test.kernel_raiser", "after": 3, "in": "eq1"},
+        "eq2": {"type": "filter.peak", "in": "bad", "cutoff": 3000.0, "gain_db": -3.0},
+        "vca": {"type": "math.mul", "in": "eq2", "gain": 0.5},
+        "out": {"type": "io.output", "in": "vca"},
+    }
+    engine = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    (fused,) = fused_names(engine)
+    assert fused == "osc … vca (fused, 5 nodes)"
+    audio = engine.render(0.5)
+    faults = engine.faults()
+    assert [f.node for f in faults] == ["bad"] and "planted kernel fault" in str(faults[0].error)
+    assert engine.faults() == []  # reported once
+    # "bad" passes its input through from then on; the others keep running (unfused)
+    plain = ng.Engine(load({**nodes, "bad": {"type": "test.raiser", "after": 10**3, "in": "eq1"}}),
+                      sample_rate=SR, block_size=64, fuse=False).render(0.5)
+    np.testing.assert_allclose(audio[:, 64 * 10 :], plain[:, 64 * 10 :], rtol=0, atol=2e-6)
+    assert np.max(np.abs(audio[:, -4800:])) > 0.1
+
+
+@pytest.mark.parametrize("name,notes", BENCH)
+def test_fused_blocks_do_not_allocate(name, notes):
+    engine = ng.Engine(ng.load_patch(ROOT / "graphs" / "bench" / name), sample_rate=SR, block_size=64)
+    if notes:
+        hold_notes(engine, notes)
+    assert fused_names(engine)
+    engine.process()
+    assert_no_allocations(engine.plan.run_block, calls=50)
+
+
+def test_reset_keeps_fused_output_reproducible():
+    engine = ng.Engine(ng.load_patch(ROOT / "graphs" / "bench" / "p3_peq.toml"), sample_rate=SR, block_size=64)
+    first = engine.render(0.2)
+    engine.plan.reset()
+    np.testing.assert_array_equal(engine.render(0.2), first)
+    assert all(step.__self__.fused for step, _, _ in engine.plan.steps if hasattr(step, "__self__")
+               and type(step.__self__).__name__ == "FusedStep")
+
+
+PROBE = """
+import json, sys
+import neuralgraph as ng
+from neuralgraph.fusion import FusedStep
+engine = ng.Engine(ng.load_patch(sys.argv[1]), sample_rate=48000, block_size=64)
+fused = [p.__self__ for p, _, _ in engine.plan.steps if isinstance(getattr(p, "__self__", None), FusedStep)]
+kernel = fused[0].kernel
+print(json.dumps({"hits": sum(kernel._cache_hits.values()), "misses": sum(kernel._cache_misses.values())}))
+"""
+
+
+def test_generated_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
+    env = {**os.environ, "NEURALGRAPH_CACHE_DIR": str(tmp_path / "cache")}
+    patch = str(ROOT / "graphs" / "bench" / "p3_peq.toml")
+
+    def probe() -> dict:
+        done = subprocess.run([sys.executable, "-c", PROBE, patch], env=env, capture_output=True, text=True,
+                              check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = probe()
+    assert first["misses"] == 1 and first["hits"] == 0  # compiled, and written to the cache
+    assert list((tmp_path / "cache" / "fused").glob("fused_*.py"))
+    second = probe()
+    assert second == {"hits": 1, "misses": 0}  # loaded from disk: no compilation
+
+
+def test_a_live_parameter_of_a_fused_node_still_takes_effect(load):
+    nodes = {"noise": {"type": "noise.white"},
+             "lp": {"type": "filter.onepole", "in": "noise", "cutoff": 200.0},
+             "eq": {"type": "filter.peak", "in": "lp", "cutoff": 1000.0},
+             "out": {"type": "io.output", "channels": 1, "in": "eq"}}
+    edits = {10: ("lp.mode", "highpass")}
+    fused, engine = render(load(nodes), fuse=True, edits=edits, blocks=40)
+    plain, _ = render(load(nodes), fuse=False, edits=edits, blocks=40)
+    assert fused_names(engine) == ["noise … out (fused, 4 nodes)"]
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+    # highpassed white noise has far more sample-to-sample difference than lowpassed
+    d = np.abs(np.diff(fused[0]))
+    assert d[64 * 20 :].mean() > 5 * d[64 : 64 * 9].mean()
+
+
+def test_without_a_writable_cache_the_patch_runs_unfused(load, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("NEURALGRAPH_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    nodes = {"noise": {"type": "noise.white"},
+             "eq1": {"type": "filter.peak", "in": "noise", "cutoff": 700.0, "gain_db": 4.0},
+             "eq2": {"type": "filter.lowshelf", "in": "eq1", "cutoff": 200.0, "gain_db": -4.0},
+             "out": {"type": "io.output", "channels": 1, "in": "eq2"}}
+    with pytest.warns(UserWarning, match="not fused"):
+        engine = ng.Engine(load(nodes), sample_rate=32000, block_size=48)
+    assert not fused_names(engine) and engine.plan.step_names == ["noise", "eq1", "eq2", "out"]
+    assert np.max(np.abs(engine.render(0.1))) > 0.01
+
+
+def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatch):
+    from neuralgraph import fusion
+    from neuralgraph_plugins.filters import _biquad_kernel
+
+    arrays = [np.zeros((1, 64), np.float32) for _ in range(2)]
+    members = [(_biquad_kernel, (arrays[0], arrays[0], arrays[0], arrays[0], 0, np.zeros((1, 2)),
+                                 np.zeros((1, 3)), np.zeros((1, 5)), 48000.0, arrays[1]))]
+    before, _ = fusion.generate(members, np.zeros(1, np.int64))
+    monkeypatch.setitem(fusion._stamps, "neuralgraph_plugins.filters", "0" * 16)  # as if the file changed
+    after, _ = fusion.generate(members, np.zeros(1, np.int64))
+    assert before != after and "neuralgraph_plugins.filters" in before
+
+
+def test_midi_voices_fused_follows_notes_bends_and_live_settings():
+    patch = ng.load_patch(ROOT / "graphs" / "bench" / "p1_saw_filter.toml")
+    results = []
+    for fuse in (True, False):
+        engine = ng.Engine(patch, sample_rate=SR, block_size=64, fuse=fuse)
+        assert bool(fused_names(engine)) == fuse
+        blocks, voices = [], []
+        for b in range(120):
+            if b % 10 == 0:
+                engine.note_on(40 + b // 5, 90)
+            if b % 10 == 5 and b > 20:
+                engine.note_off(40 + (b - 20) // 5)
+            if b == 50:
+                engine.send_midi(0xE0, 0, 100)  # pitch bend up
+                engine.set("keys.bend_range", 7.0)
+            if b == 80:
+                engine.set("keys.mode", "mono")
+            blocks.append(engine.process().copy())
+            voices.append(engine.plan.nodes["keys"].active_voices)
+        results.append((np.concatenate(blocks, axis=1), voices))
+    (fused, fused_voices), (plain, plain_voices) = results
+    assert fused_voices == plain_voices and max(fused_voices) >= 3
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)

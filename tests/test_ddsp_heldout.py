@@ -30,8 +30,8 @@ ev = _load("evaluate_ddsp")
 INSTRUMENTS = ev.td.INSTRUMENTS
 #: (instrument, note, velocity, neural distance must be below this fraction of the baseline's)
 #: measured on these 16-bit fixtures: flute 70/v105 neural 5.86 vs baseline 8.15, 84/v75 5.94 vs 8.98;
-#: violin 65/v105 6.08 vs 6.21, 79/v75 5.61 vs 6.01 (the violin's margin is smaller: see docs/neural.md)
-CASES = [("flute", 70, 105, 0.85), ("flute", 84, 75, 0.85), ("violin", 65, 105, 0.99), ("violin", 79, 75, 0.96)]
+#: violin 65/v105 5.97 vs 6.21, 79/v75 5.66 vs 6.01 (the violin's margin is smaller: see docs/neural.md)
+CASES = [("flute", 70, 105, 0.85), ("flute", 84, 75, 0.85), ("violin", 65, 105, 0.98), ("violin", 79, 75, 0.97)]
 
 
 def test_cases_are_the_shipped_fixtures():
@@ -78,11 +78,13 @@ def test_neural_model_is_closer_to_the_real_held_out_note_than_the_baseline(name
     assert d_neural < ratio * d_base
 
 
-def test_picture_script_draws_real_neural_and_baseline(tmp_path):
+@pytest.mark.parametrize("name", sorted(INSTRUMENTS))
+def test_picture_script_draws_real_neural_and_baseline(tmp_path, name):
     pytest.importorskip("matplotlib")
     pictures = _load_docs("make_neural_images")
-    path = pictures.make(tmp_path)
-    assert path.name == "neural_flute_heldout.png" and 10_000 < path.stat().st_size < 300_000
+    path = pictures.make(tmp_path, name)
+    assert path.name == f"neural_{name}_heldout.png" and 10_000 < path.stat().st_size < 300_000
+    assert (ROOT / "docs" / "images" / path.name).is_file()  # the committed picture the docs show
 
 
 def _load_docs(name: str):

@@ -66,6 +66,8 @@ class Instrument:
     fixtures: tuple[tuple[int, int], ...]
     #: Read the harmonics at the recording's actual pitch (``analyse(track_pitch=True)``).
     track_pitch: bool = False
+    #: Average the targets' power over this many consecutive frames (``smooth_targets``); 1 = off.
+    smooth_frames: int = 1
 
     @property
     def train_notes(self) -> list[int]:
@@ -81,7 +83,7 @@ class Instrument:
 INSTRUMENTS: dict[str, Instrument] = {
     "flute": Instrument("flute", 74, tuple(range(60, 97)), (63, 70, 77, 84, 91), ((70, 105), (84, 75))),
     "violin": Instrument("violin", 41, tuple(range(55, 92)), (58, 65, 72, 79, 86), ((65, 105), (79, 75)),
-                         track_pitch=True),
+                         track_pitch=True, smooth_frames=11),
 }
 FLUTE = INSTRUMENTS["flute"]
 # The flute's, as module constants (the flute was the first instrument).
@@ -204,6 +206,26 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[s
             "harm": np.array(harms, np.float32), "noise": np.array(noises, np.float32), "edges": band_edges}
 
 
+def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.ndarray]:
+    """Average each harmonic's and noise band's power over ``frames`` consecutive analysis frames.
+
+    The decoder is fitted in the log domain, so it learns the geometric mean of what it sees; where
+    the frame-to-frame spread is large (a violin's vibrato moves its upper partials in and out of
+    the analysis bins) that mean is several dB below the power mean the ear and the spectral
+    distance measure. Averaging the power over a few frames (``frames`` * HOP samples) first removes
+    most of that bias. Loudness and f0 are left as they are.
+    """
+    if frames <= 1:
+        return data
+    kernel = np.ones(frames) / frames
+    out = dict(data)
+    for key in ("harm", "noise"):
+        power = data[key].astype(np.float64) ** 2
+        smoothed = np.stack([np.convolve(power[:, i], kernel, mode="same") for i in range(power.shape[1])], axis=1)
+        out[key] = np.maximum(np.sqrt(smoothed), FLOOR).astype(np.float32)
+    return out
+
+
 def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
     """Fit the decoder MLP to the analysed frames; returns the torch module."""
     import torch
@@ -279,6 +301,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--out", type=Path, help="default: models/ddsp_<instrument>.onnx")
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
+    ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
     args = ap.parse_args()
     inst = INSTRUMENTS[args.instrument]
     program = args.program or inst.program
@@ -287,7 +310,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audio, notes = render(args.soundfont, program, Path(tmp), inst.train_notes)
     print(f"rendered {audio.size / SR:.1f} s of audio ({inst.name}, program {program})")
-    data = analyse(audio, notes, inst.track_pitch)
+    data = smooth_targets(analyse(audio, notes, inst.track_pitch), args.smooth or inst.smooth_frames)
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:
         save_reference(audio, notes, args.reference)

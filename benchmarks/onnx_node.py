@@ -108,7 +108,7 @@ RTF_PATCHES = ("neural_flute", "neural_violin")
 
 def rtf(blocks: int, sr: float, patches: tuple[str, ...] = RTF_PATCHES) -> None:
     """Real-time factor of each DDSP patch (graphs/<name>.toml) with 8 voices held, at blocks 128 and 256."""
-    print(f"{'patch':<44} {'block':>5} {'median us':>10} {'p99 us':>8} {'RTF':>7} {'p99 RTF':>8} {'x real time':>12}")
+    print(f"{'patch':<48} {'block':>5} {'median us':>10} {'p99 us':>8} {'RTF':>7} {'p99 RTF':>8} {'x real time':>12}")
     for name, block in ((name, block) for name in patches for block in (128, 256)):
         patch = ng.load_patch(ROOT / "graphs" / f"{name}.toml", overrides={"keys.count": 8})
         engine = ng.Engine(patch, sample_rate=sr, block_size=block)
@@ -124,7 +124,7 @@ def rtf(blocks: int, sr: float, patches: tuple[str, ...] = RTF_PATCHES) -> None:
             times[i] = time.perf_counter() - t0
         total = float(times.sum() * 1e6) / (blocks * period)  # compute time / audio time over the run
         med, p99 = float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
-        print(f"{f'graphs/{name}.toml, keys.count=8, 8 held':<44} {block:>5} {med:>10.1f} {p99:>8.1f} "
+        print(f"{f'graphs/{name}.toml, keys.count=8, 8 held':<48} {block:>5} {med:>10.1f} {p99:>8.1f} "
               f"{med / period:>7.3f} {p99 / period:>8.3f} {1 / total:>12.1f}", flush=True)
 
 

@@ -1,6 +1,6 @@
 """Per-block cost of the neural nodes: onnx.model with the shipped models, the DDSP synthesis nodes,
 and the whole neural flute patch; onnx.model's overhead over a bare onnxruntime call; the real-time
-factor of an 8-voice neural flute.
+factors of an 8-voice neural flute and an 8-voice neural violin.
 
     python benchmarks/onnx_node.py [--blocks 2000] [--sample-rate 48000] [--only cost|overhead|rtf]
 
@@ -9,7 +9,8 @@ factor of an 8-voice neural flute.
 out, IOBinding run, state copy) and through bare onnxruntime on a session with the same options:
 ``session.run`` with a feed dict (outputs allocated by onnxruntime) and ``run_with_iobinding`` on
 preallocated, bound arrays; the ratios are the framework's overhead.
-``rtf``: graphs/neural_flute.toml with ``keys.count = 8`` and 8 notes held (engine.note_on), the
+``rtf``: graphs/neural_flute.toml and graphs/neural_violin.toml (``--patches`` to choose) with
+``keys.count = 8`` and 8 notes held (engine.note_on), the
 whole engine block (voices, envelopes, decoder for 8 lanes in one call, harmonic and noise banks,
 mix): real-time factor = compute time / audio time (below 1 keeps up on one core).
 Timing on a shared VM is noisy (see /work/shared/research/neural.md): read orders of magnitude.
@@ -102,11 +103,14 @@ def overhead(blocks: int, sr: float) -> None:
               f"{node_med / run_med:>6.2f} {node_med / bound_med:>9.2f}", flush=True)
 
 
-def rtf(blocks: int, sr: float) -> None:
-    """Real-time factor of the neural flute with 8 voices held, at blocks 128 and 256."""
-    print(f"{'patch':<44} {'block':>5} {'median us':>10} {'p99 us':>8} {'RTF':>7} {'p99 RTF':>8} {'x real time':>12}")
-    for block in (128, 256):
-        patch = ng.load_patch(ROOT / "graphs" / "neural_flute.toml", overrides={"keys.count": 8})
+RTF_PATCHES = ("neural_flute", "neural_violin")
+
+
+def rtf(blocks: int, sr: float, patches: tuple[str, ...] = RTF_PATCHES) -> None:
+    """Real-time factor of each DDSP patch (graphs/<name>.toml) with 8 voices held, at blocks 128 and 256."""
+    print(f"{'patch':<48} {'block':>5} {'median us':>10} {'p99 us':>8} {'RTF':>7} {'p99 RTF':>8} {'x real time':>12}")
+    for name, block in ((name, block) for name in patches for block in (128, 256)):
+        patch = ng.load_patch(ROOT / "graphs" / f"{name}.toml", overrides={"keys.count": 8})
         engine = ng.Engine(patch, sample_rate=sr, block_size=block)
         for note in (60, 62, 64, 65, 67, 69, 71, 72):
             engine.note_on(note, velocity=100)
@@ -120,7 +124,7 @@ def rtf(blocks: int, sr: float) -> None:
             times[i] = time.perf_counter() - t0
         total = float(times.sum() * 1e6) / (blocks * period)  # compute time / audio time over the run
         med, p99 = float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
-        print(f"{'graphs/neural_flute.toml, keys.count=8, 8 held':<44} {block:>5} {med:>10.1f} {p99:>8.1f} "
+        print(f"{f'graphs/{name}.toml, keys.count=8, 8 held':<48} {block:>5} {med:>10.1f} {p99:>8.1f} "
               f"{med / period:>7.3f} {p99 / period:>8.3f} {1 / total:>12.1f}", flush=True)
 
 
@@ -129,12 +133,13 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=2000)
     ap.add_argument("--sample-rate", type=float, default=48000.0)
     ap.add_argument("--only", choices=("cost", "overhead", "rtf"), help="run one section (default: all)")
+    ap.add_argument("--patches", nargs="+", default=list(RTF_PATCHES), help="graphs/ patches for rtf")
     args = ap.parse_args()
     sr = args.sample_rate
     if args.only in (None, "overhead"):
         overhead(args.blocks, sr)
     if args.only in (None, "rtf"):
-        rtf(args.blocks, sr)
+        rtf(args.blocks, sr, tuple(args.patches))
     if args.only not in (None, "cost"):
         return
     flute = str(ROOT / "graphs" / "models" / "ddsp_flute.onnx")

@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, (patch_file, midi, seconds, max_hz) in PICTURES.items():
         for path in make(name, patch_file, midi, seconds, max_hz, folder):
             print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
-    import make_neural_images  # docs/make_neural_images.py: the held-out flute picture, from test fixtures
+    import make_neural_images  # docs/make_neural_images.py: the held-out flute and violin pictures, from test fixtures
 
-    path = make_neural_images.make(folder)
-    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    for instrument in make_neural_images.NOTES:
+        path = make_neural_images.make(folder, instrument)
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -1,11 +1,13 @@
-"""Make docs/images/neural_flute_heldout.png: a held-out real flute note beside its neural and
-baseline renders (spectrograms), from the fixtures in tests/data (no fluidsynth, no torch).
+"""Make docs/images/neural_flute_heldout.png and neural_violin_heldout.png: a held-out real note
+beside its neural and baseline renders (spectrograms), from the fixtures in tests/data (no
+fluidsynth, no torch).
 
     python docs/make_neural_images.py            # needs matplotlib
     python docs/make_neural_images.py /tmp/pics  # somewhere else
 
-Re-run it after retraining graphs/models/ddsp_flute.onnx (examples/train/train_ddsp.py) and re-making
-the fixtures (examples/train/evaluate_ddsp.py --test-data tests/data); commit the PNG.
+Re-run it after retraining graphs/models/ddsp_<instrument>.onnx (examples/train/train_ddsp.py
+--instrument ...) and re-making the fixtures (examples/train/evaluate_ddsp.py --instrument ...
+--test-data tests/data); commit the PNGs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = Path(__file__).resolve().parent
 DATA = ROOT / "tests" / "data"
-NOTE, VELOCITY = 84, 75  # one of evaluate_ddsp.FIXTURES
+#: The held-out fixture drawn for each instrument: (MIDI note, velocity, its name).
+NOTES = {"flute": (84, 75, "C6"), "violin": (79, 75, "G5")}
 MAX_HZ = 12000.0
 
 
@@ -32,23 +35,25 @@ def _load(name: str, path: Path):
     return module
 
 
-def make(folder: Path) -> Path:
-    """Draw real / neural / baseline spectrograms of the held-out note into ``folder``."""
+def make(folder: Path, instrument: str = "flute") -> Path:
+    """Draw real / neural / baseline spectrograms of the instrument's held-out note into ``folder``;
+    returns ``folder / neural_<instrument>_heldout.png``."""
     from neuralgraph.plotting import pyplot
 
     ev = _load("evaluate_ddsp", ROOT / "examples" / "train" / "evaluate_ddsp.py")
-    real, sr = sf.read(str(DATA / f"flute_heldout_{NOTE}_v{VELOCITY}.wav"), dtype="float64")
-    spectrum = json.loads((DATA / "ddsp_flute_mean_spectrum.json").read_text())
+    note, velocity, note_name = NOTES[instrument]
+    real, sr = sf.read(str(ev.fixture_path(DATA, instrument, note, velocity)), dtype="float64")
+    spectrum = json.loads(ev.spectrum_path(DATA, instrument).read_text())
+    model = ROOT / ev.td.INSTRUMENTS[instrument].model
     renders = {
-        "real (FluidR3_GM flute, fluidsynth)": real,
-        "neural (ddsp_flute.onnx + synth nodes)": ev.render_neural(real, NOTE,
-                                                                   ROOT / "graphs" / "models" / "ddsp_flute.onnx"),
-        "baseline (one mean spectrum)": ev.render_baseline(real, NOTE, spectrum),
+        f"real (FluidR3_GM {instrument}, fluidsynth)": real,
+        f"neural ({model.name} + synth nodes)": ev.render_neural(real, note, model),
+        "baseline (one mean spectrum)": ev.render_baseline(real, note, spectrum),
     }
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, constrained_layout=True)
-    fig.suptitle(f"Held-out note {NOTE} (C6), velocity {VELOCITY}: driven by the recording's f0 and loudness, "
-                 f"{sr} Hz", fontsize=10)
+    fig.suptitle(f"Held-out {instrument} note {note} ({note_name}), velocity {velocity}: driven by the recording's "
+                 f"f0 and loudness, {sr} Hz", fontsize=10)
     n = 1024
     window = np.hanning(n)
     for ax, (name, x) in zip(axes, renders.items()):
@@ -62,7 +67,7 @@ def make(folder: Path) -> Path:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("time (s)")
     axes[0].set_ylabel("frequency (kHz)")
-    path = folder / "neural_flute_heldout.png"
+    path = folder / f"neural_{instrument}_heldout.png"
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return _load("make_images", DOCS / "make_images.py").shrink(path)
@@ -72,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0]) if args else DOCS / "images"
     folder.mkdir(parents=True, exist_ok=True)
-    path = make(folder)
-    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    for instrument in NOTES:
+        path = make(folder, instrument)
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -143,3 +143,33 @@ def test_neural_flute_envelope_is_closer_to_the_real_flute_than_a_saw(flute_note
     # measured: neural 4.1 dB (3.5 before the held-out split), saw 18.4 dB RMS over harmonics 1-10
     assert neural_error < 8.0
     assert neural_error < 0.5 * saw_error
+
+
+VIOLIN_PATCH = ROOT / "graphs" / "neural_violin.toml"
+VIOLIN_MODEL = ROOT / "graphs" / "models" / "ddsp_violin.onnx"
+
+
+def test_shipped_violin_model_is_small_and_has_the_flute_signature():
+    assert VIOLIN_MODEL.stat().st_size < 2_000_000
+    flute, violin = OnnxModel(model=str(MODEL)), OnnxModel(model=str(VIOLIN_MODEL))
+    assert list(violin.inputs()) == list(flute.inputs())
+    assert list(violin.outputs()) == list(flute.outputs())
+
+
+def test_neural_violin_plays_a_chord_polyphonically():
+    """Two held MIDI notes (G4 and D5, a fifth) both sound at their pitches through the violin patch."""
+    engine = ng.Engine(ng.load_patch(VIOLIN_PATCH))
+    engine.note_on(67, velocity=105)
+    engine.note_on(74, velocity=105)
+    audio = engine.render(0.8)[0][9600:]
+    freqs, mag = spectrum(audio, 48000)
+    for note in (67, 74):
+        f0 = 440.0 * 2 ** ((note - 69) / 12)
+        near = np.abs(freqs - f0) < 0.03 * f0
+        assert abs(freqs[near][np.argmax(mag[near])] - f0) < 2.0  # bin width 1.25 Hz
+        assert mag[near].max() > 0.005
+    assert np.sqrt(np.mean(audio ** 2)) > 0.01
+    engine.note_off(67)
+    engine.note_off(74)
+    tail = engine.render(0.9)[0][-4800:]
+    assert np.sqrt(np.mean(tail ** 2)) < 1e-3  # the release ends the voices

@@ -1,7 +1,8 @@
-"""Evaluate the DDSP flute (graphs/models/ddsp_flute.onnx) on held-out notes against a non-neural baseline.
+"""Evaluate a DDSP decoder (graphs/models/ddsp_<instrument>.onnx) on held-out notes against a non-neural baseline.
 
-For every held-out note (``train_ddsp.HELD_OUT_NOTES``: every 7th MIDI note, never seen in
-training) at every training velocity, the real FluidR3_GM flute is rendered by fluidsynth, and
+For every held-out note of the instrument (``train_ddsp.INSTRUMENTS[...].held_out``: every 7th
+MIDI note, never seen in training) at every training velocity, the real FluidR3_GM instrument
+(flute or violin) is rendered by fluidsynth, and
 two renders are made from that recording's own controls, f0 (from the MIDI note) and loudness
 (the frame RMS level in dB, measured on the recording every 256 samples):
 
@@ -16,12 +17,14 @@ the mean |S - S'| plus the mean |log S - log S'| of the magnitude spectrograms. 
 
 Usage (needs fluidsynth and fluid-soundfont-gm; no torch)::
 
-    python examples/train/evaluate_ddsp.py                        # prints the table
+    python examples/train/evaluate_ddsp.py                        # the flute: prints the table
     python examples/train/evaluate_ddsp.py --test-data tests/data # also writes the test fixtures
+    python examples/train/evaluate_ddsp.py --instrument violin --test-data tests/data
 
-``--test-data`` writes the baseline's mean spectrum (``ddsp_flute_mean_spectrum.json``) and two
-held-out notes as 16-bit WAVs (``flute_heldout_<note>_v<velocity>.wav``) that tests/test_ddsp.py
-and docs/make_neural_images.py use without fluidsynth.
+``--test-data`` writes the baseline's mean spectrum (``ddsp_<instrument>_mean_spectrum.json``) and
+two held-out notes (the instrument's ``fixtures``) as 16-bit WAVs
+(``<instrument>_heldout_<note>_v<velocity>.wav``) that tests/test_ddsp_heldout.py and
+docs/make_neural_images.py use without fluidsynth.
 """
 
 from __future__ import annotations
@@ -45,8 +48,18 @@ LOG_EPS = 1e-5
 SILENCE_DB = -70.0
 #: Seconds of each held-out note kept: from the note-on, through the release.
 CLIP_S = 1.25
-#: The held-out notes shipped as test fixtures: (MIDI note, velocity).
-FIXTURES = ((70, 105), (84, 75))
+#: The flute's held-out notes shipped as test fixtures: (MIDI note, velocity).
+FIXTURES = td.FLUTE.fixtures
+
+
+def fixture_path(folder: Path, instrument: str, note: int, velocity: int) -> Path:
+    """Where a held-out test fixture lives: ``<instrument>_heldout_<note>_v<velocity>.wav``."""
+    return folder / f"{instrument}_heldout_{note}_v{velocity}.wav"
+
+
+def spectrum_path(folder: Path, instrument: str) -> Path:
+    """Where the baseline's mean spectrum of an instrument lives."""
+    return folder / f"ddsp_{instrument}_mean_spectrum.json"
 
 
 def multiscale_spectral_distance(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...] = FFT_SIZES) -> float:
@@ -163,9 +176,11 @@ def render_baseline(real: np.ndarray, note: int, spectrum: dict[str, list[float]
     return _render(f0, loudness_track(real, frames), controls)[: real.size]
 
 
-def heldout_notes(soundfont: str, program: int, workdir: Path) -> dict[tuple[int, int], np.ndarray]:
-    """Every held-out note at every velocity, rendered by fluidsynth: {(note, velocity): CLIP_S of audio}."""
-    audio, notes = td.render(soundfont, program, workdir, td.HELD_OUT_NOTES)
+def heldout_notes(soundfont: str, program: int, workdir: Path,
+                  pitches: tuple[int, ...] = td.HELD_OUT_NOTES) -> dict[tuple[int, int], np.ndarray]:
+    """Every held-out note (default: the flute's) at every velocity, rendered by fluidsynth:
+    {(note, velocity): CLIP_S of audio}."""
+    audio, notes = td.render(soundfont, program, workdir, pitches)
     clips = {}
     for start, _end, note, vel in notes:
         a = round(start * td.SR)
@@ -175,29 +190,33 @@ def heldout_notes(soundfont: str, program: int, workdir: Path) -> dict[tuple[int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--instrument", choices=sorted(td.INSTRUMENTS), default="flute")
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
-    ap.add_argument("--program", type=int, default=74, help="General MIDI program, 1-based (74 = Flute)")
-    ap.add_argument("--model", type=Path, default=ROOT / "graphs" / "models" / "ddsp_flute.onnx")
+    ap.add_argument("--program", type=int, help="General MIDI program, 1-based (default: the instrument's)")
+    ap.add_argument("--model", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--test-data", type=Path, help="write the mean spectrum and two held-out notes here")
     args = ap.parse_args()
+    inst = td.INSTRUMENTS[args.instrument]
+    program = args.program or inst.program
+    model = args.model or ROOT / inst.model
     with tempfile.TemporaryDirectory() as tmp:
-        train_audio, train_notes = td.render(args.soundfont, args.program, Path(tmp))
-        clips = heldout_notes(args.soundfont, args.program, Path(tmp))
-    spectrum = mean_spectrum(td.analyse(train_audio, train_notes))
+        train_audio, train_notes = td.render(args.soundfont, program, Path(tmp), inst.train_notes)
+        clips = heldout_notes(args.soundfont, program, Path(tmp), inst.held_out)
+    spectrum = mean_spectrum(td.analyse(train_audio, train_notes, inst.track_pitch))
     if args.test_data:
         args.test_data.mkdir(parents=True, exist_ok=True)
-        path = args.test_data / "ddsp_flute_mean_spectrum.json"
+        path = spectrum_path(args.test_data, inst.name)
         path.write_text(json.dumps({"sample_rate": td.SR, "harm": [round(v, 6) for v in spectrum["harm"]],
                                     "noise": [round(v, 6) for v in spectrum["noise"]]}, indent=1) + "\n")
         print(f"wrote {path}")
-        for note, vel in FIXTURES:
-            path = args.test_data / f"flute_heldout_{note}_v{vel}.wav"
+        for note, vel in inst.fixtures:
+            path = fixture_path(args.test_data, inst.name, note, vel)
             sf.write(str(path), clips[(note, vel)].astype(np.float32), td.SR, subtype="PCM_16")
             print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     print(f"{'note':>4} {'vel':>4} {'neural':>8} {'baseline':>9}")
     rows = []
     for (note, vel), real in sorted(clips.items()):
-        neural = multiscale_spectral_distance(render_neural(real, note, args.model), real)
+        neural = multiscale_spectral_distance(render_neural(real, note, model), real)
         base = multiscale_spectral_distance(render_baseline(real, note, spectrum), real)
         rows.append((neural, base))
         print(f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}", flush=True)

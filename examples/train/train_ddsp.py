@@ -1,12 +1,14 @@
-"""Train the DDSP-style flute decoder shipped as graphs/models/ddsp_flute.onnx.
+"""Train the DDSP-style decoders shipped as graphs/models/ddsp_flute.onnx and graphs/models/ddsp_violin.onnx.
 
-Pipeline (all offline, a minute or two of CPU):
+One pipeline, one preset per instrument (``INSTRUMENTS``; ``--instrument flute`` is the default),
+all offline, a minute or two of CPU each:
 
-1. ``render``: write a MIDI file of sustained flute notes (General MIDI program 74, "Flute"; MIDI
-   notes 60-96 at four velocities, except the held-out notes ``HELD_OUT_NOTES``, which training
-   never sees and ``evaluate_ddsp.py`` measures the model on) and render it with the fluidsynth command line and a General
-   MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The soundfont's
-   flute is a recording of a real flute, so this is real instrument sound.
+1. ``render``: write a MIDI file of sustained notes of the instrument (flute: General MIDI program
+   74, MIDI notes 60-96; violin: program 41, notes 55-91) at four velocities, except the
+   instrument's held-out notes (every 7th note), which training never sees and
+   ``evaluate_ddsp.py`` measures the model on, and render it with the fluidsynth command line and
+   a General MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The
+   soundfont's flute and violin are recordings of real instruments, so this is real sound.
 2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
    the MIDI note; loudness is the frame's RMS level in dB; the targets are the peak amplitude of
    each of 32 harmonics (read from the spectrum at k * f0) and the RMS level of 16 noise bands
@@ -22,14 +24,18 @@ Usage (torch is only needed here: ``pip install -e .[train]``)::
 
     python examples/train/train_ddsp.py --out graphs/models/ddsp_flute.onnx
     python examples/train/train_ddsp.py --reference tests/data/flute_a4.wav   # also save a real note
+    python examples/train/train_ddsp.py --instrument violin                   # -> graphs/models/ddsp_violin.onnx
 
-Options: ``--soundfont`` (default /usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program``, ``--steps``.
+Options: ``--instrument`` (flute, violin), ``--soundfont`` (default
+/usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program`` (overrides the preset's), ``--steps``, ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import subprocess
+import time
+from dataclasses import dataclass
 import tempfile
 from pathlib import Path
 
@@ -43,10 +49,47 @@ WIN = 2048
 HARMONICS = 32
 BANDS = 16
 TOP_HZ = 16000.0
-NOTES = list(range(60, 97))
-#: Every 7th note, at all velocities, is kept out of training: the evaluation's held-out set.
-HELD_OUT_NOTES = (63, 70, 77, 84, 91)
-TRAIN_NOTES = [n for n in NOTES if n not in HELD_OUT_NOTES]
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One General MIDI instrument to learn: its program, note range and held-out notes."""
+
+    name: str
+    #: General MIDI program, 1-based.
+    program: int
+    #: Every MIDI note of the instrument's range (training plus held out).
+    notes: tuple[int, ...]
+    #: Every 7th note, at all velocities, is kept out of training: the evaluation's held-out set.
+    held_out: tuple[int, ...]
+    #: The held-out notes shipped as test fixtures: (MIDI note, velocity).
+    fixtures: tuple[tuple[int, int], ...]
+    #: Read the harmonics at the recording's actual pitch (``analyse(track_pitch=True)``).
+    track_pitch: bool = False
+    #: Average the targets' power over this many consecutive frames (``smooth_targets``); 1 = off.
+    smooth_frames: int = 1
+
+    @property
+    def train_notes(self) -> list[int]:
+        """The notes training sees: the range without the held-out notes."""
+        return [n for n in self.notes if n not in self.held_out]
+
+    @property
+    def model(self) -> str:
+        """The shipped model's path, relative to the repository root."""
+        return f"graphs/models/ddsp_{self.name}.onnx"
+
+
+INSTRUMENTS: dict[str, Instrument] = {
+    "flute": Instrument("flute", 74, tuple(range(60, 97)), (63, 70, 77, 84, 91), ((70, 105), (84, 75))),
+    "violin": Instrument("violin", 41, tuple(range(55, 92)), (58, 65, 72, 79, 86), ((65, 105), (79, 75)),
+                         track_pitch=True, smooth_frames=11),
+}
+FLUTE = INSTRUMENTS["flute"]
+# The flute's, as module constants (the flute was the first instrument).
+NOTES = list(FLUTE.notes)
+HELD_OUT_NOTES = FLUTE.held_out
+TRAIN_NOTES = FLUTE.train_notes
 VELOCITIES = [45, 75, 105, 127]
 NOTE_S = 1.0
 GAP_S = 0.35
@@ -54,11 +97,12 @@ FLOOR = 1e-5
 
 
 def midi_hz(note: float) -> float:
+    """Equal-tempered frequency of a MIDI note number (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
 
 
 def note_list(pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> list[tuple[float, float, int, int]]:
-    """(start s, end s, note, velocity) of every note of ``pitches`` (default: the training notes)."""
+    """(start s, end s, note, velocity) of every note of ``pitches`` (default: the flute's training notes)."""
     notes, t = [], 0.5
     for vel in VELOCITIES:
         for note in pitches:
@@ -69,7 +113,7 @@ def note_list(pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> list
 
 def render(soundfont: str, program: int, workdir: Path,
            pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> tuple[np.ndarray, list]:
-    """Render ``pitches`` (default: the training notes) with fluidsynth; mono float audio at SR and the notes."""
+    """Render ``pitches`` (default: the flute's training notes) with fluidsynth; mono float audio at SR and the notes."""
     notes = note_list(pitches)
     mid = mido.MidiFile(ticks_per_beat=960)
     track = mido.MidiTrack()
@@ -94,8 +138,29 @@ def render(soundfont: str, program: int, workdir: Path,
     return audio.mean(axis=1), notes
 
 
-def analyse(audio: np.ndarray, notes: list) -> dict[str, np.ndarray]:
-    """Per-frame f0, loudness, harmonic amplitudes and noise band levels."""
+def partial_f0(spec: np.ndarray, f0: float, cents: float = 60.0, steps: int = 49, count: int = 8) -> float:
+    """The frame's actual fundamental near the nominal ``f0``: the candidate within +-``cents`` whose
+    first ``count`` harmonics (below Nyquist) collect the most log magnitude in ``spec`` (a
+    WIN-point rfft magnitude). Sampled instruments are not always tuned to the MIDI note, and a
+    violin sample has vibrato; reading the harmonics at the nominal k * f0 would miss them."""
+    bin_hz = SR / WIN
+    cands = f0 * 2.0 ** (np.linspace(-cents, cents, steps) / 1200.0)
+    k = np.arange(1, count + 1)
+    pos = cands[:, None] * k[None, :] / bin_hz
+    ok = pos < spec.size - 2
+    idx = np.minimum(np.round(pos).astype(int), spec.size - 1)
+    logmag = np.log(spec + 1e-9)
+    score = np.where(ok, logmag[idx], 0.0).sum(axis=1)
+    return float(cands[int(np.argmax(score))])
+
+
+def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[str, np.ndarray]:
+    """Per-frame f0, loudness, harmonic amplitudes and noise band levels.
+
+    The f0 returned (the model's input) is always the MIDI note's; with ``track_pitch`` the
+    harmonics are read (and removed before the noise analysis) at multiples of the frame's actual
+    fundamental (``partial_f0``) instead of the nominal one.
+    """
     window = np.hanning(WIN)
     wsum, wsq = window.sum(), (window ** 2).sum()
     bin_hz = SR / WIN
@@ -115,8 +180,9 @@ def analyse(audio: np.ndarray, notes: list) -> dict[str, np.ndarray]:
         power = spec ** 2
         harm = np.full(HARMONICS, FLOOR)
         keep = np.ones(spec.size, bool)
+        f_part = partial_f0(spec, f0) if track_pitch else f0
         for k in range(1, HARMONICS + 1):
-            fk = k * f0
+            fk = k * f_part
             if fk >= SR / 2 - 2 * bin_hz:
                 break
             c = round(fk / bin_hz)
@@ -140,7 +206,28 @@ def analyse(audio: np.ndarray, notes: list) -> dict[str, np.ndarray]:
             "harm": np.array(harms, np.float32), "noise": np.array(noises, np.float32), "edges": band_edges}
 
 
+def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.ndarray]:
+    """Average each harmonic's and noise band's power over ``frames`` consecutive analysis frames.
+
+    The decoder is fitted in the log domain, so it learns the geometric mean of what it sees; where
+    the frame-to-frame spread is large (a violin's vibrato moves its upper partials in and out of
+    the analysis bins) that mean is several dB below the power mean the ear and the spectral
+    distance measure. Averaging the power over a few frames (``frames`` * HOP samples) first removes
+    most of that bias. Loudness and f0 are left as they are.
+    """
+    if frames <= 1:
+        return data
+    kernel = np.ones(frames) / frames
+    out = dict(data)
+    for key in ("harm", "noise"):
+        power = data[key].astype(np.float64) ** 2
+        smoothed = np.stack([np.convolve(power[:, i], kernel, mode="same") for i in range(power.shape[1])], axis=1)
+        out[key] = np.maximum(np.sqrt(smoothed), FLOOR).astype(np.float32)
+    return out
+
+
 def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
+    """Fit the decoder MLP to the analysed frames; returns the torch module."""
     import torch
     from torch import nn
 
@@ -186,6 +273,7 @@ def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
 
 
 def export(model, out: Path) -> None:
+    """Write ``model`` as ONNX (opset 17) with a dynamic batch axis."""
     import torch
 
     model.eval()
@@ -207,21 +295,28 @@ def save_reference(audio: np.ndarray, notes: list, path: Path, note: int = 69, v
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--instrument", choices=sorted(INSTRUMENTS), default="flute")
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
-    ap.add_argument("--program", type=int, default=74, help="General MIDI program, 1-based (74 = Flute)")
+    ap.add_argument("--program", type=int, help="General MIDI program, 1-based (default: the instrument's)")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--out", type=Path, default=Path("graphs/models/ddsp_flute.onnx"))
+    ap.add_argument("--out", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
+    ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
     args = ap.parse_args()
+    inst = INSTRUMENTS[args.instrument]
+    program = args.program or inst.program
+    out = args.out or Path(inst.model)
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        audio, notes = render(args.soundfont, args.program, Path(tmp))
-    print(f"rendered {audio.size / SR:.1f} s of audio")
-    data = analyse(audio, notes)
+        audio, notes = render(args.soundfont, program, Path(tmp), inst.train_notes)
+    print(f"rendered {audio.size / SR:.1f} s of audio ({inst.name}, program {program})")
+    data = smooth_targets(analyse(audio, notes, inst.track_pitch), args.smooth or inst.smooth_frames)
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:
         save_reference(audio, notes, args.reference)
     model = train(data, args.steps)
-    export(model, args.out)
+    export(model, out)
+    print(f"total {time.perf_counter() - t0:.0f} s (render, analysis, training, export)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ preallocated, bound arrays; the ratios are the framework's overhead.
 ``keys.count = 8`` and 8 notes held (engine.note_on), the
 whole engine block (voices, envelopes, decoder for 8 lanes in one call, harmonic and noise banks,
 mix): real-time factor = compute time / audio time (below 1 keeps up on one core).
-Timing on a shared VM is noisy (see /work/shared/research/neural.md): read orders of magnitude.
+Timing on a shared VM is noisy (docs/performance.md): read orders of magnitude.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Make the pictures in docs/images/ (used by the README and the docs) from the repository's patches.
 
     python docs/make_images.py            # needs Graphviz's `dot` and matplotlib
-    python docs/make_images.py /tmp/pics  # somewhere else
+    python docs/make_images.py build/pics  # somewhere else
 
 Each image is what `neuralgraph graph PATCH -o X.png` and `neuralgraph render PATCH --plot X.png`
 draw; re-run this after changing a patch, a node or the drawing code, and commit the PNGs.

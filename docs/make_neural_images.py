@@ -3,7 +3,7 @@ beside its neural and baseline renders (spectrograms), from the fixtures in test
 fluidsynth, no torch).
 
     python docs/make_neural_images.py            # needs matplotlib
-    python docs/make_neural_images.py /tmp/pics  # somewhere else
+    python docs/make_neural_images.py build/pics  # somewhere else
 
 Re-run it after retraining graphs/models/ddsp_<instrument>.onnx (examples/train/train_ddsp.py
 --instrument ...) and re-making the fixtures (examples/train/evaluate_ddsp.py --instrument ...

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
 from numba import njit
 
 from neuralgraph_plugins.filters import _biquad_kernel
+from timing import per_block
 
 STAGES = 20
 RATE = 48000.0
@@ -49,17 +49,6 @@ def rbj_peak(fc: float, q: float, gain_db: float) -> np.ndarray:
     a0 = 1 + alpha / amp
     return np.array([1 + alpha * amp, -2 * cw, 1 - alpha * amp, -2 * cw, 1 - alpha / amp]) / a0
 
-
-def best(run, blocks: int) -> float:
-    for _ in range(100):
-        run()
-    result = float("inf")
-    for _ in range(5):
-        t0 = time.process_time()
-        for _ in range(blocks):
-            run()
-        result = min(result, (time.process_time() - t0) / blocks)
-    return result
 
 
 def main() -> None:
@@ -99,7 +88,7 @@ def main() -> None:
 
         a, b = separate(), fused()
         assert np.allclose(a, b, atol=1e-5), "the fused chain must sound the same"
-        t_sep, t_fused = best(separate, args.blocks), best(fused, args.blocks)
+        t_sep, t_fused = per_block(separate, args.blocks, warmup=100), per_block(fused, args.blocks, warmup=100)
         print(f"{block:>6} {1e6 * t_sep:>12.2f} {1e6 * t_fused:>10.2f} {t_sep / t_fused:>6.1f}x")
 
 

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 
 
-def per_block(run: Callable[[], None], blocks: int) -> float:
-    """Best of 5 CPU times per call, after 20 warm-up calls (numba compiles on the first)."""
-    for _ in range(20):
+def per_block(run: Callable[[], None], blocks: int, warmup: int = 20) -> float:
+    """Best of 5 CPU times per call, after ``warmup`` calls (numba compiles on the first)."""
+    for _ in range(warmup):
         run()
     best = float("inf")
     for _ in range(5):

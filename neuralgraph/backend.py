@@ -291,8 +291,9 @@ class CallbackAdapter:
             self.retired = None
 
     def active_voices(self) -> int:
-        """Voices sounding now, summed over the plan's nodes that report ``active_voices``."""
-        return sum(int(getattr(node, "active_voices", 0)) for node in self.engine.plan.nodes.values())
+        """Voices sounding now: the lanes flagged by the plan's lane sources (``Node.lane_activity``)."""
+        flags = (node.lane_activity() for node in self.engine.plan.nodes.values())
+        return sum(int(np.count_nonzero(f)) for f in flags if f is not None)
 
     def load_stats(self) -> tuple[float, float]:
         """Median and 99th percentile of the callback load over the last callbacks."""

@@ -89,6 +89,11 @@ class Compiler:
         self.steps: list[ProtoStep] = []
         self.resettable: list[object] = []
         self.midi = EventBuffer(1024)
+        #: Per node, the edges that feed it within the block (feedback edges left out).
+        self.incoming: dict[str, list[Edge]] = defaultdict(list)
+        for e in self.topology.edges:
+            if not e.feedback:
+                self.incoming[e.dst].append(e)
 
     # ---- 1. nodes ---------------------------------------------------------------------------
     def make_nodes(self) -> None:
@@ -137,8 +142,8 @@ class Compiler:
         if lanes < 2:
             return None
         found: np.ndarray | None = None
-        for e in self.topology.edges:
-            if e.dst != name or e.feedback or self.topology.output_lanes[e.src][e.src_port] < 2:
+        for e in self.incoming[name]:
+            if self.topology.output_lanes[e.src][e.src_port] < 2:
                 continue
             flags = activity.get(e.src)
             if flags is None or flags.shape[0] != lanes or (found is not None and flags is not found):
@@ -151,12 +156,8 @@ class Compiler:
         """Per node: the latency at its inputs (after alignment) and at its outputs."""
         at_input: dict[str, int] = {}
         at_output: dict[str, int] = {}
-        incoming: dict[str, list[Edge]] = defaultdict(list)
-        for e in self.topology.edges:
-            if not e.feedback:
-                incoming[e.dst].append(e)
         for name in self.topology.order:
-            arrive = max((at_output[e.src] for e in incoming[name]), default=0)
+            arrive = max((at_output[e.src] for e in self.incoming[name]), default=0)
             at_input[name] = arrive
             at_output[name] = arrive + max(0, int(self.nodes[name].latency))
         return at_input, at_output

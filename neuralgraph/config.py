@@ -95,6 +95,27 @@ def _read_config(paths: list[Path] | None) -> tuple[Path, dict[str, Any]] | None
     return None
 
 
+_KIND_TEXT = {bool: "true or false", int: "an integer", str: "a string"}
+
+
+def _config_table(section: str, kinds: Mapping[str, type], paths: list[Path] | None) -> dict[str, Any]:
+    """The checked ``[section]`` table of the first config file found ({} when there is none)."""
+    found = _read_config(paths)
+    if found is None:
+        return {}
+    path, data = found
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise NeuralgraphError(f"{path}: `{section}` must be a table")
+    for key, value in table.items():
+        if key not in kinds:
+            raise NeuralgraphError(f"{path}: unknown setting {section}.{key} (valid: {', '.join(kinds)})")
+        kind = kinds[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise NeuralgraphError(f"{path}: {section}.{key} must be {_KIND_TEXT[kind]}")
+    return dict(table)
+
+
 def load_limits(
     environ: Mapping[str, str] | None = None,
     paths: list[Path] | None = None,
@@ -103,21 +124,7 @@ def load_limits(
     """The ``[limits]`` settings: defaults, then ``config.toml``, then ``NEURALGRAPH_*``
     variables, then ``overrides`` (keyword arguments and command-line flags; None is skipped)."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    found = _read_config(paths)
-    if found is not None:
-        path, data = found
-        table = data.get("limits", {})
-        if not isinstance(table, dict):
-            raise NeuralgraphError(f"{path}: `limits` must be a table")
-        for key, value in table.items():
-            if key not in LIMIT_KEYS:
-                raise NeuralgraphError(f"{path}: unknown setting limits.{key} (valid: {', '.join(LIMIT_KEYS)})")
-            kind = LIMIT_KEYS[key]
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                expected = "true or false" if kind is bool else "an integer"
-                raise NeuralgraphError(f"{path}: limits.{key} must be {expected}")
-            values[key] = value
+    values = _config_table("limits", LIMIT_KEYS, paths)
     for var, key in LIMIT_ENV.items():
         raw = environ.get(var, "")
         if raw == "":
@@ -142,17 +149,7 @@ def load_limits(
 def load_settings(environ: Mapping[str, str] | None = None, paths: list[Path] | None = None) -> dict[str, Any]:
     """The ``[audio]`` settings from the first config file found, overridden by the environment."""
     environ = os.environ if environ is None else environ
-    settings: dict[str, Any] = {}
-    found = _read_config(paths)
-    if found is not None:
-        path, data = found
-        audio = data.get("audio", {})
-        for key, value in audio.items():
-            if key not in AUDIO_KEYS:
-                raise NeuralgraphError(f"{path}: unknown setting audio.{key} (valid: {', '.join(AUDIO_KEYS)})")
-            if not isinstance(value, AUDIO_KEYS[key]) or isinstance(value, bool):
-                raise NeuralgraphError(f"{path}: audio.{key} must be {AUDIO_KEYS[key].__name__}")
-            settings[key] = value
+    settings = _config_table("audio", AUDIO_KEYS, paths)
     for var, key in ENV.items():
         if var in environ and environ[var] != "":
             raw = environ[var]

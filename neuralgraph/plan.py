@@ -8,6 +8,7 @@ from time import perf_counter_ns
 import numpy as np
 
 from .events import EventBuffer
+from .fusion import FusedStep
 from .node import Node, Ports
 
 Step = tuple[Callable[[Ports, Ports, int], None], Ports, Ports]
@@ -177,6 +178,9 @@ class Plan:
         self.nodes = dict(nodes)
         self.steps = steps
         self.step_names = step_names
+        #: Indices of the steps that run a fused run of nodes (one compiled call each).
+        self.fused_indices = frozenset(i for i, (process, _, _) in enumerate(steps)
+                                       if isinstance(getattr(process, "__self__", None), FusedStep))
         self._bypass = bypass
         self.output = output
         self.input = input
@@ -322,10 +326,11 @@ class Plan:
     def describe(self) -> str:
         """The order, buffers and latency, as ``neuralgraph check`` prints them."""
         lines = [f"order ({len(self.order)} nodes): " + " -> ".join(self.order)]
-        fused = [name for name in self.step_names if "(fused," in name]
-        emitted = sum(1 for name in self.step_names if name not in self.nodes and name not in fused)
+        fused = len(self.fused_indices)
+        emitted = sum(1 for i, name in enumerate(self.step_names)
+                      if name not in self.nodes and i not in self.fused_indices)
         lines.append(f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
-                     + (f", {len(fused)} fused runs)" if fused else ")"))
+                     + (f", {fused} fused runs)" if fused else ")"))
         lines.append(f"buffers: {self.buffer_count} in one slab of {self.slab_bytes} bytes")
         lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
         lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")

@@ -72,9 +72,9 @@ def profile(engine: Engine, blocks: int, *, warmup: int = 20) -> Profile:
     medians = np.median(elapsed, axis=0)
     names = [*plan.step_names, GUARD]
     costs = []
-    for name, ns in zip(names, medians.tolist()):
+    for i, (name, ns) in enumerate(zip(names, medians.tolist())):
         node = plan.nodes.get(name)
-        kind = node.type_name if node is not None else ("fused" if "(fused," in name else "compiler")
+        kind = node.type_name if node is not None else ("fused" if i in plan.fused_indices else "compiler")
         costs.append(StepCost(name, kind, ns))
     costs.sort(key=lambda c: c.ns_per_block, reverse=True)
     return Profile(blocks, plan.block_size, int(plan.sample_rate), cpu, tuple(costs))

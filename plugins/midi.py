@@ -59,8 +59,8 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
                   note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus,
                   stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
                   activity):  # pragma: no cover
-    """One block of voice allocation; returns the number of sounding voices at its end, and flags
-    them in ``activity`` (1 sounding, 0 free).
+    """One block of voice allocation; flags the voices sounding at its end in ``activity`` (1
+    sounding, 0 free).
 
     misc[0] = sample clock at the block start, misc[1] = keys on the mono stack, misc[2] = a
     sequence counter ordering note-ons and releases (ties inside a frame stay ordered).
@@ -207,16 +207,10 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
                     at[v] = d2 / 127.0
     end = clock + frames
     misc[0] = end
-    active = 0
     for v in range(voices):
         if state[v] == RELEASED and end - off_time[v] >= tail:
             state[v] = FREE
-        if state[v] != FREE:
-            active += 1
-            activity[v] = 1
-        else:
-            activity[v] = 0
-    return active
+        activity[v] = state[v] != FREE
 
 
 class Voices(Node):
@@ -248,7 +242,7 @@ class Voices(Node):
     @property
     def active_voices(self) -> int:
         """Voices sounding at the end of the last block (held, sustained or in their release tail)."""
-        return int(self.active[0]) if hasattr(self, "active") else 0
+        return int(np.count_nonzero(self.activity)) if hasattr(self, "activity") else 0
 
     def output_lanes(self, lanes: int) -> Mapping[str, int]:
         return {name: self.count for name in self.outputs()}
@@ -274,7 +268,6 @@ class Voices(Node):
         self.stack_vel = np.zeros(STACK, np.float64)
         self.misc = np.zeros(3, np.int64)
         self.activity = np.zeros(v, np.uint8)
-        self.active = np.zeros(1, np.int64)
         # mode, channel, bend range, tail: live parameters reach a fused kernel through this array
         self.settings = np.zeros(4, np.float64)
         self.on_param("tail_ms")
@@ -312,7 +305,6 @@ class Voices(Node):
         self.ch_sus.fill(0)
         self.misc.fill(0)
         self.activity.fill(0)
-        self.active[0] = 0
 
     def lane_activity(self) -> np.ndarray:
         """1 for each voice held, sustained or in its ``tail_ms`` after release; 0 for a free voice."""
@@ -320,7 +312,7 @@ class Voices(Node):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         ev = ins.midi
-        self.active[0] = _voices_block(
+        _voices_block(
             ev.frame, ev.status, ev.data1, ev.data2, ev.count, frames, self._mode, self.channel, self.bend_range,
             self._tail, self.v_note, self.v_chan, self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq,
             self.v_on, self.v_off_seq, self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note,
@@ -333,19 +325,18 @@ class Voices(Node):
             ev.frame, ev.status, ev.data1, ev.data2, ev.counter, self.settings, self.v_note, self.v_chan,
             self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq, self.v_on, self.v_off_seq,
             self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note, self.stack_chan,
-            self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity, outs.aftertouch, self.active,
-            self.activity)
+            self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity, outs.aftertouch, self.activity)
 
 
 @njit(cache=True, nogil=True)
 def _voices_kernel(ev_frame, ev_status, ev_d1, ev_d2, ev_count, settings, note, chan, state, gate, vel, at, freq,
                    on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq,
-                   o_note, o_gate, o_vel, o_at, active, activity, frames):  # pragma: no cover - compiled
+                   o_note, o_gate, o_vel, o_at, activity, frames):  # pragma: no cover - compiled
     """``midi.voices``' kernel for fusion: the event count and live settings come from arrays."""
-    active[0] = _voices_block(ev_frame, ev_status, ev_d1, ev_d2, ev_count[0], frames, int(settings[0]),
-                              int(settings[1]), settings[2], int(settings[3]), note, chan, state, gate, vel, at,
-                              freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note, stack_chan,
-                              stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at, activity)
+    _voices_block(ev_frame, ev_status, ev_d1, ev_d2, ev_count[0], frames, int(settings[0]), int(settings[1]),
+                  settings[2], int(settings[3]), note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time,
+                  gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
+                  activity)
 
 
 @njit(cache=True, nogil=True)

@@ -64,19 +64,23 @@ class Latent(Node):
         self.line.fill(0.0)
 
 
-class Raiser(Node):
-    """Plays its input through, then raises from block ``after`` on."""
-
-    type_name = "test.raiser"
-    after = Param(init=2, kind=int, min=0, max=1000)
-    in_ = Input()
-    out = Output()
+class _BlockCounting(Node):
+    """Counts the blocks it ran in ``blocks``, zero after prepare and reset."""
 
     def prepare(self, ctx: PrepareContext) -> None:
         self.blocks = 0
 
     def reset(self) -> None:
         self.blocks = 0
+
+
+class Raiser(_BlockCounting):
+    """Plays its input through, then raises from block ``after`` on."""
+
+    type_name = "test.raiser"
+    after = Param(init=2, kind=int, min=0, max=1000)
+    in_ = Input()
+    out = Output()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         self.blocks += 1
@@ -181,7 +185,7 @@ class ActivityProbe(Node):
         np.copyto(outs.out, ins.in_)
 
 
-class NanBurst(Node):
+class NanBurst(_BlockCounting):
     """Plays its input through, but emits NaN in blocks ``start`` .. ``start + count - 1``."""
 
     type_name = "test.nan_burst"
@@ -189,12 +193,6 @@ class NanBurst(Node):
     count = Param(init=6, kind=int, min=0, max=100000)
     in_ = Input()
     out = Output()
-
-    def prepare(self, ctx: PrepareContext) -> None:
-        self.blocks = 0
-
-    def reset(self) -> None:
-        self.blocks = 0
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         if self.start <= self.blocks < self.start + self.count:

@@ -386,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one step per node (no kernel fusion), to see every node's own cost")
     engine_flags(p)
     p.set_defaults(func=cmd_bench)
+
+    from .batch.command import add_parser as add_batch
+
+    add_batch(sub)
     return parser
 
 

@@ -77,8 +77,10 @@ def _rate_width(rate: Rate, block_size: int) -> int:
 
 
 class Compiler:
-    def __init__(self, patch: Patch, sample_rate: float, block_size: int) -> None:
+    def __init__(self, patch: Patch, sample_rate: float, block_size: int, pin: tuple[str, ...] = ()) -> None:
         self.patch = patch
+        #: "node.port" outputs whose buffers no other signal may reuse, so they can be read after the block
+        self.pin = frozenset(pin)
         self.sample_rate = float(sample_rate)
         self.block_size = int(block_size)
         self.topology = patch.topology
@@ -235,7 +237,7 @@ class Compiler:
                     writes[port] = buf
                 else:
                     sig = self.signal(name, port)
-                    if name in (output_node, input_node):
+                    if name in (output_node, input_node) or f"{name}.{port}" in self.pin:
                         sig.pinned = True
                     writes[port] = sig
             self.steps.append(ProtoStep(name, node.process, reads, writes, node))
@@ -394,6 +396,7 @@ class Compiler:
                     resettable=self.resettable, order=self.topology.order, slab=self.slab)
         for step in fused:
             step.report = plan.fused_fault(names.index(step.name))
+        plan.pinned = {key: self.signals[tuple(key.split(".", 1))].buffer for key in sorted(self.pin)}
         return plan, self.constants
 
 
@@ -403,10 +406,12 @@ def _readonly(buf: np.ndarray) -> np.ndarray:
     return view
 
 
-def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: float = 1.0, fuse: bool = True
-               ) -> tuple[Plan, Mapping[str, ConstantInput]]:
+def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: float = 1.0, fuse: bool = True,
+               pin: tuple[str, ...] = ()) -> tuple[Plan, Mapping[str, ConstantInput]]:
     """Instantiate, prepare and wire ``patch`` for ``sample_rate`` and ``block_size``.
 
     ``fuse=False`` keeps one step per node (no kernel fusion), e.g. to see per-node costs.
+    ``pin`` names audio or control outputs (``"node.port"``) that keep their own buffer, readable
+    after each block as ``plan.pinned["node.port"]`` (batch rendering saves them as taps).
     """
-    return Compiler(patch, sample_rate, block_size).build(ceiling, fuse)
+    return Compiler(patch, sample_rate, block_size, pin).build(ceiling, fuse)

@@ -113,6 +113,7 @@ class Engine:
     and resets before returning, so that JIT compilation never lands in a callback. ``fuse``
     (default True) lets the compiler fuse runs of nodes that offer compiled kernels into one call
     per block (docs/architecture.md, "Fusion"); ``fuse=False`` keeps one step per node.
+    ``pin`` names outputs (``"node.port"``) readable after every block as ``plan.pinned[...]``.
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class Engine:
         ceiling: float = 1.0,
         warmup: bool = True,
         fuse: bool = True,
+        pin: tuple[str, ...] = (),
     ) -> None:
         self.patch = patch
         self.sample_rate = int(sample_rate or patch.sample_rate)
@@ -134,7 +136,7 @@ class Engine:
             raise ParameterError(f"sample rate {self.sample_rate} is out of range (8000..384000 Hz)")
         self.fuse = fuse
         self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
-                                          fuse=fuse)
+                                          fuse=fuse, pin=pin)
         self._ring = CommandRing()
         self._ramping: list[_ConstantTarget] = []
         self._targets: list[Any] = []
@@ -373,11 +375,13 @@ class Engine:
         midi: str | Path | None = None,
         input: np.ndarray | None = None,
         progress: Callable[[float], None] | None = None,
+        on_block: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Render ``seconds`` of audio as fast as the CPU allows: float32 (channels, frames).
 
         ``midi`` plays a standard MIDI file through the patch (events land on their exact
-        frame); ``input`` (channels, frames) feeds the patch's io.input node.
+        frame); ``input`` (channels, frames) feeds the patch's io.input node. ``on_block(b)`` is
+        called after block ``b`` ran (to read pinned outputs or queue the next block's events).
         """
         if not math.isfinite(seconds) or seconds < 0:
             raise ParameterError(f"seconds must be a finite number >= 0, got {seconds!r}")
@@ -406,6 +410,8 @@ class Engine:
             block_out = self.process()
             n = min(block, total - start)
             out[:, start : start + n] = block_out[:, :n]
+            if on_block is not None:
+                on_block(b)
             if progress is not None and (b % report_every == 0 or b == blocks - 1):
                 progress((b + 1) / blocks)
         return out

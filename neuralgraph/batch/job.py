@@ -1,0 +1,453 @@
+"""The batch job file (TOML) to a checked :class:`Job`; every mistake located by file and line.
+
+::
+
+    patch = "synth.toml"            # relative to the job file
+    seconds = 2.0
+    seed = 7
+    samples = 4                     # random draws per grid point (default 1)
+    [params]
+    "osc.freq" = [220, 330, 440]    # a list: grid values (the grid is the product of all lists)
+    "lp.cutoff" = { log_uniform = [200, 8000] }   # or uniform = [lo, hi], or choice = [...]
+    [midi]
+    files = "midi/*.mid"            # every render is repeated for each file; or notes × velocities
+    [outputs]
+    audio = "flac"                  # wav | flac
+    taps = ["env.out"]              # ports saved as .npy beside the audio
+
+Problems are collected and raised together as a :class:`JobError` (a
+:class:`~neuralgraph.errors.PatchError`, so the command line prints them as it prints a patch's).
+Parameter names and values are checked against the patch here, before any render starts.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import PatchError, PatchSyntaxError, Problem, did_you_mean, display_path
+from ..loader import Problems, parse_toml
+from ..ports import Input, Param, Rate
+
+#: Job-file problem codes (docs/batch.md lists them); a TOML syntax error is NG100 as in a patch.
+JOB_CODES: dict[str, str] = {
+    "NG200": "an unknown key in the job file",
+    "NG201": "a job value has the wrong type or is out of range",
+    "NG202": "a file or pattern named by the job matches nothing or cannot be read",
+    "NG203": "a [params] entry names no settable parameter or unconnected input of the patch",
+    "NG204": "a [params] value is outside what the parameter or input accepts",
+    "NG205": "a tap names no audio or control output of the patch",
+    "NG206": "a required key is missing",
+}
+
+TOP_KEYS = {"patch", "seconds", "tail", "sample_rate", "block_size", "seed", "samples", "params", "midi", "outputs"}
+MIDI_KEYS = {"files", "notes", "velocities", "hold"}
+OUTPUT_KEYS = {"audio", "bits", "taps"}
+RANDOM_KINDS = ("uniform", "log_uniform", "choice")
+BITS = {"wav": ("float", "16", "24", "32"), "flac": ("16", "24")}
+
+
+class JobError(PatchError):
+    """A batch job file has one or more problems (``problems`` lists them, located)."""
+
+
+@attrs.frozen
+class Axis:
+    """One ``[params]`` entry: grid values, a fixed value, or a distribution drawn per render."""
+
+    name: str  #: "node.param" or "node.input"
+    kind: str  #: "grid" (values), "fixed" (values[0]), "uniform", "log_uniform" (values = (lo, hi)), "choice"
+    values: tuple[Any, ...]
+    integer: bool = False  #: an int parameter: draws are rounded
+    live: bool = True  #: False: the parameter shapes buffers, so a new value means compiling again
+
+
+@attrs.frozen
+class Job:
+    """A checked batch job. Paths are absolute; ``midi_files`` and ``notes`` are alternatives."""
+
+    file: Path
+    patch: Path
+    seconds: float | None  #: None: each MIDI file's length plus ``tail``
+    tail: float
+    sample_rate: int
+    block_size: int
+    seed: int
+    samples: int
+    axes: tuple[Axis, ...]
+    midi_files: tuple[Path, ...] = ()
+    notes: tuple[int, ...] = ()
+    velocities: tuple[int, ...] = ()
+    hold: float = 0.0  #: seconds a note of ``notes`` is held before its note-off
+    audio: str = "wav"
+    bits: str = "float"
+    taps: tuple[str, ...] = ()
+
+    @property
+    def directory(self) -> Path:
+        return self.file.parent
+
+    @property
+    def grid(self) -> tuple[Axis, ...]:
+        return tuple(a for a in self.axes if a.kind == "grid")
+
+    @property
+    def random(self) -> tuple[Axis, ...]:
+        return tuple(a for a in self.axes if a.kind in RANDOM_KINDS)
+
+    @property
+    def midi_count(self) -> int:
+        """Renders per parameter draw: one per MIDI file, or per note × velocity, else 1."""
+        if self.midi_files:
+            return len(self.midi_files)
+        return len(self.notes) * len(self.velocities) or 1
+
+    @property
+    def grid_points(self) -> int:
+        return math.prod(len(a.values) for a in self.grid)
+
+    @property
+    def total(self) -> int:
+        return self.grid_points * self.samples * self.midi_count
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Reader:
+    """Reads one job table, turning every mistake into a located problem."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+
+    def unknown(self, table: Mapping[str, Any], allowed: set[str], prefix: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.problems.add("NG200", prefix + (key,), f"unknown key `{key}`",
+                                  hint=did_you_mean(key, allowed), at_value=False)
+
+    def number(self, table: Mapping[str, Any], key: str, prefix: tuple[str, ...], default: Any, *,
+               integer: bool = False, lo: float | None = None, hi: float | None = None,
+               above: float | None = None) -> Any:
+        if key not in table:
+            return default
+        value = table[key]
+        kind = "a whole number" if integer else "a number"
+        ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else _number(value)
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if ok and ((lo is not None and value < lo) or (hi is not None and value > hi)
+                   or (above is not None and value <= above)):
+            ok = False
+        if not ok:
+            bounds = [f"> {above:g}" if above is not None else None, f">= {lo:g}" if lo is not None else None,
+                      f"<= {hi:g}" if hi is not None else None]
+            shown = " and ".join(b for b in bounds if b)
+            self.problems.add("NG201", prefix + (key,), f"{value!r} is not {kind}" + (f" {shown}" if shown else ""),
+                              value=value)
+            return default
+        return value
+
+    def choice(self, table: Mapping[str, Any], key: str, prefix: tuple[str, ...], choices: tuple[str, ...],
+               default: str) -> str:
+        value = table.get(key, default)
+        if value not in choices:
+            self.problems.add("NG201", prefix + (key,), f"{value!r} is not one of {', '.join(map(repr, choices))}",
+                              value=value)
+            return default
+        return value
+
+    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problems.add("NG201", (key,), f"`{key}` must be a table ([{key}])", value=value)
+            return {}
+        return value
+
+
+def load_job(path: str | Path) -> Job:
+    """Read and check a job file against its patch; raises :class:`JobError` listing every problem."""
+    from ..patch import load_patch
+
+    file = Path(path)
+    shown = display_path(file)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PatchSyntaxError([Problem("NG101", "no such job file", shown)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the job file: {exc}", shown)]) from None
+    data, positions = parse_toml(text, shown)
+    problems = Problems(shown, positions)
+    read = _Reader(problems)
+    directory = file.resolve().parent
+    read.unknown(data, TOP_KEYS, ())
+
+    patch_path: Path | None = None
+    if "patch" not in data:
+        problems.items.append(Problem("NG206", "the job names no patch", shown, 1, 1,
+                                      hint='add a line: patch = "synth.toml" (relative to the job file)'))
+    elif not isinstance(data["patch"], str):
+        problems.add("NG201", ("patch",), "`patch` must be a file name (a string)", value=data["patch"])
+    else:
+        patch_path = directory / data["patch"]
+        if not patch_path.is_file():
+            problems.add("NG202", ("patch",), f"no such patch file {data['patch']!r} (relative to the job file)",
+                         value=data["patch"])
+            patch_path = None
+
+    seconds = read.number(data, "seconds", (), None, above=0.0, hi=3600.0)
+    tail = read.number(data, "tail", (), 1.0, lo=0.0, hi=3600.0)
+    seed = read.number(data, "seed", (), 0, integer=True, lo=0, hi=2**63 - 1)
+    samples = read.number(data, "samples", (), 1, integer=True, lo=1, hi=10**9)
+    rate = read.number(data, "sample_rate", (), None, integer=True, lo=8000, hi=384000)
+    block = read.number(data, "block_size", (), None, integer=True, lo=1, hi=16384)
+
+    midi = read.table(data, "midi")
+    read.unknown(midi, MIDI_KEYS, ("midi",))
+    midi_files = _midi_files(midi, directory, problems)
+    notes, velocities = _notes(midi, read)
+    if midi_files and notes:
+        problems.add("NG201", ("midi", "notes"), "give either `files` or `notes`, not both", at_value=False)
+    if seconds is None and not midi_files and "seconds" not in data:
+        problems.items.append(Problem("NG206", "the job gives no `seconds` (only MIDI files may set the length)",
+                                      shown, 1, 1, hint="add a line: seconds = 2.0"))
+    hold = read.number(midi, "hold", ("midi",), None, above=0.0, hi=3600.0)
+    if hold is None:
+        hold = 0.75 * seconds if seconds else 0.0  # NSynth: a 4 s note, held for 3 s
+    elif seconds is not None and hold > seconds:
+        problems.add("NG201", ("midi", "hold"), f"hold {hold:g} s is longer than the render ({seconds:g} s)")
+
+    outputs = read.table(data, "outputs")
+    read.unknown(outputs, OUTPUT_KEYS, ("outputs",))
+    audio = read.choice(outputs, "audio", ("outputs",), ("wav", "flac"), "wav")
+    bits = read.choice(outputs, "bits", ("outputs",), BITS[audio], BITS[audio][0 if audio == "wav" else 1])
+    taps = outputs.get("taps", [])
+    if not isinstance(taps, list) or not all(isinstance(t, str) for t in taps):
+        problems.add("NG201", ("outputs", "taps"), 'taps must be a list of "node.port" names', value=taps)
+        taps = []
+
+    params = read.table(data, "params")
+    axes = [axis for name, value in params.items() if (axis := _axis(name, value, problems)) is not None]
+
+    patch = None
+    if patch_path is not None:
+        try:
+            patch = load_patch(patch_path)
+        except PatchError as exc:  # the patch's own problems, located in the patch file
+            problems.items.extend(exc.problems)
+    if patch is not None:
+        axes = [_check_target(axis, patch, problems) for axis in axes]
+        _check_taps(taps, patch, problems)
+        rate = rate or patch.sample_rate
+        block = block or patch.block_size
+    found = sorted(problems.items, key=lambda p: (p.file != shown, p.line or 0, p.col or 0))
+    if found:
+        raise JobError(found)
+    job = Job(file=file.resolve(), patch=patch_path.resolve(), seconds=seconds, tail=tail, sample_rate=rate,
+              block_size=block, seed=seed, samples=samples, axes=tuple(axes), midi_files=midi_files,
+              notes=notes, velocities=velocities if notes else (), hold=hold, audio=audio, bits=bits,
+              taps=tuple(taps))
+    _check_ranges(job, patch, problems)
+    if problems.items:
+        raise JobError(problems.sorted())
+    return job
+
+
+def _midi_files(midi: Mapping[str, Any], directory: Path, problems: Problems) -> tuple[Path, ...]:
+    from ..errors import NeuralgraphError
+    from ..midifile import read_midi_events
+
+    raw = midi.get("files")
+    if raw is None:
+        return ()
+    patterns = [raw] if isinstance(raw, str) else raw
+    if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+        problems.add("NG201", ("midi", "files"), "`files` must be a glob pattern or a list of them", value=raw)
+        return ()
+    found: dict[Path, None] = {}
+    for i, pattern in enumerate(patterns):
+        key = ("midi", "files") if isinstance(raw, str) else ("midi", "files", i)
+        matches = sorted(Path(m).resolve() for m in glob.glob(str(directory / pattern), recursive=True))
+        matches = [m for m in matches if m.is_file()]
+        if not matches:
+            problems.add("NG202", key, f"{pattern!r} matches no file (relative to the job file)", value=pattern)
+        for m in matches:
+            try:
+                read_midi_events(m, 48000)
+            except NeuralgraphError as exc:
+                problems.add("NG202", key, str(exc), value=pattern)
+                continue
+            found[m] = None
+    return tuple(found)
+
+
+def _notes(midi: Mapping[str, Any], read: _Reader) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    problems = read.problems
+    raw = midi.get("notes")
+    notes: list[int] = []
+    if isinstance(raw, dict) and set(raw) == {"range"} and isinstance(raw["range"], list) and len(raw["range"]) == 2 \
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in raw["range"]):
+        lo, hi = raw["range"]
+        notes = list(range(lo, hi + 1))
+        if not notes:
+            problems.add("NG201", ("midi", "notes", "range"), f"range [{lo}, {hi}] is empty (it is inclusive)")
+    elif isinstance(raw, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in raw):
+        notes = list(raw)
+    elif raw is not None:
+        problems.add("NG201", ("midi", "notes"), "`notes` must be a list of MIDI notes or { range = [lo, hi] }",
+                     value=raw)
+    if any(not 0 <= n <= 127 for n in notes):
+        problems.add("NG201", ("midi", "notes"), "MIDI notes are 0..127", value=raw)
+        notes = []
+    velocities = midi.get("velocities", [100])
+    if not isinstance(velocities, list) or not velocities or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 127 for v in velocities):
+        problems.add("NG201", ("midi", "velocities"), "`velocities` must be a list of velocities 1..127",
+                     value=velocities)
+        velocities = [100]
+    return tuple(notes), tuple(velocities)
+
+
+def _axis(name: str, value: Any, problems: Problems) -> Axis | None:
+    key = ("params", name)
+    if name.count(".") != 1 or not all(name.split(".")):
+        problems.add("NG203", key, f"{name!r} is not \"node.param\"", at_value=False)
+        return None
+    if isinstance(value, list):
+        if not value:
+            problems.add("NG201", key, "an empty list of grid values", value=value)
+            return None
+        return Axis(name, "grid", tuple(value))
+    if isinstance(value, dict):
+        if len(value) != 1 or next(iter(value)) not in RANDOM_KINDS:
+            problems.add("NG201", key, "a distribution is { uniform = [lo, hi] }, { log_uniform = [lo, hi] } "
+                         "or { choice = [a, b, ...] }", value=value)
+            return None
+        kind, spec = next(iter(value.items()))
+        if kind == "choice":
+            if not isinstance(spec, list) or not spec:
+                problems.add("NG201", key + (kind,), "choice needs a non-empty list", value=spec)
+                return None
+            return Axis(name, kind, tuple(spec))
+        if not (isinstance(spec, list) and len(spec) == 2 and all(_number(v) and math.isfinite(v) for v in spec)):
+            problems.add("NG201", key + (kind,), f"{kind} needs [lo, hi], two finite numbers", value=spec)
+            return None
+        lo, hi = spec
+        if not lo < hi:
+            problems.add("NG201", key + (kind,), f"{kind} needs lo < hi, got [{lo:g}, {hi:g}]", value=spec)
+            return None
+        if kind == "log_uniform" and lo <= 0:
+            problems.add("NG201", key + (kind,), f"log_uniform needs lo > 0, got {lo:g}", value=spec,
+                         hint="use uniform for ranges that include zero or negative values")
+            return None
+        return Axis(name, kind, (lo, hi))
+    return Axis(name, "fixed", (value,))
+
+
+def _declaration(patch: Any, target: str) -> tuple[Param | Input | None, str | None]:
+    """The declaration ``target`` sets in ``patch``, or (None, why not)."""
+    node_name, _, port = target.partition(".")
+    spec = patch.spec.nodes.get(node_name)
+    if spec is None:
+        hint = did_you_mean(node_name, patch.spec.nodes)
+        return None, f"the patch has no node `{node_name}`" + (f" ({hint})" if hint else "")
+    cls = patch.registry.node_class(spec.type)
+    if port in cls.params():
+        return cls.params()[port], None
+    inputs = cls(**spec.params).inputs()
+    if port in inputs:
+        if spec.inputs.get(port) is not None and spec.inputs[port].connected:
+            return None, f"`{target}` is connected in the patch; only unconnected inputs can be set"
+        if inputs[port].rate is Rate.EVENTS:
+            return None, f"`{target}` is an event input"
+        return inputs[port], None
+    hint = did_you_mean(port, [*cls.params(), *inputs])
+    return None, f"`{spec.type}` has no parameter or input `{port}`" + (f" ({hint})" if hint else "")
+
+
+def _check_target(axis: Axis, patch: Any, problems: Problems) -> Axis:
+    decl, why = _declaration(patch, axis.name)
+    if decl is None:
+        problems.add("NG203", ("params", axis.name), why or "", at_value=False)
+        return axis
+    if isinstance(decl, Param):
+        if axis.kind in ("uniform", "log_uniform") and decl.kind not in (int, float):
+            problems.add("NG204", ("params", axis.name), f"{axis.kind} draws numbers but `{axis.name}` is "
+                         f"{'a string' if decl.kind is str else 'true or false'}; use a list or choice")
+        return attrs.evolve(axis, integer=decl.kind is int, live=decl.live)
+    return axis
+
+
+def _reason(decl: Param | Input, value: Any) -> str | None:
+    if isinstance(decl, Param):
+        try:
+            decl.coerce(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if not _number(value):
+        return "must be a number"
+    return decl.check(value)
+
+
+def _check_ranges(job: Job, patch: Any, problems: Problems) -> None:
+    """Refuse values outside what each parameter accepts, naming the first render that has one."""
+    grid = job.grid
+    for axis in job.axes:
+        decl, _ = _declaration(patch, axis.name)
+        if decl is None:
+            continue
+        for i, value in enumerate(axis.values):
+            reason = _reason(decl, value)
+            if reason is None:
+                continue
+            key = ("params", axis.name) + ((i,) if axis.kind == "grid" else (axis.kind, i) if axis.kind != "fixed"
+                                           else ())
+            if axis.kind == "grid":
+                combo = ", ".join(f"{a.name} = {value if a is axis else a.values[0]!r}" for a in grid)
+                share = job.total // len(axis.values)
+                message = (f"{value!r} {reason}; {share} of {job.total} renders use it, the first "
+                           f"#{_first_index(job, axis, i)}: {combo}")
+            elif axis.kind == "fixed":
+                message = f"{value!r} {reason}; every render uses it"
+            else:
+                message = f"{value!r} {reason}; {axis.kind} draws may reach it"
+            problems.add("NG204", key, message, value=value)
+
+
+def _first_index(job: Job, axis: Axis, position: int) -> int:
+    """Index of the first render whose grid point has ``axis`` at ``position`` (others at their first)."""
+    stride = job.samples * job.midi_count
+    for later in reversed(job.grid):
+        if later is axis:
+            break
+        stride *= len(later.values)
+    return position * stride
+
+
+def _check_taps(taps: list[str], patch: Any, problems: Problems) -> None:
+    for i, tap in enumerate(taps):
+        node_name, _, port = tap.partition(".")
+        key = ("outputs", "taps", i)
+        spec = patch.spec.nodes.get(node_name)
+        if spec is None:
+            hint = did_you_mean(node_name, patch.spec.nodes)
+            problems.add("NG205", key, f"the patch has no node `{node_name}`", value=tap, hint=hint)
+            continue
+        outputs = patch.registry.node_class(spec.type)(**spec.params).outputs()
+        if port not in outputs or outputs[port].rate is Rate.EVENTS:
+            valid = [p for p, o in outputs.items() if o.rate is not Rate.EVENTS]
+            problems.add("NG205", key, f"`{spec.type}` has no audio or control output `{port}`", value=tap,
+                         hint=did_you_mean(port, valid))
+
+
+def patch_files(job: Job) -> list[Path]:
+    """The files a job's output depends on besides the job: the patch and the MIDI files."""
+    return [job.patch, *job.midi_files]

@@ -1,0 +1,93 @@
+"""``--ray ADDRESS``: the same renders as Ray tasks on a running cluster (the ``ray`` extra).
+
+One actor per worker holds a :class:`~.render.Renderer` (the patch compiled once); the driver
+keeps two renders queued per actor and streams the results (file bytes and metadata row) back
+to write them itself. Actors are restarted and their tasks retried when a worker process or a
+node is lost, so every render arrives exactly once. The workers read the patch and MIDI files at
+the same absolute paths as the driver: a shared file system or identical checkouts (docs/batch.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import NeuralgraphError
+from .job import Job
+from .render import Renderer
+from .run import Result, render_one
+
+try:
+    import ray
+except ImportError:  # pragma: no cover - reported by ray_results
+    ray = None
+
+
+class RenderActor:
+    """A Ray actor: one worker process with the job's patch compiled."""
+
+    def __init__(self, job: Job) -> None:
+        self.renderer = Renderer(job)
+
+    def render(self, index: int) -> Result:
+        return render_one(self.renderer, index)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def connect(address: str) -> Any:
+    """``ray.init`` to a running cluster; a clear error when Ray is missing or the cluster is not there."""
+    if ray is None:
+        raise NeuralgraphError("--ray needs Ray: pip install 'neuralgraph[ray]' (or pip install ray)")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise NeuralgraphError(f"--ray {address}: cannot connect to a Ray cluster: {exc}") from None
+    return ray
+
+
+def start_actors(job: Job, workers: int | None) -> list[Any]:
+    count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(RenderActor)
+    return [actor.remote(job) for _ in range(count)]
+
+
+def ray_results(job: Job, todo: list[int], address: str, workers: int | None) -> tuple[int, Iterator[Result]]:
+    """(actor count, the results as they complete)."""
+    connect(address)
+    actors = start_actors(job, workers)
+
+    def results() -> Iterator[Result]:
+        pending = iter(todo)
+        running: dict[Any, Any] = {}  # object ref -> the actor rendering it
+
+        def give(actor: Any) -> None:
+            index = next(pending, None)
+            if index is not None:
+                running[actor.render.remote(index)] = actor
+
+        for actor in actors:
+            give(actor)
+            give(actor)
+        try:
+            while running:
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    actor = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.as_instanceof_cause()
+                        raise NeuralgraphError(str(cause) if isinstance(cause, NeuralgraphError) else str(exc)) \
+                            from None
+                    give(actor)
+                    yield result
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+
+    return len(actors), results()

@@ -247,16 +247,15 @@ def load_job(path: str | Path) -> Job:
         _check_taps(taps, patch, problems)
         rate = rate or patch.sample_rate
         block = block or patch.block_size
-    found = sorted(problems.items, key=lambda p: (p.file != shown, p.line or 0, p.col or 0))
-    if found:
-        raise JobError(found)
-    job = Job(file=file.resolve(), patch=patch_path.resolve(), seconds=seconds, tail=tail, sample_rate=rate,
-              block_size=block, seed=seed, samples=samples, axes=tuple(axes), midi_files=midi_files,
-              notes=notes, velocities=velocities if notes else (), hold=hold, audio=audio, bits=bits,
-              taps=tuple(taps))
-    _check_ranges(job, patch, problems)
-    if problems.items:
-        raise JobError(problems.sorted())
+    job = None
+    if patch is not None:
+        job = Job(file=file.resolve(), patch=patch_path.resolve(), seconds=seconds, tail=tail, sample_rate=rate,
+                  block_size=block, seed=seed, samples=samples, axes=tuple(axes), midi_files=midi_files,
+                  notes=notes, velocities=velocities if notes else (), hold=hold, audio=audio, bits=bits,
+                  taps=tuple(taps))
+        _check_ranges(job, patch, problems)
+    if problems.items or job is None:  # the job's problems first, then the patch's
+        raise JobError(sorted(problems.items, key=lambda p: (p.file != shown, p.line or 0, p.col or 0)))
     return job
 
 

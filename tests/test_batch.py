@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -341,16 +340,13 @@ def test_the_command_prints_every_job_problem_without_a_traceback(tmp_path: Path
 
 # ---- Ray ---------------------------------------------------------------------------------------
 
+ROOT = Path(__file__).resolve().parent.parent
+# Run inside tools/ray_loopback.sh (RAY_ADDRESS names its head): the job, then the long job with one
+# actor's process SIGKILLed once renders are arriving (inside the PID namespace, only ours exist).
 RAY_SCRIPT = r"""
-set -u
-ip link set lo up
-export RAY_USAGE_STATS_ENABLED=0
-ray start --head --port 26379 --num-cpus 2 --include-dashboard false --disable-usage-stats \
-    --temp-dir "$RAY_TMP" > "$RAY_TMP/start.log" 2>&1 || { cat "$RAY_TMP/start.log"; exit 3; }
 status=0
 "$PY" -m neuralgraph batch "$JOB" -o "$OUT_RAY" --ray 127.0.0.1:26379 || status=$?
-# a worker lost mid-job: SIGKILL one actor's process once renders are arriving
-"$PY" -m neuralgraph batch "$JOB_LONG" -o "$OUT_FAULT" --ray 127.0.0.1:26379 &
+"$PY" -m neuralgraph batch "$JOB_LONG" -o "$OUT_FAULT" --ray auto &
 driver=$!
 killed=""
 for _ in $(seq 1 3000); do
@@ -366,7 +362,6 @@ for _ in $(seq 1 3000); do
 done
 wait $driver || status=$?
 echo "killed actor pid: ${killed:-none}"
-ray stop --force > /dev/null 2>&1
 exit $status
 """
 
@@ -397,15 +392,11 @@ def test_a_real_ray_cluster_writes_the_local_bytes_and_survives_a_lost_worker(lo
         pytest.skip(why)
     job, out1 = local
     long_job = make_job(tmp_path / "long", seconds=12.0)
-    ray_tmp = Path(tempfile.mkdtemp(prefix="ngray", dir="/tmp"))  # Ray's socket paths must stay short
-    env = dict(os.environ, PY=sys.executable, JOB=str(job), JOB_LONG=str(long_job), RAY_TMP=str(ray_tmp),
+    env = dict(os.environ, PY=sys.executable, JOB=str(job), JOB_LONG=str(long_job),
                OUT_RAY=str(tmp_path / "ray"), OUT_FAULT=str(tmp_path / "fault"),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    try:
-        run = subprocess.run(["unshare", "-n", "-p", "-f", "--mount-proc", "bash", "-c", RAY_SCRIPT], env=env,
-                             capture_output=True, text=True, timeout=600)
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+    run = subprocess.run(["bash", str(ROOT / "tools" / "ray_loopback.sh"), "--cpus", "2", "--", "bash", "-c",
+                          RAY_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "18 rendered, 0 already complete, 18 in all" in run.stdout and "on 2 workers" in run.stdout
     assert same_files(out1, tmp_path / "ray") == []

@@ -409,3 +409,19 @@ def test_a_real_ray_cluster_writes_the_local_bytes_and_survives_a_lost_worker(lo
     fresh = tmp_path / "fresh"
     run_batch(load_job(long_job), fresh, workers=1, progress=False)
     assert same_files(tmp_path / "fault", fresh) == []
+
+
+def test_the_documented_flute_example_is_a_valid_job() -> None:
+    run = neuralgraph("batch", str(ROOT / "examples" / "batch" / "flute_ddsp.toml"), "-o", "unused", "--check")
+    assert run.returncode == 0, run.stderr
+    assert "6 renders (grid 3, 2 draws per point, 1 per draw from MIDI), 48000 Hz, flac" in run.stdout
+
+
+def test_ray_without_ray_installed_says_how_to_install_it(local: tuple[Path, Path], tmp_path: Path) -> None:
+    job, _ = local
+    code = ("import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
+            "from neuralgraph.cli import main; sys.exit(main(sys.argv[1:]))")
+    run = subprocess.run([sys.executable, "-c", code, "batch", str(job), "-o", str(tmp_path / "o"), "--ray", "auto"],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "--ray needs Ray: pip install 'neuralgraph[ray]'" in run.stderr

@@ -131,7 +131,7 @@ def run_batch(job: Job, folder: str | Path, *, workers: int | None = None, ray: 
         todo = _engine_order(job, todo)
         t0 = time.perf_counter()
         results: Iterable[Result]
-        if ray is not None:
+        if ray is not None and todo:
             from .ray_pool import ray_results
 
             count, results = ray_results(job, todo, ray, workers)

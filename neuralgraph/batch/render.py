@@ -77,9 +77,10 @@ def encode_npy(array: np.ndarray) -> bytes:
 
 
 def relative(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` (``../midi/a.mid`` too), so records do not depend on where the job lives."""
     try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # another drive (Windows)
         return str(path)
 
 

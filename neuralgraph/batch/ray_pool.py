@@ -10,6 +10,7 @@ the same absolute paths as the driver: a shared file system or identical checkou
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,7 +52,12 @@ def connect(address: str) -> Any:
 
 
 def start_actors(job: Job, workers: int | None) -> list[Any]:
-    count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    count = workers or cpus
+    if count > cpus:  # an actor takes a CPU: one that cannot be placed would hold its queued renders forever
+        print(f"neuralgraph: warning: {count} Ray workers asked for, the cluster has {cpus} CPUs; using {cpus}",
+              file=sys.stderr)
+        count = cpus
     actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(RenderActor)
     return [actor.remote(job) for _ in range(count)]
 
@@ -80,10 +86,13 @@ def ray_results(job: Job, todo: list[int], address: str, workers: int | None) ->
                     actor = running.pop(ref)
                     try:
                         result = ray.get(ref)
-                    except ray.exceptions.RayTaskError as exc:
+                    except ray.exceptions.RayTaskError as exc:  # the render itself failed
                         cause = exc.as_instanceof_cause()
                         raise NeuralgraphError(str(cause) if isinstance(cause, NeuralgraphError) else str(exc)) \
                             from None
+                    except ray.exceptions.RayError as exc:  # e.g. an actor that cannot start on a node
+                        raise NeuralgraphError(f"Ray: {exc}".splitlines()[0] + " (is neuralgraph installed, and "
+                                               "the job's files at the same paths, on every node?)") from None
                     give(actor)
                     yield result
         finally:

@@ -86,20 +86,7 @@ def load_patch(
     else:
         file = Path(source)
         shown = display_path(file)
-        try:
-            # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
-            text = file.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
-        except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
-            start = exc.start
-            line = exc.object.count(b"\n", 0, start) + 1
-            col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
-            raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown, line, col,
-                                            hint="save the file as UTF-8")]) from None
-        except OSError as exc:
-            raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
-        data, positions = parse_toml(text, shown)
+        data, positions = parse_toml(read_toml_text(file, shown), shown)
         directory = file.resolve().parent
     problems = Problems(shown, positions)
     if overrides:
@@ -118,6 +105,23 @@ def load_patch(
     if graph_problems:
         raise CompileError(_by_position(graph_problems))
     return Patch(spec=spec, topology=topology, registry=registry, limits=limits)
+
+
+def read_toml_text(file: Path, shown: str | None, what: str = "patch") -> str:
+    """The text of a TOML file (a patch, or a batch job); NG101 naming the file, or the line of a non-UTF-8 byte."""
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
+        return file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PatchSyntaxError([Problem("NG101", f"no such {what} file", shown)]) from None
+    except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
+        start = exc.start
+        line = exc.object.count(b"\n", 0, start) + 1
+        col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the {what}: {exc}", shown, line, col,
+                                        hint="save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the {what}: {exc}", shown)]) from None
 
 
 def _by_position(problems: list[Problem]) -> list[Problem]:

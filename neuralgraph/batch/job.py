@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import PatchError, PatchSyntaxError, Problem, did_you_mean, display_path
+from ..errors import PatchError, Problem, did_you_mean, display_path
 from ..loader import Problems, parse_toml
 from ..ports import Input, Param, Rate
 
@@ -173,17 +173,11 @@ class _Reader:
 
 def load_job(path: str | Path) -> Job:
     """Read and check a job file against its patch; raises :class:`JobError` listing every problem."""
-    from ..patch import load_patch
+    from ..patch import load_patch, read_toml_text
 
     file = Path(path)
     shown = display_path(file)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PatchSyntaxError([Problem("NG101", "no such job file", shown)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PatchSyntaxError([Problem("NG101", f"cannot read the job file: {exc}", shown)]) from None
-    data, positions = parse_toml(text, shown)
+    data, positions = parse_toml(read_toml_text(file, shown, "job"), shown)
     problems = Problems(shown, positions)
     read = _Reader(problems)
     directory = file.resolve().parent

@@ -3,6 +3,7 @@
 ``neuralgraph batch JOB.toml -o OUT_DIR`` (docs/batch.md). The pieces, one job each:
 
 - :mod:`.job`: the job file to a checked :class:`~.job.Job`, every mistake located (file:line);
+- :mod:`.checks`: the job's parameter names, values and taps checked against the patch;
 - :mod:`.space`: the job's renders, each a :class:`~.space.Render` that its index and the job
   seed alone determine (parameter draws seeded per render, not by order of execution), and the
   check of every value against the patch before anything renders;

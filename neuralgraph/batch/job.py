@@ -17,7 +17,7 @@
 
 Problems are collected and raised together as a :class:`JobError` (a
 :class:`~neuralgraph.errors.PatchError`, so the command line prints them as it prints a patch's).
-Parameter names and values are checked against the patch here, before any render starts.
+Parameter names and values are checked against the patch (:mod:`.checks`) before any render starts.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import attrs
 
 from ..errors import PatchError, Problem, did_you_mean, display_path
 from ..loader import Problems, parse_toml
-from ..ports import Input, Param, Rate
 
 #: Job-file problem codes (docs/batch.md lists them); a TOML syntax error is NG100 as in a patch.
 JOB_CODES: dict[str, str] = {
@@ -116,7 +115,7 @@ class Job:
         return self.grid_points * self.samples * self.midi_count
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -139,7 +138,7 @@ class _Reader:
             return default
         value = table[key]
         kind = "a whole number" if integer else "a number"
-        ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else _number(value)
+        ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else is_number(value)
         if ok and isinstance(value, float) and not math.isfinite(value):
             ok = False
         if ok and ((lo is not None and value < lo) or (hi is not None and value > hi)
@@ -174,6 +173,7 @@ class _Reader:
 def load_job(path: str | Path) -> Job:
     """Read and check a job file against its patch; raises :class:`JobError` listing every problem."""
     from ..patch import load_patch, read_toml_text
+    from .checks import check_ranges, check_taps, check_target
 
     file = Path(path)
     shown = display_path(file)
@@ -237,8 +237,8 @@ def load_job(path: str | Path) -> Job:
         except PatchError as exc:  # the patch's own problems, located in the patch file
             problems.items.extend(exc.problems)
     if patch is not None:
-        axes = [_check_target(axis, patch, problems) for axis in axes]
-        _check_taps(taps, patch, problems)
+        axes = [check_target(axis, patch, problems) for axis in axes]
+        check_taps(taps, patch, problems)
         rate = rate or patch.sample_rate
         block = block or patch.block_size
     job = None
@@ -247,7 +247,7 @@ def load_job(path: str | Path) -> Job:
                   block_size=block, seed=seed, samples=samples, axes=tuple(axes), midi_files=midi_files,
                   notes=notes, velocities=velocities if notes else (), hold=hold, audio=audio, bits=bits,
                   taps=tuple(taps))
-        _check_ranges(job, patch, problems)
+        check_ranges(job, patch, problems)
     if problems.items or job is None:  # the job's problems first, then the patch's
         raise JobError(sorted(problems.items, key=lambda p: (p.file != shown, p.line or 0, p.col or 0)))
     return job
@@ -329,7 +329,7 @@ def _axis(name: str, value: Any, problems: Problems) -> Axis | None:
                 problems.add("NG201", key + (kind,), "choice needs a non-empty list", value=spec)
                 return None
             return Axis(name, kind, tuple(spec))
-        if not (isinstance(spec, list) and len(spec) == 2 and all(_number(v) and math.isfinite(v) for v in spec)):
+        if not (isinstance(spec, list) and len(spec) == 2 and all(is_number(v) and math.isfinite(v) for v in spec)):
             problems.add("NG201", key + (kind,), f"{kind} needs [lo, hi], two finite numbers", value=spec)
             return None
         lo, hi = spec
@@ -342,105 +342,3 @@ def _axis(name: str, value: Any, problems: Problems) -> Axis | None:
             return None
         return Axis(name, kind, (lo, hi))
     return Axis(name, "fixed", (value,))
-
-
-def _declaration(patch: Any, target: str) -> tuple[Param | Input | None, str | None]:
-    """The declaration ``target`` sets in ``patch``, or (None, why not)."""
-    node_name, _, port = target.partition(".")
-    spec = patch.spec.nodes.get(node_name)
-    if spec is None:
-        hint = did_you_mean(node_name, patch.spec.nodes)
-        return None, f"the patch has no node `{node_name}`" + (f" ({hint})" if hint else "")
-    cls = patch.registry.node_class(spec.type)
-    if port in cls.params():
-        return cls.params()[port], None
-    inputs = cls(**spec.params).inputs()
-    if port in inputs:
-        if spec.inputs.get(port) is not None and spec.inputs[port].connected:
-            return None, f"`{target}` is connected in the patch; only unconnected inputs can be set"
-        if inputs[port].rate is Rate.EVENTS:
-            return None, f"`{target}` is an event input"
-        return inputs[port], None
-    hint = did_you_mean(port, [*cls.params(), *inputs])
-    return None, f"`{spec.type}` has no parameter or input `{port}`" + (f" ({hint})" if hint else "")
-
-
-def _check_target(axis: Axis, patch: Any, problems: Problems) -> Axis:
-    decl, why = _declaration(patch, axis.name)
-    if decl is None:
-        problems.add("NG203", ("params", axis.name), why or "", at_value=False)
-        return axis
-    if isinstance(decl, Param):
-        if axis.kind in ("uniform", "log_uniform") and decl.kind not in (int, float):
-            problems.add("NG204", ("params", axis.name), f"{axis.kind} draws numbers but `{axis.name}` is "
-                         f"{'a string' if decl.kind is str else 'true or false'}; use a list or choice")
-        return attrs.evolve(axis, integer=decl.kind is int, live=decl.live)
-    return axis
-
-
-def _reason(decl: Param | Input, value: Any) -> str | None:
-    if isinstance(decl, Param):
-        try:
-            decl.coerce(value)
-        except ValueError as exc:
-            return str(exc)
-        return None
-    if not _number(value):
-        return "must be a number"
-    return decl.check(value)
-
-
-def _check_ranges(job: Job, patch: Any, problems: Problems) -> None:
-    """Refuse values outside what each parameter accepts, naming the first render that has one."""
-    grid = job.grid
-    for axis in job.axes:
-        decl, _ = _declaration(patch, axis.name)
-        if decl is None:
-            continue
-        for i, value in enumerate(axis.values):
-            reason = _reason(decl, value)
-            if reason is None:
-                continue
-            key = ("params", axis.name) + ((i,) if axis.kind == "grid" else (axis.kind, i) if axis.kind != "fixed"
-                                           else ())
-            if axis.kind == "grid":
-                combo = ", ".join(f"{a.name} = {value if a is axis else a.values[0]!r}" for a in grid)
-                share = job.total // len(axis.values)
-                message = (f"{value!r} {reason}; {share} of {job.total} renders use it, the first "
-                           f"#{_first_index(job, axis, i)}: {combo}")
-            elif axis.kind == "fixed":
-                message = f"{value!r} {reason}; every render uses it"
-            else:
-                message = f"{value!r} {reason}; {axis.kind} draws may reach it"
-            problems.add("NG204", key, message, value=value)
-
-
-def _first_index(job: Job, axis: Axis, position: int) -> int:
-    """Index of the first render whose grid point has ``axis`` at ``position`` (others at their first)."""
-    stride = job.samples * job.midi_count
-    for later in reversed(job.grid):
-        if later is axis:
-            break
-        stride *= len(later.values)
-    return position * stride
-
-
-def _check_taps(taps: list[str], patch: Any, problems: Problems) -> None:
-    for i, tap in enumerate(taps):
-        node_name, _, port = tap.partition(".")
-        key = ("outputs", "taps", i)
-        spec = patch.spec.nodes.get(node_name)
-        if spec is None:
-            hint = did_you_mean(node_name, patch.spec.nodes)
-            problems.add("NG205", key, f"the patch has no node `{node_name}`", value=tap, hint=hint)
-            continue
-        outputs = patch.registry.node_class(spec.type)(**spec.params).outputs()
-        if port not in outputs or outputs[port].rate is Rate.EVENTS:
-            valid = [p for p, o in outputs.items() if o.rate is not Rate.EVENTS]
-            problems.add("NG205", key, f"`{spec.type}` has no audio or control output `{port}`", value=tap,
-                         hint=did_you_mean(port, valid))
-
-
-def patch_files(job: Job) -> list[Path]:
-    """The files a job's output depends on besides the job: the patch and the MIDI files."""
-    return [job.patch, *job.midi_files]

@@ -432,3 +432,15 @@ def test_ray_without_ray_installed_says_how_to_install_it(local: tuple[Path, Pat
                          capture_output=True, text=True)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "--ray needs Ray: pip install 'neuralgraph[ray]'" in run.stderr
+
+
+def test_two_batches_cannot_write_one_folder_at_once(local: tuple[Path, Path], tmp_path: Path) -> None:
+    from neuralgraph.batch.store import Store
+
+    job, out1 = local
+    out = tmp_path / "busy"
+    shutil.copytree(out1, out)
+    with Store(out, load_job(job)):
+        with pytest.raises(NeuralgraphError, match="another batch is writing to this folder"):
+            run_batch(load_job(job), out, workers=1, progress=False)
+    assert run_batch(load_job(job), out, workers=1, progress=False).skipped == 18

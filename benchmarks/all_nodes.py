@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 import neuralgraph as ng
-from neuralgraph.events import EventBuffer
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
+from neuralgraph.plugin import EventBuffer
+from neuralgraph.plugin import Ports, PrepareContext
+from neuralgraph.plugin import Rate
 from timing import per_block
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
+from neuralgraph.plugin import Ports, PrepareContext
+from neuralgraph.plugin import Rate
 from timing import per_block
 
 TYPES = ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable", "noise.white", "noise.pink",

@@ -18,8 +18,8 @@ import math
 import numpy as np
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
+from neuralgraph.plugin import Ports, PrepareContext
+from neuralgraph.plugin import Rate
 from timing import per_block
 
 TYPES = ["env.adsr", "env.ar", "lfo", "control.smooth", "control.slew", "map.range", "map.midi_to_hz",

@@ -1,7 +1,7 @@
 """The generated reference pages, and the MkDocs hooks that put them in the site.
 
 The node reference is made from the plugins' own metadata (docstrings, ports, parameters, units,
-ranges, defaults) and the hook reference from ``neuralgraph/hookspecs.py``, each time the site is
+ranges, defaults) and the hook reference from ``neuralgraph/_plugins/hookspecs.py``, each time the site is
 built, so it cannot drift from the code. ``mkdocs.yml`` loads this file with ``hooks:``.
 
 Run it to print a page instead (for a look without building the site)::
@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from neuralgraph import hookspecs
-from neuralgraph.node import Node
-from neuralgraph.ports import Input, Output, Param, Rate
-from neuralgraph.registry import ENTRY_POINT_GROUP, NodeType, Registry
+from neuralgraph._plugins import hookspecs
+from neuralgraph.plugin import Node
+from neuralgraph.plugin import Input, Output, Param, Rate
+from neuralgraph._plugins.registry import ENTRY_POINT_GROUP, NodeType, Registry
 
 #: Entry points whose module lives here are the built-in plugins the reference documents.
 BUILTIN_PACKAGE = "neuralgraph_plugins."
@@ -193,7 +193,7 @@ def nodes_page(registry: Registry | None = None) -> str:
 
 
 def hooks_section(registry: Registry) -> list[str]:
-    """The plugin hooks (from ``neuralgraph/hookspecs.py``) and the backends registered through them."""
+    """The plugin hooks (from ``neuralgraph/_plugins/hookspecs.py``) and the backends registered through them."""
     lines = [
         "## Plugin hooks",
         "",
@@ -220,7 +220,7 @@ def cli_page() -> str:
     """Every ``neuralgraph`` command's ``--help``, as Markdown."""
     import argparse
 
-    from neuralgraph.cli import build_parser
+    from neuralgraph._tools.cli import build_parser
 
     parser = build_parser()
     lines = ["# Command line", "", "`neuralgraph COMMAND --help` prints these; this page is generated from the same",

@@ -62,7 +62,7 @@ def assert_no_allocations(
 
 
 # The node contract suite lives in its own module; it is part of this public API.
-from .contract import (
+from neuralgraph._tools.contract import (
     BLOCK_SIZES,
     CHECKS,
     QUICK_BLOCK_SIZES,

@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import neuralgraph as ng
-from neuralgraph.errors import CODES
-from neuralgraph.graph import _mappable
-from neuralgraph.ports import FLOAT32_MAX, Param, Rate
+from neuralgraph._errors import CODES
+from neuralgraph._patch.graph import _mappable
+from neuralgraph._nodes.ports import FLOAT32_MAX, Param, Rate
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
 settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=60, deadline=None, database=None,

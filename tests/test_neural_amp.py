@@ -12,7 +12,7 @@ import soundfile as sf
 from neuralgraph_plugins.onnx_model import OnnxModel
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
+from neuralgraph.plugin import Ports, PrepareContext
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "graphs" / "models" / "amp_gru.onnx"

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from .ports import Input, Output, Param, Rate
+from neuralgraph._nodes.ports import Input, Output, Param, Rate
 
 
 def attr_name(port: str) -> str:
@@ -214,7 +214,7 @@ class Node:
         ``TypeError``: override this method and :meth:`load_state` then. Call it while no block
         runs (the snapshot allocates); the result is independent of the node.
         """
-        from .state import snapshot
+        from neuralgraph._nodes.state import snapshot
 
         return snapshot(self, skip=("latency", *self.transient))
 
@@ -226,7 +226,7 @@ class Node:
         ``ValueError`` when the state does not fit (another node type, other buffer shapes, or
         a parameter that shapes the buffers differs).
         """
-        from .state import restore
+        from neuralgraph._nodes.state import restore
 
         for name, decl in self.params().items():
             if not decl.live and name in state and state[name] != self.__dict__.get(name):

@@ -31,7 +31,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .errors import NeuralgraphError
+from neuralgraph._errors import NeuralgraphError
 
 AUDIO_KEYS = {"backend": str, "buffer_size": int, "sample_rate": int, "device": str}
 ENV = {

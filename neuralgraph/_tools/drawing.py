@@ -21,11 +21,11 @@ from typing import Any
 
 import attrs
 
-from .errors import NeuralgraphError
-from .graph import Edge
-from .node import Node
-from .patch import Patch
-from .ports import Rate
+from neuralgraph._errors import NeuralgraphError
+from neuralgraph._patch.graph import Edge
+from neuralgraph._nodes.node import Node
+from neuralgraph._patch.patch import Patch
+from neuralgraph._nodes.ports import Rate
 
 #: Output formats ``dot`` renders, by file suffix; ``.dot``/``.gv`` are written directly.
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}

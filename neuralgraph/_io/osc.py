@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BackendError, NeuralgraphError
+from neuralgraph._errors import BackendError, NeuralgraphError
 
 
 class OscControl:

@@ -25,5 +25,5 @@ def ng_register_backends(register: Callable[..., None]) -> None:
     """Register audio backends: call ``register(name, factory)``.
 
     ``factory(engine, **options)`` returns an object with ``start()``, ``stop()`` and
-    ``status()``; see :mod:`neuralgraph.backend`.
+    ``status()``; see :mod:`neuralgraph._io.backend`.
     """

@@ -11,13 +11,13 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .compiler import ConstantInput, build_plan
-from .errors import ParameterError, did_you_mean
-from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
-from .node import Node
-from .patch import Patch
-from .ports import Param
-from .ring import MIDI, SET, CommandRing
+from neuralgraph._compile.compiler import ConstantInput, build_plan
+from neuralgraph._errors import ParameterError, did_you_mean
+from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
+from neuralgraph._nodes.node import Node
+from neuralgraph._patch.patch import Patch
+from neuralgraph._nodes.ports import Param
+from neuralgraph._runtime.ring import MIDI, SET, CommandRing
 
 
 @attrs.frozen
@@ -261,13 +261,13 @@ class Engine:
     def save_state(self) -> dict[str, Any]:
         """A snapshot of everything that carries a running patch from one block to the next.
 
-        Each node's :meth:`~neuralgraph.node.Node.save_state`, every wire (feedback buffers hold
+        Each node's :meth:`~neuralgraph._nodes.node.Node.save_state`, every wire (feedback buffers hold
         the last block), the compiler's delay lines and input ramps, and the unconnected inputs'
         values and ramps in progress. For presets, undo and tests; call it from the control
         thread while no block runs (it allocates). Parameters set with :meth:`set` are part of
         the nodes' states; queued changes not yet applied are not.
         """
-        from .state import snapshot
+        from neuralgraph._nodes.state import snapshot
 
         plan = self.plan
         return {
@@ -287,7 +287,7 @@ class Engine:
         the save never happened. Control thread, while no block runs. Raises ``ValueError`` when
         the state does not fit (another patch, block size or lane count).
         """
-        from .state import restore
+        from neuralgraph._nodes.state import restore
 
         plan = self.plan
         nodes = state["nodes"]
@@ -386,7 +386,7 @@ class Engine:
         out = np.zeros((self.channels, total), np.float32)
         schedule = None
         if midi is not None:
-            from .midifile import read_midi_events
+            from neuralgraph._io.midifile import read_midi_events
 
             schedule = read_midi_events(midi, self.sample_rate)
         next_event = 0

@@ -9,7 +9,7 @@ A backend plugin registers a factory through the ``ng_register_backends`` hook::
 ``factory(engine, **options)`` returns an object with ``start()``, ``stop()`` and ``status()``
 (:class:`Backend`). The device library (sounddevice, JACK-Client) is imported inside ``start``,
 so rendering works on machines without PortAudio or libjack; a missing library raises
-:class:`~neuralgraph.errors.BackendError` saying what to install.
+:class:`~neuralgraph._errors.BackendError` saying what to install.
 
 The audio thread's work is :class:`CallbackAdapter`: it runs ``engine.process()`` and copies the
 ``(channels, frames)`` block into the device's buffer with ``out=`` copies (no buffer-sized
@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from .errors import BackendError
+from neuralgraph._errors import BackendError
 
 #: The GIL switch interval while playing (seconds); CPython's default is 0.005.
 SWITCH_INTERVAL_S = 0.0005
@@ -325,8 +325,8 @@ def warm_up(engine: Any, blocks: int = 3) -> Any:
 
 def open_backend(name: str, engine: Any, registry: Any = None, **options: Any) -> Backend:
     """The backend ``name`` from the plugin registry, made for ``engine`` (not started yet)."""
-    from .errors import did_you_mean
-    from .registry import default_registry
+    from neuralgraph._errors import did_you_mean
+    from neuralgraph._plugins.registry import default_registry
 
     registry = registry or default_registry()
     if name not in registry.backends:

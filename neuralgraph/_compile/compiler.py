@@ -1,4 +1,4 @@
-"""Turn a checked :class:`~neuralgraph.patch.Patch` into a :class:`~neuralgraph.plan.Plan`.
+"""Turn a checked :class:`~neuralgraph._patch.patch.Patch` into a :class:`~neuralgraph._compile.plan.Plan`.
 
 1. make a fresh instance of every node, estimate the memory the plan needs (signal buffers and
    what each node's ``memory_bytes`` declares) and refuse it over the budget (NG127) before
@@ -21,16 +21,16 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .errors import CompileError, Problem
-from .memory import check_memory
-from .events import EventBuffer
-from .fusion import FusedStep, fuse_steps
-from .graph import Edge
-from .node import Node, Ports, PrepareContext
-from .patch import Patch
-from .plan import Plan, Step
-from .ports import Input, Rate
-from .steps import BypassStep, CopyStep, DelayStep, MixStep, Term, mapping_coefficients
+from neuralgraph._errors import CompileError, Problem
+from neuralgraph._compile.memory import check_memory
+from neuralgraph._nodes.events import EventBuffer
+from neuralgraph._compile.fusion import FusedStep, fuse_steps
+from neuralgraph._patch.graph import Edge
+from neuralgraph._nodes.node import Node, Ports, PrepareContext
+from neuralgraph._patch.patch import Patch
+from neuralgraph._compile.plan import Plan, Step
+from neuralgraph._nodes.ports import Input, Rate
+from neuralgraph._compile.steps import BypassStep, CopyStep, DelayStep, MixStep, Term, mapping_coefficients
 
 
 @attrs.define(eq=False)

@@ -8,7 +8,7 @@ import time
 import attrs
 import numpy as np
 
-from .engine import Engine
+from neuralgraph._runtime.engine import Engine
 
 GUARD = "(output guard)"
 

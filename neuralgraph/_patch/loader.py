@@ -1,8 +1,8 @@
-"""TOML patch files (schema 1) to a validated :class:`~neuralgraph.spec.PatchSpec`.
+"""TOML patch files (schema 1) to a validated :class:`~neuralgraph._patch.spec.PatchSpec`.
 
-Every problem in a file is collected and reported at once; see :mod:`neuralgraph.errors` for the
+Every problem in a file is collected and reported at once; see :mod:`neuralgraph._errors` for the
 codes. Validation against the registry (types, keys, value types, ranges, connection ends and
-rates) happens here; graph-level checks (cycles, lanes) happen in :mod:`neuralgraph.graph`.
+rates) happens here; graph-level checks (cycles, lanes) happen in :mod:`neuralgraph._patch.graph`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .config import Limits
-from .errors import Problem, did_you_mean, display_path
-from .locations import Key, locate
-from .node import Node
-from .ports import FLOAT32_MAX, Input, ParamRangeError, Rate
-from .registry import Registry
-from .spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
+from neuralgraph._patch.config import Limits
+from neuralgraph._errors import Problem, did_you_mean, display_path
+from neuralgraph._patch.locations import Key, locate
+from neuralgraph._nodes.node import Node
+from neuralgraph._nodes.ports import FLOAT32_MAX, Input, ParamRangeError, Rate
+from neuralgraph._plugins.registry import Registry
+from neuralgraph._patch.spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
 
 SCHEMA = 1
 TOP_LEVEL = {"schema", "name", "engine", "nodes"}
@@ -131,7 +131,7 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, file: str | None) -> Problem:
 
 def parse_toml(text: str, file: str | None) -> tuple[dict[str, Any], dict[Key, tuple[int, int]]]:
     """Parse TOML text; raises PatchSyntaxError with the line and column of the first error."""
-    from .errors import PatchSyntaxError
+    from neuralgraph._errors import PatchSyntaxError
 
     try:
         data = tomllib.loads(text)

@@ -37,9 +37,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
-from .node import Node, Ports, PrepareContext
-from .ports import Input, Output, Param, Rate
+from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
+from neuralgraph._nodes.node import Node, Ports, PrepareContext
+from neuralgraph._nodes.ports import Input, Output, Param, Rate
 
 #: Every check the suite runs, in order.
 CHECKS: tuple[str, ...] = (
@@ -641,10 +641,10 @@ class _ContractSink(Node):
 
 
 def _check_thread_safety(c: _Context) -> None:
-    from .engine import Engine
-    from .errors import NeuralgraphError, ParameterError
-    from .patch import load_patch
-    from .registry import Registry
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._errors import NeuralgraphError, ParameterError
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._plugins.registry import Registry
 
     node = c.node_cls(**c.params)
     signal_outs = [n for n, o in node.outputs().items() if o.rate is not Rate.EVENTS]
@@ -783,7 +783,7 @@ def _check_state(c: _Context) -> None:
     """save_state after k blocks; m more blocks give A; load_state, the same m blocks give B:
     A == B bit for bit. Two saves in a row are identical, and a save right after load_state
     equals the state loaded."""
-    from .state import state_difference
+    from neuralgraph._nodes.state import state_difference
 
     h = c.harness(48000, 256)
     _run_sequence(h, 4)
@@ -817,7 +817,7 @@ def _check_zero_frames(c: _Context) -> None:
     """process(ins, outs, 0) neither raises nor changes state: the blocks after it match a run
     without it, bit for bit. (The engine never calls a node with 0 frames; this is the rule
     for everyone else who drives a node.)"""
-    from .state import state_difference
+    from neuralgraph._nodes.state import state_difference
 
     called, plain = c.harness(48000, 256), c.harness(48000, 256)
     _run_sequence(called, 3)
@@ -906,7 +906,7 @@ def _check_latency(c: _Context) -> None:
 
 
 def _check_allocations(c: _Context) -> None:
-    from .testing import DEFAULT_TOLERANCE, measure_allocations
+    from neuralgraph.testing import DEFAULT_TOLERANCE, measure_allocations
 
     h = c.harness(48000, 4096)
     h.fill("normal", 0)
@@ -930,7 +930,7 @@ def _check_allocations(c: _Context) -> None:
 def _check_kernel(c: _Context) -> None:
     """A node that offers ``kernel()`` (fusion): ``dispatcher(*args, frames)`` gives what
     ``process`` gives, block after block, and ``reset()`` keeps the bound arrays."""
-    from .fusion import kernel_of
+    from neuralgraph._compile.fusion import kernel_of
 
     ref, h = c.harness(48000, 256), c.harness(48000, 256)
     try:

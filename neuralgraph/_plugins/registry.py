@@ -8,7 +8,7 @@ environment variables, both comma-separated lists of entry-point names:
 - ``NEURALGRAPH_DISABLE_PLUGINS``: never load these (a block-list).
 
 A plugin that fails to import or to register is skipped and recorded in ``failures``; two
-plugins registering one type name is a :class:`~neuralgraph.errors.PluginError` naming both.
+plugins registering one type name is a :class:`~neuralgraph._errors.PluginError` naming both.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError
-from .node import Node
+from neuralgraph._plugins import hookspecs
+from neuralgraph._errors import PluginError
+from neuralgraph._nodes.node import Node
 
 ENTRY_POINT_GROUP = "neuralgraph"
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import NeuralgraphError
+from neuralgraph._errors import NeuralgraphError
 
 CHANNEL_MESSAGES = {"note_on", "note_off", "control_change", "pitchwheel", "aftertouch", "polytouch",
                     "program_change"}

@@ -7,7 +7,7 @@ A plugin author's whole contract test::
 
 or, to check every node type a registry holds, one test per type::
 
-    from neuralgraph.pytest_plugin import contract_cases
+    from neuralgraph._tools.pytest_plugin import contract_cases
 
     @pytest.mark.parametrize("node_cls", contract_cases())
     def test_contract(node_contract, node_cls):
@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from .contract import ContractReport, full_grid_requested, run_contract_suite
-from .node import Node
+from neuralgraph._tools.contract import ContractReport, full_grid_requested, run_contract_suite
+from neuralgraph._nodes.node import Node
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def contract_cases(registry: Any = None, types: Iterable[str] | None = None) -> 
     """``pytest.param(node_cls, id=type_name)`` for every node type in ``registry`` (default: the
     installed plugins), or only ``types``; for ``@pytest.mark.parametrize``."""
     if registry is None:
-        from .registry import default_registry
+        from neuralgraph._plugins.registry import default_registry
 
         registry = default_registry()
     names = sorted(registry.node_types) if types is None else list(types)

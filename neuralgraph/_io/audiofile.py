@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NeuralgraphError
+from neuralgraph._errors import NeuralgraphError
 
 SUBTYPES = {"float": "FLOAT", "16": "PCM_16", "24": "PCM_24", "32": "PCM_32"}
 

@@ -7,9 +7,9 @@ from time import perf_counter_ns
 
 import numpy as np
 
-from .events import EventBuffer
-from .fusion import FusedStep
-from .node import Node, Ports
+from neuralgraph._nodes.events import EventBuffer
+from neuralgraph._compile.fusion import FusedStep
+from neuralgraph._nodes.node import Node, Ports
 
 Step = tuple[Callable[[Ports, Ports, int], None], Ports, Ports]
 
@@ -149,7 +149,7 @@ class OutputGuard:
 class Plan:
     """Ordered steps bound to preallocated buffers; ``run_block`` computes one block.
 
-    Made by :func:`neuralgraph.compiler.build_plan`. Everything ``run_block`` touches was
+    Made by :func:`neuralgraph._compile.compiler.build_plan`. Everything ``run_block`` touches was
     allocated when the plan was built.
     """
 

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import NeuralgraphError, PatchError, PluginError, display_path
+from neuralgraph._errors import NeuralgraphError, PatchError, PluginError, display_path
 
 EXIT_PATCH = 2  #: a bad patch (or bad arguments)
 EXIT_ERROR = 1  #: anything else that went wrong
 
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:
-    from .loader import parse_override
+    from neuralgraph._patch.loader import parse_override
 
     out = {}
     for item in items:
@@ -48,7 +48,7 @@ def _print_problems(error: PatchError) -> None:
 
 
 def _settings(args: argparse.Namespace, patch: Any) -> tuple[int, int]:
-    from .config import load_settings
+    from neuralgraph._patch.config import load_settings
 
     settings = load_settings()
     rate = args.sample_rate or settings.get("sample_rate") or patch.sample_rate
@@ -88,20 +88,20 @@ def _report_bad_values(engine: Any) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .audiofile import read_audio, write_audio
-    from .engine import Engine
-    from .patch import load_patch
+    from neuralgraph._io.audiofile import read_audio, write_audio
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._patch.patch import load_patch
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if args.plot:
-        from .plotting import pyplot
+        from neuralgraph._tools.plotting import pyplot
 
         pyplot()  # fail before rendering when matplotlib is missing
     rate, block = _settings(args, patch)
     engine = Engine(patch, sample_rate=rate, block_size=block)
     seconds = args.seconds
     if args.midi and seconds is None:
-        from .midifile import midi_length
+        from neuralgraph._io.midifile import midi_length
 
         seconds = midi_length(args.midi) + args.tail
     source = None
@@ -131,7 +131,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
           f"rendered in {wall:.2f} s ({factor:.1f}x real time)")
     if args.plot:
-        from .plotting import plot_render, title_for
+        from neuralgraph._tools.plotting import plot_render, title_for
 
         title = title_for(patch.name, [Path(args.patch).name, f"{rate} Hz", f"block {block}", f"{seconds:.2f} s",
                                        *([f"midi {Path(args.midi).name}"] if args.midi else []),
@@ -142,8 +142,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .compiler import build_plan
-    from .patch import check_patch
+    from neuralgraph._compile.compiler import build_plan
+    from neuralgraph._patch.patch import check_patch
 
     patch, problems = check_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if problems:
@@ -189,8 +189,8 @@ def _format_node(name: str, node_type: Any) -> str:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    from .errors import did_you_mean
-    from .registry import default_registry
+    from neuralgraph._errors import did_you_mean
+    from neuralgraph._plugins.registry import default_registry
 
     registry = default_registry()
     for failure in registry.failures:
@@ -214,10 +214,10 @@ def cmd_play(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .backend import open_backend
-    from .config import load_settings
-    from .engine import Engine
-    from .patch import load_patch
+    from neuralgraph._io.backend import open_backend
+    from neuralgraph._patch.config import load_settings
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._patch.patch import load_patch
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     settings = load_settings()
@@ -235,7 +235,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     backend = open_backend(name, engine, **options)
     osc = None
     if args.osc_port is not None:
-        from .osc import OscControl
+        from neuralgraph._io.osc import OscControl
 
         osc = OscControl(lambda: getattr(backend, "engine", engine), port=args.osc_port, host=args.osc_host)
     done = threading.Event()
@@ -286,8 +286,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the patch: DOT text to stdout, or a .dot/.svg/.png/.pdf file (through Graphviz)."""
-    from .drawing import draw_patch, patch_to_dot
-    from .patch import load_patch
+    from neuralgraph._tools.drawing import draw_patch, patch_to_dot
+    from neuralgraph._patch.patch import load_patch
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if args.output is None:
@@ -299,9 +299,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .engine import Engine
-    from .patch import load_patch
-    from .profiling import format_profile, hold_notes, profile
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._tools.profiling import format_profile, hold_notes, profile
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     rate, block = _settings(args, patch)

@@ -1,7 +1,7 @@
 """Pictures of a render: the waveform above, the spectrogram below (``render --plot out.png``).
 
 Needs matplotlib, the optional ``plot`` extra (``pip install 'neuralgraph[plot]'``); without it
-:func:`plot_render` raises a :class:`~neuralgraph.errors.NeuralgraphError` saying so.
+:func:`plot_render` raises a :class:`~neuralgraph._errors.NeuralgraphError` saying so.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NeuralgraphError
+from neuralgraph._errors import NeuralgraphError
 
 INSTALL_HINT = "pip install 'neuralgraph[plot]' (or: pip install matplotlib)"
 #: The spectrogram's floor: quieter bins are drawn as this, so the noise floor of a float render

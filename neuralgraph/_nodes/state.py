@@ -1,6 +1,6 @@
 """Snapshots of an object's running state, restored in place (control thread only).
 
-:meth:`neuralgraph.node.Node.save_state` and :meth:`~neuralgraph.node.Node.load_state` use these
+:meth:`neuralgraph._nodes.node.Node.save_state` and :meth:`~neuralgraph._nodes.node.Node.load_state` use these
 helpers by default; the engine uses them for the steps the compiler emits. A snapshot mirrors the
 attributes it was taken from:
 

@@ -11,7 +11,7 @@ import math
 import attrs
 import numpy as np
 
-from .node import Ports
+from neuralgraph._nodes.node import Ports
 
 
 @attrs.define
@@ -89,7 +89,7 @@ class MixStep:
             if term.ramp or term.clamp is not None or view.shape != outs.out.shape or not view.flags.c_contiguous:
                 return None
             args += [view, np.float32(term.scale), np.float32(term.offset)]
-        from .kernels import mix1_kernel, mix2_kernel
+        from neuralgraph._nodes.kernels import mix1_kernel, mix2_kernel
 
         return (mix1_kernel if len(self.terms) == 1 else mix2_kernel), (*args, outs.out)
 

@@ -3,7 +3,7 @@
 The compiler calls :func:`check_memory` after it has built the node instances (cheap: parameters
 only) and before it prepares any of them. The estimate is an upper bound on the signal buffers
 (every output and every input buffer of every node, as if none were shared; the real slab reuses
-buffers) plus what each node declares through :meth:`~neuralgraph.node.Node.memory_bytes`
+buffers) plus what each node declares through :meth:`~neuralgraph._nodes.node.Node.memory_bytes`
 (delay lines, tables, model buffers). A patch over the budget raises :class:`CompileError` NG127
 naming the biggest consumers, instead of a ``MemoryError`` (or the system's OOM killer) later.
 """
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .errors import CompileError, Problem
-from .node import Node
-from .ports import Rate
+from neuralgraph._errors import CompileError, Problem
+from neuralgraph._nodes.node import Node
+from neuralgraph._nodes.ports import Rate
 
 if TYPE_CHECKING:
-    from .patch import Patch
+    from neuralgraph._patch.patch import Patch
 
 FLOAT32 = 4
 #: consumers named in an NG127 message

@@ -1,6 +1,6 @@
 """Graph-level analysis of a patch: connection ends, rates, cycles, order and lanes.
 
-Works on the validated :class:`~neuralgraph.spec.PatchSpec` plus one node instance per node, and
+Works on the validated :class:`~neuralgraph._patch.spec.PatchSpec` plus one node instance per node, and
 needs no sample rate, so ``load_patch`` runs it and reports its problems with the loader's.
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Collection, Mapping
 import attrs
 import networkx as nx
 
-from .errors import Problem, did_you_mean, display_path
-from .node import Node
-from .ports import Rate
-from .spec import Loc, PatchSpec, Source
-from .steps import mapping_transform
+from neuralgraph._errors import Problem, did_you_mean, display_path
+from neuralgraph._nodes.node import Node
+from neuralgraph._nodes.ports import Rate
+from neuralgraph._patch.spec import Loc, PatchSpec, Source
+from neuralgraph._compile.steps import mapping_transform
 
 
 @attrs.frozen

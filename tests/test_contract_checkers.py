@@ -371,7 +371,7 @@ def test_the_pytest_fixture_runs_the_suite(node_contract):
 
 
 def test_contract_cases_parametrise_over_a_registry():
-    from neuralgraph._tools.pytest_plugin import contract_cases
+    from neuralgraph.testing import contract_cases
     from neuralgraph import Registry
 
     registry = Registry()

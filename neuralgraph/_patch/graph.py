@@ -16,7 +16,7 @@ from neuralgraph._errors import Problem, did_you_mean, display_path
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.ports import Rate
 from neuralgraph._patch.spec import Loc, PatchSpec, Source
-from neuralgraph._compile.steps import mapping_transform
+from neuralgraph._nodes.mapping import mapping_transform
 
 
 @attrs.frozen

@@ -906,7 +906,7 @@ def _check_latency(c: _Context) -> None:
 
 
 def _check_allocations(c: _Context) -> None:
-    from neuralgraph.testing import DEFAULT_TOLERANCE, measure_allocations
+    from neuralgraph._tools.allocations import DEFAULT_TOLERANCE, measure_allocations
 
     h = c.harness(48000, 4096)
     h.fill("normal", 0)
@@ -1050,3 +1050,16 @@ def check_node(node_cls: type[Node], **kwargs: Any) -> ContractReport:
     report = run_contract_suite(node_cls, **kwargs)
     report.raise_for_failures()
     return report
+
+
+def contract_cases(registry: Any = None, types: Iterable[str] | None = None) -> list[Any]:
+    """``pytest.param(node_cls, id=type_name)`` for every node type in ``registry`` (default: the
+    installed plugins), or only ``types``; for ``@pytest.mark.parametrize``."""
+    import pytest
+
+    if registry is None:
+        from neuralgraph._plugins.registry import default_registry
+
+        registry = default_registry()
+    names = sorted(registry.node_types) if types is None else list(types)
+    return [pytest.param(registry.node_class(name), id=name) for name in names]

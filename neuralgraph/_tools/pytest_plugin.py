@@ -7,7 +7,7 @@ A plugin author's whole contract test::
 
 or, to check every node type a registry holds, one test per type::
 
-    from neuralgraph._tools.pytest_plugin import contract_cases
+    from neuralgraph.testing import contract_cases
 
     @pytest.mark.parametrize("node_cls", contract_cases())
     def test_contract(node_contract, node_cls):
@@ -18,12 +18,12 @@ The grid is trimmed (``quick``) unless ``NEURALGRAPH_CONTRACT_FULL=1``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from neuralgraph._tools.contract import ContractReport, full_grid_requested, run_contract_suite
+from neuralgraph._tools.contract import ContractReport, contract_cases, full_grid_requested, run_contract_suite
 from neuralgraph._nodes.node import Node
 
 
@@ -45,12 +45,4 @@ def node_contract() -> Callable[..., ContractReport]:
     return run
 
 
-def contract_cases(registry: Any = None, types: Iterable[str] | None = None) -> list[Any]:
-    """``pytest.param(node_cls, id=type_name)`` for every node type in ``registry`` (default: the
-    installed plugins), or only ``types``; for ``@pytest.mark.parametrize``."""
-    if registry is None:
-        from neuralgraph._plugins.registry import default_registry
-
-        registry = default_registry()
-    names = sorted(registry.node_types) if types is None else list(types)
-    return [pytest.param(registry.node_class(name), id=name) for name in names]
+__all__ = ["contract_cases", "node_contract"]

@@ -25,6 +25,7 @@ from neuralgraph._errors import (
     PatchSyntaxError,
     PatchValidationError,
     PluginError,
+    PluginWarning,
     Problem,
 )
 from neuralgraph._io.audiofile import read_audio, write_audio
@@ -51,6 +52,7 @@ __all__ = [
     "PatchValidationError",
     "Plan",
     "PluginError",
+    "PluginWarning",
     "Problem",
     "Registry",
     "Status",

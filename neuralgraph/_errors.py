@@ -108,6 +108,10 @@ class PluginError(NeuralgraphError):
     """A plugin could not be loaded or registered (two plugins claim one name, say)."""
 
 
+class PluginWarning(UserWarning):
+    """A plugin setting that was not followed (an essential plugin left out of the lists)."""
+
+
 class ParameterError(NeuralgraphError, ValueError):
     """``Engine.set`` was given a target or a value that does not exist or does not fit."""
 

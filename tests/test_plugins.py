@@ -69,7 +69,9 @@ def test_block_list_resolves_a_conflict():
 
 def test_allow_and_block_lists_from_the_environment(monkeypatch):
     monkeypatch.setenv("NEURALGRAPH_PLUGINS", "io,arithmetic")
-    assert {t.plugin for t in ng.Registry.load().node_types.values()} == {"io", "arithmetic"}
+    with pytest.warns(ng.PluginWarning):  # mappers is essential (tests/test_essential_plugins.py)
+        loaded = {t.plugin for t in ng.Registry.load().node_types.values()}
+    assert loaded == {"io", "arithmetic", "mappers"}
     monkeypatch.delenv("NEURALGRAPH_PLUGINS")
     monkeypatch.setenv("NEURALGRAPH_DISABLE_PLUGINS", "mixer")
     registry = ng.Registry.load()

@@ -7,6 +7,10 @@ environment variables, both comma-separated lists of entry-point names:
 - ``NEURALGRAPH_PLUGINS``: load only these (an allow-list);
 - ``NEURALGRAPH_DISABLE_PLUGINS``: never load these (a block-list).
 
+The essential plugins (:data:`ESSENTIAL_PLUGINS`: the audio output and input, the core control
+mappers) load whatever the lists say; asking to drop one is reported in ``notices`` and as a
+warning, naming the plugin and the setting that asked.
+
 A plugin that fails to import or to register is skipped and recorded in ``failures``; two
 plugins registering one type name is a :class:`~neuralgraph._errors.PluginError` naming both.
 """
@@ -17,6 +21,7 @@ import functools
 import importlib.metadata
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
@@ -25,10 +30,15 @@ import attrs
 import pluggy
 
 from neuralgraph._plugins import hookspecs
-from neuralgraph._errors import PluginError
+from neuralgraph._errors import PluginError, PluginWarning
 from neuralgraph._nodes.node import Node
 
 ENTRY_POINT_GROUP = "neuralgraph"
+#: Entry points (by the module they load) without which the framework cannot work, and why.
+ESSENTIAL_PLUGINS = {
+    "neuralgraph_plugins.io": "it provides io.output and io.input, without which no patch can play",
+    "neuralgraph_plugins.mappers": "it provides the core control mappers (map.*)",
+}
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
@@ -73,6 +83,8 @@ class Registry:
         self.backends: dict[str, BackendType] = {}
         self.failures: list[PluginFailure] = []
         self.plugins: list[str] = []
+        #: Requests that were not followed (an essential plugin asked to be disabled).
+        self.notices: list[str] = []
 
     # ---- building --------------------------------------------------------------------------
     @classmethod
@@ -92,7 +104,10 @@ class Registry:
         if entry_points:
             for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
                 if ep.name in blocked or (allowed is not None and ep.name not in allowed):
-                    continue
+                    if ep.value not in ESSENTIAL_PLUGINS:
+                        continue
+                    reg._refuse_to_drop(ep.name, ESSENTIAL_PLUGINS[ep.value], ep.name in blocked,
+                                        from_env=(block if ep.name in blocked else allow) is None)
                 try:
                     module = ep.load()
                 except Exception as exc:  # a broken plugin must not take the others down
@@ -103,6 +118,16 @@ class Registry:
             reg.add_plugin(plugin, name)
         reg._collect()
         return reg
+
+    def _refuse_to_drop(self, name: str, why: str, blocked: bool, *, from_env: bool) -> None:
+        """Note (and warn) that the essential plugin ``name`` loads although a setting left it out."""
+        if blocked:
+            setting = "NEURALGRAPH_DISABLE_PLUGINS" if from_env else "the block list"
+        else:
+            setting = "NEURALGRAPH_PLUGINS (it is not listed)" if from_env else "the allow list (it is not listed)"
+        message = f"plugin {name!r} cannot be disabled: {why}; loaded although {setting} leaves it out"
+        self.notices.append(message)
+        warnings.warn(message, PluginWarning, stacklevel=3)
 
     def add_plugin(self, plugin: ModuleType | object, name: str) -> None:
         """Register a module or object with ``ng_*`` hook implementations under ``name``."""

@@ -57,19 +57,16 @@ class ProtoStep:
     mix: MixStep | None = None
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class ConstantInput:
-    """An unconnected signal input: a persistent one-lane buffer the engine can ramp."""
+    """An unconnected signal input: its persistent buffer, which the engine ramps (its
+    :class:`~neuralgraph._runtime.targets.InputRamp` keeps the ramp), and its initial value."""
 
     node: str
     port: str
     decl: Input
     buffer: np.ndarray
     value: float
-    target: float = 0.0
-    step: float = 0.0
-    remaining: int = 0
-    active: bool = False
 
 
 def _rate_width(rate: Rate, block_size: int) -> int:

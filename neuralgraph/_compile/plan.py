@@ -191,7 +191,9 @@ class Plan:
         self.order = order
         self.slab = slab
         self.guard = OutputGuard(output.shape, ceiling)
-        self._resettable = resettable
+        #: The compiler's steps (mix, delay) and fused runs that carry state from block to block,
+        #: in the order they reset; ``Engine.save_state`` snapshots them.
+        self.stateful_steps: tuple[object, ...] = tuple(resettable)
         self.bypassed = [False] * len(steps)
         self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
         self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
@@ -312,7 +314,7 @@ class Plan:
         """Reset every node and compiler step (control thread, not while a block runs)."""
         for node in self.nodes.values():
             node.reset()
-        for item in self._resettable:
+        for item in self.stateful_steps:
             item.reset()
         if self.slab is not None:
             self.slab.fill(0.0)  # every wire, including feedback buffers holding the last block

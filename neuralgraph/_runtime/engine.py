@@ -11,13 +11,12 @@ from typing import Any
 import attrs
 import numpy as np
 
-from neuralgraph._compile.compiler import ConstantInput, build_plan
+from neuralgraph._compile.compiler import build_plan
 from neuralgraph._errors import ParameterError, did_you_mean
 from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
-from neuralgraph._nodes.node import Node
 from neuralgraph._patch.patch import Patch
-from neuralgraph._nodes.ports import Param
 from neuralgraph._runtime.ring import MIDI, SET, CommandRing
+from neuralgraph._runtime.targets import InputRamp, ParamTarget
 
 
 @attrs.frozen
@@ -39,69 +38,6 @@ class BadValues:
     node: str  #: the node's name (or a compiler step's, e.g. ``lpf.cutoff (mix)``)
     non_finite: int
     subnormal: int
-
-
-class _ParamTarget:
-    """A live parameter: set on the node at a block boundary, then ``on_param`` is called."""
-
-    def __init__(self, node: Node, name: str, decl: Param) -> None:
-        self.node, self.name, self.decl = node, name, decl
-
-    def apply(self, value: float) -> None:
-        decl = self.decl
-        if decl.kind is float:
-            self.node.__dict__[self.name] = value
-        elif decl.kind is int:
-            self.node.__dict__[self.name] = int(value)
-        elif decl.kind is bool:
-            self.node.__dict__[self.name] = value != 0.0
-        else:  # a string choice, sent as its index
-            self.node.__dict__[self.name] = decl.choices[int(value)]
-        self.node.on_param(self.name)
-
-
-class _ConstantTarget:
-    """An unconnected input's constant, ramped linearly to its new value over ``ramp_ms``."""
-
-    def __init__(self, constant: ConstantInput, sample_rate: float, block_size: int, active: list) -> None:
-        self.c = constant
-        self.ramp_frames = max(1, int(round(constant.decl.ramp_ms * sample_rate / 1000.0)))
-        self.block_size = block_size
-        self.index = np.arange(1, block_size + 1, dtype=np.float32)
-        self.row = np.zeros(block_size, np.float32)
-        self.active = active
-
-    def apply(self, value: float) -> None:
-        c = self.c
-        c.target = value
-        c.remaining = self.ramp_frames
-        c.step = (value - c.value) / self.ramp_frames
-        if not c.active:
-            c.active = True
-            self.active.append(self)
-
-    def advance(self) -> bool:
-        """Write this block's part of the ramp; False once the buffer holds the target flat."""
-        c = self.c
-        buf = c.buffer  # (lanes, width): every lane carries the same value
-        frames = self.block_size
-        if c.remaining == 0:
-            buf.fill(c.target)
-            c.active = False
-            return False
-        n = min(c.remaining, frames)
-        if buf.shape[1] == 1:  # a control-rate input moves once per block
-            c.value = c.target if n == c.remaining else c.value + c.step * frames
-            buf.fill(c.value)
-        else:
-            np.multiply(self.index, c.step, out=self.row)
-            np.add(self.row, c.value, out=self.row)
-            if n < frames:
-                self.row[n:] = c.target
-            np.copyto(buf, self.row)
-            c.value = c.target if n == c.remaining else c.value + c.step * frames
-        c.remaining -= n
-        return True
 
 
 class Engine:
@@ -136,15 +72,15 @@ class Engine:
         self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
                                           fuse=fuse)
         self._ring = CommandRing()
-        self._ramping: list[_ConstantTarget] = []
+        self._ramping: list[InputRamp] = []
         self._targets: list[Any] = []
         self._target_index: dict[str, int] = {}
         for key, constant in constants.items():
-            self._add_target(key, _ConstantTarget(constant, self.sample_rate, self.block_size, self._ramping))
+            self._add_target(key, InputRamp(constant, self.sample_rate, self.block_size, self._ramping))
         for name, node in self.plan.nodes.items():
             for pname, decl in node.params().items():
                 if decl.live:
-                    self._add_target(f"{name}.{pname}", _ParamTarget(node, pname, decl))
+                    self._add_target(f"{name}.{pname}", ParamTarget(node, pname, decl))
         self.frames_done = 0
         self._faults_seen = 0
         if warmup:
@@ -164,6 +100,11 @@ class Engine:
     @property
     def channels(self) -> int:
         return self.plan.channels
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every ``"node.param"`` and ``"node.port"`` that :meth:`set` accepts."""
+        return tuple(self._target_index)
 
     @property
     def latency(self) -> int:
@@ -187,10 +128,10 @@ class Engine:
         if index is None:
             raise ParameterError(self._unknown_target(target))
         obj = self._targets[index]
-        if isinstance(obj, _ConstantTarget):
+        if isinstance(obj, InputRamp):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(f"{target}: expected a number, got {value!r}")
-            reason = obj.c.decl.check(value)  # converts, and refuses ints too large for a float
+            reason = obj.decl.check(value)  # converts, and refuses ints too large for a float
             if reason:
                 raise ParameterError(f"{target}: {value!r} {reason}")
             number = float(value)
@@ -273,10 +214,9 @@ class Engine:
         return {
             "nodes": {name: node.save_state() for name, node in plan.nodes.items()},
             "steps": [snapshot(item, skip=("terms", *getattr(item, "transient", ())))  # terms: bound views
-                      for item in plan._resettable],
+                      for item in plan.stateful_steps],
             "wires": None if plan.slab is None else plan.slab.copy(),
-            "constants": [(t.c.buffer.copy(), t.c.value, t.c.target, t.c.step, t.c.remaining, t.c.active)
-                          for t in self._targets if isinstance(t, _ConstantTarget)],
+            "constants": [t.save() for t in self._targets if isinstance(t, InputRamp)],
             "frames_done": self.frames_done,
         }
 
@@ -291,25 +231,23 @@ class Engine:
 
         plan = self.plan
         nodes = state["nodes"]
-        if set(nodes) != set(plan.nodes) or len(state["steps"]) != len(plan._resettable):
+        if set(nodes) != set(plan.nodes) or len(state["steps"]) != len(plan.stateful_steps):
             raise ValueError("the state was saved from another patch")
-        constants = [t for t in self._targets if isinstance(t, _ConstantTarget)]
+        constants = [t for t in self._targets if isinstance(t, InputRamp)]
         if len(state["constants"]) != len(constants):
             raise ValueError("the state was saved from another patch")
         for name, node in plan.nodes.items():
             node.load_state(nodes[name])
-        for item, saved in zip(plan._resettable, state["steps"]):
+        for item, saved in zip(plan.stateful_steps, state["steps"]):
             restore(item, saved)
         if plan.slab is not None:
             if state["wires"] is None or state["wires"].shape != plan.slab.shape:
                 raise ValueError("the state was saved from another patch or block size")
             np.copyto(plan.slab, state["wires"])
         self._ramping.clear()
-        for target, (buffer, value, goal, step, remaining, active) in zip(constants, state["constants"]):
-            c = target.c
-            np.copyto(c.buffer, buffer)
-            c.value, c.target, c.step, c.remaining, c.active = value, goal, step, remaining, active
-            if active:
+        for target, saved in zip(constants, state["constants"]):
+            target.load(saved)
+            if target.ramping:
                 self._ramping.append(target)
         self.frames_done = state["frames_done"]
 
@@ -333,7 +271,9 @@ class Engine:
         self.frames_done = 0
 
     # ---- audio thread ---------------------------------------------------------------------------
-    def _drain(self) -> None:
+    def apply_commands(self) -> None:
+        """Apply the queued ``set`` and MIDI commands and advance the input ramps (audio thread;
+        :meth:`process` calls it before each block, a profiler before each timed block)."""
         ring = self._ring
         tail, head = ring.tail, ring.head
         if tail != head:
@@ -360,7 +300,7 @@ class Engine:
 
     def process(self) -> np.ndarray:
         """Run one block; returns the output (channels, block_size), overwritten by the next call."""
-        self._drain()
+        self.apply_commands()
         out = self.plan.run_block()
         self.frames_done += self.block_size
         return out

@@ -671,7 +671,7 @@ def _check_thread_safety(c: _Context) -> None:
     targets: list[tuple[str, Callable[[np.random.Generator], Any]]] = []
     for name, decl in _automatable(c.node_cls).items():
         targets.append((f"dut.{name}", lambda rng, d=decl: _random_value(d, rng)))
-    for key in engine._target_index:
+    for key in engine.targets:
         if key.startswith("dut.") and key not in dict(targets):
             decl = node.inputs().get(key[4:])
             if decl is not None:

@@ -64,7 +64,7 @@ def profile(engine: Engine, blocks: int, *, warmup: int = 20) -> Profile:
     plan = engine.plan
     # one row per block: the median per step discards blocks where the process was descheduled
     elapsed = np.zeros((blocks, len(plan.steps) + 1), np.int64)
-    drain = engine._drain
+    drain = engine.apply_commands
     timed = plan.run_block_timed
     for b in range(blocks):
         drain()

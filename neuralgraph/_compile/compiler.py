@@ -97,8 +97,10 @@ class Compiler:
         spec = self.patch.spec
         problems: list[Problem] = []
         activity: dict[str, np.ndarray | None] = {}
-        built = {name: self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
-                 for name in self.topology.order}
+        built = self.patch.take_instances()  # the loader's, for the first plan; fresh after that
+        for name in self.topology.order:
+            if name not in built:
+                built[name] = self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
         check_memory(self.patch, built, self.sample_rate, self.block_size)
         for name in self.topology.order:
             node_spec = spec.nodes[name]

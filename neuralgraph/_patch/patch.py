@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,21 +16,54 @@ from neuralgraph._errors import CompileError, PatchError, PatchSyntaxError, Patc
 from neuralgraph._patch.graph import Topology, analyse
 from neuralgraph._patch.loader import PatchLoader, Problems, apply_overrides, parse_toml
 from neuralgraph._plugins.registry import Registry, default_registry
+from neuralgraph._nodes.node import Node
 from neuralgraph._patch.spec import PatchSpec
 
 DEFAULT_SAMPLE_RATE = 48000
 DEFAULT_BLOCK_SIZE = 128
 
 
+class _Unclaimed:
+    """The loader's node instances, handed over once: to the first plan built from the patch."""
+
+    def __init__(self, nodes: Mapping[str, Node]) -> None:
+        self._nodes = dict(nodes)
+        self._lock = threading.Lock()
+
+    def take(self) -> dict[str, Node]:
+        with self._lock:
+            nodes, self._nodes = self._nodes, {}
+        return nodes
+
+
 @attrs.frozen
 class Patch:
-    """A loaded and checked patch. Make an :class:`~neuralgraph.Engine` from it to run it."""
+    """A loaded and checked patch. Make an :class:`~neuralgraph.Engine` from it to run it.
+
+    Each node is instantiated once while loading (its ports are checked on that instance);
+    the first engine built from the patch prepares and runs those very instances, so a node
+    that opens a model session at construction opens it once. Further engines of the same
+    patch (another rate, ``Engine.rebuilt``) make their own.
+    """
 
     spec: PatchSpec
     topology: Topology
     registry: Registry = attrs.field(repr=False)
     #: The limits it was loaded under; the compiler checks ``memory_budget_mb`` against them.
     limits: Limits = attrs.field(factory=Limits, repr=False)
+    #: The loader's instance of every node, for reading declarations (ports, parameters);
+    #: the first plan built from the patch prepares and runs them.
+    instances: Mapping[str, Node] = attrs.field(factory=dict, repr=False, eq=False,
+                                                converter=types.MappingProxyType)
+    _unclaimed: _Unclaimed = attrs.field(init=False, repr=False, eq=False)
+
+    @_unclaimed.default
+    def _hand_over(self) -> _Unclaimed:
+        return _Unclaimed(self.instances)
+
+    def take_instances(self) -> dict[str, Node]:
+        """The loader's instances the first time (for the compiler to prepare), ``{}`` after."""
+        return self._unclaimed.take()
 
     @property
     def name(self) -> str:
@@ -117,7 +152,7 @@ def load_patch(
         raise PatchValidationError(_by_position(found + graph_problems))
     if graph_problems:
         raise CompileError(_by_position(graph_problems))
-    return Patch(spec=spec, topology=topology, registry=registry, limits=limits)
+    return Patch(spec=spec, topology=topology, registry=registry, limits=limits, instances=loader.instances)
 
 
 def _by_position(problems: list[Problem]) -> list[Problem]:

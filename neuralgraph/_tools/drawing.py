@@ -68,11 +68,6 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _instance(patch: Patch, name: str) -> Node:
-    spec = patch.spec.nodes[name]
-    return patch.registry.node_class(spec.type)(**spec.params)
-
-
 def _settings(patch: Patch, name: str, node: Node) -> list[str]:
     """``key = value unit`` lines for the parameters and constant inputs the patch writes."""
     spec = patch.spec.nodes[name]
@@ -175,7 +170,7 @@ def patch_to_dot(patch: Patch) -> str:
     ``harm_32`` into ``amp_1`` … ``amp_32``) are drawn as one bus edge labelled with the count.
     """
     topo = patch.topology
-    instances = {name: _instance(patch, name) for name in patch.spec.nodes}
+    instances = patch.instances  # the loader's: declarations only, nothing is prepared here
     wires, used_in, used_out = _wires(topo.edges)
 
     title = f"{patch.name} ({patch.file.name})" if patch.file is not None else patch.name

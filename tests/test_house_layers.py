@@ -67,3 +67,28 @@ def test_an_input_ramp_is_engine_state_not_the_compilers():
     saved = engine.save_state()
     assert saved["constants"][0][2] == 0.0  # the target, kept by the engine's ramp
     assert engine.targets == ("a.in",)
+
+
+def test_one_record_per_step_is_what_the_plan_runs_and_the_profiler_names():
+    from neuralgraph._tools.profiling import GUARD, profile
+
+    patch = ng.load_patch({"schema": 1, "nodes": {
+        "osc": {"type": "osc.sine", "freq": 220.0},
+        "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": 2000.0},
+        "amp": {"type": "math.mul", "in": ["lpf", "osc"]},  # two sources: a mix step
+        "out": {"type": "io.output", "channels": 1, "in": "amp"}}})
+    plain = ng.Engine(patch, sample_rate=48000, block_size=64, fuse=False).plan
+    assert [(r.name, r.kind, r.label) for r in plain.records] == [
+        ("osc", "node", "osc.sine"), ("lpf", "node", "filter.lowpass"), ("amp.in (mix)", "mix", "compiler"),
+        ("amp", "node", "math.mul"), ("out", "node", "io.output")]
+    assert plain.steps == [(r.process, r.ins, r.outs) for r in plain.records]
+    assert plain.stateful_steps == (plain.records[2].state,)
+
+    fused = ng.Engine(patch, sample_rate=48000, block_size=64).plan
+    (run,) = [r for r in fused.records if r.kind == "fused"]
+    assert [m.name for m in run.members] == ["osc", "lpf", "amp.in (mix)", "amp", "out"]
+    assert fused.step_names == [run.name] and fused.fused_indices == {0}
+    assert fused.stateful_steps == (run.members[2].state, run.state)  # members reset before the run checks them
+
+    costs = profile(ng.Engine(patch, sample_rate=48000, block_size=64), blocks=4, warmup=1)
+    assert sorted((c.name, c.kind) for c in costs.steps) == sorted([(run.name, "fused"), (GUARD, "compiler")])

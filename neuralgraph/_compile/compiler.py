@@ -10,6 +10,9 @@
    every buffer out of one float32 slab;
 5. bind read-only input views and output views for every step;
 6. fuse runs of consecutive nodes that offer a compiled kernel into one step (``fusion.py``).
+
+Steps 5 and 6 produce one :class:`~neuralgraph._compile.records.StepRecord` per step, which the
+plan, the profiler and ``neuralgraph check`` read.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import numpy as np
 from neuralgraph._errors import CompileError, Problem
 from neuralgraph._compile.memory import check_memory
 from neuralgraph._nodes.events import EventBuffer
-from neuralgraph._compile.fusion import FusedStep, fuse_steps
+from neuralgraph._compile.fusion import fuse_steps
 from neuralgraph._patch.graph import Edge
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._patch.patch import Patch
-from neuralgraph._compile.plan import Plan, Step
+from neuralgraph._compile.plan import Plan
+from neuralgraph._compile.records import StepRecord
 from neuralgraph._nodes.ports import Input, Rate
 from neuralgraph._compile.steps import BypassStep, CopyStep, DelayStep, MixStep, Term, mapping_coefficients
 
@@ -50,11 +54,13 @@ class ProtoStep:
     """A step before buffers are assigned: what it reads and writes, by signal."""
 
     name: str
+    kind: str  #: one of records.KINDS
     process: Any
     reads: dict[str, Signal | tuple[Signal, int, int, str] | EventBuffer | np.ndarray]
     writes: dict[str, Signal | EventBuffer]
     node: Node | None = None
     mix: MixStep | None = None
+    state: Any = None  #: the emitted step object that carries state (mix, delay)
 
 
 @attrs.frozen(eq=False)
@@ -84,7 +90,6 @@ class Compiler:
         self.events: dict[tuple[str, str], EventBuffer] = {}
         self.constants: dict[str, ConstantInput] = {}
         self.steps: list[ProtoStep] = []
-        self.resettable: list[object] = []
         self.midi = EventBuffer(1024)
         #: Per node, the edges that feed it within the block (feedback edges left out).
         self.incoming: dict[str, list[Edge]] = defaultdict(list)
@@ -207,7 +212,7 @@ class Compiler:
                             src_sig.pinned = True
                             fb = Signal(src_sig.lanes, src_sig.width, pinned=True)
                             feedback_signals[key] = fb
-                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)",
+                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", "feedback",
                                                              CopyStep((fb.lanes, fb.width)).process,
                                                              {"in": src_sig}, {"out": fb}))
                         source = feedback_signals[key]
@@ -237,7 +242,7 @@ class Compiler:
                     if name in (output_node, input_node):
                         sig.pinned = True
                     writes[port] = sig
-            self.steps.append(ProtoStep(name, node.process, reads, writes, node))
+            self.steps.append(ProtoStep(name, "node", node.process, reads, writes, node))
         self.steps.extend(feedback_copies)
         self.latency = at_output[output_node] if output_node else 0
 
@@ -252,9 +257,8 @@ class Compiler:
     def _delay(self, e: Edge, source: Signal, delay: int) -> Signal:
         delayed = Signal(source.lanes, source.width)
         step = DelayStep(delay, source.lanes, source.width)
-        self.resettable.append(step)
-        self.steps.append(ProtoStep(f"{e.src}.{e.src_port} (delay {delay})", step.process, {"in": source},
-                                    {"out": delayed}))
+        self.steps.append(ProtoStep(f"{e.src}.{e.src_port} (delay {delay})", "delay", step.process, {"in": source},
+                                    {"out": delayed}, state=step))
         return delayed
 
     def _mix(self, name: str, port: str, decl: Input, lanes: int, width: int,
@@ -273,8 +277,8 @@ class Compiler:
             reads[f"t{i}"] = (sig, lanes, 1 if sig.width == 1 or width == 1 else width, "last" if width == 1 else "all")
             term_objs.append(term)
         step = MixStep(term_objs, constant, (lanes, width), self.block_size)
-        self.resettable.append(step)
-        self.steps.append(ProtoStep(f"{name}.{port} (mix)", step.process, reads, {"out": out}, mix=step))
+        self.steps.append(ProtoStep(f"{name}.{port} (mix)", "mix", step.process, reads, {"out": out}, mix=step,
+                                    state=step))
         return out
 
     # ---- 4. buffers ---------------------------------------------------------------------------
@@ -330,10 +334,8 @@ class Compiler:
         return list(seen.values())
 
     # ---- 5. binding -----------------------------------------------------------------------------
-    def bind(self) -> tuple[list[Step], list[Step], list[str]]:
-        steps: list[Step] = []
-        bypass: list[Step] = []
-        names: list[str] = []
+    def bind(self) -> list[StepRecord]:
+        records: list[StepRecord] = []
         for step in self.steps:
             ins: dict[str, Any] = {}
             for port, item in step.reads.items():
@@ -342,14 +344,14 @@ class Compiler:
             if step.mix is not None:  # a mix step reads its terms through views bound here
                 for i, term in enumerate(step.mix.terms):
                     term.view = ins[f"t{i}"]
-            in_ports, out_ports = Ports(ins), Ports(outs)
-            steps.append((step.process, in_ports, out_ports))
             thru = None
             if step.node is not None and step.node.bypass == "thru":
                 thru = next((v for v in ins.values() if isinstance(v, np.ndarray) and v.ndim == 2), None)
-            bypass.append((BypassStep(thru).process, in_ports, out_ports))
-            names.append(step.name)
-        return steps, bypass, names
+            records.append(StepRecord(step.name, step.kind, step.process, Ports(ins), Ports(outs),
+                                      BypassStep(thru).process, node=step.node,
+                                      kernel_source=step.node if step.node is not None else step.mix,
+                                      state=step.state))
+        return records
 
     def _view(self, item: Any, step: ProtoStep) -> Any:
         lanes = self.topology.lanes.get(step.name)
@@ -366,33 +368,24 @@ class Compiler:
         return item
 
     # ---- 6. fusion -------------------------------------------------------------------------------
-    def fuse(self, steps: list[Step], bypass: list[Step], names: list[str]
-             ) -> tuple[list[Step], list[Step], list[str], list[FusedStep]]:
-        """Runs of consecutive nodes offering ``Node.kernel`` become one compiled call (fusion.py)."""
-        nodes = [s.node if s.node is not None else s.mix for s in self.steps]  # mix steps offer kernels too
-        steps, bypass, names, fused = fuse_steps(steps, bypass, names, nodes)
-        self.resettable.extend(fused)  # after the nodes' own reset: checks their bindings held
-        return steps, bypass, names, fused
-
     def build(self, ceiling: float, fuse: bool = True) -> tuple[Plan, dict[str, ConstantInput]]:
         self.make_nodes()
         self.emit()
         count, nbytes = self.colour()
-        steps, bypass, names = self.bind()
-        fused: list[FusedStep] = []
-        if fuse:
-            steps, bypass, names, fused = self.fuse(steps, bypass, names)
+        records = self.bind()
+        if fuse:  # runs of consecutive steps offering kernels become one compiled call (fusion.py)
+            records = fuse_steps(records)
         output = self.signals[(self.topology.output_node, self.nodes[self.topology.output_node].main_output)].buffer
         inp = None
         if self.topology.input_node:
             node = self.nodes[self.topology.input_node]
             inp = self.signals[(self.topology.input_node, node.main_output)].buffer
-        plan = Plan(sample_rate=self.sample_rate, block_size=self.block_size, nodes=self.nodes, steps=steps,
-                    step_names=names, bypass=bypass, output=output, input=inp, midi=self.midi,
-                    latency=self.latency, buffer_count=count, slab_bytes=nbytes, ceiling=ceiling,
-                    resettable=self.resettable, order=self.topology.order, slab=self.slab)
-        for step in fused:
-            step.report = plan.fused_fault(names.index(step.name))
+        plan = Plan(sample_rate=self.sample_rate, block_size=self.block_size, nodes=self.nodes, records=records,
+                    output=output, input=inp, midi=self.midi, latency=self.latency, buffer_count=count,
+                    slab_bytes=nbytes, ceiling=ceiling, order=self.topology.order, slab=self.slab)
+        for i, record in enumerate(records):
+            if record.kind == "fused":
+                record.state.report = plan.fused_fault(i)
         return plan, self.constants
 
 

@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from neuralgraph._compile.records import StepRecord
+
 #: Generated source format; bump to invalidate every cached file.
 FORMAT = 1
 _DTYPES = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
@@ -217,18 +219,17 @@ def load(source: str) -> Callable[..., None]:
 class FusedStep:
     """One plan step running a run of fused nodes; falls back to them one by one on a fault.
 
-    ``members``: per node, ``(name, process, ins, outs, bypass_process)`` as the plan would run it.
+    ``members``: the records of the steps it runs, as the plan would have run them.
     ``report(name, exc)`` records a member's fault (set by the compiler to the plan's).
     """
 
     #: Not state (``Engine.save_state``): the members' nodes save their own, the rest is wiring.
     transient = ("members", "nodes", "names", "arrays", "_signature", "kernel", "addresses", "report")
 
-    def __init__(self, members: list[tuple[str, Callable, Any, Any, Callable]], nodes: list[Any],
-                 kernels: list[tuple[Any, tuple[Any, ...]]]) -> None:
-        self.members = members
-        self.nodes = nodes
-        self.names = [m[0] for m in members]
+    def __init__(self, members: Sequence[StepRecord], kernels: list[tuple[Any, tuple[Any, ...]]]) -> None:
+        self.members = tuple(members)
+        self.nodes = [m.kernel_source for m in members]
+        self.names = [m.name for m in members]
         self.progress = np.zeros(1, np.int64)
         source, self.arrays = generate(kernels, self.progress)
         self._signature = [tuple(a if not isinstance(a, np.ndarray) else id(a) for a in args)
@@ -258,26 +259,27 @@ class FusedStep:
                 # now and from now on
                 self.fused = False
                 culprit = int(self.progress[0])
-                name, _, m_ins, m_outs, bypass = self.members[culprit]
+                member = self.members[culprit]
                 self.faulted[culprit] = True
-                self.report(name, exc)
-                bypass(m_ins, m_outs, frames)
+                self.report(member.name, exc)
+                member.bypass(member.ins, member.outs, frames)
                 self.run_unfused(frames, culprit + 1)
                 return
         self.run_unfused(frames)
 
     def run_unfused(self, frames: int, start: int = 0) -> None:
-        for k in range(start, len(self.members)):
-            name, process, m_ins, m_outs, bypass = self.members[k]
+        members = self.members
+        for k in range(start, len(members)):
+            member = members[k]
             if self.faulted[k]:
-                bypass(m_ins, m_outs, frames)
+                member.bypass(member.ins, member.outs, frames)
                 continue
             try:
-                process(m_ins, m_outs, frames)
+                member.process(member.ins, member.outs, frames)
             except Exception as exc:
                 self.faulted[k] = True
-                self.report(name, exc)
-                bypass(m_ins, m_outs, frames)
+                self.report(member.name, exc)
+                member.bypass(member.ins, member.outs, frames)
 
     def reset(self) -> None:
         """Control thread: check that the nodes still bind the same arrays and scalars.
@@ -286,8 +288,8 @@ class FusedStep:
         would leave the fused kernel stale; the step then runs its members unfused from now on.
         """
         for k, node in enumerate(self.nodes):
-            name, _, m_ins, m_outs, _ = self.members[k]
-            offered = kernel_of(node, m_ins, m_outs)
+            member = self.members[k]
+            offered = kernel_of(node, member.ins, member.outs)
             signature = None if offered is None else tuple(
                 a if not isinstance(a, np.ndarray) else id(a) for a in offered[1])
             if signature != self._signature[k]:
@@ -300,44 +302,34 @@ class FusedStep:
 MAX_RUN = 24
 
 
-def fuse_steps(steps: list[tuple[Callable, Any, Any]], bypass: list[tuple[Callable, Any, Any]],
-               names: list[str], nodes: list[Any | None], *, min_run: int = 2, max_run: int = MAX_RUN
-               ) -> tuple[list, list, list, list[FusedStep]]:
-    """Replace maximal runs of consecutive kernel-offering node steps by :class:`FusedStep` s.
+def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MAX_RUN) -> list[StepRecord]:
+    """Replace maximal runs of consecutive kernel-offering steps by one ``fused`` record each.
 
-    ``nodes[i]`` is the node of step ``i`` (None for compiler-emitted steps, which end a run).
-    Returns the new steps, bypass steps and names, and the fused steps made.
+    A record offers a kernel through its ``kernel_source`` (a node, or a compiler mix step);
+    any other step ends a run. The fused record's ``members`` are the records it replaced.
     """
-    kernels = [None if node is None else kernel_of(node, s[1], s[2]) for node, s in zip(nodes, steps)]
-    out_steps: list = []
-    out_bypass: list = []
-    out_names: list = []
-    fused: list[FusedStep] = []
+    kernels = [None if r.kernel_source is None else kernel_of(r.kernel_source, r.ins, r.outs) for r in records]
+    out: list[StepRecord] = []
     i = 0
-    n = len(steps)
+    n = len(records)
     while i < n:
         j = i
         while j < n and kernels[j] is not None and j - i < max_run:
             j += 1
         step = None
         if j - i >= min_run:
-            members = [(names[k], steps[k][0], steps[k][1], steps[k][2], bypass[k][0]) for k in range(i, j)]
             try:
-                step = FusedStep(members, [nodes[k] for k in range(i, j)], [kernels[k] for k in range(i, j)])
+                step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None])
             except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
-                warnings.warn(f"neuralgraph: {names[i]} … {names[j - 1]} not fused: {exc}", stacklevel=2)
+                warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}",
+                              stacklevel=2)
         if step is not None:
-            fused.append(step)
-            out_steps.append((step.process, steps[i][1], steps[j - 1][2]))
             # the step contains its members' faults itself, so its "bypass" is the step again
-            out_bypass.append((step.process, steps[i][1], steps[j - 1][2]))
-            out_names.append(step.name)
+            out.append(StepRecord(step.name, "fused", step.process, records[i].ins, records[j - 1].outs,
+                                  step.process, state=step, members=tuple(records[i:j])))
             i = j
         else:
             end = max(j, i + 1)
-            for k in range(i, end):
-                out_steps.append(steps[k])
-                out_bypass.append(bypass[k])
-                out_names.append(names[k])
+            out.extend(records[i:end])
             i = end
-    return out_steps, out_bypass, out_names, fused
+    return out

@@ -8,7 +8,7 @@ from time import perf_counter_ns
 import numpy as np
 
 from neuralgraph._nodes.events import EventBuffer
-from neuralgraph._compile.fusion import FusedStep
+from neuralgraph._compile.records import StepRecord
 from neuralgraph._nodes.node import Node, Ports
 
 Step = tuple[Callable[[Ports, Ports, int], None], Ports, Ports]
@@ -159,9 +159,7 @@ class Plan:
         sample_rate: float,
         block_size: int,
         nodes: Mapping[str, Node],
-        steps: list[Step],
-        step_names: list[str],
-        bypass: list[Step],
+        records: list[StepRecord],
         output: np.ndarray,
         input: np.ndarray | None,
         midi: EventBuffer,
@@ -169,19 +167,20 @@ class Plan:
         buffer_count: int,
         slab_bytes: int,
         ceiling: float,
-        resettable: list[object],
         order: tuple[str, ...],
         slab: np.ndarray | None = None,
     ) -> None:
         self.sample_rate = sample_rate
         self.block_size = block_size
         self.nodes = dict(nodes)
-        self.steps = steps
-        self.step_names = step_names
+        #: One record per step, in the order they run (what each one is; read by the profiler).
+        self.records = tuple(records)
+        #: What ``run_block`` calls, per step (a fault swaps in the step's bypass).
+        self.steps: list[Step] = [(r.process, r.ins, r.outs) for r in records]
+        self.step_names = [r.name for r in records]
+        self._bypass: list[Step] = [(r.bypass, r.ins, r.outs) for r in records]  # built now: a fault allocates nothing
         #: Indices of the steps that run a fused run of nodes (one compiled call each).
-        self.fused_indices = frozenset(i for i, (process, _, _) in enumerate(steps)
-                                       if isinstance(getattr(process, "__self__", None), FusedStep))
-        self._bypass = bypass
+        self.fused_indices = frozenset(i for i, r in enumerate(records) if r.kind == "fused")
         self.output = output
         self.input = input
         self.midi = midi
@@ -193,8 +192,8 @@ class Plan:
         self.guard = OutputGuard(output.shape, ceiling)
         #: The compiler's steps (mix, delay) and fused runs that carry state from block to block,
         #: in the order they reset; ``Engine.save_state`` snapshots them.
-        self.stateful_steps: tuple[object, ...] = tuple(resettable)
-        self.bypassed = [False] * len(steps)
+        self.stateful_steps: tuple[object, ...] = tuple(s for r in records for s in r.states)
+        self.bypassed = [False] * len(records)
         self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
         self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
         #: the faulted node's name when the step was a fused run (else None: see step_names)
@@ -205,12 +204,12 @@ class Plan:
         # outputs, until a block reaches the output clean. Normal blocks pay one test of a flag.
         self.diagnostic = False
         #: Per step: NaN/Inf and subnormal samples it emitted from inputs free of that kind.
-        self.bad_counts = np.zeros((len(steps), 2), np.int64)
+        self.bad_counts = np.zeros((len(records), 2), np.int64)
         #: Blocks run in diagnostic mode since the last reset.
         self.diagnostic_blocks = 0
         self._tally = np.zeros(4, np.int64)
         self._scan, self._attribute = _diagnostic_kernels()
-        self._step_arrays = [(_signal_arrays(ins), _signal_arrays(outs)) for _, ins, outs in steps]
+        self._step_arrays = [(_signal_arrays(r.ins), _signal_arrays(r.outs)) for r in records]
 
     @property
     def channels(self) -> int:
@@ -329,8 +328,7 @@ class Plan:
         """The order, buffers and latency, as ``neuralgraph check`` prints them."""
         lines = [f"order ({len(self.order)} nodes): " + " -> ".join(self.order)]
         fused = len(self.fused_indices)
-        emitted = sum(1 for i, name in enumerate(self.step_names)
-                      if name not in self.nodes and i not in self.fused_indices)
+        emitted = sum(1 for r in self.records if r.kind not in ("node", "fused"))
         lines.append(f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
                      + (f", {fused} fused runs)" if fused else ")"))
         lines.append(f"buffers: {self.buffer_count} in one slab of {self.slab_bytes} bytes")

@@ -70,12 +70,8 @@ def profile(engine: Engine, blocks: int, *, warmup: int = 20) -> Profile:
         drain()
         timed(elapsed[b])
     medians = np.median(elapsed, axis=0)
-    names = [*plan.step_names, GUARD]
-    costs = []
-    for i, (name, ns) in enumerate(zip(names, medians.tolist())):
-        node = plan.nodes.get(name)
-        kind = node.type_name if node is not None else ("fused" if i in plan.fused_indices else "compiler")
-        costs.append(StepCost(name, kind, ns))
+    labels = [*((r.name, r.label) for r in plan.records), (GUARD, "compiler")]
+    costs = [StepCost(name, kind, ns) for (name, kind), ns in zip(labels, medians.tolist())]
     costs.sort(key=lambda c: c.ns_per_block, reverse=True)
     return Profile(blocks, plan.block_size, int(plan.sample_rate), cpu, tuple(costs))
 

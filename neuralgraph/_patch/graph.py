@@ -15,7 +15,7 @@ import networkx as nx
 from neuralgraph._errors import Problem, did_you_mean, display_path
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.ports import Rate
-from neuralgraph._patch.spec import Loc, PatchSpec, Source
+from neuralgraph._patch.spec import InputSpec, Loc, PatchSpec, Source
 from neuralgraph._nodes.mapping import mapping_transform
 
 
@@ -93,63 +93,87 @@ def analyse(
     """Check connections, cycles and lanes; append problems; return what could be worked out.
 
     ``declared`` names every node written in the patch, including those that failed to load,
-    so that a connection to one of them is not reported as a missing node.
+    so that a connection to one of them is not reported as a missing node. The phases, in
+    order: resolve every connection to an edge, break (and report) cycles, sort, find the
+    output and input nodes, count lanes.
     """
     declared = set(spec.nodes) if declared is None else set(declared)
-    edges: list[Edge] = []
-    graph = nx.MultiDiGraph()
     names = list(spec.nodes)
+    edges = resolve_edges(spec, instances, declared, problems)
+    graph = nx.MultiDiGraph()
     graph.add_nodes_from(names)
+    graph.add_edges_from((e.src, e.dst, {"port": e.dst_port}) for e in edges if not e.feedback)
+    report_cycles(graph, names, edges, problems)
+    order = depth_first_order(graph, names)
+    outputs, inputs = find_io_nodes(spec, instances, problems)
+    lanes, out_lanes = count_lanes(order, names, edges, instances, problems)
+    return Topology(order=tuple(order), edges=tuple(edges), lanes=lanes, output_lanes=out_lanes,
+                    output_node=outputs[0] if outputs else None, input_node=inputs[0] if inputs else None,
+                    graph=graph)
+
+
+def resolve_edges(spec: PatchSpec, instances: Mapping[str, Node], declared: set[str],
+                  problems: list[Problem]) -> list[Edge]:
+    """Every connection of the patch whose ends exist and fit, as an :class:`Edge`, in file order."""
+    edges: list[Edge] = []
     for name, node_spec in spec.nodes.items():
         node = instances.get(name)
         if node is None:
             continue
-        in_decls = node.inputs()
         for port, input_spec in node_spec.inputs.items():
-            path = f"nodes.{name}.{port}"
             for src in input_spec.sources:
-                producer = instances.get(src.node)
-                if src.node not in declared:
-                    problems.append(_problem("NG120", src.loc, path, f"`{src.label()}`: there is no node `{src.node}`",
-                                             did_you_mean(src.node, declared), src.label()))
-                    continue
-                if producer is None:
-                    continue  # its own problem was reported
-                outs = producer.outputs()
-                out_port = src.port or producer.main_output
-                if out_port not in outs:
-                    problems.append(_problem("NG121", src.loc, path,
-                                             f"`{src.label()}`: `{src.node}` ({producer.type_name}) has no output `{out_port}`",
-                                             did_you_mean(out_port, outs), src.label()))
-                    continue
-                out_rate, in_rate = outs[out_port].rate, in_decls[port].rate
-                if (out_rate is Rate.EVENTS) != (in_rate is Rate.EVENTS):
-                    problems.append(_problem(
-                        "NG122", src.loc, path,
-                        f"`{src.label()}` is {out_rate.value} rate but `{name}.{port}` takes {in_rate.value}",
-                        "connect events to events inputs and signals to signal inputs", src.label()))
-                    continue
-                if in_rate is Rate.EVENTS and len(input_spec.sources) > 1:
-                    problems.append(_problem("NG115", src.loc, path, "an events input takes exactly one connection",
-                                             "merge event streams with a dedicated node", src.label()))
-                    continue
-                if in_rate is Rate.EVENTS and src.range is not None:
-                    problems.append(_problem("NG115", src.loc, path, "events cannot be mapped with `range`"))
-                    continue
-                lo, hi = outs[out_port].span
-                if src.range is not None and not _mappable((lo, hi), src.range, src.curve):
-                    # a mapping divides by the source's span width: an empty or tiny span cannot be mapped
-                    problems.append(_problem(
-                        "NG115", src.loc, path,
-                        f"`{src.label()}` cannot be mapped: its span [{lo:g}, {hi:g}] is empty or too narrow",
-                        "give the source's range two different ends, or connect it without `range`", src.label()))
-                    continue
-                edge = Edge(src.node, out_port, name, port, src)
-                edges.append(edge)
-                if not src.feedback:
-                    graph.add_edge(src.node, name, port=port)
+                edge = _edge(name, port, node, input_spec, src, instances, declared, problems)
+                if edge is not None:
+                    edges.append(edge)
+    return edges
 
-    # Cycles without a feedback edge: one problem per strongly connected component.
+
+def _edge(name: str, port: str, node: Node, input_spec: InputSpec, src: Source, instances: Mapping[str, Node],
+          declared: set[str], problems: list[Problem]) -> Edge | None:
+    """The edge from ``src`` into ``name.port``, or None after appending why it cannot be made."""
+    path = f"nodes.{name}.{port}"
+    producer = instances.get(src.node)
+    if src.node not in declared:
+        problems.append(_problem("NG120", src.loc, path, f"`{src.label()}`: there is no node `{src.node}`",
+                                 did_you_mean(src.node, declared), src.label()))
+        return None
+    if producer is None:
+        return None  # its own problem was reported
+    outs = producer.outputs()
+    out_port = src.port or producer.main_output
+    if out_port not in outs:
+        problems.append(_problem("NG121", src.loc, path,
+                                 f"`{src.label()}`: `{src.node}` ({producer.type_name}) has no output `{out_port}`",
+                                 did_you_mean(out_port, outs), src.label()))
+        return None
+    out_rate, in_rate = outs[out_port].rate, node.inputs()[port].rate
+    if (out_rate is Rate.EVENTS) != (in_rate is Rate.EVENTS):
+        problems.append(_problem(
+            "NG122", src.loc, path,
+            f"`{src.label()}` is {out_rate.value} rate but `{name}.{port}` takes {in_rate.value}",
+            "connect events to events inputs and signals to signal inputs", src.label()))
+        return None
+    if in_rate is Rate.EVENTS and len(input_spec.sources) > 1:
+        problems.append(_problem("NG115", src.loc, path, "an events input takes exactly one connection",
+                                 "merge event streams with a dedicated node", src.label()))
+        return None
+    if in_rate is Rate.EVENTS and src.range is not None:
+        problems.append(_problem("NG115", src.loc, path, "events cannot be mapped with `range`"))
+        return None
+    lo, hi = outs[out_port].span
+    if src.range is not None and not _mappable((lo, hi), src.range, src.curve):
+        # a mapping divides by the source's span width: an empty or tiny span cannot be mapped
+        problems.append(_problem(
+            "NG115", src.loc, path,
+            f"`{src.label()}` cannot be mapped: its span [{lo:g}, {hi:g}] is empty or too narrow",
+            "give the source's range two different ends, or connect it without `range`", src.label()))
+        return None
+    return Edge(src.node, out_port, name, port, src)
+
+
+def report_cycles(graph: nx.MultiDiGraph, names: list[str], edges: list[Edge], problems: list[Problem]) -> None:
+    """One problem per cycle without a feedback edge (per strongly connected component), whose
+    edges are then removed from ``graph`` so that the order can still be worked out."""
     position = {n: i for i, n in enumerate(names)}.__getitem__  # names.index is O(n): O(n²) over components
     for component in sorted(nx.strongly_connected_components(graph), key=lambda c: min(map(position, c))):
         if len(component) == 1 and not any(graph.has_edge(n, n) for n in component):
@@ -164,8 +188,11 @@ def analyse(
             "mark one connection on it { from = \"...\", feedback = true } to carry the previous block"))
         graph.remove_edges_from(list(graph.subgraph(component).edges(keys=True)))
 
-    order = depth_first_order(graph, names)
 
+def find_io_nodes(spec: PatchSpec, instances: Mapping[str, Node], problems: list[Problem]
+                  ) -> tuple[list[str], list[str]]:
+    """The output nodes and input nodes in file order; a patch needs exactly one output."""
+    names = list(spec.nodes)
     outputs = [n for n in names if n in instances and instances[n].role == "output"]
     inputs = [n for n in names if n in instances and instances[n].role == "input"]
     if not outputs and instances and spec.nodes:
@@ -178,7 +205,13 @@ def analyse(
         loc = spec.nodes[extra].loc
         problems.append(_problem("NG125", loc, f"nodes.{extra}", f"a second output node (`{outputs[0]}` is the first)",
                                  "mix the signals and use a single io.output"))
+    return outputs, inputs
 
+
+def count_lanes(order: list[str], names: list[str], edges: list[Edge], instances: Mapping[str, Node],
+                problems: list[Problem]) -> tuple[dict[str, int], dict[str, Mapping[str, int]]]:
+    """Lanes per node (its fixed count, else the widest of its inputs) and per output port, in
+    processing order; a source of another count than 1 or the node's is a lane mismatch."""
     lanes: dict[str, int] = {}
     out_lanes: dict[str, Mapping[str, int]] = {}
     incoming: dict[str, list[Edge]] = {n: [] for n in names}
@@ -211,6 +244,4 @@ def analyse(
             if n not in (1, lanes[e.dst]):
                 problems.append(_problem("NG123", e.source.loc, f"nodes.{e.dst}.{e.dst_port}",
                                          f"lane mismatch: feedback `{e.source.label()}` has {n} lanes, `{e.dst}` has {lanes[e.dst]}"))
-    return Topology(order=tuple(order), edges=tuple(edges), lanes=lanes, output_lanes=out_lanes,
-                    output_node=outputs[0] if outputs else None, input_node=inputs[0] if inputs else None,
-                    graph=graph)
+    return lanes, out_lanes

@@ -641,16 +641,38 @@ class _ContractSink(Node):
 
 
 def _check_thread_safety(c: _Context) -> None:
-    from neuralgraph._runtime.engine import Engine
-    from neuralgraph._errors import NeuralgraphError, ParameterError
-    from neuralgraph._patch.patch import load_patch
-    from neuralgraph._plugins.registry import Registry
-
+    """The node in an engine keeps playing clean while a second thread sets its parameters and
+    inputs: build a patch around it, pick what is settable, hammer it while playing, judge."""
     node = c.node_cls(**c.params)
     signal_outs = [n for n, o in node.outputs().items() if o.rate is not Rate.EVENTS]
     if not signal_outs:
         c.report.notes.append(f"thread_safety: {c.report.node_type} has no signal output to play")
         return
+    engine = _engine_around(c, node, signal_outs)
+    targets = _settable(c, node, engine)
+    if not targets:
+        c.report.notes.append(f"thread_safety: {c.report.node_type} has nothing settable while running")
+        return
+    blocks, sets, errors = _play_while_setting(c, engine, targets)
+    if errors:
+        raise _CheckFailed(f"engine.set from a second thread raised {type(errors[0]).__name__}: {errors[0]}")
+    faults = engine.faults()
+    if faults:
+        raise _CheckFailed(f"the node faulted in the engine while a second thread set parameters "
+                           f"({sets} sets, {blocks} blocks): {type(faults[0].error).__name__}: {faults[0].error}")
+    sink = engine.plan.nodes.get("sink") or engine.plan.nodes["dut"]
+    if getattr(sink, "non_finite", 0):
+        raise _CheckFailed(f"{sink.non_finite} of {blocks} blocks carried NaN or Inf while a second thread "
+                           f"set parameters ({sets} sets)")
+
+
+def _engine_around(c: _Context, node: Node, signal_outs: list[str]) -> Any:
+    """An engine of ``source -> node -> sink`` (the node as ``dut``), ceiling off."""
+    from neuralgraph._errors import NeuralgraphError
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._plugins.registry import Registry
+    from neuralgraph._runtime.engine import Engine
+
     registry = Registry()
     for cls in (_ContractSource, _ContractSink):
         registry.register_node(cls)
@@ -665,9 +687,13 @@ def _check_thread_safety(c: _Context) -> None:
     try:
         # the parameters come from the test's author, not from a shared patch: files may be anywhere
         patch = load_patch({"schema": 1, "nodes": nodes}, registry=registry, allow_outside=True)
-        engine = Engine(patch, sample_rate=48000, block_size=AUTOMATION_FRAMES, ceiling=math.inf)
+        return Engine(patch, sample_rate=48000, block_size=AUTOMATION_FRAMES, ceiling=math.inf)
     except NeuralgraphError as exc:
         raise _CheckFailed(f"a patch of the node does not build: {exc}") from exc
+
+
+def _settable(c: _Context, node: Node, engine: Any) -> list[tuple[str, Callable[[np.random.Generator], Any]]]:
+    """``(target, random value maker)`` for the node's live parameters and unconnected inputs."""
     targets: list[tuple[str, Callable[[np.random.Generator], Any]]] = []
     for name, decl in _automatable(c.node_cls).items():
         targets.append((f"dut.{name}", lambda rng, d=decl: _random_value(d, rng)))
@@ -678,9 +704,15 @@ def _check_thread_safety(c: _Context) -> None:
                 lo = decl.min if decl.min is not None else decl.init - 1.0
                 hi = decl.max if decl.max is not None else decl.init + 1.0
                 targets.append((key, lambda rng, lo=lo, hi=hi: float(rng.uniform(lo, hi))))
-    if not targets:
-        c.report.notes.append(f"thread_safety: {c.report.node_type} has nothing settable while running")
-        return
+    return targets
+
+
+def _play_while_setting(c: _Context, engine: Any, targets: list[tuple[str, Callable[[np.random.Generator], Any]]]
+                        ) -> tuple[int, int, list[BaseException]]:
+    """Play blocks (with notes) while a second thread calls ``engine.set`` at random; returns
+    ``(blocks played, sets made, errors the setter raised)``."""
+    from neuralgraph._errors import ParameterError
+
     stop = threading.Event()
     errors: list[BaseException] = []
     sets = [0]
@@ -704,8 +736,9 @@ def _check_thread_safety(c: _Context) -> None:
     sys.setswitchinterval(1e-5)  # interleave the two threads finely
     thread = threading.Thread(target=hammer, name="contract-setter", daemon=True)
     thread.start()
+    blocks = 0
     try:
-        blocks, quota_at = 0, None
+        quota_at = None
         while blocks < 5000 and not errors:
             if blocks % 8 == 0:
                 engine.note_on(48 + blocks % 24, 100)
@@ -721,16 +754,7 @@ def _check_thread_safety(c: _Context) -> None:
         stop.set()
         thread.join(10.0)
         sys.setswitchinterval(previous)
-    if errors:
-        raise _CheckFailed(f"engine.set from a second thread raised {type(errors[0]).__name__}: {errors[0]}")
-    faults = engine.faults()
-    if faults:
-        raise _CheckFailed(f"the node faulted in the engine while a second thread set parameters "
-                           f"({sets[0]} sets, {blocks} blocks): {type(faults[0].error).__name__}: {faults[0].error}")
-    sink = engine.plan.nodes.get("sink") or engine.plan.nodes["dut"]
-    if getattr(sink, "non_finite", 0):
-        raise _CheckFailed(f"{sink.non_finite} of {blocks} blocks carried NaN or Inf while a second thread "
-                           f"set parameters ({sets[0]} sets)")
+    return blocks, sets[0], errors
 
 
 def _run_sequence(h: Harness, blocks: int) -> list[np.ndarray]:

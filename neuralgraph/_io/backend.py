@@ -209,71 +209,35 @@ class CallbackAdapter:
     def process_planar(self, outs: Sequence[np.ndarray], frames: int,
                        ins: Sequence[np.ndarray] | None = None) -> None:
         """Fill ``outs`` (one ``(frames,)`` float32 array per device channel). Never raises."""
-        t0 = self.clock()
-        engine = self.engine
-        try:
-            engine = None if self.stopping else self._engine_for(frames)
-            if engine is None:
-                for buf in outs:
-                    buf.fill(0.0)
-                if not self.stopping:
-                    self.silent += 1
-            else:
-                block = engine.block_size
-                channels = engine.channels
-                for start in range(0, frames, block):
-                    end = start + block
-                    if ins is not None and engine.plan.input is not None:
-                        dst = engine.plan.input
-                        for c in range(min(len(ins), dst.shape[0])):
-                            np.copyto(dst[c], ins[c][start:end])
-                    out = self._run_block(engine, start, end)
-                    for c in range(len(outs)):
-                        if c < channels:
-                            np.copyto(outs[c][start:end], out[c])
-                        elif channels == 1:
-                            np.copyto(outs[c][start:end], out[0])
-                        else:
-                            outs[c][start:end].fill(0.0)
-        except Exception as exc:  # never let the device stop calling us: play silence, count it
-            self.faults += 1
-            self.last_error = exc
-            for buf in outs:
-                buf.fill(0.0)
-        self._finish(t0, frames, engine.sample_rate if engine is not None else self.engine.sample_rate)
+        self._fill(outs, ins, frames, True)
 
     def process_interleaved(self, outdata: np.ndarray, frames: int, indata: np.ndarray | None = None) -> None:
         """Fill ``outdata`` (``(frames, channels)`` float32). Never raises."""
+        self._fill(outdata, indata, frames, False)
+
+    def _fill(self, device: Any, inputs: Any, frames: int, planar: bool) -> None:
+        """One device callback in either layout: engine blocks into ``device``, or silence."""
         t0 = self.clock()
         engine = self.engine
         try:
             engine = None if self.stopping else self._engine_for(frames)
             if engine is None:
-                outdata.fill(0.0)
+                _silence(device, planar)
                 if not self.stopping:
                     self.silent += 1
             else:
                 block = engine.block_size
-                channels = engine.channels
-                width = outdata.shape[1]
                 for start in range(0, frames, block):
                     end = start + block
-                    if indata is not None and engine.plan.input is not None:
-                        dst = engine.plan.input
-                        n_in = min(indata.shape[1], dst.shape[0])
-                        np.copyto(dst[:n_in], indata[start:end, :n_in].T)
+                    dst = engine.plan.input
+                    if inputs is not None and dst is not None:
+                        _read_planar(inputs, dst, start, end) if planar else _read_interleaved(inputs, dst, start, end)
                     out = self._run_block(engine, start, end)
-                    if channels == width or channels == 1:
-                        np.copyto(outdata[start:end], out.T)
-                    else:
-                        n = min(channels, width)
-                        np.copyto(outdata[start:end, :n], out[:n].T)
-                        if width > n:
-                            outdata[start:end, n:].fill(0.0)
+                    _write_planar(device, out, start, end) if planar else _write_interleaved(device, out, start, end)
         except Exception as exc:  # never let the device stop calling us: play silence, count it
             self.faults += 1
             self.last_error = exc
-            outdata.fill(0.0)
+            _silence(device, planar)
         self._finish(t0, frames, engine.sample_rate if engine is not None else self.engine.sample_rate)
 
     # ---- control thread ---------------------------------------------------------------------
@@ -312,6 +276,48 @@ class CallbackAdapter:
                       xruns=self.xruns if xruns is None else xruns, faults=self.faults, silent=self.silent,
                       load=self.load, load_p50=p50, load_p99=p99, load_max=self.load_max,
                       active_voices=self.active_voices(), midi_events=self.midi_events, message=message)
+
+
+def _silence(device: Any, planar: bool) -> None:
+    if planar:
+        for buf in device:
+            buf.fill(0.0)
+    else:
+        device.fill(0.0)
+
+
+def _read_planar(ins: Sequence[np.ndarray], dst: np.ndarray, start: int, end: int) -> None:
+    for c in range(min(len(ins), dst.shape[0])):
+        np.copyto(dst[c], ins[c][start:end])
+
+
+def _read_interleaved(indata: np.ndarray, dst: np.ndarray, start: int, end: int) -> None:
+    n_in = min(indata.shape[1], dst.shape[0])
+    np.copyto(dst[:n_in], indata[start:end, :n_in].T)
+
+
+def _write_planar(outs: Sequence[np.ndarray], out: np.ndarray, start: int, end: int) -> None:
+    """Engine channels to device channels; one engine channel feeds them all, extra ones are silent."""
+    channels = out.shape[0]
+    for c in range(len(outs)):
+        if c < channels:
+            np.copyto(outs[c][start:end], out[c])
+        elif channels == 1:
+            np.copyto(outs[c][start:end], out[0])
+        else:
+            outs[c][start:end].fill(0.0)
+
+
+def _write_interleaved(outdata: np.ndarray, out: np.ndarray, start: int, end: int) -> None:
+    """As :func:`_write_planar`, into ``(frames, channels)``."""
+    channels, width = out.shape[0], outdata.shape[1]
+    if channels == width or channels == 1:
+        np.copyto(outdata[start:end], out.T)
+    else:
+        n = min(channels, width)
+        np.copyto(outdata[start:end, :n], out[:n].T)
+        if width > n:
+            outdata[start:end, n:].fill(0.0)
 
 
 def warm_up(engine: Any, blocks: int = 3) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 from time import perf_counter_ns
 
 import numpy as np
@@ -100,6 +101,19 @@ def _diagnostic_kernels() -> tuple[Callable[..., None], Callable[..., None]]:
     return _compiled_diagnostics
 
 
+class _Stat:
+    """One slot of ``OutputGuard.stats`` read and written as an attribute of the guard."""
+
+    def __init__(self, index: int, kind: type, doc: str) -> None:
+        self.index, self.kind, self.__doc__ = index, kind, doc
+
+    def __get__(self, guard: Any, owner: type | None = None) -> Any:
+        return self if guard is None else self.kind(guard.stats[self.index])
+
+    def __set__(self, guard: Any, value: float) -> None:
+        guard.stats[self.index] = value
+
+
 class OutputGuard:
     """Keeps NaN, Inf, subnormals and overs out of the output; counts what it caught.
 
@@ -114,32 +128,13 @@ class OutputGuard:
         self.stats = np.zeros(3, np.float64)
         self._kernel = _guard_kernel()
 
-    @property
-    def non_finite(self) -> int:
-        """Samples replaced by 0 (NaN or Inf)."""
-        return int(self.stats[0])
+    non_finite = _Stat(0, int, "Samples replaced by 0 (NaN or Inf).")
+    clipped = _Stat(1, int, "Samples limited to the ceiling.")
+    peak = _Stat(2, float, "The largest finite magnitude seen before the ceiling.")
 
-    @non_finite.setter
-    def non_finite(self, value: int) -> None:
-        self.stats[0] = value
-
-    @property
-    def clipped(self) -> int:
-        """Samples limited to the ceiling."""
-        return int(self.stats[1])
-
-    @clipped.setter
-    def clipped(self, value: int) -> None:
-        self.stats[1] = value
-
-    @property
-    def peak(self) -> float:
-        """The largest finite magnitude seen before the ceiling."""
-        return float(self.stats[2])
-
-    @peak.setter
-    def peak(self, value: float) -> None:
-        self.stats[2] = value
+    def reset(self) -> None:
+        """Zero the counts and the peak (control thread)."""
+        self.stats.fill(0.0)
 
     def apply(self, out: np.ndarray) -> int:
         """Clean ``out`` in place; returns how many NaN/Inf samples this block held."""
@@ -318,8 +313,7 @@ class Plan:
         if self.slab is not None:
             self.slab.fill(0.0)  # every wire, including feedback buffers holding the last block
         self.midi.count = 0
-        self.guard.non_finite = self.guard.clipped = 0
-        self.guard.peak = 0.0
+        self.guard.reset()
         self.diagnostic = False
         self.diagnostic_blocks = 0
         self.bad_counts.fill(0)

@@ -434,14 +434,8 @@ class PatchLoader:
                                           hint=f"valid: {_range_text(decl)}")
                         continue
                 constant += float(term)
-            elif isinstance(term, str):
-                src = self._source_text(tkey, term)
-                if src is None:
-                    ok = False
-                else:
-                    sources.append(src)
-            elif isinstance(term, dict):
-                src = self._mapping(tkey, term)
+            elif isinstance(term, (str, dict)):  # "node.port", or { from = ..., range = ... }
+                src = self._source_text(tkey, term) if isinstance(term, str) else self._mapping(tkey, term)
                 if src is None:
                     ok = False
                 else:

@@ -338,6 +338,13 @@ def _check_construct(c: _Context) -> None:
         raise _CheckFailed(f"main_output {node.main_output!r} is not one of the outputs {list(outs)}")
 
 
+def _check_port_naming(where: str, name: str, unit: object, problems: list[str]) -> None:
+    if not NAME.match(name):
+        problems.append(f"{where}: name is not snake_case")
+    if not isinstance(unit, str):
+        problems.append(f"{where}: unit {unit!r} is not a string")
+
+
 def _check_metadata(c: _Context) -> None:
     node = c.node_cls(**c.params)
     problems: list[str] = []
@@ -362,10 +369,7 @@ def _check_metadata(c: _Context) -> None:
             problems.append(f"{where}: init {p.init!r} {exc}")
     for name, i in node.inputs().items():
         where = f"input `{name}`"
-        if not NAME.match(name):
-            problems.append(f"{where}: name is not snake_case")
-        if not isinstance(i.unit, str):
-            problems.append(f"{where}: unit {i.unit!r} is not a string")
+        _check_port_naming(where, name, i.unit, problems)
         if not isinstance(i.rate, Rate):
             problems.append(f"{where}: rate {i.rate!r} is not a Rate")
         if not math.isfinite(i.init):
@@ -378,10 +382,7 @@ def _check_metadata(c: _Context) -> None:
             problems.append(f"{where}: ramp_ms {i.ramp_ms} is not a finite number >= 0")
     for name, o in node.outputs().items():
         where = f"output `{name}`"
-        if not NAME.match(name):
-            problems.append(f"{where}: name is not snake_case")
-        if not isinstance(o.unit, str):
-            problems.append(f"{where}: unit {o.unit!r} is not a string")
+        _check_port_naming(where, name, o.unit, problems)
         lo, hi = o.span
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             problems.append(f"{where}: span {o.span} is not two finite numbers lo < hi")

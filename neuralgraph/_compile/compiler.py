@@ -176,75 +176,85 @@ class Compiler:
         return self.signals[key]
 
     def emit(self) -> None:
-        spec = self.patch.spec
+        """One step per node in order, preceded by the delay and mix steps its inputs need; the
+        feedback copies go last (they carry this block's values into the next)."""
         at_input, at_output = self.latencies()
-        by_dst: dict[tuple[str, str], list[Edge]] = defaultdict(list)
+        self._by_dst: dict[tuple[str, str], list[Edge]] = defaultdict(list)
         for e in self.topology.edges:
-            by_dst[(e.dst, e.dst_port)].append(e)
-        feedback_copies: list[ProtoStep] = []
-        feedback_signals: dict[tuple[str, str], Signal] = {}
-        output_node = self.topology.output_node
-        input_node = self.topology.input_node
-
+            self._by_dst[(e.dst, e.dst_port)].append(e)
+        self._feedback_copies: list[ProtoStep] = []
+        self._feedback_signals: dict[tuple[str, str], Signal] = {}
         for name in self.topology.order:
             node = self.nodes[name]
-            lanes = self.topology.lanes[name]
-            reads: dict[str, Any] = {}
-            for port, decl in node.inputs().items():
-                edges = by_dst.get((name, port), [])
-                input_spec = spec.nodes[name].inputs.get(port)
-                width = _rate_width(decl.rate, self.block_size)
-                if decl.rate is Rate.EVENTS:
-                    reads[port] = self._events_input(name, port, decl, edges)
-                    continue
-                if not edges:
-                    value = input_spec.constant if input_spec else decl.init
-                    buf = np.full((lanes, width), value, np.float32)
-                    self.constants[f"{name}.{port}"] = ConstantInput(name, port, decl, buf, value)
-                    reads[port] = _readonly(buf)
-                    continue
-                terms = []
-                for e in edges:
-                    if e.feedback:
-                        key = (e.src, e.src_port)
-                        if key not in feedback_signals:
-                            src_sig = self.signal(*key)
-                            src_sig.pinned = True
-                            fb = Signal(src_sig.lanes, src_sig.width, pinned=True)
-                            feedback_signals[key] = fb
-                            feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", "feedback",
-                                                             CopyStep((fb.lanes, fb.width)).process,
-                                                             {"in": src_sig}, {"out": fb}))
-                        source = feedback_signals[key]
-                    else:
-                        source = self.signal(e.src, e.src_port)
-                        delay = at_input[name] - at_output[e.src]
-                        if delay > 0:
-                            source = self._delay(e, source, delay)
-                    terms.append((e, source))
-                constant = input_spec.constant if input_spec else 0.0
-                # a plain connection is read in place; anything else (sums, mappings, rate or
-                # lane conversion) gets a mix step, so nodes always see full, dense arrays
-                simple = (len(terms) == 1 and constant == 0.0 and terms[0][0].source.range is None
-                          and terms[0][1].width == width and terms[0][1].lanes == lanes)
-                if simple:
-                    reads[port] = terms[0][1]
-                else:
-                    reads[port] = self._mix(name, port, decl, lanes, width, terms, constant)
-            writes: dict[str, Any] = {}
-            for port, out_decl in node.outputs().items():
-                if out_decl.rate is Rate.EVENTS:
-                    buf = EventBuffer()
-                    self.events[(name, port)] = buf
-                    writes[port] = buf
-                else:
-                    sig = self.signal(name, port)
-                    if name in (output_node, input_node):
-                        sig.pinned = True
-                    writes[port] = sig
-            self.steps.append(ProtoStep(name, "node", node.process, reads, writes, node))
-        self.steps.extend(feedback_copies)
+            reads = {port: self._input(name, port, decl, at_input, at_output) for port, decl in node.inputs().items()}
+            self.steps.append(ProtoStep(name, "node", node.process, reads, self._outputs(name, node), node))
+        self.steps.extend(self._feedback_copies)
+        output_node = self.topology.output_node
         self.latency = at_output[output_node] if output_node else 0
+
+    def _input(self, name: str, port: str, decl: Input, at_input: Mapping[str, int],
+               at_output: Mapping[str, int]) -> Any:
+        """What ``name.port`` reads: an event buffer, a constant's buffer, a source's signal read in
+        place, or the output of a mix step emitted here (sums, mappings, rate or lane changes)."""
+        edges = self._by_dst.get((name, port), [])
+        input_spec = self.patch.spec.nodes[name].inputs.get(port)
+        lanes = self.topology.lanes[name]
+        width = _rate_width(decl.rate, self.block_size)
+        if decl.rate is Rate.EVENTS:
+            return self._events_input(name, port, decl, edges)
+        if not edges:
+            value = input_spec.constant if input_spec else decl.init
+            buf = np.full((lanes, width), value, np.float32)
+            self.constants[f"{name}.{port}"] = ConstantInput(name, port, decl, buf, value)
+            return _readonly(buf)
+        terms = []
+        for e in edges:
+            if e.feedback:
+                source = self._feedback_source(e)
+            else:
+                source = self.signal(e.src, e.src_port)
+                delay = at_input[name] - at_output[e.src]
+                if delay > 0:
+                    source = self._delay(e, source, delay)
+            terms.append((e, source))
+        constant = input_spec.constant if input_spec else 0.0
+        # a plain connection is read in place; anything else (sums, mappings, rate or
+        # lane conversion) gets a mix step, so nodes always see full, dense arrays
+        simple = (len(terms) == 1 and constant == 0.0 and terms[0][0].source.range is None
+                  and terms[0][1].width == width and terms[0][1].lanes == lanes)
+        if simple:
+            return terms[0][1]
+        return self._mix(name, port, decl, lanes, width, terms, constant)
+
+    def _feedback_source(self, e: Edge) -> Signal:
+        """The persistent copy of ``e``'s source that a feedback edge reads (last block's values),
+        and the copy step that fills it at the end of the block (made once per source)."""
+        key = (e.src, e.src_port)
+        if key not in self._feedback_signals:
+            src_sig = self.signal(*key)
+            src_sig.pinned = True
+            fb = Signal(src_sig.lanes, src_sig.width, pinned=True)
+            self._feedback_signals[key] = fb
+            self._feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", "feedback",
+                                                   CopyStep((fb.lanes, fb.width)).process,
+                                                   {"in": src_sig}, {"out": fb}))
+        return self._feedback_signals[key]
+
+    def _outputs(self, name: str, node: Node) -> dict[str, Any]:
+        """What node ``name`` writes: an event buffer or a signal per output (the patch's output
+        and input nodes' signals are pinned: the engine reads and fills them)."""
+        writes: dict[str, Any] = {}
+        for port, out_decl in node.outputs().items():
+            if out_decl.rate is Rate.EVENTS:
+                buf = EventBuffer()
+                self.events[(name, port)] = buf
+                writes[port] = buf
+            else:
+                sig = self.signal(name, port)
+                if name in (self.topology.output_node, self.topology.input_node):
+                    sig.pinned = True
+                writes[port] = sig
+        return writes
 
     def _events_input(self, name: str, port: str, decl: Input, edges: list[Edge]) -> EventBuffer:
         if edges:

@@ -113,28 +113,13 @@ def load_patch(
     limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
                          memory_budget_mb=memory_budget_mb)
     if isinstance(source, Mapping):
-        file = None
-        shown = None
+        file, shown, positions = None, None, {}
         data = copy.deepcopy(dict(source))
-        positions: dict = {}
         directory = Path(base_dir) if base_dir else Path.cwd()
     else:
         file = Path(source)
         shown = display_path(file)
-        try:
-            # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
-            text = file.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
-        except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
-            start = exc.start
-            line = exc.object.count(b"\n", 0, start) + 1
-            col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
-            raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown, line, col,
-                                            hint="save the file as UTF-8")]) from None
-        except OSError as exc:
-            raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
-        data, positions = parse_toml(text, shown)
+        data, positions = parse_toml(_read_text(file, shown), shown)
         directory = file.resolve().parent
     problems = Problems(shown, positions)
     if overrides:
@@ -153,6 +138,23 @@ def load_patch(
     if graph_problems:
         raise CompileError(_by_position(graph_problems))
     return Patch(spec=spec, topology=topology, registry=registry, limits=limits, instances=loader.instances)
+
+
+def _read_text(file: Path, shown: str | None) -> str:
+    """The patch file's text; NG101 (with the line of the first byte that is not UTF-8) if not."""
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
+        return file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
+    except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
+        start = exc.start
+        line = exc.object.count(b"\n", 0, start) + 1
+        col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown, line, col,
+                                        hint="save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
 
 
 def _by_position(problems: list[Problem]) -> list[Problem]:

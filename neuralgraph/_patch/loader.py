@@ -239,6 +239,22 @@ class PatchLoader:
     # ---- nodes ------------------------------------------------------------------------------
     def _node_params(self, name: str, table: Any) -> tuple[Node, dict[str, Any], dict[str, Any]] | None:
         """Resolve the type, check parameters and build an instance; None when impossible."""
+        cls = self._node_class(name, table)
+        if cls is None:
+            return None
+        checked = self._params(("nodes", name), cls, table)
+        if checked is None:
+            return None
+        params, rest, files = checked
+        node = self._construct(name, table, cls, params, files)
+        if node is None:
+            return None
+        self.instances[name] = node
+        return node, params, rest
+
+    def _node_class(self, name: str, table: Any) -> type[Node] | None:
+        """The node class the table's ``type`` names; None after a problem (bad name, no table,
+        no or unknown type)."""
         p = self.problems
         key: Key = ("nodes", name)
         if not NAME.match(name):
@@ -267,7 +283,12 @@ class PatchLoader:
                 hint += "; plugins that failed to load: " + "; ".join(failed)
             p.add("NG110", key + ("type",), f"unknown node type `{type_name}`", value=type_name, hint=hint)
             return None
-        cls = self.registry.node_class(type_name)
+        return self.registry.node_class(type_name)
+
+    def _params(self, key: Key, cls: type[Node], table: dict[str, Any]
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+        """``(parameters coerced, other keys, path parameters resolved)``; None after a problem."""
+        p = self.problems
         params: dict[str, Any] = {}
         rest: dict[str, Any] = {}
         files: dict[str, str] = {}  # path parameters: name -> resolved path
@@ -294,6 +315,14 @@ class PatchLoader:
                     params[pname] = files[pname] = str(resolved)
         if not ok:
             return None
+        return params, rest, files
+
+    def _construct(self, name: str, table: dict[str, Any], cls: type[Node], params: dict[str, Any],
+                   files: dict[str, str]) -> Node | None:
+        """``cls(**params)``; None after a problem naming the parameter the constructor refused."""
+        p = self.problems
+        key: Key = ("nodes", name)
+        type_name = table["type"]
         try:
             node = cls(**params)
         except (TypeError, ValueError) as exc:
@@ -309,8 +338,7 @@ class PatchLoader:
         except Exception as exc:  # a plugin's constructor must not crash the loader
             p.add("NG117", key, f"{type_name} failed to build: {exc!r}", at_value=False)
             return None
-        self.instances[name] = node
-        return node, params, rest
+        return node
 
     def _file(self, key: Key, text: str) -> Path | None:
         """The file a path parameter names, resolved against the patch's folder; None after a

@@ -18,9 +18,9 @@ import math
 
 import numpy as np
 from numba import njit
+from timing import per_block
 
 from neuralgraph_plugins.filters import _biquad_kernel
-from timing import per_block
 
 STAGES = 20
 RATE = 48000.0

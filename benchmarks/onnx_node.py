@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
-from neuralgraph_plugins.onnx_model import OnnxModel, open_session
 
 import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
+from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
+from neuralgraph_plugins.onnx_model import OnnxModel, open_session
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from neuralgraph._plugins import hookspecs
-from neuralgraph.plugin import Node
-from neuralgraph.plugin import Input, Output, Param, Rate
 from neuralgraph._plugins.registry import ENTRY_POINT_GROUP, NodeType, Registry
+from neuralgraph.plugin import Input, Node, Output, Param, Rate
 
 #: Entry points whose module lives here are the built-in plugins the reference documents.
 BUILTIN_PACKAGE = "neuralgraph_plugins."

@@ -35,8 +35,8 @@ from neuralgraph._errors import BackendError, NeuralgraphError, PluginError
 from neuralgraph._io.audiofile import read_audio, write_audio
 from neuralgraph._io.backend import Backend, CallbackAdapter, RealtimeGuard, Status, warm_up
 from neuralgraph._nodes.buffers import dense
-from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
 from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
+from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Output, Param, ParamValueError, Rate
 from neuralgraph._plugins.hookspecs import hookimpl

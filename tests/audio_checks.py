@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JACK_NO_START_SERVER", "1")
 
-import neuralgraph as ng  # noqa: E402
 from analysis import peak_frequency  # noqa: E402
+
+import neuralgraph as ng  # noqa: E402
 
 SINE = {"schema": 1, "nodes": {
     "osc": {"type": "osc.sine", "freq": 1000.0},

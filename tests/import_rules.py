@@ -83,8 +83,10 @@ def violations(root: Path, client_dirs: tuple[str, ...] = CLIENT_DIRS) -> list[s
         for path in sorted((root / folder).rglob("*.py")):
             for line, imported in imports(path, module_name(path, root), set(core)):
                 if imported.split(".")[0] == "neuralgraph" and imported not in FACES:
-                    problems.append(f"{path.relative_to(root)}:{line}: imports {imported}; plugins and "
-                                    f"examples may import only {', '.join(FACES)}")
+                    problems.append(
+                        f"{path.relative_to(root)}:{line}: imports {imported}; plugins and "
+                        f"examples may import only {', '.join(FACES)}"
+                    )
     graph = nx.DiGraph()
     for module, path in core.items():
         graph.add_node(module)
@@ -105,8 +107,10 @@ def violations(root: Path, client_dirs: tuple[str, ...] = CLIENT_DIRS) -> list[s
             if theirs is None:
                 problems.append(f"{where}; a stage ({own}) must not import a public face")
             elif STAGES.index(theirs) > STAGES.index(own):
-                problems.append(f"{where}; stage {own} may import only itself and earlier stages "
-                                f"({', '.join(STAGES[: STAGES.index(own) + 1])}), not {theirs}")
+                problems.append(
+                    f"{where}; stage {own} may import only itself and earlier stages "
+                    f"({', '.join(STAGES[: STAGES.index(own) + 1])}), not {theirs}"
+                )
     for cycle in nx.simple_cycles(graph):
         if len(cycle) < 2:
             continue

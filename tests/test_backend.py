@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
+from analysis import peak_frequency
 
 import neuralgraph as ng
-from analysis import peak_frequency
-from neuralgraph._io.backend import CallbackAdapter, RealtimeGuard, SWITCH_INTERVAL_S, open_backend
+from neuralgraph._io.backend import SWITCH_INTERVAL_S, CallbackAdapter, RealtimeGuard, open_backend
 from neuralgraph._tools.cli import main as cli_main
 from neuralgraph.testing import assert_no_allocations
 

@@ -371,8 +371,8 @@ def test_the_pytest_fixture_runs_the_suite(node_contract):
 
 
 def test_contract_cases_parametrise_over_a_registry():
-    from neuralgraph.testing import contract_cases
     from neuralgraph import Registry
+    from neuralgraph.testing import contract_cases
 
     registry = Registry()
     registry.register_node(Clean)

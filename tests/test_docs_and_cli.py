@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from analysis import level_at, peaks
-from neuralgraph._patch.config import load_settings
+
 from neuralgraph._errors import CODES
+from neuralgraph._patch.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from neuralgraph._plugins import hookspecs
 from neuralgraph import default_registry
+from neuralgraph._plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))

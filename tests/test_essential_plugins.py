@@ -21,8 +21,10 @@ def test_the_block_list_from_the_environment_cannot_drop_the_output(monkeypatch)
         registry = ng.Registry.load()
     assert "io.output" in registry.node_types and "io.input" in registry.node_types
     assert "noise.white" not in registry.node_types  # the rest of the list is followed
-    message = ("plugin 'io' cannot be disabled: it provides io.output and io.input, without which no patch "
-               "can play; loaded although NEURALGRAPH_DISABLE_PLUGINS leaves it out")
+    message = (
+        "plugin 'io' cannot be disabled: it provides io.output and io.input, without which no patch "
+        "can play; loaded although NEURALGRAPH_DISABLE_PLUGINS leaves it out"
+    )
     assert registry.notices == [message]
     assert [str(w.message) for w in caught] == [message]
 
@@ -39,10 +41,18 @@ def test_an_allow_list_without_them_still_gets_them(monkeypatch):
         "loaded although NEURALGRAPH_PLUGINS (it is not listed) leaves it out",
     ]
     # and the patch plays: an oscillator into the output, through a mapper
-    patch = ng.load_patch({"schema": 1, "nodes": {"lfo": {"type": "osc.sine", "freq": 3.0},
-                                     "hz": {"type": "map.range", "in": "lfo", "out_lo": 200.0, "out_hi": 400.0},
-                                     "osc": {"type": "osc.sine", "freq": "hz"},
-                                     "out": {"type": "io.output", "in": "osc"}}}, registry=registry)
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "lfo": {"type": "osc.sine", "freq": 3.0},
+                "hz": {"type": "map.range", "in": "lfo", "out_lo": 200.0, "out_hi": 400.0},
+                "osc": {"type": "osc.sine", "freq": "hz"},
+                "out": {"type": "io.output", "in": "osc"},
+            },
+        },
+        registry=registry,
+    )
     audio = ng.Engine(patch, sample_rate=8000, block_size=64).render(seconds=0.1)
     assert audio.shape[1] == 800 and 0.9 < float(abs(audio).max()) <= 1.0
 
@@ -52,8 +62,10 @@ def test_arguments_are_named_when_they_ask(monkeypatch):
     with pytest.warns(ng.PluginWarning):
         registry = ng.Registry.load(block={"mappers"})
     assert "map.range" in registry.node_types
-    assert registry.notices == ["plugin 'mappers' cannot be disabled: it provides the core control mappers "
-                                "(map.*); loaded although the block list leaves it out"]
+    assert registry.notices == [
+        "plugin 'mappers' cannot be disabled: it provides the core control mappers "
+        "(map.*); loaded although the block list leaves it out"
+    ]
 
 
 def test_no_notice_when_nothing_essential_is_asked_for(monkeypatch, recwarn):
@@ -64,10 +76,12 @@ def test_no_notice_when_nothing_essential_is_asked_for(monkeypatch, recwarn):
 
 def test_the_command_line_says_so_in_one_line():
     env = {"NEURALGRAPH_DISABLE_PLUGINS": "io", "PATH": "/usr/bin:/bin"}
-    run = subprocess.run([sys.executable, "-m", "neuralgraph", "nodes"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "neuralgraph", "nodes"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert run.returncode == 0
     assert run.stderr.strip() == (
         "neuralgraph: warning: plugin 'io' cannot be disabled: it provides io.output and io.input, without "
-        "which no patch can play; loaded although NEURALGRAPH_DISABLE_PLUGINS leaves it out")
+        "which no patch can play; loaded although NEURALGRAPH_DISABLE_PLUGINS leaves it out"
+    )
     assert "io.output" in run.stdout

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 
 import neuralgraph as ng
 from neuralgraph._errors import CODES
-from neuralgraph._patch.graph import _mappable
 from neuralgraph._nodes.ports import FLOAT32_MAX, Param, Rate
+from neuralgraph._patch.graph import _mappable
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
 settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=60, deadline=None, database=None,

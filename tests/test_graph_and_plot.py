@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 import neuralgraph as ng
+from neuralgraph import Registry
 from neuralgraph._tools import cli
 from neuralgraph._tools.drawing import draw_patch, patch_to_dot
-from neuralgraph.plugin import NeuralgraphError
-from neuralgraph.plugin import Input, Node, Output, Ports, Rate, hookimpl
-from neuralgraph import Registry
+from neuralgraph.plugin import Input, NeuralgraphError, Node, Output, Ports, Rate, hookimpl
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_DOT = shutil.which("dot") is not None

@@ -30,10 +30,17 @@ def _patch() -> ng.Patch:
     registry = ng.Registry.load()
     registry.register_node(Counted)  # constructs one to check it (registration, not the patch)
     Counted.made = 0
-    return ng.load_patch({"schema": 1, "nodes": {
-        "a": {"type": "test.counted", "in": 1.0},
-        "b": {"type": "test.counted", "in": "a"},
-        "out": {"type": "io.output", "channels": 1, "in": "b"}}}, registry=registry)
+    return ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "a": {"type": "test.counted", "in": 1.0},
+                "b": {"type": "test.counted", "in": "a"},
+                "out": {"type": "io.output", "channels": 1, "in": "b"},
+            },
+        },
+        registry=registry,
+    )
 
 
 def test_loading_compiling_and_drawing_make_each_node_once():
@@ -72,15 +79,25 @@ def test_an_input_ramp_is_engine_state_not_the_compilers():
 def test_one_record_per_step_is_what_the_plan_runs_and_the_profiler_names():
     from neuralgraph._tools.profiling import GUARD, profile
 
-    patch = ng.load_patch({"schema": 1, "nodes": {
-        "osc": {"type": "osc.sine", "freq": 220.0},
-        "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": 2000.0},
-        "amp": {"type": "math.mul", "in": ["lpf", "osc"]},  # two sources: a mix step
-        "out": {"type": "io.output", "channels": 1, "in": "amp"}}})
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "osc": {"type": "osc.sine", "freq": 220.0},
+                "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": 2000.0},
+                "amp": {"type": "math.mul", "in": ["lpf", "osc"]},  # two sources: a mix step
+                "out": {"type": "io.output", "channels": 1, "in": "amp"},
+            },
+        }
+    )
     plain = ng.Engine(patch, sample_rate=48000, block_size=64, fuse=False).plan
     assert [(r.name, r.kind, r.label) for r in plain.records] == [
-        ("osc", "node", "osc.sine"), ("lpf", "node", "filter.lowpass"), ("amp.in (mix)", "mix", "compiler"),
-        ("amp", "node", "math.mul"), ("out", "node", "io.output")]
+        ("osc", "node", "osc.sine"),
+        ("lpf", "node", "filter.lowpass"),
+        ("amp.in (mix)", "mix", "compiler"),
+        ("amp", "node", "math.mul"),
+        ("out", "node", "io.output"),
+    ]
     assert plain.steps == [(r.process, r.ins, r.outs) for r in plain.records]
     assert plain.stateful_steps == (plain.records[2].state,)
 

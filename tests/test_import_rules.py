@@ -17,8 +17,11 @@ def test_the_checkout_keeps_the_import_rules():
 
 def test_every_private_package_is_a_known_stage():
     """A new subpackage must be given its place in the pipeline (tests/import_rules.py STAGES)."""
-    private = {p.name for p in (ROOT / "neuralgraph").iterdir()
-               if p.name.startswith("_") and not p.name.startswith("__") and (p.is_dir() or p.suffix == ".py")}
+    private = {
+        p.name
+        for p in (ROOT / "neuralgraph").iterdir()
+        if p.name.startswith("_") and not p.name.startswith("__") and (p.is_dir() or p.suffix == ".py")
+    }
     private = {name.removesuffix(".py") for name in private}
     assert private == set(STAGES)
 
@@ -70,8 +73,10 @@ def test_a_stage_importing_a_face_and_the_cycle_it_makes_are_named(tmp_path):
     contract.write_text(contract.read_text() + "\n\ndef _face():\n    import neuralgraph.testing\n")
     line = contract.read_text().count("\n")
     found = violations(root)
-    assert f"neuralgraph/_tools/contract.py:{line}: imports neuralgraph.testing; a stage (_tools) must not import a " \
-           "public face" in found
+    assert (
+        f"neuralgraph/_tools/contract.py:{line}: imports neuralgraph.testing; a stage (_tools) must not import a "
+        "public face" in found
+    )
     cycles = [f for f in found if f.startswith("import cycle:")]
     assert len(cycles) == 1
     assert f"neuralgraph/_tools/contract.py:{line} imports neuralgraph.testing" in cycles[0]

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from neuralgraph_plugins.onnx_model import OnnxModel
 from onnx import TensorProto, helper, numpy_helper
 from scipy.signal import lfilter
 
 import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
 from neuralgraph.testing import assert_no_allocations
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 SR = 48000
 F32 = TensorProto.FLOAT

@@ -126,9 +126,8 @@ def test_the_render_summary_names_the_node(tmp_path, capsys, monkeypatch):
     """`neuralgraph render` says which node produced the NaN the guard replaced."""
     import testnodes
 
-    from neuralgraph._tools import cli
-
     import neuralgraph._patch.patch
+    from neuralgraph._tools import cli
 
     registry = ng.Registry.load(plugins={"testnodes": testnodes})
     load_patch = neuralgraph._patch.patch.load_patch

@@ -105,9 +105,8 @@ def mean_spectrum(data: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def _synth_nodes(sr: float, block: int):
-    from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
-
     from neuralgraph.plugin import PrepareContext
+    from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
 
     ctx = PrepareContext(sample_rate=sr, block_size=block, lanes=1, input_lanes={}, output_lanes={})
     harmonic = HarmonicSynth(count=td.HARMONICS)

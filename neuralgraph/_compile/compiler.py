@@ -24,17 +24,17 @@ from typing import Any
 import attrs
 import numpy as np
 
-from neuralgraph._errors import CompileError, Problem
-from neuralgraph._compile.memory import check_memory
-from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._compile.fusion import fuse_steps
-from neuralgraph._patch.graph import Edge
-from neuralgraph._nodes.node import Node, Ports, PrepareContext
-from neuralgraph._patch.patch import Patch
+from neuralgraph._compile.memory import check_memory
 from neuralgraph._compile.plan import Plan
 from neuralgraph._compile.records import StepRecord
-from neuralgraph._nodes.ports import Input, Rate
 from neuralgraph._compile.steps import BypassStep, CopyStep, DelayStep, MixStep, Term, mapping_coefficients
+from neuralgraph._errors import CompileError, Problem
+from neuralgraph._nodes.events import EventBuffer
+from neuralgraph._nodes.node import Node, Ports, PrepareContext
+from neuralgraph._nodes.ports import Input, Rate
+from neuralgraph._patch.graph import Edge
+from neuralgraph._patch.patch import Patch
 
 
 @attrs.define(eq=False)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 from time import perf_counter_ns
+from typing import Any
 
 import numpy as np
 
-from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._compile.records import StepRecord
+from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._nodes.node import Node, Ports
 
 Step = tuple[Callable[[Ports, Ports, int], None], Ports, Ports]

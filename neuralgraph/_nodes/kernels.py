@@ -5,7 +5,6 @@ Each computes exactly what the step's numpy code does, in the same float32 opera
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 

@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 
-def mapping_transform(span: tuple[float, float], rng: tuple[float, float], curve: str
-                      ) -> tuple[float, float, tuple[np.float32, np.float32] | None]:
+def mapping_transform(
+    span: tuple[float, float], rng: tuple[float, float], curve: str
+) -> tuple[float, float, tuple[np.float32, np.float32] | None]:
     """``(scale, offset, clamp)`` of the mapping of ``span`` onto ``rng`` with ``curve``.
 
     ``lin``: ``y = x * scale + offset``. ``exp``: ``y = exp(clip(x * scale + offset, *clamp))``,
@@ -32,8 +33,9 @@ def mapping_transform(span: tuple[float, float], rng: tuple[float, float], curve
     return scale, lo - s_lo * scale, None
 
 
-def apply_mapping(source: np.ndarray, scale: float, offset: float,
-                  clamp: tuple[np.float32, np.float32] | None, out: np.ndarray) -> np.ndarray:
+def apply_mapping(
+    source: np.ndarray, scale: float, offset: float, clamp: tuple[np.float32, np.float32] | None, out: np.ndarray
+) -> np.ndarray:
     """The mapping from :func:`mapping_transform` applied to ``source``, written into ``out``.
 
     Returns ``out``, or ``source`` itself when the mapping is the identity. ``source`` must have

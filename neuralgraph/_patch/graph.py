@@ -13,10 +13,10 @@ import attrs
 import networkx as nx
 
 from neuralgraph._errors import Problem, did_you_mean, display_path
+from neuralgraph._nodes.mapping import mapping_transform
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.ports import Rate
 from neuralgraph._patch.spec import InputSpec, Loc, PatchSpec, Source
-from neuralgraph._nodes.mapping import mapping_transform
 
 
 @attrs.frozen

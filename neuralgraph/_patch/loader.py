@@ -21,13 +21,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from neuralgraph._patch.config import Limits
 from neuralgraph._errors import Problem, did_you_mean, display_path
-from neuralgraph._patch.locations import Key, locate
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.ports import FLOAT32_MAX, Input, ParamRangeError, Rate
-from neuralgraph._plugins.registry import Registry
+from neuralgraph._patch.config import Limits
+from neuralgraph._patch.locations import Key, locate
 from neuralgraph._patch.spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
+from neuralgraph._plugins.registry import Registry
 
 SCHEMA = 1
 TOP_LEVEL = {"schema", "name", "engine", "nodes"}

@@ -11,13 +11,13 @@ from typing import Any
 
 import attrs
 
-from neuralgraph._patch.config import Limits, load_limits
 from neuralgraph._errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
+from neuralgraph._nodes.node import Node
+from neuralgraph._patch.config import Limits, load_limits
 from neuralgraph._patch.graph import Topology, analyse
 from neuralgraph._patch.loader import PatchLoader, Problems, apply_overrides, parse_toml
-from neuralgraph._plugins.registry import Registry, default_registry
-from neuralgraph._nodes.node import Node
 from neuralgraph._patch.spec import PatchSpec
+from neuralgraph._plugins.registry import Registry, default_registry
 
 DEFAULT_SAMPLE_RATE = 48000
 DEFAULT_BLOCK_SIZE = 128

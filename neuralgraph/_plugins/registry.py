@@ -29,9 +29,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from neuralgraph._plugins import hookspecs
 from neuralgraph._errors import PluginError, PluginWarning
 from neuralgraph._nodes.node import Node
+from neuralgraph._plugins import hookspecs
 
 ENTRY_POINT_GROUP = "neuralgraph"
 #: Entry points (by the module they load) without which the framework cannot work, and why.

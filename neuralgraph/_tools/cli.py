@@ -90,8 +90,8 @@ def _report_bad_values(engine: Any) -> None:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from neuralgraph._io.audiofile import read_audio, write_audio
-    from neuralgraph._runtime.engine import Engine
     from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if args.plot:
@@ -217,8 +217,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     from neuralgraph._io.backend import open_backend
     from neuralgraph._patch.config import load_settings
-    from neuralgraph._runtime.engine import Engine
     from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     settings = load_settings()
@@ -287,8 +287,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the patch: DOT text to stdout, or a .dot/.svg/.png/.pdf file (through Graphviz)."""
-    from neuralgraph._tools.drawing import draw_patch, patch_to_dot
     from neuralgraph._patch.patch import load_patch
+    from neuralgraph._tools.drawing import draw_patch, patch_to_dot
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     if args.output is None:
@@ -300,8 +300,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from neuralgraph._runtime.engine import Engine
     from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
     from neuralgraph._tools.profiling import format_profile, hold_notes, profile
 
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))

@@ -22,10 +22,10 @@ from typing import Any
 import attrs
 
 from neuralgraph._errors import NeuralgraphError
-from neuralgraph._patch.graph import Edge
 from neuralgraph._nodes.node import Node
-from neuralgraph._patch.patch import Patch
 from neuralgraph._nodes.ports import Rate
+from neuralgraph._patch.graph import Edge
+from neuralgraph._patch.patch import Patch
 
 #: Output formats ``dot`` renders, by file suffix; ``.dot``/``.gv`` are written directly.
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from neuralgraph._tools.contract import ContractReport, contract_cases, full_grid_requested, run_contract_suite
 from neuralgraph._nodes.node import Node
+from neuralgraph._tools.contract import ContractReport, contract_cases, full_grid_requested, run_contract_suite
 
 
 @pytest.fixture

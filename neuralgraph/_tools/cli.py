@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from neuralgraph._errors import NeuralgraphError, PatchError, PluginError, display_path
+from neuralgraph._tools.examples import add_parser as add_examples_parser
 
 EXIT_PATCH = 2  #: a bad patch (or bad arguments)
 EXIT_ERROR = 1  #: anything else that went wrong
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one step per node (no kernel fusion), to see every node's own cost")
     engine_flags(p)
     p.set_defaults(func=cmd_bench)
+    add_examples_parser(sub)
     return parser
 
 

@@ -4,10 +4,11 @@ The node reference is made from the plugins' own metadata (docstrings, ports, pa
 ranges, defaults) and the hook reference from ``neuralgraph/_plugins/hookspecs.py``, each time the site is
 built, so it cannot drift from the code. ``mkdocs.yml`` loads this file with ``hooks:``.
 
-Run it to print a page instead (for a look without building the site)::
+A copy of each page is kept in ``docs/reference/`` so that links resolve in the source tree
+too; ``tests/test_docs_site.py`` fails when a copy is stale. Refresh them with::
 
-    python docs/gen_nodes.py nodes > /tmp/nodes.md
-    python docs/gen_nodes.py cli
+    python docs/gen_nodes.py nodes > docs/reference/nodes.md
+    python docs/gen_nodes.py cli > docs/reference/cli.md
 """
 
 from __future__ import annotations
@@ -259,8 +260,11 @@ def on_files(files: Any, config: Any) -> Any:
     """Add the generated reference pages to the site."""
     from mkdocs.structure.files import File
 
-    files.append(File.generated(config, NODES_PAGE, content=nodes_page()))
-    files.append(File.generated(config, CLI_PAGE, content=cli_page()))
+    for page, content in ((NODES_PAGE, nodes_page()), (CLI_PAGE, cli_page())):
+        committed = files.get_file_from_path(page)
+        if committed is not None:  # the copy kept in docs/ for reading in the source tree
+            files.remove(committed)
+        files.append(File.generated(config, page, content=content))
     return files
 
 

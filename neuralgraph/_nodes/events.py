@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 NOTE_OFF = 0x80
+"""Status byte of a note-off (channel 0; ``| channel`` for others), as ``EventBuffer.status`` holds it."""
 NOTE_ON = 0x90
+"""Status byte of a note-on (a velocity of 0 means note-off)."""
 POLY_AFTERTOUCH = 0xA0
 CONTROL_CHANGE = 0xB0
+"""Status byte of a control change (data1: controller, data2: value)."""
 CHANNEL_AFTERTOUCH = 0xD0
 PITCH_BEND = 0xE0
+"""Status byte of a pitch bend (14 bits: data1 low 7, data2 high 7; 8192 is centre)."""
 
 
 class EventBuffer:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 #: above the small Python objects (scalars, views, iterators; 1-2 KB per block in a patch of a
 #: dozen nodes) that a call creates and frees.
 DEFAULT_TOLERANCE = 8192
+"""Bytes of peak growth allowed per call by :func:`assert_no_allocations` (8 KB)."""
 
 
 class AllocationError(AssertionError):

@@ -61,13 +61,18 @@ CHECKS: tuple[str, ...] = (
     "allocations",
     "kernel",
 )
+"""Every check the suite runs, in order (names for ``run_contract_suite(checks=...)``)."""
 
 SAMPLE_RATES: tuple[int, ...] = (22050, 44100, 48000, 96000, 192000)
+"""Sample rates of the full grid (``NEURALGRAPH_CONTRACT_FULL=1``)."""
 BLOCK_SIZES: tuple[int, ...] = (1, 16, 64, 65, 128, 1024, 4096)
+"""Block sizes of the full grid."""
 #: The trimmed grid of ``quick=True``: both ends of each axis plus an odd size (the other checks
 #: run at 48 kHz).
 QUICK_SAMPLE_RATES: tuple[int, ...] = (22050, 192000)
+"""Sample rates of the trimmed grid (``quick=True``)."""
 QUICK_BLOCK_SIZES: tuple[int, ...] = (1, 65, 4096)
+"""Block sizes of the trimmed grid."""
 
 #: Lanes a node runs with when it does not fix its own count: more than one, to catch lane bugs.
 DEFAULT_LANES = 2

@@ -39,7 +39,7 @@ from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_B
 from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Output, Param, ParamValueError, Rate
-from neuralgraph._plugins.hookspecs import hookimpl
+from neuralgraph._plugins.hookspecs import BackendRegistrar, NodeRegistrar, hookimpl
 
 if TYPE_CHECKING:
     from neuralgraph._nodes.kernels import copy_kernel
@@ -50,12 +50,14 @@ __all__ = [
     "NOTE_ON",
     "PITCH_BEND",
     "Backend",
+    "BackendRegistrar",
     "BackendError",
     "CallbackAdapter",
     "EventBuffer",
     "Input",
     "NeuralgraphError",
     "Node",
+    "NodeRegistrar",
     "Output",
     "Param",
     "ParamValueError",

@@ -34,6 +34,13 @@ def _copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _plant(root: Path, module: str, statement: str) -> int:
+    """Append a function whose body is ``statement`` to ``module`` (a path under the root); its line."""
+    path = root / module
+    path.write_text(path.read_text() + f"\n\ndef _planted():\n    {statement}\n")
+    return path.read_text().count("\n")
+
+
 def test_a_plugin_importing_a_private_module_is_named(tmp_path):
     root = _copy(tmp_path)
     (root / "plugins" / "acme.py").write_text(
@@ -57,11 +64,8 @@ def test_a_private_package_imported_by_name_from_the_face_is_named(tmp_path):
 
 def test_a_stage_importing_a_later_stage_is_named(tmp_path):
     root = _copy(tmp_path)
-    ports = root / "neuralgraph" / "_nodes" / "ports.py"
-    ports.write_text(ports.read_text() + "\n\ndef _late():\n    from neuralgraph._tools.plotting import title_for\n")
-    line = ports.read_text().count("\n")
-    found = violations(root)
-    assert found == [
+    line = _plant(root, "neuralgraph/_nodes/ports.py", "from neuralgraph._tools.plotting import title_for")
+    assert violations(root) == [
         f"neuralgraph/_nodes/ports.py:{line}: imports neuralgraph._tools.plotting; stage _nodes may import only "
         "itself and earlier stages (_errors, _nodes), not _tools"
     ]
@@ -69,9 +73,7 @@ def test_a_stage_importing_a_later_stage_is_named(tmp_path):
 
 def test_a_stage_importing_a_face_and_the_cycle_it_makes_are_named(tmp_path):
     root = _copy(tmp_path)
-    contract = root / "neuralgraph" / "_tools" / "contract.py"
-    contract.write_text(contract.read_text() + "\n\ndef _face():\n    import neuralgraph.testing\n")
-    line = contract.read_text().count("\n")
+    line = _plant(root, "neuralgraph/_tools/contract.py", "import neuralgraph.testing")
     found = violations(root)
     assert (
         f"neuralgraph/_tools/contract.py:{line}: imports neuralgraph.testing; a stage (_tools) must not import a "
@@ -85,9 +87,7 @@ def test_a_stage_importing_a_face_and_the_cycle_it_makes_are_named(tmp_path):
 
 def test_a_cycle_inside_one_stage_is_named(tmp_path):
     root = _copy(tmp_path)
-    state = root / "neuralgraph" / "_nodes" / "state.py"  # node.py imports state.py
-    state.write_text(state.read_text() + "\n\ndef _back():\n    from neuralgraph._nodes.node import Node\n")
-    line = state.read_text().count("\n")
+    line = _plant(root, "neuralgraph/_nodes/state.py", "from neuralgraph._nodes.node import Node")  # node imports state
     found = violations(root)
     assert len(found) == 1 and found[0].startswith("import cycle: ")
     assert f"neuralgraph/_nodes/state.py:{line} imports neuralgraph._nodes.node" in found[0]

@@ -51,8 +51,10 @@ def freqs(count: int) -> list[float]:
 
 def write_job(folder: Path, count: int) -> Path:
     job = folder / f"job{count}.toml"
-    job.write_text(f'patch = "{PATCH.as_posix()}"\nseconds = 1.0\nseed = 1\n[params]\n"root.freq" = {freqs(count)}\n'
-                   '[outputs]\naudio = "wav"\n')
+    job.write_text(
+        f'patch = "{PATCH.as_posix()}"\nseconds = 1.0\nseed = 1\n[params]\n"root.freq" = {freqs(count)}\n'
+        '[outputs]\naudio = "wav"\n'
+    )
     return job
 
 
@@ -74,15 +76,31 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ng-batch-bench"))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(work / "cache"), NEURALGRAPH_CACHE_DIR=str(work / "cache"),
-               RAY_USAGE_STATS_ENABLED="0")
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(work / "cache"),
+        NEURALGRAPH_CACHE_DIR=str(work / "cache"),
+        RAY_USAGE_STATS_ENABLED="0",
+    )
     try:
         job = write_job(work, args.renders)
         neuralgraph("render", str(PATCH), "--seconds", "1", "-o", str(work / "warm.wav"), env=env)  # fill the cache
         results: dict[str, float] = {}
         started: dict[str, float] = {}  # renders/s once the workers are started
-        t = sum(neuralgraph("render", str(PATCH), "--seconds", "1", "--set", f"root.freq={f}",
-                            "-o", str(work / f"loop{i}.wav"), env=env) for i, f in enumerate(freqs(args.loop)))
+        t = sum(
+            neuralgraph(
+                "render",
+                str(PATCH),
+                "--seconds",
+                "1",
+                "--set",
+                f"root.freq={f}",
+                "-o",
+                str(work / f"loop{i}.wav"),
+                env=env,
+            )
+            for i, f in enumerate(freqs(args.loop))
+        )
         results["shell loop of neuralgraph render"] = args.loop / t
         per_render: list[float] = []
         for workers in (1, 2):
@@ -94,18 +112,27 @@ def main() -> None:
                 per_render = [r["render_s"] for r in sorted(rows(out), key=lambda r: r["index"])[1:]]
         if args.ray:
             out = work / "ray"
-            script = (f'start=$(date +%s.%N); "{sys.executable}" -m neuralgraph batch "{job}" -o "{out}" --ray auto '
-                      f'--workers 2 >/dev/null; end=$(date +%s.%N); echo "$start $end"')
-            run = subprocess.run(["bash", str(ROOT / "tools" / "ray_loopback.sh"), "--cpus", "2", "--", "bash", "-c",
-                                  script], env=env, capture_output=True, text=True, check=True)
+            script = (
+                f'start=$(date +%s.%N); "{sys.executable}" -m neuralgraph batch "{job}" -o "{out}" --ray auto '
+                f'--workers 2 >/dev/null; end=$(date +%s.%N); echo "$start $end"'
+            )
+            run = subprocess.run(
+                ["bash", str(ROOT / "tools" / "ray_loopback.sh"), "--cpus", "2", "--", "bash", "-c", script],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             start, end = map(float, run.stdout.split()[-2:])
             results["batch --ray (2 actors, local head)"] = args.renders / (end - start)
             started["batch --ray (2 actors, local head)"] = steady(out, 4)
             same = all((out / r["path"]).read_bytes() == (work / "w1" / r["path"]).read_bytes() for r in rows(out))
             print(f"ray output identical to --workers 1: {same}")
         base = results["shell loop of neuralgraph render"]
-        print(f"{PATCH.name}, 1 s at 48 kHz; {args.renders} renders per batch, {args.loop} in the loop; "
-              f"{os.cpu_count()} CPUs (warm numba cache)")
+        print(
+            f"{PATCH.name}, 1 s at 48 kHz; {args.renders} renders per batch, {args.loop} in the loop; "
+            f"{os.cpu_count()} CPUs (warm numba cache)"
+        )
         print(f"  {'':<38} {'end to end':>18} {'vs the loop':>12} {'once started':>18}")
         for name, rate in results.items():
             once = f"{started[name]:7.2f} renders/s" if name in started else ""
@@ -115,10 +142,12 @@ def main() -> None:
         compute = worker * NODES * CORES_PER_NODE
         driver = DRIVER_MB_S * 1e6 / size
         print(f"one worker, started: {worker:.1f} renders/s (median of the renders' own times)")
-        print(f"estimate, {NODES}-node Ray cluster: {min(compute, driver):.0f} renders/s = min(compute "
-              f"{compute:.0f}: {NODES} nodes x {CORES_PER_NODE} cores x one actor per core x {worker:.1f}/s, "
-              f"assuming cores as fast as this one and no sharing; driver {driver:.0f}: {DRIVER_MB_S:.0f} MB/s "
-              f"into the driver's disk / {size / 1e3:.0f} kB per render). Start-up is paid once per actor.")
+        print(
+            f"estimate, {NODES}-node Ray cluster: {min(compute, driver):.0f} renders/s = min(compute "
+            f"{compute:.0f}: {NODES} nodes x {CORES_PER_NODE} cores x one actor per core x {worker:.1f}/s, "
+            f"assuming cores as fast as this one and no sharing; driver {driver:.0f}: {DRIVER_MB_S:.0f} MB/s "
+            f"into the driver's disk / {size / 1e3:.0f} kB per render). Start-up is paid once per actor."
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

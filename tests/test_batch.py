@@ -16,13 +16,12 @@ import mido
 import numpy as np
 import pytest
 import soundfile
+from analysis import peak_frequency, rms
 
 import neuralgraph as ng
-from analysis import peak_frequency, rms
-from neuralgraph.batch import JobError, load_job, run_batch
-from neuralgraph.batch.render import encode_audio
-from neuralgraph.batch.space import render_at
-from neuralgraph.errors import NeuralgraphError
+from neuralgraph import JobError, NeuralgraphError, load_job, run_batch
+from neuralgraph._tools.batch.render import encode_audio
+from neuralgraph._tools.batch.space import render_at
 
 RATE = 16000
 PATCH = """schema = 1
@@ -118,8 +117,9 @@ def same_files(a: Path, b: Path) -> list[str]:
     """Names of the data files that differ between two output folders (or exist in one only)."""
     names = {p.name for p in a.iterdir() if p.suffix in (".flac", ".wav", ".npy")}
     names |= {p.name for p in b.iterdir() if p.suffix in (".flac", ".wav", ".npy")}
-    return sorted(n for n in names if not ((a / n).exists() and (b / n).exists()
-                                           and (a / n).read_bytes() == (b / n).read_bytes()))
+    return sorted(
+        n for n in names if not ((a / n).exists() and (b / n).exists() and (a / n).read_bytes() == (b / n).read_bytes())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_a_grid_times_midi_files_gives_one_measured_file_per_render(local: tuple
         audio, rate = soundfile.read(out / row["path"], dtype="float64")
         assert rate == RATE == row["sample_rate"] and audio.shape == (RATE,) and row["frames"] == RATE
         on, off = NOTES[Path(row["midi"]).name]
-        held = audio[int((on + 0.05) * RATE): int((off - 0.05) * RATE)]
+        held = audio[int((on + 0.05) * RATE) : int((off - 0.05) * RATE)]
         # the file's content is what its row says: pitch from osc.freq, level from amp.gain_db
         assert peak_frequency(held, RATE) == pytest.approx(row["osc.freq"], abs=0.5)
         assert rms(held) * np.sqrt(2) == pytest.approx(10 ** (row["amp.gain_db"] / 20), rel=0.01)
@@ -163,7 +163,7 @@ def test_a_grid_times_midi_files_gives_one_measured_file_per_render(local: tuple
         env = np.load(out / row["taps"]["env.out"])
         assert env.shape == (1, RATE) and env.dtype == np.float32
         assert np.flatnonzero(env[0] > 0)[0] == round(on * RATE)
-        assert np.all(env[0, int(off * RATE) + 200:] == 0.0)
+        assert np.all(env[0, int(off * RATE) + 200 :] == 0.0)
         assert (row["clipped"], row["non_finite"], row["faults"]) == (0, 0, [])
         assert row["seed"] == render_at(load_job(job), row["index"]).seed
         assert row["neuralgraph_version"] == ng.__version__ and len(row["patch_sha256"]) == 64
@@ -173,8 +173,9 @@ def test_a_record_alone_reproduces_its_file_with_a_fresh_engine(local: tuple[Pat
     """The worker re-uses one compiled engine; a fresh engine given one row's values makes the same bytes."""
     job, out = local
     for row in (rows(out)[-1], rows(out)[7]):
-        patch = ng.load_patch(job.parent / "sine.toml", overrides={"osc.freq": row["osc.freq"],
-                                                                    "amp.gain_db": row["amp.gain_db"]})
+        patch = ng.load_patch(
+            job.parent / "sine.toml", overrides={"osc.freq": row["osc.freq"], "amp.gain_db": row["amp.gain_db"]}
+        )
         engine = ng.Engine(patch, sample_rate=row["sample_rate"])
         audio = engine.render(row["seconds"], midi=job.parent / row["midi"])
         assert encode_audio(audio, RATE, "flac", "24") == (out / row["path"]).read_bytes()
@@ -188,24 +189,25 @@ def test_two_worker_processes_write_the_same_bytes_and_rows(local: tuple[Path, P
     assert "18 rendered, 0 already complete, 18 in all" in run.stdout and "on 2 workers" in run.stdout
     assert same_files(out1, out2) == []
     assert {r["worker"] for r in rows(out2)} != {r["worker"] for r in rows(out1)}
-    assert sorted(map(stable, rows(out2)), key=lambda r: r["index"]) == sorted(map(stable, rows(out1)),
-                                                                             key=lambda r: r["index"])
+    assert sorted(map(stable, rows(out2)), key=lambda r: r["index"]) == sorted(
+        map(stable, rows(out1)), key=lambda r: r["index"]
+    )
 
 
 def test_resume_redoes_exactly_the_missing_and_damaged_renders(local: tuple[Path, Path], tmp_path: Path) -> None:
     job, out1 = local
     out = tmp_path / "resumed"
     shutil.copytree(out1, out)
-    (out / "000004.flac").unlink()                                   # missing
-    (out / "000009.env.out.npy").write_bytes(b"\x93NUMPY truncated")   # damaged
-    (out / ".000011.flac.123.part").write_bytes(b"half a file")       # a killed writer's temp file
+    (out / "000004.flac").unlink()  # missing
+    (out / "000009.env.out.npy").write_bytes(b"\x93NUMPY truncated")  # damaged
+    (out / ".000011.flac.123.part").write_bytes(b"half a file")  # a killed writer's temp file
     with open(out / "metadata.jsonl", "ab") as handle:
-        handle.write(b'{"id": "000012", "index": 12, "pa')            # a torn last line
+        handle.write(b'{"id": "000012", "index": 12, "pa')  # a torn last line
     summary = run_batch(load_job(job), out, workers=1, progress=False)
     assert (summary.rendered, summary.skipped) == (2, 16)
     assert same_files(out1, out) == []
     table = rows(out)
-    assert sorted(r["index"] for r in table) == list(range(18))      # no duplicate row, none torn
+    assert sorted(r["index"] for r in table) == list(range(18))  # no duplicate row, none torn
     assert not list(out.glob(".*.part"))
     again = run_batch(load_job(job), out, workers=1, progress=False)
     assert (again.rendered, again.skipped) == (0, 18)
@@ -227,12 +229,17 @@ def test_a_changed_job_refuses_the_old_folder_unless_asked(local: tuple[Path, Pa
 
 
 @pytest.mark.slow
-def test_killing_the_pool_midway_then_resuming_leaves_every_render_once(long_local: tuple[Path, Path],
-                                                                        tmp_path: Path) -> None:
+def test_killing_the_pool_midway_then_resuming_leaves_every_render_once(
+    long_local: tuple[Path, Path], tmp_path: Path
+) -> None:
     job, uninterrupted = long_local
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "neuralgraph", "batch", str(job), "-o", str(out), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neuralgraph", "batch", str(job), "-o", str(out), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
@@ -262,27 +269,35 @@ def test_random_draws_and_notes_times_velocities(tmp_path: Path) -> None:
     """NSynth-style notes × velocities with a parameter drawn per render from the job seed."""
     (tmp_path / "sine.toml").write_text(PATCH.format(freq='"keys.freq"'))
     job_file = tmp_path / "notes.toml"
-    job_file.write_text('patch = "sine.toml"\nseconds = 0.5\nseed = 3\nsamples = 2\n'
-                        '[params]\n"amp.gain_db" = { uniform = [-30.0, -6.0] }\n'
-                        '"env.release_ms" = { log_uniform = [1.0, 20.0] }\n'
-                        '[midi]\nnotes = { range = [60, 62] }\nvelocities = [40, 127]\nhold = 0.3\n'
-                        '[outputs]\naudio = "wav"\n')
+    job_file.write_text(
+        'patch = "sine.toml"\nseconds = 0.5\nseed = 3\nsamples = 2\n'
+        '[params]\n"amp.gain_db" = { uniform = [-30.0, -6.0] }\n'
+        '"env.release_ms" = { log_uniform = [1.0, 20.0] }\n'
+        "[midi]\nnotes = { range = [60, 62] }\nvelocities = [40, 127]\nhold = 0.3\n"
+        '[outputs]\naudio = "wav"\n'
+    )
     job = load_job(job_file)
     assert job.total == 2 * 3 * 2
     run_batch(job, tmp_path / "out", workers=1, progress=False)
     table = sorted(rows(tmp_path / "out"), key=lambda r: r["index"])
-    assert [(r["note"], r["velocity"]) for r in table[:6]] == [(60, 40), (60, 127), (61, 40), (61, 127),
-                                                              (62, 40), (62, 127)]
+    assert [(r["note"], r["velocity"]) for r in table[:6]] == [
+        (60, 40),
+        (60, 127),
+        (61, 40),
+        (61, 127),
+        (62, 40),
+        (62, 127),
+    ]
     gains = [r["amp.gain_db"] for r in table]
     assert len(set(gains)) == 12 and all(-30 <= g <= -6 for g in gains)
     assert all(1.0 <= r["env.release_ms"] <= 20.0 for r in table)
     for row in table:
         assert render_at(job, row["index"]).params == {k: row[k] for k in ("amp.gain_db", "env.release_ms")}
         audio, rate = soundfile.read(tmp_path / "out" / row["path"], dtype="float64")
-        held = audio[int(0.05 * rate): int(0.28 * rate)]
+        held = audio[int(0.05 * rate) : int(0.28 * rate)]
         assert peak_frequency(held, rate) == pytest.approx(440 * 2 ** ((row["note"] - 69) / 12), abs=0.5)
         assert rms(held) * np.sqrt(2) == pytest.approx(10 ** (row["amp.gain_db"] / 20), rel=0.01)
-        assert np.max(np.abs(audio[int(0.3 * rate) + 400:])) == 0.0  # released at hold = 0.3 s
+        assert np.max(np.abs(audio[int(0.3 * rate) + 400 :])) == 0.0  # released at hold = 0.3 s
     # another seed draws other values; the same seed the same ones, whatever the order of asking
     other = load_job(job_file)
     backwards = {i: render_at(other, i).params for i in reversed(range(12))}
@@ -292,39 +307,65 @@ def test_random_draws_and_notes_times_velocities(tmp_path: Path) -> None:
 
 
 BAD_JOBS = [
-    ('patch = "sine.toml"\nseconds = 1.0\nsamles = 2\n',
-     "job.toml:3:1: NG200 samles: unknown key `samles` (did you mean `samples`?)"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[params]\n"osc.frq" = [1, 2]\n',
-     "job.toml:4:1: NG203 params.osc.frq: `osc.sine` has no parameter or input `frq` (did you mean `freq`?)"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[params]\n"lfo.freq" = [1, 2]\n',
-     "job.toml:4:1: NG203 params.lfo.freq: the patch has no node `lfo`"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[params]\n"vca.gain" = [1, 2]\n',
-     "job.toml:4:1: NG203 params.vca.gain: `vca.gain` is connected in the patch; only unconnected inputs can be set"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[params]\n"osc.freq" = [220, 200000]\n"amp.gain_db" = [-6, 0]\n',
-     "job.toml:4:20: NG204 params.osc.freq[1]: 200000 must be <= 100000 Hz; 2 of 4 renders use it, the first "
-     "#2: osc.freq = 200000, amp.gain_db = -6"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[params]\n"amp.gain_db" = { log_uniform = [0, 6] }\n',
-     "job.toml:4:19: NG201 params.amp.gain_db.log_uniform: log_uniform needs lo > 0, got 0"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[params]\n"amp.gain_db" = { uniform = [-6, 60] }\n',
-     "job.toml:4:34: NG204 params.amp.gain_db.uniform[1]: 60 must be <= 48 dB; uniform draws may reach it"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[midi]\nfiles = "nowhere/*.mid"\n',
-     "job.toml:4:9: NG202 midi.files: 'nowhere/*.mid' matches no file (relative to the job file)"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[outputs]\naudio = "mp3"\n',
-     "job.toml:4:9: NG201 outputs.audio: 'mp3' is not one of 'wav', 'flac'"),
-    ('patch = "sine.toml"\nseconds = 1.0\n[outputs]\ntaps = ["env.gate", "enx.out"]\n',
-     "job.toml:4:9: NG205 outputs.taps[0]: `env.adsr` has no audio or control output `gate`"),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\nsamles = 2\n',
+        "job.toml:3:1: NG200 samles: unknown key `samles` (did you mean `samples`?)",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"osc.frq" = [1, 2]\n',
+        "job.toml:4:1: NG203 params.osc.frq: `osc.sine` has no parameter or input `frq` (did you mean `freq`?)",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"lfo.freq" = [1, 2]\n',
+        "job.toml:4:1: NG203 params.lfo.freq: the patch has no node `lfo`",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"vca.gain" = [1, 2]\n',
+        "job.toml:4:1: NG203 params.vca.gain: `vca.gain` is connected in the patch; only unconnected inputs can be set",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"osc.freq" = [220, 200000]\n"amp.gain_db" = [-6, 0]\n',
+        "job.toml:4:20: NG204 params.osc.freq[1]: 200000 must be <= 100000 Hz; 2 of 4 renders use it, the first "
+        "#2: osc.freq = 200000, amp.gain_db = -6",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"amp.gain_db" = { log_uniform = [0, 6] }\n',
+        "job.toml:4:19: NG201 params.amp.gain_db.log_uniform: log_uniform needs lo > 0, got 0",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"amp.gain_db" = { uniform = [-6, 60] }\n',
+        "job.toml:4:34: NG204 params.amp.gain_db.uniform[1]: 60 must be <= 48 dB; uniform draws may reach it",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[midi]\nfiles = "nowhere/*.mid"\n',
+        "job.toml:4:9: NG202 midi.files: 'nowhere/*.mid' matches no file (relative to the job file)",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[outputs]\naudio = "mp3"\n',
+        "job.toml:4:9: NG201 outputs.audio: 'mp3' is not one of 'wav', 'flac'",
+    ),
+    (
+        'patch = "sine.toml"\nseconds = 1.0\n[outputs]\ntaps = ["env.gate", "enx.out"]\n',
+        "job.toml:4:9: NG205 outputs.taps[0]: `env.adsr` has no audio or control output `gate`",
+    ),
     ('patch = "sine.toml"\nseconds = -1\n', "job.toml:2:11: NG201 seconds: -1 is not a number > 0 and <= 3600"),
-    ('patch = "synth.toml"\nseconds = 1\n',
-     "job.toml:1:9: NG202 patch: no such patch file 'synth.toml' (relative to the job file)"),
-    ('seconds = 1\n', "job.toml:1:1: NG206 the job names no patch"),
+    (
+        'patch = "synth.toml"\nseconds = 1\n',
+        "job.toml:1:9: NG202 patch: no such patch file 'synth.toml' (relative to the job file)",
+    ),
+    ("seconds = 1\n", "job.toml:1:1: NG206 the job names no patch"),
     ('patch = "sine.toml"\nseconds = [1\n', "job.toml:3:1: NG100 invalid TOML: Unclosed array"),
 ]
 
 
-@pytest.mark.parametrize("text, expected", BAD_JOBS, ids=[f"{i}-{e.split()[1] if ' NG' in e else 'NG100'}"
-                                                          for i, (_, e) in enumerate(BAD_JOBS)])
-def test_job_file_mistakes_are_located(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
-                                       expected: str) -> None:
+@pytest.mark.parametrize(
+    "text, expected",
+    BAD_JOBS,
+    ids=[f"{i}-{e.split()[1] if ' NG' in e else 'NG100'}" for i, (_, e) in enumerate(BAD_JOBS)],
+)
+def test_job_file_mistakes_are_located(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
     (tmp_path / "sine.toml").write_text(PATCH.format(freq=440.0))
     (tmp_path / "job.toml").write_text(text)
     monkeypatch.chdir(tmp_path)
@@ -335,12 +376,15 @@ def test_job_file_mistakes_are_located(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_the_command_prints_every_job_problem_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "sine.toml").write_text(PATCH.format(freq=440.0))
-    (tmp_path / "job.toml").write_text('patch = "sine.toml"\nseconds = 1.0\n[params]\n"amp.gain_db" = [-6, 100]\n'
-                                       '[outputs]\ntaps = ["enx.out"]\n')
+    (tmp_path / "job.toml").write_text(
+        'patch = "sine.toml"\nseconds = 1.0\n[params]\n"amp.gain_db" = [-6, 100]\n[outputs]\ntaps = ["enx.out"]\n'
+    )
     run = neuralgraph("batch", "job.toml", "-o", "out", cwd=tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert ("job.toml:4:22: NG204 params.amp.gain_db[1]: 100 must be <= 48 dB; 1 of 2 renders use it, "
-            "the first #1: amp.gain_db = 100") in run.stderr
+    assert (
+        "job.toml:4:22: NG204 params.amp.gain_db[1]: 100 must be <= 48 dB; 1 of 2 renders use it, "
+        "the first #1: amp.gain_db = 100"
+    ) in run.stderr
     assert "job.toml:6:9: NG205 outputs.taps[0]: the patch has no node `enx` (did you mean `env`?)" in run.stderr
     assert "2 problems found" in run.stderr and not (tmp_path / "out").exists()
     with pytest.raises(JobError):
@@ -391,7 +435,8 @@ def _ray_available() -> str | None:
 
 @pytest.mark.slow
 def test_a_real_ray_cluster_writes_the_local_bytes_and_survives_a_lost_worker(
-        local: tuple[Path, Path], long_local: tuple[Path, Path], tmp_path: Path) -> None:
+    local: tuple[Path, Path], long_local: tuple[Path, Path], tmp_path: Path
+) -> None:
     """A head and its workers started by the test, in a network namespace with only loopback (and a
     PID namespace, so ending it ends every Ray process it started); the driver connects by address."""
     why = _ray_available()
@@ -401,16 +446,28 @@ def test_a_real_ray_cluster_writes_the_local_bytes_and_survives_a_lost_worker(
         pytest.skip(why)
     job, out1 = local
     long_job, uninterrupted = long_local
-    env = dict(os.environ, PY=sys.executable, JOB=str(job), JOB_LONG=str(long_job),
-               OUT_RAY=str(tmp_path / "ray"), OUT_FAULT=str(tmp_path / "fault"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    run = subprocess.run(["bash", str(ROOT / "tools" / "ray_loopback.sh"), "--cpus", "2", "--", "bash", "-c",
-                          RAY_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        PY=sys.executable,
+        JOB=str(job),
+        JOB_LONG=str(long_job),
+        OUT_RAY=str(tmp_path / "ray"),
+        OUT_FAULT=str(tmp_path / "fault"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    run = subprocess.run(
+        ["bash", str(ROOT / "tools" / "ray_loopback.sh"), "--cpus", "2", "--", "bash", "-c", RAY_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "18 rendered, 0 already complete, 18 in all" in run.stdout and "on 2 workers" in run.stdout
     assert same_files(out1, tmp_path / "ray") == []
     assert sorted(map(stable, rows(tmp_path / "ray")), key=lambda r: r["index"]) == sorted(
-        map(stable, rows(out1)), key=lambda r: r["index"])
+        map(stable, rows(out1)), key=lambda r: r["index"]
+    )
     assert "killed actor pid: none" not in run.stdout, run.stdout
     fault = rows(tmp_path / "fault")
     assert sorted(r["index"] for r in fault) == list(range(18))  # every render, exactly once
@@ -426,16 +483,21 @@ def test_the_documented_flute_example_is_a_valid_job() -> None:
 
 def test_ray_without_ray_installed_says_how_to_install_it(local: tuple[Path, Path], tmp_path: Path) -> None:
     job, _ = local
-    code = ("import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
-            "from neuralgraph.cli import main; sys.exit(main(sys.argv[1:]))")
-    run = subprocess.run([sys.executable, "-c", code, "batch", str(job), "-o", str(tmp_path / "o"), "--ray", "auto"],
-                         capture_output=True, text=True)
+    code = (
+        "import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
+        "from neuralgraph._tools.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, "batch", str(job), "-o", str(tmp_path / "o"), "--ray", "auto"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "--ray needs Ray: pip install 'neuralgraph[ray]'" in run.stderr
 
 
 def test_two_batches_cannot_write_one_folder_at_once(local: tuple[Path, Path], tmp_path: Path) -> None:
-    from neuralgraph.batch.store import Store
+    from neuralgraph._tools.batch.store import Store
 
     job, out1 = local
     out = tmp_path / "busy"

@@ -133,6 +133,24 @@ def test_set_ramps_an_input_and_reports_bad_targets(load):
         engine.set("out.channels", 1)
 
 
+def test_set_now_leaves_the_engine_as_a_fresh_one_built_with_the_value(load):
+    """Batch rendering re-uses one engine: set_now + reset must equal a new engine, even mid-ramp."""
+    nodes = chain(1)
+    engine = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    engine.set("g0.gain", 0.25)
+    engine.render(0.001)  # one block: the gain's ramp is still in progress
+    engine.set_now("g0.gain", 0.5)
+    engine.set_now("osc.freq", 440.0)
+    engine.reset()
+    nodes["g0"]["gain"], nodes["osc"]["freq"] = 0.5, 440.0
+    fresh = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    assert np.array_equal(engine.render(0.05), fresh.render(0.05))
+    with pytest.raises(ng.ParameterError, match="connected"):
+        engine.set_now("g0.in", 1.0)
+    with pytest.raises(ng.ParameterError, match="must be <= 100000"):
+        engine.set_now("osc.freq", 1e9)
+
+
 def test_set_from_another_thread_lands_at_a_block_boundary(load):
     engine = ng.Engine(load(chain(0)), sample_rate=SR, block_size=64)
     worker = threading.Thread(target=lambda: [engine.set("osc.freq", 500.0 + i) for i in range(200)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import attrs
 import numpy as np
@@ -54,12 +53,7 @@ def profile(engine: Engine, blocks: int, *, warmup: int = 20) -> Profile:
     per-step figures add up to slightly more than the first pass's CPU per block.
     """
     blocks = max(1, int(blocks))
-    for _ in range(warmup):
-        engine.process()
-    t0 = time.process_time()
-    for _ in range(blocks):
-        engine.process()
-    cpu = (time.process_time() - t0) / blocks
+    cpu = engine.benchmark(blocks, warmup)["cpu_per_block_s"]
 
     plan = engine.plan
     # one row per block: the median per step discards blocks where the process was descheduled

@@ -43,6 +43,7 @@ class Signal:
     readers: int = 0
     buffer: np.ndarray | None = None
     index: int = -1
+    owned: bool = False  # the node's own array (Node.output_buffers), not a slab slot
 
 
 @attrs.define(eq=False)
@@ -168,7 +169,10 @@ class Compiler:
         if key not in self.signals:
             decl = self.nodes[node].outputs()[port]
             lanes = self.topology.output_lanes[node][port]
-            self.signals[key] = Signal(lanes, _rate_width(decl.rate, self.block_size))
+            sig = self.signals[key] = Signal(lanes, _rate_width(decl.rate, self.block_size))
+            own = (self.nodes[node].output_buffers() or {}).get(port)
+            if own is not None and own.shape == (sig.lanes, sig.width) and own.dtype == np.float32:
+                sig.buffer, sig.pinned, sig.owned = own, True, True
         return self.signals[key]
 
     def emit(self) -> None:
@@ -297,7 +301,7 @@ class Compiler:
         sizes: list[int] = []
         for step in self.steps:
             for sig in step.writes.values():
-                if isinstance(sig, Signal) and sig.index < 0:
+                if isinstance(sig, Signal) and sig.index < 0 and not sig.owned:
                     size = sig.lanes * sig.width
                     if free[size] and not sig.pinned:
                         sig.index = free[size].pop()
@@ -318,6 +322,8 @@ class Compiler:
         slab = np.zeros(int(offsets[-1]), np.float32)
         self.slab = slab
         for sig in self._all_signals():
+            if sig.owned:
+                continue
             start = offsets[sig.index]
             sig.buffer = slab[start : start + sig.lanes * sig.width].reshape(sig.lanes, sig.width)
         return len(sizes), slab.nbytes

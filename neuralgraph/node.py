@@ -196,6 +196,13 @@ class Node:
         """
         return 0
 
+    def output_buffers(self) -> Mapping[str, np.ndarray] | None:
+        """Optionally, arrays made in ``prepare`` that the plan uses as these outputs' buffers
+        (float32, shaped (lanes, frames or 1)), e.g. memory a model writes its results into, so
+        that no copy per port is needed. ``process`` must still fill whatever ``outs`` it is
+        given (a host may pass its own arrays). Default: None (the plan's buffers)."""
+        return None
+
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Compute one block. Must fill every output; must not allocate."""
         raise NotImplementedError(f"{type(self).__name__}.process")

@@ -350,6 +350,8 @@ class Compiler:
                 for i, term in enumerate(step.mix.terms):
                     term.view = ins[f"t{i}"]
             in_ports, out_ports = Ports(ins), Ports(outs)
+            if step.node is not None:
+                step.node.bind(in_ports, out_ports)
             steps.append((step.process, in_ports, out_ports))
             thru = None
             if step.node is not None and step.node.bypass == "thru":

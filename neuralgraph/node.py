@@ -203,6 +203,12 @@ class Node:
         given (a host may pass its own arrays). Default: None (the plan's buffers)."""
         return None
 
+    def bind(self, ins: Ports, outs: Ports) -> None:
+        """Called once when the plan is built (control thread, after ``prepare``) with the
+        ``ins``/``outs`` that ``process`` will then be handed for the plan's life. Their arrays
+        stay at the same addresses, so a node may point external code (a model's bound inputs)
+        at them here. ``process`` must still work with any other Ports it is given. Default: nothing."""
+
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Compute one block. Must fill every output; must not allocate."""
         raise NotImplementedError(f"{type(self).__name__}.process")

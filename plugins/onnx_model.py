@@ -185,7 +185,6 @@ class OnnxModel(Node):
         self.lanes = lanes = ctx.lanes
         self.frames = ctx.block_size
         self.owned: np.ndarray | None = None
-        self._owned_outs: Ports | None = None
         if self.map is None:
             return
         mm = self.map
@@ -230,7 +229,8 @@ class OnnxModel(Node):
         self.ring_copies = [] if self.direct_in else [(self.rings[tm.name], slot.views[tm.name]) for tm in audio]
         self.control_in = [(port, slot.views[tm.name][:, k, :], tm.scale, tm.offset)
                            for port, tm, k in mm.in_ports() if tm.role == "control"]
-        self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs]
+        self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs if not o.direct]
+        self._plan_ins = self._plan_outs = None  # set by bind()
         self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
         if self.owned is not None:
             self.owned_copies = [(dst, outs[name].source(slot.views[name]) if k is None else
@@ -289,7 +289,6 @@ class OnnxModel(Node):
         ports = mm.out_ports()
         self.owned = np.zeros((len(ports), lanes, hop), np.float32)
         self._owned_views = {port: self.owned[j] for j, (port, _, _) in enumerate(ports)}
-        self._first_port = ports[0][0]
         alias: dict[str, np.ndarray] = {}
         self.owned_copies = []
         j = 0
@@ -323,15 +322,60 @@ class OnnxModel(Node):
         return None if self.owned is None else self._owned_views
 
     # ---- the audio thread -----------------------------------------------------------------------
-    def _call(self, ins: Ports) -> None:
-        for port, view, scale, offset in self.control_in:
+    def bind(self, ins: Ports, outs: Ports) -> None:
+        """The plan's Ports: a float32 input tensor that is exactly one port's array (C-contiguous,
+        lanes by samples) gets a second set of bindings that read that array in place, so the
+        plan's calls copy nothing in; outputs living in :meth:`output_buffers` copy nothing out."""
+        if self.map is None:
+            return
+        if self.owned is not None and all(outs[p] is a for p, a in self._owned_views.items()):
+            self._plan_outs = outs
+        if self.rate == "frame" or self.worker or self.context:
+            return
+        mm, session = self.map, self._session
+        direct: dict[str, np.ndarray] = {}
+        for port, tm, _ in mm.in_ports():
+            arr = ins[port]
+            if (tm.features == 1 and tm.tensor.dtype == np.float32 and tm.scale == 1.0 and tm.offset == 0.0
+                    and arr.dtype == np.float32 and arr.flags.c_contiguous
+                    and arr.shape == (self.lanes, self.hop if tm.role == "audio" else 1)):
+                direct[tm.name] = arr
+        if not direct:
+            return
+        bindings = []
+        for lane, binding in enumerate(self.bindings):
+            ours = session.io_binding()
+            for tm in mm.inputs + mm.outputs:
+                arr = direct.get(tm.name)
+                if arr is None:
+                    arr = self.slots[0].storage[tm.name]
+                    if not mm.batched and tm.role != "constant":
+                        arr = arr[lane]
+                elif not mm.batched:
+                    arr = arr[lane:lane + 1].reshape(self.slots[0].storage[tm.name][lane].shape)
+                else:
+                    arr = arr.reshape(self.slots[0].storage[tm.name].shape)
+                bind = ours.bind_input if tm.is_input else ours.bind_output
+                bind(tm.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+            bindings.append(ours)
+        self._plan_bindings = bindings
+        self._plan_control = [c for c, (port, tm, _) in zip(self.control_in, [x for x in mm.in_ports()
+                                                                                if x[1].role == "control"])
+                              if tm.name not in direct]
+        self._plan_ring = [r for r, (port, tm, _) in zip(self.ring_in, [x for x in mm.in_ports()
+                                                                         if x[1].role == "audio"])
+                           if tm.name not in direct]
+        self._plan_ins = ins
+
+    def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
+        for port, view, scale, offset in self.control_in if control_in is None else control_in:
             _write(view, ins[port], scale, offset)
         wp = self.wp
         if self.ring_copies:
             start = wp - self.window
             for ring, view in self.ring_copies:
                 np.copyto(view, ring[:, :, start:wp], casting="unsafe")
-        for binding in self.bindings:
+        for binding in self.bindings if bindings is None else bindings:
             self._run(binding)
         for state_in, state_out in self.states:
             np.copyto(state_in, state_out)
@@ -353,25 +397,22 @@ class OnnxModel(Node):
         if self.rate == "frame":
             self._process_frames(ins, outs, frames)
             return
+        plan = ins is self._plan_ins
         if self.ring_in:  # stream: the block's samples after the context
             wp = self.wp
-            for port, ring, scale, offset in self.ring_in:
+            for port, ring, scale, offset in self._plan_ring if plan else self.ring_in:
                 _write(ring[:, wp:wp + frames], ins[port], scale, offset)
             self.wp = wp + frames
-        self._call(ins)
-        if outs is self._owned_outs or self._owns(outs):
+        if plan:
+            self._call(ins, self._plan_control, self._plan_bindings)
+        else:
+            self._call(ins)
+        if outs is self._plan_outs:
             for dst, src in self.owned_copies:
                 np.copyto(dst, src)
             return
         for port, src in self.out_srcs:
             np.copyto(outs[port], src)
-
-    def _owns(self, outs: Ports) -> bool:
-        """Whether ``outs`` are this node's own buffers (the engine's plan); remembered once true."""
-        if self.owned is None or outs[self._first_port] is not self._owned_views[self._first_port]:
-            return False
-        self._owned_outs = outs
-        return True
 
     def _process_frames(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Fill the current hop; the outputs play the previous call's result."""

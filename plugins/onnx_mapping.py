@@ -212,8 +212,12 @@ class _Builder:
             self.fail(self.key(t.name, "role"), f"tensor {t.name!r} is {t.type}",
                       "supported: " + ", ".join(k.replace("tensor(", "").rstrip(")") for k in DTYPES))
         rank = len(t.shape)
+        if "batch_axis" not in table and not is_input:  # a state output takes its input's batch axis
+            fed = [tb for tb in self.tables.values() if isinstance(tb, dict) and tb.get("output") == t.name]
+            if fed and "batch_axis" in fed[0]:
+                table = {**table, "batch_axis": fed[0]["batch_axis"]}
         batch = self.axis(t, "batch_axis", table["batch_axis"]) if "batch_axis" in table else (
-            0 if rank >= 2 or (self.legacy and rank == 1) else None)
+            0 if rank >= 2 else None)
         if batch is not None and t.shape[batch] not in (None, 1):
             self.fail(self.key(t.name, "batch_axis"),
                       f"axis {batch} of {t.named_text()} is taken as the batch but has size {t.shape[batch]}",

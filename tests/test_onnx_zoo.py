@@ -1,0 +1,72 @@
+"""The signature zoo through ``onnx.model``: seven published model signatures, mapped in the patch
+and unmodified, rendered through the engine with several lanes at odd block sizes, equal sample for
+sample to the same model run directly by onnxruntime over the same signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+from onnx_zoo import SR, ZOO, ZooModel
+
+import neuralgraph as ng
+
+BLOCKS = (1, 37, 64, 512)
+
+
+def zoo_patch(tmp_path: Path, entry: ZooModel, port: str, block: int) -> Path:
+    entry.build(tmp_path / f"{entry.name}.onnx")
+    path = tmp_path / f"{entry.name}_{port}.toml"
+    path.write_text(f"""schema = 1
+name = "{entry.name}"
+[engine]
+sample_rate = {SR}
+block_size = {block}
+[nodes.src]
+type = "io.input"
+channels = {entry.lanes}
+[nodes.out]
+type = "io.output"
+channels = {entry.lanes}
+in = "net.{port}"
+[nodes.net]
+type = "onnx.model"
+model = "{entry.name}.onnx"
+{entry.inputs_line()}{entry.node}""")
+    return path
+
+
+@pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])
+def test_zoo_model_equals_a_direct_onnxruntime_loop(tmp_path, entry):
+    x = np.random.default_rng(11).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
+    expected = entry.reference(entry.build(tmp_path / f"{entry.name}.onnx"), x)
+    for port, want in expected.items():
+        for block in BLOCKS:
+            engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, block)))
+            got = engine.render(entry.samples / SR, input=x)
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=entry.atol, rtol=0,
+                                       err_msg=f"{entry.name}.{port} at block {block}")
+            assert np.abs(want).max() > 0.05  # the comparison is not between silences
+
+
+def test_crepe_feature_axis_becomes_one_port_per_bin(tmp_path):
+    from neuralgraph_plugins.onnx_model import OnnxModel
+
+    entry = next(e for e in ZOO if e.name == "crepe")
+    node = OnnxModel(model=str(entry.build(tmp_path / "c.onnx")), rate="frame", frame_size=160, context=864,
+                     tensors={"probabilities": {"role": "control"}})
+    assert list(node.outputs())[:2] == ["probabilities_1", "probabilities_2"] and len(node.outputs()) == 360
+    assert list(node.inputs()) == ["frames"]
+
+
+def test_frame_models_declare_their_hop_as_latency(tmp_path):
+    for name, latency in (("vad", 512), ("crepe", 160), ("rave", 2048), ("lstm", 0), ("nam", 0)):
+        entry = next(e for e in ZOO if e.name == name)
+        port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"),
+                                         np.zeros((entry.lanes, 2048), np.float32))))
+        engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
+        assert engine.latency == latency, name

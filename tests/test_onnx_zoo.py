@@ -70,3 +70,33 @@ def test_frame_models_declare_their_hop_as_latency(tmp_path):
                                          np.zeros((entry.lanes, 2048), np.float32))))
         engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
         assert engine.latency == latency, name
+
+
+@pytest.mark.parametrize("name", ["vad", "multirate", "half", "nam", "lstm"])
+def test_mapped_models_allocate_nothing_per_block(tmp_path, name):
+    """Casts (int64 constant, float16), context rings, state pairs on axis 1 and resampled outputs
+    all run in buffers made in prepare: the engine's block allocates nothing."""
+    from test_onnx_model import steady_state_allocations
+
+    entry = next(e for e in ZOO if e.name == name)
+    port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096),
+                                                                                        np.float32))))
+    engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37)))
+    engine.plan.input[:] = 0.25
+    steady_state_allocations(engine.process)
+
+
+def test_flute_runs_from_its_own_buffers_in_a_plan():
+    """The flute's 48 control outputs are the node's own (ports, lanes, 1) array, which the model
+    writes into: the plan reads them in place."""
+    engine = ng.Engine(ng.load_patch(Path(__file__).parent.parent / "graphs" / "neural_flute.toml"))
+    node = engine.plan.nodes["decoder"]
+    assert node.owned is not None and node.owned.shape == (48, 4, 1)
+    _, ins, outs = engine.plan.steps[engine.plan.step_names.index("decoder")]
+    assert outs["harm_1"] is node.output_buffers()["harm_1"] and outs["noise_16"].base is node.owned
+    assert node._plan_ins is ins and node._plan_outs is outs  # the plan's calls copy nothing port by port
+    engine.note_on(69, velocity=100)
+    for _ in range(20):
+        engine.process()
+    harm = node.owned[:32, :, 0]
+    assert harm[:, 0].max() > 0 and np.isfinite(harm).all()

@@ -386,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one step per node (no kernel fusion), to see every node's own cost")
     engine_flags(p)
     p.set_defaults(func=cmd_bench)
+
+    from .modelcmd import add_parser as add_model_parser  # `model inspect` lives in its own module
+
+    add_model_parser(sub)
     return parser
 
 

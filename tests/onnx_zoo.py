@@ -297,7 +297,8 @@ role = "constant"
 value = 16000
 [nodes.net.tensors.output]
 role = "control"
-''', ref_vad, 2048, 2, {"input": "audio", "state": "state", "sr": "constant", "output": "control"}),
+''', ref_vad, 2048, 2, {"input": "audio", "state": "state", "sr": "constant", "output": "control",
+                                 "stateN": "state"}),
     ZooModel("crepe", crepe, '''rate = "frame"
 frame_size = 160
 context = 864
@@ -323,7 +324,8 @@ batch_axis = 1
 role = "state"
 output = "cn"
 batch_axis = 1
-''', ref_lstm, 1500, 3, {"input": "audio", "h0": "state", "c0": "state", "output": "audio"}, atol=2e-6),
+''', ref_lstm, 1500, 3, {"input": "audio", "h0": "state", "c0": "state", "output": "audio",
+                                                  "hn": "state", "cn": "state"}, atol=2e-6),
     ZooModel("half", half, '''rate = "stream"
 gain = 3.0
 [nodes.net.tensors.gain]

@@ -82,9 +82,14 @@ class _Out:
         self.direct = direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 \
             and tm.offset == 0.0
         self.hop = None if self.direct else np.zeros((lanes, tm.features, hop), np.float32)
+        self.spread = None
         if self.resample:
             self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
             self.matrix = resample_matrix(frames, hop, tm.interpolate)
+            # 2-D views, so that the resampling is one BLAS matrix product
+            self.ext2, self.hop2 = self.ext.reshape(-1, frames + 1), self.hop.reshape(-1, hop)
+            if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
+                self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
         self.length = hop
 
     def source(self, view: np.ndarray) -> np.ndarray:
@@ -94,10 +99,12 @@ class _Out:
         if self.direct:
             return
         tm = self.tm
-        if self.resample:
+        if self.spread is not None:
+            np.copyto(self.spread, view[..., None], casting="unsafe")
+        elif self.resample:
             np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames:])
             np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
-            np.matmul(self.ext, self.matrix, out=self.hop)
+            np.matmul(self.ext2, self.matrix, out=self.hop2)
         else:
             np.copyto(self.hop, view[:, :, self.start:self.start + self.length], casting="unsafe")
         if tm.scale != 1.0:
@@ -210,7 +217,7 @@ class OnnxModel(Node):
         self.states = [(shared[tm.name], shared[tm.partner]) for tm in mm.inputs if tm.role == "state"]
         self.values = [(tm, values[tm.name]) for tm in mm.inputs if tm.role in ("constant", "state")]
         outs = {tm.name: self._out_plan(tm, shapes[tm.name], lanes) for tm in mm.outputs if tm.role in ("audio", "control")}
-        alias = self._own_outputs(outs, shapes, lanes) if self.rate != "frame" and not self.worker else {}
+        alias = self._own_outputs(outs, shapes, lanes) if not self.worker else {}
         self.outs = list(outs.values())
         self._run = session.run_with_iobinding
         self.slots = [Slot(session, mm, lanes, shapes, shared, alias) for _ in range(2 if self.worker else 1)]
@@ -282,12 +289,14 @@ class OnnxModel(Node):
 
     def _own_outputs(self, outs: dict[str, _Out], shapes: dict[str, list[int]], lanes: int
                      ) -> dict[str, np.ndarray]:
-        """The port buffers of block and stream rates, (ports, lanes, hop) in one array the plan
-        uses directly (:meth:`output_buffers`). A float32 output whose memory order matches is
-        bound onto it, so the call writes the ports with no copy; others are copied in one go."""
-        mm, hop = self.map, self.hop
+        """The port buffers, (ports, lanes, block width) in one array the plan uses directly
+        (:meth:`output_buffers`). At block and stream rates a float32 output whose memory order
+        matches is bound onto it, so the call writes the ports with no copy; others (and every
+        frame-rate output) are copied one tensor at a time rather than one port at a time."""
+        mm = self.map
         ports = mm.out_ports()
-        self.owned = np.zeros((len(ports), lanes, hop), np.float32)
+        width = 1 if self.rate == "block" else self.frames
+        self.owned = np.zeros((len(ports), lanes, width), np.float32)
         self._owned_views = {port: self.owned[j] for j, (port, _, _) in enumerate(ports)}
         alias: dict[str, np.ndarray] = {}
         self.owned_copies = []
@@ -298,7 +307,8 @@ class OnnxModel(Node):
             n = len(tm.ports())
             block = self.owned[j:j + n]
             out = outs[tm.name]
-            if n == tm.features and out.direct and out.start == 0 and self._same_order(tm, shapes[tm.name], lanes):
+            if (self.rate != "frame" and n == tm.features and out.direct and out.start == 0
+                    and self._same_order(tm, shapes[tm.name], lanes)):
                 alias[tm.name] = block
             elif n == tm.features:
                 self.owned_copies.append((block.transpose(1, 0, 2), tm.name, None))
@@ -422,8 +432,12 @@ class OnnxModel(Node):
             wp = self.wp
             for port, ring, scale, offset in self.ring_in:
                 _write(ring[:, wp:wp + n], ins[port][:, done:done + n], scale, offset)
-            for port, src in self.out_srcs:
-                outs[port][:, done:done + n] = src[:, pos:pos + n]
+            if outs is self._plan_outs:  # one copy per tensor into the node's own port buffers
+                for dst, src in self.owned_copies:
+                    dst[..., done:done + n] = src[..., pos:pos + n]
+            else:
+                for port, src in self.out_srcs:
+                    outs[port][:, done:done + n] = src[:, pos:pos + n]
             pos += n
             done += n
             self.wp = wp + n

@@ -35,7 +35,8 @@ from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Port
 
 from .onnx_buffers import Slot, fill, load_value, per_call_shape
 from .onnx_mapping import MappingError, ModelMap, TensorMap, build_map, port_name  # noqa: F401 - re-exported
-from .onnx_signature import Signature, Tensor, open_session, read_signature, session_options, signature_of  # noqa: F401
+from .onnx_signature import (  # noqa: F401 - re-exported
+    Signature, Tensor, fast_runner, open_session, read_signature, session_options, signature_of)
 
 RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel
@@ -219,14 +220,14 @@ class OnnxModel(Node):
         outs = {tm.name: self._out_plan(tm, shapes[tm.name], lanes) for tm in mm.outputs if tm.role in ("audio", "control")}
         alias = self._own_outputs(outs, shapes, lanes) if not self.worker else {}
         self.outs = list(outs.values())
-        self._run = session.run_with_iobinding
+        self._run, self._handle = fast_runner(session)
         self.slots = [Slot(session, mm, lanes, shapes, shared, alias) for _ in range(2 if self.worker else 1)]
         slot = self.slots[0]
-        self.bindings = slot.bindings
+        self.io_bindings = slot.bindings  # the onnxruntime objects, kept alive; the calls use handles
+        self.bindings = [self._handle(b) for b in slot.bindings]
         # audio inputs: a float32 ring per tensor (the bound tensor itself when nothing needs casting)
         audio = [tm for tm in mm.inputs if tm.role == "audio"]
-        self.direct_in = not self.context and not self.worker and all(
-            tm.tensor.dtype == np.float32 for tm in audio)
+        self.direct_in = not self.context and not self.worker  # samples cast straight into the tensors
         ring_len = hop if self.direct_in else 2 * (self.context + hop)
         self.rings = {tm.name: (slot.views[tm.name] if self.direct_in else
                                 np.zeros((lanes, tm.features, ring_len), np.float32)) for tm in audio}
@@ -243,11 +244,11 @@ class OnnxModel(Node):
             self.owned_copies = [(dst, outs[name].source(slot.views[name]) if k is None else
                                   outs[name].source(slot.views[name])[:, k, :]) for dst, name, k in self.owned_copies]
         for i in range(PREWARM_CALLS):
-            self._run(self.bindings[i % len(self.bindings)])
+            self._run(self.bindings[i % len(self.bindings)], None)
         if self.worker:
             self.late_blocks = 0
             self.dropped_blocks = 0
-            self._worker = _Worker(self._run, [s.bindings for s in self.slots], self.states,
+            self._worker = _Worker(self._run, [[self._handle(b) for b in s.bindings] for s in self.slots], self.states,
                                    poll=0.25 * ctx.block_size / ctx.sample_rate)
         self.reset()
 
@@ -310,6 +311,8 @@ class OnnxModel(Node):
             if (self.rate != "frame" and n == tm.features and out.direct and out.start == 0
                     and self._same_order(tm, shapes[tm.name], lanes)):
                 alias[tm.name] = block
+            elif n == tm.features and self.rate != "frame" and not out.direct and not out.resample:
+                out.hop = block.transpose(1, 0, 2)  # the cast (and scale) writes the ports themselves
             elif n == tm.features:
                 self.owned_copies.append((block.transpose(1, 0, 2), tm.name, None))
             else:
@@ -353,7 +356,7 @@ class OnnxModel(Node):
         if not direct:
             return
         bindings = []
-        for lane, binding in enumerate(self.bindings):
+        for lane in range(len(self.bindings)):
             ours = session.io_binding()
             for tm in mm.inputs + mm.outputs:
                 arr = direct.get(tm.name)
@@ -368,7 +371,8 @@ class OnnxModel(Node):
                 bind = ours.bind_input if tm.is_input else ours.bind_output
                 bind(tm.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
             bindings.append(ours)
-        self._plan_bindings = bindings
+        self._plan_io = bindings
+        self._plan_bindings = [self._handle(b) for b in bindings]
         self._plan_control = [c for c, (port, tm, _) in zip(self.control_in, [x for x in mm.in_ports()
                                                                                 if x[1].role == "control"])
                               if tm.name not in direct]
@@ -385,8 +389,9 @@ class OnnxModel(Node):
             start = wp - self.window
             for ring, view in self.ring_copies:
                 np.copyto(view, ring[:, :, start:wp], casting="unsafe")
+        run = self._run
         for binding in self.bindings if bindings is None else bindings:
-            self._run(binding)
+            run(binding, None)
         for state_in, state_out in self.states:
             np.copyto(state_in, state_out)
         for out, view in self.unpacks:
@@ -577,7 +582,7 @@ class _Worker:
             if done < self.submitted:
                 try:
                     for binding in self.slots[done % 2]:
-                        self.run(binding)
+                        self.run(binding, None)
                     for state_in, state_out in self.states:
                         np.copyto(state_in, state_out)
                 except Exception as exc:  # noqa: BLE001 - handed to the audio thread, which faults the node

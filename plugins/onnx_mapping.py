@@ -302,7 +302,7 @@ class _Builder:
         problem = fits_dtype(value, t.dtype)
         if problem:
             self.fail((t.name, key), f"{key} for {t.named_text()}: {problem}",
-                      f"write a value a {t.type_name} tensor can hold")
+                      f"write a value that fits {t.type_name}")
         shape = np.shape(value)
         try:
             np.broadcast_shapes(shape, tuple(1 if d is None else d for d in t.shape))

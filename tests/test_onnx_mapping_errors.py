@@ -87,7 +87,7 @@ def test_constant_the_dtype_cannot_hold(tmp_path):
     p = problem(tmp_path, ("value = 16000", "value = 16000.5"), "value = 16000.5")
     assert p.path == "nodes.net.tensors.sr.value"
     assert "an int64 tensor holds whole numbers, not 16000.5" in p.message
-    assert p.hint == "write a value a int64 tensor can hold"
+    assert p.hint == "write a value that fits int64"
 
 
 def test_axis_out_of_range(tmp_path):

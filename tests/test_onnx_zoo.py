@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 
@@ -135,3 +136,16 @@ def test_worker_runs_a_mapped_lstm_one_block_late(tmp_path):
         engine.plan.nodes["net"]._worker.wait_idle()
     np.testing.assert_allclose(got[:, 64:], want[:, :-64], atol=2e-6)
     assert engine.plan.nodes["net"].late_blocks == 0
+
+
+def test_a_real_pytorch_lstm_export_equals_torch(tmp_path):
+    """tests/data/torch_lstm.onnx is the docs' PyTorch export (nn.LSTM, 2 layers, (h, c) on batch
+    axis 1), unmodified; through onnx.model it gives what torch itself gives, at any block size."""
+    data = Path(__file__).parent / "data"
+    (tmp_path / "lstm.onnx").write_bytes((data / "torch_lstm.onnx").read_bytes())
+    want = np.load(data / "torch_lstm_y.npy")
+    x = np.random.default_rng(3).uniform(-0.8, 0.8, (2, 1000)).astype(np.float32)
+    entry = next(e for e in ZOO if e.name == "lstm")
+    for block in BLOCKS:
+        engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, attrs.evolve(entry, build=lambda p: p, lanes=2), "output", block)))
+        np.testing.assert_allclose(engine.render(1000 / SR, input=x), want, atol=1e-5, rtol=0)

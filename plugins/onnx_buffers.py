@@ -15,8 +15,17 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from numba import njit
 
 from .onnx_mapping import ModelMap, TensorMap
+
+
+@njit(cache=True, nogil=True)
+def gather(src: np.ndarray, perm: np.ndarray, dst: np.ndarray) -> None:  # pragma: no cover - compiled
+    """dst[i] = src[perm[i]]: every port of several transposed outputs in one call (np.take with
+    ``out`` measures 3x slower for a few hundred elements)."""
+    for i in range(perm.size):
+        dst[i] = src[perm[i]]
 
 
 def canonical(arr: np.ndarray, feat: int | None, time: int | None) -> np.ndarray:

@@ -130,6 +130,7 @@ def test_worker_runs_a_mapped_lstm_one_block_late(tmp_path):
     engine = ng.Engine(ng.load_patch(path))
     assert engine.latency == 64
     got = np.zeros_like(want)
+    engine.reset()  # from a known start: no request in flight
     for b in range(10):  # block by block, letting the worker finish each request (test-side sync)
         engine._feed_input(x, b * 64)
         got[:, b * 64:(b + 1) * 64] = engine.process()

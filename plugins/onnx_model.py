@@ -535,7 +535,7 @@ class OnnxModel(Node):
         if self.worker:
             self._worker.wait_idle()
             self._worker.submitted = self._worker.completed = 0
-            self.delivered = 0
+            self.delivered = self.late_blocks = self.dropped_blocks = 0
         for arr in self._arrays().values():
             arr.fill(0)
         for slot in self.slots:

@@ -291,9 +291,8 @@ def test_batch_lanes_keep_their_own_values(tmp_path):
     np.testing.assert_allclose(got["y_2"], 3.0 * x1)
 
 
-def test_frame_rate_buffers_and_declares_latency(tmp_path):
-    frame_model(tmp_path / "frame.onnx", frame=64)
-    patch = write_patch(tmp_path, """
+#: io.input -> onnx.model (frame.onnx, rate frame) -> io.output, one channel
+FRAME_PATCH = """
 [nodes.src]
 type = "io.input"
 channels = 1
@@ -306,7 +305,12 @@ x = "src"
 type = "io.output"
 channels = 1
 in = "net"
-""")
+"""
+
+
+def test_frame_rate_buffers_and_declares_latency(tmp_path):
+    frame_model(tmp_path / "frame.onnx", frame=64)
+    patch = write_patch(tmp_path, FRAME_PATCH)
     engine = ng.Engine(ng.load_patch(patch), block_size=48)  # frames straddle blocks
     assert engine.plan.latency == 64
     x = np.random.default_rng(2).uniform(-1, 1, (1, 960)).astype(np.float32)

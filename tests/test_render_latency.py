@@ -7,36 +7,18 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
-from test_onnx_model import frame_model
+from test_onnx_model import FRAME_PATCH, SR, frame_model, write_patch
 
 from neuralgraph.audiofile import read_audio, write_audio
 from neuralgraph.cli import main
 
-SR = 48000
-
 
 def test_render_aligns_a_frame_model_with_its_input(tmp_path, capsys):
-    frame_model(tmp_path / "half.onnx", frame=64)  # y = 0.5 x in frames of 64: 64 samples of latency
-    (tmp_path / "p.toml").write_text(f"""schema = 1
-[engine]
-sample_rate = {SR}
-block_size = 48
-[nodes.src]
-type = "io.input"
-channels = 1
-[nodes.net]
-type = "onnx.model"
-model = "half.onnx"
-rate = "frame"
-x = "src"
-[nodes.out]
-type = "io.output"
-channels = 1
-in = "net"
-""")
+    frame_model(tmp_path / "frame.onnx", frame=64)  # y = 0.5 x in frames of 64: 64 samples of latency
+    patch = write_patch(tmp_path, FRAME_PATCH)
     x = np.random.default_rng(5).uniform(-0.9, 0.9, (1, 1000)).astype(np.float32)
     write_audio(tmp_path / "in.wav", x, SR, "float")
-    common = [str(tmp_path / "p.toml"), "--input", str(tmp_path / "in.wav"), "--tail", "0"]
+    common = [str(patch), "--input", str(tmp_path / "in.wav"), "--tail", "0", "--block-size", "48"]
     assert main(["render", *common, "-o", str(tmp_path / "aligned.wav")]) == 0
     assert "removed the patch's declared latency of 64 samples (1.33 ms)" in capsys.readouterr().out
     aligned, _ = read_audio(tmp_path / "aligned.wav")

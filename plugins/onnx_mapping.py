@@ -167,6 +167,9 @@ class _Builder:
                 if key in table:
                     self.fail((name, key), f"{key!r} belongs to an input tensor; {name!r} is an output",
                               "put it in the table of the state or constant input")
+            if "output" in table and not isinstance(table["output"], str):
+                self.fail((name, "output"), f"output = {table['output']!r} must be the name of a model output",
+                          "valid: " + ", ".join(f'"{t.name}"' for t in self.sig.outputs))
             if "interpolate" in table and table["interpolate"] not in INTERPOLATIONS:
                 self.fail((name, "interpolate"), f"interpolate = {table['interpolate']!r} is not known",
                           "valid: \"hold\", \"linear\"")

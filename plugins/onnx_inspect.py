@@ -21,10 +21,9 @@ from typing import Any
 
 import attrs
 import numpy as np
-import onnxruntime as ort
 
 from .onnx_mapping import port_name
-from .onnx_signature import Signature, Tensor, open_session, read_signature
+from .onnx_signature import Signature, Tensor, open_session, quiet_run_options, read_signature
 
 WINDOW_MIN = 64  #: a static axis at least this long on an input is taken as a window of samples
 PROBE_LENGTHS = (256, 512, 1024, 2048, 4096, 8192)
@@ -212,8 +211,7 @@ def _rate(report: Report, session: Any) -> None:
                            f"frame_size to the rest)")
         return
     outputs = [g for g in report.guesses if not g.is_input and g.role == "audio" and g.time_axis is not None]
-    quiet = ort.RunOptions()
-    quiet.log_severity_level = 4  # a refused length is expected here, not an error to print
+    quiet = quiet_run_options()  # a refused length is expected here, not an error to print
     for length in PROBE_LENGTHS:
         try:
             got = session.run([g.tensor.name for g in outputs], _feeds(report, length), quiet)

@@ -36,7 +36,7 @@ from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Port
 from .onnx_buffers import Slot, canonical, fill, gather, lane_axes, lane_first, load_value, per_call_shape
 from .onnx_mapping import MappingError, ModelMap, TensorMap, build_map, port_name  # noqa: F401 - re-exported
 from .onnx_signature import (  # noqa: F401 - re-exported
-    Signature, Tensor, fast_runner, open_session, read_signature, session_options, signature_of)
+    Signature, Tensor, fast_runner, open_session, quiet_run_options, read_signature, session_options, signature_of)
 
 RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel
@@ -225,7 +225,8 @@ class OnnxModel(Node):
         slot = self.slots[0]
         self.io_bindings = slot.bindings  # the onnxruntime objects, kept alive; the calls use handles
         self.bindings = [self._handle(b) for b in slot.bindings]
-        # audio inputs: a float32 ring per tensor (the bound tensor itself when nothing needs casting)
+        # audio inputs: a float32 ring per tensor holding context + hop (without context, samples are
+        # written, and cast, straight into the bound tensor)
         audio = [tm for tm in mm.inputs if tm.role == "audio"]
         self.direct_in = not self.context and not self.worker  # samples cast straight into the tensors
         ring_len = hop if self.direct_in else 2 * (self.context + hop)
@@ -263,7 +264,7 @@ class OnnxModel(Node):
                 fill(arr, values[tm.name], tm)
             feeds[tm.name] = arr
         try:
-            got = self._session.run([tm.name for tm in mm.outputs], feeds)
+            got = self._session.run([tm.name for tm in mm.outputs], feeds, quiet_run_options())
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             given = ", ".join(f"{n} {list(a.shape)}" for n, a in feeds.items())

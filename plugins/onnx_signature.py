@@ -88,6 +88,13 @@ def session_options() -> ort.SessionOptions:
     return opts
 
 
+def quiet_run_options() -> ort.RunOptions:
+    """Run options for probe calls whose failure is reported by the caller, not logged by onnxruntime."""
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    return options
+
+
 def open_session(path: str) -> ort.InferenceSession:
     """An onnxruntime session for ``path``; ValueError naming the file when it is not a usable model."""
     if not os.path.isfile(path):

@@ -1,21 +1,22 @@
 """onnx.model's overhead over a bare onnxruntime IOBinding loop, per model, in one run.
 
-    python benchmarks/onnx_overhead.py [--block 128] [--repeats 7] [--seconds 1.0]
+    python benchmarks/onnx_overhead.py [--block 128] [--units 400]
 
 For each model (the shipped flute decoder at 1 and 8 lanes, the drive's GRU amp, and the seven
 models of the signature zoo in tests/onnx_zoo.py, built into a temporary folder), the node is
 prepared as the engine prepares it (its own output buffers, ``bind`` with the plan's port arrays)
-and driven block by block over ``--seconds`` of audio; the baseline runs the same bound model the
+and driven block by block; the baseline runs the same bound model the
 same number of times (one call per lane for per-lane models) with nothing else: no port copies,
 no casts, no state feedback, no rings (``/ bare``); and, for stream and frame rates, a hand-written
 streaming loop doing the same job block by block (``/ loop``: one copy in and out per tensor per
-block, the run, state feedback, the context shift). ratio = node time / baseline time (the fastest of ``--repeats``
-alternating passes: on a shared machine the fastest pass is the one least disturbed). Read the ratios, not the microseconds.
+block, the run, state feedback, the context shift). ratio = node time / baseline time per call, medians
+of units timed one after the other (see ``measure``). Read the ratios, not the microseconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -85,10 +86,15 @@ def streaming_loop(node: OnnxModel, block: int):
     return step
 
 
-def measure(node: OnnxModel, step, blocks: int, block: int, repeats: int) -> tuple[float, float, float, int]:
-    """(node, bare calls, hand-written loop) seconds over ``blocks`` blocks, and the model calls;
-    each the fastest of ``repeats`` alternating passes."""
-    calls = max(1, round(blocks * block / node.hop)) if node.rate == "frame" else blocks
+def measure(node: OnnxModel, step, block: int, units: int) -> tuple[float, float, float, int]:
+    """Median seconds per model call of (node, bare calls, hand-written loop), and calls per unit.
+
+    A unit is the fewest blocks that hold a whole number of calls (1 block at block and stream
+    rates; 5 blocks of 128 = 4 calls of a 160-sample hop). The three are timed one unit after the
+    other, ``units`` times, and each median is taken: on a loaded machine a preempted unit is an
+    outlier the median ignores, and all three see the same load."""
+    blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
+    calls = blocks * block // node.hop if node.rate == "frame" else 1
     run, bindings = node._session.run_with_iobinding, node.io_bindings  # onnxruntime's public call
     by_hand = streaming_loop(node, block) if node.rate != "block" else None
 
@@ -106,16 +112,15 @@ def measure(node: OnnxModel, step, blocks: int, block: int, repeats: int) -> tup
             step()
 
     fns = (framework, bare, loop) if by_hand is not None else (framework, bare)
-    for fn in fns:
-        fn()  # warm
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, into in zip(fns, times):
+    times = np.zeros((len(fns), units))
+    for u in range(-20, units):  # 20 units of warm-up
+        for i, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
-            into.append(time.perf_counter() - t0)
-    best = [float(np.min(t)) for t in times]
-    return best[0], best[1], best[2] if by_hand is not None else best[1], calls
+            if u >= 0:
+                times[i, u] = time.perf_counter() - t0
+    med = [float(np.median(t)) / calls for t in times]
+    return med[0], med[1], med[2] if by_hand is not None else med[1], calls
 
 
 def cases(tmp: Path) -> list[tuple[str, dict, int, dict[str, float], float]]:
@@ -139,18 +144,16 @@ def cases(tmp: Path) -> list[tuple[str, dict, int, dict[str, float], float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--block", type=int, default=128)
-    ap.add_argument("--seconds", type=float, default=1.0)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--units", type=int, default=400, help="timed units per model (see measure)")
     args = ap.parse_args()
     print(f"{'model':<36} {'calls':>6} {'node us/call':>13} {'bare us/call':>13} {'loop us/call':>13} "
           f"{'/ bare':>7} {'/ loop':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, params, lanes, values, sr in cases(Path(tmp)):
             node, step = prepared(params, lanes, args.block, sr, values)
-            blocks = max(1, int(args.seconds * sr / args.block))
-            ours, bare, loop, calls = measure(node, step, blocks, args.block, args.repeats)
-            print(f"{name:<36} {calls:>6} {1e6 * ours / calls:>13.1f} {1e6 * bare / calls:>13.1f} "
-                  f"{1e6 * loop / calls:>13.1f} {ours / bare:>7.2f} {ours / loop:>7.2f}", flush=True)
+            ours, bare, loop, calls = measure(node, step, args.block, args.units)
+            print(f"{name:<36} {calls:>6} {1e6 * ours:>13.1f} {1e6 * bare:>13.1f} "
+                  f"{1e6 * loop:>13.1f} {ours / bare:>7.2f} {ours / loop:>7.2f}", flush=True)
 
 
 if __name__ == "__main__":

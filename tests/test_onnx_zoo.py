@@ -150,3 +150,51 @@ def test_a_real_pytorch_lstm_export_equals_torch(tmp_path):
     for block in BLOCKS:
         engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, attrs.evolve(entry, build=lambda p: p, lanes=2), "output", block)))
         np.testing.assert_allclose(engine.render(1000 / SR, input=x), want, atol=1e-5, rtol=0)
+
+
+def test_bool_int32_and_float64_tensors_are_cast_at_the_boundary(tmp_path):
+    """y (float64) = x * gate (bool control) + offset (int32 constant), scaled by 0.1 on the way out."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Cast", ["x"], ["xd"], to=TensorProto.DOUBLE),
+             helper.make_node("Cast", ["gate"], ["gd"], to=TensorProto.DOUBLE),
+             helper.make_node("Cast", ["offset"], ["od"], to=TensorProto.DOUBLE),
+             helper.make_node("Mul", ["xd", "gd"], ["m"]), helper.make_node("Add", ["m", "od"], ["y"])]
+    graph = helper.make_graph(nodes, "dtypes", [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T"]),
+        helper.make_tensor_value_info("gate", TensorProto.BOOL, ["N", 1]),
+        helper.make_tensor_value_info("offset", TensorProto.INT32, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", "T"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "dtypes.onnx"))
+    path = tmp_path / "p.toml"
+    path.write_text(f"""schema = 1
+[engine]
+sample_rate = {SR}
+block_size = 37
+[nodes.src]
+type = "io.input"
+channels = 2
+[nodes.net]
+type = "onnx.model"
+model = "dtypes.onnx"
+rate = "stream"
+x = "src"
+gate = 0.5
+[nodes.net.tensors.gate]
+role = "control"
+[nodes.net.tensors.offset]
+role = "constant"
+value = [-3]
+[nodes.net.tensors.y]
+scale = 0.1             # keeps the result inside the output's +-1 ceiling
+[nodes.out]
+type = "io.output"
+channels = 2
+in = "net.y"
+""")
+    x = np.random.default_rng(9).uniform(-0.5, 0.5, (2, 500)).astype(np.float32)
+    got = ng.Engine(ng.load_patch(path)).render(500 / SR, input=x)
+    np.testing.assert_allclose(got, 0.1 * (x - 3.0), atol=1e-6)  # gate 0.5 -> true; offset -3 as int32

@@ -198,3 +198,46 @@ in = "net.y"
     x = np.random.default_rng(9).uniform(-0.5, 0.5, (2, 500)).astype(np.float32)
     got = ng.Engine(ng.load_patch(path)).render(500 / SR, input=x)
     np.testing.assert_allclose(got, 0.1 * (x - 3.0), atol=1e-6)  # gate 0.5 -> true; offset -3 as int32
+
+
+def test_a_windowed_model_beside_a_dry_path_is_aligned_by_the_compiler(tmp_path):
+    """A frame model with look-behind (window 32 + 64, output the hop's 64 samples halved) declares
+    64 samples of latency; the dry path summed with it is delayed to match: 1.5 x, 64 late."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    const = lambda name, v, dt: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
+        np.asarray(v, dt), name))
+    nodes = [const("s", [32], np.int64), const("e", [96], np.int64), const("a", [1], np.int64),
+             const("h", 0.5, np.float32), helper.make_node("Slice", ["w", "s", "e", "a"], ["hop"]),
+             helper.make_node("Mul", ["hop", "h"], ["y"])]
+    graph = helper.make_graph(nodes, "win", [helper.make_tensor_value_info("w", TensorProto.FLOAT, ["N", 96])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 64])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "win.onnx"))
+    path = tmp_path / "p.toml"
+    path.write_text(f"""schema = 1
+[engine]
+sample_rate = {SR}
+block_size = 37
+[nodes.src]
+type = "io.input"
+channels = 1
+[nodes.net]
+type = "onnx.model"
+model = "win.onnx"
+rate = "frame"
+context = 32
+w = "src"
+[nodes.out]
+type = "io.output"
+channels = 1
+in = ["src", "net.y"]
+""")
+    engine = ng.Engine(ng.load_patch(path))
+    assert engine.latency == 64
+    x = np.random.default_rng(12).uniform(-0.5, 0.5, (1, 700)).astype(np.float32)
+    got = engine.render(700 / SR, input=x)
+    np.testing.assert_allclose(got[:, 64:], 1.5 * x[:, :-64], atol=1e-6)
+    assert not got[:, :64].any()

@@ -20,7 +20,8 @@ F32, F16, I64 = TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT64
 SR = 16000
 
 
-def _save(nodes: list, name: str, inputs: list, outputs: list, path: Path) -> Path:
+def save(nodes: list, name: str, inputs: list, outputs: list, path: Path) -> Path:
+    """A checked opset-17 model of ``nodes`` at ``path``."""
     graph = helper.make_graph(nodes, name, inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -29,11 +30,11 @@ def _save(nodes: list, name: str, inputs: list, outputs: list, path: Path) -> Pa
     return path
 
 
-def _const(name: str, array: np.ndarray, dtype: type = np.float32) -> onnx.NodeProto:
+def const(name: str, array: np.ndarray, dtype: type = np.float32) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array, dtype), name))
 
 
-def _vi(name: str, kind: int, shape: list) -> onnx.ValueInfoProto:
+def vi(name: str, kind: int, shape: list) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, kind, shape)
 
 
@@ -52,8 +53,8 @@ def vad(path: Path) -> Path:
     output [batch, 1] (a probability per window), stateN [2, batch, 128]."""
     w = _rng(1).normal(0, 0.05, (576, 128))
     nodes = [
-        _const("W", w), _const("zero", 0, np.int64), _const("half", 0.5), _const("k", 1e-5),
-        _const("ax0", [0], np.int64),
+        const("W", w), const("zero", 0, np.int64), const("half", 0.5), const("k", 1e-5),
+        const("ax0", [0], np.int64),
         helper.make_node("Gather", ["state", "zero"], ["h_prev"], axis=0),  # [B, 128]
         helper.make_node("MatMul", ["input", "W"], ["a"]),
         helper.make_node("Mul", ["h_prev", "half"], ["hp"]),
@@ -68,17 +69,17 @@ def vad(path: Path) -> Path:
         helper.make_node("Add", ["m", "srs"], ["m2"]),
         helper.make_node("Sigmoid", ["m2"], ["output"]),
     ]
-    return _save(nodes, "vad", [_vi("input", F32, ["batch", 576]), _vi("state", F32, [2, "batch", 128]),
-                                _vi("sr", I64, [])],
-                 [_vi("output", F32, ["batch", 1]), _vi("stateN", F32, [2, "batch", 128])], path)
+    return save(nodes, "vad", [vi("input", F32, ["batch", 576]), vi("state", F32, [2, "batch", 128]),
+                                vi("sr", I64, [])],
+                 [vi("output", F32, ["batch", 1]), vi("stateN", F32, [2, "batch", 128])], path)
 
 
 def crepe(path: Path) -> Path:
     """CREPE style: a 1024-sample window -> 360 pitch-bin activations."""
-    nodes = [_const("W", _rng(2).normal(0, 0.05, (1024, 360))), helper.make_node("MatMul", ["frames", "W"], ["z"]),
+    nodes = [const("W", _rng(2).normal(0, 0.05, (1024, 360))), helper.make_node("MatMul", ["frames", "W"], ["z"]),
              helper.make_node("Sigmoid", ["z"], ["probabilities"])]
-    return _save(nodes, "crepe", [_vi("frames", F32, ["batch", 1024])],
-                 [_vi("probabilities", F32, ["batch", 360])], path)
+    return save(nodes, "crepe", [vi("frames", F32, ["batch", 1024])],
+                 [vi("probabilities", F32, ["batch", 360])], path)
 
 
 RAVE_RATIO = 2048
@@ -89,8 +90,8 @@ def rave(path: Path) -> Path:
     """RAVE streaming style: audio [1, 1, T] -> [1, 1, T], T a multiple of the 2048 ratio; one latent
     (the mean of each 2048 chunk) decoded onto a fixed wave, plus half the input."""
     nodes = [
-        _const("chunk_shape", [1, -1, RAVE_RATIO], np.int64), _const("flat", [1, 1, -1], np.int64),
-        _const("wave", RAVE_WAVE), _const("eight", 8.0), _const("half", 0.5),
+        const("chunk_shape", [1, -1, RAVE_RATIO], np.int64), const("flat", [1, 1, -1], np.int64),
+        const("wave", RAVE_WAVE), const("eight", 8.0), const("half", 0.5),
         helper.make_node("Reshape", ["audio", "chunk_shape"], ["chunks"]),
         helper.make_node("ReduceMean", ["chunks"], ["z"], axes=[2], keepdims=1),
         helper.make_node("Mul", ["z", "eight"], ["z8"]),
@@ -100,7 +101,7 @@ def rave(path: Path) -> Path:
         helper.make_node("Add", ["dec", "dry"], ["mix"]),
         helper.make_node("Reshape", ["mix", "flat"], ["out"]),
     ]
-    return _save(nodes, "rave", [_vi("audio", F32, [1, 1, "T"])], [_vi("out", F32, [1, 1, "T"])], path)
+    return save(nodes, "rave", [vi("audio", F32, [1, 1, "T"])], [vi("out", F32, [1, 1, "T"])], path)
 
 
 LSTM_H, LSTM_LAYERS = 8, 2
@@ -110,17 +111,17 @@ def lstm(path: Path) -> Path:
     """A PyTorch nn.LSTM(1, 8, num_layers=2) export: input [batch, T], h0/c0 [layers, batch, hidden]
     -> output [batch, T] (a linear head), hn, cn."""
     rng, h = _rng(4), LSTM_H
-    nodes = [_const("ax0", [0], np.int64), _const("ax1", [1], np.int64), _const("ax2", [2], np.int64),
-             _const("s0", [0], np.int64), _const("s1", [1], np.int64), _const("s2", [2], np.int64),
-             _const("V", rng.normal(0, 0.5, (h, 1))),
+    nodes = [const("ax0", [0], np.int64), const("ax1", [1], np.int64), const("ax2", [2], np.int64),
+             const("s0", [0], np.int64), const("s1", [1], np.int64), const("s2", [2], np.int64),
+             const("V", rng.normal(0, 0.5, (h, 1))),
              helper.make_node("Transpose", ["input"], ["xt"], perm=[1, 0]),
              helper.make_node("Unsqueeze", ["xt", "ax2"], ["seq"])]  # [T, B, 1]
     layer_in, hs, cs = "seq", [], []
     for layer in range(LSTM_LAYERS):
         n_in = 1 if layer == 0 else h
-        nodes += [_const(f"W{layer}", rng.normal(0, 0.5, (1, 4 * h, n_in))),
-                  _const(f"R{layer}", rng.normal(0, 0.3, (1, 4 * h, h))),
-                  _const(f"B{layer}", rng.normal(0, 0.1, (1, 8 * h))),
+        nodes += [const(f"W{layer}", rng.normal(0, 0.5, (1, 4 * h, n_in))),
+                  const(f"R{layer}", rng.normal(0, 0.3, (1, 4 * h, h))),
+                  const(f"B{layer}", rng.normal(0, 0.1, (1, 8 * h))),
                   helper.make_node("Slice", ["h0", f"s{layer}", f"s{layer + 1}", "ax0"], [f"h0_{layer}"]),
                   helper.make_node("Slice", ["c0", f"s{layer}", f"s{layer + 1}", "ax0"], [f"c0_{layer}"]),
                   helper.make_node("LSTM", [layer_in, f"W{layer}", f"R{layer}", f"B{layer}", "", f"h0_{layer}",
@@ -134,8 +135,8 @@ def lstm(path: Path) -> Path:
               helper.make_node("Squeeze", ["y3", "ax2"], ["yt"]),
               helper.make_node("Transpose", ["yt"], ["output"], perm=[1, 0])]
     state = [LSTM_LAYERS, "batch", h]
-    return _save(nodes, "lstm", [_vi("input", F32, ["batch", "T"]), _vi("h0", F32, state), _vi("c0", F32, state)],
-                 [_vi("output", F32, ["batch", "T"]), _vi("hn", F32, state), _vi("cn", F32, state)], path)
+    return save(nodes, "lstm", [vi("input", F32, ["batch", "T"]), vi("h0", F32, state), vi("c0", F32, state)],
+                 [vi("output", F32, ["batch", "T"]), vi("hn", F32, state), vi("cn", F32, state)], path)
 
 
 def half(path: Path) -> Path:
@@ -143,8 +144,8 @@ def half(path: Path) -> Path:
     nodes = [helper.make_node("Cast", ["x"], ["xf"], to=F32), helper.make_node("Cast", ["gain"], ["gf"], to=F32),
              helper.make_node("Mul", ["xf", "gf"], ["m"]), helper.make_node("Tanh", ["m"], ["t"]),
              helper.make_node("Cast", ["t"], ["y"], to=F16)]
-    return _save(nodes, "half", [_vi("x", F16, ["batch", "T"]), _vi("gain", F16, ["batch", 1])],
-                 [_vi("y", F16, ["batch", "T"])], path)
+    return save(nodes, "half", [vi("x", F16, ["batch", "T"]), vi("gain", F16, ["batch", 1])],
+                 [vi("y", F16, ["batch", "T"])], path)
 
 
 NAM_TAPS = 16
@@ -154,10 +155,10 @@ NAM_W = _rng(6).normal(0, 0.4, (1, 1, NAM_TAPS)).astype(np.float32)
 def nam(path: Path) -> Path:
     """NAM style: a 1-D [T] signal with no batch axis -> tanh(causal conv, 16 taps) [T - 15]:
     the model needs 15 samples of look-behind (context) for each output sample."""
-    nodes = [_const("ax01", [0, 1], np.int64), _const("w", NAM_W),
+    nodes = [const("ax01", [0, 1], np.int64), const("w", NAM_W),
              helper.make_node("Unsqueeze", ["x", "ax01"], ["x3"]), helper.make_node("Conv", ["x3", "w"], ["c"]),
              helper.make_node("Tanh", ["c"], ["t"]), helper.make_node("Squeeze", ["t", "ax01"], ["y"])]
-    return _save(nodes, "nam", [_vi("x", F32, ["T"])], [_vi("y", F32, ["T_out"])], path)
+    return save(nodes, "nam", [vi("x", F32, ["T"])], [vi("y", F32, ["T_out"])], path)
 
 
 MULTI_W = np.array([10.0, -20.0, 5.0, 30.0], np.float32)
@@ -166,14 +167,14 @@ MULTI_W = np.array([10.0, -20.0, 5.0, 30.0], np.float32)
 def multirate(path: Path) -> Path:
     """basic-pitch style: audio [batch, 2048, 1] -> notes [batch, 8, 4] (8 frames of 4 features per
     window) and contour [batch, 32, 1] (32 frames): two output frame rates from one call."""
-    nodes = [_const("s8", [0, 8, 256], np.int64), _const("s32", [0, 32, 64], np.int64), _const("w", MULTI_W),
+    nodes = [const("s8", [0, 8, 256], np.int64), const("s32", [0, 32, 64], np.int64), const("w", MULTI_W),
              helper.make_node("Reshape", ["audio", "s8"], ["a8"]),
              helper.make_node("ReduceMean", ["a8"], ["m8"], axes=[2], keepdims=1),
              helper.make_node("Mul", ["m8", "w"], ["notes"]),
              helper.make_node("Reshape", ["audio", "s32"], ["a32"]),
              helper.make_node("ReduceMax", ["a32"], ["contour"], axes=[2], keepdims=1)]
-    return _save(nodes, "multirate", [_vi("audio", F32, ["batch", 2048, 1])],
-                 [_vi("notes", F32, ["batch", 8, 4]), _vi("contour", F32, ["batch", 32, 1])], path)
+    return save(nodes, "multirate", [vi("audio", F32, ["batch", 2048, 1])],
+                 [vi("notes", F32, ["batch", 8, 4]), vi("contour", F32, ["batch", 32, 1])], path)
 
 
 # ---- references: the same model, run directly ---------------------------------------------------

@@ -11,33 +11,39 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
-from onnx_zoo import SR, ZOO, ZooModel
+from onnx import TensorProto, helper
+from onnx_zoo import SR, ZOO, ZooModel, const, save, vi
 
 import neuralgraph as ng
 
 BLOCKS = (1, 37, 64, 512)
 
 
-def zoo_patch(tmp_path: Path, entry: ZooModel, port: str, block: int) -> Path:
-    entry.build(tmp_path / f"{entry.name}.onnx")
-    path = tmp_path / f"{entry.name}_{port}.toml"
+def node_patch(tmp_path: Path, name: str, lanes: int, block: int, node: str, out: str) -> Path:
+    """io.input (``lanes`` channels) -> [nodes.net] (``node``: its keys and tables) -> io.output."""
+    path = tmp_path / f"{name}.toml"
     path.write_text(f"""schema = 1
-name = "{entry.name}"
+name = "{name}"
 [engine]
 sample_rate = {SR}
 block_size = {block}
 [nodes.src]
 type = "io.input"
-channels = {entry.lanes}
+channels = {lanes}
 [nodes.out]
 type = "io.output"
-channels = {entry.lanes}
-in = "net.{port}"
+channels = {lanes}
+in = {out}
 [nodes.net]
 type = "onnx.model"
-model = "{entry.name}.onnx"
-{entry.inputs_line()}{entry.node}""")
+{node}""")
     return path
+
+
+def zoo_patch(tmp_path: Path, entry: ZooModel, port: str, block: int) -> Path:
+    entry.build(tmp_path / f"{entry.name}.onnx")
+    return node_patch(tmp_path, f"{entry.name}_{port}", entry.lanes, block,
+                      f'model = "{entry.name}.onnx"\n{entry.inputs_line()}{entry.node}', f'"net.{port}"')
 
 
 @pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])
@@ -154,32 +160,14 @@ def test_a_real_pytorch_lstm_export_equals_torch(tmp_path):
 
 def test_bool_int32_and_float64_tensors_are_cast_at_the_boundary(tmp_path):
     """y (float64) = x * gate (bool control) + offset (int32 constant), scaled by 0.1 on the way out."""
-    import onnx
-    from onnx import TensorProto, helper
-
     nodes = [helper.make_node("Cast", ["x"], ["xd"], to=TensorProto.DOUBLE),
              helper.make_node("Cast", ["gate"], ["gd"], to=TensorProto.DOUBLE),
              helper.make_node("Cast", ["offset"], ["od"], to=TensorProto.DOUBLE),
              helper.make_node("Mul", ["xd", "gd"], ["m"]), helper.make_node("Add", ["m", "od"], ["y"])]
-    graph = helper.make_graph(nodes, "dtypes", [
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T"]),
-        helper.make_tensor_value_info("gate", TensorProto.BOOL, ["N", 1]),
-        helper.make_tensor_value_info("offset", TensorProto.INT32, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", "T"])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "dtypes.onnx"))
-    path = tmp_path / "p.toml"
-    path.write_text(f"""schema = 1
-[engine]
-sample_rate = {SR}
-block_size = 37
-[nodes.src]
-type = "io.input"
-channels = 2
-[nodes.net]
-type = "onnx.model"
-model = "dtypes.onnx"
+    save(nodes, "dtypes", [vi("x", TensorProto.FLOAT, ["N", "T"]), vi("gate", TensorProto.BOOL, ["N", 1]),
+                           vi("offset", TensorProto.INT32, [1])], [vi("y", TensorProto.DOUBLE, ["N", "T"])],
+         tmp_path / "dtypes.onnx")
+    path = node_patch(tmp_path, "dtypes", 2, 37, """model = "dtypes.onnx"
 rate = "stream"
 x = "src"
 gate = 0.5
@@ -190,11 +178,7 @@ role = "constant"
 value = [-3]
 [nodes.net.tensors.y]
 scale = 0.1             # keeps the result inside the output's +-1 ceiling
-[nodes.out]
-type = "io.output"
-channels = 2
-in = "net.y"
-""")
+""", '"net.y"')
     x = np.random.default_rng(9).uniform(-0.5, 0.5, (2, 500)).astype(np.float32)
     got = ng.Engine(ng.load_patch(path)).render(500 / SR, input=x)
     np.testing.assert_allclose(got, 0.1 * (x - 3.0), atol=1e-6)  # gate 0.5 -> true; offset -3 as int32
@@ -203,38 +187,12 @@ in = "net.y"
 def test_a_windowed_model_beside_a_dry_path_is_aligned_by_the_compiler(tmp_path):
     """A frame model with look-behind (window 32 + 64, output the hop's 64 samples halved) declares
     64 samples of latency; the dry path summed with it is delayed to match: 1.5 x, 64 late."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    const = lambda name, v, dt: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
-        np.asarray(v, dt), name))
-    nodes = [const("s", [32], np.int64), const("e", [96], np.int64), const("a", [1], np.int64),
-             const("h", 0.5, np.float32), helper.make_node("Slice", ["w", "s", "e", "a"], ["hop"]),
-             helper.make_node("Mul", ["hop", "h"], ["y"])]
-    graph = helper.make_graph(nodes, "win", [helper.make_tensor_value_info("w", TensorProto.FLOAT, ["N", 96])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 64])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "win.onnx"))
-    path = tmp_path / "p.toml"
-    path.write_text(f"""schema = 1
-[engine]
-sample_rate = {SR}
-block_size = 37
-[nodes.src]
-type = "io.input"
-channels = 1
-[nodes.net]
-type = "onnx.model"
-model = "win.onnx"
-rate = "frame"
-context = 32
-w = "src"
-[nodes.out]
-type = "io.output"
-channels = 1
-in = ["src", "net.y"]
-""")
+    nodes = [const("s", [32], np.int64), const("e", [96], np.int64), const("a", [1], np.int64), const("h", 0.5),
+             helper.make_node("Slice", ["w", "s", "e", "a"], ["hop"]), helper.make_node("Mul", ["hop", "h"], ["y"])]
+    save(nodes, "win", [vi("w", TensorProto.FLOAT, ["N", 96])], [vi("y", TensorProto.FLOAT, ["N", 64])],
+         tmp_path / "win.onnx")
+    path = node_patch(tmp_path, "win", 1, 37, 'model = "win.onnx"\nrate = "frame"\ncontext = 32\nw = "src"\n',
+                      '["src", "net.y"]')
     engine = ng.Engine(ng.load_patch(path))
     assert engine.latency == 64
     x = np.random.default_rng(12).uniform(-0.5, 0.5, (1, 700)).astype(np.float32)

@@ -5,11 +5,14 @@ itself (batch = lanes), with one call per lane it is ``(lanes, *per_call_shape)`
 binds ``storage[l]``. A *canonical view* ``(lanes, K, T)`` of each storage (feature axis, then
 time axis; size-1 axes dropped) is what ports are copied to and from, so the copying code never
 cares where the model keeps its batch, time or feature axis. Values are cast at these copies
-(``casting="unsafe"`` into int, bool and float16 tensors).
+(``casting="unsafe"`` into int, bool and float16 tensors). :class:`TensorOut` turns one output
+tensor into its ports' samples (straight, cast, held or interpolated over the hop);
+:func:`probe_output_shapes` learns the output shapes from one call in ``prepare``.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import onnxruntime as ort
 from numba import njit
 
 from .onnx_mapping import ModelMap, TensorMap
+from .onnx_signature import quiet_run_options
 
 
 @njit(cache=True, nogil=True)
@@ -98,6 +102,35 @@ def fill(storage: np.ndarray, value: np.ndarray, tm: TensorMap) -> None:
                          f"shape {list(storage.shape)}") from None
 
 
+def probe_output_shapes(session: ort.InferenceSession, mm: ModelMap, shapes: dict[str, list[int]],
+                        values: dict[str, np.ndarray], model: str, signature: Any) -> dict[str, list[int]]:
+    """Run one call on zeros (constants and initial state filled in) to learn the output shapes,
+    and check that every state's output has its input's shape."""
+    feeds = {}
+    for tm in mm.inputs:
+        arr = np.zeros(shapes[tm.name], tm.tensor.dtype)
+        if tm.name in values:
+            fill(arr, values[tm.name], tm)
+        feeds[tm.name] = arr
+    try:
+        got = session.run([tm.name for tm in mm.outputs], feeds, quiet_run_options())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        given = ", ".join(f"{n} {list(a.shape)}" for n, a in feeds.items())
+        raise ValueError(f"model {model!r} fails on a call with {given} ({first}); the model has "
+                         f"{signature.text()}") from None
+    out = {tm.name: list(a.shape) for tm, a in zip(mm.outputs, got)}
+    for tm in mm.inputs:
+        if tm.role == "state" and out[tm.partner] != shapes[tm.name]:
+            raise ValueError(f"model {model!r}: state {tm.name!r} is {shapes[tm.name]} per call but its "
+                             f"output {tm.partner!r} is {out[tm.partner]}; the model has {signature.text()}")
+    for tm in mm.outputs:
+        if tm.feature_axis is not None and out[tm.name][tm.feature_axis] != tm.features:
+            raise ValueError(f"model {model!r}: output {tm.name!r} came out {out[tm.name]}, not "
+                             f"{tm.features} features on axis {tm.feature_axis}")
+    return out
+
+
 class Slot:
     """One set of bound tensors: storage per tensor, one binding per call, canonical views."""
 
@@ -129,3 +162,73 @@ class Slot:
             if tm.role in ("audio", "control"):
                 feat, time = lane_axes(tm, mm.batched)
                 self.views[tm.name] = canonical(lane_first(self.storage[tm.name], tm, mm.batched), feat, time)
+
+
+def write_scaled(dst: np.ndarray, src: np.ndarray, scale: float, offset: float) -> None:
+    """dst = src * scale + offset, cast to dst's dtype (no temporaries)."""
+    if scale == 1.0 and offset == 0.0:
+        np.copyto(dst, src, casting="unsafe")
+        return
+    np.multiply(src, scale, out=dst, casting="unsafe")
+    if offset:
+        np.add(dst, offset, out=dst, casting="unsafe")
+
+
+def resample_matrix(frames: int, hop: int, interpolate: str) -> np.ndarray:
+    """(frames + 1, hop): sample j of the hop from [previous last frame, this call's frames].
+
+    Frame f (1-based) lands at the end of its hop / frames samples; ``hold`` keeps it over its
+    span, ``linear`` ramps from the frame before to it."""
+    m = np.zeros((frames + 1, hop), np.float32)
+    for j in range(hop):
+        if interpolate == "hold":
+            m[1 + (j * frames) // hop, j] = 1.0
+        else:
+            u = (j + 1) * frames / hop
+            lo = math.floor(u)
+            frac = u - lo
+            m[lo, j] += 1.0 - frac
+            if frac:
+                m[lo + 1, j] += frac
+    return m
+
+
+class TensorOut:
+    """How one output tensor reaches its ports after a call: straight from the bound tensor
+    (float32, one frame per sample), cast into a float32 hop buffer, or resampled into it."""
+
+    def __init__(self, tm: TensorMap, frames: int, hop: int, start: int, lanes: int, direct: bool) -> None:
+        self.tm, self.frames, self.start = tm, frames, start
+        self.resample = frames != hop and not (start and frames - start == hop)
+        self.direct = direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 \
+            and tm.offset == 0.0
+        self.hop = None if self.direct else np.zeros((lanes, tm.features, hop), np.float32)
+        self.spread = None
+        if self.resample:
+            self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
+            self.matrix = resample_matrix(frames, hop, tm.interpolate)
+            # 2-D views, so that the resampling is one BLAS matrix product
+            self.ext2, self.hop2 = self.ext.reshape(-1, frames + 1), self.hop.reshape(-1, hop)
+            if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
+                self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
+        self.length = hop
+
+    def source(self, view: np.ndarray) -> np.ndarray:
+        return view[:, :, self.start:self.start + self.length] if self.direct else self.hop
+
+    def unpack(self, view: np.ndarray) -> None:
+        if self.direct:
+            return
+        tm = self.tm
+        if self.spread is not None:
+            np.copyto(self.spread, view[..., None], casting="unsafe")
+        elif self.resample:
+            np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames:])
+            np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
+            np.matmul(self.ext2, self.matrix, out=self.hop2)
+        else:
+            np.copyto(self.hop, view[:, :, self.start:self.start + self.length], casting="unsafe")
+        if tm.scale != 1.0:
+            np.multiply(self.hop, tm.scale, out=self.hop)
+        if tm.offset:
+            np.add(self.hop, tm.offset, out=self.hop)

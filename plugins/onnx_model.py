@@ -33,7 +33,8 @@ import onnxruntime as ort
 
 from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
 
-from .onnx_buffers import Slot, canonical, fill, gather, lane_axes, lane_first, load_value, per_call_shape
+from .onnx_buffers import (Slot, TensorOut, canonical, fill, gather, lane_axes, lane_first, load_value,
+                           per_call_shape, probe_output_shapes, write_scaled)
 from .onnx_mapping import MappingError, ModelMap, TensorMap, build_map, port_name  # noqa: F401 - re-exported
 from .onnx_signature import (  # noqa: F401 - re-exported
     Signature, Tensor, fast_runner, open_session, quiet_run_options, read_signature, session_options, signature_of)
@@ -42,76 +43,6 @@ RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel
 #: selection) happens there and not in the first block.
 PREWARM_CALLS = 8
-
-
-def _write(dst: np.ndarray, src: np.ndarray, scale: float, offset: float) -> None:
-    """dst = src * scale + offset, cast to dst's dtype (no temporaries)."""
-    if scale == 1.0 and offset == 0.0:
-        np.copyto(dst, src, casting="unsafe")
-        return
-    np.multiply(src, scale, out=dst, casting="unsafe")
-    if offset:
-        np.add(dst, offset, out=dst, casting="unsafe")
-
-
-def resample_matrix(frames: int, hop: int, interpolate: str) -> np.ndarray:
-    """(frames + 1, hop): sample j of the hop from [previous last frame, this call's frames].
-
-    Frame f (1-based) lands at the end of its hop / frames samples; ``hold`` keeps it over its
-    span, ``linear`` ramps from the frame before to it."""
-    m = np.zeros((frames + 1, hop), np.float32)
-    for j in range(hop):
-        if interpolate == "hold":
-            m[1 + (j * frames) // hop, j] = 1.0
-        else:
-            u = (j + 1) * frames / hop
-            lo = math.floor(u)
-            frac = u - lo
-            m[lo, j] += 1.0 - frac
-            if frac:
-                m[lo + 1, j] += frac
-    return m
-
-
-class _Out:
-    """How one output tensor reaches its ports after a call: straight from the bound tensor
-    (float32, one frame per sample), cast into a float32 hop buffer, or resampled into it."""
-
-    def __init__(self, tm: TensorMap, frames: int, hop: int, start: int, lanes: int, direct: bool) -> None:
-        self.tm, self.frames, self.start = tm, frames, start
-        self.resample = frames != hop and not (start and frames - start == hop)
-        self.direct = direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 \
-            and tm.offset == 0.0
-        self.hop = None if self.direct else np.zeros((lanes, tm.features, hop), np.float32)
-        self.spread = None
-        if self.resample:
-            self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
-            self.matrix = resample_matrix(frames, hop, tm.interpolate)
-            # 2-D views, so that the resampling is one BLAS matrix product
-            self.ext2, self.hop2 = self.ext.reshape(-1, frames + 1), self.hop.reshape(-1, hop)
-            if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
-                self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
-        self.length = hop
-
-    def source(self, view: np.ndarray) -> np.ndarray:
-        return view[:, :, self.start:self.start + self.length] if self.direct else self.hop
-
-    def unpack(self, view: np.ndarray) -> None:
-        if self.direct:
-            return
-        tm = self.tm
-        if self.spread is not None:
-            np.copyto(self.spread, view[..., None], casting="unsafe")
-        elif self.resample:
-            np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames:])
-            np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
-            np.matmul(self.ext2, self.matrix, out=self.hop2)
-        else:
-            np.copyto(self.hop, view[:, :, self.start:self.start + self.length], casting="unsafe")
-        if tm.scale != 1.0:
-            np.multiply(self.hop, tm.scale, out=self.hop)
-        if tm.offset:
-            np.add(self.hop, tm.offset, out=self.hop)
 
 
 class OnnxModel(Node):
@@ -210,7 +141,7 @@ class OnnxModel(Node):
         shapes = {tm.name: per_call_shape(tm, calls, mm.batched, window) for tm in mm.inputs}
         values = {tm.name: load_value(tm.value if tm.role == "constant" else tm.init, ctx.patch_dir, tm)
                   for tm in mm.inputs if tm.role in ("constant", "state")}
-        shapes.update(self._probe(shapes, values))
+        shapes.update(probe_output_shapes(session, mm, shapes, values, self.model, self.signature))
         # State is shared by both slots of a worker (only the worker thread touches it then).
         lead = [] if mm.batched else [lanes]
         shared = {tm.name: np.zeros(lead + shapes[tm.name], tm.tensor.dtype)
@@ -253,43 +184,16 @@ class OnnxModel(Node):
                                    poll=0.25 * ctx.block_size / ctx.sample_rate)
         self.reset()
 
-    def _probe(self, shapes: dict[str, list[int]], values: dict[str, np.ndarray]) -> dict[str, list[int]]:
-        """Run one call on zeros (constants and initial state filled in) to learn the output shapes,
-        and check that every state's output has its input's shape."""
-        mm = self.map
-        feeds = {}
-        for tm in mm.inputs:
-            arr = np.zeros(shapes[tm.name], tm.tensor.dtype)
-            if tm.name in values:
-                fill(arr, values[tm.name], tm)
-            feeds[tm.name] = arr
-        try:
-            got = self._session.run([tm.name for tm in mm.outputs], feeds, quiet_run_options())
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            given = ", ".join(f"{n} {list(a.shape)}" for n, a in feeds.items())
-            raise ValueError(f"model {self.model!r} fails on a call with {given} ({first}); the model has "
-                             f"{self.signature.text()}") from None
-        out = {tm.name: list(a.shape) for tm, a in zip(mm.outputs, got)}
-        for tm in mm.inputs:
-            if tm.role == "state" and out[tm.partner] != shapes[tm.name]:
-                raise ValueError(f"model {self.model!r}: state {tm.name!r} is {shapes[tm.name]} per call but its "
-                                 f"output {tm.partner!r} is {out[tm.partner]}; the model has {self.signature.text()}")
-        for tm in mm.outputs:
-            if tm.feature_axis is not None and out[tm.name][tm.feature_axis] != tm.features:
-                raise ValueError(f"model {self.model!r}: output {tm.name!r} came out {out[tm.name]}, not "
-                                 f"{tm.features} features on axis {tm.feature_axis}")
-        return out
 
-    def _out_plan(self, tm: TensorMap, shape: list[int], lanes: int) -> _Out:
+    def _out_plan(self, tm: TensorMap, shape: list[int], lanes: int) -> TensorOut:
         frames = 1 if tm.time_axis is None else shape[tm.time_axis]
         if self.rate == "block" and frames != 1:
             raise ValueError(f"model {self.model!r}: output {tm.name!r} has {frames} frames per call; rate "
                              f"'block' takes one (use rate 'stream' or 'frame')")
         start = self.context if self.context and frames == self.window else 0
-        return _Out(tm, frames, self.hop, start, lanes, direct=not self.worker)
+        return TensorOut(tm, frames, self.hop, start, lanes, direct=not self.worker)
 
-    def _own_outputs(self, outs: dict[str, _Out], shapes: dict[str, list[int]], lanes: int
+    def _own_outputs(self, outs: dict[str, TensorOut], shapes: dict[str, list[int]], lanes: int
                      ) -> dict[str, np.ndarray]:
         """The port buffers, (ports, lanes, block width) in one array the plan uses directly
         (:meth:`output_buffers`). At block and stream rates a float32 output whose memory order
@@ -413,7 +317,7 @@ class OnnxModel(Node):
 
     def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
         for port, view, scale, offset in self.control_in if control_in is None else control_in:
-            _write(view, ins[port], scale, offset)
+            write_scaled(view, ins[port], scale, offset)
         wp = self.wp
         if self.ring_copies:
             start = wp - self.window
@@ -446,7 +350,7 @@ class OnnxModel(Node):
         if self.ring_in:  # stream: the block's samples after the context
             wp = self.wp
             for port, ring, scale, offset in self._plan_ring if plan else self.ring_in:
-                _write(ring[:, wp:wp + frames], ins[port], scale, offset)
+                write_scaled(ring[:, wp:wp + frames], ins[port], scale, offset)
             self.wp = wp + frames
         if plan:
             self._call(ins, self._plan_control, self._plan_bindings)
@@ -468,7 +372,7 @@ class OnnxModel(Node):
             n = min(hop - pos, frames - done)
             wp = self.wp
             for port, ring, scale, offset in self.ring_in:
-                _write(ring[:, wp:wp + n], ins[port][:, done:done + n], scale, offset)
+                write_scaled(ring[:, wp:wp + n], ins[port][:, done:done + n], scale, offset)
             if outs is self._plan_outs:  # one copy per tensor into the node's own port buffers
                 for dst, src in self.owned_copies:
                     dst[..., done:done + n] = src[..., pos:pos + n]
@@ -507,7 +411,7 @@ class OnnxModel(Node):
         if w.completed >= k - 1:  # the slot of request k - 2 is free again
             views = self.slots[k % 2].views
             for port, tm, c in self.map.in_ports():
-                _write(views[tm.name][:, c, :], ins[port], tm.scale, tm.offset)
+                write_scaled(views[tm.name][:, c, :], ins[port], tm.scale, tm.offset)
             w.submitted = k + 1
         else:
             self.dropped_blocks += 1

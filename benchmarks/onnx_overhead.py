@@ -22,12 +22,12 @@ import tempfile
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from neuralgraph_plugins.onnx_model import OnnxModel
 
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
+from neuralgraph.plugin import Ports, PrepareContext, Rate
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -38,12 +38,20 @@ def prepared(params: dict, lanes: int, block: int, sr: float, values: dict[str, 
     node = OnnxModel(**params)
     node.prepare(PrepareContext(sample_rate=sr, block_size=block, lanes=lanes, input_lanes={}, output_lanes={}))
     rng = np.random.default_rng(0)
-    width = lambda d: 1 if d.rate is Rate.CONTROL else block
-    ins = Ports({p: (values.get(p, 0.1) + 0.05 * rng.standard_normal((lanes, width(d)))).astype(np.float32)
-                 for p, d in node.inputs().items()})
+
+    def width(d: Any) -> int:
+        return 1 if d.rate is Rate.CONTROL else block
+
+    ins = Ports(
+        {
+            p: (values.get(p, 0.1) + 0.05 * rng.standard_normal((lanes, width(d)))).astype(np.float32)
+            for p, d in node.inputs().items()
+        }
+    )
     own = node.output_buffers()
-    outs = Ports(own if own is not None else {p: np.zeros((lanes, width(d)), np.float32)
-                                              for p, d in node.outputs().items()})
+    outs = Ports(
+        own if own is not None else {p: np.zeros((lanes, width(d)), np.float32) for p, d in node.outputs().items()}
+    )
     node.bind(ins, outs)
     return node, (lambda: node.process(ins, outs, block))
 
@@ -54,10 +62,12 @@ def streaming_loop(node: OnnxModel, block: int):
     out, one copy per tensor; per call, the model run, the state fed back and the context shifted."""
     mm, slot, hop, context, lanes = node.map, node.slots[0], node.hop, node.context, node.lanes
     run, bindings = node._session.run_with_iobinding, node.io_bindings
-    ins = [(slot.views[tm.name], np.full((lanes, 1, block), 0.1, np.float32)) for tm in mm.inputs
-           if tm.role == "audio"]
-    outs = [(slot.views[tm.name], np.zeros((lanes, tm.features, block), np.float32)) for tm in mm.outputs
-            if tm.role in ("audio", "control")]
+    ins = [(slot.views[tm.name], np.full((lanes, 1, block), 0.1, np.float32)) for tm in mm.inputs if tm.role == "audio"]
+    outs = [
+        (slot.views[tm.name], np.zeros((lanes, tm.features, block), np.float32))
+        for tm in mm.outputs
+        if tm.role in ("audio", "control")
+    ]
     scratch = [np.zeros_like(view[..., :context]) for view, _ in ins]
     states, pos = node.states, [0]
 
@@ -67,10 +77,11 @@ def streaming_loop(node: OnnxModel, block: int):
             p = pos[0]
             n = min(hop - p, block - done)
             for view, src in ins:
-                np.copyto(view[..., context + p:context + p + n], src[..., done:done + n], casting="unsafe")
+                np.copyto(view[..., context + p : context + p + n], src[..., done : done + n], casting="unsafe")
             for view, dst in outs:
-                np.copyto(dst[..., done:done + n], view[..., :n] if view.shape[2] >= n else view[..., :1],
-                          casting="unsafe")
+                np.copyto(
+                    dst[..., done : done + n], view[..., :n] if view.shape[2] >= n else view[..., :1], casting="unsafe"
+                )
             pos[0] = p = p + n
             done += n
             if p == hop:
@@ -83,6 +94,7 @@ def streaming_loop(node: OnnxModel, block: int):
                         np.copyto(tmp, view[..., hop:])
                         np.copyto(view[..., :context], tmp)
                 pos[0] = 0
+
     return step
 
 
@@ -128,16 +140,25 @@ def cases(tmp: Path) -> list[tuple[str, dict, int, dict[str, float], float]]:
 
     flute = str(ROOT / "graphs" / "models" / "ddsp_flute.onnx")
     amp = str(ROOT / "graphs" / "models" / "amp_gru.onnx")
-    out = [("flute (block, 1 lane)", {"model": flute}, 1, {"f0": 440.0, "loudness": -30.0}, 48000.0),
-           ("flute (block, 8 lanes)", {"model": flute}, 8, {"f0": 440.0, "loudness": -30.0}, 48000.0),
-           ("drive amp_gru (stream, 1 lane)", {"model": amp, "rate": "stream"}, 1, {}, 48000.0)]
+    out = [
+        ("flute (block, 1 lane)", {"model": flute}, 1, {"f0": 440.0, "loudness": -30.0}, 48000.0),
+        ("flute (block, 8 lanes)", {"model": flute}, 8, {"f0": 440.0, "loudness": -30.0}, 48000.0),
+        ("drive amp_gru (stream, 1 lane)", {"model": amp, "rate": "stream"}, 1, {}, 48000.0),
+    ]
     for entry in ZOO:
         table = tomllib.loads("[nodes.net]\n" + entry.node)["nodes"]["net"]
         params = {k: v for k, v in table.items() if k in OnnxModel.params()}
         values = {k: float(v) for k, v in table.items() if k not in OnnxModel.params()}
         params["model"] = str(entry.build(tmp / f"{entry.name}.onnx"))
-        out.append((f"zoo {entry.name} ({params.get('rate', 'block')}, {entry.lanes} lanes)", params, entry.lanes,
-                    values, float(SR)))
+        out.append(
+            (
+                f"zoo {entry.name} ({params.get('rate', 'block')}, {entry.lanes} lanes)",
+                params,
+                entry.lanes,
+                values,
+                float(SR),
+            )
+        )
     return out
 
 
@@ -146,14 +167,19 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--units", type=int, default=400, help="timed units per model (see measure)")
     args = ap.parse_args()
-    print(f"{'model':<36} {'calls':>6} {'node us/call':>13} {'bare us/call':>13} {'loop us/call':>13} "
-          f"{'/ bare':>7} {'/ loop':>7}")
+    print(
+        f"{'model':<36} {'calls':>6} {'node us/call':>13} {'bare us/call':>13} {'loop us/call':>13} "
+        f"{'/ bare':>7} {'/ loop':>7}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, params, lanes, values, sr in cases(Path(tmp)):
             node, step = prepared(params, lanes, args.block, sr, values)
             ours, bare, loop, calls = measure(node, step, args.block, args.units)
-            print(f"{name:<36} {calls:>6} {1e6 * ours:>13.1f} {1e6 * bare:>13.1f} "
-                  f"{1e6 * loop:>13.1f} {ours / bare:>7.2f} {ours / loop:>7.2f}", flush=True)
+            print(
+                f"{name:<36} {calls:>6} {1e6 * ours:>13.1f} {1e6 * bare:>13.1f} "
+                f"{1e6 * loop:>13.1f} {ours / bare:>7.2f} {ours / loop:>7.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

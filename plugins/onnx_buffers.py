@@ -47,12 +47,14 @@ def canonical(arr: np.ndarray, feat: int | None, time: int | None) -> np.ndarray
 
 def lane_axes(tm: TensorMap, batched: bool) -> tuple[int | None, int | None]:
     """Where the tensor's feature and time axes sit in its lane-first storage view."""
+
     def move(a: int | None) -> int | None:
         if a is None:
             return None
         if not batched:
             return a + 1
         return a + 1 if a < tm.batch_axis else a
+
     return move(tm.feature_axis), move(tm.time_axis)
 
 
@@ -98,12 +100,20 @@ def fill(storage: np.ndarray, value: np.ndarray, tm: TensorMap) -> None:
     try:
         np.copyto(storage, v, casting="unsafe")
     except ValueError:
-        raise ValueError(f"tensors.{tm.name}: a value shaped {list(value.shape)} does not fit the tensor's "
-                         f"shape {list(storage.shape)}") from None
+        raise ValueError(
+            f"tensors.{tm.name}: a value shaped {list(value.shape)} does not fit the tensor's "
+            f"shape {list(storage.shape)}"
+        ) from None
 
 
-def probe_output_shapes(session: ort.InferenceSession, mm: ModelMap, shapes: dict[str, list[int]],
-                        values: dict[str, np.ndarray], model: str, signature: Any) -> dict[str, list[int]]:
+def probe_output_shapes(
+    session: ort.InferenceSession,
+    mm: ModelMap,
+    shapes: dict[str, list[int]],
+    values: dict[str, np.ndarray],
+    model: str,
+    signature: Any,
+) -> dict[str, list[int]]:
     """Run one call on zeros (constants and initial state filled in) to learn the output shapes,
     and check that every state's output has its input's shape."""
     feeds = {}
@@ -117,25 +127,37 @@ def probe_output_shapes(session: ort.InferenceSession, mm: ModelMap, shapes: dic
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         given = ", ".join(f"{n} {list(a.shape)}" for n, a in feeds.items())
-        raise ValueError(f"model {model!r} fails on a call with {given} ({first}); the model has "
-                         f"{signature.text()}") from None
+        raise ValueError(
+            f"model {model!r} fails on a call with {given} ({first}); the model has {signature.text()}"
+        ) from None
     out = {tm.name: list(a.shape) for tm, a in zip(mm.outputs, got)}
     for tm in mm.inputs:
         if tm.role == "state" and out[tm.partner] != shapes[tm.name]:
-            raise ValueError(f"model {model!r}: state {tm.name!r} is {shapes[tm.name]} per call but its "
-                             f"output {tm.partner!r} is {out[tm.partner]}; the model has {signature.text()}")
+            raise ValueError(
+                f"model {model!r}: state {tm.name!r} is {shapes[tm.name]} per call but its "
+                f"output {tm.partner!r} is {out[tm.partner]}; the model has {signature.text()}"
+            )
     for tm in mm.outputs:
         if tm.feature_axis is not None and out[tm.name][tm.feature_axis] != tm.features:
-            raise ValueError(f"model {model!r}: output {tm.name!r} came out {out[tm.name]}, not "
-                             f"{tm.features} features on axis {tm.feature_axis}")
+            raise ValueError(
+                f"model {model!r}: output {tm.name!r} came out {out[tm.name]}, not "
+                f"{tm.features} features on axis {tm.feature_axis}"
+            )
     return out
 
 
 class Slot:
     """One set of bound tensors: storage per tensor, one binding per call, canonical views."""
 
-    def __init__(self, session: ort.InferenceSession, mm: ModelMap, lanes: int, shapes: dict[str, list[int]],
-                 shared: dict[str, np.ndarray], alias: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        mm: ModelMap,
+        lanes: int,
+        shapes: dict[str, list[int]],
+        shared: dict[str, np.ndarray],
+        alias: dict[str, np.ndarray],
+    ) -> None:
         self.storage: dict[str, np.ndarray] = dict(shared)
         per_lane = [] if mm.batched else list(range(lanes))
         for tm in mm.inputs + mm.outputs:
@@ -200,8 +222,9 @@ class TensorOut:
     def __init__(self, tm: TensorMap, frames: int, hop: int, start: int, lanes: int, direct: bool) -> None:
         self.tm, self.frames, self.start = tm, frames, start
         self.resample = frames != hop and not (start and frames - start == hop)
-        self.direct = direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 \
-            and tm.offset == 0.0
+        self.direct = (
+            direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 and tm.offset == 0.0
+        )
         self.hop = None if self.direct else np.zeros((lanes, tm.features, hop), np.float32)
         self.spread = None
         if self.resample:
@@ -214,7 +237,7 @@ class TensorOut:
         self.length = hop
 
     def source(self, view: np.ndarray) -> np.ndarray:
-        return view[:, :, self.start:self.start + self.length] if self.direct else self.hop
+        return view[:, :, self.start : self.start + self.length] if self.direct else self.hop
 
     def unpack(self, view: np.ndarray) -> None:
         if self.direct:
@@ -223,11 +246,11 @@ class TensorOut:
         if self.spread is not None:
             np.copyto(self.spread, view[..., None], casting="unsafe")
         elif self.resample:
-            np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames:])
+            np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames :])
             np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
             np.matmul(self.ext2, self.matrix, out=self.hop2)
         else:
-            np.copyto(self.hop, view[:, :, self.start:self.start + self.length], casting="unsafe")
+            np.copyto(self.hop, view[:, :, self.start : self.start + self.length], casting="unsafe")
         if tm.scale != 1.0:
             np.multiply(self.hop, tm.scale, out=self.hop)
         if tm.offset:

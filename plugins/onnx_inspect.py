@@ -83,7 +83,9 @@ def _batch_axis(t: Tensor) -> int | None:
 
 
 def _similar(a: str, b: str) -> float:
-    norm = lambda s: re.sub(r"(_?(in|out|0|n|new|next|prev)$)", "", s.lower())
+    def norm(s: str) -> str:
+        return re.sub(r"(_?(in|out|0|n|new|next|prev)$)", "", s.lower())
+
     if norm(a) == norm(b):
         return 1.0
     return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
@@ -126,8 +128,10 @@ def _signal(g: Guess, window_inputs: bool) -> None:
         g.why = f"axis {g.time_axis} holds a window of {t.shape[g.time_axis]} samples"
     elif not g.is_input and len(big) >= 2:
         g.role, g.time_axis, g.feature_axis = "audio", big[0], big[1]
-        g.why = (f"{t.shape[big[0]]} frames of {t.shape[big[1]]} features per call (time axis {big[0]}, "
-                 f"feature axis {big[1]}), held over the hop")
+        g.why = (
+            f"{t.shape[big[0]]} frames of {t.shape[big[1]]} features per call (time axis {big[0]}, "
+            f"feature axis {big[1]}), held over the hop"
+        )
     elif not g.is_input and len(big) == 1 and len(t.shape) >= 3:
         g.role, g.time_axis = "audio", big[0]
         g.why = f"{t.shape[big[0]]} frames per call on axis {big[0]}, held over the hop"
@@ -158,8 +162,10 @@ def inspect_model(path: str | Path) -> Report:
         if t.name in pairs:
             out, score = pairs[t.name]
             g.role, g.partner, g.batch_axis = "state", out, _batch_axis(t)
-            g.why = (f"fed back from {out!r} (same shape {t.named_text().split(' ', 2)[2]}, names "
-                     f"{'alike' if score >= 0.99 else f'{score:.0%} alike'})")
+            g.why = (
+                f"fed back from {out!r} (same shape {t.named_text().split(' ', 2)[2]}, names "
+                f"{'alike' if score >= 0.99 else f'{score:.0%} alike'})"
+            )
             if g.batch_axis is not None:
                 g.why += f"; batch on axis {g.batch_axis} ({t.dim_text(g.batch_axis)})"
         elif t.dtype is not None and t.dtype.kind in "iub" and int(np.prod([d or 1 for d in t.shape])) == 1:
@@ -192,8 +198,9 @@ def _feeds(report: Report, length: int) -> dict[str, np.ndarray]:
     for g in report.guesses:
         if not g.is_input:
             continue
-        shape = [length if a == g.time_axis and d is None else (1 if d is None else d)
-                 for a, d in enumerate(g.tensor.shape)]
+        shape = [
+            length if a == g.time_axis and d is None else (1 if d is None else d) for a, d in enumerate(g.tensor.shape)
+        ]
         feeds[g.tensor.name] = np.full(shape, g.value or 0, g.tensor.dtype)
     return feeds
 
@@ -206,9 +213,11 @@ def _rate(report: Report, session: Any) -> None:
     static = {g.tensor.shape[g.time_axis] for g in audio_in} - {None}
     if static:
         report.rate, report.frame_size = "frame", min(static)
-        report.rate_why = (f"the audio input takes a window of {report.frame_size} samples: one call per "
-                           f"{report.frame_size} (if part of it is look-behind, set context to it and "
-                           f"frame_size to the rest)")
+        report.rate_why = (
+            f"the audio input takes a window of {report.frame_size} samples: one call per "
+            f"{report.frame_size} (if part of it is look-behind, set context to it and "
+            f"frame_size to the rest)"
+        )
         return
     outputs = [g for g in report.guesses if not g.is_input and g.role == "audio" and g.time_axis is not None]
     quiet = quiet_run_options()  # a refused length is expected here, not an error to print
@@ -220,16 +229,20 @@ def _rate(report: Report, session: Any) -> None:
         shorter = {length - a.shape[g.time_axis] for g, a in zip(outputs, got)}
         if len(shorter) == 1 and 0 < next(iter(shorter)) < length:
             report.context = next(iter(shorter))
-            report.rate_why = (f"the output is {report.context} samples shorter than the input: "
-                               f"context = {report.context} samples of look-behind")
+            report.rate_why = (
+                f"the output is {report.context} samples shorter than the input: "
+                f"context = {report.context} samples of look-behind"
+            )
         if length == PROBE_LENGTHS[0]:
             report.rate = "stream"
             report.rate_why = "a dynamic time axis: one call per block" + (
-                f"; {report.rate_why}" if report.rate_why else "")
+                f"; {report.rate_why}" if report.rate_why else ""
+            )
         else:
             report.rate, report.frame_size = "frame", length
-            report.rate_why = (f"the model runs on {length} samples but not on fewer (a compression ratio): "
-                               f"one call per {length}")
+            report.rate_why = (
+                f"the model runs on {length} samples but not on fewer (a compression ratio): one call per {length}"
+            )
         return
     report.rate, report.rate_why = "stream", "the probe calls failed; check the mapping by hand"
 
@@ -271,14 +284,20 @@ def patch_text(report: Report, patch_path: Path) -> str:
     w.append(f'name = "{report.path.stem}"')
     w.append("")
     w.append("[engine]")
-    w.append(f"sample_rate = {report.sample_rate}" + ("  # guess: the model takes a sample rate of 16000"
-                                                      if report.sample_rate != 48000 else ""))
+    w.append(
+        f"sample_rate = {report.sample_rate}"
+        + ("  # guess: the model takes a sample rate of 16000" if report.sample_rate != 48000 else "")
+    )
     w.append("block_size = 128")
     w.append("")
     if audio_in:
         w += ["[nodes.src]", 'type = "io.input"', f"channels = {lanes}", ""]
-    w += ["[nodes.model]", 'type = "onnx.model"', f'model = "{rel}"',
-          f'rate = "{report.rate}"  # guess: {report.rate_why}']
+    w += [
+        "[nodes.model]",
+        'type = "onnx.model"',
+        f'model = "{rel}"',
+        f'rate = "{report.rate}"  # guess: {report.rate_why}',
+    ]
     if report.frame_size:
         w.append(f"frame_size = {report.frame_size}  # guess: samples per call (the hop)")
     if report.context:

@@ -33,11 +33,30 @@ import onnxruntime as ort
 
 from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
 
-from .onnx_buffers import (Slot, TensorOut, canonical, fill, gather, lane_axes, lane_first, load_value,
-                           per_call_shape, probe_output_shapes, write_scaled)
+from .onnx_buffers import (
+    Slot,
+    TensorOut,
+    canonical,
+    fill,
+    gather,
+    lane_axes,
+    lane_first,
+    load_value,
+    per_call_shape,
+    probe_output_shapes,
+    write_scaled,
+)
 from .onnx_mapping import MappingError, ModelMap, TensorMap, build_map, port_name  # noqa: F401 - re-exported
 from .onnx_signature import (  # noqa: F401 - re-exported
-    Signature, Tensor, fast_runner, open_session, quiet_run_options, read_signature, session_options, signature_of)
+    Signature,
+    Tensor,
+    fast_runner,
+    open_session,
+    quiet_run_options,
+    read_signature,
+    session_options,
+    signature_of,
+)
 
 RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel
@@ -72,6 +91,16 @@ class OnnxModel(Node):
     worker = Param(init=False, kind=bool, live=False,
                    doc="Run the model on a worker thread (block and stream rates): one block of latency; "
                        "a late result holds the last control values (block) or plays silence (stream).")
+
+    @staticmethod
+    def inspector() -> Any:
+        """The model inspector (:mod:`onnx_inspect`), for ``neuralgraph model inspect``.
+
+        The command reaches it through the registry, since the core imports no plugin.
+        """
+        from . import onnx_inspect
+
+        return onnx_inspect
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

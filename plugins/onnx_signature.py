@@ -17,8 +17,12 @@ import onnxruntime as ort
 
 #: The element types a tensor may have; values are cast at the node's boundary (float32 ports).
 DTYPES: dict[str, type] = {
-    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
 }
 
 
@@ -108,9 +112,17 @@ def open_session(path: str) -> ort.InferenceSession:
 
 def read_signature(session: ort.InferenceSession) -> Signature:
     """The signature of an open session."""
+
     def tensors(args: list[Any]) -> tuple[Tensor, ...]:
-        return tuple(Tensor(a.name, tuple(_dim(d) for d in a.shape), a.type,
-                            tuple(d if isinstance(d, str) else None for d in a.shape)) for a in args)
+        return tuple(
+            Tensor(
+                a.name,
+                tuple(_dim(d) for d in a.shape),
+                a.type,
+                tuple(d if isinstance(d, str) else None for d in a.shape),
+            )
+            for a in args
+        )
 
     return Signature(tensors(session.get_inputs()), tensors(session.get_outputs()))
 

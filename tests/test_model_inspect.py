@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
-from neuralgraph_plugins.onnx_inspect import inspect_model
 from onnx_zoo import ZOO
 
-from neuralgraph.audiofile import read_audio, write_audio
-from neuralgraph.cli import main
+from neuralgraph._io.audiofile import read_audio, write_audio
+from neuralgraph._tools.cli import main
+from neuralgraph_plugins.onnx_inspect import inspect_model
 
 
 @pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
-from neuralgraph_plugins.onnx_mapping import fits_dtype
 from onnx_zoo import ZOO
 
 import neuralgraph as ng
+from neuralgraph_plugins.onnx_mapping import fits_dtype
 
 VAD = next(e for e in ZOO if e.name == "vad")
 SIGNATURE = "the model has inputs (input: float [?, 576]; state: float [2, ?, 128]; sr: int64 [])"
@@ -65,15 +65,17 @@ def test_role_that_does_not_fit_the_shape(tmp_path):
     p = problem(tmp_path, ('role = "constant"\nvalue = 16000', 'role = "audio"  # sr'), "# sr")
     assert p.path == "nodes.net.tensors.sr.role"
     assert "role audio does not fit sr: int64 []: it has no time axis" in p.message
-    assert "role = \"control\"" in p.hint
+    assert 'role = "control"' in p.hint
 
 
 def test_state_whose_output_has_another_shape(tmp_path):
     patch = ('output = "stateN"', 'output = "output"')
     VAD.build(tmp_path / "vad.onnx")
     path = vad_patch(tmp_path, patch)
-    text = path.read_text().replace('[nodes.net.tensors.output]\nrole = "control"\n',
-                                    '[nodes.net.tensors.stateN]\nrole = "ignore"\nbatch_axis = 1\n')
+    text = path.read_text().replace(
+        '[nodes.net.tensors.output]\nrole = "control"\n',
+        '[nodes.net.tensors.stateN]\nrole = "ignore"\nbatch_axis = 1\n',
+    )
     path.write_text(text.replace('in = "net.output"', "in = 0.0"))
     with pytest.raises(ng.PatchError) as info:
         ng.load_patch(path)
@@ -101,11 +103,16 @@ def test_batch_on_an_axis_that_is_not_the_batch(tmp_path):
     assert "axis 0 of state: float [2, batch, 128] is taken as the batch but has size 2" in p.message
 
 
-@pytest.mark.parametrize("value, dtype, reason", [
-    (70000.0, np.float16, "outside float16's range"), (2, np.bool_, "bool tensor holds true/false"),
-    (2**40, np.int32, "outside int32's range"), (1e39, np.float32, "outside float32's range"),
-    ([1, 2.5], np.int64, "whole numbers"),
-])
+@pytest.mark.parametrize(
+    "value, dtype, reason",
+    [
+        (70000.0, np.float16, "outside float16's range"),
+        (2, np.bool_, "bool tensor holds true/false"),
+        (2**40, np.int32, "outside int32's range"),
+        (1e39, np.float32, "outside float32's range"),
+        ([1, 2.5], np.int64, "whole numbers"),
+    ],
+)
 def test_dtype_ranges(value, dtype, reason):
     assert reason in fits_dtype(value, np.dtype(dtype))
     assert fits_dtype(1, np.dtype(dtype)) is None

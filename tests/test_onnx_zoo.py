@@ -42,8 +42,14 @@ type = "onnx.model"
 
 def zoo_patch(tmp_path: Path, entry: ZooModel, port: str, block: int) -> Path:
     entry.build(tmp_path / f"{entry.name}.onnx")
-    return node_patch(tmp_path, f"{entry.name}_{port}", entry.lanes, block,
-                      f'model = "{entry.name}.onnx"\n{entry.inputs_line()}{entry.node}', f'"net.{port}"')
+    return node_patch(
+        tmp_path,
+        f"{entry.name}_{port}",
+        entry.lanes,
+        block,
+        f'model = "{entry.name}.onnx"\n{entry.inputs_line()}{entry.node}',
+        f'"net.{port}"',
+    )
 
 
 @pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])
@@ -55,8 +61,9 @@ def test_zoo_model_equals_a_direct_onnxruntime_loop(tmp_path, entry):
             engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, block)))
             got = engine.render(entry.samples / SR, input=x)
             assert got.shape == want.shape
-            np.testing.assert_allclose(got, want, atol=entry.atol, rtol=0,
-                                       err_msg=f"{entry.name}.{port} at block {block}")
+            np.testing.assert_allclose(
+                got, want, atol=entry.atol, rtol=0, err_msg=f"{entry.name}.{port} at block {block}"
+            )
             assert np.abs(want).max() > 0.05  # the comparison is not between silences
 
 
@@ -64,8 +71,13 @@ def test_crepe_feature_axis_becomes_one_port_per_bin(tmp_path):
     from neuralgraph_plugins.onnx_model import OnnxModel
 
     entry = next(e for e in ZOO if e.name == "crepe")
-    node = OnnxModel(model=str(entry.build(tmp_path / "c.onnx")), rate="frame", frame_size=160, context=864,
-                     tensors={"probabilities": {"role": "control"}})
+    node = OnnxModel(
+        model=str(entry.build(tmp_path / "c.onnx")),
+        rate="frame",
+        frame_size=160,
+        context=864,
+        tensors={"probabilities": {"role": "control"}},
+    )
     assert list(node.outputs())[:2] == ["probabilities_1", "probabilities_2"] and len(node.outputs()) == 360
     assert list(node.inputs()) == ["frames"]
 
@@ -73,8 +85,9 @@ def test_crepe_feature_axis_becomes_one_port_per_bin(tmp_path):
 def test_frame_models_declare_their_hop_as_latency(tmp_path):
     for name, latency in (("vad", 512), ("crepe", 160), ("rave", 2048), ("lstm", 0), ("nam", 0)):
         entry = next(e for e in ZOO if e.name == name)
-        port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"),
-                                         np.zeros((entry.lanes, 2048), np.float32))))
+        port = next(
+            iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 2048), np.float32)))
+        )
         engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
         assert engine.latency == latency, name
 
@@ -86,8 +99,9 @@ def test_mapped_models_allocate_nothing_per_block(tmp_path, name):
     from test_onnx_model import steady_state_allocations
 
     entry = next(e for e in ZOO if e.name == name)
-    port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096),
-                                                                                        np.float32))))
+    port = next(
+        iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
+    )
     engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37)))
     engine.plan.input[:] = 0.25
     steady_state_allocations(engine.process)
@@ -139,7 +153,7 @@ def test_worker_runs_a_mapped_lstm_one_block_late(tmp_path):
     engine.reset()  # from a known start: no request in flight
     for b in range(10):  # block by block, letting the worker finish each request (test-side sync)
         engine._feed_input(x, b * 64)
-        got[:, b * 64:(b + 1) * 64] = engine.process()
+        got[:, b * 64 : (b + 1) * 64] = engine.process()
         engine.plan.nodes["net"]._worker.wait_idle()
     np.testing.assert_allclose(got[:, 64:], want[:, :-64], atol=2e-6)
     assert engine.plan.nodes["net"].late_blocks == 0
@@ -154,20 +168,38 @@ def test_a_real_pytorch_lstm_export_equals_torch(tmp_path):
     x = np.random.default_rng(3).uniform(-0.8, 0.8, (2, 1000)).astype(np.float32)
     entry = next(e for e in ZOO if e.name == "lstm")
     for block in BLOCKS:
-        engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, attrs.evolve(entry, build=lambda p: p, lanes=2), "output", block)))
+        engine = ng.Engine(
+            ng.load_patch(zoo_patch(tmp_path, attrs.evolve(entry, build=lambda p: p, lanes=2), "output", block))
+        )
         np.testing.assert_allclose(engine.render(1000 / SR, input=x), want, atol=1e-5, rtol=0)
 
 
 def test_bool_int32_and_float64_tensors_are_cast_at_the_boundary(tmp_path):
     """y (float64) = x * gate (bool control) + offset (int32 constant), scaled by 0.1 on the way out."""
-    nodes = [helper.make_node("Cast", ["x"], ["xd"], to=TensorProto.DOUBLE),
-             helper.make_node("Cast", ["gate"], ["gd"], to=TensorProto.DOUBLE),
-             helper.make_node("Cast", ["offset"], ["od"], to=TensorProto.DOUBLE),
-             helper.make_node("Mul", ["xd", "gd"], ["m"]), helper.make_node("Add", ["m", "od"], ["y"])]
-    save(nodes, "dtypes", [vi("x", TensorProto.FLOAT, ["N", "T"]), vi("gate", TensorProto.BOOL, ["N", 1]),
-                           vi("offset", TensorProto.INT32, [1])], [vi("y", TensorProto.DOUBLE, ["N", "T"])],
-         tmp_path / "dtypes.onnx")
-    path = node_patch(tmp_path, "dtypes", 2, 37, """model = "dtypes.onnx"
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xd"], to=TensorProto.DOUBLE),
+        helper.make_node("Cast", ["gate"], ["gd"], to=TensorProto.DOUBLE),
+        helper.make_node("Cast", ["offset"], ["od"], to=TensorProto.DOUBLE),
+        helper.make_node("Mul", ["xd", "gd"], ["m"]),
+        helper.make_node("Add", ["m", "od"], ["y"]),
+    ]
+    save(
+        nodes,
+        "dtypes",
+        [
+            vi("x", TensorProto.FLOAT, ["N", "T"]),
+            vi("gate", TensorProto.BOOL, ["N", 1]),
+            vi("offset", TensorProto.INT32, [1]),
+        ],
+        [vi("y", TensorProto.DOUBLE, ["N", "T"])],
+        tmp_path / "dtypes.onnx",
+    )
+    path = node_patch(
+        tmp_path,
+        "dtypes",
+        2,
+        37,
+        """model = "dtypes.onnx"
 rate = "stream"
 x = "src"
 gate = 0.5
@@ -178,7 +210,9 @@ role = "constant"
 value = [-3]
 [nodes.net.tensors.y]
 scale = 0.1             # keeps the result inside the output's +-1 ceiling
-""", '"net.y"')
+""",
+        '"net.y"',
+    )
     x = np.random.default_rng(9).uniform(-0.5, 0.5, (2, 500)).astype(np.float32)
     got = ng.Engine(ng.load_patch(path)).render(500 / SR, input=x)
     np.testing.assert_allclose(got, 0.1 * (x - 3.0), atol=1e-6)  # gate 0.5 -> true; offset -3 as int32
@@ -187,12 +221,24 @@ scale = 0.1             # keeps the result inside the output's +-1 ceiling
 def test_a_windowed_model_beside_a_dry_path_is_aligned_by_the_compiler(tmp_path):
     """A frame model with look-behind (window 32 + 64, output the hop's 64 samples halved) declares
     64 samples of latency; the dry path summed with it is delayed to match: 1.5 x, 64 late."""
-    nodes = [const("s", [32], np.int64), const("e", [96], np.int64), const("a", [1], np.int64), const("h", 0.5),
-             helper.make_node("Slice", ["w", "s", "e", "a"], ["hop"]), helper.make_node("Mul", ["hop", "h"], ["y"])]
-    save(nodes, "win", [vi("w", TensorProto.FLOAT, ["N", 96])], [vi("y", TensorProto.FLOAT, ["N", 64])],
-         tmp_path / "win.onnx")
-    path = node_patch(tmp_path, "win", 1, 37, 'model = "win.onnx"\nrate = "frame"\ncontext = 32\nw = "src"\n',
-                      '["src", "net.y"]')
+    nodes = [
+        const("s", [32], np.int64),
+        const("e", [96], np.int64),
+        const("a", [1], np.int64),
+        const("h", 0.5),
+        helper.make_node("Slice", ["w", "s", "e", "a"], ["hop"]),
+        helper.make_node("Mul", ["hop", "h"], ["y"]),
+    ]
+    save(
+        nodes,
+        "win",
+        [vi("w", TensorProto.FLOAT, ["N", 96])],
+        [vi("y", TensorProto.FLOAT, ["N", 64])],
+        tmp_path / "win.onnx",
+    )
+    path = node_patch(
+        tmp_path, "win", 1, 37, 'model = "win.onnx"\nrate = "frame"\ncontext = 32\nw = "src"\n', '["src", "net.y"]'
+    )
     engine = ng.Engine(ng.load_patch(path))
     assert engine.latency == 64
     x = np.random.default_rng(12).uniform(-0.5, 0.5, (1, 700)).astype(np.float32)

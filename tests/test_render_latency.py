@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("onnx")
 from test_onnx_model import FRAME_PATCH, SR, frame_model, write_patch
 
-from neuralgraph.audiofile import read_audio, write_audio
-from neuralgraph.cli import main
+from neuralgraph._io.audiofile import read_audio, write_audio
+from neuralgraph._tools.cli import main
 
 
 def test_render_aligns_a_frame_model_with_its_input(tmp_path, capsys):

@@ -54,7 +54,10 @@ def node_runner(node, lanes: int, block: int, sr: float, values: dict[str, float
     ins = Ports({p: np.full((lanes, width(d)), values.get(p, 0.1), np.float32)
                  + (0.01 * rng.standard_normal((lanes, width(d)))).astype(np.float32)
                  for p, d in node.inputs().items()})
-    outs = Ports({p: np.zeros((lanes, width(d)), np.float32) for p, d in node.outputs().items()})
+    own = node.output_buffers()  # as the engine's plan does: the node's own output buffers, then bind
+    outs = Ports(own if own is not None else {p: np.zeros((lanes, width(d)), np.float32)
+                                              for p, d in node.outputs().items()})
+    node.bind(ins, outs)
     return lambda: node.process(ins, outs, block)
 
 

@@ -114,8 +114,10 @@ def _params_table(params: Mapping[str, Param]) -> list[str]:
     lines = ["| parameter | type | default | range or choices | unit | live | description |",
              "|---|---|---|---|---|---|---|"]
     for name, d in params.items():
-        kind = {float: "number", int: "integer", str: "file" if d.path else "string", bool: "boolean"}.get(d.kind, "")
-        default = f"`{d.init!r}`" if d.kind is str else (str(d.init).lower() if d.kind is bool else _num(d.init))
+        kind = {float: "number", int: "integer", str: "file" if d.path else "string", bool: "boolean",
+                dict: "table"}.get(d.kind, "")
+        default = f"`{d.init!r}`" if d.kind is str else (str(d.init).lower() if d.kind is bool else
+                                                         "empty" if d.kind is dict else _num(d.init))
         allowed = ", ".join(f"`{c}`" for c in d.choices) if d.choices else _range(d.min, d.max)
         live = "yes" if d.live else "no"
         lines.append(f"| `{name}` | {kind} | {default} | {_cell(allowed)} | {_cell(d.unit)} | {live} "

@@ -13,6 +13,7 @@ is private and may change without notice.
     patch = ng.load_patch("graphs/saw_chord.toml")
     engine = ng.Engine(patch, sample_rate=48000, block_size=128)
     audio = engine.render(seconds=2.0)        # float32 (channels, frames)
+    audio, removed = ng.render_aligned(engine, 2.0)  # the same, without the patch's declared latency
     ng.write_audio("chord.wav", audio, engine.sample_rate)
 """
 
@@ -36,6 +37,7 @@ from neuralgraph._patch.loader import parse_override
 from neuralgraph._patch.patch import Patch, check_patch, load_patch
 from neuralgraph._plugins.registry import Registry, default_registry
 from neuralgraph._runtime.engine import BadValues, Engine, Fault
+from neuralgraph._runtime.latency import render_aligned
 from neuralgraph._tools.batch import Job, JobError, load_job, run_batch
 
 __version__ = "0.1.0"
@@ -70,5 +72,6 @@ __all__ = [
     "parse_override",
     "read_audio",
     "run_batch",
+    "render_aligned",
     "write_audio",
 ]

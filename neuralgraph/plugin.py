@@ -27,11 +27,16 @@ and in the package's ``pyproject.toml``::
 A backend plugin registers a factory with ``ng_register_backends``; the factory returns a
 :class:`Backend` whose device callback runs a :class:`CallbackAdapter` (see the ``jack`` and
 ``sounddevice`` backends in ``neuralgraph_plugins``).
+
+A node may own its output arrays (:meth:`Node.output_buffers`, used instead of slab buffers) and
+is handed its port views once before the first block (:meth:`Node.bind`); a parameter of kind
+``dict`` takes a table, and :class:`ParamValueError` may name the nested key it concerns
+(``subkey``) and a ``hint``. :func:`did_you_mean` suggests the closest of a set of known names.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from neuralgraph._errors import BackendError, NeuralgraphError, PluginError
+from neuralgraph._errors import BackendError, NeuralgraphError, PluginError, did_you_mean
 from neuralgraph._io.audiofile import read_audio, write_audio
 from neuralgraph._io.backend import Backend, CallbackAdapter, RealtimeGuard, Status, warm_up
 from neuralgraph._nodes.buffers import dense
@@ -70,6 +75,7 @@ __all__ = [
     "apply_mapping",
     "copy_kernel",
     "dense",
+    "did_you_mean",
     "hookimpl",
     "mapping_transform",
     "read_audio",

@@ -1,246 +1,78 @@
-"""``onnx.model``: run any ONNX model as a node, its ports read from the model's signature.
+"""``onnx.model``: run any ONNX model as a node; a per-tensor table maps its signature onto ports.
 
-Signature conventions (see docs/neural.md for the full text):
+Without a ``tensors`` table the conventions hold (see docs/neural.md): batch on axis 0 (dynamic:
+lanes are the batch of one call; 1: one call per lane), state named ``state_in*``/``state_out*``,
+``rate = "block"`` tensors ``[batch, K]`` as K control ports, ``stream`` and ``frame`` tensors
+``[batch, T]`` as audio ports. The table ``[nodes.X.tensors.NAME]`` overrides any of it per
+tensor (role, batch/time/feature axes, state pairs, constants, selection, scaling); see
+:mod:`neuralgraph_plugins.onnx_mapping`. Buffers and bindings: :mod:`neuralgraph_plugins.onnx_buffers`.
 
-- Every tensor is float32 and axis 0 is the batch axis. A *dynamic* batch axis (a name or ``?``)
-  puts all lanes in one call (lanes are the batch); a static batch of 1 means one call per lane.
-- ``rate = "block"``: each non-state tensor is ``[batch, K]`` with K static; it becomes K
-  control-rate ports (``name`` when K = 1, else ``name_1`` … ``name_K``). One call per block.
-- ``rate = "stream"``: each non-state tensor is ``[batch, T]`` (T dynamic or equal to the block
-  size); it becomes one audio port. One call per block over the block's samples.
-- ``rate = "frame"``: each non-state tensor is ``[batch, F]`` with F = ``frame_size`` (or the
-  model's static F); audio ports. Samples are buffered into frames of F, the model runs once per
-  full frame, and the output is delayed by F samples (declared as ``latency``).
-- Recurrent state: an input named ``state_in<suffix>`` and an output ``state_out<suffix>`` with the
-  same shape ``[batch, ...]`` form a pair. The node keeps that tensor per lane, feeds the last
-  ``state_out`` back as the next ``state_in``, and zeroes it on ``reset``. State tensors get no port.
-- ``worker = true`` (block and stream rates): calls run on a worker thread, double buffered, one
-  block of declared latency; a late result holds the last control values or plays silence.
+- ``rate = "block"``: one call per block; control ports.
+- ``rate = "stream"``: one call per block over the block's samples (plus ``context`` earlier ones).
+- ``rate = "frame"``: one call per ``frame_size`` samples (the hop), each window the hop plus
+  ``context`` earlier samples; ``frame_size`` samples of declared latency, aligned by the compiler.
+- An output with F frames per call other than the hop is held (or linearly interpolated) over
+  ``hop / F`` samples; a control output (one value per call) is held over the hop.
+- ``worker = true`` (block and stream rates, no context): calls run on a worker thread, double
+  buffered, one block of declared latency; a late result holds the last control values or plays silence.
 
-Port names are the model's tensor names made snake_case (``input.1`` -> ``input_1``).
+Port names are the model's tensor names made snake_case (``input.1`` -> ``input_1``); a feature
+axis of size K gives ``name_1`` ... ``name_K``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import numpy as np
 import onnxruntime as ort
 
 from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
 
-STATE_IN = "state_in"
-STATE_OUT = "state_out"
+from .onnx_buffers import (
+    Slot,
+    TensorOut,
+    canonical,
+    fill,
+    gather,
+    lane_axes,
+    lane_first,
+    load_value,
+    per_call_shape,
+    probe_output_shapes,
+    write_scaled,
+)
+from .onnx_mapping import MappingError, ModelMap, TensorMap, build_map, port_name  # noqa: F401 - re-exported
+from .onnx_signature import (  # noqa: F401 - re-exported
+    Signature,
+    Tensor,
+    fast_runner,
+    open_session,
+    quiet_run_options,
+    read_signature,
+    session_options,
+    signature_of,
+)
+
 RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel
 #: selection) happens there and not in the first block.
 PREWARM_CALLS = 8
 
 
-@attrs.frozen
-class Tensor:
-    """One model input or output: its ONNX name and shape (None for a dynamic axis)."""
-
-    name: str
-    shape: tuple[int | None, ...]
-    type: str
-
-    def text(self) -> str:
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name}: {self.type.replace('tensor(', '').rstrip(')')} [{dims}]"
-
-
-@attrs.frozen
-class Signature:
-    """A model's inputs and outputs, in the model's order."""
-
-    inputs: tuple[Tensor, ...]
-    outputs: tuple[Tensor, ...]
-
-    def text(self) -> str:
-        ins = "; ".join(t.text() for t in self.inputs) or "none"
-        outs = "; ".join(t.text() for t in self.outputs) or "none"
-        return f"inputs ({ins}), outputs ({outs})"
-
-
-def _dim(d: Any) -> int | None:
-    return d if isinstance(d, int) and d >= 0 else None
-
-
-def session_options() -> ort.SessionOptions:
-    """Options for the audio path: one thread, sequential (measured: more threads only add p99 spikes)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
-    return opts
-
-
-def open_session(path: str) -> ort.InferenceSession:
-    """An onnxruntime session for ``path``; ValueError naming the file when it is not a usable model."""
-    if not os.path.isfile(path):
-        raise ValueError(f"model file {path!r} does not exist")
-    try:
-        return ort.InferenceSession(path, sess_options=session_options(), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path!r} is not a loadable ONNX model ({first})") from None
-
-
-def read_signature(session: ort.InferenceSession) -> Signature:
-    """The signature of an open session."""
-    def tensors(args: list[Any]) -> tuple[Tensor, ...]:
-        return tuple(Tensor(a.name, tuple(_dim(d) for d in a.shape), a.type) for a in args)
-
-    return Signature(tensors(session.get_inputs()), tensors(session.get_outputs()))
-
-
-_cache_lock = threading.Lock()
-_signatures: dict[tuple[str, int, int], Signature] = {}
-
-
-def signature_of(path: str) -> tuple[Signature, ort.InferenceSession | None]:
-    """The signature of the model file at ``path``, cached per (path, mtime, size).
-
-    On a cache miss the session opened to read it is returned too, so the caller can keep it
-    instead of loading the model twice.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        raise ValueError(f"model file {path!r} does not exist") from None
-    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
-        sig = _signatures.get(key)
-    if sig is not None:
-        return sig, None
-    session = open_session(path)
-    sig = read_signature(session)
-    with _cache_lock:
-        _signatures[key] = sig
-    return sig, session
-
-
-def port_name(tensor_name: str) -> str:
-    """A snake_case port name for an ONNX tensor name."""
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", tensor_name).strip("_").lower() or "x"
-    return name if name[0].isalpha() else "t_" + name
-
-
-@attrs.frozen
-class Layout:
-    """How a checked signature maps onto ports: which tensors are signals, which are state."""
-
-    batch_dynamic: bool
-    width: int | None  # K (block), F (frame) or None (stream)
-    signal_in: tuple[Tensor, ...]
-    signal_out: tuple[Tensor, ...]
-    state_pairs: tuple[tuple[Tensor, Tensor], ...]
-    in_ports: tuple[tuple[str, str, int], ...]  # (port, tensor, column)
-    out_ports: tuple[tuple[str, str, int], ...]
-
-
-def check_signature(sig: Signature, rate: str, frame_size: int, path: str) -> Layout:
-    """Check ``sig`` against the conventions of ``rate``; ValueError with expected vs actual."""
-
-    def fail(problem: str, expected: str) -> None:
-        raise ValueError(f"model {path!r}: {problem}; rate {rate!r} expects {expected}; the model has {sig.text()}")
-
-    if not sig.outputs:
-        fail("it has no outputs", "at least one float32 output")
-    for t in sig.inputs + sig.outputs:
-        if t.type != "tensor(float)":
-            fail(f"tensor {t.name!r} is {t.type}", "float32 tensors only")
-        if len(t.shape) < 1:
-            fail(f"tensor {t.name!r} is a scalar", "a batch axis first on every tensor")
-    states_in = {t.name[len(STATE_IN):]: t for t in sig.inputs if t.name.startswith(STATE_IN)}
-    states_out = {t.name[len(STATE_OUT):]: t for t in sig.outputs if t.name.startswith(STATE_OUT)}
-    if set(states_in) != set(states_out):
-        unpaired = sorted({STATE_IN + s for s in set(states_in) - set(states_out)}
-                          | {STATE_OUT + s for s in set(states_out) - set(states_in)})
-        fail(f"unpaired state tensor(s) {', '.join(unpaired)}",
-             "each state_in<suffix> input to have a state_out<suffix> output of the same shape")
-    pairs = []
-    for suffix, tin in states_in.items():
-        tout = states_out[suffix]
-        if tin.shape[1:] != tout.shape[1:] or any(d is None for d in tin.shape[1:]):
-            fail(f"state {tin.name!r} {list(tin.shape)} and {tout.name!r} {list(tout.shape)} differ or are not static",
-                 "state_in/state_out pairs with equal static shapes after the batch axis")
-        pairs.append((tin, tout))
-    signal_in = tuple(t for t in sig.inputs if not t.name.startswith(STATE_IN))
-    signal_out = tuple(t for t in sig.outputs if not t.name.startswith(STATE_OUT))
-    if not signal_out:
-        fail("every output is a state tensor", "at least one signal output")
-    batches = {t.shape[0] for t in sig.inputs + sig.outputs}
-    if batches == {None}:
-        batch_dynamic = True
-    elif batches == {1}:
-        batch_dynamic = False
-    else:
-        fail(f"batch axes (axis 0) are {sorted(batches, key=str)}",
-             "axis 0 dynamic on every tensor (lanes as batch) or 1 on every tensor (one call per lane)")
-    for t in signal_in + signal_out:
-        if len(t.shape) != 2:
-            shape = "[batch, K] with K static" if rate == "block" else (
-                "[batch, frames]" if rate == "stream" else "[batch, frame_size]")
-            fail(f"{t.name!r} has rank {len(t.shape)}", f"signal tensors shaped {shape}")
-    width: int | None = None
-    if rate == "block":
-        for t in signal_in + signal_out:
-            if t.shape[1] is None:
-                fail(f"{t.name!r} has a dynamic feature axis", "[batch, K] with K static")
-    elif rate == "frame":
-        sizes = {t.shape[1] for t in signal_in + signal_out}
-        static = {s for s in sizes if s is not None}
-        if len(static) > 1:
-            fail(f"frame axes differ ({sorted(static)})", "one frame size on every signal tensor")
-        model_f = next(iter(static), None)
-        if frame_size and model_f is not None and model_f != frame_size:
-            fail(f"its frame axis is {model_f} but frame_size = {frame_size}", f"[batch, {frame_size}]")
-        width = frame_size or model_f
-        if not width:
-            fail("its frame axis is dynamic and frame_size is 0", "a frame_size parameter or a static frame axis")
-    else:  # stream: the time axis may be static, then it is checked against the block size in prepare
-        sizes = {t.shape[1] for t in signal_in + signal_out if t.shape[1] is not None}
-        if len(sizes) > 1:
-            fail(f"time axes differ ({sorted(sizes)})", "[batch, frames] with one frame count")
-        width = next(iter(sizes), None)
-    in_ports: list[tuple[str, str, int]] = []
-    out_ports: list[tuple[str, str, int]] = []
-    for tensors, ports in ((signal_in, in_ports), (signal_out, out_ports)):
-        for t in tensors:
-            base = port_name(t.name)
-            k = t.shape[1] if rate == "block" else 1
-            if k == 1:
-                ports.append((base, t.name, 0))
-            else:
-                ports.extend((f"{base}_{i + 1}", t.name, i) for i in range(k))
-    names = [p for p, _, _ in in_ports]
-    if len(set(names)) != len(names):
-        fail("two inputs map to the same port name", "distinct snake_case names")
-    names = [p for p, _, _ in out_ports]
-    if len(set(names)) != len(names):
-        fail("two outputs map to the same port name", "distinct snake_case names")
-    return Layout(batch_dynamic, width, signal_in, signal_out, tuple(pairs), tuple(in_ports), tuple(out_ports))
-
-
 class OnnxModel(Node):
     """Runs an ONNX model (onnxruntime, one thread); ports come from the model's signature.
 
     ``rate`` says how the model is called: ``block`` (control ports, once per block), ``stream``
-    (audio ports, the block's samples as ``[batch, frames]``) or ``frame`` (audio ports, frames of
-    ``frame_size`` samples, ``frame_size`` samples of latency). Tensors named ``state_in*`` /
-    ``state_out*`` are recurrent state the node keeps per lane. A dynamic batch axis runs all
-    lanes in one call; a batch of 1 runs one call per lane. ``worker = true`` runs the model on
-    its own thread with one block of latency, so a slow model never stalls the audio thread.
+    (audio ports, the block's samples) or ``frame`` (audio in windows of ``context`` +
+    ``frame_size`` samples, one call per ``frame_size``, that many samples of latency). The
+    ``tensors`` table maps each model tensor: role (audio, control, state, constant, ignore),
+    batch, time and feature axes, state pairs, constants, feature selection, scale and offset.
+    ``worker = true`` runs the model on its own thread with one block of latency.
     """
 
     type_name = "onnx.model"
@@ -250,36 +82,52 @@ class OnnxModel(Node):
                  doc="block: control ports, one call per block; stream: audio, one call per block; "
                      "frame: audio in frames of frame_size (adds frame_size samples of latency).")
     frame_size = Param(init=0, kind=int, min=0, max=65536, live=False,
-                       doc="Samples per frame for rate = frame (0: the model's static frame axis).")
+                       doc="Samples per call for rate = frame, the hop (0: the model's static window - context).")
+    context = Param(init=0, kind=int, min=0, max=1 << 20, live=False,
+                    doc="Look-behind samples from earlier calls, prepended to each audio window (frame, stream).")
+    tensors = Param(init={}, kind=dict, live=False,
+                    doc="Per-tensor mapping, [nodes.X.tensors.NAME]: role, batch_axis, time_axis, feature_axis, "
+                        "select, output, init, value, interpolate, scale, offset (docs/neural.md).")
     worker = Param(init=False, kind=bool, live=False,
                    doc="Run the model on a worker thread (block and stream rates): one block of latency; "
                        "a late result holds the last control values (block) or plays silence (stream).")
 
+    @staticmethod
+    def inspector() -> Any:
+        """The model inspector (:mod:`onnx_inspect`), for ``neuralgraph model inspect``.
+
+        The command reaches it through the registry, since the core imports no plugin.
+        """
+        from . import onnx_inspect
+
+        return onnx_inspect
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._session: ort.InferenceSession | None = None
-        self.layout: Layout | None = None
-        if self.worker and self.rate == "frame":
-            raise ValueError("worker = true works with rate 'block' or 'stream', not 'frame'")
-        if self.model:
-            try:
-                sig, session = signature_of(self.model)
-                self.layout = check_signature(sig, self.rate, self.frame_size, self.model)
-            except ParamValueError:
-                raise
-            except ValueError as exc:  # reported at the `model` key of the patch
-                raise ParamValueError("model", str(exc)) from None
-            self._session = session
-            self._in_decls = {p: Input(init=0.0, rate=self._port_rate, doc=f"Model input {t}[{c}].")
-                              for p, t, c in self.layout.in_ports}
-            self._out_decls = {p: Output(rate=self._port_rate, doc=f"Model output {t}[{c}].")
-                               for p, t, c in self.layout.out_ports}
-        else:
-            self._in_decls, self._out_decls = {}, {}
-
-    @property
-    def _port_rate(self) -> Rate:
-        return Rate.CONTROL if self.rate == "block" else Rate.AUDIO
+        self.map: ModelMap | None = None
+        self.signature: Signature | None = None
+        if self.worker and (self.rate == "frame" or self.context):
+            raise ValueError("worker = true works with rate 'block' or 'stream' and no context")
+        self._in_decls: dict[str, Input] = {}
+        self._out_decls: dict[str, Output] = {}
+        if not self.model:
+            return
+        try:
+            sig, session = signature_of(self.model)
+            self.map = build_map(sig, self.rate, self.frame_size, self.context, self.tensors, self.model)
+        except ParamValueError:
+            raise
+        except ValueError as exc:  # reported at the `model` key of the patch
+            raise ParamValueError("model", str(exc)) from None
+        self.signature, self._session = sig, session
+        block = self.rate == "block"
+        for port, tm, k in self.map.in_ports():
+            rate = Rate.CONTROL if tm.role == "control" else Rate.AUDIO
+            self._in_decls[port] = Input(init=0.0, rate=rate, doc=f"Model input {tm.name}[{k}] ({tm.role}).")
+        for port, tm, k in self.map.out_ports():
+            self._out_decls[port] = Output(rate=Rate.CONTROL if block else Rate.AUDIO,
+                                           doc=f"Model output {tm.name}[{k}] ({tm.role}).")
 
     def inputs(self) -> Mapping[str, Input]:
         return self._in_decls
@@ -288,116 +136,283 @@ class OnnxModel(Node):
         return self._out_decls
 
     def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
-        """The float32 tensors bound to the model per lane (twice with a worker), and the state."""
-        layout = self.layout
-        if layout is None:
+        """The tensors bound to the model (twice with a worker), rings and hop buffers, estimated."""
+        if self.map is None:
             return 0
-        width = block_size if self.rate == "stream" else (layout.width or 1)
-        cols = sum((t.shape[1] or 1) if self.rate == "block" else width
-                   for t in layout.signal_in + layout.signal_out)
-        state = sum(math.prod(d or 1 for d in tin.shape[1:]) + math.prod(d or 1 for d in tout.shape[1:])
-                    for tin, tout in layout.state_pairs)
-        slots = 2 if self.worker else 1
-        return 4 * lanes * (slots * cols + state)
+        hop = self.map.hop or (block_size if self.rate == "stream" else 1)
+        window = hop + self.context
+        total = 0
+        for tm in self.map.inputs + self.map.outputs:
+            size = math.prod(d or (window if a == tm.time_axis else 1) for a, d in enumerate(tm.tensor.shape))
+            total += 8 * size * lanes * (2 if self.worker else 1) + (8 * lanes * window * tm.features
+                                                                      if tm.role == "audio" else 0)
+        return total
 
     # ---- prepare: arrays and bindings, made once ----------------------------------------------
     def prepare(self, ctx: PrepareContext) -> None:
         self.lanes = lanes = ctx.lanes
         self.frames = ctx.block_size
-        if self.layout is None:
+        self.owned: np.ndarray | None = None
+        if self.map is None:
             return
-        layout = self.layout
+        mm = self.map
         if self._session is None:
             self._session = open_session(self.model)
-        if self.rate == "stream" and layout.width is not None and layout.width != ctx.block_size:
-            raise ValueError(f"model {self.model!r} has a static time axis of {layout.width} samples "
-                             f"but the block size is {ctx.block_size}; export it with a dynamic time axis")
-        width = ctx.block_size if self.rate == "stream" else layout.width
-        self.width = width or 1
-        self.latency = self.width if self.rate == "frame" else 0
-        if self.worker:
-            self.latency = ctx.block_size  # results arrive one block later
-        # One (lanes, ...) array per tensor; a per-lane call binds row l of each. State arrays
-        # are shared by both slots of a worker (only the worker thread touches them then).
-        self.states: list[tuple[np.ndarray, np.ndarray]] = []
-        state_arrays: dict[str, np.ndarray] = {}
-        for tin, tout in layout.state_pairs:
-            a = np.zeros((lanes, *tin.shape[1:]), np.float32)
-            b = np.zeros((lanes, *tout.shape[1:]), np.float32)
-            state_arrays[tin.name], state_arrays[tout.name] = a, b
-            self.states.append((a, b))
-        self._run = self._session.run_with_iobinding
-        self.slots = [self._make_slot(lanes, state_arrays) for _ in range(2 if self.worker else 1)]
-        self.arrays, self.bindings, self.in_views, self.out_views = self.slots[0]
+        session = self._session
+        hop = self.hop = {"frame": mm.hop, "stream": ctx.block_size, "block": 1}[self.rate]
+        window = self.window = hop + self.context
+        if self.rate == "stream" and mm.window is not None and mm.window != window:
+            what = f"the block size is {ctx.block_size}" + (f" (+ context {self.context})" if self.context else "")
+            raise ValueError(f"model {self.model!r} has a static time axis of {mm.window} samples but {what}; "
+                             f"export it with a dynamic time axis")
+        self.latency = hop if self.rate == "frame" else (ctx.block_size if self.worker else 0)
+        calls = lanes if mm.batched else 1
+        shapes = {tm.name: per_call_shape(tm, calls, mm.batched, window) for tm in mm.inputs}
+        values = {tm.name: load_value(tm.value if tm.role == "constant" else tm.init, ctx.patch_dir, tm)
+                  for tm in mm.inputs if tm.role in ("constant", "state")}
+        shapes.update(probe_output_shapes(session, mm, shapes, values, self.model, self.signature))
+        # State is shared by both slots of a worker (only the worker thread touches it then).
+        lead = [] if mm.batched else [lanes]
+        shared = {tm.name: np.zeros(lead + shapes[tm.name], tm.tensor.dtype)
+                  for tm in mm.inputs + mm.outputs if tm.role == "state"}
+        self.states = [(shared[tm.name], shared[tm.partner]) for tm in mm.inputs if tm.role == "state"]
+        self.values = [(tm, values[tm.name]) for tm in mm.inputs if tm.role in ("constant", "state")]
+        outs = {tm.name: self._out_plan(tm, shapes[tm.name], lanes) for tm in mm.outputs if tm.role in ("audio", "control")}
+        alias = self._own_outputs(outs, shapes, lanes) if not self.worker else {}
+        self.outs = list(outs.values())
+        self._run, self._handle = fast_runner(session)
+        self.slots = [Slot(session, mm, lanes, shapes, shared, alias) for _ in range(2 if self.worker else 1)]
+        slot = self.slots[0]
+        self.io_bindings = slot.bindings  # the onnxruntime objects, kept alive; the calls use handles
+        self.bindings = [self._handle(b) for b in slot.bindings]
+        # audio inputs: a float32 ring per tensor holding context + hop (without context, samples are
+        # written, and cast, straight into the bound tensor)
+        audio = [tm for tm in mm.inputs if tm.role == "audio"]
+        self.direct_in = not self.context and not self.worker  # samples cast straight into the tensors
+        ring_len = hop if self.direct_in else 2 * (self.context + hop)
+        self.rings = {tm.name: (slot.views[tm.name] if self.direct_in else
+                                np.zeros((lanes, tm.features, ring_len), np.float32)) for tm in audio}
+        self.ring_len = ring_len
+        self.ring_in = [(port, self.rings[tm.name][:, k, :], tm.scale, tm.offset)
+                        for port, tm, k in mm.in_ports() if tm.role == "audio"]
+        self.ring_copies = [] if self.direct_in else [(self.rings[tm.name], slot.views[tm.name]) for tm in audio]
+        self.control_in = [(port, slot.views[tm.name][:, k, :], tm.scale, tm.offset)
+                           for port, tm, k in mm.in_ports() if tm.role == "control"]
+        self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs if not o.direct]
+        self._plan_ins = self._plan_outs = None  # set by bind()
+        self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
+        if self.owned is not None:
+            self.owned_copies = [(dst, outs[name].source(slot.views[name]) if k is None else
+                                  outs[name].source(slot.views[name])[:, k, :]) for dst, name, k in self.owned_copies]
         for i in range(PREWARM_CALLS):
-            self._run(self.bindings[i % len(self.bindings)])
+            self._run(self.bindings[i % len(self.bindings)], None)
         if self.worker:
-            self.held = [np.zeros_like(view) for _, view in self.out_views]
             self.late_blocks = 0
             self.dropped_blocks = 0
-            self._worker = _Worker(self._run, [slot[1] for slot in self.slots], self.states,
+            self._worker = _Worker(self._run, [[self._handle(b) for b in s.bindings] for s in self.slots], self.states,
                                    poll=0.25 * ctx.block_size / ctx.sample_rate)
         self.reset()
 
-    def _make_slot(self, lanes: int, state_arrays: dict[str, np.ndarray]) -> tuple:
-        """Arrays, bindings and port views for one set of model inputs/outputs."""
-        layout, session = self.layout, self._session
-        arrays: dict[str, np.ndarray] = {}
-        for t in layout.signal_in + layout.signal_out:
-            cols = t.shape[1] if self.rate == "block" else self.width
-            arrays[t.name] = np.zeros((lanes, cols), np.float32)
-        arrays.update(state_arrays)
-        rows = [slice(0, lanes)] if layout.batch_dynamic else [slice(i, i + 1) for i in range(lanes)]
-        bindings = []
-        for rows_ in rows:
-            binding = session.io_binding()
-            for t in session.get_inputs():
-                view = arrays[t.name][rows_]
-                binding.bind_input(t.name, "cpu", 0, np.float32, list(view.shape), view.ctypes.data)
-            for t in session.get_outputs():
-                view = arrays[t.name][rows_]
-                binding.bind_output(t.name, "cpu", 0, np.float32, list(view.shape), view.ctypes.data)
-            bindings.append(binding)
-        # What each port reads from or writes to, as (lanes, 1) or (lanes, width).
-        if self.rate == "block":
-            in_views = [(p, arrays[t][:, c:c + 1]) for p, t, c in layout.in_ports]
-            out_views = [(p, arrays[t][:, c:c + 1]) for p, t, c in layout.out_ports]
-        else:
-            in_views = [(p, arrays[t]) for p, t, _ in layout.in_ports]
-            out_views = [(p, arrays[t]) for p, t, _ in layout.out_ports]
-        return arrays, bindings, in_views, out_views
 
-    def _call(self) -> None:
-        for binding in self.bindings:
-            self._run(binding)
+    def _out_plan(self, tm: TensorMap, shape: list[int], lanes: int) -> TensorOut:
+        frames = 1 if tm.time_axis is None else shape[tm.time_axis]
+        if self.rate == "block" and frames != 1:
+            raise ValueError(f"model {self.model!r}: output {tm.name!r} has {frames} frames per call; rate "
+                             f"'block' takes one (use rate 'stream' or 'frame')")
+        start = self.context if self.context and frames == self.window else 0
+        return TensorOut(tm, frames, self.hop, start, lanes, direct=not self.worker)
+
+    def _own_outputs(self, outs: dict[str, TensorOut], shapes: dict[str, list[int]], lanes: int
+                     ) -> dict[str, np.ndarray]:
+        """The port buffers, (ports, lanes, block width) in one array the plan uses directly
+        (:meth:`output_buffers`). At block and stream rates a float32 output whose memory order
+        matches is bound onto it, so the call writes the ports with no copy; others (and every
+        frame-rate output) are copied one tensor at a time rather than one port at a time."""
+        mm = self.map
+        ports = mm.out_ports()
+        width = 1 if self.rate == "block" else self.frames
+        self.owned = np.zeros((len(ports), lanes, width), np.float32)
+        self._owned_views = {port: self.owned[j] for j, (port, _, _) in enumerate(ports)}
+        alias: dict[str, np.ndarray] = {}
+        self.owned_copies = []
+        bulk: list[tuple[TensorMap, int, bool]] = []
+        j = 0
+        for tm in mm.outputs:
+            if tm.role not in ("audio", "control"):
+                continue
+            n = len(tm.ports())
+            block = self.owned[j:j + n]
+            out = outs[tm.name]
+            if (self.rate != "frame" and n == tm.features and out.direct and out.start == 0
+                    and self._same_order(tm, shapes[tm.name], lanes)):
+                alias[tm.name] = block
+            elif n == tm.features and self.rate != "frame" and not out.direct and not out.resample:
+                out.hop = block.transpose(1, 0, 2)  # the cast (and scale) writes the ports themselves
+            elif n == tm.features:
+                self.owned_copies.append((block.transpose(1, 0, 2), tm.name, None))
+                bulk.append((tm, j, out.direct))
+            else:
+                self.owned_copies.extend((block[i], tm.name, k) for i, k in enumerate(tm.select))
+            j += n
+        self._gather = None
+        if self.rate != "frame" and len(bulk) > 1 and len(bulk) == len(self.owned_copies) and not alias \
+                and all(direct for _, _, direct in bulk):
+            alias = self._gather_outputs(bulk, shapes, lanes)
+        return alias
+
+    def _gather_outputs(self, bulk: list[tuple[TensorMap, int, bool]], shapes: dict[str, list[int]], lanes: int
+                        ) -> dict[str, np.ndarray]:
+        """Several float32 outputs that each need a transposed copy (lanes as the batch, K > 1)
+        are bound side by side in one flat array, and one compiled gather with a permutation made
+        here fills every port: one call per block instead of one transposed copy per tensor."""
+        lead = [] if self.map.batched else [lanes]
+        sizes = [math.prod(lead + shapes[tm.name]) for tm, _, _ in bulk]
+        flat = np.zeros(sum(sizes), np.float32)
+        index = np.arange(flat.size, dtype=np.intp)
+        perm = np.empty(self.owned.shape, np.intp)
+        alias, offset = {}, 0
+        for (tm, j, _), size in zip(bulk, sizes):
+            alias[tm.name] = flat[offset:offset + size]
+            ids = index[offset:offset + size].reshape(lead + shapes[tm.name])
+            feat, time = lane_axes(tm, self.map.batched)
+            np.copyto(perm[j:j + tm.features].transpose(1, 0, 2),
+                      canonical(lane_first(ids, tm, self.map.batched), feat, time))
+            offset += size
+        self._gather = (flat, perm.reshape(-1), self.owned.reshape(-1))
+        gather(*self._gather)  # compiled (or loaded from numba's cache) here, not in the first block
+        self.owned_copies = []
+        return alias
+
+    def _same_order(self, tm: TensorMap, shape: list[int], lanes: int) -> bool:
+        labels = [("L" if a == tm.batch_axis and self.map.batched else "K" if a == tm.feature_axis else
+                   "T" if a == tm.time_axis else "1", d) for a, d in enumerate(shape)]
+        if not self.map.batched:
+            labels = [("L", lanes)] + labels
+        ours = [name for name, d in labels if d > 1]
+        theirs = [name for name, d in (("K", tm.features), ("L", lanes), ("T", self.hop)) if d > 1]
+        return ours == theirs
+
+    def output_buffers(self) -> dict[str, np.ndarray] | None:
+        """The arrays this node's outputs live in (block and stream rates, no worker); the plan
+        uses them as the outputs' buffers, so results reach readers without a copy per port."""
+        return None if self.owned is None else self._owned_views
+
+    # ---- the audio thread -----------------------------------------------------------------------
+    def bind(self, ins: Ports, outs: Ports) -> None:
+        """The plan's Ports: a float32 input tensor that is exactly one port's array (C-contiguous,
+        lanes by samples) gets a second set of bindings that read that array in place, so the
+        plan's calls copy nothing in; outputs living in :meth:`output_buffers` copy nothing out."""
+        if self.map is None:
+            return
+        if self.owned is not None and all(outs[p] is a for p, a in self._owned_views.items()):
+            self._plan_outs = outs
+        if self.rate == "frame" or self.worker or self.context:
+            return
+        mm, session = self.map, self._session
+        direct: dict[str, np.ndarray] = {}
+        for port, tm, _ in mm.in_ports():
+            arr = ins[port]
+            if (tm.features == 1 and tm.tensor.dtype == np.float32 and tm.scale == 1.0 and tm.offset == 0.0
+                    and arr.dtype == np.float32 and arr.flags.c_contiguous
+                    and arr.shape == (self.lanes, self.hop if tm.role == "audio" else 1)):
+                direct[tm.name] = arr
+        if not direct:
+            return
+        bindings = []
+        for lane in range(len(self.bindings)):
+            ours = session.io_binding()
+            for tm in mm.inputs + mm.outputs:
+                arr = direct.get(tm.name)
+                if arr is None:
+                    arr = self.slots[0].storage[tm.name]
+                    if not mm.batched and tm.role != "constant":
+                        arr = arr[lane]
+                elif not mm.batched:
+                    arr = arr[lane:lane + 1].reshape(self.slots[0].storage[tm.name][lane].shape)
+                else:
+                    arr = arr.reshape(self.slots[0].storage[tm.name].shape)
+                bind = ours.bind_input if tm.is_input else ours.bind_output
+                bind(tm.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+            bindings.append(ours)
+        self._plan_io = bindings
+        self._plan_bindings = [self._handle(b) for b in bindings]
+        self._plan_control = [c for c, (port, tm, _) in zip(self.control_in, [x for x in mm.in_ports()
+                                                                                if x[1].role == "control"])
+                              if tm.name not in direct]
+        self._plan_ring = [r for r, (port, tm, _) in zip(self.ring_in, [x for x in mm.in_ports()
+                                                                         if x[1].role == "audio"])
+                           if tm.name not in direct]
+        self._plan_ins = ins
+
+    def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
+        for port, view, scale, offset in self.control_in if control_in is None else control_in:
+            write_scaled(view, ins[port], scale, offset)
+        wp = self.wp
+        if self.ring_copies:
+            start = wp - self.window
+            for ring, view in self.ring_copies:
+                np.copyto(view, ring[:, :, start:wp], casting="unsafe")
+        run = self._run
+        for binding in self.bindings if bindings is None else bindings:
+            run(binding, None)
         for state_in, state_out in self.states:
             np.copyto(state_in, state_out)
+        for out, view in self.unpacks:
+            out.unpack(view)
+        if self.rings and wp + self.hop > self.ring_len:  # move the context to the front of the ring
+            c = self.context
+            if c:
+                for ring in self.rings.values():
+                    np.copyto(ring[:, :, :c], ring[:, :, wp - c:wp])
+            self.wp = c
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        if self.layout is None:
+        if self.map is None or frames == 0:
             return
         if self.worker:
             self._process_worker(ins, outs)
             return
-        if self.rate != "frame":
-            for port, view in self.in_views:
-                np.copyto(view, ins[port])
-            self._call()
-            for port, view in self.out_views:
-                np.copyto(outs[port], view)
+        if self.rate == "frame":
+            self._process_frames(ins, outs, frames)
             return
-        # frame rate: fill the current frame; the output plays the previous frame's result
-        width, pos, done = self.width, self.pos, 0
+        plan = ins is self._plan_ins
+        if self.ring_in:  # stream: the block's samples after the context
+            wp = self.wp
+            for port, ring, scale, offset in self._plan_ring if plan else self.ring_in:
+                write_scaled(ring[:, wp:wp + frames], ins[port], scale, offset)
+            self.wp = wp + frames
+        if plan:
+            self._call(ins, self._plan_control, self._plan_bindings)
+        else:
+            self._call(ins)
+        if outs is self._plan_outs:
+            if self._gather is not None:
+                gather(*self._gather)
+            for dst, src in self.owned_copies:
+                np.copyto(dst, src)
+            return
+        for port, src in self.out_srcs:
+            np.copyto(outs[port], src)
+
+    def _process_frames(self, ins: Ports, outs: Ports, frames: int) -> None:
+        """Fill the current hop; the outputs play the previous call's result."""
+        hop, pos, done = self.hop, self.pos, 0
         while done < frames:
-            n = min(width - pos, frames - done)
-            for port, arr in self.in_views:
-                arr[:, pos:pos + n] = ins[port][:, done:done + n]
-            for port, arr in self.out_views:
-                outs[port][:, done:done + n] = arr[:, pos:pos + n]
+            n = min(hop - pos, frames - done)
+            wp = self.wp
+            for port, ring, scale, offset in self.ring_in:
+                write_scaled(ring[:, wp:wp + n], ins[port][:, done:done + n], scale, offset)
+            if outs is self._plan_outs:  # one copy per tensor into the node's own port buffers
+                for dst, src in self.owned_copies:
+                    dst[..., done:done + n] = src[..., pos:pos + n]
+            else:
+                for port, src in self.out_srcs:
+                    outs[port][:, done:done + n] = src[:, pos:pos + n]
             pos += n
             done += n
-            if pos == width:
-                self._call()
+            self.wp = wp + n
+            if pos == hop:
+                self._call(ins)
                 pos = 0
         self.pos = pos
 
@@ -406,55 +421,75 @@ class OnnxModel(Node):
         w = self._worker
         k = w.submitted
         if k > self.delivered and w.completed >= k:  # request k - 1 is done and not yet played
-            views = self.slots[(k - 1) % 2][3]
-            for (port, view), held in zip(views, self.held):
-                np.copyto(outs[port], view)
-                np.copyto(held, view)
+            views = self.slots[(k - 1) % 2].views
+            for out in self.outs:
+                out.unpack(views[out.tm.name])
+            for port, src in self.out_srcs:
+                np.copyto(outs[port], src)
             self.delivered = k
         else:  # late (or the first block): hold the last control values; audio falls silent
             if k > 0:
                 self.late_blocks += 1
-            for (port, _), held in zip(self.out_views, self.held):
+            for port, src in self.out_srcs:
                 if self.rate == "block":
-                    np.copyto(outs[port], held)
+                    np.copyto(outs[port], src)
                 else:
                     outs[port].fill(0.0)
         if w.error is not None:
             raise w.error  # the plan bypasses this node and reports the fault
         if w.completed >= k - 1:  # the slot of request k - 2 is free again
-            for port, view in self.slots[k % 2][2]:
-                np.copyto(view, ins[port])
+            views = self.slots[k % 2].views
+            for port, tm, c in self.map.in_ports():
+                write_scaled(views[tm.name][:, c, :], ins[port], tm.scale, tm.offset)
             w.submitted = k + 1
         else:
             self.dropped_blocks += 1
 
+    # ---- state ----------------------------------------------------------------------------------
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Every array that holds running state, by a stable name (bound tensors, rings, hops)."""
+        arrays: dict[str, np.ndarray] = {}
+        for i, slot in enumerate(self.slots):
+            for name, arr in slot.storage.items():
+                arrays[f"slot{i}:{name}"] = arr
+        for name, ring in self.rings.items():
+            arrays[f"ring:{name}"] = ring
+        for out in self.outs:
+            if out.hop is not None:
+                arrays[f"hop:{out.tm.name}"] = out.hop
+            if out.resample:
+                arrays[f"ext:{out.tm.name}"] = out.ext
+        if self.owned is not None:
+            arrays["owned"] = self.owned
+        return arrays
+
     def reset(self) -> None:
-        if self.layout is None:
+        if self.map is None:
             return
         if self.worker:
             self._worker.wait_idle()
-            for held in self.held:
-                held.fill(0.0)
             self._worker.submitted = self._worker.completed = 0
-            self.delivered = 0
+            self.delivered = self.late_blocks = self.dropped_blocks = 0
+        for arr in self._arrays().values():
+            arr.fill(0)
         for slot in self.slots:
-            for arr in slot[0].values():
-                arr.fill(0.0)
+            for tm, value in self.values:
+                fill(slot.storage[tm.name], value, tm)
         self.pos = 0
+        self.wp = self.context
 
     def save_state(self) -> dict[str, Any]:
-        """Parameters, the model's tensors (recurrent state included) and the frame/worker
-        position. A worker is first let finish what it was handed, so the copy is consistent."""
+        """Parameters, the model's tensors (recurrent state included), rings and hop buffers and
+        the frame/worker position. A worker is first let finish what it was handed."""
         state: dict[str, Any] = {name: self.__dict__[name] for name in self.params()}
-        if self.layout is None:
+        if self.map is None:
             return state
         if self.worker:
             self._worker.wait_idle()
-            state["held"] = [held.copy() for held in self.held]
             state["counters"] = (self.delivered, self._worker.submitted, self._worker.completed,
                                  self.late_blocks, self.dropped_blocks)
-        state["pos"] = self.pos
-        state["slots"] = [{name: arr.copy() for name, arr in slot[0].items()} for slot in self.slots]
+        state["pos"], state["wp"] = self.pos, self.wp
+        state["arrays"] = {name: arr.copy() for name, arr in self._arrays().items()}
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -466,28 +501,25 @@ class OnnxModel(Node):
                     raise ValueError(f"the state was saved with {name} = {state[name]!r}, this node has "
                                      f"{name} = {self.__dict__[name]!r}")
                 self.__dict__[name] = state[name]
-        if self.layout is None:
+        if self.map is None:
             return
-        slots = state.get("slots")
-        if slots is None or len(slots) != len(self.slots):
-            raise ValueError(f"the state has {0 if slots is None else len(slots)} tensor slot(s), this node "
-                             f"{len(self.slots)}")
+        saved = state.get("arrays")
+        ours = self._arrays()
+        if saved is None or set(saved) != set(ours) or any(saved[n].shape != a.shape for n, a in ours.items()):
+            raise ValueError("the state's tensors do not fit this node (saved with other lanes, block size "
+                             "or model)")
         if self.worker:
             self._worker.wait_idle()
-            for held, saved in zip(self.held, state["held"]):
-                np.copyto(held, saved)
             (self.delivered, self._worker.submitted, self._worker.completed, self.late_blocks,
              self.dropped_blocks) = state["counters"]
-        for slot, saved in zip(self.slots, slots):
-            for name, arr in slot[0].items():
-                np.copyto(arr, saved[name])
-        self.pos = state["pos"]
+        for name, arr in ours.items():
+            np.copyto(arr, saved[name])
+        self.pos, self.wp = state["pos"], state["wp"]
 
     def __del__(self) -> None:
         worker = self.__dict__.get("_worker")
         if worker is not None:
             worker.stop = True
-
 
 class _Worker:
     """Runs a node's model calls on a daemon thread, two requests deep.
@@ -515,7 +547,7 @@ class _Worker:
             if done < self.submitted:
                 try:
                     for binding in self.slots[done % 2]:
-                        self.run(binding)
+                        self.run(binding, None)
                     for state_in, state_out in self.states:
                         np.copyto(state_in, state_out)
                 except Exception as exc:  # noqa: BLE001 - handed to the audio thread, which faults the node

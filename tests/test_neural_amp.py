@@ -41,7 +41,7 @@ def test_model_is_small_and_streams_with_state():
     assert MODEL.stat().st_size < 2_000_000
     node = OnnxModel(model=str(MODEL), rate="stream")
     assert list(node.inputs()) == ["x"] and list(node.outputs()) == ["y"]
-    assert [(a.name, b.name) for a, b in node.layout.state_pairs] == [("state_in", "state_out")]
+    assert [(tm.name, tm.partner) for tm in node.map.inputs if tm.role == "state"] == [("state_in", "state_out")]
 
 
 def test_output_does_not_depend_on_the_block_size():

@@ -270,7 +270,7 @@ def test_recurrent_block_state_matches_numpy_per_lane(tmp_path):
     expected = rnn_reference(xs)
     for batch in ("N", 1):  # lanes as the batch, then one call per lane
         node = OnnxModel(model=str(rnn_model(tmp_path / f"rnn_{batch}.onnx", batch)))
-        assert node.layout.batch_dynamic is (batch == "N")
+        assert node.map.batched is (batch == "N")
         got = run_node(node, {"x": xs}, lanes=3, block=32, blocks=40)["y"]
         np.testing.assert_allclose(got, expected, atol=1e-5)
         assert len(node.bindings) == (1 if batch == "N" else 3)
@@ -291,9 +291,8 @@ def test_batch_lanes_keep_their_own_values(tmp_path):
     np.testing.assert_allclose(got["y_2"], 3.0 * x1)
 
 
-def test_frame_rate_buffers_and_declares_latency(tmp_path):
-    frame_model(tmp_path / "frame.onnx", frame=64)
-    patch = write_patch(tmp_path, """
+#: io.input -> onnx.model (frame.onnx, rate frame) -> io.output, one channel
+FRAME_PATCH = """
 [nodes.src]
 type = "io.input"
 channels = 1
@@ -306,7 +305,12 @@ x = "src"
 type = "io.output"
 channels = 1
 in = "net"
-""")
+"""
+
+
+def test_frame_rate_buffers_and_declares_latency(tmp_path):
+    frame_model(tmp_path / "frame.onnx", frame=64)
+    patch = write_patch(tmp_path, FRAME_PATCH)
     engine = ng.Engine(ng.load_patch(patch), block_size=48)  # frames straddle blocks
     assert engine.plan.latency == 64
     x = np.random.default_rng(2).uniform(-1, 1, (1, 960)).astype(np.float32)
@@ -383,8 +387,14 @@ def test_wrong_type_and_unpaired_state_are_rejected(tmp_path):
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "int",
                               [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 1])],
                               [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 1])])
-    with pytest.raises(ValueError, match=r"tensor 'x' is tensor\(int64\).*expects float32 tensors only"):
-        OnnxModel(model=str(save(graph, tmp_path / "int.onnx")))
+    node = OnnxModel(model=str(save(graph, tmp_path / "int.onnx")))  # int64 is cast at the boundary
+    got = run_node(node, {"x": np.array([[2.7, -3.2, 7.0]], np.float32)}, lanes=1, block=16, blocks=3)
+    np.testing.assert_array_equal(got["y"], [[2.0, -3.0, 7.0]])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "u8",
+                              [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, ["N", 1])])
+    with pytest.raises(ValueError, match=r"tensor 'x' is tensor\(uint8\)"):
+        OnnxModel(model=str(save(graph, tmp_path / "u8.onnx")))
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"]),
                                helper.make_node("Identity", ["state_in"], ["h"])], "half",
                               [helper.make_tensor_value_info("x", F32, ["N", 1]),

@@ -47,6 +47,7 @@ class Signal:
     readers: int = 0
     buffer: np.ndarray | None = None
     index: int = -1
+    owned: bool = False  # the node's own array (Node.output_buffers), not a slab slot
 
 
 @attrs.define(eq=False)
@@ -174,7 +175,10 @@ class Compiler:
         if key not in self.signals:
             decl = self.nodes[node].outputs()[port]
             lanes = self.topology.output_lanes[node][port]
-            self.signals[key] = Signal(lanes, _rate_width(decl.rate, self.block_size))
+            sig = self.signals[key] = Signal(lanes, _rate_width(decl.rate, self.block_size))
+            own = (self.nodes[node].output_buffers() or {}).get(port)
+            if own is not None and own.shape == (sig.lanes, sig.width) and own.dtype == np.float32:
+                sig.buffer, sig.pinned, sig.owned = own, True, True
         return self.signals[key]
 
     def emit(self) -> None:
@@ -313,7 +317,7 @@ class Compiler:
         sizes: list[int] = []
         for step in self.steps:
             for sig in step.writes.values():
-                if isinstance(sig, Signal) and sig.index < 0:
+                if isinstance(sig, Signal) and sig.index < 0 and not sig.owned:
                     size = sig.lanes * sig.width
                     if free[size] and not sig.pinned:
                         sig.index = free[size].pop()
@@ -334,6 +338,8 @@ class Compiler:
         slab = np.zeros(int(offsets[-1]), np.float32)
         self.slab = slab
         for sig in self._all_signals():
+            if sig.owned:
+                continue
             start = offsets[sig.index]
             sig.buffer = slab[start : start + sig.lanes * sig.width].reshape(sig.lanes, sig.width)
         return len(sizes), slab.nbytes
@@ -357,10 +363,13 @@ class Compiler:
             if step.mix is not None:  # a mix step reads its terms through views bound here
                 for i, term in enumerate(step.mix.terms):
                     term.view = ins[f"t{i}"]
+            in_ports, out_ports = Ports(ins), Ports(outs)
+            if step.node is not None:  # the node sees its views once (Node.bind), before any block
+                step.node.bind(in_ports, out_ports)
             thru = None
             if step.node is not None and step.node.bypass == "thru":
                 thru = next((v for v in ins.values() if isinstance(v, np.ndarray) and v.ndim == 2), None)
-            records.append(StepRecord(step.name, step.kind, step.process, Ports(ins), Ports(outs),
+            records.append(StepRecord(step.name, step.kind, step.process, in_ports, out_ports,
                                       BypassStep(thru).process, node=step.node,
                                       kernel_source=step.node if step.node is not None else step.mix,
                                       state=step.state))

@@ -196,6 +196,19 @@ class Node:
         """
         return 0
 
+    def output_buffers(self) -> Mapping[str, np.ndarray] | None:
+        """Optionally, arrays made in ``prepare`` that the plan uses as these outputs' buffers
+        (float32, shaped (lanes, frames or 1)), e.g. memory a model writes its results into, so
+        that no copy per port is needed. ``process`` must still fill whatever ``outs`` it is
+        given (a host may pass its own arrays). Default: None (the plan's buffers)."""
+        return None
+
+    def bind(self, ins: Ports, outs: Ports) -> None:
+        """Called once when the plan is built (control thread, after ``prepare``) with the
+        ``ins``/``outs`` that ``process`` will then be handed for the plan's life. Their arrays
+        stay at the same addresses, so a node may point external code (a model's bound inputs)
+        at them here. ``process`` must still work with any other Ports it is given. Default: nothing."""
+
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Compute one block. Must fill every output; must not allocate."""
         raise NotImplementedError(f"{type(self).__name__}.process")

@@ -121,16 +121,25 @@ class ParamValueError(ValueError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+        #: keys below the parameter's own (a key inside a table parameter), and a suggestion
+        self.subkey: tuple[str, ...] = ()
+        self.hint: str | None = None
 
 
-_KINDS: dict[type, str] = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+_KINDS: dict[type, str] = {
+    float: "a number",
+    int: "an integer",
+    str: "a string",
+    bool: "true or false",
+    dict: "a table",
+}
 
 
 @attrs.frozen(kw_only=True)
 class Param:
     """A parameter: configuration read by the node as a plain attribute.
 
-    ``kind`` is float, int, str or bool. ``choices`` restricts strings. ``path = True`` marks a
+    ``kind`` is float, int, str, bool or dict (a sub-table the node checks itself). ``choices`` restricts strings. ``path = True`` marks a
     file name, resolved relative to the patch file. ``live = False`` marks parameters that shape
     ports or buffers (a voice count, a model file): they cannot change while the engine runs.
     """
@@ -165,6 +174,10 @@ class Param:
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ParamTypeError("must be true or false")
+            return value
+        if self.kind is dict:  # a sub-table, checked by the node itself
+            if not isinstance(value, dict):
+                raise ParamTypeError("must be a table")
             return value
         if self.kind is str:
             if not isinstance(value, str):

@@ -330,8 +330,9 @@ class PatchLoader:
             for pname, resolved in files.items():  # the path as the user wrote it, not where it resolved
                 message = message.replace(resolved, table[pname])
             pname = getattr(exc, "param", None)
-            if pname in table:
-                p.add("NG117", key + (pname,), f"{type_name}: {message}", value=table[pname])
+            if pname in table:  # a table parameter may point at a key inside it (subkey)
+                p.add("NG117", key + (pname, *getattr(exc, "subkey", ())), f"{type_name}: {message}",
+                      value=table[pname], hint=getattr(exc, "hint", None))
             else:
                 p.add("NG117", key, f"{type_name}: {message}", at_value=False)
             return None

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from neuralgraph._errors import NeuralgraphError, PatchError, PluginError, display_path
+from neuralgraph._runtime.latency import render_aligned
 from neuralgraph._tools.batch.command import add_parser as add_batch_parser
 from neuralgraph._tools.examples import add_parser as add_examples_parser
+from neuralgraph._tools.modelcmd import add_parser as add_model_parser
 
 EXIT_PATCH = 2  #: a bad patch (or bad arguments)
 EXIT_ERROR = 1  #: anything else that went wrong
@@ -119,9 +121,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     out = Path(args.output or Path(args.patch).with_suffix(".wav").name)
     progress = Progress(f"rendering {display_path(args.patch)}")
     t0 = time.perf_counter()
-    audio = engine.render(seconds, midi=args.midi, input=source, progress=progress)
+    audio, removed = render_aligned(engine, seconds, compensate=not args.no_latency_compensation,
+                                    midi=args.midi, input=source, progress=progress)
     wall = time.perf_counter() - t0
     progress.done()
+    if removed:
+        print(f"latency compensation: removed the patch's declared latency of {removed} samples "
+              f"({1000.0 * removed / rate:.2f} ms) from the start (--no-latency-compensation keeps it)")
     write_audio(out, audio, rate, args.bits)
     for fault in engine.faults():
         print(f"neuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
@@ -348,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the MIDI/input ends (2)")
     p.add_argument("--bits", choices=["float", "16", "24", "32"], default="float", help="sample format (float)")
     p.add_argument("--plot", metavar="OUT.png", help="also draw the waveform and spectrogram (needs matplotlib)")
+    p.add_argument("--no-latency-compensation", action="store_true",
+                   help="keep the patch's declared latency at the start (default: removed, so the file "
+                        "lines up with --input sample for sample)")
     engine_flags(p)
     p.set_defaults(func=cmd_render)
 
@@ -391,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
     add_examples_parser(sub)
     add_batch_parser(sub)
+    add_model_parser(sub)
     return parser
 
 

@@ -357,8 +357,8 @@ def _check_metadata(c: _Context) -> None:
         where = f"param `{name}`"
         if not NAME.match(name):
             problems.append(f"{where}: name is not snake_case")
-        if p.kind not in (float, int, str, bool):
-            problems.append(f"{where}: kind {p.kind!r} is not float, int, str or bool")
+        if p.kind not in (float, int, str, bool, dict):
+            problems.append(f"{where}: kind {p.kind!r} is not float, int, str, bool or dict")
         if not isinstance(p.unit, str):
             problems.append(f"{where}: unit {p.unit!r} is not a string")
         if p.min is not None and p.max is not None and not p.min <= p.max:

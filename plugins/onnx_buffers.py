@@ -1,0 +1,257 @@
+"""The arrays ``onnx.model`` binds to onnxruntime, made once in ``prepare``.
+
+Every tensor gets one *storage* array of its own dtype: with lanes as the batch it is the tensor
+itself (batch = lanes), with one call per lane it is ``(lanes, *per_call_shape)`` and lane ``l``
+binds ``storage[l]``. A *canonical view* ``(lanes, K, T)`` of each storage (feature axis, then
+time axis; size-1 axes dropped) is what ports are copied to and from, so the copying code never
+cares where the model keeps its batch, time or feature axis. Values are cast at these copies
+(``casting="unsafe"`` into int, bool and float16 tensors). :class:`TensorOut` turns one output
+tensor into its ports' samples (straight, cast, held or interpolated over the hop);
+:func:`probe_output_shapes` learns the output shapes from one call in ``prepare``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numba import njit
+
+from .onnx_mapping import ModelMap, TensorMap
+from .onnx_signature import quiet_run_options
+
+
+@njit(cache=True, nogil=True)
+def gather(src: np.ndarray, perm: np.ndarray, dst: np.ndarray) -> None:  # pragma: no cover - compiled
+    """dst[i] = src[perm[i]]: every port of several transposed outputs in one call (np.take with
+    ``out`` measures 3x slower for a few hundred elements)."""
+    for i in range(perm.size):
+        dst[i] = src[perm[i]]
+
+
+def canonical(arr: np.ndarray, feat: int | None, time: int | None) -> np.ndarray:
+    """A ``(lanes, K, T)`` view of a lane-first ``arr``; every other axis must have size 1."""
+    keep = sorted({0} | {a for a in (feat, time) if a is not None})
+    view = arr[tuple(slice(None) if a in keep else 0 for a in range(arr.ndim))]
+    pos = {a: i for i, a in enumerate(keep)}
+    view = view.transpose([pos[a] for a in (0, feat, time) if a is not None])
+    if feat is None:
+        view = np.expand_dims(view, 1)
+    if time is None:
+        view = np.expand_dims(view, 2)
+    return view
+
+
+def lane_axes(tm: TensorMap, batched: bool) -> tuple[int | None, int | None]:
+    """Where the tensor's feature and time axes sit in its lane-first storage view."""
+
+    def move(a: int | None) -> int | None:
+        if a is None:
+            return None
+        if not batched:
+            return a + 1
+        return a + 1 if a < tm.batch_axis else a
+
+    return move(tm.feature_axis), move(tm.time_axis)
+
+
+def lane_first(storage: np.ndarray, tm: TensorMap, batched: bool) -> np.ndarray:
+    """The storage with the lanes on axis 0."""
+    return np.moveaxis(storage, tm.batch_axis, 0) if batched else storage
+
+
+def per_call_shape(tm: TensorMap, lanes: int, batched: bool, window: int) -> list[int]:
+    """The shape of an input for one call: batch = lanes or 1, time = the window, features = K."""
+    shape = []
+    for a, d in enumerate(tm.tensor.shape):
+        if a == tm.batch_axis:
+            shape.append(lanes if batched else 1)
+        elif a == tm.time_axis:
+            shape.append(window if tm.role == "audio" else 1)
+        elif a == tm.feature_axis:
+            shape.append(tm.features)
+        else:
+            shape.append(1 if d is None else d)
+    return shape
+
+
+def load_value(value: Any, patch_dir: Path, tm: TensorMap) -> np.ndarray:
+    """A constant or initial value: a number, a list, or a .npy file beside the patch."""
+    if isinstance(value, str):
+        root = patch_dir.resolve()
+        path = (root / value).resolve()
+        if root not in path.parents:
+            raise ValueError(f"tensors.{tm.name}: {value!r} must be a .npy file inside the patch's folder")
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"tensors.{tm.name}: cannot read {value!r} ({exc})") from None
+    return np.asarray(value)
+
+
+def fill(storage: np.ndarray, value: np.ndarray, tm: TensorMap) -> None:
+    """Broadcast ``value`` (shaped like one call's tensor, its batch axis 1 or left out) into storage."""
+    v = value
+    if tm.batch_axis is not None and v.ndim == len(tm.tensor.shape) - 1:
+        v = np.expand_dims(v, tm.batch_axis)
+    try:
+        np.copyto(storage, v, casting="unsafe")
+    except ValueError:
+        raise ValueError(
+            f"tensors.{tm.name}: a value shaped {list(value.shape)} does not fit the tensor's "
+            f"shape {list(storage.shape)}"
+        ) from None
+
+
+def probe_output_shapes(
+    session: ort.InferenceSession,
+    mm: ModelMap,
+    shapes: dict[str, list[int]],
+    values: dict[str, np.ndarray],
+    model: str,
+    signature: Any,
+) -> dict[str, list[int]]:
+    """Run one call on zeros (constants and initial state filled in) to learn the output shapes,
+    and check that every state's output has its input's shape."""
+    feeds = {}
+    for tm in mm.inputs:
+        arr = np.zeros(shapes[tm.name], tm.tensor.dtype)
+        if tm.name in values:
+            fill(arr, values[tm.name], tm)
+        feeds[tm.name] = arr
+    try:
+        got = session.run([tm.name for tm in mm.outputs], feeds, quiet_run_options())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        given = ", ".join(f"{n} {list(a.shape)}" for n, a in feeds.items())
+        raise ValueError(
+            f"model {model!r} fails on a call with {given} ({first}); the model has {signature.text()}"
+        ) from None
+    out = {tm.name: list(a.shape) for tm, a in zip(mm.outputs, got)}
+    for tm in mm.inputs:
+        if tm.role == "state" and out[tm.partner] != shapes[tm.name]:
+            raise ValueError(
+                f"model {model!r}: state {tm.name!r} is {shapes[tm.name]} per call but its "
+                f"output {tm.partner!r} is {out[tm.partner]}; the model has {signature.text()}"
+            )
+    for tm in mm.outputs:
+        if tm.feature_axis is not None and out[tm.name][tm.feature_axis] != tm.features:
+            raise ValueError(
+                f"model {model!r}: output {tm.name!r} came out {out[tm.name]}, not "
+                f"{tm.features} features on axis {tm.feature_axis}"
+            )
+    return out
+
+
+class Slot:
+    """One set of bound tensors: storage per tensor, one binding per call, canonical views."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        mm: ModelMap,
+        lanes: int,
+        shapes: dict[str, list[int]],
+        shared: dict[str, np.ndarray],
+        alias: dict[str, np.ndarray],
+    ) -> None:
+        self.storage: dict[str, np.ndarray] = dict(shared)
+        per_lane = [] if mm.batched else list(range(lanes))
+        for tm in mm.inputs + mm.outputs:
+            if tm.name in self.storage:
+                continue
+            shape = shapes[tm.name]
+            lead = [] if mm.batched or tm.role in ("constant",) else [lanes]
+            if tm.name in alias:
+                self.storage[tm.name] = alias[tm.name].reshape(lead + shape)
+            else:
+                self.storage[tm.name] = np.zeros(lead + shape, tm.tensor.dtype)
+        self.bindings = []
+        for lane in per_lane or [None]:
+            binding = session.io_binding()
+            for tm in mm.inputs + mm.outputs:
+                arr = self.storage[tm.name]
+                if lane is not None and tm.role != "constant":
+                    arr = arr[lane]
+                bind = binding.bind_input if tm.is_input else binding.bind_output
+                bind(tm.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+            self.bindings.append(binding)
+        self.views: dict[str, np.ndarray] = {}
+        for tm in mm.inputs + mm.outputs:
+            if tm.role in ("audio", "control"):
+                feat, time = lane_axes(tm, mm.batched)
+                self.views[tm.name] = canonical(lane_first(self.storage[tm.name], tm, mm.batched), feat, time)
+
+
+def write_scaled(dst: np.ndarray, src: np.ndarray, scale: float, offset: float) -> None:
+    """dst = src * scale + offset, cast to dst's dtype (no temporaries)."""
+    if scale == 1.0 and offset == 0.0:
+        np.copyto(dst, src, casting="unsafe")
+        return
+    np.multiply(src, scale, out=dst, casting="unsafe")
+    if offset:
+        np.add(dst, offset, out=dst, casting="unsafe")
+
+
+def resample_matrix(frames: int, hop: int, interpolate: str) -> np.ndarray:
+    """(frames + 1, hop): sample j of the hop from [previous last frame, this call's frames].
+
+    Frame f (1-based) lands at the end of its hop / frames samples; ``hold`` keeps it over its
+    span, ``linear`` ramps from the frame before to it."""
+    m = np.zeros((frames + 1, hop), np.float32)
+    for j in range(hop):
+        if interpolate == "hold":
+            m[1 + (j * frames) // hop, j] = 1.0
+        else:
+            u = (j + 1) * frames / hop
+            lo = math.floor(u)
+            frac = u - lo
+            m[lo, j] += 1.0 - frac
+            if frac:
+                m[lo + 1, j] += frac
+    return m
+
+
+class TensorOut:
+    """How one output tensor reaches its ports after a call: straight from the bound tensor
+    (float32, one frame per sample), cast into a float32 hop buffer, or resampled into it."""
+
+    def __init__(self, tm: TensorMap, frames: int, hop: int, start: int, lanes: int, direct: bool) -> None:
+        self.tm, self.frames, self.start = tm, frames, start
+        self.resample = frames != hop and not (start and frames - start == hop)
+        self.direct = (
+            direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 and tm.offset == 0.0
+        )
+        self.hop = None if self.direct else np.zeros((lanes, tm.features, hop), np.float32)
+        self.spread = None
+        if self.resample:
+            self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
+            self.matrix = resample_matrix(frames, hop, tm.interpolate)
+            # 2-D views, so that the resampling is one BLAS matrix product
+            self.ext2, self.hop2 = self.ext.reshape(-1, frames + 1), self.hop.reshape(-1, hop)
+            if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
+                self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
+        self.length = hop
+
+    def source(self, view: np.ndarray) -> np.ndarray:
+        return view[:, :, self.start : self.start + self.length] if self.direct else self.hop
+
+    def unpack(self, view: np.ndarray) -> None:
+        if self.direct:
+            return
+        tm = self.tm
+        if self.spread is not None:
+            np.copyto(self.spread, view[..., None], casting="unsafe")
+        elif self.resample:
+            np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames :])
+            np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
+            np.matmul(self.ext2, self.matrix, out=self.hop2)
+        else:
+            np.copyto(self.hop, view[:, :, self.start : self.start + self.length], casting="unsafe")
+        if tm.scale != 1.0:
+            np.multiply(self.hop, tm.scale, out=self.hop)
+        if tm.offset:
+            np.add(self.hop, tm.offset, out=self.hop)

@@ -96,6 +96,20 @@ def test_feedback_edge_reads_the_previous_block(load):
     assert engine.faults() == []
 
 
+def test_feedback_edge_is_one_block_late_also_from_a_node_earlier_in_the_order(load):
+    """`src` runs before `late` (a plain edge orders them), so reading its buffer directly would
+    give this block's value; the feedback edge must still give the previous block's."""
+    nodes = {
+        "src": {"type": "math.add", "a": 0.001, "b": {"from": "src", "feedback": True}},
+        "late": {"type": "math.add", "a": {"from": "src", "feedback": True}, "b": "src"},
+        "out": {"type": "io.output", "channels": 1, "in": "late"},
+    }
+    engine = raw_engine(load(nodes), SR, 16)
+    values = [engine.process()[0, 0] for _ in range(4)]
+    # previous block's src plus this block's: 0 + 0.001, 0.001 + 0.002, ...
+    assert values == pytest.approx([0.001, 0.003, 0.005, 0.007], abs=1e-7)
+
+
 def test_latency_of_one_path_is_compensated_on_the_other(load):
     nodes = {
         "imp": {"type": "test.impulse"},
@@ -174,6 +188,17 @@ def test_nan_inf_and_overs_never_reach_the_output(load):
     assert np.all(np.isfinite(block)) and np.max(np.abs(block)) <= 1.0
     assert block[0, 0] == 0.0 and block[0, 3] == 0.0 and block[0, 2] == 1.0
     assert engine.plan.guard.non_finite == 4 and engine.plan.guard.clipped == 2  # NaN, Inf; 1e6 per channel
+
+
+@pytest.mark.parametrize("ceiling, expected", [(1.0, 1.0), (2.0, 1.5), (0.5, 0.5)])
+def test_the_guard_limits_to_its_ceiling_exactly(load, ceiling, expected):
+    nodes = {"l": {"type": "test.level", "value": 1.5}, "out": {"type": "io.output", "channels": 1, "in": "l"}}
+    engine = ng.Engine(load(nodes), sample_rate=SR, block_size=16, ceiling=ceiling)
+    engine.process()  # test.level ramps in over its first block
+    clipped = engine.plan.guard.clipped
+    assert np.all(engine.process() == np.float32(expected))
+    assert engine.plan.guard.clipped - clipped == (16 if ceiling < 1.5 else 0)
+    assert engine.plan.guard.peak == 1.5
 
 
 def test_render_plays_a_reset_engine_identically(load):

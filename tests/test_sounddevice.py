@@ -21,5 +21,5 @@ def test_sounddevice_stream_on_jack_host_api_plays_and_is_captured():
     assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(1000.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
-    assert r["longest_clean_s"] >= 0.25, r
+    assert r["glitches"] <= 2 * r["idle_xruns"], r  # discontinuities only where the machine xran
     assert r["faults"] == 0

@@ -147,6 +147,18 @@ def test_set_ramps_an_input_and_reports_bad_targets(load):
         engine.set("out.channels", 1)
 
 
+def test_set_ramps_linearly_over_the_inputs_ramp_ms(load):
+    nodes = {"m": {"type": "math.mul", "in": 1.0, "gain": 0.0}, "out": {"type": "io.output", "channels": 1, "in": "m"}}
+    engine = raw_engine(load(nodes), SR, 64)
+    ramp = int(round(engine.plan.nodes["m"].inputs()["gain"].ramp_ms * SR / 1000))
+    assert ramp == 960  # 20 ms
+    engine.render(0.01)
+    engine.set("m.gain", 1.0)
+    audio = raw_render(engine, 0.03)[0]
+    np.testing.assert_allclose(audio[:ramp], np.arange(1, ramp + 1) / ramp, rtol=0, atol=1e-5)
+    assert np.all(audio[ramp:] == 1.0)
+
+
 def test_set_from_another_thread_lands_at_a_block_boundary(load):
     engine = ng.Engine(load(chain(0)), sample_rate=SR, block_size=64)
     worker = threading.Thread(target=lambda: [engine.set("osc.freq", 500.0 + i) for i in range(200)])

@@ -94,13 +94,14 @@ def _api() -> tuple[object, object]:
         get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
         get_pointer.restype = ctypes.c_void_p
         get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        table = ctypes.cast(get_pointer(np._core.multiarray._ARRAY_API, None), ctypes.POINTER(ctypes.c_void_p))
+        core = getattr(np, "_core", None) or np.core  # numpy 2 / numpy 1.x
+        table = ctypes.cast(get_pointer(core.multiarray._ARRAY_API, None), ctypes.POINTER(ctypes.c_void_p))
         _set_handler = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object)(table[304])
     return _capsule, _set_handler
 
 
 def supported() -> bool:
-    """True when this numpy offers data-memory handlers (numpy >= 1.22 with ``np._core``)."""
+    """True when this numpy offers data-memory handlers (numpy >= 1.22)."""
     try:
         _api()
     except (AttributeError, OSError, ValueError):

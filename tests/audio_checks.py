@@ -255,8 +255,10 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     backend = ng.backend.open_backend("sounddevice", engine, device=devices[0])
     rec = Recorder(jack, "ng_sd_rec", 2, args["seconds"] + 1.0)
     rec.client.activate()
-    backend.start()
-    sources = [p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)]
+    others = {p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)}
+    backend.start()  # the shared server may hold other PortAudio clients (PortAudio-01, ...): ours is new
+    sources = [p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)
+               if p.name not in others]
     for src, port in zip(sources, rec.ports):
         rec.client.connect(src, port)
     idle = IdleClient(jack, "ng_sd_idle")

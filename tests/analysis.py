@@ -60,8 +60,7 @@ def rms(x: np.ndarray) -> float:
 # test_reliability.py and test_engine.py and use the default engine.
 
 
-def raw_engine(patch: ng.Patch, sample_rate: int | None = None, block_size: int | None = None,
-               **kw: Any) -> ng.Engine:
+def raw_engine(patch: ng.Patch, sample_rate: int | None = None, block_size: int | None = None, **kw: Any) -> ng.Engine:
     """An engine whose guard clips nothing (ceiling infinite) and counts every NaN/Inf it meets
     (``raw_render`` and ``assert_raw`` fail on any)."""
     return ng.Engine(patch, sample_rate, block_size, ceiling=float("inf"), **kw)

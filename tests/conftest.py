@@ -65,8 +65,10 @@ def _refuse_skip(report: Any) -> None:
     if any(accepted in reason for accepted in ACCEPTED_SKIPS):
         return
     report.outcome = "failed"
-    report.longrepr = (f"skipped in CI, which must run every test: {reason}\n"
-                       "(.ci/run installs every dependency; see docs/reliability.md, 'Tests in CI')")
+    report.longrepr = (
+        f"skipped in CI, which must run every test: {reason}\n"
+        "(.ci/run installs every dependency; see docs/reliability.md, 'Tests in CI')"
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from neuralgraph_plugins.onnx_model import OnnxModel
+from analysis import raw_engine, raw_render
 
 import neuralgraph as ng
-from analysis import raw_engine, raw_render
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "graphs" / "models" / "ddsp_flute.onnx"

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from analysis import assert_raw, raw_engine, raw_render
 
 import neuralgraph as ng
-from analysis import assert_raw, raw_engine, raw_render
 from neuralgraph.testing import assert_no_allocations
 
 SR = 48000

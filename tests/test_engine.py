@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 import pytest
+from analysis import peak_frequency, raw_engine, raw_render
 
 import neuralgraph as ng
 from neuralgraph.testing import AllocationError, assert_no_allocations
-from analysis import peak_frequency, raw_engine, raw_render
 
 SR = 48000
 

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 import pytest
+from analysis import raw_engine, raw_render
 
 import neuralgraph as ng
-from analysis import raw_engine, raw_render
 
 SR = 48000
 

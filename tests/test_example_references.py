@@ -50,15 +50,22 @@ def poly_saw(**changes) -> ng.Patch:
 def test_arpeggio_notes_start_on_their_exact_frame_at_their_pitch():
     """Every note of examples/midi/arpeggio.mid (two channels, a tempo change at bar 2) opens a
     voice of graphs/poly_saw.toml on the frame its ticks give, at its equal-tempered frequency."""
-    expected = [(f, m.channel, m.note) for f, m in messages_by_hand(ARPEGGIO, SR)
-                if m.type == "note_on" and m.velocity > 0]
+    expected = [
+        (f, m.channel, m.note) for f, m in messages_by_hand(ARPEGGIO, SR) if m.type == "note_on" and m.velocity > 0
+    ]
     assert len(expected) == 18 and {c for _, c, _ in expected} == {0, 1}
     seconds = mido.MidiFile(str(ARPEGGIO)).length + 0.1
     count = 8
-    gate = raw_render(raw_engine(poly_saw(out={"type": "io.output", "channels": count, "in": "keys.gate"}), SR, 128),
-                      seconds, midi=ARPEGGIO)
-    freq = raw_render(raw_engine(poly_saw(out={"type": "io.output", "channels": count, "in": "keys.freq"}), SR, 128),
-                      seconds, midi=ARPEGGIO)
+    gate = raw_render(
+        raw_engine(poly_saw(out={"type": "io.output", "channels": count, "in": "keys.gate"}), SR, 128),
+        seconds,
+        midi=ARPEGGIO,
+    )
+    freq = raw_render(
+        raw_engine(poly_saw(out={"type": "io.output", "channels": count, "in": "keys.freq"}), SR, 128),
+        seconds,
+        midi=ARPEGGIO,
+    )
     lanes, frames = np.nonzero((gate[:, 1:] > 0) & (gate[:, :-1] <= 0))
     rises = sorted(zip((frames + 1).tolist(), lanes.tolist()))
     rises += [(0, int(lane)) for lane in np.flatnonzero(gate[:, 0] > 0)]  # notes on the very first frame
@@ -97,8 +104,7 @@ def test_neural_drive_patch_equals_onnxruntime_run_by_hand(monkeypatch):
     out = raw_render(raw_engine(ng.load_patch(data), SR, block), seconds, min_peak=0.05)
     data["nodes"]["out"]["in"] = "level"
     drive = raw_render(raw_engine(ng.load_patch(data), SR, block), seconds)[0]
-    session = ort.InferenceSession(str(ROOT / "graphs" / "models" / "amp_gru.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(ROOT / "graphs" / "models" / "amp_gru.onnx"), providers=["CPUExecutionProvider"])
     state = np.zeros((1, 16), np.float32)
     reference = np.zeros_like(drive)
     for start in range(0, drive.size, block):

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from analysis import raw_engine, raw_render
 from scipy import signal
 
 import neuralgraph as ng
-from analysis import raw_engine, raw_render
 
 N = 1 << 16
 

@@ -17,7 +17,6 @@ import threading
 import time
 
 import pytest
-
 from audio_server import ENV, require_jack, run_check
 
 pytestmark = pytest.mark.server

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from analysis import raw_engine, raw_render
 from scipy import signal
 
 import neuralgraph as ng
-from analysis import raw_engine, raw_render
 
 SR = 48000
 

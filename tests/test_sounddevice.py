@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from audio_server import require_jack, run_check
 
 pytestmark = pytest.mark.server
@@ -20,8 +19,9 @@ def test_sounddevice_stream_on_jack_host_api_plays_and_is_captured():
     assert "error" not in r, r["error"] if "error" in r else ""
     assert r["device"].endswith("(JACK Audio Connection Kit)")
     # "PortAudio", or "PortAudio-01" while another process on the shared server holds the first name
-    assert len(r["sources"]) == 2 and all(re.fullmatch(rf"PortAudio(-\d+)?:out_{i}", name)
-                                          for i, name in enumerate(r["sources"])), r["sources"]
+    assert len(r["sources"]) == 2 and all(
+        re.fullmatch(rf"PortAudio(-\d+)?:out_{i}", name) for i, name in enumerate(r["sources"])
+    ), r["sources"]
     assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(1000.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)

@@ -216,7 +216,20 @@ class NanBurst(_BlockCounting):
         self.blocks += 1
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, KernelRaiser, Allocating, SmallAllocating, InputWriter, Poison, Level, ActivityProbe, NanBurst]
+ALL = [
+    Impulse,
+    Lanes,
+    Latent,
+    Raiser,
+    KernelRaiser,
+    Allocating,
+    SmallAllocating,
+    InputWriter,
+    Poison,
+    Level,
+    ActivityProbe,
+    NanBurst,
+]
 
 
 @hookimpl

@@ -13,6 +13,7 @@ PATCH = Path(__file__).resolve().parent.parent / "crushed_sine.toml"
 
 def render(seconds: float, **overrides: float) -> tuple[np.ndarray, np.ndarray]:
     """(crushed output, the dry sine feeding it): the same patch with its output read at `osc`."""
+
     def run(extra: dict) -> np.ndarray:
         patch = ng.load_patch(PATCH, overrides={**overrides, **extra})
         engine = ng.Engine(patch, sample_rate=48000, block_size=64, ceiling=float("inf"))

@@ -1,8 +1,9 @@
 """The public face for testing nodes and patches: allocation checks and the node contract suite.
 
 ``assert_no_allocations(run)`` proves a piece of audio-thread code allocates no buffers in steady
-state (tracemalloc; run it at a large block, 4096 frames, so any array temporary stands far
-above Python's small objects). ``run_contract_suite(NodeClass)`` runs every check a node type
+state: numpy's data allocations are counted one by one (any array of any size, at any block
+size, fails; ``array_allocations(run)`` lists their sizes), and tracemalloc's peak growth per
+call catches everything else. ``run_contract_suite(NodeClass)`` runs every check a node type
 must survive; ``contract_cases()`` gives one ``pytest.param`` per installed node type. Installing
 neuralgraph also adds the ``node_contract`` pytest fixture::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from neuralgraph._tools.allocations import (
     DEFAULT_TOLERANCE,
     AllocationError,
+    array_allocations,
     assert_no_allocations,
     measure_allocations,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "ContractFailure",
     "ContractReport",
     "Harness",
+    "array_allocations",
     "assert_no_allocations",
     "check_node",
     "contract_cases",

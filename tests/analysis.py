@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+import neuralgraph as ng
 
 
 def spectrum(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,3 +51,37 @@ def level_at(x: np.ndarray, sample_rate: float, freq: float, width: float = 5.0)
 
 def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(np.asarray(x, np.float64)))))
+
+
+# ---- the raw signal: measure nodes, not the output guard ------------------------------------------
+# The output guard turns NaN/Inf into 0 and clips at the ceiling, so a test that reads a default
+# engine's output cannot see a node that emits NaN, nor a level above full scale. Tests that measure
+# what nodes do build their engine with these two helpers; the guard's own tests stay in
+# test_reliability.py and test_engine.py and use the default engine.
+
+
+def raw_engine(patch: ng.Patch, sample_rate: int | None = None, block_size: int | None = None, **kw: Any) -> ng.Engine:
+    """An engine whose guard clips nothing (ceiling infinite) and counts every NaN/Inf it meets
+    (``raw_render`` and ``assert_raw`` fail on any)."""
+    return ng.Engine(patch, sample_rate, block_size, ceiling=float("inf"), **kw)
+
+
+def assert_raw(engine: ng.Engine, since: int = 0) -> None:
+    """Fail if NaN/Inf reached the output of ``engine`` (after the first ``since`` counted) or if
+    its guard could have clipped: the output read was the nodes' own signal."""
+    guard = engine.plan.guard
+    assert guard.ceiling == np.inf, "measure nodes with raw_engine(): the guard's ceiling clips"
+    bad = guard.non_finite - since
+    assert bad == 0, f"{bad} NaN/Inf samples reached the output (silenced by the guard); {engine.bad_values()}"
+
+
+def raw_render(engine: ng.Engine, seconds: float, *, min_peak: float | None = None, **kw: Any) -> np.ndarray:
+    """``engine.render`` that fails on NaN/Inf at the output and, with ``min_peak``, on an output
+    quieter than that where sound is expected (a node gone silent passes every bound)."""
+    since = engine.plan.guard.non_finite
+    audio = engine.render(seconds, **kw)
+    assert_raw(engine, since)
+    if min_peak is not None:
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        assert peak >= min_peak, f"expected sound (peak >= {min_peak}), got peak {peak}"
+    return audio

@@ -34,6 +34,50 @@ GATE = {"schema": 1, "nodes": {
     "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}}}
 
 
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    """Poll ``predicate`` every few milliseconds until it holds; fail after ``timeout`` seconds.
+    Tests synchronise on what happened, never on how long it usually takes."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.002)
+
+
+class IdleClient:
+    """A JACK client that does nothing but count xruns (incidents 1 ms apart, as the backend does)
+    and processed frames: the machine's own xrun rate, measured in the same run as the engine's."""
+
+    def __init__(self, jack: Any, name: str = "ng_idle") -> None:
+        self.client = jack.Client(name, no_start_server=True)
+        self.xruns = 0
+        self.frames = 0
+        self._last = 0.0
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        self.frames += frames
+
+    def _xrun(self, delayed_usecs: float) -> None:
+        now = time.monotonic()
+        if now - self._last > 0.001:
+            self.xruns += 1
+        self._last = now
+
+    def run_for(self, seconds: float) -> int:
+        """Let ``seconds`` of audio frames pass (counted by its callback); the xruns meanwhile."""
+        start, xruns = self.frames, self.xruns
+        wait_until(lambda: self.frames - start >= seconds * self.client.samplerate, 10 + 4 * seconds,
+                   "the idle client's frames")
+        return self.xruns - xruns
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
 class Recorder:
     """A second JACK client recording its audio inputs, each period stamped with its absolute frame."""
 
@@ -46,10 +90,17 @@ class Recorder:
         self.pos = 0
         self.recording = False
         self.stopping = False
+        self.cycles = 0  # callbacks run: close() waits for one that saw `stopping`
+        self.heard = False  # a non-zero sample arrived (the connection is live)
         self.client.set_process_callback(self._process)
 
     def _process(self, frames: int) -> None:
-        if self.stopping or not self.recording:
+        self.cycles += 1
+        if self.stopping:
+            return
+        if not self.heard:
+            self.heard = any(port.get_array().any() for port in self.ports)
+        if not self.recording:
             return
         pos = self.pos
         if pos + frames > self.data.shape[1]:
@@ -63,57 +114,78 @@ class Recorder:
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         return self.data[:, :self.pos], self.frame_at[:self.pos]
 
+    def record(self, seconds: float) -> None:
+        """Start recording once signal arrives, and return when ``seconds`` of it are recorded."""
+        wait_until(lambda: self.heard, 10.0, "signal at the recorder")
+        start = self.pos
+        self.recording = True
+        self.wait_frames(start + int(seconds * self.client.samplerate))
+
+    def wait_frames(self, count: int) -> None:
+        wait_until(lambda: self.pos >= count or not self.recording, 10.0 + count / self.client.samplerate,
+                   f"{count} recorded frames")
+        if self.pos < count:
+            raise RuntimeError(f"recording stopped at {self.pos} of {count} frames (buffer full)")
+
     def close(self) -> None:
         self.stopping = True
-        time.sleep(0.05)  # let a running callback see the flag before jack2 cancels the thread
+        seen = self.cycles
+        try:  # a callback that saw the flag has run before jack2 cancels the thread
+            wait_until(lambda: self.cycles > seen + 1, 2.0, "a recorder callback after stopping")
+        except TimeoutError:
+            pass  # the server stopped calling us: nothing can be running
         self.client.deactivate()
         self.client.close()
 
 
-def clean_runs(x: np.ndarray, freq: float, amp: float, rate: int) -> tuple[int, float]:
-    """Glitches (jumps steeper than the sine can make) and the longest run without one, in seconds."""
+def glitches(x: np.ndarray, freq: float, amp: float, rate: int) -> int:
+    """Discontinuities anywhere in a recorded sine: jumps steeper than the sine itself can make."""
     limit = 1.5 * 2 * np.pi * freq / rate * amp
-    jumps = np.flatnonzero(np.abs(np.diff(x)) > limit)
-    edges = np.concatenate([[0], jumps + 1, [len(x)]])
-    return int(len(jumps)), float(np.max(np.diff(edges)) / rate)
+    return int(np.count_nonzero(np.abs(np.diff(x)) > limit))
 
 
 def check_jack_sine(args: dict[str, Any]) -> dict[str, Any]:
     import jack
 
     engine = ng.Engine(ng.load_patch(SINE), block_size=args.get("block", 256))
+    seconds = args["seconds"]
+    idle = IdleClient(jack)
+    idle_alone = idle.run_for(seconds)  # the machine's own xruns, before the engine runs
     backend = ng.open_backend("jack", engine, client_name="ng_sine", connect=False)
-    rec = Recorder(jack, "ng_rec", 2, args["seconds"] + 1.0)
+    rec = Recorder(jack, "ng_rec", 2, seconds + 1.0)
     backend.start()
     rec.client.activate()
     for port, dest in zip(backend.port_names(), [p.name for p in rec.ports]):
         rec.client.connect(port, dest)
-    time.sleep(0.2)
-    rec.recording = True
-    changed_to = None
+    idle_xruns, engine_xruns = idle.xruns, backend.status().xruns
+    changed_to, change_at = None, None
     if args.get("change_block"):
-        time.sleep(args["seconds"] / 2)
+        rec.record(seconds / 2)
         old = rec.client.blocksize
         rec.client.blocksize = args["change_block"]
-        time.sleep(args["seconds"] / 2)
+        wait_until(lambda: backend.engine.block_size == args["change_block"], 10.0, "the engine swap")
+        change_at = rec.pos  # everything recorded from here on comes from the rebuilt engine
+        rec.wait_frames(change_at + int(seconds / 2 * engine.sample_rate))
         changed_to = backend.engine.block_size
+        rec.recording = False
         rec.client.blocksize = old
-        time.sleep(0.2)
     else:
-        time.sleep(args["seconds"])
+        rec.record(seconds)
     rec.recording = False
+    idle_xruns = idle.xruns - idle_xruns
     status = backend.status()
+    engine_xruns = status.xruns - engine_xruns  # while recording, as the idle client's
     backend.stop()
     rec.close()
+    idle.close()
     data, _ = rec.take()
     rate = engine.sample_rate
-    tail = data[0, len(data[0]) // 2:]
-    glitches, longest = clean_runs(data[0], 1000.0, 0.5, rate)
+    tail = data[0, change_at if change_at is not None else len(data[0]) // 2:]
     return {"frames": int(data.shape[1]), "freq": peak_frequency(data[0], rate),
-            "freq_second_half": peak_frequency(tail, rate),
+            "freq_second_half": peak_frequency(tail, rate), "frames_after_change": int(len(tail)),
             "peak": float(np.abs(data).max()), "rms": float(np.sqrt(np.mean(data[0].astype(np.float64) ** 2))),
-            "channels_equal": bool(np.array_equal(data[0], data[1])), "glitches": glitches, "longest_clean_s": longest,
-            "xruns": status.xruns, "callbacks": status.callbacks, "faults": status.faults, "silent": status.silent,
+            "channels_equal": bool(np.array_equal(data[0], data[1])), "glitches": glitches(data[0], 1000.0, 0.5, rate),
+            "xruns": engine_xruns, "idle_xruns": idle_xruns, "idle_xruns_alone": idle_alone, "callbacks": status.callbacks, "faults": status.faults, "silent": status.silent,
             "load_p50": status.load_p50, "load_p99": status.load_p99, "ports": backend.port_names(),
             "block_after_change": changed_to, "block_at_end": backend.engine.block_size}
 
@@ -149,17 +221,17 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     backend.start()
     rec.client.activate()
     rec.client.connect(backend.port_names()[0], rec.ports[0].name)
-    time.sleep(0.2)
+    wait_until(lambda: backend.status().callbacks > 2, 10.0, "the backend's first callbacks")
     rec.recording = True
-    time.sleep(0.05)
+    rec.wait_frames(2 * period)
     state["cycle"] = 0
-    time.sleep(0.4)
+    wait_until(lambda: state["cycle"] > 14, 10.0, "the sender's 15 cycles")  # the plan ends at cycle 12
+    rec.wait_frames(rec.pos + 2 * period)
     rec.recording = False
     status = backend.status()
     midi_sources = [p.name for p in rec.client.get_all_connections(f"{backend.client.name}:midi_in")]
     state["stopping"] = True
     backend.stop()
-    time.sleep(0.05)
     sender.deactivate()
     sender.close()
     rec.close()
@@ -184,23 +256,28 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     backend = ng.open_backend("sounddevice", engine, device=devices[0])
     rec = Recorder(jack, "ng_sd_rec", 2, args["seconds"] + 1.0)
     rec.client.activate()
-    backend.start()
-    sources = [p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)]
+    others = {p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)}
+    backend.start()  # the shared server may hold other PortAudio clients (PortAudio-01, ...): ours is new
+    sources = [p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)
+               if p.name not in others]
     for src, port in zip(sources, rec.ports):
         rec.client.connect(src, port)
-    time.sleep(0.3)
-    rec.recording = True
-    time.sleep(args["seconds"])
+    idle = IdleClient(jack, "ng_sd_idle")
+    idle_xruns, engine_xruns = idle.xruns, backend.status().xruns
+    rec.record(args["seconds"])
     rec.recording = False
+    idle_xruns = idle.xruns - idle_xruns
     status = backend.status()
+    engine_xruns = status.xruns - engine_xruns
     backend.stop()
     rec.close()
+    idle.close()
     data, _ = rec.take()
-    glitches, longest = clean_runs(data[0], 1000.0, 0.5, engine.sample_rate)
     return {"device": status.device, "sources": sources, "frames": int(data.shape[1]),
             "freq": peak_frequency(data[0], engine.sample_rate) if data.shape[1] else 0.0,
-            "peak": float(np.abs(data).max()) if data.size else 0.0, "glitches": glitches, "longest_clean_s": longest,
-            "xruns": status.xruns, "callbacks": status.callbacks, "period": status.period, "faults": status.faults}
+            "peak": float(np.abs(data).max()) if data.size else 0.0,
+            "glitches": glitches(data[0], 1000.0, 0.5, engine.sample_rate), "idle_xruns": idle_xruns,
+            "xruns": engine_xruns, "callbacks": status.callbacks, "period": status.period, "faults": status.faults}
 
 
 def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
@@ -228,19 +305,22 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
     rec.client.activate()
     player.connect(port, "ng_thru:in_1")
     rec.client.connect("ng_thru:out_1", rec.ports[0].name)
-    time.sleep(0.2)
-    rec.recording = True
-    time.sleep(args.get("seconds", 1.0))
+    idle = IdleClient(jack, "ng_thru_idle")
+    idle_xruns, engine_xruns = idle.xruns, backend.status().xruns
+    rec.record(args.get("seconds", 1.0))
     rec.recording = False
+    idle_xruns = idle.xruns - idle_xruns
     status = backend.status()
+    engine_xruns = status.xruns - engine_xruns
     backend.stop()
     player.deactivate()
     player.close()
     rec.close()
+    idle.close()
     data, _ = rec.take()
-    glitches, longest = clean_runs(data[0], 500.0, 0.5, rate)
     return {"frames": int(data.shape[1]), "freq": peak_frequency(data[0], rate), "peak": float(np.abs(data).max()),
-            "glitches": glitches, "longest_clean_s": longest, "xruns": status.xruns, "faults": status.faults}
+            "glitches": glitches(data[0], 500.0, 0.5, rate), "xruns": engine_xruns, "idle_xruns": idle_xruns,
+            "faults": status.faults}
 
 
 CHECKS = {"jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}

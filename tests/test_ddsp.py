@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from analysis import raw_engine, raw_render
 
 import neuralgraph as ng
 from neuralgraph_plugins.onnx_model import OnnxModel
@@ -37,7 +38,7 @@ def patch_text(body: str) -> str:
 def render(tmp_path: Path, body: str, seconds: float) -> np.ndarray:
     path = tmp_path / "p.toml"
     path.write_text(patch_text(body))
-    return ng.Engine(ng.load_patch(path)).render(seconds)[0]
+    return raw_render(raw_engine(ng.load_patch(path)), seconds)[0]
 
 
 def test_harmonic_synth_puts_each_amplitude_on_its_harmonic(tmp_path):
@@ -110,14 +111,14 @@ def test_shipped_model_is_small_and_has_the_expected_signature():
 
 @pytest.fixture(scope="module")
 def flute_notes() -> dict[int, np.ndarray]:
-    engine = ng.Engine(ng.load_patch(PATCH))
+    engine = raw_engine(ng.load_patch(PATCH))
     notes = {}
     for note in (69, 76):
         engine.reset()
         engine.note_on(note, velocity=105)
-        notes[note] = engine.render(0.6)[0]
+        notes[note] = raw_render(engine, 0.6)[0]
         engine.note_off(note)
-        engine.render(0.7)  # let the voice's release finish
+        raw_render(engine, 0.7)  # let the voice's release finish
     return notes
 
 
@@ -158,10 +159,10 @@ def test_shipped_violin_model_is_small_and_has_the_flute_signature():
 
 def test_neural_violin_plays_a_chord_polyphonically():
     """Two held MIDI notes (G4 and D5, a fifth) both sound at their pitches through the violin patch."""
-    engine = ng.Engine(ng.load_patch(VIOLIN_PATCH))
+    engine = raw_engine(ng.load_patch(VIOLIN_PATCH))
     engine.note_on(67, velocity=105)
     engine.note_on(74, velocity=105)
-    audio = engine.render(0.8)[0][9600:]
+    audio = raw_render(engine, 0.8)[0][9600:]
     freqs, mag = spectrum(audio, 48000)
     for note in (67, 74):
         f0 = 440.0 * 2 ** ((note - 69) / 12)
@@ -171,5 +172,5 @@ def test_neural_violin_plays_a_chord_polyphonically():
     assert np.sqrt(np.mean(audio ** 2)) > 0.01
     engine.note_off(67)
     engine.note_off(74)
-    tail = engine.render(0.9)[0][-4800:]
+    tail = raw_render(engine, 0.9)[0][-4800:]
     assert np.sqrt(np.mean(tail ** 2)) < 1e-3  # the release ends the voices

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from analysis import raw_engine, raw_render
 
 import neuralgraph as ng
 
@@ -25,9 +26,8 @@ def render(nodes: dict, source: np.ndarray | None = None, *, seconds: float | No
         nodes["src"] = {"type": "io.input", "channels": source.shape[0]}
         seconds = source.shape[1] / sample_rate
     nodes["out"] = {"type": "io.output", "channels": channels, "in": "y"}
-    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate=sample_rate, block_size=block)
-    engine.plan.guard.ceiling = np.float32(np.inf)  # analysis: see values beyond full scale untouched
-    return engine.render(seconds, input=source), engine
+    engine = raw_engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate, block)
+    return raw_render(engine, seconds, input=source), engine
 
 
 def gate(length: int, *spans: tuple[int, int], lanes: int = 1) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from analysis import rms
+from analysis import raw_engine, raw_render, rms
 from scipy.special import jv
 
 import neuralgraph as ng
@@ -121,13 +121,13 @@ def test_strike_mellows_and_decays_like_a_bell():
 def test_reverb_carries_the_tail_after_the_voices_stop():
     tails = {}
     for mix in (0.25, 0.0):  # as shipped, and dry only
-        engine = ng.Engine(ng.load_patch(PATCH))
+        engine = raw_engine(ng.load_patch(PATCH))
         engine.set("hall.mix", mix)
         engine.note_on(A3, 127)
         head = engine.render(0.1)
         engine.note_off(A3)
-        rest = engine.render(3.9)
-        assert np.isfinite(rest).all() and np.abs(np.concatenate([head, rest], axis=1)).max() < 1.0
+        rest = raw_render(engine, 3.9)
+        assert np.abs(np.concatenate([head, rest], axis=1)).max() < 1.0
         tails[mix] = rest[:, int(3.2 * SR):]  # 3.3 .. 4.0 s: the 3 s release is over by 3.1 s
     assert rms(tails[0.0]) < 1e-6
     assert rms(tails[0.25]) > 20 * rms(tails[0.0]) + 2e-5

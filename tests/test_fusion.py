@@ -77,6 +77,25 @@ def test_mixed_chain_with_parameter_changes_fused_equals_unfused(load):
     assert np.max(np.abs(before[:, 30 * 64 :] - after[:, 30 * 64 :])) > 1e-3
 
 
+def test_fused_mix_steps_map_with_scale_and_offset(load):
+    """Inline linear mappings (scale and offset) of one and of two sources compile into the fused
+    run (kernels.py) and compute what the numpy mix step computes."""
+    nodes = {
+        "lfo": {"type": "osc.sine", "freq": 3.0},
+        "osc": {"type": "osc.sine", "freq": 220.0},
+        "lp": {"type": "filter.lowpass", "in": "osc", "cutoff": {"from": "lfo", "range": [300.0, 3000.0]}},
+        "vca": {"type": "math.mul", "in": "lp",
+                "gain": [{"from": "lfo", "range": [0.2, 0.6]}, {"from": "osc", "range": [0.1, 0.3]}]},
+        "out": {"type": "io.output", "in": "vca"},
+    }
+    fused, engine = render(load(nodes), fuse=True)
+    plain, _ = render(load(nodes), fuse=False)
+    (name,) = fused_names(engine)
+    assert name == "lfo … vca (fused, 6 nodes)"  # lfo, osc, lp.cutoff (mix), lp, vca.gain (mix), vca
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+    assert np.max(np.abs(plain)) > 0.1
+
+
 def test_feedback_and_latency_patches_fuse_and_match(load):
     nodes = {
         "osc": {"type": "osc.sine", "freq": 440.0},

@@ -1,8 +1,10 @@
 """The jack backend against a real JACK server (dummy driver), recorded by a second JACK client.
 
 Each check runs in its own process with a timeout (tests/audio_checks.py). Without a server the
-tests skip, unless NEURALGRAPH_REQUIRE_AUDIO=1 makes them fail. Xruns are reported, not asserted:
-these virtual machines xrun at small periods even with no client.
+tests skip, unless NEURALGRAPH_REQUIRE_AUDIO=1 (or CI) makes them fail. These virtual machines xrun
+now and then even with no client at all, so xruns are asserted against a do-nothing JACK client's
+in the same run: the engine may not add xruns of its own, and every discontinuity anywhere in a
+recording must be explained by an xrun the idle client saw.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -24,6 +27,13 @@ def _server() -> None:
     require_jack()
 
 
+def assert_clean(r: dict) -> None:
+    """No discontinuity the machine's own xruns do not explain (one xrun: a jump in and one out),
+    and no more xruns reported by the engine's client than the idle client saw meanwhile."""
+    assert r["glitches"] <= 2 * r["idle_xruns"], r
+    assert r["xruns"] <= r["idle_xruns"] + 1, r  # +1: the two counters are read a moment apart
+
+
 def test_sine_arrives_at_a_recording_client_at_its_frequency_and_level():
     r = run_check("jack_sine", seconds=0.6)
     assert r["ports"] == ["ng_sine:out_1", "ng_sine:out_2"]
@@ -33,8 +43,10 @@ def test_sine_arrives_at_a_recording_client_at_its_frequency_and_level():
     assert r["rms"] == pytest.approx(0.5 / 2 ** 0.5, rel=0.02)
     assert r["channels_equal"]
     assert r["faults"] == 0 and r["silent"] == 0
-    # continuity: at least a quarter second without a discontinuity, even on a busy VM
-    assert r["longest_clean_s"] >= 0.25, r
+    assert_clean(r)
+    # the engine adds no xruns: while it plays, the idle client sees no more than the machine's own
+    # rate, measured by the same client alone for as long just before (slack for a busy VM)
+    assert r["idle_xruns"] <= 2 * r["idle_xruns_alone"] + 2, r
 
 
 def test_io_input_takes_audio_from_the_jack_input_ports():
@@ -42,7 +54,7 @@ def test_io_input_takes_audio_from_the_jack_input_ports():
     assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(500.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
-    assert r["longest_clean_s"] >= 0.25, r
+    assert_clean(r)
     assert r["faults"] == 0
 
 
@@ -58,6 +70,7 @@ def test_jack_midi_notes_move_the_gate_on_their_exact_frame():
 def test_buffer_size_change_rebuilds_the_engine_and_keeps_playing():
     r = run_check("jack_sine", seconds=1.0, change_block=512)
     assert r["block_after_change"] == 512
+    assert r["frames_after_change"] >= 24000  # half a second recorded after the swap took effect
     assert r["freq_second_half"] == pytest.approx(1000.0, abs=2.0)
     assert r["faults"] == 0
 
@@ -70,15 +83,23 @@ def test_play_command_stops_cleanly_on_ctrl_c(tmp_path):
            "--osc-port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True)
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
+    reader.start()
     try:
-        for _ in range(200):  # until its ports exist
+        deadline = time.monotonic() + 60
+        # until it plays: its ports exist and it has printed where OSC listens (after starting)
+        while time.monotonic() < deadline and proc.poll() is None:
             ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=ENV).stdout
-            if "neuralgraph:out_1" in ports or proc.poll() is not None:
+            if "neuralgraph:out_1" in ports and any("OSC:" in line for line in err_lines):
                 break
-            time.sleep(0.05)
-        time.sleep(0.5)
+            time.sleep(0.01)
+        else:
+            pytest.fail(f"neuralgraph play did not start within 60 s: {''.join(err_lines)[-2000:]}")
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=30)
+        reader.join(timeout=5)
+        err = "".join(err_lines)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("neuralgraph play did not stop within 30 s of Ctrl-C")

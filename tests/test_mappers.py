@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from analysis import raw_engine, raw_render
 
 import neuralgraph as ng
 
@@ -17,9 +18,8 @@ def run(node: dict, values, *, extra: dict | None = None, block: int = 64) -> np
     source = np.asarray(values, np.float32).reshape(1, -1)
     nodes = {"src": {"type": "io.input", "channels": 1}, "y": node, **(extra or {}),
              "out": {"type": "io.output", "channels": 1, "in": "y"}}
-    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate=SR, block_size=block)
-    engine.plan.guard.ceiling = np.float32(np.inf)  # these are control values, not audio
-    return engine.render(source.shape[1] / SR, input=source)[0]
+    engine = raw_engine(ng.load_patch({"schema": 1, "nodes": nodes}), SR, block)  # control values, not audio
+    return raw_render(engine, source.shape[1] / SR, input=source)[0]
 
 
 def test_map_range_linear_maps_end_points_and_extrapolates():

@@ -5,6 +5,8 @@ Runs in a subprocess started after jackd (PortAudio enumerates host APIs only wh
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from audio_server import require_jack, run_check
 
@@ -16,9 +18,12 @@ def test_sounddevice_stream_on_jack_host_api_plays_and_is_captured():
     r = run_check("sounddevice_jack", seconds=0.6)
     assert "error" not in r, r["error"] if "error" in r else ""
     assert r["device"].endswith("(JACK Audio Connection Kit)")
-    assert r["sources"] == ["PortAudio:out_0", "PortAudio:out_1"]
+    # "PortAudio", or "PortAudio-01" while another process on the shared server holds the first name
+    assert len(r["sources"]) == 2 and all(
+        re.fullmatch(rf"PortAudio(-\d+)?:out_{i}", name) for i, name in enumerate(r["sources"])
+    ), r["sources"]
     assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(1000.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
-    assert r["longest_clean_s"] >= 0.25, r
+    assert r["glitches"] <= 2 * r["idle_xruns"], r  # discontinuities only where the machine xran
     assert r["faults"] == 0

@@ -134,6 +134,20 @@ class Allocating(Node):
         outs.out[:] = ins.in_ * 0.5
 
 
+class SmallAllocating(Node):
+    """Passes its input through but makes a 1 KB scratch array every block (a planted bug that a
+    byte tolerance hides under Python's own per-block objects)."""
+
+    type_name = "test.allocating_1k"
+    in_ = Input()
+    out = Output()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        scratch = np.empty(256, np.float32)
+        scratch[0] = 0.0
+        np.copyto(outs.out, ins.in_)
+
+
 class InputWriter(Node):
     """Tries to write into its input (forbidden: inputs are read-only views)."""
 
@@ -202,7 +216,20 @@ class NanBurst(_BlockCounting):
         self.blocks += 1
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, KernelRaiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst]
+ALL = [
+    Impulse,
+    Lanes,
+    Latent,
+    Raiser,
+    KernelRaiser,
+    Allocating,
+    SmallAllocating,
+    InputWriter,
+    Poison,
+    Level,
+    ActivityProbe,
+    NanBurst,
+]
 
 
 @hookimpl

@@ -1,9 +1,15 @@
-"""Allocation checks for audio-thread code (tracemalloc), used by the contract suite and tests.
+"""Allocation checks for audio-thread code, used by the contract suite and tests.
 
-tracemalloc traces numpy's array data as well as Python objects, so a temporary array made by a
-ufunc without ``out=`` shows up in the traced peak. Python's own small objects (a float, a view
-header) are tens of bytes; run the check at a large block (4096 frames) so that any array
-temporary, at least 16 KB, stands far above that noise.
+``assert_no_allocations`` proves a piece of audio-thread code allocates no buffers in steady
+state, with two measurements:
+
+- numpy's data allocations, counted one by one through a counting data-memory handler
+  (:mod:`neuralgraph._tools.alloccount`): any array made in a call, of any size, at any block
+  size, fails. numpy's own constant overhead, a Python number turned into a 0-d array for a ufunc
+  (at most :data:`~neuralgraph._tools.alloccount.SCALAR_BYTES` bytes), is the only allowance.
+- tracemalloc's peak growth per call and net growth, for everything else (Python lists that
+  grow, ufunc iteration buffers). Python's own transient objects (numba's argument boxing, view
+  headers) reach 1-3 KB per block in an ordinary patch, hence the byte tolerance here.
 """
 
 from __future__ import annotations
@@ -50,11 +56,25 @@ def measure_allocations(run: Callable[[], object], calls: int = 50, warmup: int 
     return worst, end - start
 
 
+def array_allocations(run: Callable[[], object], calls: int = 20) -> list[int]:
+    """The size in bytes of each numpy data allocation larger than a scalar, over ``calls``
+    calls of ``run`` (run it warm). Empty when no call made an array."""
+    from neuralgraph._tools.alloccount import SCALAR_BYTES, largest_per_call, supported
+
+    if not supported():  # pragma: no cover - numpy < 1.22
+        return []
+    return [size for size in largest_per_call(run, calls) if size > SCALAR_BYTES]
+
+
 def assert_no_allocations(
     run: Callable[[], object], calls: int = 50, warmup: int = 20, tolerance: int = DEFAULT_TOLERANCE
 ) -> None:
-    """Fail if ``run`` allocates a buffer (peak growth above ``tolerance``) or leaks, per call."""
+    """Fail if ``run`` makes a numpy array (any size), allocates a buffer (peak growth above
+    ``tolerance``) or leaks, per call."""
     worst, net = measure_allocations(run, calls, warmup)
+    arrays = array_allocations(run, calls)
+    if arrays:
+        raise AllocationError(f"made a numpy array of {max(arrays)} bytes in {len(arrays)} of {calls} calls")
     if worst > tolerance:
         raise AllocationError(f"allocated up to {worst} bytes within one call (tolerance {tolerance})")
     if net > tolerance:

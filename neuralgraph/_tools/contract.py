@@ -936,7 +936,7 @@ def _check_latency(c: _Context) -> None:
 
 
 def _check_allocations(c: _Context) -> None:
-    from neuralgraph._tools.allocations import DEFAULT_TOLERANCE, measure_allocations
+    from neuralgraph._tools.allocations import DEFAULT_TOLERANCE, array_allocations, measure_allocations
 
     h = c.harness(48000, 4096)
     h.fill("normal", 0)
@@ -948,8 +948,12 @@ def _check_allocations(c: _Context) -> None:
     calls, warmup = (10, 5) if c.quick else (20, 10)
     try:
         worst, net = measure_allocations(run, calls=calls, warmup=warmup)
+        arrays = array_allocations(run, calls=calls)
     except Exception as exc:
         raise _CheckFailed(f"process raised {type(exc).__name__}: {exc}") from exc
+    if arrays:
+        raise _CheckFailed(f"process made a numpy array of {max(arrays)} bytes in {len(arrays)} of {calls} blocks "
+                           f"after warm-up (48000 Hz, block 4096, {h.lanes} lanes)")
     if worst > DEFAULT_TOLERANCE:
         raise _CheckFailed(f"process allocated up to {worst} bytes within one block after warm-up "
                            f"(tolerance {DEFAULT_TOLERANCE}; 48000 Hz, block 4096, {h.lanes} lanes)")

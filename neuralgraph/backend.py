@@ -235,7 +235,7 @@ class CallbackAdapter:
                             np.copyto(outs[c][start:end], out[0])
                         else:
                             outs[c][start:end].fill(0.0)
-        except Exception as exc:  # never let the device stop calling us: play silence, count it
+        except BaseException as exc:  # never let the device stop calling us: play silence, count it
             self.faults += 1
             self.last_error = exc
             for buf in outs:
@@ -270,7 +270,7 @@ class CallbackAdapter:
                         np.copyto(outdata[start:end, :n], out[:n].T)
                         if width > n:
                             outdata[start:end, n:].fill(0.0)
-        except Exception as exc:  # never let the device stop calling us: play silence, count it
+        except BaseException as exc:  # never let the device stop calling us: play silence, count it
             self.faults += 1
             self.last_error = exc
             outdata.fill(0.0)

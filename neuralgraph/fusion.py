@@ -253,7 +253,7 @@ class FusedStep:
             try:
                 self.kernel(self.addresses, frames)
                 return
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
                 # members before the culprit ran; the culprit is bypassed; the rest run unfused,
                 # now and from now on
                 self.fused = False
@@ -274,7 +274,7 @@ class FusedStep:
                 continue
             try:
                 process(m_ins, m_outs, frames)
-            except Exception as exc:
+            except BaseException as exc:
                 self.faulted[k] = True
                 self.report(name, exc)
                 bypass(m_ins, m_outs, frames)

@@ -74,17 +74,28 @@ class _BlockCounting(Node):
         self.blocks = 0
 
 
+class PlantedBaseException(BaseException):
+    """Neither an Exception nor SystemExit/KeyboardInterrupt: must be contained all the same."""
+
+
 class Raiser(_BlockCounting):
     """Plays its input through, then raises from block ``after`` on."""
 
     type_name = "test.raiser"
     after = Param(init=2, kind=int, min=0, max=1000)
+    kind = Param(init="runtime", kind=str, choices=("runtime", "system_exit", "keyboard_interrupt", "base"))
     in_ = Input()
     out = Output()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         self.blocks += 1
         if self.blocks > self.after:
+            if self.kind == "system_exit":
+                raise SystemExit(3)
+            if self.kind == "keyboard_interrupt":
+                raise KeyboardInterrupt
+            if self.kind == "base":
+                raise PlantedBaseException("planted fault")
             raise RuntimeError("planted fault")
         np.copyto(outs.out, ins.in_)
 

@@ -17,7 +17,7 @@ from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
 from .node import Node
 from .patch import Patch
 from .ports import Param
-from .ring import MIDI, SET, CommandRing
+from .ring import MIDI, SET, CommandRing, MidiQueue, must_keep
 
 
 @attrs.frozen
@@ -136,6 +136,7 @@ class Engine:
         self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
                                           fuse=fuse)
         self._ring = CommandRing()
+        self._midi = MidiQueue(self._ring)
         self._ramping: list[_ConstantTarget] = []
         self._targets: list[Any] = []
         self._target_index: dict[str, int] = {}
@@ -230,21 +231,37 @@ class Engine:
             engine.set(target, value)
         return engine
 
-    def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> None:
-        """Queue a short MIDI message for the next block, at ``frame`` within it."""
+    def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> bool:
+        """Queue a short MIDI message for the next block, at ``frame`` within it.
+
+        True when queued. Note-offs, the sustain pedal and channel-mode controllers are always
+        queued (a burst beyond the queue waits and arrives in later blocks); other messages are
+        refused with False once 65536 wait, counted in :attr:`midi_dropped`.
+        """
         if not (0x80 <= status <= 0xFF and 0 <= data1 < 128 and 0 <= data2 < 128):
             raise ParameterError(f"not a MIDI message: {status:#x} {data1} {data2}")
         frame = min(max(int(frame), 0), self.block_size - 1)
-        self._ring.push(MIDI, status | (data1 << 8) | (data2 << 16), 0.0, frame)
+        return self._midi.push(status | (data1 << 8) | (data2 << 16), frame, must_keep(status, data1, data2))
 
-    def note_on(self, note: int, velocity: int = 100, channel: int = 0) -> None:
-        self.send_midi(NOTE_ON | channel, note, velocity)
+    @property
+    def midi_dropped(self) -> int:
+        """MIDI messages refused because too many were waiting (``send_midi`` returned False)."""
+        return self._midi.dropped
 
-    def note_off(self, note: int, velocity: int = 0, channel: int = 0) -> None:
-        self.send_midi(NOTE_OFF | channel, note, velocity)
+    @property
+    def midi_waiting(self) -> int:
+        """MIDI messages queued and not yet handed to a block."""
+        return len(self._midi.spill) + sum(1 for k in range(self._ring.tail, self._ring.head)
+                                           if self._ring.kind[k % self._ring.capacity] == MIDI)
 
-    def control_change(self, controller: int, value: int, channel: int = 0) -> None:
-        self.send_midi(CONTROL_CHANGE | channel, controller, value)
+    def note_on(self, note: int, velocity: int = 100, channel: int = 0) -> bool:
+        return self.send_midi(NOTE_ON | channel, note, velocity)
+
+    def note_off(self, note: int, velocity: int = 0, channel: int = 0) -> bool:
+        return self.send_midi(NOTE_OFF | channel, note, velocity)
+
+    def control_change(self, controller: int, value: int, channel: int = 0) -> bool:
+        return self.send_midi(CONTROL_CHANGE | channel, controller, value)
 
     def faults(self) -> list[Fault]:
         """Faults recorded since the last call (control thread)."""
@@ -345,10 +362,18 @@ class Engine:
                 if kind == SET:
                     self._targets[ring.a[slot]].apply(float(ring.value[slot]))
                 elif kind == MIDI:
+                    if midi.count >= midi.capacity:
+                        break  # the block's events are full: the rest waits for the next block, in order
                     word = int(ring.a[slot])
                     midi.push(int(ring.frame[slot]), word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
                 tail += 1
             ring.tail = tail
+        spill = self._midi.spill
+        if spill and ring.tail == ring.head:  # the overflow list, behind everything in the ring
+            midi = self.plan.midi
+            while spill and midi.count < midi.capacity:
+                word, frame = spill.popleft()
+                midi.push(frame, word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
         ramping = self._ramping
         if ramping:
             i = 0

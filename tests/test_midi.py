@@ -404,3 +404,40 @@ def test_type_2_files_are_refused_with_a_clear_message(load, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and "two.mid: type 2 MIDI files" in err and "Traceback" not in err
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_note_off_after_a_burst_of_controllers_in_one_tick_still_arrives(load, tmp_path):
+    # 1100 controller messages and then a note-off on one tick: more than a block's 1024 events.
+    # The note-off used to be dropped and the note stuck; now the overflow waits for the next block.
+    burst = [(10, cc(1, k % 128)) for k in range(1100)]
+    song = write_song(tmp_path / "s.mid", [[(0, on(60))] + burst + [(10, off(60))]])
+    gate = render(load, song, "gate", 1, 0.05, block=64)
+    assert rises(gate[0]) == [0] and len(falls(gate[0])) == 1
+    assert 500 <= falls(gate[0])[0] <= 500 + 2 * 64  # at most a block late
+
+
+def test_the_engine_api_never_drops_a_note_off_and_reports_what_it_refuses(load):
+    import threading
+
+    engine = ng.Engine(voices_patch(load, "gate", 8), sample_rate=SR, block_size=64)
+
+    def player(channel: int) -> None:  # 2 x 15 000 notes while no block runs: far past the 4096-slot ring
+        for k in range(15000):
+            assert engine.note_on(60 + k % 8, 100, channel)
+            assert engine.note_off(60 + k % 8, 0, channel)
+
+    threads = [threading.Thread(target=player, args=(ch,)) for ch in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert engine.midi_waiting == 60000 and engine.midi_dropped == 0
+    while engine.midi_waiting:
+        engine.process()
+    assert engine.plan.nodes["keys"].active_voices <= 8
+    engine.process()
+    assert not engine.process().any()  # every note-off arrived: no gate is left on
+    # controllers beyond 65 536 waiting are refused, reported by the return value and the counter
+    results = [engine.control_change(1, k % 128) for k in range(80000)]
+    assert results.count(False) == engine.midi_dropped == 80000 - 65536 - 4096
+    assert engine.note_off(60) is True  # a note-off is still taken

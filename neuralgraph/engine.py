@@ -18,6 +18,7 @@ from .node import Node
 from .patch import Patch
 from .ports import Param
 from .ring import MIDI, SET, CommandRing, MidiQueue, must_keep
+from .steptimer import SlowStep, StepTimer
 
 
 @attrs.frozen
@@ -148,6 +149,8 @@ class Engine:
                     self._add_target(f"{name}.{pname}", _ParamTarget(node, pname, decl))
         self.frames_done = 0
         self._faults_seen = 0
+        #: samples every step's time in one block of 32 (``slow_steps``)
+        self.step_timer = StepTimer(self.plan, self.sample_rate, self.block_size)
         if warmup:
             # One block now, then a reset: JIT compilation and first-call costs happen here, not
             # in the first audio callback or inside a timed render.
@@ -275,6 +278,11 @@ class Engine:
         self._faults_seen = plan.fault_count
         return new
 
+    def slow_steps(self) -> list[SlowStep]:
+        """Nodes (steps) that alone took longer than the block's period in a sampled block, slowest
+        first (control thread). Sampled: one block in ``step_timer.every`` is timed per step."""
+        return self.step_timer.slow_steps()
+
     def save_state(self) -> dict[str, Any]:
         """A snapshot of everything that carries a running patch from one block to the next.
 
@@ -347,6 +355,7 @@ class Engine:
     def reset(self) -> None:
         """Reset every node's state (call between renders, not while a backend runs)."""
         self.plan.reset()
+        self.step_timer.reset()
         self.frames_done = 0
 
     # ---- audio thread ---------------------------------------------------------------------------
@@ -386,7 +395,8 @@ class Engine:
     def process(self) -> np.ndarray:
         """Run one block; returns the output (channels, block_size), overwritten by the next call."""
         self._drain()
-        out = self.plan.run_block()
+        timer = self.step_timer
+        out = timer.sample() if timer.due() else self.plan.run_block()
         self.frames_done += self.block_size
         return out
 

@@ -276,7 +276,27 @@ def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
             "freq": peak_frequency(data[0], engine.sample_rate), "peak": float(np.abs(data).max())}
 
 
-CHECKS = {"jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
+def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
+    """A node sleeping 20 ms per 5.3 ms period in JACK's process thread: is it named?"""
+    import testnodes
+
+    registry = ng.Registry.load(plugins={"testnodes": testnodes})
+    patch = ng.load_patch({"schema": 1, "nodes": {
+        "osc": {"type": "osc.sine", "freq": 1000.0},
+        "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
+        "out": {"type": "io.output", "channels": 1, "in": "slow"}}}, registry=registry)
+    engine = ng.Engine(patch, block_size=256)
+    backend = ng.backend.open_backend("jack", engine, client_name="ng_slow", connect=False)
+    backend.start()
+    time.sleep(2.0)
+    status = backend.status()
+    slow = backend.engine.slow_steps()
+    backend.stop()
+    return {"slow": [[s.name, s.worst_ms, s.budget_ms] for s in slow], "callbacks": status.callbacks,
+            "xruns": status.xruns}
+
+
+CHECKS = {"jack_slow_node": check_jack_slow_node, "jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
 
 if __name__ == "__main__":
     import neuralgraph.backend  # noqa: F401  # ng.backend

@@ -113,3 +113,11 @@ def test_a_node_raising_systemexit_or_keyboardinterrupt_does_not_kill_the_jack_c
     assert r["running"] and not r["message"]
     assert r["callbacks_while_recording"] > 50  # 0.5 s at 256 frames per period: still being called
     assert r["freq"] == pytest.approx(1000.0, abs=1.0) and r["peak"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_node_too_slow_for_the_period_is_named_while_playing():
+    r = run_check("jack_slow_node")
+    assert r["callbacks"] >= 32  # at least one timed block
+    assert [name for name, _, _ in r["slow"]] == ["slow"]
+    name, worst, budget = r["slow"][0]
+    assert worst >= 20.0 > budget  # a 256-frame period is 5.3-5.8 ms

@@ -176,3 +176,29 @@ def test_keyboard_interrupt_in_a_node_still_stops_an_offline_render(load):
         engine.render(0.1)
     (fault,) = engine.faults()
     assert fault.node == "bad" and isinstance(fault.error, KeyboardInterrupt)
+
+
+def test_a_node_too_slow_for_real_time_is_named(load):
+    # a node sleeping 20 ms per 5.3 ms block: the status used to show only xruns, never which node
+    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
+                  "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
+                  "out": {"type": "io.output", "channels": 1, "in": "slow"}})
+    engine = ng.Engine(patch, sample_rate=SR, block_size=256)
+    assert engine.slow_steps() == []
+    for _ in range(64):  # one block in 32 is timed
+        engine.process()
+    (slow,) = engine.slow_steps()
+    assert slow.name == "slow" and slow.worst_ms >= 20.0 and slow.budget_ms == pytest.approx(256 / 48)
+    assert slow.times_over == slow.samples == 2
+    engine.reset()
+    assert engine.slow_steps() == []
+
+
+def test_step_sampling_does_not_allocate(load):
+    from neuralgraph.testing import assert_no_allocations
+
+    engine = ng.Engine(load({"osc": {"type": "osc.saw", "freq": 300.0},
+                             "lpf": {"type": "math.mul", "in": "osc", "gain": 0.5},
+                             "out": {"type": "io.output", "channels": 1, "in": "lpf"}}), sample_rate=SR, block_size=64)
+    engine.step_timer.every = 1  # every block timed
+    assert_no_allocations(engine.process)

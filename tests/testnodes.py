@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from numba import njit
 
@@ -72,6 +74,19 @@ class _BlockCounting(Node):
 
     def reset(self) -> None:
         self.blocks = 0
+
+
+class Sleeper(Node):
+    """Passes its input through after sleeping ``ms`` milliseconds: a node too slow for real time."""
+
+    type_name = "test.sleeper"
+    ms = Param(init=20.0, min=0.0, max=1000.0)
+    in_ = Input()
+    out = Output()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        time.sleep(self.ms / 1000.0)
+        np.copyto(outs.out, ins.in_)
 
 
 class PlantedBaseException(BaseException):
@@ -213,7 +228,7 @@ class NanBurst(_BlockCounting):
         self.blocks += 1
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, KernelRaiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst]
+ALL = [Impulse, Lanes, Latent, Raiser, KernelRaiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst, Sleeper]
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import numpy as np
 
 from .compiler import ConstantInput, build_plan
 from .errors import ParameterError, did_you_mean
-from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
+from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, EventBuffer
 from .node import Node
 from .patch import Patch
 from .ports import Param
@@ -156,6 +156,7 @@ class Engine:
             # in the first audio callback or inside a timed render.
             self.plan.run_block()
             self.plan.run_block_diagnostic()  # compiles its scans now, not when a NaN first appears
+            self.plan.midi.coalesce(CONTROL_CHANGE, 1, 0)  # compiles the overflow merge now
             self.plan.reset()
         #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
         self.settings: dict[str, float | str | bool] = {}
@@ -370,19 +371,15 @@ class Engine:
                 kind = ring.kind[slot]
                 if kind == SET:
                     self._targets[ring.a[slot]].apply(float(ring.value[slot]))
-                elif kind == MIDI:
-                    if midi.count >= midi.capacity:
-                        break  # the block's events are full: the rest waits for the next block, in order
-                    word = int(ring.a[slot])
-                    midi.push(int(ring.frame[slot]), word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
+                elif kind == MIDI and not _push_event(midi, int(ring.a[slot]), int(ring.frame[slot])):
+                    break  # the block's events are full: the rest waits for the next block, in order
                 tail += 1
             ring.tail = tail
         spill = self._midi.spill
         if spill and ring.tail == ring.head:  # the overflow list, behind everything in the ring
             midi = self.plan.midi
-            while spill and midi.count < midi.capacity:
-                word, frame = spill.popleft()
-                midi.push(frame, word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
+            while spill and _push_event(midi, spill[0][0], spill[0][1]):
+                spill.popleft()
         ramping = self._ramping
         if ramping:
             i = 0
@@ -465,6 +462,19 @@ class Engine:
         cpu = (time.process_time() - t0) / blocks
         period = self.block_size / self.sample_rate
         return {"cpu_per_block_s": cpu, "realtime_factor": period / cpu if cpu > 0 else math.inf}
+
+
+def _push_event(midi: EventBuffer, word: int, frame: int) -> bool:
+    """Audio thread: one queued MIDI word into the block's events. Once they are three quarters
+    full, a continuous controller is merged into its earlier message (room is kept for notes).
+    False when it must wait for the next block."""
+    status, d1, d2 = word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F
+    if midi.count >= midi.capacity * 3 // 4 and midi.coalesce(status, d1, d2):
+        return True
+    if midi.count < midi.capacity:
+        midi.push(frame, status, d1, d2)
+        return True
+    return False
 
 
 def _hint(text: str | None) -> str:

@@ -409,11 +409,26 @@ def test_type_2_files_are_refused_with_a_clear_message(load, tmp_path, capsys):
 def test_a_note_off_after_a_burst_of_controllers_in_one_tick_still_arrives(load, tmp_path):
     # 1100 controller messages and then a note-off on one tick: more than a block's 1024 events.
     # The note-off used to be dropped and the note stuck; now the overflow waits for the next block.
+    # Continuous controllers beyond three quarters of the block's room are merged (only the
+    # newest value counts), so the note-off still lands on its own frame.
     burst = [(10, cc(1, k % 128)) for k in range(1100)]
     song = write_song(tmp_path / "s.mid", [[(0, on(60))] + burst + [(10, off(60))]])
     gate = render(load, song, "gate", 1, 0.05, block=64)
-    assert rises(gate[0]) == [0] and len(falls(gate[0])) == 1
-    assert 500 <= falls(gate[0])[0] <= 500 + 2 * 64  # at most a block late
+    assert rises(gate[0]) == [0] and falls(gate[0]) == [500]
+    # 1100 different messages that cannot merge (pedal presses): the note-off waits a block
+    burst = [(10, cc(64, 127 * ((k + 1) % 2))) for k in range(1100)]  # ends with the pedal up
+    song = write_song(tmp_path / "p.mid", [[(0, on(60))] + burst + [(10, off(60))]])
+    gate = render(load, song, "gate", 1, 0.05, block=64)
+    assert rises(gate[0]) == [0] and len(falls(gate[0])) == 1 and 500 < falls(gate[0])[0] <= 500 + 64
+
+
+def test_a_merged_controller_burst_keeps_the_last_value(load, tmp_path):
+    burst = [(10, cc(74, k % 128)) for k in range(1100)] + [(10, cc(74, 100))]
+    song = write_song(tmp_path / "s.mid", [burst])
+    patch = load({"ctl": {"type": "midi.cc", "controller": 74, "smooth_ms": 0.0},
+                  "out": {"type": "io.output", "channels": 1, "in": "ctl"}})
+    out = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf).render(0.05, midi=song)[0]
+    assert out[-1] == pytest.approx(100 / 127, abs=1e-6)
 
 
 def test_the_engine_api_never_drops_a_note_off_and_reports_what_it_refuses(load):

@@ -52,6 +52,17 @@ def _key_up(v, t, pedal, state, gate, off_time, off_seq, misc):  # pragma: no co
 
 
 @njit(cache=True, nogil=True)
+def _first_by(order, want, state, note, chan, key, ch):  # pragma: no cover - compiled
+    """The voice in state ``want`` (of ``key`` on ``ch`` when key >= 0) lowest in ``order``, or -1."""
+    v = -1
+    best = 0
+    for u in range(state.shape[0]):
+        if state[u] == want and (key < 0 or (note[u] == key and chan[u] == ch)) and (v < 0 or order[u] < best):
+            v, best = u, order[u]
+    return v
+
+
+@njit(cache=True, nogil=True)
 def _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time):  # pragma: no cover - compiled
     """The voice a poly note-on takes (docs/midi.md, "Voice allocation"); the order is:
 
@@ -61,33 +72,20 @@ def _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time): 
     4. else the pedal-held voice whose key went up longest ago;
     5. else the held voice with the oldest note-on.
     """
-    voices = note.shape[0]
     v = -1
     best = 0
-    for u in range(voices):
+    for u in range(state.shape[0]):
         free = state[u] == FREE or (state[u] == RELEASED and t - off_time[u] >= tail)
         if free and (v < 0 or off_seq[u] < best):
             v, best = u, off_seq[u]
-    if v >= 0:
-        return v
-    for u in range(voices):
-        if state[u] == RELEASED and (v < 0 or off_seq[u] < best):
-            v, best = u, off_seq[u]
-    if v >= 0:
-        return v
-    for u in range(voices):
-        if state[u] == SUSTAINED and note[u] == d1 and chan[u] == ch and (v < 0 or off_seq[u] < best):
-            v, best = u, off_seq[u]
-    if v >= 0:
-        return v
-    for u in range(voices):
-        if state[u] == SUSTAINED and (v < 0 or off_seq[u] < best):
-            v, best = u, off_seq[u]
-    if v >= 0:
-        return v
-    for u in range(voices):
-        if v < 0 or on_seq[u] < best:
-            v, best = u, on_seq[u]
+    if v < 0:
+        v = _first_by(off_seq, RELEASED, state, note, chan, -1, ch)
+    if v < 0:
+        v = _first_by(off_seq, SUSTAINED, state, note, chan, d1, ch)
+    if v < 0:
+        v = _first_by(off_seq, SUSTAINED, state, note, chan, -1, ch)
+    if v < 0:
+        v = _first_by(on_seq, HELD, state, note, chan, -1, ch)
     return v
 
 

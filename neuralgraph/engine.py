@@ -465,16 +465,9 @@ class Engine:
 
 
 def _push_event(midi: EventBuffer, word: int, frame: int) -> bool:
-    """Audio thread: one queued MIDI word into the block's events. Once they are three quarters
-    full, a continuous controller is merged into its earlier message (room is kept for notes).
-    False when it must wait for the next block."""
-    status, d1, d2 = word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F
-    if midi.count >= midi.capacity * 3 // 4 and midi.coalesce(status, d1, d2):
-        return True
-    if midi.count < midi.capacity:
-        midi.push(frame, status, d1, d2)
-        return True
-    return False
+    """Audio thread: one queued MIDI word into the block's events (controllers merged once they
+    are three quarters full); False when it must wait for the next block."""
+    return midi.push_or_merge(frame, word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
 
 
 def _hint(text: str | None) -> str:

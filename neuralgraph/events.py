@@ -94,6 +94,22 @@ class EventBuffer:
         a burst of controller messages then costs no slot, and later note events still fit."""
         return bool(_coalesce_kernel()(self.status, self.data1, self.data2, self.count, status, data1, data2))
 
+    def push_or_merge(self, frame: int, status: int, data1: int = 0, data2: int = 0) -> bool:
+        """``push``, except that once the buffer is three quarters full a continuous controller is
+        merged into its earlier message (``coalesce``), keeping room for notes. False when the
+        message did not fit (it is then not counted in ``dropped``: the caller keeps or counts it)."""
+        if self.count >= self.capacity * 3 // 4 and self.coalesce(status, data1, data2):
+            return True
+        i = self.count
+        if i >= self.capacity:
+            return False
+        self.frame[i] = frame
+        self.status[i] = status
+        self.data1[i] = data1
+        self.data2[i] = data2
+        self.count = i + 1
+        return True
+
     def __len__(self) -> int:
         return self.count
 

@@ -100,15 +100,7 @@ class EventBuffer:
         message did not fit (it is then not counted in ``dropped``: the caller keeps or counts it)."""
         if self.count >= self.capacity * 3 // 4 and self.coalesce(status, data1, data2):
             return True
-        i = self.count
-        if i >= self.capacity:
-            return False
-        self.frame[i] = frame
-        self.status[i] = status
-        self.data1[i] = data1
-        self.data2[i] = data2
-        self.count = i + 1
-        return True
+        return self.count < self.capacity and self.push(frame, status, data1, data2)
 
     def __len__(self) -> int:
         return self.count

@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JACK_NO_START_SERVER", "1")
 
-import neuralgraph as ng  # noqa: E402
 from analysis import peak_frequency  # noqa: E402
+
+import neuralgraph as ng  # noqa: E402
 
 SINE = {"schema": 1, "nodes": {
     "osc": {"type": "osc.sine", "freq": 1000.0},
@@ -81,7 +82,7 @@ def check_jack_sine(args: dict[str, Any]) -> dict[str, Any]:
     import jack
 
     engine = ng.Engine(ng.load_patch(SINE), block_size=args.get("block", 256))
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_sine", connect=False)
+    backend = ng.open_backend("jack", engine, client_name="ng_sine", connect=False)
     rec = Recorder(jack, "ng_rec", 2, args["seconds"] + 1.0)
     backend.start()
     rec.client.activate()
@@ -144,7 +145,7 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     sender.activate()
     rec = Recorder(jack, "ng_gate_rec", 1, 1.0)
     # the backend connects the sender's port itself (play --midi-in), by glob
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_keys", connect=False, midi_in="ng_midi_*:out")
+    backend = ng.open_backend("jack", engine, client_name="ng_keys", connect=False, midi_in="ng_midi_*:out")
     backend.start()
     rec.client.activate()
     rec.client.connect(backend.port_names()[0], rec.ports[0].name)
@@ -180,7 +181,7 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     if not devices:
         return {"error": "PortAudio lists no JACK output device (was jackd started after this process?)"}
     engine = ng.Engine(ng.load_patch(SINE), block_size=256)
-    backend = ng.backend.open_backend("sounddevice", engine, device=devices[0])
+    backend = ng.open_backend("sounddevice", engine, device=devices[0])
     rec = Recorder(jack, "ng_sd_rec", 2, args["seconds"] + 1.0)
     rec.client.activate()
     backend.start()
@@ -220,7 +221,7 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
         phase[0] += frames
 
     player.set_process_callback(play)
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_thru", connect=False)
+    backend = ng.open_backend("jack", engine, client_name="ng_thru", connect=False)
     rec = Recorder(jack, "ng_thru_rec", 1, 1.5)
     backend.start()
     player.activate()
@@ -245,7 +246,6 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
 def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
     """A node raising ``args["kind"]`` (SystemExit, KeyboardInterrupt, ...) in JACK's process thread."""
     import jack
-
     import testnodes
 
     registry = ng.Registry.load(plugins={"testnodes": testnodes})
@@ -256,7 +256,7 @@ def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
         "sum": {"type": "math.add", "a": "amp", "b": "bad"},
         "out": {"type": "io.output", "channels": 1, "in": "sum"}}}, registry=registry)
     engine = ng.Engine(patch, block_size=256)
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_raise", connect=False)
+    backend = ng.open_backend("jack", engine, client_name="ng_raise", connect=False)
     rec = Recorder(jack, "ng_rec_raise", 1, 2.0)
     backend.start()
     rec.client.activate()
@@ -286,7 +286,7 @@ def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
         "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
         "out": {"type": "io.output", "channels": 1, "in": "slow"}}}, registry=registry)
     engine = ng.Engine(patch, block_size=256)
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_slow", connect=False)
+    backend = ng.open_backend("jack", engine, client_name="ng_slow", connect=False)
     backend.start()
     time.sleep(2.0)
     status = backend.status()
@@ -299,8 +299,6 @@ def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
 CHECKS = {"jack_slow_node": check_jack_slow_node, "jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
 
 if __name__ == "__main__":
-    import neuralgraph.backend  # noqa: F401  # ng.backend
-
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
     print(json.dumps(result), flush=True)
     os._exit(0)  # skip interpreter teardown: PortAudio/JACK atexit handlers are where hangs live

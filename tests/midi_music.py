@@ -20,21 +20,21 @@ TPB = 480
 
 BWV_66_6 = {
     "soprano": "73:0:2 71:2:2 69:4:4 71:8:4 73:12:4 76:16:4 73:20:4 71:24:4 69:28:4 73:32:4 69:36:2 71:38:2 "
-               "68:40:4 66:44:4 69:48:4 71:52:4 71:56:4 66:60:4 64:64:4 69:68:4 71:72:4 73:76:4 73:80:4 "
-               "69:84:4 71:88:4 73:92:4 69:96:4 68:100:4 66:104:4 68:108:8 66:116:8 66:124:4 66:128:8 "
-               "66:136:2 65:138:2 66:140:4",
+    "68:40:4 66:44:4 69:48:4 71:52:4 71:56:4 66:60:4 64:64:4 69:68:4 71:72:4 73:76:4 73:80:4 "
+    "69:84:4 71:88:4 73:92:4 69:96:4 68:100:4 66:104:4 68:108:8 66:116:8 66:124:4 66:128:8 "
+    "66:136:2 65:138:2 66:140:4",
     "alto": "64:0:4 66:4:4 64:8:4 64:12:4 64:16:4 64:20:2 69:22:2 68:24:4 64:28:4 68:32:4 66:36:2 68:38:2 "
-            "65:40:4 61:44:4 66:48:4 66:52:4 64:56:4 63:60:4 61:64:4 61:68:2 66:70:2 64:72:4 64:76:4 69:80:4 "
-            "66:84:4 66:88:4 68:92:4 66:96:4 66:100:2 65:102:2 66:104:2 54:106:2 61:108:8 61:116:2 62:118:2 "
-            "64:120:8 62:128:2 61:130:2 59:132:2 61:134:2 62:136:4 61:140:4",
+    "65:40:4 61:44:4 66:48:4 66:52:4 64:56:4 63:60:4 61:64:4 61:68:2 66:70:2 64:72:4 64:76:4 69:80:4 "
+    "66:84:4 66:88:4 68:92:4 66:96:4 66:100:2 65:102:2 66:104:2 54:106:2 61:108:8 61:116:2 62:118:2 "
+    "64:120:8 62:128:2 61:130:2 59:132:2 61:134:2 62:136:4 61:140:4",
     "tenor": "57:0:2 59:2:2 61:4:4 59:8:4 57:12:4 59:16:4 57:20:2 64:22:2 64:24:2 62:26:2 61:28:4 61:32:4 "
-             "61:36:2 62:38:2 61:40:2 59:42:2 57:44:4 61:48:4 59:52:4 59:56:4 59:60:2 57:62:2 56:64:4 54:68:2 "
-             "62:70:2 61:72:2 59:74:2 57:76:4 64:80:4 62:84:4 62:88:4 61:92:4 61:96:4 62:100:2 61:102:4 "
-             "59:106:2 53:108:8 54:116:4 61:120:8 59:128:2 58:130:2 59:132:4 59:136:4 58:140:4",
+    "61:36:2 62:38:2 61:40:2 59:42:2 57:44:4 61:48:4 59:52:4 59:56:4 59:60:2 57:62:2 56:64:4 54:68:2 "
+    "62:70:2 61:72:2 59:74:2 57:76:4 64:80:4 62:84:4 62:88:4 61:92:4 61:96:4 62:100:2 61:102:4 "
+    "59:106:2 53:108:8 54:116:4 61:120:8 59:128:2 58:130:2 59:132:4 59:136:4 58:140:4",
     "bass": "57:0:2 56:2:2 54:4:4 56:8:4 57:12:4 56:16:4 57:20:2 49:22:2 52:24:4 45:28:4 53:32:4 54:36:2 "
-            "47:38:2 49:40:4 42:44:4 54:48:4 56:52:2 54:54:2 56:56:2 57:58:2 59:60:2 47:62:2 49:64:4 54:68:4 "
-            "56:72:4 57:76:4 57:80:4 62:84:4 59:88:4 53:92:4 54:96:4 47:100:2 49:102:2 50:104:4 49:108:8 "
-            "46:116:8 47:124:4 49:128:4 50:132:4 47:136:4 54:140:4",
+    "47:38:2 49:40:4 42:44:4 54:48:4 56:52:2 54:54:2 56:56:2 57:58:2 59:60:2 47:62:2 49:64:4 54:68:4 "
+    "56:72:4 57:76:4 57:80:4 62:84:4 59:88:4 53:92:4 54:96:4 47:100:2 49:102:2 50:104:4 49:108:8 "
+    "46:116:8 47:124:4 49:128:4 50:132:4 47:136:4 54:140:4",
 }
 
 
@@ -61,6 +61,7 @@ def chorale_notes(score: dict[str, str], legato_ticks: int = 0) -> list[Note]:
 def tempo_seconds(tempo_map: list[tuple[int, int]]):
     """Tick -> seconds for ``[(tick, microseconds per beat), ...]`` (first at tick 0), computed here
     independently of mido, as the reference the rendering is checked against."""
+
     def seconds(tick: int) -> float:
         t = 0.0
         for i, (start, tempo) in enumerate(tempo_map):
@@ -70,11 +71,13 @@ def tempo_seconds(tempo_map: list[tuple[int, int]]):
             else:
                 return t + (tick - start) * tempo / 1e6 / TPB
         return t
+
     return seconds
 
 
-def write_parts(path: Path, notes: list[Note], tempo_map: list[tuple[int, int]], *,
-                off_as_zero_velocity: tuple[int, ...] = ()) -> Path:
+def write_parts(
+    path: Path, notes: list[Note], tempo_map: list[tuple[int, int]], *, off_as_zero_velocity: tuple[int, ...] = ()
+) -> Path:
     """A type-1 file: a tempo track, then one track and channel per part. Parts listed in
     ``off_as_zero_velocity`` end notes with note-on velocity 0 (mido then writes running status)."""
     song = mido.MidiFile(type=1, ticks_per_beat=TPB)
@@ -141,8 +144,9 @@ class Sounded:
     key: int  # nearest MIDI note of the measured pitch
 
 
-def sounded_notes(audio: np.ndarray, sample_rate: int = SR, threshold: float = 0.3,
-                  release_ms: float = 3.0) -> list[Sounded]:
+def sounded_notes(
+    audio: np.ndarray, sample_rate: int = SR, threshold: float = 0.3, release_ms: float = 3.0
+) -> list[Sounded]:
     """Every note in per-voice audio (one channel per voice, signal (sine + 2) * envelope): where
     the channel rises above ``threshold``, how long it stays there, and its pitch (zero crossings
     of the sine while the envelope is flat at 1). In the release the signal may cross the
@@ -184,8 +188,9 @@ def merged_events(notes: list[Note]) -> list[tuple[int, int, int, int]]:
     return [(tick, part, key, kind) for tick, part, kind, key in sorted(events)]
 
 
-def reference_voices(events: list[tuple[int, int, int, int]], frame_of, count: int, tail: int,
-                     frames: int) -> tuple[np.ndarray, np.ndarray]:
+def reference_voices(
+    events: list[tuple[int, int, int, int]], frame_of, count: int, tail: int, frames: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The voice allocation policy of docs/midi.md, written out plainly (no pedal here): per voice
     the ``gate`` and ``note`` it should output, frame by frame. The test's reference for
     midi.voices' compiled kernel."""

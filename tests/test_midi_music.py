@@ -9,10 +9,19 @@ from collections import Counter
 import mido
 import numpy as np
 import pytest
+from midi_music import (
+    BWV_66_6,
+    SR,
+    VOICE_CHANNELS_PATCH,
+    chorale_notes,
+    merged_events,
+    reference_voices,
+    sounded_notes,
+    tempo_seconds,
+    write_parts,
+)
 
 import neuralgraph as ng
-from midi_music import (BWV_66_6, SR, VOICE_CHANNELS_PATCH, chorale_notes, merged_events, reference_voices,
-                        sounded_notes, tempo_seconds, write_parts)
 
 RELEASE_MS = 3.0
 # 150 BPM, then from bar 5 (tick 7680) 100 BPM: the second half's notes are 1.5 times longer
@@ -40,10 +49,18 @@ def test_every_note_of_a_bach_chorale_sounds_its_full_written_length(tmp_path, l
     assert alto.count(bytes([0x91])) == 1  # running status: note-on (velocity 0 for offs) written once
     seconds = tempo_seconds(TEMPO_MAP)
     # what makes this music hard for a voice allocator: same-key overlaps and unisons across parts
-    sounding_together = [(a, b) for a in notes for b in notes  # unisons (and, legato, overlapping handovers)
-                         if a.key == b.key and a.part < b.part and a.on_tick < b.off_tick and b.on_tick < a.off_tick]
-    handovers = [(a, b) for a in notes for b in notes
-                 if a.key == b.key and a.part != b.part and b.on_tick == a.off_tick - legato_ticks]
+    sounding_together = [
+        (a, b)
+        for a in notes
+        for b in notes  # unisons (and, legato, overlapping handovers)
+        if a.key == b.key and a.part < b.part and a.on_tick < b.off_tick and b.on_tick < a.off_tick
+    ]
+    handovers = [
+        (a, b)
+        for a in notes
+        for b in notes
+        if a.key == b.key and a.part != b.part and b.on_tick == a.off_tick - legato_ticks
+    ]
     assert (len(sounding_together), len(handovers)) == (9 if legato_ticks == 0 else 18, 9)
 
     audio = render_voices(path, count=12, seconds=seconds(max(n.off_tick for n in notes)) + 0.1)
@@ -76,9 +93,15 @@ def test_too_few_voices_steal_as_documented(tmp_path, count):
     tail = 20  # frames
     out = {}
     for port in ("gate", "note"):
-        patch = ng.load_patch({"schema": 1, "nodes": {
-            "keys": {"type": "midi.voices", "count": count, "tail_ms": tail * 1000 / SR},
-            "out": {"type": "io.output", "channels": count, "in": f"keys.{port}"}}})
+        patch = ng.load_patch(
+            {
+                "schema": 1,
+                "nodes": {
+                    "keys": {"type": "midi.voices", "count": count, "tail_ms": tail * 1000 / SR},
+                    "out": {"type": "io.output", "channels": count, "in": f"keys.{port}"},
+                },
+            }
+        )
         out[port] = ng.Engine(patch, sample_rate=SR, block_size=128, ceiling=np.inf).render(frames / SR, midi=path)
     gate, note = reference_voices(merged_events(notes), lambda tick: round(seconds(tick) * SR), count, tail, frames)
     np.testing.assert_array_equal(out["gate"], gate)

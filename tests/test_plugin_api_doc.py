@@ -18,8 +18,13 @@ DOC = (ROOT / "docs" / "plugin-api.md").read_text(encoding="utf-8")
 def test_the_page_shows_the_example_files_verbatim():
     blocks = re.findall(r"```(?:toml|python)\n(.*?)```", DOC, re.S)
     example = ROOT / "examples" / "onepole"
-    for name in ("pyproject.toml", "ng_onepole/__init__.py", "lowpassed_saw.toml", "tests/test_lowpass.py",
-                 "tests/test_lowpass_contract.py"):
+    for name in (
+        "pyproject.toml",
+        "ng_onepole/__init__.py",
+        "lowpassed_saw.toml",
+        "tests/test_lowpass.py",
+        "tests/test_lowpass_contract.py",
+    ):
         assert (example / name).read_text(encoding="utf-8") in blocks, f"docs/plugin-api.md does not show {name}"
 
 

@@ -228,7 +228,20 @@ class NanBurst(_BlockCounting):
         self.blocks += 1
 
 
-ALL = [Impulse, Lanes, Latent, Raiser, KernelRaiser, Allocating, InputWriter, Poison, Level, ActivityProbe, NanBurst, Sleeper]
+ALL = [
+    Impulse,
+    Lanes,
+    Latent,
+    Raiser,
+    KernelRaiser,
+    Allocating,
+    InputWriter,
+    Poison,
+    Level,
+    ActivityProbe,
+    NanBurst,
+    Sleeper,
+]
 
 
 @hookimpl

@@ -44,8 +44,9 @@ class OnePoleLowpass(Node):
     in_ = Input(doc="The signal to filter.")
     out = Output(doc="The filtered signal.")
     cutoff = Param(init=1000.0, min=1.0, max=20000.0, unit="Hz", doc="-3 dB frequency.")
-    smooth_ms = Param(init=10.0, min=0.0, max=1000.0, unit="ms",
-                      doc="Time constant of the glide after a cutoff change; 0 = at once.")
+    smooth_ms = Param(
+        init=10.0, min=0.0, max=1000.0, unit="ms", doc="Time constant of the glide after a cutoff change; 0 = at once."
+    )
 
     def prepare(self, ctx: PrepareContext) -> None:
         self.sample_rate = ctx.sample_rate

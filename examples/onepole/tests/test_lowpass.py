@@ -13,10 +13,16 @@ PATCH = Path(__file__).resolve().parent.parent / "lowpassed_saw.toml"
 
 
 def engine(cutoff: float, smooth_ms: float, fuse: bool = True) -> ng.Engine:
-    patch = ng.load_patch({"schema": 1, "nodes": {
-        "src": {"type": "io.input", "channels": 1},
-        "lpf": {"type": "tutorial.lowpass", "in": "src", "cutoff": cutoff, "smooth_ms": smooth_ms},
-        "out": {"type": "io.output", "channels": 1, "in": "lpf"}}})
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "src": {"type": "io.input", "channels": 1},
+                "lpf": {"type": "tutorial.lowpass", "in": "src", "cutoff": cutoff, "smooth_ms": smooth_ms},
+                "out": {"type": "io.output", "channels": 1, "in": "lpf"},
+            },
+        }
+    )
     return ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf, fuse=fuse)
 
 
@@ -60,8 +66,11 @@ def test_a_cutoff_change_glides_and_reset_starts_afresh():
     e.reset()
     again = e.render(4800 / SR, input=x[:, :4800])[0]
     assert np.abs(again - first).max() > 1e-3  # after reset the cutoff is 5 kHz, no glide from 200 Hz
-    np.testing.assert_allclose(again, lfilter([coefficient(5000.0)], [1.0, coefficient(5000.0) - 1.0],
-                                              x[0, :4800].astype(np.float64)), atol=2e-6)
+    np.testing.assert_allclose(
+        again,
+        lfilter([coefficient(5000.0)], [1.0, coefficient(5000.0) - 1.0], x[0, :4800].astype(np.float64)),
+        atol=2e-6,
+    )
 
 
 def test_the_patch_renders_a_darker_saw():

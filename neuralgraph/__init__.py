@@ -38,6 +38,7 @@ from neuralgraph._patch.patch import Patch, check_patch, load_patch
 from neuralgraph._plugins.registry import Registry, default_registry
 from neuralgraph._runtime.engine import BadValues, Engine, Fault
 from neuralgraph._runtime.latency import render_aligned
+from neuralgraph._runtime.steptimer import SlowStep
 from neuralgraph._tools.batch import Job, JobError, load_job, run_batch
 
 __version__ = "0.1.0"
@@ -62,6 +63,7 @@ __all__ = [
     "PluginWarning",
     "Problem",
     "Registry",
+    "SlowStep",
     "Status",
     "build_plan",
     "check_patch",

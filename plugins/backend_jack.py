@@ -85,13 +85,13 @@ class JackBackend:
                     if 2 <= size <= 3:
                         raw = memoryview(data)  # cffi buffer -> ints without copying the bytes
                         adapter.push_midi(offset, raw[0], raw[1], raw[2] if size == 3 else 0)
-            except Exception as exc:  # a bad event must not cost the audio
+            except BaseException as exc:  # a bad event must not cost the audio
                 adapter.faults += 1
                 adapter.last_error = exc
         try:
             outs = [port.get_array() for port in self._outs]
             ins = [port.get_array() for port in self._ins] if self._ins else None
-        except Exception as exc:  # no buffers to fill: nothing can be played this period
+        except BaseException as exc:  # no buffers to fill: nothing can be played this period
             adapter.faults += 1
             adapter.last_error = exc
             return

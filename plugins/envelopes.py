@@ -48,7 +48,18 @@ def _start(lane, y0, end, n, mul_exp, ratio, exp, mul, add, remaining, seg_end):
 
 
 @njit(cache=True, nogil=True)
-def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_end, prev_gate):  # pragma: no cover
+def _replan(lane, y, n_new, seg_n, ratio, exp, mul, add, remaining, seg_end):  # pragma: no cover - compiled
+    """A live change of the running segment's time: the rest of it (the same fraction of the new
+    time as was left of the old) from the current level to the segment's end level."""
+    rest = max(1, int(round(remaining[lane] * n_new / seg_n[lane])))
+    mul_exp = (ratio / (1.0 + ratio)) ** (1.0 / rest)
+    _start(lane, y, seg_end[lane], rest, mul_exp, ratio, exp, mul, add, remaining, seg_end)
+    seg_n[lane] = n_new
+
+
+@njit(cache=True, nogil=True)
+def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_end, prev_gate,
+              seg_n):  # pragma: no cover - compiled
     lanes = out.shape[0]
     frames = min(frames, out.shape[1])
     n_attack = int(coefs[C_N_ATTACK])
@@ -62,6 +73,13 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_e
         y = level[lane]
         st = stage[lane]
         was_on = prev_gate[lane] != 0
+        # segment times change between blocks: a running segment planned with another time is re-planned
+        if st == ATTACK and seg_n[lane] != n_attack:
+            _replan(lane, y, n_attack, seg_n, ATTACK_RATIO, exp, mul, add, remaining, seg_end)
+        elif st == DECAY and seg_n[lane] != n_decay:
+            _replan(lane, y, n_decay, seg_n, DECAY_RATIO, exp, mul, add, remaining, seg_end)
+        elif st == RELEASE and seg_n[lane] != n_release:
+            _replan(lane, y, n_release, seg_n, DECAY_RATIO, exp, mul, add, remaining, seg_end)
         for i in range(frames):
             g = gate[lane, i]
             on = g > 0.5  # NaN counts as off
@@ -70,9 +88,11 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_e
                     y = 0.0
                 st = ATTACK
                 _start(lane, y, 1.0, n_attack, coefs[C_MUL_A], ATTACK_RATIO, exp, mul, add, remaining, seg_end)
+                seg_n[lane] = n_attack
             elif was_on and not on and st != IDLE:
                 st = RELEASE
                 _start(lane, y, 0.0, n_release, coefs[C_MUL_R], DECAY_RATIO, exp, mul, add, remaining, seg_end)
+                seg_n[lane] = n_release
             was_on = on
             if st == SUSTAIN:
                 y += (sustain - y) * glide
@@ -85,6 +105,7 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_e
                         st = DECAY
                         _start(lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, mul, add, remaining,
                                seg_end)
+                        seg_n[lane] = n_decay
                     elif st == DECAY:
                         # the level the decay aimed at; a sustain changed meanwhile is glided to
                         y = seg_end[lane]
@@ -131,6 +152,7 @@ class _GatedEnvelope(Node):
         self.add = np.zeros(lanes, np.float64)
         self.seg_end = np.zeros(lanes, np.float64)
         self.prev_gate = np.zeros(lanes, np.int64)
+        self.seg_n = np.ones(lanes, np.int64)  # the time (frames) the running segment was planned with
         self._update()
 
     def _update(self) -> None:
@@ -150,7 +172,7 @@ class _GatedEnvelope(Node):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _envelope(ins.gate, outs.out, frames, self.coefs, self.level, self.stage, self.remaining, self.mul,
-                  self.add, self.seg_end, self.prev_gate)
+                  self.add, self.seg_end, self.prev_gate, self.seg_n)
 
     def reset(self) -> None:
         self.level.fill(0.0)
@@ -160,6 +182,7 @@ class _GatedEnvelope(Node):
         self.add.fill(0.0)
         self.seg_end.fill(0.0)
         self.prev_gate.fill(0)
+        self.seg_n.fill(1)
 
 
 class ADSR(_GatedEnvelope):

@@ -38,6 +38,58 @@ def _release(v, t, state, gate, off_time, off_seq, misc):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
+def _key_up(v, t, pedal, state, gate, off_time, off_seq, misc):  # pragma: no cover - compiled
+    """The key of a held voice went up: it rings on under the sustain pedal, or is released.
+
+    A pedalled voice's ``off_seq`` records its key-up, so stealing can take the longest-lifted first.
+    """
+    if pedal:
+        state[v] = SUSTAINED
+        off_seq[v] = misc[2]
+        misc[2] += 1
+    else:
+        _release(v, t, state, gate, off_time, off_seq, misc)
+
+
+@njit(cache=True, nogil=True)
+def _first_by(order, want, state, note, chan, key, ch):  # pragma: no cover - compiled
+    """The voice in state ``want`` (of ``key`` on ``ch`` when key >= 0) lowest in ``order``, or -1."""
+    v = -1
+    best = 0
+    for u in range(state.shape[0]):
+        if state[u] == want and (key < 0 or (note[u] == key and chan[u] == ch)) and (v < 0 or order[u] < best):
+            v, best = u, order[u]
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time):  # pragma: no cover - compiled
+    """The voice a poly note-on takes (docs/midi.md, "Voice allocation"); the order is:
+
+    1. a free voice (never used, or released more than ``tail`` frames ago), released longest ago;
+    2. else the voice released longest ago that is still in its tail;
+    3. else a pedal-held voice of the same key and channel (re-striking a pedalled key);
+    4. else the pedal-held voice whose key went up longest ago;
+    5. else the held voice with the oldest note-on.
+    """
+    v = -1
+    best = 0
+    for u in range(state.shape[0]):
+        free = state[u] == FREE or (state[u] == RELEASED and t - off_time[u] >= tail)
+        if free and (v < 0 or off_seq[u] < best):
+            v, best = u, off_seq[u]
+    if v < 0:
+        v = _first_by(off_seq, RELEASED, state, note, chan, -1, ch)
+    if v < 0:
+        v = _first_by(off_seq, SUSTAINED, state, note, chan, d1, ch)
+    if v < 0:
+        v = _first_by(off_seq, SUSTAINED, state, note, chan, -1, ch)
+    if v < 0:
+        v = _first_by(on_seq, HELD, state, note, chan, -1, ch)
+    return v
+
+
+@njit(cache=True, nogil=True)
 def _start(v, n, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend,
            bend_range, misc):  # pragma: no cover - compiled
     if retrigger and gate[v] > 0.0:
@@ -58,12 +110,14 @@ def _start(v, n, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq
 def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, chan_filter, bend_range, tail,
                   note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus,
                   stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
-                  activity):  # pragma: no cover
+                  activity, orphans):  # pragma: no cover
     """One block of voice allocation; flags the voices sounding at its end in ``activity`` (1
     sounding, 0 free).
 
     misc[0] = sample clock at the block start, misc[1] = keys on the mono stack, misc[2] = a
     sequence counter ordering note-ons and releases (ties inside a frame stay ordered).
+    ``orphans[ch * 128 + key]`` counts the key's held notes whose voice was stolen: their
+    note-offs are still to come and must not end a later note of the same key.
     """
     voices = note.shape[0]
     clock = misc[0]
@@ -105,30 +159,10 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
         t = clock + k
         if kind == 0x90 and d2 > 0:  # note on
             velocity = d2 / 127.0
-            if mode == 0:
-                v = -1
-                for u in range(voices):  # the same key again: retrigger its voice
-                    if note[u] == d1 and chan[u] == ch and (state[u] == HELD or state[u] == SUSTAINED):
-                        v = u
-                        break
-                if v < 0:  # a free voice, the one released longest ago
-                    best = 0
-                    for u in range(voices):
-                        free = state[u] == FREE or (state[u] == RELEASED and t - off_time[u] >= tail)
-                        if free and (v < 0 or off_seq[u] < best):
-                            v, best = u, off_seq[u]
-                if v < 0:  # else the oldest released voice (still in its release tail)
-                    for u in range(voices):
-                        if state[u] == RELEASED and (v < 0 or off_seq[u] < best):
-                            v, best = u, off_seq[u]
-                if v < 0:  # else the oldest key-released voice held by the pedal
-                    for u in range(voices):
-                        if state[u] == SUSTAINED and (v < 0 or on_seq[u] < best):
-                            v, best = u, on_seq[u]
-                if v < 0:  # else the oldest playing voice
-                    for u in range(voices):
-                        if v < 0 or on_seq[u] < best:
-                            v, best = u, on_seq[u]
+            if mode == 0:  # every note-on gets its own voice: unisons and same-key overlaps included
+                v = _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time)
+                if state[v] == HELD:  # a stolen held note: its note-off is still to come
+                    orphans[chan[v] * 128 + note[v]] += 1
                 _start(v, d1, ch, velocity, True, note, chan, state, gate, vel, at, freq, on_seq, gap,
                        ch_bend, bend_range, misc)
             else:
@@ -147,12 +181,16 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
                        ch_bend, bend_range, misc)
         elif kind == 0x80 or kind == 0x90:  # note off (or note on with velocity 0)
             if mode == 0:
-                for v in range(voices):
-                    if note[v] == d1 and chan[v] == ch and state[v] == HELD:
-                        if ch_sus[ch]:
-                            state[v] = SUSTAINED
-                        else:
-                            _release(v, t, state, gate, off_time, off_seq, misc)
+                key = ch * 128 + d1
+                if orphans[key] > 0:  # the oldest note of this key was stolen: this is its note-off
+                    orphans[key] -= 1
+                    continue
+                v = -1  # the oldest held note of this key and channel ends
+                for u in range(voices):
+                    if note[u] == d1 and chan[u] == ch and state[u] == HELD and (v < 0 or on_seq[u] < on_seq[v]):
+                        v = u
+                if v >= 0:
+                    _key_up(v, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
             else:
                 top = misc[1]
                 w = 0
@@ -165,10 +203,8 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
                     if w > 0:  # back to the most recent key still held
                         _start(0, stack_note[w - 1], stack_chan[w - 1], stack_vel[w - 1], mode == 1, note, chan,
                                state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc)
-                    elif ch_sus[ch]:
-                        state[0] = SUSTAINED
                     else:
-                        _release(0, t, state, gate, off_time, off_seq, misc)
+                        _key_up(0, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
         elif kind == 0xB0:  # control change
             if d1 == 64:  # sustain pedal
                 if d2 >= 64:
@@ -178,12 +214,21 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
                     for v in range(voices):
                         if state[v] == SUSTAINED and chan[v] == ch:
                             _release(v, t, state, gate, off_time, off_seq, misc)
-            elif d1 == 120 or d1 == 123:  # all sound off, all notes off
+            elif d1 == 123:  # all notes off: every held key goes up (the pedal still holds them)
                 for v in range(voices):
-                    if (state[v] == HELD or state[v] == SUSTAINED) and chan[v] == ch:
-                        _release(v, t, state, gate, off_time, off_seq, misc)
+                    if state[v] == HELD and chan[v] == ch:
+                        _key_up(v, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
+                orphans[ch * 128 : ch * 128 + 128] = 0
                 misc[1] = 0
-            elif d1 == 121:  # reset all controllers
+            elif d1 == 120:  # all sound off: every voice of the channel ends now, pedal or not, tail skipped
+                for v in range(voices):
+                    if state[v] != FREE and chan[v] == ch:
+                        if state[v] != RELEASED:
+                            _release(v, t, state, gate, off_time, off_seq, misc)
+                        off_time[v] = t - tail  # free at once: lanes flagged idle, reused first
+                orphans[ch * 128 : ch * 128 + 128] = 0
+                misc[1] = 0
+            elif d1 == 121:  # reset all controllers: bend centred, pedal up, pressure 0
                 ch_bend[ch] = 0.0
                 ch_sus[ch] = 0
                 for v in range(voices):
@@ -191,6 +236,7 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
                         if state[v] == SUSTAINED:
                             _release(v, t, state, gate, off_time, off_seq, misc)
                         freq[v] = _note_freq(note[v], 0.0, bend_range)
+                        at[v] = 0.0
         elif kind == 0xE0:  # pitch bend, 14 bits centred on 8192
             b = ((d2 << 7) | d1) - 8192
             ch_bend[ch] = b / 8192.0
@@ -216,13 +262,18 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
 class Voices(Node):
     """MIDI notes to ``count`` voice lanes: freq, note, gate, velocity and aftertouch per voice.
 
-    Voice stealing takes a free voice (the one released longest ago), else the oldest released
-    voice still in its ``tail_ms``, else the oldest voice held only by the sustain pedal, else the
-    oldest playing voice. A stolen or retriggered voice's gate drops to 0 for one frame, so an
-    envelope downstream restarts. ``mono`` plays one voice (lane 0), last-note priority,
-    retriggering on every key; ``legato`` retriggers only when no key was held. The sustain pedal
-    (CC 64) holds released keys; CC 120/123 release everything on their channel. A voice is free
-    ``tail_ms`` after its release; nodes downstream may then skip it (``lane_activity``).
+    ``poly`` counts notes per key, as a sampler does: every note-on takes its own voice (a unison
+    of two parts is two voices), and a note-off ends the oldest sounding note of its key and
+    channel. A note-on takes a free voice (the one released longest ago), else the voice released
+    longest ago still in its ``tail_ms``, else a pedal-held voice of the same key, else the
+    pedal-held voice whose key went up longest ago, else the held voice with the oldest note-on;
+    the stolen note's own note-off is then absorbed. A stolen voice's gate drops to 0 for one
+    frame, so an envelope downstream restarts. ``mono`` plays one voice (lane 0), last-note
+    priority, retriggering on every key; ``legato`` retriggers only when no key was held. The
+    sustain pedal (CC 64) holds released keys; CC 123 lifts every key (the pedal still holds),
+    CC 120 ends every voice of the channel at once, CC 121 centres bend, lifts the pedal and zeroes
+    pressure. A voice is free ``tail_ms`` after its release; nodes downstream may then skip it
+    (``lane_activity``). docs/midi.md has the whole policy.
     """
 
     type_name = "midi.voices"
@@ -268,6 +319,7 @@ class Voices(Node):
         self.stack_vel = np.zeros(STACK, np.float64)
         self.misc = np.zeros(3, np.int64)
         self.activity = np.zeros(v, np.uint8)
+        self.orphans = np.zeros(16 * 128, np.int32)  # per channel and key: note-offs of stolen notes to absorb
         # mode, channel, bend range, tail: live parameters reach a fused kernel through this array
         self.settings = np.zeros(4, np.float64)
         self.on_param("tail_ms")
@@ -305,6 +357,7 @@ class Voices(Node):
         self.ch_sus.fill(0)
         self.misc.fill(0)
         self.activity.fill(0)
+        self.orphans.fill(0)
 
     def lane_activity(self) -> np.ndarray:
         """1 for each voice held, sustained or in its ``tail_ms`` after release; 0 for a free voice."""
@@ -317,7 +370,7 @@ class Voices(Node):
             self._tail, self.v_note, self.v_chan, self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq,
             self.v_on, self.v_off_seq, self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note,
             self.stack_chan, self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity,
-            outs.aftertouch, self.activity)
+            outs.aftertouch, self.activity, self.orphans)
 
     def kernel(self, ins: Ports, outs: Ports):
         ev = ins.midi
@@ -325,18 +378,19 @@ class Voices(Node):
             ev.frame, ev.status, ev.data1, ev.data2, ev.counter, self.settings, self.v_note, self.v_chan,
             self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq, self.v_on, self.v_off_seq,
             self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note, self.stack_chan,
-            self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity, outs.aftertouch, self.activity)
+            self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity, outs.aftertouch, self.activity,
+            self.orphans)
 
 
 @njit(cache=True, nogil=True)
 def _voices_kernel(ev_frame, ev_status, ev_d1, ev_d2, ev_count, settings, note, chan, state, gate, vel, at, freq,
                    on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq,
-                   o_note, o_gate, o_vel, o_at, activity, frames):  # pragma: no cover - compiled
+                   o_note, o_gate, o_vel, o_at, activity, orphans, frames):  # pragma: no cover - compiled
     """``midi.voices``' kernel for fusion: the event count and live settings come from arrays."""
     _voices_block(ev_frame, ev_status, ev_d1, ev_d2, ev_count[0], frames, int(settings[0]), int(settings[1]),
                   settings[2], int(settings[3]), note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time,
                   gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
-                  activity)
+                  activity, orphans)
 
 
 @njit(cache=True, nogil=True)

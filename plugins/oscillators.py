@@ -155,7 +155,8 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
 
 
 @njit(cache=True, nogil=True)
-def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, delay, out, frames):  # pragma: no cover
+def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, fresh, inv_sr, table, delay, out,
+                frames):  # pragma: no cover - compiled
     length = ring.shape[1]
     for lane in range(out.shape[0]):
         p = phase[lane]
@@ -164,6 +165,12 @@ def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, d
         for i in range(frames):
             dt = freq[lane, i] * inv_sr
             dt = min(0.5, max(-0.5, dt))
+            if fresh[lane]:
+                # The ramp below trails the phase by ``delay`` samples (so it lines up with the
+                # band-limited steps); started at phase 0 it would begin below -1 by 2 * delay * dt,
+                # up to -3 near Nyquist, with no step to cancel it. Start where the trailing ramp is -1.
+                fresh[lane] = 0
+                p = delay * dt  # may exceed 1 near Nyquist: the wrap below then adds its step
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:
                 _add_blep(ring, lane, pos, 0.0, -2.0 * p, table)  # naive jumps from 2p-1 to -1
@@ -467,12 +474,20 @@ class SawOsc(_BlepOsc):
     out = Output(span=(-1.0, 1.0), doc="The sawtooth, -1..1.")
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _saw_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
-                    BLEP_TABLE, BLAMP_DELAY, outs.out, frames)
+        _saw_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.fresh,
+                    self.inv_sr, BLEP_TABLE, BLAMP_DELAY, outs.out, frames)
 
     def kernel(self, ins: Ports, outs: Ports):
         return _saw_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos,
-                             self.inv_sr, BLEP_TABLE, BLAMP_DELAY, outs.out)
+                             self.fresh, self.inv_sr, BLEP_TABLE, BLAMP_DELAY, outs.out)
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        super().prepare(ctx)
+        self.fresh = np.ones(ctx.lanes, np.uint8)  # 1 until the lane's first sample after a reset
+
+    def reset(self) -> None:
+        super().reset()
+        self.fresh.fill(1)
 
 
 class SquareOsc(_BlepOsc):
@@ -524,9 +539,14 @@ def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:
             data = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read wavetable {path.name}: {exc}") from None
-        if data.ndim not in (1, 2) or not np.issubdtype(data.dtype, np.number):
-            raise ValueError(f"wavetable {path.name} must be a 1-D or 2-D array of numbers, "
-                             f"got shape {data.shape} of {data.dtype}")
+        # real numbers only: complex would lose its imaginary part (with a warning), bool is no waveform
+        if (data.ndim not in (1, 2) or not np.issubdtype(data.dtype, np.number)
+                or np.issubdtype(data.dtype, np.complexfloating)):
+            raise ValueError(f"wavetable {path.name} must be a 1-D or 2-D array of real numbers "
+                             f"(float or int), got shape {data.shape} of {data.dtype}")
+        if data.ndim == 2 and data.shape[0] == 0:
+            raise ValueError(f"wavetable {path.name} has shape {data.shape}: no cycles; "
+                             "it needs at least one row (one cycle)")
         data = np.atleast_2d(np.asarray(data, np.float64))
         if frame_size:
             data = data.reshape(-1)

@@ -323,7 +323,60 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
             "faults": status.faults}
 
 
-CHECKS = {"jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
+def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
+    """A node raising ``args["kind"]`` (SystemExit, KeyboardInterrupt, ...) in JACK's process thread."""
+    import jack
+    import testnodes
+
+    registry = ng.Registry.load(plugins={"testnodes": testnodes})
+    patch = ng.load_patch({"schema": 1, "nodes": {
+        "osc": {"type": "osc.sine", "freq": 1000.0},
+        "bad": {"type": "test.raiser", "after": 20, "kind": args["kind"], "in": "osc"},
+        "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
+        "sum": {"type": "math.add", "a": "amp", "b": "bad"},
+        "out": {"type": "io.output", "channels": 1, "in": "sum"}}}, registry=registry)
+    engine = ng.Engine(patch, block_size=256)
+    backend = ng.open_backend("jack", engine, client_name="ng_raise", connect=False)
+    rec = Recorder(jack, "ng_rec_raise", 1, 2.0)
+    backend.start()
+    rec.client.activate()
+    rec.client.connect(backend.port_names()[0], rec.ports[0].name)
+    time.sleep(0.3)  # the node raises in its 21st block, about 0.1 s in
+    rec.recording = True
+    first = backend.status().callbacks
+    time.sleep(0.5)
+    rec.recording = False
+    status = backend.status()
+    faults = backend.engine.faults()
+    backend.stop()
+    rec.close()
+    data, _ = rec.take()
+    return {"callbacks_while_recording": status.callbacks - first, "running": status.running,
+            "message": status.message, "faults": [[f.node, type(f.error).__name__] for f in faults],
+            "freq": peak_frequency(data[0], engine.sample_rate), "peak": float(np.abs(data).max())}
+
+
+def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
+    """A node sleeping 20 ms per 5.3 ms period in JACK's process thread: is it named?"""
+    import testnodes
+
+    registry = ng.Registry.load(plugins={"testnodes": testnodes})
+    patch = ng.load_patch({"schema": 1, "nodes": {
+        "osc": {"type": "osc.sine", "freq": 1000.0},
+        "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
+        "out": {"type": "io.output", "channels": 1, "in": "slow"}}}, registry=registry)
+    engine = ng.Engine(patch, block_size=256)
+    backend = ng.open_backend("jack", engine, client_name="ng_slow", connect=False)
+    backend.start()
+    time.sleep(2.0)
+    status = backend.status()
+    slow = backend.engine.slow_steps()
+    backend.stop()
+    return {"slow": [[s.name, s.worst_ms, s.budget_ms] for s in slow], "callbacks": status.callbacks,
+            "xruns": status.xruns}
+
+
+CHECKS = {"jack_slow_node": check_jack_slow_node, "jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
 
 if __name__ == "__main__":
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

@@ -82,6 +82,27 @@ def test_midi_from_the_device_lands_on_its_frame_within_each_block(load):
     assert adapter.midi_events == 2 and adapter.active_voices() == 1
 
 
+def test_a_burst_of_device_midi_keeps_its_note_off(load):
+    # 1100 controller messages then a note-off in one period: more than a block's 1024 events;
+    # controllers merge (the newest value counts) and the note-off lands on its frame
+    patch = load({"keys": {"type": "midi.voices", "count": 1},
+                  "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}})
+    adapter = CallbackAdapter(ng.Engine(patch, sample_rate=SR, block_size=256))
+    outs = [np.empty(256, np.float32)]
+    adapter.push_midi(10, 0x90, 60, 100)
+    for k in range(1100):
+        adapter.push_midi(100, 0xB0, 1, k % 128)
+    adapter.push_midi(200, 0x80, 60, 0)
+    adapter.process_planar(outs, 256)
+    assert np.flatnonzero(outs[0]).tolist() == list(range(10, 200))
+    assert adapter.midi_events == 1102 and adapter.midi_dropped == 0
+    # messages that cannot merge, beyond the period's 4096 slots, are counted, and shown
+    for k in range(5000):
+        adapter.push_midi(0, 0x90, 60 + k % 2, 100)
+    assert adapter.midi_dropped == 5000 - 4096
+    assert "midi dropped 904" in adapter.status(backend="test", running=True, device="dev").line()
+
+
 def test_a_fault_in_the_callback_plays_silence_and_is_counted(load):
     adapter = CallbackAdapter(ng.Engine(sine(load), sample_rate=SR, block_size=64))
     bad = np.full((32, 2), 7.0, np.float32)  # the device handed a buffer of the wrong length

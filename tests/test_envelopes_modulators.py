@@ -131,7 +131,7 @@ def test_lanes_run_their_own_envelopes():
     assert np.all(audio[1, 2048:] == 0.0) and audio[0, 2500] == np.float32(0.5)
 
 
-def test_live_times_apply_to_the_next_segment():
+def test_live_times_apply_to_later_segments():
     g = gate(20000, (100, 3000), (10000, 15000))
     nodes = adsr(attack_ms=10.0, decay_ms=10.0, sustain=1.0, release_ms=10.0, curve="lin")
     nodes["src"] = {"type": "io.input", "channels": 1}
@@ -142,6 +142,33 @@ def test_live_times_apply_to_the_next_segment():
     second = engine.render(15000 / SR, input=g[:, 5000:])
     assert first[0, 100 + 479] == 1.0 and first[0, 100 + 478] < 1.0
     assert second[0, 5000 + 959] == 1.0 and second[0, 5000 + 958] < 1.0  # 20 ms = 960 frames now
+
+
+@pytest.mark.parametrize("curve", ["lin", "exp"])
+@pytest.mark.parametrize("stage, param, spans, change_at, end_level", [
+    ("release", "release_ms", ((100, 1000),), 1000 + 4800, 0.0),  # gate off at 1000, 2 s release
+    ("attack", "attack_ms", ((100, 200000),), 100 + 4800, 1.0),
+    ("decay", "decay_ms", ((100, 200000),), 100 + 240 + 4800, 0.5),  # attack 5 ms, then the decay
+])
+def test_a_live_segment_time_changes_the_running_segment(curve, stage, param, spans, change_at, end_level):
+    # a 2 s segment, 100 ms in, is set to 100 ms: the 95 % still to go takes 95 % of the new time
+    times = {"attack_ms": 5.0, "decay_ms": 5.0, "release_ms": 5.0, param: 2000.0}
+    nodes = adsr(sustain=0.5, curve=curve, **times)
+    nodes["src"] = {"type": "io.input", "channels": 1}
+    nodes["out"] = {"type": "io.output", "channels": 1, "in": "y"}
+    # block 20 divides every change point, so the change lands exactly there
+    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate=SR, block_size=20)
+    g = gate(change_at + 20000, *spans)
+    before = engine.render(change_at / SR, input=g[:, :change_at])[0]
+    engine.set(f"y.{param}", 100.0)
+    after = engine.render(20000 / SR, input=g[:, change_at:])[0]
+    rest = round(0.95 * 4800)  # frames left: (96000 - 4800) / 96000 of the new 4800
+    assert after[rest - 1] == np.float32(end_level) and after[rest - 2] != np.float32(end_level)
+    assert abs(float(after[0]) - float(before[-1])) < 0.01  # no jump where the time changed
+    if curve == "lin":  # straight on from where it was to the end level
+        start = float(before[-1])
+        expected = start + (end_level - start) * np.arange(1, rest + 1) / rest
+        np.testing.assert_allclose(after[:rest], expected, atol=1e-6)
 
 
 def test_ar_rises_holds_and_falls():

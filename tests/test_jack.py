@@ -121,3 +121,23 @@ def test_play_with_a_missing_midi_port_fails_clearly_and_leaves_no_client():
     assert "Traceback" not in proc.stderr
     ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=ENV).stdout
     assert "neuralgraph:" not in ports
+
+
+@pytest.mark.parametrize("kind, name", [("system_exit", "SystemExit"), ("keyboard_interrupt", "KeyboardInterrupt"),
+                                        ("base", "PlantedBaseException")])
+def test_a_node_raising_systemexit_or_keyboardinterrupt_does_not_kill_the_jack_callback(kind, name):
+    # these used to escape the containment: JACK's process callback died, audio stopped, and
+    # `play` still printed "played 2.67 s" and exited 0
+    r = run_check("jack_node_raises", kind=kind)
+    assert r["faults"] == [["bad", name]]
+    assert r["running"] and not r["message"]
+    assert r["callbacks_while_recording"] > 50  # 0.5 s at 256 frames per period: still being called
+    assert r["freq"] == pytest.approx(1000.0, abs=1.0) and r["peak"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_node_too_slow_for_the_period_is_named_while_playing():
+    r = run_check("jack_slow_node")
+    assert r["callbacks"] >= 32  # at least one timed block
+    assert [name for name, _, _ in r["slow"]] == ["slow"]
+    name, worst, budget = r["slow"][0]
+    assert worst >= 20.0 > budget  # a 256-frame period is 5.3-5.8 ms

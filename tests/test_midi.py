@@ -299,3 +299,160 @@ def test_an_empty_block_applies_events_without_writing(load, node):
     n.process(Ports({"midi": EventBuffer(1)}), Ports(outs), 16)
     first = next(iter(outs.values()))
     assert np.all(np.isfinite(first)) and not np.all(first == 7.0)
+
+
+def test_same_key_notes_each_get_a_voice_and_note_offs_end_the_oldest(load, tmp_path):
+    # two parts (tracks, one channel) play key 60: the second starts while the first still
+    # sounds; the first note-off must end the first note (velocity 100), not the second (velocity 50)
+    song = write_song(tmp_path / "s.mid", [[(0, on(60, vel=100)), (20, off(60))],
+                                           [(10, on(60, vel=50)), (30, off(60))]])
+    gate = render(load, song, "gate", 2, 0.05)
+    vel = render(load, song, "velocity", 2, 0.05)
+    assert rises(gate[0]) == [0] and falls(gate[0]) == [1000]
+    assert rises(gate[1]) == [500] and falls(gate[1]) == [1500]
+    assert vel[0, 100] == pytest.approx(100 / 127) and vel[1, 600] == pytest.approx(50 / 127)
+    # a unison: two note-ons of one key on one tick sound as two voices
+    song = write_song(tmp_path / "u.mid", [[(0, on(64)), (10, off(64))], [(0, on(64)), (20, off(64))]])
+    gate = render(load, song, "gate", 3, 0.05)
+    assert gate[:, 100].tolist() == [1.0, 1.0, 0.0]
+    assert falls(gate[0]) == [500] and falls(gate[1]) == [1000]
+
+
+def test_a_stolen_notes_own_note_off_is_absorbed(load, tmp_path):
+    # two voices: 60 (A), 62 (B), then 60 again (C) steals A, the oldest; A's note-off at tick 30
+    # must not end C, which lasts until its own note-off at tick 40
+    song = write_song(tmp_path / "s.mid", [[(0, on(60)), (10, on(62)), (20, on(60)), (30, off(60)),
+                                            (35, off(62)), (40, off(60))]])
+    gate = render(load, song, "gate", 2, 0.05)
+    assert rises(gate[0]) == [0, 1001] and falls(gate[0]) == [1000, 2000]  # C from tick 20 to 40
+    assert rises(gate[1]) == [500] and falls(gate[1]) == [1750]
+
+
+def test_pedal_held_voices_are_stolen_same_key_first_then_longest_lifted(load, tmp_path):
+    # three voices, pedal down; keys 60, 62, 64 pressed and lifted in the order 64, 62, 60: all
+    # three ring on the pedal. A new 60 takes the voice of the pedalled 60 (re-striking its key,
+    # not the longest lifted, 64); then a 65 takes the voice whose key went up longest ago (64),
+    # not the one with the oldest note-on (62)
+    song = write_song(tmp_path / "s.mid", [[(0, cc(64, 127)), (1, on(60)), (2, on(62)), (3, on(64)),
+                                            (4, off(64)), (5, off(62)), (6, off(60)),
+                                            (10, on(60)), (20, on(65))]])
+    notes = render(load, song, "note", 3, 0.05, tail_ms=10000.0)
+    gate = render(load, song, "gate", 3, 0.05, tail_ms=10000.0)
+    assert notes[:, 8 * 50].tolist() == [60, 62, 64]
+    assert notes[:, 12 * 50].tolist() == [60, 62, 64] and falls(gate[0]) == [500]  # re-struck: one frame of 0
+    assert notes[:, 22 * 50].tolist() == [60, 62, 65] and falls(gate[2]) == [1000] and not falls(gate[1])
+
+
+def test_all_notes_off_lifts_keys_but_the_pedal_still_holds(load, tmp_path):
+    # CC 123 on channel 1 at tick 10: its held notes end there; channel 2's note plays on.
+    # With the pedal down (second file) they ring on until the pedal comes up at tick 30.
+    notes = [(0, on(60)), (0, on(64)), (0, on(67, ch=1)), (10, cc(123, 0)), (40, off(67, ch=1))]
+    song = write_song(tmp_path / "a.mid", [notes])
+    gate = render(load, song, "gate", 3, 0.05)
+    assert [falls(g) for g in gate] == [[500], [500], [2000]]
+    song = write_song(tmp_path / "b.mid", [[(0, cc(64, 127))] + notes + [(30, cc(64, 0))]])
+    gate = render(load, song, "gate", 3, 0.05)
+    assert [falls(g) for g in gate] == [[1500], [1500], [2000]]
+
+
+def test_all_sound_off_ends_every_voice_at_once_and_frees_it(load, tmp_path):
+    # CC 120 at tick 10 ends held and pedal-held notes of its channel: gates fall on its frame
+    # and the voices are free at once (no tail_ms wait): the lanes are flagged idle
+    song = write_song(tmp_path / "s.mid", [[(0, cc(64, 127)), (0, on(60)), (2, on(64)), (5, off(64)),
+                                            (10, cc(120, 0))]])
+    engine = ng.Engine(voices_patch(load, "gate", 3, tail_ms=10000.0), sample_rate=SR, block_size=64,
+                       ceiling=np.inf)
+    gate = engine.render(0.05, midi=song)
+    assert falls(gate[0]) == [500] and falls(gate[1]) == [500] and not gate[2].any()
+    assert engine.plan.nodes["keys"].lane_activity().tolist() == [0, 0, 0]
+    assert engine.plan.nodes["keys"].active_voices == 0
+    # without CC 120 (only CC 123, pedal up first) the same voices stay active in their 10 s tail
+    song = write_song(tmp_path / "t.mid", [[(0, on(60)), (2, on(64)), (10, cc(123, 0))]])
+    engine = ng.Engine(voices_patch(load, "gate", 3, tail_ms=10000.0), sample_rate=SR, block_size=64,
+                       ceiling=np.inf)
+    engine.render(0.05, midi=song)
+    assert engine.plan.nodes["keys"].active_voices == 2
+
+
+def test_reset_controllers_centres_bend_lifts_the_pedal_and_zeroes_pressure(load, tmp_path):
+    bend = mido.Message("pitchwheel", pitch=8191, channel=0)
+    events = [(0, cc(64, 127)), (0, on(69)), (2, bend), (3, mido.Message("aftertouch", value=100, channel=0)),
+              (5, off(69)), (10, cc(121, 0))]
+    song = write_song(tmp_path / "s.mid", [events])
+    freq = render(load, song, "freq", 1, 0.05, bend_range=12.0)
+    touch = render(load, song, "aftertouch", 1, 0.05)
+    gate = render(load, song, "gate", 1, 0.05)
+    assert freq[0, 499] == pytest.approx(440.0 * 2 ** (8191 / 8192), rel=1e-6)
+    assert freq[0, 500] == pytest.approx(440.0)
+    assert touch[0, 499] == pytest.approx(100 / 127, abs=1e-6) and touch[0, 500] == 0.0
+    assert falls(gate[0]) == [500]  # pedal up: the key lifted at tick 5 now ends
+
+
+def test_type_2_files_are_refused_with_a_clear_message(load, tmp_path, capsys):
+    song = mido.MidiFile(type=2, ticks_per_beat=TPB)
+    for key in (60, 64):
+        song.tracks.append(mido.MidiTrack([on(key), off(key).copy(time=480)]))
+    path = tmp_path / "two.mid"
+    song.save(str(path))
+    engine = ng.Engine(voices_patch(load, "gate", 2), sample_rate=SR, block_size=64)
+    with pytest.raises(ng.NeuralgraphError, match=r"two\.mid: type 2 MIDI files \(independent sequences\) are not "
+                                                  r"supported"):
+        engine.render(0.1, midi=path)
+    patch = tmp_path / "keys.toml"
+    patch.write_text(SINE_PATCH, encoding="utf-8")
+    code = cli_main(["render", str(patch), "--midi", str(path), "-o", str(tmp_path / "o.wav")])
+    err = capsys.readouterr().err
+    assert code != 0 and "two.mid: type 2 MIDI files" in err and "Traceback" not in err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_note_off_after_a_burst_of_controllers_in_one_tick_still_arrives(load, tmp_path):
+    # 1100 controller messages and then a note-off on one tick: more than a block's 1024 events.
+    # The note-off used to be dropped and the note stuck; now the overflow waits for the next block.
+    # Continuous controllers beyond three quarters of the block's room are merged (only the
+    # newest value counts), so the note-off still lands on its own frame.
+    burst = [(10, cc(1, k % 128)) for k in range(1100)]
+    song = write_song(tmp_path / "s.mid", [[(0, on(60))] + burst + [(10, off(60))]])
+    gate = render(load, song, "gate", 1, 0.05, block=64)
+    assert rises(gate[0]) == [0] and falls(gate[0]) == [500]
+    # 1100 different messages that cannot merge (pedal presses): the note-off waits a block
+    burst = [(10, cc(64, 127 * ((k + 1) % 2))) for k in range(1100)]  # ends with the pedal up
+    song = write_song(tmp_path / "p.mid", [[(0, on(60))] + burst + [(10, off(60))]])
+    gate = render(load, song, "gate", 1, 0.05, block=64)
+    assert rises(gate[0]) == [0] and len(falls(gate[0])) == 1 and 500 < falls(gate[0])[0] <= 500 + 64
+
+
+def test_a_merged_controller_burst_keeps_the_last_value(load, tmp_path):
+    burst = [(10, cc(74, k % 128)) for k in range(1100)] + [(10, cc(74, 100))]
+    song = write_song(tmp_path / "s.mid", [burst])
+    patch = load({"ctl": {"type": "midi.cc", "controller": 74, "smooth_ms": 0.0},
+                  "out": {"type": "io.output", "channels": 1, "in": "ctl"}})
+    out = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf).render(0.05, midi=song)[0]
+    assert out[-1] == pytest.approx(100 / 127, abs=1e-6)
+
+
+def test_the_engine_api_never_drops_a_note_off_and_reports_what_it_refuses(load):
+    import threading
+
+    engine = ng.Engine(voices_patch(load, "gate", 8), sample_rate=SR, block_size=64)
+
+    def player(channel: int) -> None:  # 2 x 15 000 notes while no block runs: far past the 4096-slot ring
+        for k in range(15000):
+            assert engine.note_on(60 + k % 8, 100, channel)
+            assert engine.note_off(60 + k % 8, 0, channel)
+
+    threads = [threading.Thread(target=player, args=(ch,)) for ch in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert engine.midi_waiting == 60000 and engine.midi_dropped == 0
+    while engine.midi_waiting:
+        engine.process()
+    assert engine.plan.nodes["keys"].active_voices <= 8
+    engine.process()
+    assert not engine.process().any()  # every note-off arrived: no gate is left on
+    # controllers beyond 65 536 waiting are refused, reported by the return value and the counter
+    results = [engine.control_change(1, k % 128) for k in range(80000)]
+    assert results.count(False) == engine.midi_dropped == 80000 - 65536 - 4096
+    assert engine.note_off(60) is True  # a note-off is still taken

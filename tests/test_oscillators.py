@@ -285,3 +285,44 @@ def test_wavetable_fades_harmonics_out_over_an_octave(load, tmp_path, monkeypatc
         fade = min(1.0, max(0.0, np.log2(2 * f / SR * 1024) - 4))
         assert spec[17 * f] == pytest.approx(1 - fade, abs=0.01), f
         assert spec[3 * f] == pytest.approx(1.0, abs=0.01)  # low harmonics are in every copy used
+
+
+@pytest.mark.parametrize("f", [20.0, 100.0, 441.0, 1000.0, 3000.0, 5003.0, 9000.0, 13000.0, 17000.0])
+def test_saw_peak_is_bounded_by_its_band_limited_step_at_any_phase(load, f):
+    # The saw's only excursion beyond +-1 is the band-limited step's own overshoot: the
+    # minimum-phase step overshoots by ~21 % of its height (a linear-phase one by ~9 %, the Gibbs
+    # amount), and the saw's jump is 2. It used to start below -1 by 2 * delay * f / SR (peaks of
+    # 1.23 .. 2.10 depending on where the cycle started); now it starts at exactly -1, rising.
+    from neuralgraph_plugins.oscillators import BLEP_TABLE
+
+    bound = 1.0 + 2.0 * (float(np.max(BLEP_TABLE + 1.0)) - 1.0) + 0.01
+    start = render(load, {"type": "osc.saw", "freq": f}, 0.02)
+    assert start[0] == pytest.approx(-1.0, abs=1e-9)
+    assert np.abs(start).max() < bound
+    inp = {"inp": {"type": "io.input", "channels": 1}}
+    for k in range(7):  # restart the cycle at seven different phases (and sub-sample positions)
+        at = 900 + int(k * SR / f / 7) + k
+        x = render(load, {"type": "osc.saw", "freq": f, "sync": "inp"}, 2400 / SR, extra=inp,
+                   input=sync_signal(2400, at))
+        assert np.abs(x).max() < bound, (k, np.abs(x).max())
+    assert bound < 1.45
+
+
+@pytest.mark.parametrize("table, message", [
+    (np.zeros((0, 4096)), r"cube\.npy has shape \(0, 4096\): no cycles"),
+    (np.zeros((3, 0)), "cycles have 0 samples; at least 4"),
+    (np.zeros(0), "cycles have 0 samples; at least 4"),
+    (np.zeros((2, 1)), "cycles have 1 samples; at least 4"),
+    (np.ones(64, np.complex128), "real numbers.*complex128"),
+    (np.ones(64, bool), "real numbers.*bool"),
+    (np.full(64, np.nan), "NaN or infinite"),
+    (np.array([0.0, 1.0, np.inf, 0.0]), "NaN or infinite"),
+])
+def test_wavetable_shape_and_values_are_checked_at_load(load, tmp_path, monkeypatch, table, message):
+    # a (0, 4096) table used to render leftover memory (NaN, subnormals, 5.7e32) into the file
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "cube.npy", table)
+    with pytest.raises(ng.PatchError, match=message) as err:
+        ng.Engine(load({"o": {"type": "osc.wavetable", "table": "cube.npy"},
+                        "out": {"type": "io.output", "in": "o"}}), sample_rate=SR, block_size=64)
+    assert "`o`" in str(err.value) or "o:" in str(err.value) or "nodes.o" in str(err.value), str(err.value)

@@ -146,3 +146,58 @@ in = "bad"
     assert cli.main(["render", str(patch), "-o", str(tmp_path / "burst.wav"), "--seconds", "0.2"]) == 0
     err = capsys.readouterr().err
     assert "NaN/Inf samples replaced by silence; produced by bad (" in err, err
+
+
+@pytest.mark.parametrize("kind, error", [("system_exit", SystemExit), ("base", BaseException)])
+def test_systemexit_and_any_baseexception_from_a_node_are_contained_in_render(load, kind, error):
+    # SystemExit used to end `neuralgraph render` with exit 3 and no message
+    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
+                  "bad": {"type": "test.raiser", "after": 3, "kind": kind, "in": "osc"},
+                  "good": {"type": "osc.sine", "freq": 3000.0},
+                  "sum": {"type": "math.add", "a": "bad", "b": "good"},
+                  "out": {"type": "io.output", "channels": 1, "in": "sum"}})
+    for fuse in (True, False):
+        engine = ng.Engine(patch, sample_rate=SR, block_size=BLOCK, fuse=fuse)
+        audio = engine.render(0.1)
+        (fault,) = engine.faults()
+        assert fault.node == "bad" and isinstance(fault.error, error)
+        assert peak_frequency(audio[0, 8 * BLOCK :], SR) == pytest.approx(3000.0, abs=5.0)
+
+
+def test_keyboard_interrupt_in_a_node_still_stops_an_offline_render(load):
+    # offline blocks run in the main thread, where Ctrl-C lands inside whatever node runs: the
+    # node is recorded and bypassed, and the render stops (a backend's audio thread plays on)
+    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
+                  "bad": {"type": "test.raiser", "after": 3, "kind": "keyboard_interrupt", "in": "osc"},
+                  "out": {"type": "io.output", "channels": 1, "in": "bad"}})
+    engine = ng.Engine(patch, sample_rate=SR, block_size=BLOCK)
+    with pytest.raises(KeyboardInterrupt):
+        engine.render(0.1)
+    (fault,) = engine.faults()
+    assert fault.node == "bad" and isinstance(fault.error, KeyboardInterrupt)
+
+
+def test_a_node_too_slow_for_real_time_is_named(load):
+    # a node sleeping 20 ms per 5.3 ms block: the status used to show only xruns, never which node
+    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
+                  "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
+                  "out": {"type": "io.output", "channels": 1, "in": "slow"}})
+    engine = ng.Engine(patch, sample_rate=SR, block_size=256)
+    assert engine.slow_steps() == []
+    for _ in range(64):  # one block in 32 is timed
+        engine.process()
+    (slow,) = engine.slow_steps()
+    assert slow.name == "slow" and slow.worst_ms >= 20.0 and slow.budget_ms == pytest.approx(256 / 48)
+    assert slow.times_over == slow.samples == 2
+    engine.reset()
+    assert engine.slow_steps() == []
+
+
+def test_step_sampling_does_not_allocate(load):
+    from neuralgraph.testing import assert_no_allocations
+
+    engine = ng.Engine(load({"osc": {"type": "osc.saw", "freq": 300.0},
+                             "lpf": {"type": "math.mul", "in": "osc", "gain": 0.5},
+                             "out": {"type": "io.output", "channels": 1, "in": "lpf"}}), sample_rate=SR, block_size=64)
+    engine.step_timer.every = 1  # every block timed
+    assert_no_allocations(engine.process)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from numba import njit
 
@@ -74,17 +76,41 @@ class _BlockCounting(Node):
         self.blocks = 0
 
 
+class Sleeper(Node):
+    """Passes its input through after sleeping ``ms`` milliseconds: a node too slow for real time."""
+
+    type_name = "test.sleeper"
+    ms = Param(init=20.0, min=0.0, max=1000.0)
+    in_ = Input()
+    out = Output()
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        time.sleep(self.ms / 1000.0)
+        np.copyto(outs.out, ins.in_)
+
+
+class PlantedBaseException(BaseException):
+    """Neither an Exception nor SystemExit/KeyboardInterrupt: must be contained all the same."""
+
+
 class Raiser(_BlockCounting):
     """Plays its input through, then raises from block ``after`` on."""
 
     type_name = "test.raiser"
     after = Param(init=2, kind=int, min=0, max=1000)
+    kind = Param(init="runtime", kind=str, choices=("runtime", "system_exit", "keyboard_interrupt", "base"))
     in_ = Input()
     out = Output()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         self.blocks += 1
         if self.blocks > self.after:
+            if self.kind == "system_exit":
+                raise SystemExit(3)
+            if self.kind == "keyboard_interrupt":
+                raise KeyboardInterrupt
+            if self.kind == "base":
+                raise PlantedBaseException("planted fault")
             raise RuntimeError("planted fault")
         np.copyto(outs.out, ins.in_)
 
@@ -229,6 +255,7 @@ ALL = [
     Level,
     ActivityProbe,
     NanBurst,
+    Sleeper,
 ]
 
 

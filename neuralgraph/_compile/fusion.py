@@ -254,7 +254,7 @@ class FusedStep:
             try:
                 self.kernel(self.addresses, frames)
                 return
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
                 # members before the culprit ran; the culprit is bypassed; the rest run unfused,
                 # now and from now on
                 self.fused = False
@@ -276,7 +276,7 @@ class FusedStep:
                 continue
             try:
                 member.process(member.ins, member.outs, frames)
-            except Exception as exc:
+            except BaseException as exc:
                 self.faulted[k] = True
                 self.report(member.name, exc)
                 member.bypass(member.ins, member.outs, frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from time import perf_counter_ns
 from typing import Any
@@ -223,7 +224,7 @@ class Plan:
         for process, ins, outs in steps:
             try:
                 process(ins, outs, frames)
-            except Exception as exc:  # contain the fault: bypass this step from now on
+            except BaseException as exc:  # contain any fault, SystemExit and KeyboardInterrupt too
                 self._fault(i, exc)
             i += 1
         self.midi.count = 0
@@ -245,7 +246,7 @@ class Plan:
         for process, ins, outs in self.steps:
             try:
                 process(ins, outs, frames)
-            except Exception as exc:
+            except BaseException as exc:
                 self._fault(i, exc)
             reads, writes = arrays[i]
             for a in reads:
@@ -274,7 +275,7 @@ class Plan:
             t0 = clock()
             try:
                 process(ins, outs, frames)
-            except Exception as exc:
+            except BaseException as exc:
                 self._fault(i, exc)
             elapsed_ns[i] += clock() - t0
             i += 1
@@ -294,18 +295,21 @@ class Plan:
             process(ins, outs, self.block_size)
         except Exception:  # pragma: no cover - the bypass only fills buffers
             pass
+        _stop_on_ctrl_c(exc)
 
-    def _record_fault(self, index: int, exc: BaseException, name: str | None) -> None:
+    def _record_fault(self, index: int, exc: BaseException, name: str | None, reraise: bool = False) -> None:
         slot = self.fault_count % FAULT_SLOTS
         self.fault_step[slot] = index
         self.fault_error[slot] = exc
         self.fault_name[slot] = name
         self.fault_count += 1
+        if reraise:
+            _stop_on_ctrl_c(exc)
 
     def fused_fault(self, index: int) -> Callable[[str, BaseException], None]:
         """The callback by which the fused step ``index`` reports the node that raised in it
         (the step bypasses that node itself and keeps running the others)."""
-        return lambda name, exc: self._record_fault(index, exc, name)
+        return lambda name, exc: self._record_fault(index, exc, name, reraise=True)
 
     def reset(self) -> None:
         """Reset every node and compiler step (control thread, not while a block runs)."""
@@ -332,6 +336,14 @@ class Plan:
         lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
         lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")
         return "\n".join(lines)
+
+
+def _stop_on_ctrl_c(exc: BaseException) -> None:
+    """Re-raise a contained KeyboardInterrupt in the main thread. Offline work runs blocks there,
+    where Ctrl-C arrives as a KeyboardInterrupt inside whatever node runs: recorded and bypassed,
+    it must still stop the render. A backend's audio thread is never the main thread: it plays on."""
+    if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+        raise exc
 
 
 def _signal_arrays(ports: Ports) -> tuple[np.ndarray, ...]:

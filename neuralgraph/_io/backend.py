@@ -37,13 +37,14 @@ import attrs
 import numpy as np
 
 from neuralgraph._errors import BackendError
+from neuralgraph._nodes.events import EventBuffer
 
 #: The GIL switch interval while playing (seconds); CPython's default is 0.005.
 SWITCH_INTERVAL_S = 0.0005
 #: Callback load samples kept for the median and 99th percentile.
 LOAD_SLOTS = 16384
 #: MIDI events a backend can hand to one callback.
-MIDI_SLOTS = 512
+MIDI_SLOTS = 4096  # device MIDI messages per period (controllers merge beyond 3/4)
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +68,7 @@ class Status:
     active_voices: int  #: voices sounding, summed over midi.voices nodes
     midi_events: int  #: MIDI events received from the device
     message: str = ""  #: why the backend stopped on its own (server shut down), else ""
+    midi_dropped: int = 0  #: device MIDI messages that found no room in a period (controllers merged first)
 
     def line(self) -> str:
         """The one-line summary ``neuralgraph play`` shows."""
@@ -74,6 +76,7 @@ class Status:
                 f"cpu {self.load * 100:5.1f}% (p50 {self.load_p50 * 100:4.1f}% p99 {self.load_p99 * 100:4.1f}% "
                 f"max {self.load_max * 100:5.1f}%)  xruns {self.xruns}  voices {self.active_voices}"
                 + (f"  faults {self.faults}" if self.faults else "")
+                + (f"  midi dropped {self.midi_dropped}" if self.midi_dropped else "")
                 + (f"  [{self.message}]" if self.message else ""))
 
 
@@ -153,22 +156,14 @@ class CallbackAdapter:
         self.load = 0.0
         self.load_max = 0.0
         self.midi_events = 0
-        self.midi_frame = np.zeros(MIDI_SLOTS, np.int32)
-        self.midi_status = np.zeros(MIDI_SLOTS, np.uint8)
-        self.midi_d1 = np.zeros(MIDI_SLOTS, np.uint8)
-        self.midi_d2 = np.zeros(MIDI_SLOTS, np.uint8)
-        self.midi_count = 0
+        self.midi_dropped = 0  #: device messages that found no room (after merging controllers)
+        self.midi_in = EventBuffer(MIDI_SLOTS)  # this period's device MIDI, frames within the period
 
     # ---- audio thread -----------------------------------------------------------------------
     def push_midi(self, frame: int, status: int, data1: int, data2: int) -> None:
         """Queue a device MIDI message at ``frame`` of the coming period (audio thread)."""
-        i = self.midi_count
-        if i < MIDI_SLOTS:
-            self.midi_frame[i] = frame
-            self.midi_status[i] = status
-            self.midi_d1[i] = data1
-            self.midi_d2[i] = data2
-            self.midi_count = i + 1
+        if not self.midi_in.push_or_merge(frame, status, data1, data2):
+            self.midi_dropped += 1
         self.midi_events += 1
 
     def _engine_for(self, frames: int) -> Any:
@@ -183,14 +178,15 @@ class CallbackAdapter:
         return engine
 
     def _run_block(self, engine: Any, start: int, end: int) -> np.ndarray:
-        n = self.midi_count
+        events = self.midi_in
+        n = events.count
         if n:
             midi = engine.plan.midi
-            frame, status, d1, d2 = self.midi_frame, self.midi_status, self.midi_d1, self.midi_d2
+            frame, status, d1, d2 = events.frame, events.status, events.data1, events.data2
             for i in range(n):
                 f = int(frame[i])
-                if start <= f < end:
-                    midi.push(f - start, int(status[i]), int(d1[i]), int(d2[i]))
+                if start <= f < end and not midi.push_or_merge(f - start, int(status[i]), int(d1[i]), int(d2[i])):
+                    self.midi_dropped += 1
         return engine.process()
 
     def _finish(self, t0: float, frames: int, sample_rate: int) -> None:
@@ -203,7 +199,7 @@ class CallbackAdapter:
             self.load_max = load
         self.loads[self.callbacks % LOAD_SLOTS] = load
         self.callbacks += 1
-        self.midi_count = 0
+        self.midi_in.clear()
         self.period = frames
 
     def process_planar(self, outs: Sequence[np.ndarray], frames: int,
@@ -234,7 +230,7 @@ class CallbackAdapter:
                         _read_planar(inputs, dst, start, end) if planar else _read_interleaved(inputs, dst, start, end)
                     out = self._run_block(engine, start, end)
                     _write_planar(device, out, start, end) if planar else _write_interleaved(device, out, start, end)
-        except Exception as exc:  # never let the device stop calling us: play silence, count it
+        except BaseException as exc:  # never let the device stop calling us: play silence, count it
             self.faults += 1
             self.last_error = exc
             _silence(device, planar)
@@ -275,7 +271,8 @@ class CallbackAdapter:
                       block_size=int(engine.block_size), period=int(self.period), callbacks=self.callbacks,
                       xruns=self.xruns if xruns is None else xruns, faults=self.faults, silent=self.silent,
                       load=self.load, load_p50=p50, load_p99=p99, load_max=self.load_max,
-                      active_voices=self.active_voices(), midi_events=self.midi_events, message=message)
+                      active_voices=self.active_voices(), midi_events=self.midi_events, message=message,
+                      midi_dropped=self.midi_dropped)
 
 
 def _silence(device: Any, planar: bool) -> None:

@@ -10,11 +10,9 @@ CHANNEL_MESSAGES = {"note_on", "note_off", "control_change", "pitchwheel", "afte
                     "program_change"}
 
 
-def read_midi_events(path: str | Path, sample_rate: float) -> tuple[list[int], list[tuple[int, int, int]]]:
-    """The channel messages of ``path`` as (frames, [(status, data1, data2), ...]), in time order.
-
-    Times follow every tempo change (mido converts ticks to seconds while iterating).
-    """
+def open_midi(path: str | Path):
+    """``path`` as a ``mido.MidiFile``; NeuralgraphError (naming the file) when it is missing,
+    unreadable, or of type 2, whose tracks are independent sequences with no common time line."""
     try:
         import mido
     except ImportError as exc:  # pragma: no cover - mido is a dependency
@@ -26,7 +24,18 @@ def read_midi_events(path: str | Path, sample_rate: float) -> tuple[list[int], l
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise NeuralgraphError(f"{path}: not a readable standard MIDI file ({exc})") from None
     if song.type == 2:
-        raise NeuralgraphError(f"{path}: type 2 MIDI files (independent sequences) are not supported")
+        raise NeuralgraphError(f"{path}: type 2 MIDI files (independent sequences) are not supported; "
+                               "save it as type 0 or 1 (one song, tracks played together)")
+    return song
+
+
+def read_midi_events(path: str | Path, sample_rate: float) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """The channel messages of ``path`` as (frames, [(status, data1, data2), ...]), in time order.
+
+    Times follow every tempo change (mido converts ticks to seconds while iterating); tracks are
+    merged by time, messages of one tick in track order.
+    """
+    song = open_midi(path)
     frames: list[int] = []
     messages: list[tuple[int, int, int]] = []
     seconds = 0.0
@@ -42,6 +51,4 @@ def read_midi_events(path: str | Path, sample_rate: float) -> tuple[list[int], l
 
 def midi_length(path: str | Path) -> float:
     """Length of a MIDI file in seconds."""
-    import mido
-
-    return float(mido.MidiFile(str(path)).length)
+    return float(open_midi(path).length)

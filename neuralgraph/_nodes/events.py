@@ -16,6 +16,36 @@ PITCH_BEND = 0xE0
 """Status byte of a pitch bend (14 bits: data1 low 7, data2 high 7; 8192 is centre)."""
 
 
+def _coalesce_pass(status, data1, data2, count, s, a, b):  # pragma: no cover - compiled by _coalescer
+    """Write controller message (s, a, b) over the latest earlier message of the same controller
+    in the buffer; False when it is not a continuous controller or has no earlier message."""
+    kind = s & 0xF0
+    if kind == 0xB0:
+        if 64 <= a < 70 or a >= 120:  # switches (pedals) and channel-mode messages are events, not values
+            return False
+    elif kind != 0xE0 and kind != 0xD0 and kind != 0xA0:
+        return False
+    for i in range(count - 1, -1, -1):
+        if status[i] == s and (kind == 0xE0 or kind == 0xD0 or data1[i] == a):
+            data1[i] = a
+            data2[i] = b
+            return True
+    return False
+
+
+_coalescer = None
+
+
+def _coalesce_kernel():
+    """``_coalesce_pass`` compiled (cached on disk); numba is imported on first use."""
+    global _coalescer
+    if _coalescer is None:
+        from numba import njit
+
+        _coalescer = njit(cache=True, nogil=True)(_coalesce_pass)
+    return _coalescer
+
+
 class EventBuffer:
     """Up to ``capacity`` short MIDI messages, each with its frame offset inside the block.
 
@@ -60,6 +90,21 @@ class EventBuffer:
         self.data2[i] = data2
         self.count = i + 1
         return True
+
+    def coalesce(self, status: int, data1: int, data2: int) -> bool:
+        """Merge a continuous controller (CC 0-63 and 70-119, pitch bend, channel or key
+        pressure) into the latest earlier message of the same controller, keeping that one's
+        frame: only its newest value matters. False when nothing was merged. For a full buffer:
+        a burst of controller messages then costs no slot, and later note events still fit."""
+        return bool(_coalesce_kernel()(self.status, self.data1, self.data2, self.count, status, data1, data2))
+
+    def push_or_merge(self, frame: int, status: int, data1: int = 0, data2: int = 0) -> bool:
+        """``push``, except that once the buffer is three quarters full a continuous controller is
+        merged into its earlier message (``coalesce``), keeping room for notes. False when the
+        message did not fit (it is then not counted in ``dropped``: the caller keeps or counts it)."""
+        if self.count >= self.capacity * 3 // 4 and self.coalesce(status, data1, data2):
+            return True
+        return self.count < self.capacity and self.push(frame, status, data1, data2)
 
     def __len__(self) -> int:
         return self.count

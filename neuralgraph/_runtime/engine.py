@@ -13,9 +13,10 @@ import numpy as np
 
 from neuralgraph._compile.compiler import build_plan
 from neuralgraph._errors import ParameterError, did_you_mean
-from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
+from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, EventBuffer
 from neuralgraph._patch.patch import Patch
-from neuralgraph._runtime.ring import MIDI, SET, CommandRing
+from neuralgraph._runtime.ring import MIDI, SET, CommandRing, MidiQueue, must_keep
+from neuralgraph._runtime.steptimer import SlowStep, StepTimer
 from neuralgraph._runtime.targets import InputRamp, ParamTarget
 
 
@@ -74,6 +75,7 @@ class Engine:
         self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
                                           fuse=fuse, pin=pin)
         self._ring = CommandRing()
+        self._midi = MidiQueue(self._ring)
         self._ramping: list[InputRamp] = []
         self._targets: list[Any] = []
         self._target_index: dict[str, int] = {}
@@ -85,11 +87,14 @@ class Engine:
                     self._add_target(f"{name}.{pname}", ParamTarget(node, pname, decl))
         self.frames_done = 0
         self._faults_seen = 0
+        #: samples every step's time in one block of 32 (``slow_steps``)
+        self.step_timer = StepTimer(self.plan, self.sample_rate, self.block_size)
         if warmup:
             # One block now, then a reset: JIT compilation and first-call costs happen here, not
             # in the first audio callback or inside a timed render.
             self.plan.run_block()
             self.plan.run_block_diagnostic()  # compiles its scans now, not when a NaN first appears
+            self.plan.midi.coalesce(CONTROL_CHANGE, 1, 0)  # compiles the overflow merge now
             self.plan.reset()
         #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
         self.settings: dict[str, float | str | bool] = {}
@@ -192,21 +197,37 @@ class Engine:
             engine.set(target, value)
         return engine
 
-    def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> None:
-        """Queue a short MIDI message for the next block, at ``frame`` within it."""
+    def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> bool:
+        """Queue a short MIDI message for the next block, at ``frame`` within it.
+
+        True when queued. Note-offs, the sustain pedal and channel-mode controllers are always
+        queued (a burst beyond the queue waits and arrives in later blocks); other messages are
+        refused with False once 65536 wait, counted in :attr:`midi_dropped`.
+        """
         if not (0x80 <= status <= 0xFF and 0 <= data1 < 128 and 0 <= data2 < 128):
             raise ParameterError(f"not a MIDI message: {status:#x} {data1} {data2}")
         frame = min(max(int(frame), 0), self.block_size - 1)
-        self._ring.push(MIDI, status | (data1 << 8) | (data2 << 16), 0.0, frame)
+        return self._midi.push(status | (data1 << 8) | (data2 << 16), frame, must_keep(status, data1, data2))
 
-    def note_on(self, note: int, velocity: int = 100, channel: int = 0) -> None:
-        self.send_midi(NOTE_ON | channel, note, velocity)
+    @property
+    def midi_dropped(self) -> int:
+        """MIDI messages refused because too many were waiting (``send_midi`` returned False)."""
+        return self._midi.dropped
 
-    def note_off(self, note: int, velocity: int = 0, channel: int = 0) -> None:
-        self.send_midi(NOTE_OFF | channel, note, velocity)
+    @property
+    def midi_waiting(self) -> int:
+        """MIDI messages queued and not yet handed to a block."""
+        return len(self._midi.spill) + sum(1 for k in range(self._ring.tail, self._ring.head)
+                                           if self._ring.kind[k % self._ring.capacity] == MIDI)
 
-    def control_change(self, controller: int, value: int, channel: int = 0) -> None:
-        self.send_midi(CONTROL_CHANGE | channel, controller, value)
+    def note_on(self, note: int, velocity: int = 100, channel: int = 0) -> bool:
+        return self.send_midi(NOTE_ON | channel, note, velocity)
+
+    def note_off(self, note: int, velocity: int = 0, channel: int = 0) -> bool:
+        return self.send_midi(NOTE_OFF | channel, note, velocity)
+
+    def control_change(self, controller: int, value: int, channel: int = 0) -> bool:
+        return self.send_midi(CONTROL_CHANGE | channel, controller, value)
 
     def faults(self) -> list[Fault]:
         """Faults recorded since the last call (control thread)."""
@@ -219,6 +240,11 @@ class Engine:
             new.append(Fault(name, plan.fault_error[slot]))
         self._faults_seen = plan.fault_count
         return new
+
+    def slow_steps(self) -> list[SlowStep]:
+        """Nodes (steps) that alone took longer than the block's period in a sampled block, slowest
+        first (control thread). Sampled: one block in ``step_timer.every`` is timed per step."""
+        return self.step_timer.slow_steps()
 
     def save_state(self) -> dict[str, Any]:
         """A snapshot of everything that carries a running patch from one block to the next.
@@ -289,6 +315,7 @@ class Engine:
     def reset(self) -> None:
         """Reset every node's state (call between renders, not while a backend runs)."""
         self.plan.reset()
+        self.step_timer.reset()
         self.frames_done = 0
 
     # ---- audio thread ---------------------------------------------------------------------------
@@ -305,11 +332,15 @@ class Engine:
                 kind = ring.kind[slot]
                 if kind == SET:
                     self._targets[ring.a[slot]].apply(float(ring.value[slot]))
-                elif kind == MIDI:
-                    word = int(ring.a[slot])
-                    midi.push(int(ring.frame[slot]), word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
+                elif kind == MIDI and not _push_event(midi, int(ring.a[slot]), int(ring.frame[slot])):
+                    break  # the block's events are full: the rest waits for the next block, in order
                 tail += 1
             ring.tail = tail
+        spill = self._midi.spill
+        if spill and ring.tail == ring.head:  # the overflow list, behind everything in the ring
+            midi = self.plan.midi
+            while spill and _push_event(midi, spill[0][0], spill[0][1]):
+                spill.popleft()
         ramping = self._ramping
         if ramping:
             i = 0
@@ -322,7 +353,8 @@ class Engine:
     def process(self) -> np.ndarray:
         """Run one block; returns the output (channels, block_size), overwritten by the next call."""
         self.apply_commands()
-        out = self.plan.run_block()
+        timer = self.step_timer
+        out = timer.sample() if timer.due() else self.plan.run_block()
         self.frames_done += self.block_size
         return out
 
@@ -395,6 +427,12 @@ class Engine:
         cpu = (time.process_time() - t0) / blocks
         period = self.block_size / self.sample_rate
         return {"cpu_per_block_s": cpu, "realtime_factor": period / cpu if cpu > 0 else math.inf}
+
+
+def _push_event(midi: EventBuffer, word: int, frame: int) -> bool:
+    """Audio thread: one queued MIDI word into the block's events (controllers merged once they
+    are three quarters full); False when it must wait for the next block."""
+    return midi.push_or_merge(frame, word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
 
 
 def _hint(text: str | None) -> str:

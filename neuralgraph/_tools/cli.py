@@ -251,6 +251,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     previous_term = signal.signal(signal.SIGTERM, lambda *_: done.set())
     live = sys.stderr.isatty()
     status = None
+    slow_named: set[str] = set()
     try:
         backend.start()
         if osc is not None:
@@ -267,6 +268,11 @@ def cmd_play(args: argparse.Namespace) -> int:
                 sys.stderr.flush()
             for fault in getattr(backend, "engine", engine).faults():
                 print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+            for slow in getattr(backend, "engine", engine).slow_steps():
+                if slow.name not in slow_named:  # once per node: the one making the xruns
+                    slow_named.add(slow.name)
+                    print(f"\nneuralgraph: warning: {slow.name} took {slow.worst_ms:.1f} ms of a "
+                          f"{slow.budget_ms:.1f} ms block (sampled); it is too slow for real time", file=sys.stderr)
             while osc is not None and osc.errors:
                 print(f"\nneuralgraph: OSC: {osc.errors.popleft()}", file=sys.stderr)
             if not status.running:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -377,23 +377,47 @@ class Engine:
         """Render ``seconds`` of audio as fast as the CPU allows: float32 (channels, frames).
 
         ``midi`` plays a standard MIDI file through the patch (events land on their exact
-        frame); ``input`` (channels, frames) feeds the patch's io.input node.
+        frame); ``input`` (channels, frames) feeds the patch's io.input node. The whole output is
+        held in memory; :meth:`stream` (or :func:`neuralgraph.render_file.render_to_file`) hands
+        it over block by block instead, for renders of any length.
         """
+        total = self._frames(seconds)
+        out = np.zeros((self.channels, total), np.float32)
+        blocks = -(-total // self.block_size)
+        report_every = max(1, blocks // 100)
+        start = 0
+        for b, chunk in enumerate(self.stream(seconds, midi=midi, input=input)):
+            n = chunk.shape[1]
+            out[:, start : start + n] = chunk
+            start += n
+            if progress is not None and (b % report_every == 0 or b == blocks - 1):
+                progress((b + 1) / blocks)
+        return out
+
+    def _frames(self, seconds: float) -> int:
         if not math.isfinite(seconds) or seconds < 0:
             raise ParameterError(f"seconds must be a finite number >= 0, got {seconds!r}")
-        total = int(round(seconds * self.sample_rate))
+        return int(round(seconds * self.sample_rate))
+
+    def stream(
+        self,
+        seconds: float,
+        *,
+        midi: str | Path | None = None,
+        input: np.ndarray | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Render ``seconds`` block by block: yields (channels, n) views of each output block
+        (n = the block size, less for the last one), each overwritten by the next block.
+        Memory stays flat however long the render; the MIDI file is read before the first block."""
+        total = self._frames(seconds)
         block = self.block_size
-        out = np.zeros((self.channels, total), np.float32)
         schedule = None
         if midi is not None:
             from .midifile import read_midi_events
 
             schedule = read_midi_events(midi, self.sample_rate)
         next_event = 0
-        blocks = -(-total // block)
-        report_every = max(1, blocks // 100)
-        for b in range(blocks):
-            start = b * block
+        for start in range(0, total, block):
             if schedule is not None:
                 frames, messages = schedule
                 end = start + block
@@ -404,11 +428,7 @@ class Engine:
             if input is not None and self.plan.input is not None:
                 self._feed_input(input, start)
             block_out = self.process()
-            n = min(block, total - start)
-            out[:, start : start + n] = block_out[:, :n]
-            if progress is not None and (b % report_every == 0 or b == blocks - 1):
-                progress((b + 1) / blocks)
-        return out
+            yield block_out[:, : min(block, total - start)]
 
     def _feed_input(self, source: np.ndarray, start: int) -> None:
         dst = self.plan.input

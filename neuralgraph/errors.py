@@ -112,6 +112,10 @@ class ParameterError(NeuralgraphError, ValueError):
     """``Engine.set`` was given a target or a value that does not exist or does not fit."""
 
 
+class UsageError(NeuralgraphError):
+    """A command-line argument, option or setting is wrong (the command exits with status 2)."""
+
+
 class BackendError(NeuralgraphError):
     """An audio backend cannot be used (library missing, no device, server not running)."""
 

@@ -82,10 +82,20 @@ class Problems:
         at_value: bool = True,
     ) -> None:
         loc = self.loc(key, value=at_value)
-        if key[:3] in self.overridden:  # the value came from the command line, not from that line
-            message = f"(from --set {key[1]}.{key[2]}) {message}"
+        message = self._override_note(key, message)
         path = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in key).replace(".[", "[")
         self.items.append(Problem(code, message, loc.file, loc.line, loc.col, path or None, value, hint))
+
+    def _override_note(self, key: Key, message: str) -> str:
+        if tuple(key[:3]) in self.overridden:  # the value came from the command line, not from that line
+            return f"(from --set {key[1]}.{key[2]}) {message}"
+        return message
+
+    def noted(self, problem: Problem) -> Problem:
+        """A later stage's problem (the graph's), marked when its value came from ``--set``."""
+        key = tuple((problem.path or "").split("."))
+        message = self._override_note(key, problem.message)
+        return problem if message is problem.message else attrs.evolve(problem, message=message)
 
     def sorted(self) -> list[Problem]:
         return sorted(self.items, key=lambda p: (p.line or 0, p.col or 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .errors import NeuralgraphError
 
@@ -15,18 +16,7 @@ def read_midi_events(path: str | Path, sample_rate: float) -> tuple[list[int], l
 
     Times follow every tempo change (mido converts ticks to seconds while iterating).
     """
-    try:
-        import mido
-    except ImportError as exc:  # pragma: no cover - mido is a dependency
-        raise NeuralgraphError("reading MIDI files needs mido: pip install mido") from exc
-    try:
-        song = mido.MidiFile(str(path))
-    except FileNotFoundError:
-        raise NeuralgraphError(f"{path}: no such MIDI file") from None
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise NeuralgraphError(f"{path}: not a readable standard MIDI file ({exc})") from None
-    if song.type == 2:
-        raise NeuralgraphError(f"{path}: type 2 MIDI files (independent sequences) are not supported")
+    song = _open(path)
     frames: list[int] = []
     messages: list[tuple[int, int, int]] = []
     seconds = 0.0
@@ -42,6 +32,21 @@ def read_midi_events(path: str | Path, sample_rate: float) -> tuple[list[int], l
 
 def midi_length(path: str | Path) -> float:
     """Length of a MIDI file in seconds."""
-    import mido
+    return float(_open(path).length)
 
-    return float(mido.MidiFile(str(path)).length)
+
+def _open(path: str | Path) -> Any:
+    """The parsed file (a ``mido.MidiFile``); NeuralgraphError naming the file when it cannot be read."""
+    try:
+        import mido
+    except ImportError as exc:  # pragma: no cover - mido is a dependency
+        raise NeuralgraphError("reading MIDI files needs mido: pip install mido") from exc
+    try:
+        song = mido.MidiFile(str(path))
+    except FileNotFoundError:
+        raise NeuralgraphError(f"{path}: no such MIDI file") from None
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+        raise NeuralgraphError(f"{path}: not a readable standard MIDI file ({exc})") from None
+    if song.type == 2:
+        raise NeuralgraphError(f"{path}: type 2 MIDI files (independent sequences) are not supported")
+    return song

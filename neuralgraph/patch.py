@@ -111,6 +111,7 @@ def load_patch(
     # reports cycles and lane problems beside unknown keys.
     graph_problems: list[Problem] = []
     topology = analyse(spec, loader.instances, graph_problems, declared=loader.declared)
+    graph_problems = [problems.noted(p) for p in graph_problems]
     if found:
         if loader.declared != set(spec.nodes):  # a missing output may just be a node that failed
             graph_problems = [p for p in graph_problems if p.code != "NG125"]

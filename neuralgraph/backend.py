@@ -325,14 +325,15 @@ def warm_up(engine: Any, blocks: int = 3) -> Any:
 
 def open_backend(name: str, engine: Any, registry: Any = None, **options: Any) -> Backend:
     """The backend ``name`` from the plugin registry, made for ``engine`` (not started yet)."""
-    from .errors import did_you_mean
+    from .errors import UnknownBackendError, did_you_mean
     from .registry import default_registry
 
     registry = registry or default_registry()
     if name not in registry.backends:
-        hint = did_you_mean(name, registry.backends)
+        hint = did_you_mean(name, registry.backends) or ""
         have = ", ".join(sorted(registry.backends)) or "none installed"
-        raise BackendError(f"no audio backend {name!r} (available: {have})" + (f"; {hint}" if hint else ""))
+        raise UnknownBackendError(f"no audio backend {name!r} (available: {have})"
+                                  + (f"; {hint}" if hint.startswith("did you mean") else ""))
     return registry.backend(name)(engine, **options)
 
 

@@ -120,6 +120,10 @@ class BackendError(NeuralgraphError):
     """An audio backend cannot be used (library missing, no device, server not running)."""
 
 
+class UnknownBackendError(BackendError, UsageError):
+    """``--backend`` (or ``[audio] backend``) names a backend no installed plugin provides."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A hint naming the closest choice, or listing the valid ones when none is close."""
     options = sorted(choices)

@@ -26,6 +26,7 @@ from .errors import Problem, did_you_mean, display_path
 from .locations import Key, locate
 from .node import Node
 from .ports import FLOAT32_MAX, Input, ParamRangeError, Rate
+from .prescan import MAX_NESTING
 from .registry import Registry
 from .spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
 
@@ -116,6 +117,9 @@ def _describe(value: Any) -> str:
 
 
 def _walk_non_finite(value: Any, key: Key, problems: Problems) -> None:
+    if len(key) > MAX_NESTING:  # a patch built in code may nest anything: stop before Python's recursion limit
+        problems.add("NG103", key[:MAX_NESTING], f"values nest more than {MAX_NESTING} deep", at_value=False)
+        return
     if isinstance(value, float) and not math.isfinite(value):
         problems.add("NG114", key, f"{value} is not allowed", value=value, hint="write a finite number")
     elif isinstance(value, dict):

@@ -13,6 +13,7 @@ from .config import Limits, load_limits
 from .errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
 from .graph import Topology, analyse
 from .loader import PatchLoader, Problems, apply_overrides, parse_toml
+from .prescan import MAX_NESTING, check_nesting, read_limited
 from .registry import Registry, default_registry
 from .spec import PatchSpec
 
@@ -61,6 +62,7 @@ def load_patch(
     allow_outside: bool | None = None,
     max_nodes: int | None = None,
     memory_budget_mb: int | None = None,
+    max_patch_bytes: int | None = None,
 ) -> Patch:
     """Load, validate and analyse a patch.
 
@@ -72,15 +74,21 @@ def load_patch(
     The limits (docs/reliability.md) come from ``config.toml``'s ``[limits]`` and
     ``NEURALGRAPH_*`` variables unless given here: ``allow_outside=True`` lets file parameters
     name files outside the patch's folder (else NG118), ``max_nodes`` caps the node count
-    (NG126), ``memory_budget_mb`` caps what the compiler may allocate (NG127, at ``Engine``).
+    (NG126), ``memory_budget_mb`` caps what the compiler may allocate (NG127, at ``Engine``),
+    ``max_patch_bytes`` caps the file's size (NG101); nesting deeper than
+    :data:`~neuralgraph.prescan.MAX_NESTING` is refused before parsing (NG100).
     """
     registry = registry or default_registry()
     limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
-                         memory_budget_mb=memory_budget_mb)
+                         memory_budget_mb=memory_budget_mb, max_patch_bytes=max_patch_bytes)
     if isinstance(source, Mapping):
         file = None
         shown = None
-        data = copy.deepcopy(dict(source))
+        try:
+            data = copy.deepcopy(dict(source))
+        except RecursionError:  # a dict nested thousands deep: refused like a file that nests too deep
+            raise PatchValidationError([Problem("NG103", f"the patch nests more than {MAX_NESTING} deep",
+                                                hint="a patch nests 5 levels at most")]) from None
         positions: dict = {}
         directory = Path(base_dir) if base_dir else Path.cwd()
     else:
@@ -88,7 +96,9 @@ def load_patch(
         shown = display_path(file)
         try:
             # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
-            text = file.read_text(encoding="utf-8-sig")
+            with open(file, "rb") as f:  # never more than the limit, even from a device or pipe
+                raw = read_limited(f, limits.max_patch_bytes, shown)
+            text = raw.decode("utf-8-sig")
         except FileNotFoundError:
             raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
         except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
@@ -99,6 +109,7 @@ def load_patch(
                                             hint="save the file as UTF-8")]) from None
         except OSError as exc:
             raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
+        check_nesting(text, shown)
         data, positions = parse_toml(text, shown)
         directory = file.resolve().parent
     problems = Problems(shown, positions)

@@ -358,6 +358,10 @@ class PatchLoader:
             p.add("NG116", key, f"file {text!r} does not exist", value=text,
                   hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
             return None
+        if resolved.is_dir():
+            p.add("NG116", key, f"{text!r} is a directory, not a file", value=text,
+                  hint=f"name the file inside {display_path(resolved)}")
+            return None
         return resolved
 
     def _node_inputs(self, name: str, node: Node, params: dict[str, Any], rest: dict[str, Any]) -> NodeSpec:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import CompileError, Problem
 from .memory import check_memory
+from .model_probe import budget as model_budget
 from .events import EventBuffer
 from .fusion import FusedStep, fuse_steps
 from .graph import Edge
@@ -100,8 +101,9 @@ class Compiler:
         spec = self.patch.spec
         problems: list[Problem] = []
         activity: dict[str, np.ndarray | None] = {}
-        built = {name: self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
-                 for name in self.topology.order}
+        with model_budget(self.patch.limits.memory_budget_bytes):  # models are probed against the patch's budget
+            built = {name: self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
+                     for name in self.topology.order}
         check_memory(self.patch, built, self.sample_rate, self.block_size)
         for name in self.topology.order:
             node_spec = spec.nodes[name]
@@ -119,7 +121,8 @@ class Compiler:
                 active_lanes=inherited,
             )
             try:
-                node.prepare(ctx)
+                with model_budget(self.patch.limits.memory_budget_bytes):
+                    node.prepare(ctx)
                 own = node.lane_activity()
             except Exception as exc:  # a plugin's prepare must not crash the host
                 loc = node_spec.loc

@@ -24,6 +24,7 @@ else:  # pragma: no cover
 from .config import Limits
 from .errors import Problem, did_you_mean, display_path
 from .locations import Key, locate
+from .model_probe import budget as model_budget
 from .node import Node
 from .ports import FLOAT32_MAX, Input, ParamRangeError, Rate
 from .prescan import MAX_NESTING
@@ -309,7 +310,8 @@ class PatchLoader:
         if not ok:
             return None
         try:
-            node = cls(**params)
+            with model_budget(self.limits.memory_budget_bytes):  # models are probed against the patch's budget
+                node = cls(**params)
         except (TypeError, ValueError) as exc:
             message = str(exc)
             for pname, resolved in files.items():  # the path as the user wrote it, not where it resolved

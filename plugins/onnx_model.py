@@ -34,6 +34,7 @@ import attrs
 import numpy as np
 import onnxruntime as ort
 
+from neuralgraph.model_probe import check_model_memory
 from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
 
 STATE_IN = "state_in"
@@ -80,7 +81,7 @@ def session_options() -> ort.SessionOptions:
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # failures reach the user as located errors, not coloured log lines
     return opts
 
 
@@ -88,6 +89,7 @@ def open_session(path: str) -> ort.InferenceSession:
     """An onnxruntime session for ``path``; ValueError naming the file when it is not a usable model."""
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist")
+    check_model_memory(path)  # one probe inference under the memory budget, before the real session
     try:
         return ort.InferenceSession(path, sess_options=session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,7 @@ class Engine:
                     self._add_target(f"{name}.{pname}", _ParamTarget(node, pname, decl))
         self.frames_done = 0
         self._faults_seen = 0
+        _quiet_float_warnings({type(node).__module__ for node in self.plan.nodes.values()})
         if warmup:
             # One block now, then a reset: JIT compilation and first-call costs happen here, not
             # in the first audio callback or inside a timed render.
@@ -450,6 +453,15 @@ class Engine:
         cpu = (time.process_time() - t0) / blocks
         period = self.block_size / self.sample_rate
         return {"cpu_per_block_s": cpu, "realtime_factor": period / cpu if cpu > 0 else math.inf}
+
+
+def _quiet_float_warnings(modules: set[str]) -> None:
+    """No numpy overflow/invalid-value warnings printed from node code (nor the compiler's steps):
+    printing is I/O in the audio thread, and the output guard already replaces and reports the
+    NaN/Inf those operations make (``bad_values``). Warnings from the user's own code still show."""
+    for module in sorted(modules | {"neuralgraph"}):
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero|underflow) encountered",
+                                RuntimeWarning, rf"{re.escape(module)}(\.|$)")
 
 
 def _hint(text: str | None) -> str:

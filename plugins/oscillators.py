@@ -524,8 +524,9 @@ def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:
             data = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read wavetable {path.name}: {exc}") from None
-        if data.ndim not in (1, 2) or not np.issubdtype(data.dtype, np.number):
-            raise ValueError(f"wavetable {path.name} must be a 1-D or 2-D array of numbers, "
+        if data.ndim not in (1, 2) or not np.issubdtype(data.dtype, np.number) \
+                or np.issubdtype(data.dtype, np.complexfloating):  # complex: the imaginary part would be dropped
+            raise ValueError(f"wavetable {path.name} must be a 1-D or 2-D array of real numbers, "
                              f"got shape {data.shape} of {data.dtype}")
         data = np.atleast_2d(np.asarray(data, np.float64))
         if frame_size:

@@ -67,6 +67,12 @@ def check_target(path: str | Path, bits: str | None = None) -> Target:
 
     p = Path(path)
     shown = display_path(p)
+    if p.is_dir():
+        raise UsageError(f"cannot write {shown}: it is a directory; give a file name such as "
+                         f"{display_path(p / 'out.wav')}")
+    if p.exists() and not p.is_file():
+        raise UsageError(f"cannot write {shown}: it exists and is not a regular file (a device or pipe); "
+                         "renders go to a regular file, written beside it and then renamed")
     extensions = working_extensions()
     fmt = extensions.get(p.suffix.lower())
     if fmt is None:
@@ -87,12 +93,6 @@ def check_target(path: str | Path, bits: str | None = None) -> Target:
             raise UsageError(f"cannot write {shown}: {fmt} cannot hold --bits {bits} samples "
                              f"(valid for {fmt}: {', '.join(fits)})")
     folder = p.parent
-    if p.is_dir():
-        raise UsageError(f"cannot write {shown}: it is a directory; give a file name such as "
-                         f"{display_path(p / 'out.wav')}")
-    if p.exists() and not p.is_file():
-        raise UsageError(f"cannot write {shown}: it exists and is not a regular file (a device or pipe); "
-                         "renders go to a regular file, written beside it and then renamed")
     if not folder.exists():
         raise UsageError(f"cannot write {shown}: the folder {display_path(folder)} does not exist")
     if not folder.is_dir():

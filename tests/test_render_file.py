@@ -210,7 +210,7 @@ def test_the_terminal_bar_shows_the_time_left():
     stream = io.StringIO()
     progress = RenderProgress("rendering x", 10.0, stream=stream, tty=True)
     for second in range(1, 11):
-        time.sleep(0.001)
+        time.sleep(0.05)  # tqdm redraws at most every 0.1 s
         progress.update(float(second))
     progress.close()
     text = stream.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -304,6 +305,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .patch import load_patch
 
+    _number("--seconds", args.seconds, minimum=0.0, strict=True)
+    if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
+        raise UsageError(f"--osc-port {args.osc_port} is not a UDP port (valid: 0..65535; 0 picks a free one)")
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     settings = load_settings()
     rate, block = _settings(args, patch)
@@ -378,6 +382,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(patch_to_dot(patch))
         return 0
+    from .render_file import check_writable
+
+    check_writable(args.output)
     out = draw_patch(patch, args.output)
     print(f"wrote {display_path(out)}: {len(patch.spec.nodes)} nodes, {len(patch.topology.edges)} connections")
     return 0
@@ -388,10 +395,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .patch import load_patch
     from .profiling import format_profile, hold_notes, profile
 
+    _number("--seconds", args.seconds, minimum=0.0, strict=True)
+    _number("--notes", args.notes, minimum=0.0, strict=False)
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     rate, block = _settings(args, patch)
-    if args.seconds <= 0 or args.notes < 0:
-        return _fail("--seconds must be > 0 and --notes >= 0", EXIT_PATCH)
     engine = Engine(patch, sample_rate=rate, block_size=block, fuse=not args.no_fuse)
     if args.notes:
         hold_notes(engine, args.notes)
@@ -482,6 +489,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does not fail a second time."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure is one message on stderr and an exit status, never a traceback
     (2: a bad patch, argument or input file; 1: a failure while running; 130/143: interrupted)."""
@@ -490,7 +507,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        try:
+            sys.stdout.flush()  # a full disk (> /dev/full) or a closed pipe fails here, not at exit
+        except OSError as exc:
+            _drop_stdout()
+            return _fail(f"cannot write to standard output: {exc.strerror or exc}", EXIT_ERROR)
+        return code
     except PatchError as exc:
         _print_problems(exc)
         return EXIT_PATCH
@@ -507,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory; lower --seconds, voices, or the memory budget (--memory-budget-mb)", EXIT_ERROR)
     except OSError as exc:  # a full disk, a vanished file, a device that went away
+        _drop_stdout()
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
     except Exception as exc:  # a bug: still one line, with how to see the details

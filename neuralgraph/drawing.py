@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .errors import NeuralgraphError
+from .errors import NeuralgraphError, UsageError
 from .graph import Edge
 from .node import Node
 from .patch import Patch
@@ -256,6 +256,6 @@ def draw_patch(patch: Patch, output: str | Path) -> Path:
         out.write_bytes(render_dot(dot, RENDERED[suffix]))
     else:
         known = ", ".join((*DOT_SUFFIXES, *RENDERED))
-        raise NeuralgraphError(f"{out.name}: cannot tell the drawing format from {suffix or 'no suffix'!r}; "
+        raise UsageError(f"{out.name}: cannot tell the drawing format from {suffix or 'no suffix'!r}; "
                                f"use one of {known}")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import NeuralgraphError
+from .errors import NeuralgraphError, UsageError  # an unreadable input file is the user's to fix: exit status 2
 
 CHANNEL_MESSAGES = {"note_on", "note_off", "control_change", "pitchwheel", "aftertouch", "polytouch",
                     "program_change"}
@@ -36,7 +36,7 @@ def midi_length(path: str | Path) -> float:
 
 
 def _open(path: str | Path) -> Any:
-    """The parsed file (a ``mido.MidiFile``); NeuralgraphError naming the file when it cannot be read."""
+    """The parsed file (a ``mido.MidiFile``); UsageError naming the file when it cannot be read."""
     try:
         import mido
     except ImportError as exc:  # pragma: no cover - mido is a dependency
@@ -44,9 +44,9 @@ def _open(path: str | Path) -> Any:
     try:
         song = mido.MidiFile(str(path))
     except FileNotFoundError:
-        raise NeuralgraphError(f"{path}: no such MIDI file") from None
+        raise UsageError(f"{path}: no such MIDI file") from None
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise NeuralgraphError(f"{path}: not a readable standard MIDI file ({exc})") from None
+        raise UsageError(f"{path}: not a readable standard MIDI file ({exc})") from None
     if song.type == 2:
-        raise NeuralgraphError(f"{path}: type 2 MIDI files (independent sequences) are not supported")
+        raise UsageError(f"{path}: type 2 MIDI files (independent sequences) are not supported")
     return song

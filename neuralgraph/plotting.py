@@ -35,9 +35,8 @@ def pyplot() -> Any:
 def check_plot_target(output: str | Path) -> None:
     """Fail before rendering when the picture could not be written: no matplotlib, an unknown
     suffix, a missing or read-only folder (UsageError, or NeuralgraphError for the install)."""
-    import os
-
-    from .errors import UsageError, display_path
+    from .errors import UsageError
+    from .render_file import check_writable
 
     plt = pyplot()
     path = Path(output)
@@ -47,12 +46,7 @@ def check_plot_target(output: str | Path) -> None:
     if suffix not in formats:
         raise UsageError(f"--plot {output}: {'no suffix' if not suffix else f'.{suffix} is not a picture format'}; "
                          f"formats that work: {', '.join('.' + f for f in sorted(formats))}")
-    folder = path.parent
-    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        why = ("is a directory" if path.is_dir() else
-               f"the folder {display_path(folder)} does not exist" if not folder.is_dir() else
-               f"no permission to create files in {display_path(folder)}")
-        raise UsageError(f"--plot {output}: {why}")
+    check_writable(path, "--plot")
 
 
 def title_for(name: str, settings: Sequence[str]) -> str:

@@ -67,12 +67,7 @@ def check_target(path: str | Path, bits: str | None = None) -> Target:
 
     p = Path(path)
     shown = display_path(p)
-    if p.is_dir():
-        raise UsageError(f"cannot write {shown}: it is a directory; give a file name such as "
-                         f"{display_path(p / 'out.wav')}")
-    if p.exists() and not p.is_file():
-        raise UsageError(f"cannot write {shown}: it exists and is not a regular file (a device or pipe); "
-                         "renders go to a regular file, written beside it and then renamed")
+    check_writable(p)  # the folder and the file first: a directory or device says so, not "no extension"
     extensions = working_extensions()
     fmt = extensions.get(p.suffix.lower())
     if fmt is None:
@@ -92,16 +87,28 @@ def check_target(path: str | Path, bits: str | None = None) -> Target:
             fits = [b for b, s in SUBTYPES.items() if soundfile.check_format(fmt, s)]
             raise UsageError(f"cannot write {shown}: {fmt} cannot hold --bits {bits} samples "
                              f"(valid for {fmt}: {', '.join(fits)})")
-    folder = p.parent
-    if not folder.exists():
-        raise UsageError(f"cannot write {shown}: the folder {display_path(folder)} does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {shown}: {display_path(folder)} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {shown}: no permission to create files in {display_path(folder)}")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise UsageError(f"cannot write {shown}: the existing file is read-only")
     return Target(p, fmt, subtype)
+
+
+def check_writable(path: str | Path, lead: str = "cannot write") -> None:
+    """UsageError unless a file could be created or replaced at ``path``: not a directory or device,
+    in a folder that exists and can be written. Messages start with ``lead`` and the path."""
+    p = Path(path)
+    start = f"{lead} {display_path(p)}:"
+    folder = p.parent
+    if p.is_dir():
+        raise UsageError(f"{start} it is a directory; give a file name inside it")
+    if p.exists() and not p.is_file():
+        raise UsageError(f"{start} it exists and is not a regular file (a device or pipe); "
+                         "output goes to a regular file")
+    if not folder.exists():
+        raise UsageError(f"{start} the folder {display_path(folder)} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{start} {display_path(folder)} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{start} no permission to create files in {display_path(folder)}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{start} the existing file is read-only")
 
 
 def partial_path(path: Path) -> Path:

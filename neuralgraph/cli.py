@@ -489,14 +489,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _drop_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's last flush does not fail a second time."""
-    try:
-        sys.stdout.flush()
-    except OSError:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+class _WatchedStdout:
+    """stdout, noting whether a write to it failed (a full disk, a closed pipe)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _drop_stdout(stream: Any) -> None:
+    """Point a failed stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -506,14 +528,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    real_stdout = sys.stdout
+    sys.stdout = watched = _WatchedStdout(real_stdout)
     try:
         code = int(args.func(args) or 0)
-        try:
-            sys.stdout.flush()  # a full disk (> /dev/full) or a closed pipe fails here, not at exit
-        except OSError as exc:
-            _drop_stdout()
-            return _fail(f"cannot write to standard output: {exc.strerror or exc}", EXIT_ERROR)
+        sys.stdout.flush()  # a full disk (> /dev/full) or a closed pipe fails here, not at exit
         return code
+    except OSError as exc:  # a full disk, a vanished file, a device that went away
+        if watched.failed:
+            _drop_stdout(real_stdout)
+            return _fail(f"cannot write to standard output: {exc.strerror or exc}", EXIT_ERROR)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
     except PatchError as exc:
         _print_problems(exc)
         return EXIT_PATCH
@@ -529,12 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except MemoryError:
         return _fail("out of memory; lower --seconds, voices, or the memory budget (--memory-budget-mb)", EXIT_ERROR)
-    except OSError as exc:  # a full disk, a vanished file, a device that went away
-        _drop_stdout()
-        where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
     except Exception as exc:  # a bug: still one line, with how to see the details
         if os.environ.get("NEURALGRAPH_DEBUG"):
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc} (run with NEURALGRAPH_DEBUG=1 for the "
                      "traceback, and please report it)", EXIT_ERROR)
+    finally:
+        sys.stdout = real_stdout

@@ -72,6 +72,8 @@ def _probe(path: str, nbytes: int) -> str | None:
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 4
+    # no constant folding: it would compute constants at load time, outside the capped arena
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.add_session_config_entry("session.use_env_allocators", "1")
     run = ort.RunOptions()
     run.log_severity_level = 4

@@ -119,6 +119,7 @@ def signature_of(path: str) -> tuple[Signature, ort.InferenceSession | None]:
         st = os.stat(path)
     except OSError:
         raise ValueError(f"model file {path!r} does not exist") from None
+    check_model_memory(path)  # cached per budget: a patch with a smaller budget is probed again
     key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
     with _cache_lock:
         sig = _signatures.get(key)

@@ -59,6 +59,11 @@ CASES = [
     (["graph", "nosuch.toml"], 2, r"NG101 no such patch file"),
     (["bench", "adir"], 2, r"NG101 cannot read the patch"),
     (["play", "nosuch.toml"], 2, r"NG101 no such patch file"),
+    # unreadable files (reading /proc/self/mem at offset 0 fails with EIO, even for root)
+    (["check", "/proc/self/mem"], 2, r"/proc/self/mem: NG101 cannot read the patch: \[Errno 5\] Input/output error"),
+    (["render", POLY, "--midi", "/proc/self/mem", "-o", "x.wav"], 2,
+     r"/proc/self/mem: not a readable standard MIDI file \(\[Errno 5\] Input/output error\)"),
+    (["render", FX, "--input", "/proc/self/mem", "-o", "x.wav"], 2, r"cannot read /proc/self/mem: "),
     (["render", POLY, "--midi", "nosuch.mid"], 2, r"--midi nosuch.mid: no such file"),
     (["render", POLY, "--midi", "adir"], 2, r"--midi adir: is a directory, not a file"),
     (["render", POLY, "--midi", "garbage.mid", "-o", "x.wav"], 2, r"garbage.mid: not a readable standard MIDI file"),
@@ -112,6 +117,8 @@ CASES = [
     (["play", SAW, "--backend", "nosuch", "--seconds", "0.1"], 2, r"no audio backend 'nosuch' \(available: jack, sounddevice\)"),
     (["play", SAW, "--device", "no such device", "--seconds", "0.1"], 1,
      r"sounddevice: no output device 'no such device' .*output devices: .*pick one with --device N"),
+    (["play", SAW, "--backend", "jack", "--device", "nosuchserver", "--seconds", "0.1"], 1,
+     r"cannot connect to a JACK server named 'nosuchserver': .*is jackd running\?"),
     (["play", SAW, "--device", "99", "--seconds", "0.1"], 1, r"sounddevice: no output device 99 \(Error querying device 99\); output devices: "),
     # -- commands and flags that do not exist
     (["rendr", SAW], 2, r"invalid choice: 'rendr'"),

@@ -132,8 +132,8 @@ def explain_write_error(exc: BaseException, path: Path, written: int) -> str:
 
 class AtomicAudioFile:
     """A sound file written to a temporary file beside ``target.path`` and renamed over it on
-    :meth:`commit`; :meth:`abort` (or leaving a ``with`` block by an exception) removes the
-    temporary file, or keeps it as ``<stem>.partial<suffix>`` when ``keep_partial``."""
+    :meth:`commit`; :meth:`abort` removes the temporary file, or keeps it as
+    ``<stem>.partial<suffix>`` when ``keep_partial``."""
 
     def __init__(self, target: Target, sample_rate: int, channels: int, block_size: int,
                  *, keep_partial: bool = False) -> None:

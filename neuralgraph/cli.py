@@ -210,10 +210,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
           f"rendered in {result.wall:.2f} s ({factor:.1f}x real time)")
     if args.plot:
-        from .audiofile import read_audio as read_back
         from .plotting import plot_render, title_for
 
-        audio, _ = read_back(out)  # the picture needs the whole render: read it back from the file
+        audio, _ = read_audio(out)  # the picture needs the whole render: read it back from the file
         title = title_for(patch.name, [Path(args.patch).name, f"{rate} Hz", f"block {block}", f"{seconds:.2f} s",
                                        *([f"midi {Path(args.midi).name}"] if args.midi else []),
                                        *(f"--set {item}" for item in args.set)])

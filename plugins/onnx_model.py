@@ -34,8 +34,18 @@ import attrs
 import numpy as np
 import onnxruntime as ort
 
-from neuralgraph.model_probe import check_model_memory
-from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import (
+    Input,
+    Node,
+    Output,
+    Param,
+    ParamValueError,
+    Ports,
+    PrepareContext,
+    Rate,
+    check_model_memory,
+    hookimpl,
+)
 
 STATE_IN = "state_in"
 STATE_OUT = "state_out"

@@ -2,7 +2,7 @@
 error) or 1 (a failure while running) with one clear message naming what was wrong and what
 would be valid, and never a traceback (issue 18, "The command line never shows a traceback").
 
-The command line runs in-process (``neuralgraph.cli.main``) to stay fast; the few cases that
+The command line runs in-process (``neuralgraph._tools.cli.main``) to stay fast; the few cases that
 need a real process (stdout on a full disk, an unreadable file for a non-root user) use one.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from neuralgraph.cli import main
+from neuralgraph._tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAW = str(ROOT / "graphs" / "saw_chord.toml")  # plays on its own
@@ -61,28 +61,45 @@ CASES = [
     (["play", "nosuch.toml"], 2, r"NG101 no such patch file"),
     # unreadable files (reading /proc/self/mem at offset 0 fails with EIO, even for root)
     (["check", "/proc/self/mem"], 2, r"/proc/self/mem: NG101 cannot read the patch: \[Errno 5\] Input/output error"),
-    (["render", POLY, "--midi", "/proc/self/mem", "-o", "x.wav"], 2,
-     r"/proc/self/mem: not a readable standard MIDI file \(\[Errno 5\] Input/output error\)"),
+    (
+        ["render", POLY, "--midi", "/proc/self/mem", "-o", "x.wav"],
+        2,
+        r"/proc/self/mem: not a readable standard MIDI file \(\[Errno 5\] Input/output error\)",
+    ),
     (["render", FX, "--input", "/proc/self/mem", "-o", "x.wav"], 2, r"cannot read /proc/self/mem: "),
     (["render", POLY, "--midi", "nosuch.mid"], 2, r"--midi nosuch.mid: no such file"),
     (["render", POLY, "--midi", "adir"], 2, r"--midi adir: is a directory, not a file"),
     (["render", POLY, "--midi", "garbage.mid", "-o", "x.wav"], 2, r"garbage.mid: not a readable standard MIDI file"),
     (["render", FX, "--input", "nosuch.wav"], 2, r"--input nosuch.wav: no such file"),
     (["render", FX, "--input", "garbage.wav", "-o", "x.wav"], 2, r"cannot read garbage.wav: "),
-    (["render", FX, "--input", "at44k.wav", "-o", "x.wav"], 2,
-     r"at 44100 Hz but the engine runs at 48000 Hz \(resample it, or render with --sample-rate 44100\)"),
+    (
+        ["render", FX, "--input", "at44k.wav", "-o", "x.wav"],
+        2,
+        r"at 44100 Hz but the engine runs at 48000 Hz \(resample it, or render with --sample-rate 44100\)",
+    ),
     # -- inputs the patch cannot use
-    (["render", SUBTRACTIVE, "--midi", ARPEGGIO], 2,
-     r"has no MIDI input, so the file would be ignored \(the patch's inputs: none"),
+    (
+        ["render", SUBTRACTIVE, "--midi", ARPEGGIO],
+        2,
+        r"has no MIDI input, so the file would be ignored \(the patch's inputs: none",
+    ),
     (["render", SAW, "--input", "at44k.wav"], 2, r"has no io.input node, so the file would be ignored"),
     # -- outputs
     (["render", SAW, "-o", "x.mp4", "--seconds", "1"], 2, r"'.mp4', not an audio format .*formats that work: "),
     (["render", SAW, "-o", "nosuch/x.wav"], 2, r"the folder nosuch does not exist"),
     (["render", SAW, "-o", "adir"], 2, r"cannot write adir: it is a directory"),
     (["render", SAW, "-o", "/dev/full"], 2, r"not a regular file"),
-    (["render", SAW, "-o", "x.flac", "--bits", "float"], 2, r"FLAC cannot hold --bits float samples \(valid for FLAC: 16, 24\)"),
+    (
+        ["render", SAW, "-o", "x.flac", "--bits", "float"],
+        2,
+        r"FLAC cannot hold --bits float samples \(valid for FLAC: 16, 24\)",
+    ),
     (["render", SAW, "--bits", "8"], 2, r"argument --bits: invalid choice: '8' \(choose from"),
-    (["render", SAW, "--plot", "x.xyz", "--seconds", "1"], 2, r"--plot x.xyz: .xyz is not a picture format; formats that work: "),
+    (
+        ["render", SAW, "--plot", "x.xyz", "--seconds", "1"],
+        2,
+        r"--plot x.xyz: .xyz is not a picture format; formats that work: ",
+    ),
     (["render", SAW, "--plot", "nosuch/x.png"], 2, r"--plot nosuch/x.png: the folder nosuch does not exist"),
     (["graph", SAW, "-o", "x.xyz"], 2, r"cannot tell the drawing format from '.xyz'; use one of .dot"),
     (["graph", SAW, "-o", "nosuch/x.svg"], 2, r"the folder nosuch does not exist"),
@@ -110,16 +127,38 @@ CASES = [
     (["render", SAW, "--set", "oops"], 2, r"--set oops: expected node.param=VALUE"),
     (["check", SAW, "--set", "nosuch.freq=1"], 2, r"NG130 .*no node `nosuch` in the patch"),
     (["check", SAW, "--set", "root.freq=abc"], 2, r"\(from --set root.freq\) `abc`: there is no node `abc`"),
-    (["check", SAW, "--set", "root.freq=1e6"], 2, r"NG113 nodes.root.freq: \(from --set root.freq\) 1000000.0 .*valid: "),
-    (["check", SAW, "--set", "root.fraq=5"], 2, r"\(from --set root.fraq\) .*no parameter or input `fraq` \(did you mean `freq`"),
+    (
+        ["check", SAW, "--set", "root.freq=1e6"],
+        2,
+        r"NG113 nodes.root.freq: \(from --set root.freq\) 1000000.0 .*valid: ",
+    ),
+    (
+        ["check", SAW, "--set", "root.fraq=5"],
+        2,
+        r"\(from --set root.fraq\) .*no parameter or input `fraq` \(did you mean `freq`",
+    ),
     # -- unknown names: node types, backends, devices
     (["nodes", "osc.sawx"], 2, r"no node type 'osc.sawx' \(did you mean `osc.saw`"),
-    (["play", SAW, "--backend", "nosuch", "--seconds", "0.1"], 2, r"no audio backend 'nosuch' \(available: jack, sounddevice\)"),
-    (["play", SAW, "--device", "no such device", "--seconds", "0.1"], 1,
-     r"sounddevice: no output device 'no such device' .*output devices: .*pick one with --device N"),
-    (["play", SAW, "--backend", "jack", "--device", "nosuchserver", "--seconds", "0.1"], 1,
-     r"cannot connect to a JACK server named 'nosuchserver': .*is jackd running\?"),
-    (["play", SAW, "--device", "99", "--seconds", "0.1"], 1, r"sounddevice: no output device 99 \(Error querying device 99\); output devices: "),
+    (
+        ["play", SAW, "--backend", "nosuch", "--seconds", "0.1"],
+        2,
+        r"no audio backend 'nosuch' \(available: jack, sounddevice\)",
+    ),
+    (
+        ["play", SAW, "--device", "no such device", "--seconds", "0.1"],
+        1,
+        r"sounddevice: no output device 'no such device' .*output devices: .*pick one with --device N",
+    ),
+    (
+        ["play", SAW, "--backend", "jack", "--device", "nosuchserver", "--seconds", "0.1"],
+        1,
+        r"cannot connect to a JACK server named 'nosuchserver': .*is jackd running\?",
+    ),
+    (
+        ["play", SAW, "--device", "99", "--seconds", "0.1"],
+        1,
+        r"sounddevice: no output device 99 \(Error querying device 99\); output devices: ",
+    ),
     # -- commands and flags that do not exist
     (["rendr", SAW], 2, r"invalid choice: 'rendr'"),
     (["render"], 2, r"the following arguments are required: patch"),
@@ -140,20 +179,26 @@ def test_wrong_values_give_one_clear_message_and_the_right_exit_code(work, capsy
     assert not (tuple(work.glob("*.partial*")) or tuple(work.glob(".*.partial"))), "a render left a temporary file"
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ({"NEURALGRAPH_SAMPLE_RATE": "0"}, r"NEURALGRAPH_SAMPLE_RATE=0 is out of range \(valid: 8000..384000\)"),
-    ({"NEURALGRAPH_BUFFER_SIZE": "-1"}, r"NEURALGRAPH_BUFFER_SIZE=-1 is out of range \(valid: 1..16384\)"),
-    ({"NEURALGRAPH_BUFFER_SIZE": "big"}, r"NEURALGRAPH_BUFFER_SIZE='big' is not an integer"),
-    ({"NEURALGRAPH_PLUGINS": "nope"}, r"NEURALGRAPH_PLUGINS='nope' names plugins that are not installed: nope "
-                                      r"\(installed: .*oscillators"),
-    ({"NEURALGRAPH_MAX_NODES": "many"}, r"NEURALGRAPH_MAX_NODES='many' is not an integer"),
-    ("[audio]\nbuffer_size = 0\n", r"config.toml: \[audio\] buffer_size = 0 is out of range \(valid: 1..16384\)"),
-    ("[audio]\nsample_rate = 0\n", r"config.toml: \[audio\] sample_rate = 0 is out of range"),
-    ("[audio\n", r"config.toml: "),
-    ("[limits]\nmax_render_seconds = 0\n", r"max_render_seconds must be a whole number of at least 1, not 0"),
-])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"NEURALGRAPH_SAMPLE_RATE": "0"}, r"NEURALGRAPH_SAMPLE_RATE=0 is out of range \(valid: 8000..384000\)"),
+        ({"NEURALGRAPH_BUFFER_SIZE": "-1"}, r"NEURALGRAPH_BUFFER_SIZE=-1 is out of range \(valid: 1..16384\)"),
+        ({"NEURALGRAPH_BUFFER_SIZE": "big"}, r"NEURALGRAPH_BUFFER_SIZE='big' is not an integer"),
+        (
+            {"NEURALGRAPH_PLUGINS": "nope"},
+            r"NEURALGRAPH_PLUGINS='nope' names plugins that are not installed: nope "
+            r"\(installed: .*oscillators",
+        ),
+        ({"NEURALGRAPH_MAX_NODES": "many"}, r"NEURALGRAPH_MAX_NODES='many' is not an integer"),
+        ("[audio]\nbuffer_size = 0\n", r"config.toml: \[audio\] buffer_size = 0 is out of range \(valid: 1..16384\)"),
+        ("[audio]\nsample_rate = 0\n", r"config.toml: \[audio\] sample_rate = 0 is out of range"),
+        ("[audio\n", r"config.toml: "),
+        ("[limits]\nmax_render_seconds = 0\n", r"max_render_seconds must be a whole number of at least 1, not 0"),
+    ],
+)
 def test_bad_settings_in_the_environment_or_config_are_usage_errors(work, capsys, monkeypatch, setting, message):
-    from neuralgraph.registry import default_registry
+    from neuralgraph._plugins.registry import default_registry
 
     if isinstance(setting, dict):
         for key, value in setting.items():
@@ -182,8 +227,13 @@ def test_a_patch_that_needs_an_input_warns_when_none_is_given(work, capsys):
 
 def test_stdout_on_a_full_disk_is_one_message(work):
     with open("/dev/full", "w") as full:
-        run = subprocess.run([sys.executable, "-m", "neuralgraph", "check", SAW], stdout=full,
-                             stderr=subprocess.PIPE, text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "neuralgraph", "check", SAW],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     assert run.returncode == 1
     assert run.stderr == "neuralgraph: cannot write to standard output: No space left on device\n"
 

@@ -37,28 +37,37 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import neuralgraph as ng
-from neuralgraph.cli import build_parser, main
+from neuralgraph._tools.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-GENERATED = {"reference/nodes.md", "reference/cli.md"}  # made by docs/gen_nodes.py at build time
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]  # docs/reference/ too
+#: made by docs/gen_nodes.py at build time (a copy is kept in docs/reference/ for the source tree)
+GENERATED = {"reference/nodes.md", "reference/cli.md"}
 BLOCK = re.compile(r"(?:<!-- (file|not-run): ([^>]*?) -->\s*\n)?^[ \t]*```(\w*)\n(.*?)^[ \t]*```", re.S | re.M)
 SETUP = ("pip ", "python3 -m venv", ". .venv", "mkdir ", "cd ", "python -m pytest", "mkdocs ")
 #: the parts of the repository a block may be an excerpt of
-SOURCES = [p for d in ("examples", "plugins", "graphs", "tests", "benchmarks", "neuralgraph")
-           for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".toml") and p.is_file()]
+SOURCES = [
+    p
+    for d in ("examples", "plugins", "graphs", "tests", "benchmarks", "neuralgraph")
+    for p in (ROOT / d).rglob("*")
+    if p.suffix in (".py", ".toml") and p.is_file()
+]
 
 
 def blocks(page: Path) -> list[tuple[str, str | None, str, str, int]]:
     """(marker kind, marker text, language, body, line) of every fenced block."""
     text = page.read_text(encoding="utf-8")
-    return [(m[1], m[2], m[3], textwrap.dedent(m[4]), text.count("\n", 0, m.start(3)) + 1)
-            for m in BLOCK.finditer(text)]
+    return [
+        (m[1], m[2], m[3], textwrap.dedent(m[4]), text.count("\n", 0, m.start(3)) + 1) for m in BLOCK.finditer(text)
+    ]
 
 
 def block_ids() -> list:
-    return [pytest.param(page, kind, note, lang, body, id=f"{page.name}:{line}")
-            for page in PAGES for kind, note, lang, body, line in blocks(page)]
+    return [
+        pytest.param(page, kind, note, lang, body, id=f"{page.name}:{line}")
+        for page in PAGES
+        for kind, note, lang, body, line in blocks(page)
+    ]
 
 
 def excerpt(body: str) -> Path | None:
@@ -78,8 +87,9 @@ def scratch(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("docs")
     for name in ("graphs", "examples", "benchmarks"):
         (folder / name).symlink_to(ROOT / name)
-    soundfile.write(folder / "dry.wav", (0.1 * np.random.default_rng(1).standard_normal((24000, 2))).astype(np.float32),
-                    48000)
+    soundfile.write(
+        folder / "dry.wav", (0.1 * np.random.default_rng(1).standard_normal((24000, 2))).astype(np.float32), 48000
+    )
     for page in PAGES:  # the files pages ask the reader to save
         for kind, note, _lang, body, _line in blocks(page):
             if kind == "file":
@@ -99,7 +109,7 @@ def run_python(body: str, folder: Path, monkeypatch) -> None:
 def check_toml(body: str, monkeypatch, folder: Path) -> None:
     data = tomllib.loads(body)
     if set(data) <= {"audio", "limits"}:  # a config.toml
-        from neuralgraph.config import load_limits, load_settings
+        from neuralgraph._patch.config import load_limits, load_settings
 
         (folder / "config.toml").write_text(body, encoding="utf-8")
         load_settings(environ={}, paths=[folder / "config.toml"])
@@ -114,8 +124,11 @@ def check_toml(body: str, monkeypatch, folder: Path) -> None:
     for name, table in data["nodes"].items():  # a fragment: each node on its own
         cls = registry.node_class(table["type"])
         node = cls(**{k: v for k, v in table.items() if k in cls.params()})
-        unknown = {key for key in set(table) - {"type"} - set(cls.params()) - set(node.inputs())
-                   if not ("*" in key and any(fnmatch.fnmatch(port, key) for port in node.inputs()))}
+        unknown = {
+            key
+            for key in set(table) - {"type"} - set(cls.params()) - set(node.inputs())
+            if not ("*" in key and any(fnmatch.fnmatch(port, key) for port in node.inputs()))
+        }
         assert not unknown, f"{name}: {table['type']} has no {sorted(unknown)}"
 
 
@@ -156,8 +169,11 @@ def run_command(line: str, folder: Path, monkeypatch, capsys) -> None:
     script = ROOT / words[1]
     assert script.is_file(), f"{line}: {words[1]} does not exist"
     source = script.read_text(encoding="utf-8")
-    missing = [f for f in (w.split("=")[0] for w in words[2:] if w.startswith("--"))
-               if not re.search(rf"add_argument\([^)]*[\"']{re.escape(f)}[\"']", source)]
+    missing = [
+        f
+        for f in (w.split("=")[0] for w in words[2:] if w.startswith("--"))
+        if not re.search(rf"add_argument\([^)]*[\"']{re.escape(f)}[\"']", source)
+    ]
     assert not missing, f"{line}: {words[1]} has no argument {missing}"
 
 
@@ -186,7 +202,9 @@ def test_every_code_block_runs(page, kind, note, lang, body, scratch, monkeypatc
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
-@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "page", sorted((ROOT / "docs").rglob("*.md")), ids=lambda p: p.relative_to(ROOT / "docs").as_posix()
+)
 def test_links_in_the_docs_resolve_in_the_source_tree(page):
     text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
     broken = []

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import neuralgraph as ng
-from neuralgraph.cli import main
-from neuralgraph.prescan import MAX_NESTING
+from neuralgraph._patch.prescan import MAX_NESTING
+from neuralgraph._tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,21 +31,33 @@ def constant_of_shape_model(path: Path, elements: int) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     shape = numpy_helper.from_array(np.array([elements], np.int64), "shape")
-    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"],
-                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
-             helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
-             helper.make_node("Add", ["x", "s"], ["y"])]
-    graph = helper.make_graph(nodes, "bomb", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])], initializer=[shape])
+    nodes = [
+        helper.make_node(
+            "ConstantOfShape", ["shape"], ["big"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])
+        ),
+        helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+        helper.make_node("Add", ["x", "s"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "bomb",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+        initializer=[shape],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
     return path
 
 
-MODEL_PATCH = 'schema = 1\n[nodes.nn]\ntype = "onnx.model"\nmodel = "{model}"\n[nodes.out]\ntype = "io.output"\nin = "nn"\n'
-PEAK = ("import resource, sys\nfrom neuralgraph.cli import main\n"
-        "rc = main(sys.argv[1:])\nprint(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+MODEL_PATCH = (
+    'schema = 1\n[nodes.nn]\ntype = "onnx.model"\nmodel = "{model}"\n[nodes.out]\ntype = "io.output"\nin = "nn"\n'
+)
+PEAK = (
+    "import resource, sys\nfrom neuralgraph._tools.cli import main\n"
+    "rc = main(sys.argv[1:])\nprint(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+)
 
 
 def test_a_tiny_model_with_a_huge_inference_is_refused_at_its_model_key(tmp_path):
@@ -53,13 +65,17 @@ def test_a_tiny_model_with_a_huge_inference_is_refused_at_its_model_key(tmp_path
     assert bomb.stat().st_size < 300
     patch = tmp_path / "p.toml"
     patch.write_text(MODEL_PATCH.format(model="bomb.onnx"))
-    run = subprocess.run([sys.executable, "-c", PEAK, "check", str(patch)], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", PEAK, "check", str(patch)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     code, peak_kb = run.stdout.split()[-2:]
     assert code == "2", run.stderr
-    assert re.search(r"p.toml:4:9: NG117 nodes.nn.model: onnx.model: one inference of '.*bomb.onnx' needs more "
-                     r"than the memory budget of 2048 MB \(one tensor alone needs 2048 MB\); raise it on purpose "
-                     r"with --memory-budget-mb", run.stderr), run.stderr
+    assert re.search(
+        r"p.toml:4:9: NG117 nodes.nn.model: onnx.model: one inference of '.*bomb.onnx' needs more "
+        r"than the memory budget of 2048 MB \(one tensor alone needs 2048 MB\); raise it on purpose "
+        r"with --memory-budget-mb",
+        run.stderr,
+    ), run.stderr
     assert int(peak_kb) < 1024 * 1024, "the refusal must not allocate what the model asks for (was 4.6 GB)"
     assert "\x1b[" not in run.stderr and "onnxruntime" not in run.stderr.replace("onnx.model", "")  # no ORT log lines
 
@@ -70,7 +86,9 @@ def test_the_budget_of_the_patch_applies_to_the_probe(tmp_path):
     patch.write_text(MODEL_PATCH.format(model="mid.onnx"))
     assert problems(patch) == []
     refused = [p.format() for p in ng.check_patch(patch, memory_budget_mb=32)[1]]
-    assert len(refused) == 1 and "needs more than the memory budget of 32 MB (one tensor alone needs 64 MB)" in refused[0]
+    assert (
+        len(refused) == 1 and "needs more than the memory budget of 32 MB (one tensor alone needs 64 MB)" in refused[0]
+    )
 
 
 def test_real_models_pass_the_probe():
@@ -84,9 +102,11 @@ def test_a_patch_over_the_byte_limit_is_refused_unread(tmp_path):
     node = '[nodes.n{}]\ntype = "osc.sine"\nfreq = 440.0\n'
     big.write_text("schema = 1\n" + "".join(node.format(i) for i in range(120_000)))  # about 5 MB
     assert big.stat().st_size > 4 * 1024 * 1024
-    assert problems(big) == [f"{big}: NG101 the patch file is larger than the limit of 4194304 bytes (raise it on "
-                             "purpose: max_patch_bytes in [limits] of config.toml, NEURALGRAPH_MAX_PATCH_BYTES, or "
-                             "load_patch(..., max_patch_bytes=N))".replace(f"{big}:", f"{big}:1:1:")]
+    assert problems(big) == [
+        f"{big}: NG101 the patch file is larger than the limit of 4194304 bytes (raise it on "
+        "purpose: max_patch_bytes in [limits] of config.toml, NEURALGRAPH_MAX_PATCH_BYTES, or "
+        "load_patch(..., max_patch_bytes=N))".replace(f"{big}:", f"{big}:1:1:")
+    ]
     # the limit is a setting: raised, the same file reaches the node-count limit instead
     assert "NG126" in ng.check_patch(big, max_patch_bytes=8 * 1024 * 1024)[1][0].format()
 
@@ -95,24 +115,34 @@ def test_an_endless_device_is_read_only_up_to_the_limit():
     assert problems(Path("/dev/zero"))[0].startswith("/dev/zero:1:1: NG101 the patch file is larger than the limit")
 
 
-@pytest.mark.parametrize(("text", "where", "what"), [
-    ("schema = 1\nx = " + "[" * 2000 + "]" * 2000 + "\n", "2:37", "brackets nest more than 32 deep"),
-    ("schema = 1\nx = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n", "2:" + str(4 + 5 * 32 + 1),
-     "brackets nest more than 32 deep"),
-    ("schema = 1\n" + ".".join(["a"] * 100_000) + " = 1\n", "2:1", "a dotted key has more than 32 parts"),
-    ("schema = 1\n[" + ".".join(["t"] * 40) + "]\n", "2:2", "a dotted key has more than 32 parts"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ("schema = 1\nx = " + "[" * 2000 + "]" * 2000 + "\n", "2:37", "brackets nest more than 32 deep"),
+        (
+            "schema = 1\nx = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n",
+            "2:" + str(4 + 5 * 32 + 1),
+            "brackets nest more than 32 deep",
+        ),
+        ("schema = 1\n" + ".".join(["a"] * 100_000) + " = 1\n", "2:1", "a dotted key has more than 32 parts"),
+        ("schema = 1\n[" + ".".join(["t"] * 40) + "]\n", "2:2", "a dotted key has more than 32 parts"),
+    ],
+)
 def test_deep_nesting_is_refused_before_parsing_with_its_line(tmp_path, text, where, what):
     path = tmp_path / "deep.toml"
     path.write_text(text)
-    assert problems(path) == [f"{path}:{where}: NG100 {what}; the patch is not parsed "
-                              f"(a patch nests 5 levels at most; the limit is {MAX_NESTING})"]
+    assert problems(path) == [
+        f"{path}:{where}: NG100 {what}; the patch is not parsed "
+        f"(a patch nests 5 levels at most; the limit is {MAX_NESTING})"
+    ]
 
 
 def test_brackets_and_dots_inside_strings_and_comments_do_not_count(tmp_path):
     path = tmp_path / "ok.toml"
-    path.write_text('schema = 1\n# ' + "[" * 100 + "\nname = \"" + "a." * 100 + "[" * 100 + '"\n'
-                    '[nodes.out]\ntype = "io.output"\nin = 0.0\n')
+    path.write_text(
+        "schema = 1\n# " + "[" * 100 + '\nname = "' + "a." * 100 + "[" * 100 + '"\n'
+        '[nodes.out]\ntype = "io.output"\nin = 0.0\n'
+    )
     assert problems(path) == []
 
 
@@ -133,8 +163,10 @@ def test_a_deep_dict_built_in_code_is_a_problem_not_a_recursion_error():
 def test_an_empty_model_with_a_downstream_connection_is_located(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text(MODEL_PATCH.format(model=""))
-    assert problems(path) == [f"{path}:7:6: NG121 nodes.out.in: `nn`: `nn` (onnx.model) has no outputs "
-                              "(its ports depend on its parameters: an onnx.model needs a `model` file)"]
+    assert problems(path) == [
+        f"{path}:7:6: NG121 nodes.out.in: `nn`: `nn` (onnx.model) has no outputs "
+        "(its ports depend on its parameters: an onnx.model needs a `model` file)"
+    ]
     assert main(["render", str(path), "-o", str(tmp_path / "x.wav")]) == 2
 
 
@@ -142,16 +174,20 @@ def test_a_folder_given_as_a_model_says_it_is_a_folder(tmp_path):
     (tmp_path / "models").mkdir()
     path = tmp_path / "p.toml"
     path.write_text(MODEL_PATCH.format(model="models"))
-    assert problems(path) == [f"{path}:4:9: NG116 nodes.nn.model: 'models' is a directory, not a file "
-                              f"(name the file inside {tmp_path / 'models'})"]
+    assert problems(path) == [
+        f"{path}:4:9: NG116 nodes.nn.model: 'models' is a directory, not a file "
+        f"(name the file inside {tmp_path / 'models'})"
+    ]
 
 
 # ---- item 10: nonsense values --------------------------------------------------------------------
 def test_a_complex_wavetable_is_refused(tmp_path):
     np.save(tmp_path / "c.npy", np.ones((2, 64), np.complex64))
     path = tmp_path / "p.toml"
-    path.write_text('schema = 1\n[nodes.osc]\ntype = "osc.wavetable"\ntable = "c.npy"\n'
-                    '[nodes.out]\ntype = "io.output"\nin = "osc"\n')
+    path.write_text(
+        'schema = 1\n[nodes.osc]\ntype = "osc.wavetable"\ntable = "c.npy"\n'
+        '[nodes.out]\ntype = "io.output"\nin = "osc"\n'
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no ComplexWarning on the way
         with pytest.raises(ng.PatchError) as caught:
@@ -161,10 +197,21 @@ def test_a_complex_wavetable_is_refused(tmp_path):
 
 
 def test_an_overflowing_mixer_prints_no_warning_and_is_reported_by_the_guard(load):
-    patch = load({"osc": {"type": "osc.sine"},
-                  "mx": {"type": "mix", "count": 2, "in_1": "osc", "in_2": "osc", "gain_1": 1e30, "gain_2": 1e30,
-                         "level": 1e30},
-                  "out": {"type": "io.output", "in": "mx"}})
+    patch = load(
+        {
+            "osc": {"type": "osc.sine"},
+            "mx": {
+                "type": "mix",
+                "count": 2,
+                "in_1": "osc",
+                "in_2": "osc",
+                "gain_1": 1e30,
+                "gain_2": 1e30,
+                "level": 1e30,
+            },
+            "out": {"type": "io.output", "in": "mx"},
+        }
+    )
     engine = ng.Engine(patch)
     with warnings.catch_warnings(record=True) as caught:
         audio = engine.render(0.1)

@@ -18,9 +18,9 @@ import pytest
 import soundfile
 
 import neuralgraph as ng
-from neuralgraph.cli import main
-from neuralgraph.progress import RenderProgress
-from neuralgraph.render_file import check_target, render_to_file
+from neuralgraph._tools.cli import main
+from neuralgraph._tools.progress import RenderProgress
+from neuralgraph._tools.render_file import check_target, render_to_file
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A cheap stereo patch: the memory a render needs is the audio it holds, not the nodes.
@@ -55,8 +55,9 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "neuralgraph", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "neuralgraph", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 # ---- streaming ------------------------------------------------------------------------------
@@ -78,8 +79,10 @@ def _umask() -> int:
     return mask
 
 
-PEAK = ("import resource, sys\nfrom neuralgraph.cli import main\n"
-        "rc = main(sys.argv[1:])\nprint(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+PEAK = (
+    "import resource, sys\nfrom neuralgraph._tools.cli import main\n"
+    "rc = main(sys.argv[1:])\nprint(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+)
 
 
 def peak_rss_kb(*args: str) -> int:
@@ -99,13 +102,16 @@ def test_peak_memory_does_not_grow_with_the_length_of_the_render(sine, tmp_path)
 
 
 # ---- checked before rendering ----------------------------------------------------------------
-@pytest.mark.parametrize(("output", "message"), [
-    ("nosuch/x.wav", r"the folder nosuch does not exist"),
-    ("x.mp4", r"'.mp4', not an audio format .*formats that work: \.wav, \.flac"),
-    ("x", r"has no file extension.*formats that work: \.wav"),
-    (".", r"is a directory"),
-    ("/dev/full", r"not a regular file"),
-])
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("nosuch/x.wav", r"the folder nosuch does not exist"),
+        ("x.mp4", r"'.mp4', not an audio format .*formats that work: \.wav, \.flac"),
+        ("x", r"has no file extension.*formats that work: \.wav"),
+        (".", r"is a directory"),
+        ("/dev/full", r"not a regular file"),
+    ],
+)
 def test_a_bad_output_is_refused_before_anything_renders(sine, tmp_path, monkeypatch, capsys, output, message):
     monkeypatch.chdir(tmp_path)
     # an hour would take minutes: a quick refusal shows the check comes first
@@ -142,12 +148,20 @@ def test_a_failed_write_keeps_the_existing_file_and_says_why(sine, tmp_path):
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 1024, resource.RLIM_INFINITY))
 
-    run = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(sine), "-o", str(out),
-                          "--seconds", "10", "-q"], capture_output=True, text=True, preexec_fn=limit, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "neuralgraph", "render", str(sine), "-o", str(out), "--seconds", "10", "-q"],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=60,
+    )
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert re.search(r"writing .*take.wav failed after \d+ frames: .*ulimit -f\) is 204800 bytes; "
-                     r".*take.wav left unchanged", run.stderr), run.stderr
+    assert re.search(
+        r"writing .*take.wav failed after \d+ frames: .*ulimit -f\) is 204800 bytes; "
+        r".*take.wav left unchanged",
+        run.stderr,
+    ), run.stderr
     assert out.read_bytes() == before
     assert leftovers(tmp_path) == []
 
@@ -161,8 +175,9 @@ def wait_for_progress(proc: subprocess.Popen, percent: int) -> None:
     raise AssertionError("the render ended before the progress line")
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
-                                                   (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")]
+)
 def test_an_interrupted_render_leaves_the_existing_file_untouched(sine, tmp_path, sig, code, word):
     out = tmp_path / "take.wav"
     before = existing_wav(out)
@@ -196,13 +211,32 @@ def test_keep_partial_keeps_a_valid_file_of_what_was_rendered(sine, tmp_path):
 
 # ---- progress --------------------------------------------------------------------------------
 def test_progress_lines_off_a_terminal_carry_percent_speed_and_eta(sine, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(sine), "-o", str(tmp_path / "p.wav"),
-                          "--seconds", "20"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "neuralgraph", "render", str(sine), "-o", str(tmp_path / "p.wav"), "--seconds", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     lines = [line for line in run.stderr.splitlines() if "% (" in line]
     assert [int(re.search(r"(\d+)% \(", line)[1]) for line in lines] == list(range(10, 101, 10))
     assert all(re.search(r"\d+\.\dx real time, ETA \d:\d\d:\d\d$", line) for line in lines), lines
-    quiet = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(sine), "-o", str(tmp_path / "p.wav"),
-                            "--seconds", "2", "--quiet"], capture_output=True, text=True, timeout=60)
+    quiet = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neuralgraph",
+            "render",
+            str(sine),
+            "-o",
+            str(tmp_path / "p.wav"),
+            "--seconds",
+            "2",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
@@ -232,8 +266,11 @@ def test_a_one_note_ten_hour_midi_file_is_refused_before_starting(tmp_path, caps
     code = main(["render", str(ROOT / "graphs" / "poly_saw.toml"), "--midi", str(midi), "-o", str(tmp_path / "x.wav")])
     err = capsys.readouterr().err
     assert code == 2
-    assert re.search(r"the render would be 3600\d\.\d s long \(.*late.mid plus --tail 2\), more than the limit "
-                     r"of 3600 s; raise it on purpose with --max-seconds", err), err
+    assert re.search(
+        r"the render would be 3600\d\.\d s long \(.*late.mid plus --tail 2\), more than the limit "
+        r"of 3600 s; raise it on purpose with --max-seconds",
+        err,
+    ), err
     assert not (tmp_path / "x.wav").exists()
 
 

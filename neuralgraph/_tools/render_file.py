@@ -255,6 +255,8 @@ def sigterm_interrupts() -> Iterator[None]:
 
 @attrs.frozen
 class RenderResult:
+    """What :func:`render_to_file` wrote: the file, its length in frames, and the wall time taken."""
+
     path: Path
     frames: int
     wall: float  #: seconds the render took

@@ -1,11 +1,12 @@
 """neuralgraph: real-time audio synthesis that composes neural-network models with classic DSP.
 
 This module is the public face for host programs and scripts: load and check a patch, compile
-it, render it offline, play it through an audio backend, control a running engine, render a
-data set of one patch over a parameter space (``load_job`` and ``run_batch``, what
-``neuralgraph batch`` runs: docs/batch.md), and the errors all of these raise. Plugin authors
-use :mod:`neuralgraph.plugin`; plugin tests use :mod:`neuralgraph.testing`. Every other module
-is private and may change without notice.
+it, render it offline (to an array, or streamed block by block into a file that replaces the
+target only when complete: ``check_target`` and ``render_to_file``), play it through an audio
+backend, control a running engine, render a data set of one patch over a parameter space
+(``load_job`` and ``run_batch``, what ``neuralgraph batch`` runs: docs/batch.md), and the errors
+all of these raise. Plugin authors use :mod:`neuralgraph.plugin`; plugin tests use
+:mod:`neuralgraph.testing`. Every other module is private and may change without notice.
 
 ::
 
@@ -30,6 +31,7 @@ from neuralgraph._errors import (
     PluginError,
     PluginWarning,
     Problem,
+    UsageError,
 )
 from neuralgraph._io.audiofile import read_audio, write_audio
 from neuralgraph._io.backend import Backend, Status, open_backend
@@ -40,6 +42,8 @@ from neuralgraph._runtime.engine import BadValues, Engine, Fault
 from neuralgraph._runtime.latency import render_aligned
 from neuralgraph._runtime.steptimer import SlowStep
 from neuralgraph._tools.batch import Job, JobError, load_job, run_batch
+from neuralgraph._tools.progress import RenderProgress
+from neuralgraph._tools.render_file import RenderInterrupted, RenderResult, Target, check_target, render_to_file
 
 __version__ = "0.1.0"
 
@@ -64,9 +68,15 @@ __all__ = [
     "Problem",
     "Registry",
     "SlowStep",
+    "RenderInterrupted",
+    "RenderProgress",
+    "RenderResult",
     "Status",
+    "Target",
+    "UsageError",
     "build_plan",
     "check_patch",
+    "check_target",
     "default_registry",
     "load_job",
     "load_patch",
@@ -75,5 +85,6 @@ __all__ = [
     "read_audio",
     "run_batch",
     "render_aligned",
+    "render_to_file",
     "write_audio",
 ]

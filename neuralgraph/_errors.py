@@ -116,8 +116,16 @@ class ParameterError(NeuralgraphError, ValueError):
     """``Engine.set`` was given a target or a value that does not exist or does not fit."""
 
 
+class UsageError(NeuralgraphError):
+    """A command-line argument, option or setting is wrong (the command exits with status 2)."""
+
+
 class BackendError(NeuralgraphError):
     """An audio backend cannot be used (library missing, no device, server not running)."""
+
+
+class UnknownBackendError(BackendError, UsageError):
+    """``--backend`` (or ``[audio] backend``) names a backend no installed plugin provides."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -32,6 +32,9 @@ A node may own its output arrays (:meth:`Node.output_buffers`, used instead of s
 is handed its port views once before the first block (:meth:`Node.bind`); a parameter of kind
 ``dict`` takes a table, and :class:`ParamValueError` may name the nested key it concerns
 (``subkey``) and a ``hint``. :func:`did_you_mean` suggests the closest of a set of known names.
+A node that runs a model file calls :func:`check_model_memory` (path) before opening its own
+session: one probe inference under the memory budget of the patch being loaded, so a tiny file
+that asks for gigabytes is refused, located, instead of paging the machine (``onnx.model`` does).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -44,6 +47,7 @@ from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_B
 from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Output, Param, ParamValueError, Rate
+from neuralgraph._patch.model_probe import check_model_memory
 from neuralgraph._plugins.hookspecs import BackendRegistrar, NodeRegistrar, hookimpl
 
 if TYPE_CHECKING:
@@ -73,6 +77,7 @@ __all__ = [
     "RealtimeGuard",
     "Status",
     "apply_mapping",
+    "check_model_memory",
     "copy_kernel",
     "dense",
     "did_you_mean",

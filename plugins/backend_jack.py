@@ -136,6 +136,7 @@ class JackBackend:
         if self._running:
             return
         jack = import_jack()
+        jack.set_error_function(lambda message: None)  # libjack's own lines; the failure is reported below
         try:
             client = jack.Client(self.client_name, no_start_server=True, servername=self.server)
         except jack.JackOpenError as exc:

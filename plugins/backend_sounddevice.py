@@ -74,8 +74,10 @@ class SoundDeviceBackend:
         engine = self.engine
         try:
             out_info = sd.query_devices(self.device, "output")
-        except ValueError as exc:
-            raise BackendError(f"sounddevice: {exc}; output devices: {_device_list(sd, 'output')}") from None
+        except (ValueError, sd.PortAudioError) as exc:  # PortAudioError: no default device, or a bad number
+            which = "no default output device" if self.device is None else f"no output device {self.device!r}"
+            raise BackendError(f"sounddevice: {which} ({exc}); output devices: {_device_list(sd, 'output')}; "
+                               "pick one with --device N, or use --backend jack") from None
         self._device_name = f"{out_info['name']} ({sd.query_hostapis(out_info['hostapi'])['name']})"
         out_channels = min(engine.channels, int(out_info["max_output_channels"])) or engine.channels
         if out_channels < engine.channels and out_channels == 0:

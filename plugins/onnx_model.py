@@ -31,7 +31,17 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import (
+    Input,
+    Node,
+    Output,
+    Param,
+    ParamValueError,
+    Ports,
+    PrepareContext,
+    Rate,
+    hookimpl,
+)
 
 from .onnx_buffers import (
     Slot,

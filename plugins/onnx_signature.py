@@ -15,6 +15,8 @@ import attrs
 import numpy as np
 import onnxruntime as ort
 
+from neuralgraph.plugin import check_model_memory
+
 #: The element types a tensor may have; values are cast at the node's boundary (float32 ports).
 DTYPES: dict[str, type] = {
     "tensor(float)": np.float32,
@@ -88,7 +90,7 @@ def session_options() -> ort.SessionOptions:
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # failures reach the user as located errors, not coloured log lines
     return opts
 
 
@@ -103,6 +105,7 @@ def open_session(path: str) -> ort.InferenceSession:
     """An onnxruntime session for ``path``; ValueError naming the file when it is not a usable model."""
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist")
+    check_model_memory(path)  # one probe inference under the memory budget, before the real session
     try:
         return ort.InferenceSession(path, sess_options=session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
@@ -141,6 +144,7 @@ def signature_of(path: str) -> tuple[Signature, ort.InferenceSession | None]:
         st = os.stat(path)
     except OSError:
         raise ValueError(f"model file {path!r} does not exist") from None
+    check_model_memory(path)  # cached per budget: a patch with a smaller budget is probed again
     key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
     with _cache_lock:
         sig = _signatures.get(key)

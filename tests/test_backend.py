@@ -198,7 +198,7 @@ def test_missing_device_library_says_what_to_install(load, monkeypatch):
 def test_play_with_an_unknown_backend_fails_with_a_message(tmp_path, capsys):
     patch = tmp_path / "p.toml"
     patch.write_text('schema = 1\n[nodes.out]\ntype = "io.output"\nin = 0.0\n', encoding="utf-8")
-    assert cli_main(["play", str(patch), "--backend", "nope"]) == 1
+    assert cli_main(["play", str(patch), "--backend", "nope"]) == 2  # a usage error
     assert "no audio backend 'nope'" in capsys.readouterr().err
 
 
@@ -234,8 +234,8 @@ def test_play_takes_backend_and_device_from_config_and_environment(tmp_path, cap
     (tmp_path / "config.toml").write_text('[audio]\nbackend = "from_config"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NEURALGRAPH_AUDIO_BACKEND", raising=False)
-    assert cli_main(["play", str(patch)]) == 1
+    assert cli_main(["play", str(patch)]) == 2
     assert "no audio backend 'from_config'" in capsys.readouterr().err
     monkeypatch.setenv("NEURALGRAPH_AUDIO_BACKEND", "from_env")
-    assert cli_main(["play", str(patch)]) == 1
+    assert cli_main(["play", str(patch)]) == 2
     assert "no audio backend 'from_env'" in capsys.readouterr().err

@@ -51,7 +51,7 @@ def test_bench_fused_shows_the_fused_run_as_one_step():
 def test_bench_rejects_a_non_positive_length():
     run = neuralgraph("bench", str(P2), "--seconds", "0")
     assert run.returncode == 2
-    assert "--seconds must be > 0" in run.stderr
+    assert "--seconds must be a finite number > 0, got 0" in run.stderr
 
 
 def test_timed_block_sounds_the_same_and_times_every_step():

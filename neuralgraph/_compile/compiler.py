@@ -34,6 +34,7 @@ from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Rate
 from neuralgraph._patch.graph import Edge
+from neuralgraph._patch.model_probe import budget as model_budget
 from neuralgraph._patch.patch import Patch
 
 
@@ -106,9 +107,10 @@ class Compiler:
         problems: list[Problem] = []
         activity: dict[str, np.ndarray | None] = {}
         built = self.patch.take_instances()  # the loader's, for the first plan; fresh after that
-        for name in self.topology.order:
-            if name not in built:
-                built[name] = self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
+        with model_budget(self.patch.limits.memory_budget_bytes):  # models are probed against the patch's budget
+            for name in self.topology.order:
+                if name not in built:
+                    built[name] = self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
         check_memory(self.patch, built, self.sample_rate, self.block_size)
         for name in self.topology.order:
             node_spec = spec.nodes[name]
@@ -126,7 +128,8 @@ class Compiler:
                 active_lanes=inherited,
             )
             try:
-                node.prepare(ctx)
+                with model_budget(self.patch.limits.memory_budget_bytes):
+                    node.prepare(ctx)
                 own = node.lane_activity()
             except Exception as exc:  # a plugin's prepare must not crash the host
                 loc = node_spec.loc

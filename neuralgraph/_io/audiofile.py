@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralgraph._errors import NeuralgraphError
+from neuralgraph._errors import (  # an unreadable input file is the user's to fix: exit status 2
+    NeuralgraphError,
+    UsageError,
+)
 
 SUBTYPES = {"float": "FLOAT", "16": "PCM_16", "24": "PCM_24", "32": "PCM_32"}
 
@@ -28,5 +31,5 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, TypeError, ValueError) as exc:
-        raise NeuralgraphError(f"cannot read {path}: {exc}") from None
+        raise UsageError(f"cannot read {path}: {exc}") from None
     return np.ascontiguousarray(data.T), int(rate)

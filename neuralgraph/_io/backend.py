@@ -36,7 +36,6 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from neuralgraph._errors import BackendError
 from neuralgraph._nodes.events import EventBuffer
 
 #: The GIL switch interval while playing (seconds); CPython's default is 0.005.
@@ -328,14 +327,15 @@ def warm_up(engine: Any, blocks: int = 3) -> Any:
 
 def open_backend(name: str, engine: Any, registry: Any = None, **options: Any) -> Backend:
     """The backend ``name`` from the plugin registry, made for ``engine`` (not started yet)."""
-    from neuralgraph._errors import did_you_mean
+    from neuralgraph._errors import UnknownBackendError, did_you_mean
     from neuralgraph._plugins.registry import default_registry
 
     registry = registry or default_registry()
     if name not in registry.backends:
-        hint = did_you_mean(name, registry.backends)
+        hint = did_you_mean(name, registry.backends) or ""
         have = ", ".join(sorted(registry.backends)) or "none installed"
-        raise BackendError(f"no audio backend {name!r} (available: {have})" + (f"; {hint}" if hint else ""))
+        raise UnknownBackendError(f"no audio backend {name!r} (available: {have})"
+                                  + (f"; {hint}" if hint.startswith("did you mean") else ""))
     return registry.backend(name)(engine, **options)
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from neuralgraph._errors import NeuralgraphError
+from neuralgraph._errors import (  # an unreadable input file is the user's to fix: exit status 2
+    NeuralgraphError,
+    UsageError,
+)
 
 CHANNEL_MESSAGES = {"note_on", "note_off", "control_change", "pitchwheel", "aftertouch", "polytouch",
                     "program_change"}
 
 
-def open_midi(path: str | Path):
-    """``path`` as a ``mido.MidiFile``; NeuralgraphError (naming the file) when it is missing,
+def open_midi(path: str | Path) -> Any:
+    """``path`` as a ``mido.MidiFile``; UsageError (naming the file) when it is missing,
     unreadable, or of type 2, whose tracks are independent sequences with no common time line."""
     try:
         import mido
@@ -20,12 +24,12 @@ def open_midi(path: str | Path):
     try:
         song = mido.MidiFile(str(path))
     except FileNotFoundError:
-        raise NeuralgraphError(f"{path}: no such MIDI file") from None
+        raise UsageError(f"{path}: no such MIDI file") from None
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise NeuralgraphError(f"{path}: not a readable standard MIDI file ({exc})") from None
+        raise UsageError(f"{path}: not a readable standard MIDI file ({exc})") from None
     if song.type == 2:
-        raise NeuralgraphError(f"{path}: type 2 MIDI files (independent sequences) are not supported; "
-                               "save it as type 0 or 1 (one song, tracks played together)")
+        raise UsageError(f"{path}: type 2 MIDI files (independent sequences) are not supported; "
+                         "save it as type 0 or 1 (one song, tracks played together)")
     return song
 
 

@@ -14,6 +14,8 @@ variables, command-line flags. ``config.toml``::
     max_nodes = 10000         # more nodes than this: NG126, before any node is built
     memory_budget_mb = 2048   # buffers and node state estimated at compile time: NG127
     allow_outside_paths = false   # true lets a patch name files outside its own folder (NG118)
+    max_render_seconds = 3600 # `neuralgraph render` refuses longer renders before starting
+    max_patch_bytes = 4194304 # patch files larger than this are refused before parsing (NG101)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from neuralgraph._errors import NeuralgraphError
+from neuralgraph._errors import UsageError  # a bad setting is the user's input: the command exits with status 2
 
 AUDIO_KEYS = {"backend": str, "buffer_size": int, "sample_rate": int, "device": str}
 ENV = {
@@ -42,9 +44,17 @@ ENV = {
 }
 
 #: ``[limits]`` settings, their types and the environment variables that override them.
-LIMIT_KEYS = {"max_nodes": int, "memory_budget_mb": int, "allow_outside_paths": bool}
+LIMIT_KEYS = {
+    "max_nodes": int,
+    "memory_budget_mb": int,
+    "allow_outside_paths": bool,
+    "max_render_seconds": int,
+    "max_patch_bytes": int,
+}
 LIMIT_ENV = {
     "NEURALGRAPH_MAX_NODES": "max_nodes",
+    "NEURALGRAPH_MAX_RENDER_SECONDS": "max_render_seconds",
+    "NEURALGRAPH_MAX_PATCH_BYTES": "max_patch_bytes",
     "NEURALGRAPH_MEMORY_BUDGET_MB": "memory_budget_mb",
     "NEURALGRAPH_ALLOW_OUTSIDE_PATHS": "allow_outside_paths",
 }
@@ -53,11 +63,15 @@ FALSE = {"0", "false", "no", "off"}
 
 DEFAULT_MAX_NODES = 10000
 DEFAULT_MEMORY_BUDGET_MB = 2048
+DEFAULT_MAX_RENDER_SECONDS = 3600
+DEFAULT_MAX_PATCH_BYTES = 4 * 1024 * 1024
+#: The range of each integer ``[audio]`` setting (0 is refused like -1, never read as "default").
+AUDIO_RANGES = {"buffer_size": (1, 16384), "sample_rate": (8000, 384000)}
 
 
 def _positive(instance: Any, attribute: Any, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise NeuralgraphError(f"{attribute.name} must be a whole number of at least 1, not {value!r}")
+        raise UsageError(f"{attribute.name} must be a whole number of at least 1, not {value!r}")
 
 
 @attrs.frozen
@@ -72,6 +86,10 @@ class Limits:
     max_nodes: int = attrs.field(default=DEFAULT_MAX_NODES, validator=_positive)
     memory_budget_mb: int = attrs.field(default=DEFAULT_MEMORY_BUDGET_MB, validator=_positive)
     allow_outside_paths: bool = False
+    #: ``neuralgraph render`` refuses a longer render before it starts
+    max_render_seconds: int = attrs.field(default=DEFAULT_MAX_RENDER_SECONDS, validator=_positive)
+    #: a patch file larger than this is refused before it is parsed (NG101)
+    max_patch_bytes: int = attrs.field(default=DEFAULT_MAX_PATCH_BYTES, validator=_positive)
 
     @property
     def memory_budget_bytes(self) -> int:
@@ -91,7 +109,7 @@ def _read_config(paths: list[Path] | None) -> tuple[Path, dict[str, Any]] | None
             try:
                 return path, tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise NeuralgraphError(f"{path}: {exc}") from None
+                raise UsageError(f"{path}: {exc}") from None
     return None
 
 
@@ -106,13 +124,13 @@ def _config_table(section: str, kinds: Mapping[str, type], paths: list[Path] | N
     path, data = found
     table = data.get(section, {})
     if not isinstance(table, dict):
-        raise NeuralgraphError(f"{path}: `{section}` must be a table")
+        raise UsageError(f"{path}: `{section}` must be a table")
     for key, value in table.items():
         if key not in kinds:
-            raise NeuralgraphError(f"{path}: unknown setting {section}.{key} (valid: {', '.join(kinds)})")
+            raise UsageError(f"{path}: unknown setting {section}.{key} (valid: {', '.join(kinds)})")
         kind = kinds[key]
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise NeuralgraphError(f"{path}: {section}.{key} must be {_KIND_TEXT[kind]}")
+            raise UsageError(f"{path}: {section}.{key} must be {_KIND_TEXT[kind]}")
     return dict(table)
 
 
@@ -131,13 +149,13 @@ def load_limits(
             continue
         if LIMIT_KEYS[key] is bool:
             if raw.lower() not in TRUE | FALSE:
-                raise NeuralgraphError(f"{var}={raw!r} is not a boolean (use 1 or 0)")
+                raise UsageError(f"{var}={raw!r} is not a boolean (use 1 or 0)")
             values[key] = raw.lower() in TRUE
         else:
             try:
                 values[key] = int(raw)
             except ValueError:
-                raise NeuralgraphError(f"{var}={raw!r} is not an integer") from None
+                raise UsageError(f"{var}={raw!r} is not an integer") from None
     for key, value in overrides.items():
         if key not in LIMIT_KEYS:
             raise TypeError(f"unknown limit {key!r} (valid: {', '.join(LIMIT_KEYS)})")
@@ -157,7 +175,13 @@ def load_settings(environ: Mapping[str, str] | None = None, paths: list[Path] | 
                 try:
                     settings[key] = int(raw)
                 except ValueError:
-                    raise NeuralgraphError(f"{var}={raw!r} is not an integer") from None
+                    raise UsageError(f"{var}={raw!r} is not an integer") from None
             else:
                 settings[key] = raw
+    for key, (lo, hi) in AUDIO_RANGES.items():
+        value = settings.get(key)
+        if value is not None and not lo <= value <= hi:
+            var = next(v for v, k in ENV.items() if k == key)
+            source = f"{var}={environ[var]}" if environ.get(var, "") != "" else f"config.toml: [audio] {key} = {value}"
+            raise UsageError(f"{source} is out of range (valid: {lo}..{hi})")
     return settings

@@ -140,6 +140,12 @@ def _edge(name: str, port: str, node: Node, input_spec: InputSpec, src: Source, 
     if producer is None:
         return None  # its own problem was reported
     outs = producer.outputs()
+    if not outs:  # e.g. onnx.model with no model: its ports come from the file
+        problems.append(_problem("NG121", src.loc, path,
+                                 f"`{src.label()}`: `{src.node}` ({producer.type_name}) has no outputs",
+                                 "its ports depend on its parameters: an onnx.model "
+                                 "needs a `model` file", src.label()))
+        return None
     out_port = src.port or producer.main_output
     if out_port not in outs:
         problems.append(_problem("NG121", src.loc, path,

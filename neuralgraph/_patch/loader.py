@@ -26,6 +26,8 @@ from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.ports import FLOAT32_MAX, Input, ParamRangeError, Rate
 from neuralgraph._patch.config import Limits
 from neuralgraph._patch.locations import Key, locate
+from neuralgraph._patch.model_probe import budget as model_budget
+from neuralgraph._patch.prescan import MAX_NESTING
 from neuralgraph._patch.spec import InputSpec, Loc, NodeSpec, PatchSpec, Source
 from neuralgraph._plugins.registry import Registry
 
@@ -82,10 +84,20 @@ class Problems:
         at_value: bool = True,
     ) -> None:
         loc = self.loc(key, value=at_value)
-        if key[:3] in self.overridden:  # the value came from the command line, not from that line
-            message = f"(from --set {key[1]}.{key[2]}) {message}"
+        message = self._override_note(key, message)
         path = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in key).replace(".[", "[")
         self.items.append(Problem(code, message, loc.file, loc.line, loc.col, path or None, value, hint))
+
+    def _override_note(self, key: Key, message: str) -> str:
+        if tuple(key[:3]) in self.overridden:  # the value came from the command line, not from that line
+            return f"(from --set {key[1]}.{key[2]}) {message}"
+        return message
+
+    def noted(self, problem: Problem) -> Problem:
+        """A later stage's problem (the graph's), marked when its value came from ``--set``."""
+        key = tuple((problem.path or "").split("."))
+        message = self._override_note(key, problem.message)
+        return problem if message is problem.message else attrs.evolve(problem, message=message)
 
     def sorted(self) -> list[Problem]:
         return sorted(self.items, key=lambda p: (p.line or 0, p.col or 0))
@@ -106,6 +118,9 @@ def _describe(value: Any) -> str:
 
 
 def _walk_non_finite(value: Any, key: Key, problems: Problems) -> None:
+    if len(key) > MAX_NESTING:  # a patch built in code may nest anything: stop before Python's recursion limit
+        problems.add("NG103", key[:MAX_NESTING], f"values nest more than {MAX_NESTING} deep", at_value=False)
+        return
     if isinstance(value, float) and not math.isfinite(value):
         problems.add("NG114", key, f"{value} is not allowed", value=value, hint="write a finite number")
     elif isinstance(value, dict):
@@ -324,7 +339,8 @@ class PatchLoader:
         key: Key = ("nodes", name)
         type_name = table["type"]
         try:
-            node = cls(**params)
+            with model_budget(self.limits.memory_budget_bytes):  # models are probed against the patch's budget
+                node = cls(**params)
         except (TypeError, ValueError) as exc:
             message = str(exc)
             for pname, resolved in files.items():  # the path as the user wrote it, not where it resolved
@@ -372,6 +388,10 @@ class PatchLoader:
         if not resolved.exists():
             p.add("NG116", key, f"file {text!r} does not exist", value=text,
                   hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
+            return None
+        if resolved.is_dir():
+            p.add("NG116", key, f"{text!r} is a directory, not a file", value=text,
+                  hint=f"name the file inside {display_path(resolved)}")
             return None
         return resolved
 

@@ -13,9 +13,10 @@ import attrs
 
 from neuralgraph._errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
 from neuralgraph._nodes.node import Node
-from neuralgraph._patch.config import Limits, load_limits
+from neuralgraph._patch.config import DEFAULT_MAX_PATCH_BYTES, Limits, load_limits
 from neuralgraph._patch.graph import Topology, analyse
 from neuralgraph._patch.loader import PatchLoader, Problems, apply_overrides, parse_toml
+from neuralgraph._patch.prescan import MAX_NESTING, check_nesting, read_limited
 from neuralgraph._patch.spec import PatchSpec
 from neuralgraph._plugins.registry import Registry, default_registry
 
@@ -96,6 +97,7 @@ def load_patch(
     allow_outside: bool | None = None,
     max_nodes: int | None = None,
     memory_budget_mb: int | None = None,
+    max_patch_bytes: int | None = None,
 ) -> Patch:
     """Load, validate and analyse a patch.
 
@@ -107,19 +109,23 @@ def load_patch(
     The limits (docs/reliability.md) come from ``config.toml``'s ``[limits]`` and
     ``NEURALGRAPH_*`` variables unless given here: ``allow_outside=True`` lets file parameters
     name files outside the patch's folder (else NG118), ``max_nodes`` caps the node count
-    (NG126), ``memory_budget_mb`` caps what the compiler may allocate (NG127, at ``Engine``).
+    (NG126), ``memory_budget_mb`` caps what the compiler may allocate (NG127, at ``Engine``),
+    ``max_patch_bytes`` caps the file's size (NG101); nesting deeper than 32 levels is refused
+    before parsing (NG100).
     """
     registry = registry or default_registry()
     limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
-                         memory_budget_mb=memory_budget_mb)
+                         memory_budget_mb=memory_budget_mb, max_patch_bytes=max_patch_bytes)
     if isinstance(source, Mapping):
         file, shown, positions = None, None, {}
-        data = copy.deepcopy(dict(source))
+        data = _copy_mapping(source)
         directory = Path(base_dir) if base_dir else Path.cwd()
     else:
         file = Path(source)
         shown = display_path(file)
-        data, positions = parse_toml(read_toml_text(file, shown), shown)
+        text = read_toml_text(file, shown, max_bytes=limits.max_patch_bytes)
+        check_nesting(text, shown)
+        data, positions = parse_toml(text, shown)
         directory = file.resolve().parent
     problems = Problems(shown, positions)
     if overrides:
@@ -131,6 +137,7 @@ def load_patch(
     # reports cycles and lane problems beside unknown keys.
     graph_problems: list[Problem] = []
     topology = analyse(spec, loader.instances, graph_problems, declared=loader.declared)
+    graph_problems = [problems.noted(p) for p in graph_problems]
     if found:
         if loader.declared != set(spec.nodes):  # a missing output may just be a node that failed
             graph_problems = [p for p in graph_problems if p.code != "NG125"]
@@ -140,11 +147,23 @@ def load_patch(
     return Patch(spec=spec, topology=topology, registry=registry, limits=limits, instances=loader.instances)
 
 
-def read_toml_text(file: Path, shown: str | None, what: str = "patch") -> str:
-    """The text of a TOML file (a patch, or a batch job); NG101 naming the file, or the line of a non-UTF-8 byte."""
+def _copy_mapping(source: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a patch built in code; NG103 when it nests too deep to copy."""
     try:
+        return copy.deepcopy(dict(source))
+    except RecursionError:  # a dict nested thousands deep: refused like a file that nests too deep
+        raise PatchValidationError([Problem("NG103", f"the patch nests more than {MAX_NESTING} deep",
+                                            hint="a patch nests 5 levels at most")]) from None
+
+
+def read_toml_text(file: Path, shown: str | None, what: str = "patch", max_bytes: int = DEFAULT_MAX_PATCH_BYTES) -> str:
+    """The text of a TOML file (a patch, or a batch job); NG101 naming the file when it is larger
+    than ``max_bytes`` or cannot be read (with the line of the first byte that is not UTF-8)."""
+    try:
+        with open(file, "rb") as f:  # never more than the limit, even from a device or pipe
+            raw = read_limited(f, max_bytes, shown)
         # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
-        return file.read_text(encoding="utf-8-sig")
+        return raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise PatchSyntaxError([Problem("NG101", f"no such {what} file", shown)]) from None
     except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8

@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from neuralgraph._errors import PluginError, PluginWarning
+from neuralgraph._errors import PluginError, PluginWarning, UsageError
 from neuralgraph._nodes.node import Node
 from neuralgraph._plugins import hookspecs
 
@@ -102,7 +102,9 @@ class Registry:
         allowed = set(allow) if allow is not None else _env_list("NEURALGRAPH_PLUGINS")
         blocked = set(block) if block is not None else (_env_list("NEURALGRAPH_DISABLE_PLUGINS") or set())
         if entry_points:
-            for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            found = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+            _check_names(allowed, blocked, allow is None, block is None, {ep.name for ep in found})
+            for ep in found:
                 if ep.name in blocked or (allowed is not None and ep.name not in allowed):
                     if ep.value not in ESSENTIAL_PLUGINS:
                         continue
@@ -205,6 +207,19 @@ class Registry:
 
     def backend(self, name: str) -> Callable[..., Any]:
         return self.backends[name].factory
+
+
+def _check_names(allowed: set[str] | None, blocked: set[str], allow_from_env: bool, block_from_env: bool,
+                 known: set[str]) -> None:
+    """A plugin name in the allow- or block-list that is not installed is a mistake, not a silent no-op
+    (``NEURALGRAPH_PLUGINS=nope`` used to disable every plugin without a word)."""
+    for names, var, from_env in ((allowed, "NEURALGRAPH_PLUGINS", allow_from_env),
+                                 (blocked, "NEURALGRAPH_DISABLE_PLUGINS", block_from_env)):
+        unknown = sorted((names or set()) - known)
+        if unknown:
+            where = f"{var}={os.environ.get(var, '')!r}" if from_env else "the plugin list"
+            raise UsageError(f"{where} names plugins that are not installed: {', '.join(unknown)} "
+                             f"(installed: {', '.join(sorted(known)) or 'none'})")
 
 
 @functools.cache

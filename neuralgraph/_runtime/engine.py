@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,7 @@ class Engine:
         self._faults_seen = 0
         #: samples every step's time in one block of 32 (``slow_steps``)
         self.step_timer = StepTimer(self.plan, self.sample_rate, self.block_size)
+        _quiet_float_warnings({type(node).__module__ for node in self.plan.nodes.values()})
         if warmup:
             # One block now, then a reset: JIT compilation and first-call costs happen here, not
             # in the first audio callback or inside a timed render.
@@ -373,22 +376,48 @@ class Engine:
         ``midi`` plays a standard MIDI file through the patch (events land on their exact
         frame); ``input`` (channels, frames) feeds the patch's io.input node. ``on_block(b)`` is
         called after block ``b`` ran (to read pinned outputs or queue the next block's events).
+        The whole output is held in memory; :meth:`stream` (or :func:`neuralgraph.render_to_file`)
+        hands it over block by block instead, for renders of any length.
         """
+        total = self._frames(seconds)
+        out = np.zeros((self.channels, total), np.float32)
+        blocks = -(-total // self.block_size)
+        report_every = max(1, blocks // 100)
+        start = 0
+        for b, chunk in enumerate(self.stream(seconds, midi=midi, input=input)):
+            n = chunk.shape[1]
+            out[:, start : start + n] = chunk
+            start += n
+            if on_block is not None:
+                on_block(b)
+            if progress is not None and (b % report_every == 0 or b == blocks - 1):
+                progress((b + 1) / blocks)
+        return out
+
+    def _frames(self, seconds: float) -> int:
         if not math.isfinite(seconds) or seconds < 0:
             raise ParameterError(f"seconds must be a finite number >= 0, got {seconds!r}")
-        total = int(round(seconds * self.sample_rate))
+        return int(round(seconds * self.sample_rate))
+
+    def stream(
+        self,
+        seconds: float,
+        *,
+        midi: str | Path | None = None,
+        input: np.ndarray | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Render ``seconds`` block by block: yields (channels, n) views of each output block
+        (n = the block size, less for the last one), each overwritten by the next block.
+        Memory stays flat however long the render; the MIDI file is read before the first block."""
+        total = self._frames(seconds)
         block = self.block_size
-        out = np.zeros((self.channels, total), np.float32)
         schedule = None
         if midi is not None:
             from neuralgraph._io.midifile import read_midi_events
 
             schedule = read_midi_events(midi, self.sample_rate)
         next_event = 0
-        blocks = -(-total // block)
-        report_every = max(1, blocks // 100)
-        for b in range(blocks):
-            start = b * block
+        for start in range(0, total, block):
             if schedule is not None:
                 frames, messages = schedule
                 end = start + block
@@ -399,13 +428,7 @@ class Engine:
             if input is not None and self.plan.input is not None:
                 self._feed_input(input, start)
             block_out = self.process()
-            n = min(block, total - start)
-            out[:, start : start + n] = block_out[:, :n]
-            if on_block is not None:
-                on_block(b)
-            if progress is not None and (b % report_every == 0 or b == blocks - 1):
-                progress((b + 1) / blocks)
-        return out
+            yield block_out[:, : min(block, total - start)]
 
     def _feed_input(self, source: np.ndarray, start: int) -> None:
         dst = self.plan.input
@@ -433,6 +456,15 @@ def _push_event(midi: EventBuffer, word: int, frame: int) -> bool:
     """Audio thread: one queued MIDI word into the block's events (controllers merged once they
     are three quarters full); False when it must wait for the next block."""
     return midi.push_or_merge(frame, word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
+
+
+def _quiet_float_warnings(modules: set[str]) -> None:
+    """No numpy overflow/invalid-value warnings printed from node code (nor the compiler's steps):
+    printing is I/O in the audio thread, and the output guard already replaces and reports the
+    NaN/Inf those operations make (``bad_values``). Warnings from the user's own code still show."""
+    for module in sorted(modules | {"neuralgraph"}):
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero|underflow) encountered",
+                                RuntimeWarning, rf"{re.escape(module)}(\.|$)")
 
 
 def _hint(text: str | None) -> str:

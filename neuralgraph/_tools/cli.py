@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import re
 import sys
 import time
 import warnings
@@ -10,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from neuralgraph._errors import NeuralgraphError, PatchError, PluginError, display_path
-from neuralgraph._runtime.latency import render_aligned
+from neuralgraph._errors import NeuralgraphError, PatchError, UsageError, display_path
 from neuralgraph._tools.batch.command import add_parser as add_batch_parser
 from neuralgraph._tools.examples import add_parser as add_examples_parser
 from neuralgraph._tools.modelcmd import add_parser as add_model_parser
@@ -53,30 +56,20 @@ def _print_problems(error: PatchError) -> None:
 
 
 def _settings(args: argparse.Namespace, patch: Any) -> tuple[int, int]:
-    from neuralgraph._patch.config import load_settings
+    """Sample rate and block size: the flag, else config/environment, else the patch (0 is refused, not "unset")."""
+    from neuralgraph._patch.config import AUDIO_RANGES, load_settings
 
     settings = load_settings()
-    rate = args.sample_rate or settings.get("sample_rate") or patch.sample_rate
-    block = args.block_size or settings.get("buffer_size") or patch.block_size
-    return int(rate), int(block)
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, label: str) -> None:
-        self.enabled = sys.stderr.isatty()
-        self.label = label
-
-    def __call__(self, fraction: float) -> None:
-        if self.enabled:
-            filled = int(fraction * 30)
-            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * (len(self.label) + 42) + "\r")
+    picked = []
+    for flag, key, default in (("--sample-rate", "sample_rate", patch.sample_rate),
+                               ("--block-size", "buffer_size", patch.block_size)):
+        value = getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None:
+            lo, hi = AUDIO_RANGES[key]
+            if not lo <= value <= hi:
+                raise UsageError(f"{flag} {value} is out of range (valid: {lo}..{hi})")
+        picked.append(int(value if value is not None else settings.get(key, default)))
+    return picked[0], picked[1]
 
 
 def _report_bad_values(engine: Any) -> None:
@@ -92,56 +85,144 @@ def _report_bad_values(engine: Any) -> None:
         print(f"neuralgraph: warning: subnormal samples produced by {subnormal}", file=sys.stderr)
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    from neuralgraph._io.audiofile import read_audio, write_audio
-    from neuralgraph._patch.patch import load_patch
-    from neuralgraph._runtime.engine import Engine
+def _input_file(flag: str, path: str) -> str:
+    """A file named on the command line, checked before any work: UsageError when unusable."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{flag} {path}: no such file")
+    if p.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory, not a file")
+    if not os.access(p, os.R_OK):
+        raise UsageError(f"{flag} {path}: permission denied (the file cannot be read)")
+    return path
 
-    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
-    if args.plot:
-        from neuralgraph._tools.plotting import pyplot
 
-        pyplot()  # fail before rendering when matplotlib is missing
-    rate, block = _settings(args, patch)
-    engine = Engine(patch, sample_rate=rate, block_size=block)
-    seconds = args.seconds
-    if args.midi and seconds is None:
+def _number(flag: str, value: float | None, *, minimum: float, strict: bool) -> None:
+    """UsageError unless ``value`` is finite and above (``strict``) or at least ``minimum``."""
+    if value is None:
+        return
+    if not math.isfinite(value) or (value <= minimum if strict else value < minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise UsageError(f"{flag} must be a finite number {bound}, got {value:g}")
+
+
+def _patch_inputs(engine: Any) -> tuple[list[str], list[str]]:
+    """The patch's MIDI inputs (``node.port`` fed by the engine's MIDI) and io.input nodes."""
+    from neuralgraph._nodes.ports import Rate
+
+    spec = engine.patch.spec.nodes
+    midi, audio = [], []
+    for name, node in engine.plan.nodes.items():
+        if node.type_name == "io.input":
+            audio.append(name)
+        for port, decl in node.inputs().items():
+            wired = spec[name].inputs.get(port) if name in spec else None
+            if decl.rate is Rate.EVENTS and decl.source == "midi" and not (wired and wired.sources):
+                midi.append(f"{name}.{port}")
+    return midi, audio
+
+
+def _inputs_text(midi: list[str], audio: list[str]) -> str:
+    parts = ([f"MIDI into {', '.join(midi)}"] if midi else []) + ([f"audio into {', '.join(audio)} (io.input)"]
+                                                                  if audio else [])
+    return "; ".join(parts) if parts else "none (it plays on its own)"
+
+
+def _check_inputs(args: argparse.Namespace, engine: Any) -> None:
+    """--midi/--input on a patch that cannot use them is an error; a patch that needs them warns."""
+    midi, audio = _patch_inputs(engine)
+    name = display_path(args.patch)
+    if args.midi and not midi:
+        raise UsageError(f"--midi {args.midi}: {name} has no MIDI input, so the file would be ignored "
+                         f"(the patch's inputs: {_inputs_text(midi, audio)})")
+    if args.input and not audio:
+        raise UsageError(f"--input {args.input}: {name} has no io.input node, so the file would be ignored "
+                         f"(the patch's inputs: {_inputs_text(midi, audio)})")
+    if midi and not args.midi:
+        _warn(f"{name} takes MIDI ({', '.join(midi)}) but no --midi file was given: it renders without notes")
+    if audio and not args.input:
+        _warn(f"{name} takes audio ({', '.join(audio)}, io.input) but no --input file was given: "
+              "its input is silence")
+
+
+def _warn(message: str) -> None:
+    print(f"neuralgraph: warning: {message}", file=sys.stderr)
+
+
+def _render_length(args: argparse.Namespace, rate: int, source: Any, max_seconds: float) -> float:
+    """The length to render: --seconds, else the MIDI file or input plus --tail, else 5; capped."""
+    seconds, why = args.seconds, f"--seconds {args.seconds:g}" if args.seconds is not None else ""
+    if seconds is None and args.midi:
         from neuralgraph._io.midifile import midi_length
 
         seconds = midi_length(args.midi) + args.tail
+        why = f"{display_path(args.midi)} plus --tail {args.tail:g}"
+    if seconds is None and source is not None:
+        seconds = source.shape[1] / rate + args.tail
+        why = f"{display_path(args.input)} plus --tail {args.tail:g}"
+    if seconds is None:
+        seconds = 5.0
+    if seconds > max_seconds:
+        raise UsageError(f"the render would be {seconds:.1f} s long ({why}), more than the limit of "
+                         f"{max_seconds:g} s; raise it on purpose with --max-seconds, max_render_seconds in "
+                         "[limits] of config.toml or NEURALGRAPH_MAX_RENDER_SECONDS")
+    return seconds
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from neuralgraph._io.audiofile import read_audio
+    from neuralgraph._patch.config import load_limits
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._tools.progress import RenderProgress
+    from neuralgraph._tools.render_file import check_target, render_to_file
+
+    _number("--seconds", args.seconds, minimum=0.0, strict=True)
+    _number("--tail", args.tail, minimum=0.0, strict=False)
+    _number("--max-seconds", args.max_seconds, minimum=0.0, strict=True)
+    for flag, path in (("--midi", args.midi), ("--input", args.input)):
+        if path:
+            _input_file(flag, path)
+    out = Path(args.output or Path(args.patch).with_suffix(".wav").name)
+    target = check_target(out, args.bits)  # before anything is rendered
+    if args.plot:
+        from neuralgraph._tools.plotting import check_plot_format
+        from neuralgraph._tools.render_file import check_writable
+
+        check_plot_format(args.plot)  # a missing matplotlib or folder fails now, not after the render
+        check_writable(args.plot, "--plot")
+    max_seconds = args.max_seconds or load_limits().max_render_seconds
+    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
+    rate, block = _settings(args, patch)
+    engine = Engine(patch, sample_rate=rate, block_size=block)
+    _check_inputs(args, engine)
     source = None
     if args.input:
         source, in_rate = read_audio(args.input)
         if in_rate != rate:
-            return _fail(f"{args.input} is at {in_rate} Hz but the engine runs at {rate} Hz", EXIT_ERROR)
-        if seconds is None:
-            seconds = source.shape[1] / rate + args.tail
-    if seconds is None:
-        seconds = 5.0
-    out = Path(args.output or Path(args.patch).with_suffix(".wav").name)
-    progress = Progress(f"rendering {display_path(args.patch)}")
-    t0 = time.perf_counter()
-    audio, removed = render_aligned(engine, seconds, compensate=not args.no_latency_compensation,
-                                    midi=args.midi, input=source, progress=progress)
-    wall = time.perf_counter() - t0
-    progress.done()
+            return _fail(f"--input {args.input} is at {in_rate} Hz but the engine runs at {rate} Hz "
+                         f"(resample it, or render with --sample-rate {in_rate})", EXIT_PATCH)
+    seconds = _render_length(args, rate, source, max_seconds)
+    removed = 0 if args.no_latency_compensation else max(0, int(engine.latency))
+    progress = RenderProgress(f"rendering {display_path(args.patch)}", seconds, quiet=args.quiet)
+    result = render_to_file(engine, target, seconds, midi=args.midi, input=source, progress=progress,
+                            keep_partial=args.keep_partial, skip=removed)
     if removed:
         print(f"latency compensation: removed the patch's declared latency of {removed} samples "
               f"({1000.0 * removed / rate:.2f} ms) from the start (--no-latency-compensation keeps it)")
-    write_audio(out, audio, rate, args.bits)
     for fault in engine.faults():
-        print(f"neuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+        _warn(f"{fault.node} raised {fault.error!r} and was bypassed")
     _report_bad_values(engine)
     guard = engine.plan.guard
     if guard.clipped:
-        print(f"neuralgraph: warning: {guard.clipped} samples clipped at the ±1.0 ceiling "
-              f"(peak {guard.peak:.2f}); lower the output level", file=sys.stderr)
-    factor = seconds / wall if wall > 0 else float("inf")
+        _warn(f"{guard.clipped} samples clipped at the ±1.0 ceiling (peak {guard.peak:.2f}); lower the output level")
+    factor = seconds / result.wall if result.wall > 0 else float("inf")
     print(f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
-          f"rendered in {wall:.2f} s ({factor:.1f}x real time)")
+          f"rendered in {result.wall:.2f} s ({factor:.1f}x real time)")
     if args.plot:
         from neuralgraph._tools.plotting import plot_render, title_for
 
+        audio, _ = read_audio(out)  # the picture needs the whole render: read it back from the file
         title = title_for(patch.name, [Path(args.patch).name, f"{rate} Hz", f"block {block}", f"{seconds:.2f} s",
                                        *([f"midi {Path(args.midi).name}"] if args.midi else []),
                                        *(f"--set {item}" for item in args.set)])
@@ -167,11 +248,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plain(text: str) -> str:
+    """A docstring for the terminal: reStructuredText ``code`` and :role:`x` shown as `code`."""
+    return re.sub(r"``([^`]+)``", r"`\1`", re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text))
+
+
 def _format_node(name: str, node_type: Any) -> str:
     cls = node_type.cls
     node = cls()
     lines = [f"{name}  ({node_type.plugin})"]
-    doc = (cls.__doc__ or "").strip()
+    doc = _plain((cls.__doc__ or "").strip())
     if doc:
         lines += ["    " + line.strip() for line in doc.splitlines()]
     def limits(lo: float | None, hi: float | None, unit: str) -> str:
@@ -183,17 +269,17 @@ def _format_node(name: str, node_type: Any) -> str:
         lines.append("  inputs:")
         for port, decl in node.inputs().items():
             lines.append(f"    {port:<14} {decl.rate.value:<8} init {decl.init:g}  {limits(decl.min, decl.max, decl.unit)}"
-                         f"  {decl.doc}".rstrip())
+                         f"  {_plain(decl.doc)}".rstrip())
     if node.outputs():
         lines.append("  outputs:")
         for port, decl in node.outputs().items():
             span = "" if decl.rate.value == "events" else f"span {decl.span[0]:g}..{decl.span[1]:g}"
-            lines.append(f"    {port:<14} {decl.rate.value:<8} {span}  {decl.doc}".rstrip())
+            lines.append(f"    {port:<14} {decl.rate.value:<8} {span}  {_plain(decl.doc)}".rstrip())
     if cls.params():
         lines.append("  parameters:")
         for pname, decl in cls.params().items():
             flags = "" if decl.live else " (fixed while running)"
-            lines.append(f"    {pname:<14} {decl.describe()}, init {decl.init!r} {decl.unit}{flags}  {decl.doc}".rstrip())
+            lines.append(f"    {pname:<14} {decl.describe()}, init {decl.init!r} {decl.unit}{flags}  {_plain(decl.doc)}".rstrip())
     return "\n".join(lines)
 
 
@@ -213,7 +299,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     width = max((len(n) for n in registry.node_types), default=0)
     for name in sorted(registry.node_types):
         node_type = registry.node_types[name]
-        doc = (node_type.cls.__doc__ or "").strip().splitlines()
+        doc = _plain((node_type.cls.__doc__ or "").strip()).splitlines()
         print(f"{name:<{width}}  {doc[0] if doc else ''}  [{node_type.plugin}]")
     return 0
 
@@ -228,6 +314,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     from neuralgraph._patch.patch import load_patch
     from neuralgraph._runtime.engine import Engine
 
+    _number("--seconds", args.seconds, minimum=0.0, strict=True)
+    if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
+        raise UsageError(f"--osc-port {args.osc_port} is not a UDP port (valid: 0..65535; 0 picks a free one)")
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     settings = load_settings()
     rate, block = _settings(args, patch)
@@ -308,6 +397,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(patch_to_dot(patch))
         return 0
+    from neuralgraph._tools.render_file import check_writable
+
+    check_writable(args.output)
     out = draw_patch(patch, args.output)
     print(f"wrote {display_path(out)}: {len(patch.spec.nodes)} nodes, {len(patch.topology.edges)} connections")
     return 0
@@ -318,10 +410,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from neuralgraph._runtime.engine import Engine
     from neuralgraph._tools.profiling import format_profile, hold_notes, profile
 
+    _number("--seconds", args.seconds, minimum=0.0, strict=True)
+    _number("--notes", args.notes, minimum=0.0, strict=False)
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     rate, block = _settings(args, patch)
-    if args.seconds <= 0 or args.notes < 0:
-        return _fail("--seconds must be > 0 and --notes >= 0", EXIT_PATCH)
     engine = Engine(patch, sample_rate=rate, block_size=block, fuse=not args.no_fuse)
     if args.notes:
         hold_notes(engine, args.notes)
@@ -358,11 +450,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi", metavar="FILE.mid", help="play a standard MIDI file through the patch")
     p.add_argument("--input", metavar="IN.wav", help="feed io.input from an audio file")
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the MIDI/input ends (2)")
-    p.add_argument("--bits", choices=["float", "16", "24", "32"], default="float", help="sample format (float)")
+    p.add_argument("--bits", choices=["float", "16", "24", "32"],
+                   help="sample format (default: float where the format holds it; not for .ogg/.mp3)")
     p.add_argument("--plot", metavar="OUT.png", help="also draw the waveform and spectrogram (needs matplotlib)")
     p.add_argument("--no-latency-compensation", action="store_true",
                    help="keep the patch's declared latency at the start (default: removed, so the file "
                         "lines up with --input sample for sample)")
+    p.add_argument("--max-seconds", type=float, metavar="S",
+                   help="refuse renders longer than this (default: config [limits] max_render_seconds, "
+                        "env NEURALGRAPH_MAX_RENDER_SECONDS, 3600)")
+    p.add_argument("--keep-partial", action="store_true",
+                   help="if the render stops early (Ctrl-C, SIGTERM, an error), keep what was rendered "
+                        "as OUT.partial.wav")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or progress lines")
     engine_flags(p)
     p.set_defaults(func=cmd_render)
 
@@ -410,7 +510,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _WatchedStdout:
+    """stdout, noting whether a write to it failed (a full disk, a closed pipe)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _drop_stdout(stream: Any) -> None:
+    """Point a failed stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure is one message on stderr and an exit status, never a traceback
+    (2: a bad patch, argument or input file; 1: a failure while running; 130/143: interrupted)."""
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning  # one line, no source line: the message says it all
         return _main(argv)
@@ -421,16 +555,41 @@ def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    from neuralgraph._tools.render_file import RenderInterrupted, Terminated
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    real_stdout = sys.stdout
+    sys.stdout = watched = _WatchedStdout(real_stdout)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full disk (> /dev/full) or a closed pipe fails here, not at exit
+        return code
+    except OSError as exc:  # a full disk, a vanished file, a device that went away
+        if watched.failed:
+            _drop_stdout(real_stdout)
+            return _fail(f"cannot write to standard output: {exc.strerror or exc}", EXIT_ERROR)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
     except PatchError as exc:
         _print_problems(exc)
         return EXIT_PATCH
-    except PluginError as exc:
-        return _fail(str(exc), EXIT_ERROR)
-    except NeuralgraphError as exc:
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_PATCH)
+    except RenderInterrupted as exc:
+        code = 143 if isinstance(exc.cause, Terminated) else 130 if isinstance(exc.cause, KeyboardInterrupt) \
+            else EXIT_ERROR
+        return _fail(str(exc), code)
+    except NeuralgraphError as exc:  # PluginError, BackendError, ParameterError, ...
         return _fail(str(exc), EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except MemoryError:
+        return _fail("out of memory; lower --seconds, voices, or the memory budget (--memory-budget-mb)", EXIT_ERROR)
+    except Exception as exc:  # a bug: still one line, with how to see the details
+        if os.environ.get("NEURALGRAPH_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (run with NEURALGRAPH_DEBUG=1 for the "
+                     "traceback, and please report it)", EXIT_ERROR)
+    finally:
+        sys.stdout = real_stdout

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from neuralgraph._errors import NeuralgraphError
+from neuralgraph._errors import NeuralgraphError, UsageError
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.ports import Rate
 from neuralgraph._patch.graph import Edge
@@ -251,6 +251,6 @@ def draw_patch(patch: Patch, output: str | Path) -> Path:
         out.write_bytes(render_dot(dot, RENDERED[suffix]))
     else:
         known = ", ".join((*DOT_SUFFIXES, *RENDERED))
-        raise NeuralgraphError(f"{out.name}: cannot tell the drawing format from {suffix or 'no suffix'!r}; "
+        raise UsageError(f"{out.name}: cannot tell the drawing format from {suffix or 'no suffix'!r}; "
                                f"use one of {known}")
     return out

@@ -32,6 +32,22 @@ def pyplot() -> Any:
     return plt
 
 
+def check_plot_format(output: str | Path) -> None:
+    """Fail before rendering when the picture could not be drawn: no matplotlib, or a suffix that
+    is not a picture format (UsageError, or NeuralgraphError for the install). The folder is
+    checked by the caller (``render_file.check_writable``)."""
+    from neuralgraph._errors import UsageError
+
+    plt = pyplot()
+    path = Path(output)
+    formats = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise UsageError(f"--plot {output}: {'no suffix' if not suffix else f'.{suffix} is not a picture format'}; "
+                         f"formats that work: {', '.join('.' + f for f in sorted(formats))}")
+
+
 def title_for(name: str, settings: Sequence[str]) -> str:
     """``name`` and the render settings as one title: ``Saw chord — saw_chord.toml · 48000 Hz · block 128``."""
     return " · ".join([name, *settings]) if settings else name
@@ -76,9 +92,10 @@ def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: 
     mono = audio.mean(axis=0)
     nfft = 2048 if frames >= 2048 else max(64, 1 << int(np.log2(max(frames, 64))))
     if frames >= nfft:
-        *_, image = spec_ax.specgram(
-            mono, NFFT=nfft, Fs=sample_rate, noverlap=nfft * 3 // 4, window=np.hanning(nfft),
-            scale="dB", mode="magnitude", cmap="magma", vmin=FLOOR_DB, vmax=0.0)
+        with np.errstate(divide="ignore"):  # silent passages are log10(0): drawn at the floor, not warned about
+            *_, image = spec_ax.specgram(
+                mono, NFFT=nfft, Fs=sample_rate, noverlap=nfft * 3 // 4, window=np.hanning(nfft),
+                scale="dB", mode="magnitude", cmap="magma", vmin=FLOOR_DB, vmax=0.0)
         colorbar = fig.colorbar(image, ax=spec_ax, pad=0.01)
         colorbar.set_label("dB")
     else:

@@ -19,9 +19,11 @@ from neuralgraph._errors import PatchSyntaxError, Problem
 #: Deepest nesting a patch may use; real patches use 5 (nodes.NAME.input = [ { from = ... } ]).
 MAX_NESTING = 32
 #: TOML strings and comments, whose brackets and dots are text, not structure.
-_TEXT = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
-#: A dotted key with more than MAX_NESTING parts (strings already replaced by ``0``).
-_DOTTED = re.compile(r"[\w-]+(?:[ \t]*\.[ \t]*[\w-]+){%d,}" % MAX_NESTING)
+_TEXT = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]++|\\.)*+"|\'[^\'\n]*+\'|#[^\n]*+')
+#: Runs of the characters a dotted key is made of (strings already blanked): a run with more
+#: than MAX_NESTING dots is a key nested too deep (values cannot chain dots: arrays need commas).
+#: One pass, no backtracking, however the text is shaped.
+_KEY_RUN = re.compile(r"[\w\-. \t]{%d,}+" % MAX_NESTING)
 
 
 def read_limited(f: BinaryIO, limit: int, shown: str | None) -> bytes:
@@ -63,10 +65,11 @@ def check_nesting(text: str, shown: str | None) -> None:
         where = int(np.argmax(depth > MAX_NESTING))
         what = f"brackets nest more than {MAX_NESTING} deep"
     else:
-        m = _DOTTED.search(bare)
-        if m:
-            where = m.start()
-            what = f"a dotted key has more than {MAX_NESTING} parts"
+        for m in _KEY_RUN.finditer(bare):
+            if m[0].count(".") > MAX_NESTING:
+                where = m.start() + len(m[0]) - len(m[0].lstrip())
+                what = f"a dotted key has more than {MAX_NESTING} parts"
+                break
     if where is not None:
         line, col = _position(text, where)
         raise PatchSyntaxError(

@@ -38,6 +38,9 @@ class StepTimer:
         self.worst_ns = np.zeros(steps + 1, np.int64)
         self.over = np.zeros(steps + 1, np.int64)
         self._over_now = np.zeros(steps + 1, np.bool_)
+        # the budget as an int64 array: comparing int64 with a float would cast ns into a new array
+        self._budget = np.full(steps + 1, int(self.budget_ns), np.int64)
+        self._one = np.ones(steps + 1, np.int64)  # added where over: int64 + bool would cast into a new array
         self.samples = 0
 
     def due(self) -> bool:
@@ -52,8 +55,8 @@ class StepTimer:
         ns.fill(0)
         out = self.plan.run_block_timed(ns)
         np.maximum(self.worst_ns, ns, out=self.worst_ns)
-        np.greater(ns, self.budget_ns, out=self._over_now)
-        np.add(self.over, self._over_now, out=self.over)
+        np.greater(ns, self._budget, out=self._over_now)
+        np.add(self.over, self._one, out=self.over, where=self._over_now)
         self.samples += 1
         return out
 

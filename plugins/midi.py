@@ -107,6 +107,177 @@ def _start(v, n, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq
 
 
 @njit(cache=True, nogil=True)
+def _stack_drop(d1, ch, stack_note, stack_chan, stack_vel, top):  # pragma: no cover - compiled
+    """Remove key ``d1`` of channel ``ch`` from the mono stack's ``top`` entries; the new count."""
+    w = 0
+    for u in range(top):
+        if not (stack_note[u] == d1 and stack_chan[u] == ch):
+            stack_note[w], stack_chan[w], stack_vel[w] = stack_note[u], stack_chan[u], stack_vel[u]
+            w += 1
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _hold_values(pos, k, gap, gate, freq, note, vel, at, o_freq, o_note, o_gate, o_vel, o_at):  # pragma: no cover
+    """Frames ``pos``..``k - 1`` carry every voice's current values (a retriggered voice's gate
+    is 0 for the first of them, so an envelope sees a new rising edge)."""
+    for v in range(note.shape[0]):
+        start = pos
+        if gap[v]:
+            o_gate[v, pos] = 0.0
+            start = pos + 1
+            gap[v] = 0
+        g = gate[v]
+        for j in range(start, k):
+            o_gate[v, j] = g
+        f, nn, ve, a = freq[v], note[v], vel[v], at[v]
+        for j in range(pos, k):
+            o_freq[v, j] = f
+            o_note[v, j] = nn
+            o_vel[v, j] = ve
+            o_at[v, j] = a
+
+
+@njit(cache=True, nogil=True)
+def _poly_note_on(d1, ch, velocity, t, tail, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap,
+                  ch_bend, bend_range, misc, orphans):  # pragma: no cover - compiled
+    """Every note-on gets its own voice: unisons and same-key overlaps included."""
+    v = _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time)
+    if state[v] == HELD:  # a stolen held note: its note-off is still to come
+        orphans[chan[v] * 128 + note[v]] += 1
+    _start(v, d1, ch, velocity, True, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc)
+
+
+@njit(cache=True, nogil=True)
+def _poly_note_off(d1, ch, t, note, chan, state, gate, on_seq, off_seq, off_time, ch_sus, misc,
+                   orphans):  # pragma: no cover - compiled
+    """A note-off ends the oldest held note of its key and channel, unless that note was stolen."""
+    key = ch * 128 + d1
+    if orphans[key] > 0:  # the oldest note of this key was stolen: this is its note-off
+        orphans[key] -= 1
+        return
+    v = -1  # the oldest held note of this key and channel ends
+    for u in range(note.shape[0]):
+        if note[u] == d1 and chan[u] == ch and state[u] == HELD and (v < 0 or on_seq[u] < on_seq[v]):
+            v = u
+    if v >= 0:
+        _key_up(v, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
+
+
+@njit(cache=True, nogil=True)
+def _mono_note_on(d1, ch, velocity, mode, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range,
+                  stack_note, stack_chan, stack_vel, misc):  # pragma: no cover - compiled
+    """Mono and legato: the key goes on top of the stack (an earlier entry of it dropped) and plays on voice 0."""
+    w = _stack_drop(d1, ch, stack_note, stack_chan, stack_vel, misc[1])
+    if w >= STACK:
+        w = STACK - 1
+    stack_note[w], stack_chan[w], stack_vel[w] = d1, ch, velocity
+    misc[1] = w + 1
+    retrigger = mode == 1 or gate[0] == 0.0
+    _start(0, d1, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range,
+           misc)
+
+
+@njit(cache=True, nogil=True)
+def _mono_note_off(d1, ch, t, mode, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend,
+                   ch_sus, bend_range, stack_note, stack_chan, stack_vel, misc):  # pragma: no cover - compiled
+    """Mono and legato: the key leaves the stack; voice 0 goes back to the most recent key still held."""
+    w = _stack_drop(d1, ch, stack_note, stack_chan, stack_vel, misc[1])
+    misc[1] = w
+    if state[0] == HELD and note[0] == d1 and chan[0] == ch:
+        if w > 0:  # back to the most recent key still held
+            _start(0, stack_note[w - 1], stack_chan[w - 1], stack_vel[w - 1], mode == 1, note, chan,
+                   state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc)
+        else:
+            _key_up(0, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
+
+
+@njit(cache=True, nogil=True)
+def _control_change(d1, d2, ch, t, tail, bend_range, note, chan, state, gate, at, freq, off_seq, off_time, ch_bend,
+                    ch_sus, misc, orphans):  # pragma: no cover - compiled
+    """The controllers voices obey: sustain pedal (64), all notes off (123), all sound off (120),
+    reset all controllers (121). Others are for ``midi.cc``."""
+    if d1 == 64:  # sustain pedal
+        if d2 >= 64:
+            ch_sus[ch] = 1
+        else:
+            ch_sus[ch] = 0
+            for v in range(note.shape[0]):
+                if state[v] == SUSTAINED and chan[v] == ch:
+                    _release(v, t, state, gate, off_time, off_seq, misc)
+    elif d1 == 123:  # all notes off: every held key goes up (the pedal still holds them)
+        for v in range(note.shape[0]):
+            if state[v] == HELD and chan[v] == ch:
+                _key_up(v, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
+        orphans[ch * 128 : ch * 128 + 128] = 0
+        misc[1] = 0
+    elif d1 == 120:  # all sound off: every voice of the channel ends now, pedal or not, tail skipped
+        for v in range(note.shape[0]):
+            if state[v] != FREE and chan[v] == ch:
+                if state[v] != RELEASED:
+                    _release(v, t, state, gate, off_time, off_seq, misc)
+                off_time[v] = t - tail  # free at once: lanes flagged idle, reused first
+        orphans[ch * 128 : ch * 128 + 128] = 0
+        misc[1] = 0
+    elif d1 == 121:  # reset all controllers: bend centred, pedal up, pressure 0
+        ch_bend[ch] = 0.0
+        ch_sus[ch] = 0
+        for v in range(note.shape[0]):
+            if chan[v] == ch:
+                if state[v] == SUSTAINED:
+                    _release(v, t, state, gate, off_time, off_seq, misc)
+                freq[v] = _note_freq(note[v], 0.0, bend_range)
+                at[v] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _bend_and_pressure(kind, d1, d2, ch, bend_range, note, chan, state, at, freq, ch_bend):  # pragma: no cover
+    """Pitch bend (14 bits centred on 8192), channel pressure and polyphonic key pressure."""
+    if kind == 0xE0:  # pitch bend
+        b = ((d2 << 7) | d1) - 8192
+        ch_bend[ch] = b / 8192.0
+        for v in range(note.shape[0]):
+            if chan[v] == ch:
+                freq[v] = _note_freq(note[v], ch_bend[ch], bend_range)
+    elif kind == 0xD0:  # channel pressure
+        for v in range(note.shape[0]):
+            if chan[v] == ch and (state[v] == HELD or state[v] == SUSTAINED):
+                at[v] = d1 / 127.0
+    elif kind == 0xA0:  # polyphonic key pressure
+        for v in range(note.shape[0]):
+            if chan[v] == ch and note[v] == d1 and (state[v] == HELD or state[v] == SUSTAINED):
+                at[v] = d2 / 127.0
+
+
+@njit(cache=True, nogil=True)
+def _apply_event(status, d1, d2, t, mode, tail, bend_range, note, chan, state, gate, vel, at, freq, on_seq, off_seq,
+                 off_time, gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc,
+                 orphans):  # pragma: no cover - compiled
+    """One MIDI message at sample time ``t``, by kind: note on, note off, controller, bend, pressure."""
+    kind = status & 0xF0
+    ch = status & 0x0F
+    if kind == 0x90 and d2 > 0:  # note on
+        velocity = d2 / 127.0
+        if mode == 0:
+            _poly_note_on(d1, ch, velocity, t, tail, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time,
+                          gap, ch_bend, bend_range, misc, orphans)
+        else:
+            _mono_note_on(d1, ch, velocity, mode, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend,
+                          bend_range, stack_note, stack_chan, stack_vel, misc)
+    elif kind == 0x80 or kind == 0x90:  # note off (or note on with velocity 0)
+        if mode == 0:
+            _poly_note_off(d1, ch, t, note, chan, state, gate, on_seq, off_seq, off_time, ch_sus, misc, orphans)
+        else:
+            _mono_note_off(d1, ch, t, mode, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap,
+                           ch_bend, ch_sus, bend_range, stack_note, stack_chan, stack_vel, misc)
+    elif kind == 0xB0:  # control change
+        _control_change(d1, d2, ch, t, tail, bend_range, note, chan, state, gate, at, freq, off_seq, off_time,
+                        ch_bend, ch_sus, misc, orphans)
+    else:
+        _bend_and_pressure(kind, d1, d2, ch, bend_range, note, chan, state, at, freq, ch_bend)
+
+
+@njit(cache=True, nogil=True)
 def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, chan_filter, bend_range, tail,
                   note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus,
                   stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
@@ -119,7 +290,6 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
     ``orphans[ch * 128 + key]`` counts the key's held notes whose voice was stolen: their
     note-offs are still to come and must not end a later note of the same key.
     """
-    voices = note.shape[0]
     clock = misc[0]
     pos = 0
     for i in range(n_events + 1):
@@ -131,129 +301,19 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
             if k < pos:  # out of order (or an empty block): apply now
                 k = pos
         if k > pos:  # the frames before this event carry the current values
-            for v in range(voices):
-                start = pos
-                if gap[v]:
-                    o_gate[v, pos] = 0.0
-                    start = pos + 1
-                    gap[v] = 0
-                g = gate[v]
-                for j in range(start, k):
-                    o_gate[v, j] = g
-                f, nn, ve, a = freq[v], note[v], vel[v], at[v]
-                for j in range(pos, k):
-                    o_freq[v, j] = f
-                    o_note[v, j] = nn
-                    o_vel[v, j] = ve
-                    o_at[v, j] = a
+            _hold_values(pos, k, gap, gate, freq, note, vel, at, o_freq, o_note, o_gate, o_vel, o_at)
             pos = k
         if i == n_events:
             break
         status = np.int64(ev_status[i])
-        kind = status & 0xF0
-        ch = status & 0x0F
-        if chan_filter > 0 and ch != chan_filter - 1:
+        if chan_filter > 0 and (status & 0x0F) != chan_filter - 1:
             continue
-        d1 = np.int64(ev_d1[i])
-        d2 = np.int64(ev_d2[i])
-        t = clock + k
-        if kind == 0x90 and d2 > 0:  # note on
-            velocity = d2 / 127.0
-            if mode == 0:  # every note-on gets its own voice: unisons and same-key overlaps included
-                v = _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time)
-                if state[v] == HELD:  # a stolen held note: its note-off is still to come
-                    orphans[chan[v] * 128 + note[v]] += 1
-                _start(v, d1, ch, velocity, True, note, chan, state, gate, vel, at, freq, on_seq, gap,
-                       ch_bend, bend_range, misc)
-            else:
-                top = misc[1]
-                w = 0
-                for u in range(top):  # drop an earlier entry of this key, then push it on top
-                    if not (stack_note[u] == d1 and stack_chan[u] == ch):
-                        stack_note[w], stack_chan[w], stack_vel[w] = stack_note[u], stack_chan[u], stack_vel[u]
-                        w += 1
-                if w >= STACK:
-                    w = STACK - 1
-                stack_note[w], stack_chan[w], stack_vel[w] = d1, ch, velocity
-                misc[1] = w + 1
-                retrigger = mode == 1 or gate[0] == 0.0
-                _start(0, d1, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap,
-                       ch_bend, bend_range, misc)
-        elif kind == 0x80 or kind == 0x90:  # note off (or note on with velocity 0)
-            if mode == 0:
-                key = ch * 128 + d1
-                if orphans[key] > 0:  # the oldest note of this key was stolen: this is its note-off
-                    orphans[key] -= 1
-                    continue
-                v = -1  # the oldest held note of this key and channel ends
-                for u in range(voices):
-                    if note[u] == d1 and chan[u] == ch and state[u] == HELD and (v < 0 or on_seq[u] < on_seq[v]):
-                        v = u
-                if v >= 0:
-                    _key_up(v, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
-            else:
-                top = misc[1]
-                w = 0
-                for u in range(top):
-                    if not (stack_note[u] == d1 and stack_chan[u] == ch):
-                        stack_note[w], stack_chan[w], stack_vel[w] = stack_note[u], stack_chan[u], stack_vel[u]
-                        w += 1
-                misc[1] = w
-                if state[0] == HELD and note[0] == d1 and chan[0] == ch:
-                    if w > 0:  # back to the most recent key still held
-                        _start(0, stack_note[w - 1], stack_chan[w - 1], stack_vel[w - 1], mode == 1, note, chan,
-                               state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc)
-                    else:
-                        _key_up(0, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
-        elif kind == 0xB0:  # control change
-            if d1 == 64:  # sustain pedal
-                if d2 >= 64:
-                    ch_sus[ch] = 1
-                else:
-                    ch_sus[ch] = 0
-                    for v in range(voices):
-                        if state[v] == SUSTAINED and chan[v] == ch:
-                            _release(v, t, state, gate, off_time, off_seq, misc)
-            elif d1 == 123:  # all notes off: every held key goes up (the pedal still holds them)
-                for v in range(voices):
-                    if state[v] == HELD and chan[v] == ch:
-                        _key_up(v, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
-                orphans[ch * 128 : ch * 128 + 128] = 0
-                misc[1] = 0
-            elif d1 == 120:  # all sound off: every voice of the channel ends now, pedal or not, tail skipped
-                for v in range(voices):
-                    if state[v] != FREE and chan[v] == ch:
-                        if state[v] != RELEASED:
-                            _release(v, t, state, gate, off_time, off_seq, misc)
-                        off_time[v] = t - tail  # free at once: lanes flagged idle, reused first
-                orphans[ch * 128 : ch * 128 + 128] = 0
-                misc[1] = 0
-            elif d1 == 121:  # reset all controllers: bend centred, pedal up, pressure 0
-                ch_bend[ch] = 0.0
-                ch_sus[ch] = 0
-                for v in range(voices):
-                    if chan[v] == ch:
-                        if state[v] == SUSTAINED:
-                            _release(v, t, state, gate, off_time, off_seq, misc)
-                        freq[v] = _note_freq(note[v], 0.0, bend_range)
-                        at[v] = 0.0
-        elif kind == 0xE0:  # pitch bend, 14 bits centred on 8192
-            b = ((d2 << 7) | d1) - 8192
-            ch_bend[ch] = b / 8192.0
-            for v in range(voices):
-                if chan[v] == ch:
-                    freq[v] = _note_freq(note[v], ch_bend[ch], bend_range)
-        elif kind == 0xD0:  # channel pressure
-            for v in range(voices):
-                if chan[v] == ch and (state[v] == HELD or state[v] == SUSTAINED):
-                    at[v] = d1 / 127.0
-        elif kind == 0xA0:  # polyphonic key pressure
-            for v in range(voices):
-                if chan[v] == ch and note[v] == d1 and (state[v] == HELD or state[v] == SUSTAINED):
-                    at[v] = d2 / 127.0
+        _apply_event(status, np.int64(ev_d1[i]), np.int64(ev_d2[i]), clock + k, mode, tail, bend_range, note, chan,
+                     state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note,
+                     stack_chan, stack_vel, misc, orphans)
     end = clock + frames
     misc[0] = end
-    for v in range(voices):
+    for v in range(note.shape[0]):
         if state[v] == RELEASED and end - off_time[v] >= tail:
             state[v] = FREE
         activity[v] = state[v] != FREE

@@ -137,8 +137,13 @@ class Engine:
                                           fuse=fuse)
         self._ring = CommandRing()
         self._ramping: list[_ConstantTarget] = []
-        self._targets: list[Any] = []
-        self._target_index: dict[str, int] = {}
+        # (generation, targets, index by name): replaced as one when a swap switches plans, so a
+        # set() racing with the switch tags its command with the plan it looked the target up in
+        self._lookup: tuple[int, list[Any], dict[str, int]] = (0, [], {})
+        self._remap: np.ndarray | None = None  # previous generation's target index -> this one's
+        self._swap: Any = None  # a prepared swap.Switch, taken by the audio thread at the next block
+        self._retired: Any = None  # the finished switch holding the old plan, released by collect()
+        self._out_taps: tuple[Any, ...] = ()  # taps on the output, written after every block
         for key, constant in constants.items():
             self._add_target(key, _ConstantTarget(constant, self.sample_rate, self.block_size, self._ramping))
         for name, node in self.plan.nodes.items():
@@ -155,6 +160,14 @@ class Engine:
             self.plan.reset()
         #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
         self.settings: dict[str, float | str | bool] = {}
+
+    @property
+    def _targets(self) -> list[Any]:
+        return self._lookup[1]
+
+    @property
+    def _target_index(self) -> dict[str, int]:
+        return self._lookup[2]
 
     def _add_target(self, key: str, target: Any) -> None:
         self._target_index[key] = len(self._targets)
@@ -183,10 +196,11 @@ class Engine:
         unknown target, a connected input, a parameter that cannot change while running, or a
         value out of range.
         """
-        index = self._target_index.get(target)
+        generation, targets, target_index = self._lookup
+        index = target_index.get(target)
         if index is None:
             raise ParameterError(self._unknown_target(target))
-        obj = self._targets[index]
+        obj = targets[index]
         if isinstance(obj, _ConstantTarget):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(f"{target}: expected a number, got {value!r}")
@@ -200,7 +214,7 @@ class Engine:
             except ValueError as exc:
                 raise ParameterError(f"{target}: {value!r} {exc}") from None
             number = float(obj.decl.choices.index(coerced)) if obj.decl.kind is str else float(coerced)
-        if not self._ring.push(SET, index, number):
+        if not self._ring.push(SET, index, number, generation):
             raise ParameterError("too many pending changes: the engine is not running blocks")
         self.settings[target] = value
 
@@ -228,7 +242,34 @@ class Engine:
                         ceiling=float(self.plan.guard.ceiling), fuse=self.fuse)
         for target, value in self.settings.items():
             engine.set(target, value)
+        from .tap import carry_taps
+
+        carry_taps(self, engine)
         return engine
+
+    def swap(self, patch: Patch, fade: float = 0.05) -> Any:
+        """Play ``patch`` from the next block on, keeping the state of every node it keeps.
+
+        Parses nothing and compiles on the calling thread (never the audio thread), then hands
+        the new plan over; returns a :class:`~neuralgraph.swap.SwapReport` at once. Nodes whose
+        name, type, fixed parameters and lanes are unchanged keep their state; changed values
+        glide as :meth:`set` makes them; added or removed nodes crossfade over ``fade`` seconds.
+        An identical patch is not swapped. See docs/live.md.
+        """
+        from .swap import swap_engine
+
+        return swap_engine(self, patch, fade)
+
+    def collect(self) -> None:
+        """Release the plan a finished swap replaced (control thread)."""
+        self._retired = None
+
+    def tap(self, port: str | None = None, seconds: float = 2.0) -> Any:
+        """A :class:`~neuralgraph.tap.Tap` on ``port`` (``"node"`` or ``"node.port"``; None: the
+        output as played), filled by the audio thread; read it from any other thread."""
+        from .tap import attach
+
+        return attach(self, port, seconds)
 
     def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> None:
         """Queue a short MIDI message for the next block, at ``frame`` within it."""
@@ -334,21 +375,7 @@ class Engine:
 
     # ---- audio thread ---------------------------------------------------------------------------
     def _drain(self) -> None:
-        ring = self._ring
-        tail, head = ring.tail, ring.head
-        if tail != head:
-            midi = self.plan.midi
-            cap = ring.capacity
-            while tail != head:
-                slot = tail % cap
-                kind = ring.kind[slot]
-                if kind == SET:
-                    self._targets[ring.a[slot]].apply(float(ring.value[slot]))
-                elif kind == MIDI:
-                    word = int(ring.a[slot])
-                    midi.push(int(ring.frame[slot]), word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
-                tail += 1
-            ring.tail = tail
+        self._apply_commands()
         ramping = self._ramping
         if ramping:
             i = 0
@@ -358,10 +385,39 @@ class Engine:
                 else:
                     ramping.pop(i)
 
+    def _apply_commands(self) -> None:
+        ring = self._ring
+        tail, head = ring.tail, ring.head
+        if tail != head:
+            midi = self.plan.midi
+            cap = ring.capacity
+            generation, targets, _ = self._lookup
+            while tail != head:
+                slot = tail % cap
+                kind = ring.kind[slot]
+                if kind == SET:
+                    index = ring.a[slot]
+                    if ring.frame[slot] != generation:  # looked up before a swap: follow the target over
+                        remap = self._remap
+                        index = remap[index] if remap is not None and ring.frame[slot] == generation - 1 else -1
+                    if index >= 0:
+                        targets[index].apply(float(ring.value[slot]))
+                elif kind == MIDI:
+                    word = int(ring.a[slot])
+                    midi.push(int(ring.frame[slot]), word & 0xFF, (word >> 8) & 0x7F, (word >> 16) & 0x7F)
+                tail += 1
+            ring.tail = tail
+
     def process(self) -> np.ndarray:
         """Run one block; returns the output (channels, block_size), overwritten by the next call."""
-        self._drain()
-        out = self.plan.run_block()
+        switch = self._swap
+        if switch is not None:  # a swap prepared by Engine.swap: switch plans at this block boundary
+            out = switch.process(self)
+        else:
+            self._drain()
+            out = self.plan.run_block()
+        for tap in self._out_taps:
+            tap.write(out)
         self.frames_done += self.block_size
         return out
 

@@ -14,8 +14,9 @@ port yields one column per block, stamped in sample frames). Taps follow the eng
 :meth:`Engine.swap <neuralgraph.engine.Engine.swap>` and through a backend's rebuild for a new
 buffer size. Detach with :meth:`Tap.close`.
 
-A port inside a fused run whose buffer a later member of the run reuses cannot be tapped as it
-is: the error says so (build the engine with ``fuse=False`` to tap it).
+A port inside a fused run is written after the run; when a later member of the run reuses its
+buffer, the run instead runs its members one by one (each node's own ``process``, which the
+contract makes equal to its kernel) and the tap is written right after that member.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class Tap:
                 engine._out_taps = tuple(t for t in engine._out_taps if t is not self)
                 engine._tap_list = [t for t in getattr(engine, "_tap_list", []) if t is not self]
             if self._point is not None:
-                self._point.taps = tuple(t for t in self._point.taps if t is not self)
+                self._point.taps = tuple(t for t in self._point.taps if t[0] is not self)
 
     def __enter__(self) -> Tap:
         return self
@@ -155,16 +156,15 @@ class Tap:
 class TapPoint:
     """A plan step wrapped so that its taps are written right after it runs (audio thread)."""
 
-    def __init__(self, process: Any, buffer: np.ndarray) -> None:
+    def __init__(self, process: Any) -> None:
         self.inner = process
         self.inner_owner = getattr(process, "__self__", None)
-        self.buffer = buffer
-        self.taps: tuple[Tap, ...] = ()
+        self.taps: tuple[tuple[Tap, np.ndarray], ...] = ()  # (tap, the buffer it copies)
 
     def process(self, ins: Any, outs: Any, frames: int) -> None:
         self.inner(ins, outs, frames)
-        for tap in self.taps:
-            tap.write(self.buffer)
+        for tap, buffer in self.taps:
+            tap.write(buffer)
 
 
 def _owner(process: Any) -> Any:
@@ -172,8 +172,9 @@ def _owner(process: Any) -> Any:
     return owner.inner_owner if isinstance(owner, TapPoint) else owner
 
 
-def locate(engine: Any, port: str) -> tuple[int, np.ndarray, int]:
-    """The step index after which ``port``'s buffer holds this block, the buffer, frames per column."""
+def locate(engine: Any, port: str) -> tuple[int, int, np.ndarray, int]:
+    """Where ``port``'s buffer holds this block: the step index, the member of a fused run to
+    wrap (-1: wrap the whole step), the buffer, and frames per column."""
     plan = engine.plan
     node_name, _, out_name = port.partition(".")
     node = plan.nodes.get(node_name)
@@ -191,16 +192,14 @@ def locate(engine: Any, port: str) -> tuple[int, np.ndarray, int]:
     for i, (process, _, outs) in enumerate(plan.steps):
         owner = _owner(process)
         if owner is node:
-            return i, outs[out_name], per_column
+            return i, -1, outs[out_name], per_column
         if isinstance(owner, FusedStep) and node_name in owner.names:
             k = owner.names.index(node_name)
             buffer = owner.members[k][3][out_name]
             for later in owner.members[k + 1:]:
                 if any(isinstance(a, np.ndarray) and np.shares_memory(a, buffer) for _, a in later[3].items()):
-                    raise ParameterError(f"tap {port}: inside the fused run {owner.name!r} its buffer is reused "
-                                         f"by {later[0]} before the run ends; make the engine with fuse=False "
-                                         f"to tap it")
-            return i, buffer, per_column
+                    return i, k, buffer, per_column  # reused inside the run: tap the member itself
+            return i, -1, buffer, per_column
     raise ParameterError(f"tap {port}: `{node_name}` runs no step of its own in this plan")
 
 
@@ -214,18 +213,25 @@ def _install(engine: Any, tap: Tap, plan_of: Any = None) -> None:
         engine._out_taps = (*engine._out_taps, tap)
         return
     source = plan_of or engine
-    index, buffer, _ = locate(source, tap.port)
+    index, member, buffer, _ = locate(source, tap.port)
     plan = source.plan
     process, ins, outs = plan.steps[index]
+    if member >= 0:  # the fused run must run its members one by one while this tap is on
+        fused = _owner(process)
+        name, process, ins, outs, bypass = fused.members[member]
     point = getattr(process, "__self__", None)
     if not isinstance(point, TapPoint):
-        point = TapPoint(process, buffer)
-        point.taps = (tap,)
+        point = TapPoint(process)
+        point.taps = ((tap, buffer),)
         tap._point = point
-        plan.steps[index] = (point.process, ins, outs)
+        if member >= 0:
+            fused.members[member] = (name, point.process, ins, outs, bypass)
+            fused.fused = False  # after the member is wrapped: either way the block is whole
+        else:
+            plan.steps[index] = (point.process, ins, outs)
         return
     tap._point = point
-    point.taps = (*point.taps, tap)
+    point.taps = (*point.taps, (tap, buffer))
 
 
 def attach(engine: Any, port: str | None = None, seconds: float = 2.0) -> Tap:
@@ -237,7 +243,7 @@ def attach(engine: Any, port: str | None = None, seconds: float = 2.0) -> Tap:
     if port is None:
         lanes, per_column = engine.channels, 1
     else:
-        _, buffer, per_column = locate(engine, port)
+        _, _, buffer, per_column = locate(engine, port)
         lanes = buffer.shape[0]
     columns = max(1, math.ceil(seconds * engine.sample_rate / per_column))
     # room for the writer's margin: at least two blocks beyond what was asked

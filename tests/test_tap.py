@@ -125,7 +125,7 @@ def test_zero_allocations_per_block_with_two_taps_attached():
 
 def test_tap_errors_name_the_port_and_what_would_be_valid():
     engine = ng.Engine(ng.load_patch(SYNTH), SR, 128)
-    with pytest.raises(ng.ParameterError, match=r"tap os: no node `os` \(did you mean 'osc'\?\)"):
+    with pytest.raises(ng.ParameterError, match=r"tap os: no node `os` \(did you mean `osc`\?\)"):
         engine.tap("os")
     with pytest.raises(ng.ParameterError, match=r"tap lpf.outt: `filter.lowpass` has no output `outt`"):
         engine.tap("lpf.outt")

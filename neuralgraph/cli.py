@@ -219,7 +219,12 @@ def cmd_play(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .patch import load_patch
 
-    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
+    overrides = _overrides(args.set)
+    patch = load_patch(args.patch, overrides=overrides, **_limits(args))
+    if args.record:
+        from .record import check_record_path
+
+        check_record_path(args.record)
     settings = load_settings()
     rate, block = _settings(args, patch)
     engine = Engine(patch, sample_rate=rate, block_size=block)
@@ -242,8 +247,21 @@ def cmd_play(args: argparse.Namespace) -> int:
     previous_term = signal.signal(signal.SIGTERM, lambda *_: done.set())
     live = sys.stderr.isatty()
     status = None
+    watcher = recorder = None
     try:
         backend.start()
+        if args.record:  # from the engine that plays (a backend may have rebuilt it for the device)
+            from .record import Recorder
+
+            recorder = Recorder(getattr(backend, "engine", engine), args.record)
+        if args.watch:
+            from .watch import PatchWatcher
+
+            watcher = PatchWatcher(args.patch, lambda: getattr(backend, "engine", engine),
+                                   lambda path: load_patch(path, overrides=overrides, **_limits(args)),
+                                   fade=args.fade, problems=_print_problems).start()
+            print(f"watching {display_path(args.patch)}: every save is swapped in (crossfade {args.fade:g} s)",
+                  file=sys.stderr, flush=True)
         if osc is not None:
             print(f"OSC: /node/param value on {osc.host}:{osc.port}", file=sys.stderr)
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
@@ -267,7 +285,11 @@ def cmd_play(args: argparse.Namespace) -> int:
     finally:
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         try:
+            if watcher is not None:
+                watcher.stop()
             backend.stop()
+            if recorder is not None:
+                recorder.close()  # after the audio stopped: everything played is in the file
             if osc is not None:
                 osc.close()
         finally:
@@ -278,6 +300,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     status = backend.status()
     print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
           f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    if recorder is not None:
+        print(f"wrote {display_path(recorder.path)}: {recorder.frames / status.sample_rate:.2f} s"
+              + (f" ({recorder.lost} frames lost: the disk did not keep up)" if recorder.lost else ""))
     _report_bad_values(getattr(backend, "engine", engine))  # the stream has stopped: safe to read
     if status.message:
         return _fail(status.message, EXIT_ERROR)
@@ -366,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
     p.add_argument("--osc-port", type=int, metavar="N", help="accept /node/param VALUE over OSC on this UDP port")
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds to (127.0.0.1)")
+    p.add_argument("--watch", action="store_true",
+                   help="reload the patch file on every save, keeping the state of unchanged nodes (docs/live.md)")
+    p.add_argument("--fade", type=float, default=0.05, metavar="S",
+                   help="--watch: crossfade for added or removed nodes, in seconds (0.05)")
+    p.add_argument("--record", metavar="FILE.wav|.flac", help="also write what is played to this file")
     engine_flags(p)
     p.set_defaults(func=cmd_play)
 

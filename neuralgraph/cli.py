@@ -249,11 +249,11 @@ def cmd_play(args: argparse.Namespace) -> int:
     status = None
     watcher = recorder = None
     try:
-        backend.start()
-        if args.record:  # from the engine that plays (a backend may have rebuilt it for the device)
+        if args.record:  # taps follow the engine into the one a backend rebuilds for its device
             from .record import Recorder
 
-            recorder = Recorder(getattr(backend, "engine", engine), args.record)
+            recorder = Recorder(engine, args.record)
+        backend.start()
         if args.watch:
             from .watch import PatchWatcher
 

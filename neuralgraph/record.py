@@ -36,23 +36,31 @@ class Recorder:
     """Records ``engine``'s output (as the backend plays it) to ``path`` until :meth:`close`."""
 
     def __init__(self, engine: Any, path: str | Path) -> None:
-        import soundfile
-
         self.path = check_record_path(path)
-        fmt, subtype = FORMATS[self.path.suffix.lower()]
-        self.file = soundfile.SoundFile(str(self.path), "w", samplerate=int(engine.sample_rate),
-                                        channels=engine.channels, format=fmt, subtype=subtype)
+        self.channels = engine.channels
+        self.file: Any = None  # opened at the first frames, at the rate of the engine playing them
         self.tap = engine.tap(None, seconds=BUFFER_S)
         self.frames = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="neuralgraph-record", daemon=True)
         self._thread.start()
 
+    def _open(self) -> None:
+        import soundfile
+
+        engine = self.tap._engine  # a backend may have rebuilt the engine at the device's rate
+        rate = int(engine.sample_rate if engine is not None else self.tap.sample_rate)
+        fmt, subtype = FORMATS[self.path.suffix.lower()]
+        self.file = soundfile.SoundFile(str(self.path), "w", samplerate=rate, channels=self.channels,
+                                        format=fmt, subtype=subtype)
+
     def _drain(self) -> None:
         while True:
             chunk = self.tap.read()
             if chunk is None:
                 return
+            if self.file is None:
+                self._open()
             self.file.write(chunk.data.T)
             self.frames += chunk.frames
 
@@ -73,4 +81,6 @@ class Recorder:
         self._thread.join(timeout=10.0)
         self.tap.close()
         self._drain()
+        if self.file is None:
+            self._open()  # nothing was played: still a valid, empty file
         self.file.close()

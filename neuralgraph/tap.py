@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -265,7 +267,7 @@ def carry_taps(old: Any, new: Any, swap: bool = False) -> list[TapPoint]:
     with _control_lock:
         taps = [t for t in getattr(old, "_tap_list", []) if t.open]
         owner = old if swap else new
-        previous = [p for p in (getattr(s[0], "__self__", None) for s in old.plan.steps) if isinstance(p, TapPoint)]
+        previous = points(old.plan)
         if not swap:
             owner._out_taps = ()
         kept = []
@@ -282,6 +284,35 @@ def carry_taps(old: Any, new: Any, swap: bool = False) -> list[TapPoint]:
             kept.append(tap)
         owner._tap_list = kept
         return previous
+
+
+def points(plan: Any) -> list[TapPoint]:
+    """The tap points hooked into ``plan``'s steps and into the members of its fused runs."""
+    found = []
+    for process, _, _ in plan.steps:
+        owner = getattr(process, "__self__", None)
+        if isinstance(owner, TapPoint):
+            found.append(owner)
+            owner = owner.inner_owner
+        if isinstance(owner, FusedStep):
+            found.extend(m[1].__self__ for m in owner.members if isinstance(getattr(m[1], "__self__", None), TapPoint))
+    return found
+
+
+@contextmanager
+def muted(engine: Any) -> Iterator[None]:
+    """No tap of ``engine`` is written inside the block (warm-up blocks that are never played)."""
+    saved = getattr(engine, "_out_taps", ())
+    hooked = [(point, point.taps) for point in points(engine.plan)]
+    engine._out_taps = ()
+    for point, _ in hooked:
+        point.taps = ()
+    try:
+        yield
+    finally:
+        engine._out_taps = saved
+        for point, taps in hooked:
+            point.taps = taps
 
 
 def _hint(text: str | None) -> str:

@@ -1,0 +1,258 @@
+"""Live checks against a real JACK server: ``neuralgraph play --watch`` / ``--record`` recorded by an
+independent JACK client. Run in a subprocess by tests/test_live_jack.py (tests/audio_server.py).
+
+    python tests/live_checks.py CHECK '{"dir": "/tmp/x"}'
+
+Prints one JSON line with the measurements; the test asserts on them. Every wait polls with a
+deadline; nothing sleeps for synchronisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("JACK_NO_START_SERVER", "1")
+
+from analysis import peak_frequency  # noqa: E402
+from audio_checks import Recorder  # noqa: E402
+
+SAW = """schema = 1
+[nodes.osc]
+type = "osc.saw"
+freq = {freq}
+[nodes.amp]
+type = "math.mul"
+in = "osc"
+gain = 0.5
+[nodes.out]
+type = "io.output"
+channels = 1
+in = "amp"
+"""
+NOISE = """schema = 1
+[nodes.noise]
+type = "noise.white"
+[nodes.amp]
+type = "math.mul"
+in = "noise"
+gain = 0.3
+[nodes.out]
+type = "io.output"
+channels = 1
+in = "amp"
+"""
+
+
+SETTLE = 1024  # frames of the client's recording left out: they may predate the connection
+
+
+def wait_for(what: str, ready: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.01)
+
+
+class Player:
+    """``neuralgraph play`` in a subprocess, its stderr collected line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "neuralgraph", "play", *args, "--backend", "jack",
+                                      "--no-connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.err: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.err.append(line.rstrip("\n"))
+
+    def said(self, text: str) -> int:
+        return sum(text in line for line in self.err)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out = self.proc.stdout.read()
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return out
+
+
+def player_port(rec: Recorder, before: set[str]) -> str | None:
+    """The output port of the player's client (JACK may have numbered its name)."""
+    for port in rec.client.get_ports(is_audio=True, is_output=True):
+        if port.name not in before and re.match(r"neuralgraph[-\d]*:out_1$", port.name):
+            return port.name
+    return None
+
+
+def start(rec: Recorder, *args: str) -> tuple[Player, str]:
+    before = {p.name for p in rec.client.get_ports()}
+    player = Player(*args)
+    found: list[str] = []
+
+    def ready() -> bool:
+        if player.proc.poll() is not None:
+            raise RuntimeError("play exited early:\n" + "\n".join(player.err))
+        port = player_port(rec, before)
+        if port:
+            found.append(port)
+        return bool(found)
+
+    wait_for("the player's JACK port", ready, 60)
+
+    def connected() -> bool:  # the port exists before its client is activated: retry until it is
+        try:
+            rec.client.connect(found[0], rec.ports[0].name)
+        except jack_module().JackError:
+            return False
+        return True
+
+    wait_for("a connection to the player", connected, 30)
+    rec.recording = True
+    return player, found[0]
+
+
+def jack_module() -> Any:
+    import jack
+
+    return jack
+
+
+def steps(x: np.ndarray) -> float:
+    return float(np.abs(np.diff(x.astype(np.float64))).max())
+
+
+def longest_silence(x: np.ndarray) -> tuple[int, int]:
+    """The longest run of silent samples, and where it starts."""
+    quiet = np.concatenate([[False], np.abs(x) < 1e-6, [False]])
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    if len(edges) == 0:
+        return 0, -1
+    lengths = edges[1::2] - edges[::2]
+    k = int(np.argmax(lengths))
+    return int(lengths[k]), int(edges[2 * k])
+
+
+def align(reference: np.ndarray, other: np.ndarray, at: int | None = None) -> int:
+    """The offset of ``reference`` inside ``other``: cross-correlation of an 8192-frame excerpt
+    (from ``at``, default the middle); of the 20 best lags, the one where the two match best
+    (a periodic signal correlates at every period)."""
+    from scipy.signal import correlate
+
+    start = len(reference) // 2 if at is None else at
+    excerpt = reference[start:start + 8192].astype(np.float64)
+    c = correlate(other.astype(np.float64), excerpt, mode="valid", method="fft")
+    best = np.argsort(c)[-20:]
+    errors = [np.abs(other[k:k + len(excerpt)] - excerpt).max() for k in best]
+    return int(best[int(np.argmin(errors))]) - start
+
+
+def compare(recorded: np.ndarray, written: np.ndarray, at: int | None = None) -> dict[str, Any]:
+    """Align the client's recording inside the file; how far they differ where they overlap."""
+    offset = align(recorded, written, at)
+    lo = max(0, -offset)
+    hi = min(len(recorded), len(written) - offset)
+    a, b = recorded[lo:hi], written[lo + offset:hi + offset]
+    diff = np.abs(a.astype(np.float64) - b)
+    return {"offset": offset, "overlap": int(hi - lo), "recorded": int(len(recorded)),
+            "max_diff": float(diff.max()) if hi > lo else None,
+            "mismatched_frames": int(np.count_nonzero(diff > 1e-7))}
+
+
+def check_watch(args: dict[str, Any]) -> dict[str, Any]:
+    import jack
+    import soundfile
+
+    folder = Path(args["dir"])
+    patch = folder / "saw.toml"
+    patch.write_text(SAW.format(freq="220.0"), encoding="utf-8")
+    record = folder / "played.wav"
+    rec = Recorder(jack, "ng_live_rec", 1, 12.0)
+    rec.client.activate()
+    rate = rec.client.samplerate
+    player, port = start(rec, str(patch), "--watch", "--record", str(record))
+    try:
+        wait_for("'watching'", lambda: player.said("watching ") > 0, 30)
+        wait_for("0.6 s of 220 Hz", lambda: rec.pos >= int(0.6 * rate), 20)
+        edit_at = rec.pos
+        patch.write_text(SAW.format(freq="330.0"), encoding="utf-8")
+        wait_for("the reload", lambda: player.said("reloaded ") > 0, 20)
+        reload_seen_at = rec.pos
+        wait_for("0.6 s of 330 Hz", lambda: rec.pos >= reload_seen_at + int(0.6 * rate), 20)
+        broken_at = rec.pos
+        patch.write_text(SAW.format(freq="330.0") + "[nodes.osc2]\ntype = \"osc.sawz\"\n", encoding="utf-8")
+        wait_for("the error", lambda: player.said("problem found") > 0, 20)
+        error_seen_at = rec.pos
+        wait_for("0.5 s after the error", lambda: rec.pos >= error_seen_at + int(0.5 * rate), 20)
+        rec.recording = False
+    finally:
+        out = player.stop()
+        rec.close()
+    data, _ = rec.take()
+    x = data[0][SETTLE:]  # the first periods may predate the connection
+    np.save(folder / "client.npy", x)
+    edit_at, broken_at = edit_at - SETTLE, broken_at - SETTLE
+    check = subprocess.run([sys.executable, "-m", "neuralgraph", "check", str(patch)], capture_output=True, text=True)
+    written, file_rate = soundfile.read(str(record), dtype="float32")
+    steady_220, steady_330 = x[edit_at - int(0.5 * rate):edit_at], x[broken_at - int(0.4 * rate):broken_at]
+    return {
+        "freq_before": peak_frequency(steady_220, rate),
+        "freq_after": peak_frequency(steady_330, rate),
+        "freq_after_broken": peak_frequency(x[len(x) - int(0.4 * rate):], rate),
+        "own_step": max(steps(steady_220), steps(steady_330)),
+        "max_step": steps(x), "longest_silence": longest_silence(x),
+        "xruns_reported": [line for line in out.splitlines() if "xruns" in line],
+        "reload_latency_s": (reload_seen_at - edit_at - SETTLE) / rate, "error_latency_s": (error_seen_at - broken_at - SETTLE) / rate,
+        "stderr": player.err, "stdout": out, "returncode": player.proc.returncode,
+        "check_stderr": check.stderr.splitlines(), "file_rate": file_rate,
+        "file_vs_client": compare(x, written, at=edit_at), "file_frames": int(len(written)),
+    }
+
+
+def check_record(args: dict[str, Any]) -> dict[str, Any]:
+    import jack
+    import soundfile
+
+    folder = Path(args["dir"])
+    patch = folder / "noise.toml"
+    patch.write_text(NOISE, encoding="utf-8")
+    record = folder / "noise.flac" if args.get("flac") else folder / "noise.wav"
+    rec = Recorder(jack, "ng_rec_rec", 1, 6.0)
+    rec.client.activate()
+    rate = rec.client.samplerate
+    player, _ = start(rec, str(patch), "--record", str(record), "--seconds", "2.5")
+    try:
+        wait_for("the player to finish", lambda: player.proc.poll() is not None, 40)
+        rec.recording = False
+    finally:
+        out = player.stop()
+        rec.close()
+    data, _ = rec.take()
+    x = data[0][SETTLE: np.flatnonzero(np.abs(data[0]) > 0)[-1] + 1]  # the port is silent once the client stops
+    info = soundfile.info(str(record))
+    written, _ = soundfile.read(str(record), dtype="float32")
+    return {"stdout": out, "returncode": player.proc.returncode, "stderr": player.err, "subtype": info.subtype,
+            "file_seconds": len(written) / rate, "file_vs_client": compare(x, written)}
+
+
+CHECKS = {"watch": check_watch, "record": check_record}
+
+if __name__ == "__main__":
+    result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
+    print(json.dumps(result), flush=True)
+    os._exit(0)  # skip interpreter teardown: JACK atexit handlers are where hangs live

@@ -1,0 +1,66 @@
+"""Live playing on a real JACK server, recorded by an independent JACK client (tests/live_checks.py).
+
+Each check runs ``neuralgraph play`` in a subprocess and records its port from a second client in
+another process with a timeout. Xruns of these virtual machines are reported, not asserted: a
+period lost to an xrun may differ between the two recordings, so the file-versus-client
+comparisons allow a few mismatching periods only when the server reported xruns.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from audio_server import require_jack, run_check
+from live_checks import __file__ as LIVE_CHECKS
+
+pytestmark = pytest.mark.server
+PERIOD = 256
+
+
+@pytest.fixture(autouse=True)
+def _server() -> None:
+    require_jack()
+
+
+def _xruns(stdout: str) -> int:
+    found = re.search(r"xruns (\d+)", stdout)
+    return int(found.group(1)) if found else 0
+
+
+def test_play_watch_swaps_220_to_330_hz_without_a_gap_and_survives_a_broken_save(tmp_path):
+    r = run_check("watch", timeout=180, script=LIVE_CHECKS, dir=str(tmp_path))
+    assert r["returncode"] == 0, r["stderr"]
+    assert r["freq_before"] == pytest.approx(220.0, abs=0.5)
+    assert r["freq_after"] == pytest.approx(330.0, abs=0.5)
+    assert r["freq_after_broken"] == pytest.approx(330.0, abs=0.5)  # the broken save changed nothing
+    # no silent gap, and no step beyond the saw's own reset step: the phase carried over
+    assert r["longest_silence"][0] < 4, r["longest_silence"]
+    assert r["max_step"] <= r["own_step"] * 1.02, (r["max_step"], r["own_step"])
+    err = r["stderr"]
+    assert any(line.startswith("neuralgraph: reloaded ") and "changed osc.freq" in line for line in err), err
+    # the located error, the very lines `neuralgraph check` prints for the same file
+    assert r["check_stderr"][0].endswith("NG110 nodes.osc2.type: unknown node type `osc.sawz` (did you mean `osc.saw`?)")
+    joined = "\n".join(err)
+    assert "\n".join(r["check_stderr"]) in joined
+    assert "not reloaded; still playing the last good version" in joined
+    assert "Traceback" not in joined
+    # --record, stopped by Ctrl-C: a valid file holding what the client heard
+    cmp = r["file_vs_client"]
+    assert r["file_rate"] == 48000 and cmp["overlap"] == cmp["recorded"]
+    assert cmp["mismatched_frames"] <= (2 * PERIOD * _xruns(r["stdout"]) if _xruns(r["stdout"]) else 0), cmp
+
+
+def test_play_record_equals_an_independent_clients_recording(tmp_path):
+    r = run_check("record", timeout=120, script=LIVE_CHECKS, dir=str(tmp_path))
+    assert r["returncode"] == 0, r["stderr"]
+    assert "wrote " in r["stdout"] and r["subtype"] == "FLOAT"
+    assert 2.45 <= r["file_seconds"] <= 2.8  # --seconds 2.5, plus the periods played while stopping
+    cmp = r["file_vs_client"]
+    assert cmp["recorded"] > 48000  # the client heard more than a second
+    assert cmp["overlap"] == cmp["recorded"]  # every frame the client heard is in the file ...
+    xruns = _xruns(r["stdout"])
+    assert cmp["mismatched_frames"] <= 2 * PERIOD * xruns, cmp  # ... equal to float32 precision
+    if not xruns:
+        assert cmp["max_diff"] <= 1e-7

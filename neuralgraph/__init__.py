@@ -22,10 +22,12 @@ from .errors import (
 )
 from .patch import Patch, check_patch, load_patch
 from .registry import Registry, default_registry
+from .session import Audio, Player, play, register, render
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audio",
     "BackendError",
     "BadValues",
     "CompileError",
@@ -37,10 +39,14 @@ __all__ = [
     "PatchError",
     "PatchSyntaxError",
     "PatchValidationError",
+    "Player",
     "PluginError",
     "Problem",
     "Registry",
     "check_patch",
     "default_registry",
     "load_patch",
+    "play",
+    "register",
+    "render",
 ]

@@ -51,10 +51,32 @@ class Patch:
         out = self.topology.output_node
         return self.topology.lanes[out] if out else 0
 
+    @classmethod
+    def from_string(cls, text: str, *, name: str = "<string>", **kwargs: Any) -> Patch:
+        """A patch from TOML text (a notebook cell, a script); errors point into the text as
+        ``<string>:LINE:COL``. Keywords as :func:`load_patch` (``base_dir`` for relative paths)."""
+        return load_patch(text, text_name=name, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> Patch:
+        """A patch from a mapping shaped like the TOML file; keywords as :func:`load_patch`."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"Patch.from_dict takes a mapping, not {type(data).__name__}")
+        return load_patch(data, **kwargs)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a patch as its graph drawing (needs Graphviz's ``dot``; else the text repr)."""
+        from .drawing import dot_program, patch_to_dot, render_dot
+
+        if dot_program() is None:
+            return None
+        return render_dot(patch_to_dot(self), "svg").decode("utf-8")
+
 
 def load_patch(
     source: str | Path | Mapping[str, Any],
     *,
+    text_name: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     base_dir: str | Path | None = None,
@@ -65,7 +87,8 @@ def load_patch(
     """Load, validate and analyse a patch.
 
     ``source`` is a path to a TOML file or an already-parsed mapping (for patches built in code;
-    relative paths in it resolve against ``base_dir``). ``overrides`` maps ``"node.param"`` to a
+    relative paths in it resolve against ``base_dir``); with ``text_name`` it is TOML text itself,
+    named so in errors (:meth:`Patch.from_string`). ``overrides`` maps ``"node.param"`` to a
     value, as ``--set`` does. Raises :class:`PatchError` (a subclass says which stage) listing
     every problem found.
 
@@ -77,7 +100,12 @@ def load_patch(
     registry = registry or default_registry()
     limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
                          memory_budget_mb=memory_budget_mb)
-    if isinstance(source, Mapping):
+    if text_name is not None:
+        file = None
+        shown = text_name
+        data, positions = parse_toml(str(source), shown)
+        directory = Path(base_dir) if base_dir else Path.cwd()
+    elif isinstance(source, Mapping):
         file = None
         shown = None
         data = copy.deepcopy(dict(source))

@@ -250,7 +250,59 @@ def check_record(args: dict[str, Any]) -> dict[str, Any]:
             "file_seconds": len(written) / rate, "file_vs_client": compare(x, written)}
 
 
-CHECKS = {"watch": check_watch, "record": check_record}
+def check_session(args: dict[str, Any]) -> dict[str, Any]:
+    """ng.play from a string, then set, tap, swap and stop on the live handle; and xruns over a
+    hundred swaps against the same time unswapped (both measured here, in this run)."""
+    import neuralgraph as ng
+
+    text = SAW.format(freq="220.0")
+    player = ng.play(text, backend="jack", connect=False, client_name="ng_session")
+    try:
+        rate = player.engine.sample_rate
+        osc = player.tap("osc", seconds=2.0)
+        out = player.tap(seconds=2.0)
+
+        def collect(tap: Any, frames: int) -> np.ndarray:
+            got: list[np.ndarray] = []
+            wait_for(f"{frames} frames from {tap.port or 'the output'}",
+                     lambda: bool(got.append(c.data) if (c := tap.read()) is not None else None)
+                     or sum(g.shape[1] for g in got) >= frames, 20)
+            return np.concatenate(got, axis=1)
+
+        first = collect(out, int(0.5 * rate))
+        player.set("amp.gain", 0.25)
+        collect(out, int(0.1 * rate))  # the change lands and its ramp ends
+        quieter = collect(out, int(0.3 * rate))
+        raw = collect(osc, int(0.2 * rate))
+        report = player.swap(text.replace("220.0", "330.0"))
+        collect(out, int(0.1 * rate))
+        after = collect(out, int(0.5 * rate))
+        window = 2.0
+        xruns0 = player.status().xruns
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+        unswapped = player.status().xruns - xruns0
+        xruns1 = player.status().xruns
+        t0 = time.monotonic()
+        for k in range(100):
+            player.swap(text.replace("220.0", f"{330.0 + (k % 2):.1f}"))
+        swap_s = time.monotonic() - t0
+        deadline = t0 + max(window, swap_s)
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+        swapped = player.status().xruns - xruns1
+        status = player.status()
+    finally:
+        player.stop()
+    return {"freq_first": peak_frequency(first[0], rate), "peak_first": float(np.abs(first).max()),
+            "peak_quieter": float(np.abs(quieter).max()), "osc_peak": float(np.abs(raw).max()),
+            "freq_after": peak_frequency(after[0], rate), "changed": list(report.changed),
+            "overruns": out.overruns, "xruns_unswapped": unswapped, "xruns_100_swaps": swapped,
+            "swaps_s": swap_s, "faults": status.faults, "silent": status.silent}
+
+
+CHECKS = {"watch": check_watch, "record": check_record, "session": check_session}
 
 if __name__ == "__main__":
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

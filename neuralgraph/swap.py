@@ -66,29 +66,12 @@ class SwapReport:
         return "; ".join(parts)
 
 
-_compiled_copy = None
-
-
-def _copy_kernel() -> Any:
-    """A compiled loop copying byte arrays pairwise: thousands of small state arrays in one call
-    (``np.copyto`` costs about a microsecond each from Python; a 1000-node patch has 2500)."""
-    global _compiled_copy
-    if _compiled_copy is None:
-        from numba import njit
-
-        def copy_all(sources, targets):  # pragma: no cover - compiled
-            for k in range(len(sources)):
-                targets[k][:] = sources[k]
-
-        _compiled_copy = njit(cache=True, nogil=True)(copy_all)
-    return _compiled_copy
-
-
 class Transfer:
     """Copies prepared off the audio thread that carry running state from old objects to new ones.
 
     ``run`` (audio thread) copies arrays in place (the contiguous ones as bytes, all in one
-    compiled call) and rebinds attributes and list items to the old objects' current values;
+    compiled call, :mod:`neuralgraph.statecopy`: ``np.copyto`` costs about a microsecond each
+    from Python and a 1000-node patch has 2500 state arrays) and rebinds attributes and list items to the old objects' current values;
     it allocates nothing.
     """
 
@@ -96,31 +79,30 @@ class Transfer:
         self.arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self.attrs: list[tuple[dict, dict, Any]] = []  # (old mapping, new mapping, key)
         self.items: list[tuple[list, list, int]] = []
-        self._bytes: tuple[Any, Any] | None = None
+        self._table: np.ndarray | None = None
+        self._kept: list[tuple[np.ndarray, np.ndarray]] = []  # keeps the table's addresses valid
         self._kernel: Any = None
 
     def finish(self) -> None:
-        """Move the contiguous array pairs into typed byte lists for the compiled copy (control
-        thread); run it once now, so it is compiled (copying into a plan that is not running yet)."""
-        from numba.typed import List
+        """Put the contiguous array pairs into the address table of the compiled copy (control
+        thread); the rest stay with ``np.copyto``."""
+        from .statecopy import copy_bytes
 
-        rest, sources, targets = [], List(), List()
+        rest = []
         for src, dst in self.arrays:
             if src.flags.c_contiguous and dst.flags.c_contiguous and src.size:
-                sources.append(src.reshape(-1).view(np.uint8))
-                targets.append(dst.reshape(-1).view(np.uint8))
+                self._kept.append((src, dst))
             else:
                 rest.append((src, dst))
-        if len(sources):
-            self._kernel = _copy_kernel()
-            self._bytes = (sources, targets)
-            self._kernel(sources, targets)
+        if self._kept:
+            self._table = np.array([(s.__array_interface__["data"][0], d.__array_interface__["data"][0], s.nbytes)
+                                    for s, d in self._kept], np.int64)
+            self._kernel = copy_bytes
         self.arrays = rest
-        self.copied = len(sources)
 
     def run(self) -> None:
-        if self._bytes is not None:
-            self._kernel(*self._bytes)
+        if self._table is not None:
+            self._kernel(self._table)
         for src, dst in self.arrays:
             np.copyto(dst, src)
         for src, dst, key in self.attrs:
@@ -129,7 +111,7 @@ class Transfer:
             dst[i] = src[i]
 
     def __len__(self) -> int:
-        return len(self.arrays) + getattr(self, "copied", 0) + len(self.attrs) + len(self.items)
+        return len(self.arrays) + len(self._kept) + len(self.attrs) + len(self.items)
 
     # ---- building (control thread) --------------------------------------------------------------
     def add_object(self, old: Any, new: Any, skip: tuple[str, ...] = ()) -> None:
@@ -323,6 +305,7 @@ def prepare_swap(engine: Any, patch: Patch, fade: float) -> tuple[Switch, SwapRe
         raise ParameterError(f"fade must be between 0 and 10 seconds, got {fade!r}")
     old_patch = engine.patch
     t0 = time.perf_counter()
+    # a fused run the patch did not have before is compiled here, once (numba caches it on disk)
     new = Engine(patch, engine.sample_rate, engine.block_size, ceiling=float(engine.plan.guard.ceiling),
                  fuse=engine.fuse)
     compile_s = time.perf_counter() - t0

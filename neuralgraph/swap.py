@@ -94,6 +94,7 @@ class Transfer:
                 self._kept.append((src, dst))
             else:
                 rest.append((src, dst))
+        copy_bytes(np.zeros((0, 3), np.int64))  # loaded (or compiled) here, not in the callback
         if self._kept:
             self._table = np.array([(s.__array_interface__["data"][0], d.__array_interface__["data"][0], s.nbytes)
                                     for s, d in self._kept], np.int64)

@@ -1,25 +1,25 @@
 """Live edits: swap a running engine onto a new patch at a block boundary, keeping state.
 
-:meth:`Engine.swap <neuralgraph.engine.Engine.swap>` builds a complete engine for the new patch on
-the calling (control) thread: parse, compile, prepare, warm up kernels. It then works out, still
-off the audio thread, a :class:`Transfer`: the list of array copies and attribute rebinds that
-carry every kept node's state (phases, filter memories, envelope stages, model tensors, held
-voices) and every kept compiler step's state (ramps, delay lines) from the old plan to the new
-one. A node is kept when its name, type, fixed (not live) parameters and lane counts are
-unchanged.
+When only values changed (same nodes, types, fixed parameters and wiring), :meth:`Engine.swap
+<neuralgraph.engine.Engine.swap>` builds nothing: each changed value goes through
+:meth:`Engine.set`, so an input ramps over its ``ramp_ms`` and a parameter glides through the
+node's own smoothing, and every node's state is untouched.
+
+Otherwise it builds a complete engine for the new patch on the calling (control) thread:
+compile, prepare, warm up kernels. It then works out, still off the audio thread, a
+:class:`Transfer`: the table of array copies and attribute rebinds that carry every kept node's
+state (phases, filter memories, envelope stages, model tensors, held voices) and every kept
+compiler step's state (ramps, delay lines) from the old plan to the new one. A node is kept when
+its name, type, fixed (not live) parameters and lane counts are unchanged.
 
 The audio thread does the switch at the start of its next block (:meth:`Switch.process`): it
-applies commands still queued for the old plan, runs the transfer (``np.copyto`` into
-preallocated arrays and dict rebinding: nothing is allocated), installs the new plan, and applies
-the parameter changes the new patch makes through the normal live-parameter paths, so a changed
-input ramps over its ``ramp_ms`` and a changed parameter glides through the node's own
-smoothing, exactly as :meth:`Engine.set` would at that block.
-
-When only values changed (same nodes, same wiring), the switch is instant. When nodes or
-connections were added or removed, both plans run for ``fade`` seconds and the output crossfades
-linearly from the old to the new one; kept nodes carry the same state in both, so they sound
-continuous through the fade. The old plan is released by the control thread (the next
-``swap``, or :meth:`Engine.collect`), never by the audio thread.
+runs the transfer (one compiled byte copy plus dict rebinding: nothing is allocated), installs
+the new plan, applies the new patch's changed values through the live-parameter paths, and
+remaps commands still queued for the old plan onto the new plan's targets. Both plans then run
+for ``fade`` seconds and the output crossfades linearly from the old to the new one; kept nodes
+carry the same state in both, so they sound continuous through the fade. The old plan and
+everything it owns stay referenced until the control thread releases them (the next ``swap``, or
+:meth:`Engine.collect`), never by the audio thread.
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ class Switch:
 
     # ---- audio thread ---------------------------------------------------------------------------
     def _switch(self, engine: Any) -> None:
-        engine._apply_commands()  # commands queued for the old plan land there first, then carry over
+        # commands still queued (tagged with the old generation) are remapped onto the new
+        # plan's targets when the new plan drains them, right after this switch
         self.transfer.run()
         empty = ()
         for point in self.old_points:

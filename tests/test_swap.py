@@ -49,6 +49,28 @@ def test_a_param_only_swap_equals_engine_set_at_the_same_block():
     assert np.abs(fresh - after_b).max() > 0.05
 
 
+def with_post(data: dict) -> dict:
+    """The same sound through one more node (gain 1.0) before the output: a structural change."""
+    nodes = {k: dict(v) for k, v in data["nodes"].items()}
+    nodes["post"] = {"type": "math.mul", "in": nodes["out"]["in"], "gain": 1.0}
+    nodes["out"]["in"] = "post"
+    return {**data, "nodes": nodes}
+
+
+def test_a_structural_swap_carries_filter_memory_and_model_state():
+    a = ng.Engine(load(filter_and_model(800.0)), SR, 128)
+    b = ng.Engine(load(filter_and_model(800.0)), SR, 128)
+    run(a, 37), run(b, 37)
+    report = b.swap(load(with_post(filter_and_model(800.0))), fade=0.01)
+    assert report.added == ("post",) and "amp" in report.kept and "lpf" in report.kept and report.fade_s > 0
+    after_a, after_b = run(a, 40), run(b, 40)
+    assert np.abs(after_a).max() > 0.05
+    # through the fade and after it, the new plan continues the old one: the state was carried
+    assert np.abs(after_a - after_b).max() < 1e-6
+    fresh = run(ng.Engine(load(with_post(filter_and_model(800.0))), SR, 128), 40)
+    assert np.abs(fresh - after_b).max() > 0.05
+
+
 def test_a_live_parameter_change_glides_like_set():
     def patch(gain_db: float) -> dict:
         return {"schema": 1, "nodes": {
@@ -74,14 +96,20 @@ def test_a_held_midi_voice_keeps_sounding_across_a_swap():
             "out": {"type": "io.output", "channels": 1, "in": "lvl"}}}
 
     a, b = ng.Engine(load(patch(0.5)), SR, 128), ng.Engine(load(patch(0.5)), SR, 128)
-    for e in (a, b):
+    c = ng.Engine(load(patch(0.5)), SR, 128)
+    for e in (a, b, c):
         e.note_on(57, 100)
         run(e, 20)
     a.set("lvl.gain", 0.25)
-    b.swap(load(patch(0.25)))
-    out_a, out_b = run(a, 40), run(b, 40)
+    b.swap(load(patch(0.25)))  # values only
+    c.swap(load(with_post(patch(0.5))))  # structural: the voice allocator's state is copied
+    out_a, out_b, out_c = run(a, 40), run(b, 40), run(c, 40)
     assert np.array_equal(out_a, out_b)
     assert peak_frequency(out_b[0, 2000:], SR) == pytest.approx(220.0, abs=1.0)  # the A3 still sounds
+    assert peak_frequency(out_c[0, 2000:], SR) == pytest.approx(220.0, abs=1.0)
+    assert np.abs(out_c).max() > 0.4  # still held at full level after the fade
+    c.note_off(57)
+    assert np.abs(run(c, 200)[0, -1000:]).max() < 1e-3  # and the note-off finds it
 
 
 def test_added_and_removed_nodes_crossfade_and_kept_nodes_stay_continuous():
@@ -132,10 +160,10 @@ def test_a_swap_cannot_change_the_channel_count():
 def test_set_after_a_swap_reaches_the_new_plan():
     engine = ng.Engine(load(filter_and_model(800.0)), SR, 128)
     run(engine, 5)
-    engine.swap(load(filter_and_model(800.0, trim=0.25)))
+    engine.swap(load(with_post(filter_and_model(800.0))))
     engine.set("lpf.cutoff", 3000.0)  # looked up in the old plan, applied in the new one
     run(engine, 5)
-    assert engine.plan.nodes["lpf"] is not None
+    assert "post" in engine.plan.nodes  # the new plan plays
     cutoff = next(t for t in engine._targets if getattr(getattr(t, "c", None), "node", "") == "lpf"
                   and t.c.port == "cutoff")
     assert cutoff.c.target == 3000.0
@@ -147,7 +175,8 @@ def test_the_switch_block_allocates_no_buffers():
 
     engine = ng.Engine(load(filter_and_model(800.0)), SR, 4096)
     run(engine, 3)
-    engine.swap(load(filter_and_model(1600.0)))
+    engine.swap(load(with_post(filter_and_model(1600.0))))
+    assert engine._swap is not None  # a new plan, state transfer and all
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()

@@ -186,3 +186,32 @@ def test_the_switch_block_allocates_no_buffers():
     finally:
         tracemalloc.stop()
     assert peak - before < DEFAULT_TOLERANCE
+
+
+def test_scalar_state_carries_over_in_a_structural_swap():
+    from neuralgraph.plugin import Node, Output
+
+    class BlockCounter(Node):
+        """Outputs how many blocks it has run: its state is a plain Python int."""
+
+        type_name = "swaptest.block_counter"
+        out = Output(span=(0.0, 1e9))
+
+        def prepare(self, ctx) -> None:
+            self.count = 0
+
+        def process(self, ins, outs, frames) -> None:
+            outs.out.fill(float(self.count))
+            self.count += 1
+
+        def reset(self) -> None:
+            self.count = 0
+
+    ng.register(BlockCounter)
+    data = {"schema": 1, "nodes": {"n": {"type": "swaptest.block_counter"},
+                                   "out": {"type": "io.output", "channels": 1, "in": "n"}}}
+    engine = ng.Engine(ng.load_patch(data), SR, 64, ceiling=np.inf)
+    run(engine, 10)
+    assert engine.swap(ng.load_patch(with_post(data)), fade=0.0).kept == ("n", "out")
+    out = run(engine, 5)
+    assert out[0, ::64].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]

@@ -225,6 +225,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         from .record import check_record_path
 
         check_record_path(args.record)
+    if not 0.0 <= args.fade <= 10.0:
+        return _fail(f"--fade {args.fade:g}: give a crossfade between 0 and 10 seconds", EXIT_PATCH)
     settings = load_settings()
     rate, block = _settings(args, patch)
     engine = Engine(patch, sample_rate=rate, block_size=block)

@@ -239,6 +239,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         options["midi_in"] = args.midi_in
     if args.no_connect:
         options["connect"] = False
+    if args.client_name:
+        options["client_name"] = args.client_name
     backend = open_backend(name, engine, **options)
     osc = None
     if args.osc_port is not None:
@@ -391,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-in", metavar="PORT", help="live MIDI input port (jack: a JACK MIDI output port or glob)")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
+    p.add_argument("--client-name", metavar="NAME", help="jack: the client's name (neuralgraph)")
     p.add_argument("--osc-port", type=int, metavar="N", help="accept /node/param VALUE over OSC on this UDP port")
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds to (127.0.0.1)")
     p.add_argument("--watch", action="store_true",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -70,8 +69,10 @@ class Player:
     """``neuralgraph play`` in a subprocess, its stderr collected line by line."""
 
     def __init__(self, *args: str) -> None:
+        self.name = f"ng_live_{os.getpid()}"  # its own name: other jobs may play on the same server
         self.proc = subprocess.Popen([sys.executable, "-m", "neuralgraph", "play", *args, "--backend", "jack",
-                                      "--no-connect"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                      "--no-connect", "--client-name", self.name],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.err: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -92,23 +93,22 @@ class Player:
         return out
 
 
-def player_port(rec: Recorder, before: set[str]) -> str | None:
-    """The output port of the player's client (JACK may have numbered its name)."""
+def player_port(rec: Recorder, name: str) -> str | None:
+    """The output port of the player's client."""
     for port in rec.client.get_ports(is_audio=True, is_output=True):
-        if port.name not in before and re.match(r"neuralgraph[-\d]*:out_1$", port.name):
+        if port.name == f"{name}:out_1":
             return port.name
     return None
 
 
 def start(rec: Recorder, *args: str) -> tuple[Player, str]:
-    before = {p.name for p in rec.client.get_ports()}
     player = Player(*args)
     found: list[str] = []
 
     def ready() -> bool:
         if player.proc.poll() is not None:
             raise RuntimeError("play exited early:\n" + "\n".join(player.err))
-        port = player_port(rec, before)
+        port = player_port(rec, player.name)
         if port:
             found.append(port)
         return bool(found)
@@ -133,8 +133,13 @@ def jack_module() -> Any:
     return jack
 
 
-def steps(x: np.ndarray) -> float:
-    return float(np.abs(np.diff(x.astype(np.float64))).max())
+def steps(x: np.ndarray, frames: np.ndarray | None = None) -> float:
+    """The largest sample-to-sample step, leaving out the seams where the recording client lost
+    periods to an xrun (``frames``: each sample's absolute JACK frame)."""
+    d = np.abs(np.diff(x.astype(np.float64)))
+    if frames is not None:
+        d = d[np.diff(frames) == 1]
+    return float(d.max())
 
 
 def longest_silence(x: np.ndarray) -> tuple[int, int]:
@@ -162,16 +167,40 @@ def align(reference: np.ndarray, other: np.ndarray, at: int | None = None) -> in
     return int(best[int(np.argmin(errors))]) - start
 
 
-def compare(recorded: np.ndarray, written: np.ndarray, at: int | None = None) -> dict[str, Any]:
-    """Align the client's recording inside the file; how far they differ where they overlap."""
+def _find(segment: np.ndarray, written: np.ndarray, near: int, reach: int = 16384) -> int | None:
+    """Where ``segment`` occurs exactly in ``written`` within ``reach`` frames of ``near``, if it does."""
+    lo, hi = max(0, near - reach), min(len(written), near + reach + len(segment))
+    window = written[lo:hi]
+    if len(window) < len(segment):
+        return None
+    hits = np.flatnonzero(window[: len(window) - len(segment) + 1] == segment[0])
+    for h in sorted(hits, key=lambda h: abs(lo + h - near)):  # a periodic signal matches every period
+        if np.array_equal(window[h:h + len(segment)], segment):
+            return int(lo + h)
+    return None
+
+
+def compare(recorded: np.ndarray, written: np.ndarray, at: int | None = None, period: int = 256) -> dict[str, Any]:
+    """Is every period the client heard in the file, exactly and in order? Aligned by
+    cross-correlation first; after a period the client or the player lost to an xrun, the next
+    one is found again nearby (a lost period shifts everything after it)."""
     offset = align(recorded, written, at)
-    lo = max(0, -offset)
-    hi = min(len(recorded), len(written) - offset)
-    a, b = recorded[lo:hi], written[lo + offset:hi + offset]
-    diff = np.abs(a.astype(np.float64) - b)
-    return {"offset": offset, "overlap": int(hi - lo), "recorded": int(len(recorded)),
-            "max_diff": float(diff.max()) if hi > lo else None,
-            "mismatched_frames": int(np.count_nonzero(diff > 1e-7))}
+    missing = realigned = 0
+    worst = 0.0
+    for start in range(0, len(recorded) - period + 1, period):
+        segment = recorded[start:start + period]
+        k = start + offset
+        if 0 <= k <= len(written) - period:
+            worst = max(worst, float(np.abs(written[k:k + period].astype(np.float64) - segment).max()))
+            if np.array_equal(written[k:k + period], segment):
+                continue
+        found = _find(segment, written, k)
+        if found is None:
+            missing += period
+        else:
+            offset, realigned = found - start, realigned + 1
+    return {"offset": offset, "recorded": int(len(recorded)), "periods": len(recorded) // period,
+            "mismatched_frames": missing, "realigned": realigned, "max_diff_in_place": worst}
 
 
 def check_watch(args: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +214,7 @@ def check_watch(args: dict[str, Any]) -> dict[str, Any]:
     rec = Recorder(jack, "ng_live_rec", 1, 12.0)
     rec.client.activate()
     rate = rec.client.samplerate
-    player, port = start(rec, str(patch), "--watch", "--record", str(record))
+    player, port = start(rec, str(patch), "--watch", "--record", str(record), "--osc-port", "0")
     try:
         wait_for("'watching'", lambda: player.said("watching ") > 0, 30)
         wait_for("0.6 s of 220 Hz", lambda: rec.pos >= int(0.6 * rate), 20)
@@ -194,6 +223,12 @@ def check_watch(args: dict[str, Any]) -> dict[str, Any]:
         wait_for("the reload", lambda: player.said("reloaded ") > 0, 20)
         reload_seen_at = rec.pos
         wait_for("0.6 s of 330 Hz", lambda: rec.pos >= reload_seen_at + int(0.6 * rate), 20)
+        osc_at = rec.pos  # live control after the swap: OSC reaches the patch playing now
+        from pythonosc.udp_client import SimpleUDPClient
+
+        osc_port = int(next(line for line in player.err if line.startswith("OSC: ")).rsplit(":", 1)[1])
+        SimpleUDPClient("127.0.0.1", osc_port).send_message("/amp/gain", 0.25)
+        wait_for("0.5 s after the OSC message", lambda: rec.pos >= osc_at + int(0.5 * rate), 20)
         broken_at = rec.pos
         patch.write_text(SAW.format(freq="330.0") + "[nodes.osc2]\ntype = \"osc.sawz\"\n", encoding="utf-8")
         wait_for("the error", lambda: player.said("problem found") > 0, 20)
@@ -203,19 +238,31 @@ def check_watch(args: dict[str, Any]) -> dict[str, Any]:
     finally:
         out = player.stop()
         rec.close()
-    data, _ = rec.take()
+    data, frame_at = rec.take()
     x = data[0][SETTLE:]  # the first periods may predate the connection
-    np.save(folder / "client.npy", x)
-    edit_at, broken_at = edit_at - SETTLE, broken_at - SETTLE
+    frame_at = frame_at[SETTLE:]
+    edit_at, broken_at, osc_at = edit_at - SETTLE, broken_at - SETTLE, osc_at - SETTLE
     check = subprocess.run([sys.executable, "-m", "neuralgraph", "check", str(patch)], capture_output=True, text=True)
     written, file_rate = soundfile.read(str(record), dtype="float32")
-    steady_220, steady_330 = x[edit_at - int(0.5 * rate):edit_at], x[broken_at - int(0.4 * rate):broken_at]
+    def clean(lo: int, hi: int) -> np.ndarray:
+        """The longest stretch of x[lo:hi] in which the client lost no period."""
+        seams = np.flatnonzero(np.diff(frame_at[lo:hi]) != 1) + 1
+        edges = np.concatenate([[0], seams, [hi - lo]])
+        k = int(np.argmax(np.diff(edges)))
+        return x[lo + edges[k]:lo + edges[k + 1]]
+
+    steady_220, steady_330 = clean(edit_at - int(0.5 * rate), edit_at), clean(osc_at - int(0.4 * rate), osc_at)
+    quieter = clean(broken_at - int(0.3 * rate), broken_at)
+    tail = clean(len(x) - int(0.4 * rate), len(x))
     return {
         "freq_before": peak_frequency(steady_220, rate),
         "freq_after": peak_frequency(steady_330, rate),
-        "freq_after_broken": peak_frequency(x[len(x) - int(0.4 * rate):], rate),
-        "own_step": max(steps(steady_220), steps(steady_330)),
-        "max_step": steps(x), "longest_silence": longest_silence(x),
+        "freq_after_broken": peak_frequency(tail, rate),
+        "peak_330": float(np.abs(steady_330).max()), "peak_after_osc": float(np.abs(quieter).max()),
+        "peak_after_broken": float(np.abs(tail).max()),
+        "own_step": max(steps(steady_220), steps(steady_330), steps(quieter)),
+        "max_step": steps(x, frame_at), "longest_silence": longest_silence(x),
+        "client_lost_periods": int(np.count_nonzero(np.diff(frame_at) != 1)),
         "xruns_reported": [line for line in out.splitlines() if "xruns" in line],
         "reload_latency_s": (reload_seen_at - edit_at - SETTLE) / rate, "error_latency_s": (error_seen_at - broken_at - SETTLE) / rate,
         "stderr": player.err, "stdout": out, "returncode": player.proc.returncode,

@@ -2,8 +2,9 @@
 
 Each check runs ``neuralgraph play`` in a subprocess and records its port from a second client in
 another process with a timeout. Xruns of these virtual machines are reported, not asserted: a
-period lost to an xrun may differ between the two recordings, so the file-versus-client
-comparisons allow a few mismatching periods only when the server reported xruns.
+period lost to an xrun shifts one recording against the other (the comparison finds the next
+period again) and may be missing from one of them, so a few missing periods are allowed only
+when the server reported xruns.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def test_play_watch_swaps_220_to_330_hz_without_a_gap_and_survives_a_broken_save
     assert r["freq_before"] == pytest.approx(220.0, abs=0.5)
     assert r["freq_after"] == pytest.approx(330.0, abs=0.5)
     assert r["freq_after_broken"] == pytest.approx(330.0, abs=0.5)  # the broken save changed nothing
+    # OSC after the swap reached the new plan: amp.gain 0.5 -> 0.25, and the broken save kept that too
+    assert r["peak_after_osc"] == pytest.approx(r["peak_330"] / 2, rel=0.03)
+    assert r["peak_after_broken"] == pytest.approx(r["peak_330"] / 2, rel=0.03)
     # no silent gap, and no step beyond the saw's own reset step: the phase carried over
     assert r["longest_silence"][0] < 4, r["longest_silence"]
     assert r["max_step"] <= r["own_step"] * 1.02, (r["max_step"], r["own_step"])
@@ -48,8 +52,8 @@ def test_play_watch_swaps_220_to_330_hz_without_a_gap_and_survives_a_broken_save
     assert "Traceback" not in joined
     # --record, stopped by Ctrl-C: a valid file holding what the client heard
     cmp = r["file_vs_client"]
-    assert r["file_rate"] == 48000 and cmp["overlap"] == cmp["recorded"]
-    assert cmp["mismatched_frames"] <= (2 * PERIOD * _xruns(r["stdout"]) if _xruns(r["stdout"]) else 0), cmp
+    assert r["file_rate"] == 48000 and cmp["periods"] > 100
+    assert cmp["mismatched_frames"] <= 2 * PERIOD * _xruns(r["stdout"]), cmp
 
 
 def test_play_record_equals_an_independent_clients_recording(tmp_path):
@@ -59,11 +63,11 @@ def test_play_record_equals_an_independent_clients_recording(tmp_path):
     assert 2.45 <= r["file_seconds"] <= 2.8  # --seconds 2.5, plus the periods played while stopping
     cmp = r["file_vs_client"]
     assert cmp["recorded"] > 48000  # the client heard more than a second
-    assert cmp["overlap"] == cmp["recorded"]  # every frame the client heard is in the file ...
     xruns = _xruns(r["stdout"])
-    assert cmp["mismatched_frames"] <= 2 * PERIOD * xruns, cmp  # ... equal to float32 precision
+    # every period the client heard is in the file, sample for sample (float32 WAV: exact)
+    assert cmp["mismatched_frames"] <= 2 * PERIOD * xruns, cmp
     if not xruns:
-        assert cmp["max_diff"] <= 1e-7
+        assert cmp["mismatched_frames"] == 0 and cmp["realigned"] == 0 and cmp["max_diff_in_place"] == 0.0
 
 
 def test_a_python_session_plays_sets_taps_and_swaps_on_jack():

@@ -19,20 +19,7 @@ import neuralgraph as ng
 from neuralgraph.plotting import plot_render
 
 IMAGES = Path(__file__).resolve().parent / "images"
-SAW = """schema = 1
-name = "Live saw"
-[nodes.osc]
-type = "osc.saw"
-freq = 220.0
-[nodes.amp]
-type = "math.mul"
-in = "osc"
-gain = 0.5
-[nodes.out]
-type = "io.output"
-channels = 1
-in = "amp"
-"""
+SAW = (Path(__file__).resolve().parent.parent / "graphs" / "live_saw.toml").read_text(encoding="utf-8")
 LPF = SAW.replace("220.0", "330.0").replace('in = "amp"\n', 'in = "lpf"\n') + (
     '[nodes.lpf]\ntype = "filter.lowpass"\nin = "amp"\ncutoff = 600.0\nq = 4.0\n')
 #: The saved texts, one per second; the last does not load and changes nothing.

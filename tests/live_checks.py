@@ -27,19 +27,9 @@ os.environ.setdefault("JACK_NO_START_SERVER", "1")
 from analysis import peak_frequency  # noqa: E402
 from audio_checks import Recorder  # noqa: E402
 
-SAW = """schema = 1
-[nodes.osc]
-type = "osc.saw"
-freq = {freq}
-[nodes.amp]
-type = "math.mul"
-in = "osc"
-gain = 0.5
-[nodes.out]
-type = "io.output"
-channels = 1
-in = "amp"
-"""
+#: graphs/live_saw.toml with its frequency as a format field
+SAW = (Path(__file__).resolve().parent.parent / "graphs" / "live_saw.toml").read_text(encoding="utf-8").replace(
+    "freq = 220.0", "freq = {freq}")
 NOISE = """schema = 1
 [nodes.noise]
 type = "noise.white"

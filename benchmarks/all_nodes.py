@@ -27,12 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import per_block
 
 import neuralgraph as ng
-from neuralgraph.events import EventBuffer
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
-from timing import per_block
+from neuralgraph.plugin import EventBuffer, Ports, PrepareContext, Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = [(1, 64), (1, 256), (16, 64), (16, 256)]

@@ -39,7 +39,7 @@ NOTES_P2 = 32
 
 
 def note_freqs(count: int) -> np.ndarray:
-    """The frequencies of the notes ``neuralgraph.profiling.hold_notes`` holds."""
+    """The frequencies of the notes ``neuralgraph._tools.profiling.hold_notes`` holds."""
     notes = np.array([48 + (k * 7) % 48 for k in range(count)], np.float64)
     return 440.0 * 2.0 ** ((notes - 69.0) / 12.0)
 
@@ -184,7 +184,7 @@ FUSE = True
 
 
 def make_engine(patch: ng.Patch, block: int, notes: int) -> ng.Engine:
-    from neuralgraph.profiling import hold_notes
+    from neuralgraph._tools.profiling import hold_notes
 
     engine = ng.Engine(patch, sample_rate=RATE, block_size=block, fuse=FUSE)
     if notes:

@@ -14,11 +14,10 @@ import argparse
 import math
 
 import numpy as np
+from timing import per_block
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
-from timing import per_block
+from neuralgraph.plugin import Ports, PrepareContext, Rate
 
 TYPES = ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable", "noise.white", "noise.pink",
          "filter.lowpass", "filter.highpass", "filter.bandpass", "filter.notch", "filter.peak",

@@ -7,7 +7,7 @@ work on 64 samples is far smaller than the call. This measures, outside the engi
 calls of the node's own kernel (``_biquad_kernel``) against one compiled call that runs the same
 20 stages over stacked state and coefficient arrays, checks that both give the same samples, and
 prints CPU per block (best of 5, process time) at block 64 and 256. This was the estimate that
-justified building kernel fusion into the compiler (neuralgraph/fusion.py); the engine's fused
+justified building kernel fusion into the compiler (neuralgraph/_compile/fusion.py); the engine's fused
 plan is measured by ``bench_patches.py`` (with and without ``--no-fuse``).
 """
 
@@ -18,9 +18,9 @@ import math
 
 import numpy as np
 from numba import njit
+from timing import per_block
 
 from neuralgraph_plugins.filters import _biquad_kernel
-from timing import per_block
 
 STAGES = 20
 RATE = 48000.0

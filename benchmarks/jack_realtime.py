@@ -27,8 +27,10 @@ os.environ.setdefault("JACK_NO_START_SERVER", "1")
 import jack  # noqa: E402
 
 import neuralgraph as ng  # noqa: E402
-from neuralgraph.backend import open_backend  # noqa: E402
-from neuralgraph.loader import parse_override  # noqa: E402
+from neuralgraph import (
+    open_backend,  # noqa: E402
+    parse_override,  # noqa: E402
+)
 
 
 class Idle:

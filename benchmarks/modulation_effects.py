@@ -16,11 +16,10 @@ import argparse
 import math
 
 import numpy as np
+from timing import per_block
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
-from timing import per_block
+from neuralgraph.plugin import Ports, PrepareContext, Rate
 
 TYPES = ["env.adsr", "env.ar", "lfo", "control.smooth", "control.slew", "map.range", "map.midi_to_hz",
          "map.db_to_gain", "map.quantize", "map.clamp", "math.sub", "math.abs", "math.min", "math.max",

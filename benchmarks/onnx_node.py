@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
-from neuralgraph_plugins.onnx_model import OnnxModel, open_session
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
+from neuralgraph.plugin import Ports, PrepareContext, Rate
+from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
+from neuralgraph_plugins.onnx_model import OnnxModel, open_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def node_runner(node, lanes: int, block: int, sr: float, values: dict[str, float
     node.prepare(ctx)
 
     def width(decl) -> int:
-        return 1 if decl.rate is ng.ports.Rate.CONTROL else block
+        return 1 if decl.rate is Rate.CONTROL else block
 
     rng = np.random.default_rng(0)
     ins = Ports({p: np.full((lanes, width(d)), values.get(p, 0.1), np.float32)

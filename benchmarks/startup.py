@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, sys, time
 stamps = {}
-import neuralgraph.cli
+import neuralgraph._tools.cli
 stamps["import"] = time.perf_counter()
-from neuralgraph.patch import load_patch
-from neuralgraph.engine import Engine
+from neuralgraph import load_patch
+from neuralgraph import Engine
 patch = load_patch(sys.argv[1])
 stamps["load_patch"] = time.perf_counter()
 engine = Engine(patch)  # compiles, prepares and runs the first (warm-up) block
@@ -43,7 +43,7 @@ PHASES = ("import", "load_patch", "first block")
 
 
 def run_once(patch: Path, cache_dir: str) -> dict[str, float]:
-    # the generated fused kernels (neuralgraph/fusion.py) are cached beside numba's
+    # the generated fused kernels (neuralgraph/_compile/fusion.py) are cached beside numba's
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, NEURALGRAPH_CACHE_DIR=cache_dir)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", CHILD, str(patch)], capture_output=True, text=True, env=env,

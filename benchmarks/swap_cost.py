@@ -29,8 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import neuralgraph as ng  # noqa: E402
 from compile_scaling import patch_data  # noqa: E402
+
+import neuralgraph as ng  # noqa: E402
 
 SR = 48000
 
@@ -80,10 +81,15 @@ def measure(n: int, repeats: int, block: int, structural: bool) -> dict[str, flo
     period_ns = block / SR * 1e9
     plain = min(plain_ns)  # minimum: on a loaded machine, the run least disturbed by other processes
     switch = min(switch_ns)
-    return {"swap_ms": statistics.median(swap_s) * 1e3, "compile_ms": statistics.median(compile_s) * 1e3,
-            "plain_us": plain / 1e3, "switch_block_us": switch / 1e3, "switch_us": (switch - plain) / 1e3,
-            "switch_share": (switch - plain) / period_ns,
-            "fade_block_us": statistics.median(fade_ns) / 1e3 if fade_ns else 0.0}
+    return {
+        "swap_ms": statistics.median(swap_s) * 1e3,
+        "compile_ms": statistics.median(compile_s) * 1e3,
+        "plain_us": plain / 1e3,
+        "switch_block_us": switch / 1e3,
+        "switch_us": (switch - plain) / 1e3,
+        "switch_share": (switch - plain) / period_ns,
+        "fade_block_us": statistics.median(fade_ns) / 1e3 if fade_ns else 0.0,
+    }
 
 
 def main() -> None:
@@ -94,14 +100,18 @@ def main() -> None:
     args = parser.parse_args()
     period_us = args.block / SR * 1e6
     print(f"block {args.block} at {SR} Hz: period {period_us:.0f} µs")
-    print(f"{'nodes':>6} {'kind':<10} {'swap ms':>8} {'compile':>8} {'plain µs':>9} {'switch µs':>10} "
-          f"{'of period':>9} {'fade µs':>8} {'switch/block':>12}")
+    print(
+        f"{'nodes':>6} {'kind':<10} {'swap ms':>8} {'compile':>8} {'plain µs':>9} {'switch µs':>10} "
+        f"{'of period':>9} {'fade µs':>8} {'switch/block':>12}"
+    )
     for n in args.sizes:
         for structural in (False, True):
             r = measure(n, args.repeats, args.block, structural)
-            print(f"{n:>6} {'structure' if structural else 'values':<10} {r['swap_ms']:8.1f} {r['compile_ms']:8.1f} "
-                  f"{r['plain_us']:9.1f} {r['switch_us']:10.1f} {r['switch_share'] * 100:8.1f}% "
-                  f"{r['fade_block_us']:8.1f} {r['switch_block_us'] / r['plain_us']:11.2f}x")
+            print(
+                f"{n:>6} {'structure' if structural else 'values':<10} {r['swap_ms']:8.1f} {r['compile_ms']:8.1f} "
+                f"{r['plain_us']:9.1f} {r['switch_us']:10.1f} {r['switch_share'] * 100:8.1f}% "
+                f"{r['fade_block_us']:8.1f} {r['switch_block_us'] / r['plain_us']:11.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """The generated reference pages, and the MkDocs hooks that put them in the site.
 
 The node reference is made from the plugins' own metadata (docstrings, ports, parameters, units,
-ranges, defaults) and the hook reference from ``neuralgraph/hookspecs.py``, each time the site is
+ranges, defaults) and the hook reference from ``neuralgraph/_plugins/hookspecs.py``, each time the site is
 built, so it cannot drift from the code. ``mkdocs.yml`` loads this file with ``hooks:``.
 
-Run it to print a page instead (for a look without building the site)::
+A copy of each page is kept in ``docs/reference/`` so that links resolve in the source tree
+too; ``tests/test_docs_site.py`` fails when a copy is stale. Refresh them with::
 
-    python docs/gen_nodes.py nodes > /tmp/nodes.md
-    python docs/gen_nodes.py cli
+    python docs/gen_nodes.py nodes > docs/reference/nodes.md
+    python docs/gen_nodes.py cli > docs/reference/cli.md
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from neuralgraph import hookspecs
-from neuralgraph.node import Node
-from neuralgraph.ports import Input, Output, Param, Rate
-from neuralgraph.registry import ENTRY_POINT_GROUP, NodeType, Registry
+from neuralgraph._plugins import hookspecs
+from neuralgraph._plugins.registry import ENTRY_POINT_GROUP, NodeType, Registry
+from neuralgraph.plugin import Input, Node, Output, Param, Rate
 
 #: Entry points whose module lives here are the built-in plugins the reference documents.
 BUILTIN_PACKAGE = "neuralgraph_plugins."
@@ -193,7 +193,7 @@ def nodes_page(registry: Registry | None = None) -> str:
 
 
 def hooks_section(registry: Registry) -> list[str]:
-    """The plugin hooks (from ``neuralgraph/hookspecs.py``) and the backends registered through them."""
+    """The plugin hooks (from ``neuralgraph/_plugins/hookspecs.py``) and the backends registered through them."""
     lines = [
         "## Plugin hooks",
         "",
@@ -220,7 +220,7 @@ def cli_page() -> str:
     """Every ``neuralgraph`` command's ``--help``, as Markdown."""
     import argparse
 
-    from neuralgraph.cli import build_parser
+    from neuralgraph._tools.cli import build_parser
 
     parser = build_parser()
     lines = ["# Command line", "", "`neuralgraph COMMAND --help` prints these; this page is generated from the same",
@@ -260,8 +260,11 @@ def on_files(files: Any, config: Any) -> Any:
     """Add the generated reference pages to the site."""
     from mkdocs.structure.files import File
 
-    files.append(File.generated(config, NODES_PAGE, content=nodes_page()))
-    files.append(File.generated(config, CLI_PAGE, content=cli_page()))
+    for page, content in ((NODES_PAGE, nodes_page()), (CLI_PAGE, cli_page())):
+        committed = files.get_file_from_path(page)
+        if committed is not None:  # the copy kept in docs/ for reading in the source tree
+            files.remove(committed)
+        files.append(File.generated(config, page, content=content))
     return files
 
 

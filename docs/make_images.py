@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import neuralgraph as ng
-from neuralgraph.drawing import draw_patch
-from neuralgraph.plotting import plot_render, title_for
+from neuralgraph._tools.drawing import draw_patch
+from neuralgraph._tools.plotting import plot_render, title_for
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = Path(__file__).resolve().parent / "images"
@@ -34,7 +34,7 @@ def make(name: str, patch_file: str, midi: str | None, seconds: float | None, ma
     graph = draw_patch(patch, folder / f"{name}_graph.png")
     engine = ng.Engine(patch)
     if seconds is None:
-        from neuralgraph.midifile import midi_length
+        from neuralgraph._io.midifile import midi_length
 
         seconds = midi_length(ROOT / midi) + TAIL_S
     audio = engine.render(seconds, midi=ROOT / midi if midi else None)

@@ -16,15 +16,21 @@ from pathlib import Path
 import numpy as np
 
 import neuralgraph as ng
-from neuralgraph.plotting import plot_render
+from neuralgraph._tools.plotting import plot_render
 
 IMAGES = Path(__file__).resolve().parent / "images"
 SAW = (Path(__file__).resolve().parent.parent / "graphs" / "live_saw.toml").read_text(encoding="utf-8")
 LPF = SAW.replace("220.0", "330.0").replace('in = "amp"\n', 'in = "lpf"\n') + (
-    '[nodes.lpf]\ntype = "filter.lowpass"\nin = "amp"\ncutoff = 600.0\nq = 4.0\n')
+    '[nodes.lpf]\ntype = "filter.lowpass"\nin = "amp"\ncutoff = 600.0\nq = 4.0\n'
+)
 #: The saved texts, one per second; the last does not load and changes nothing.
-SAVES = [SAW, SAW.replace("220.0", "330.0"), LPF, LPF.replace("600.0", "2500.0"),
-         LPF.replace("600.0", "2500.0").replace('"filter.lowpass"', '"filter.lowpas"')]
+SAVES = [
+    SAW,
+    SAW.replace("220.0", "330.0"),
+    LPF,
+    LPF.replace("600.0", "2500.0"),
+    LPF.replace("600.0", "2500.0").replace('"filter.lowpass"', '"filter.lowpas"'),
+]
 
 
 def make(folder: Path = IMAGES) -> Path:
@@ -38,9 +44,13 @@ def make(folder: Path = IMAGES) -> Path:
             pass  # a broken save: the last good version plays on
         parts.append(np.concatenate([engine.process().copy() for _ in range(rate // block)], axis=1))
     audio = np.concatenate(parts, axis=1)
-    path = plot_render(audio, rate, folder / "live_session.png",
-                       "play --watch: 220 Hz, 330 Hz, lowpass added (0.2 s crossfade), cutoff 2500 Hz, broken save",
-                       max_hz=8000.0)
+    path = plot_render(
+        audio,
+        rate,
+        folder / "live_session.png",
+        "play --watch: 220 Hz, 330 Hz, lowpass added (0.2 s crossfade), cutoff 2500 Hz, broken save",
+        max_hz=8000.0,
+    )
     from make_images import shrink
 
     return shrink(path)

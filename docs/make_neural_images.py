@@ -38,7 +38,7 @@ def _load(name: str, path: Path):
 def make(folder: Path, instrument: str = "flute") -> Path:
     """Draw real / neural / baseline spectrograms of the instrument's held-out note into ``folder``;
     returns ``folder / neural_<instrument>_heldout.png``."""
-    from neuralgraph.plotting import pyplot
+    from neuralgraph._tools.plotting import pyplot
 
     ev = _load("evaluate_ddsp", ROOT / "examples" / "train" / "evaluate_ddsp.py")
     note, velocity, note_name = NOTES[instrument]

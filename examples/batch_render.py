@@ -22,7 +22,7 @@ from typing import Any
 import soundfile
 
 import neuralgraph as ng
-from neuralgraph.loader import parse_override
+from neuralgraph import parse_override
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:

@@ -80,7 +80,7 @@ def run_offline(engine: ng.Engine, actions: Iterator[tuple[float, str, Any]], to
 
 def run_live(engine: ng.Engine, actions: Iterator[tuple[float, str, Any]], total: float, backend: str) -> None:
     """Play through an audio backend; this thread only sends notes and settings, on time."""
-    from neuralgraph.backend import open_backend
+    from neuralgraph import open_backend
 
     player = open_backend(backend, engine)
     player.start()

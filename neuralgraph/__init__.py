@@ -1,15 +1,22 @@
 """neuralgraph: real-time audio synthesis that composes neural-network models with classic DSP.
 
+This module is the public face for host programs and scripts: load and check a patch, compile
+it, render it offline, play it through an audio backend, control a running engine, and the
+errors all of these raise. Plugin authors use :mod:`neuralgraph.plugin`; plugin tests use
+:mod:`neuralgraph.testing`. Every other module is private and may change without notice.
+
 ::
 
     import neuralgraph as ng
     patch = ng.load_patch("graphs/saw_chord.toml")
     engine = ng.Engine(patch, sample_rate=48000, block_size=128)
     audio = engine.render(seconds=2.0)        # float32 (channels, frames)
+    ng.write_audio("chord.wav", audio, engine.sample_rate)
 """
 
-from .engine import BadValues, Engine, Fault
-from .errors import (
+from neuralgraph._compile.compiler import build_plan
+from neuralgraph._compile.plan import Plan
+from neuralgraph._errors import (
     BackendError,
     CompileError,
     NeuralgraphError,
@@ -18,16 +25,22 @@ from .errors import (
     PatchSyntaxError,
     PatchValidationError,
     PluginError,
+    PluginWarning,
     Problem,
 )
-from .patch import Patch, check_patch, load_patch
-from .registry import Registry, default_registry
-from .session import Audio, Player, play, register, render
+from neuralgraph._io.audiofile import read_audio, write_audio
+from neuralgraph._io.backend import Backend, Status, open_backend
+from neuralgraph._patch.loader import parse_override
+from neuralgraph._patch.patch import Patch, check_patch, load_patch
+from neuralgraph._plugins.registry import Registry, default_registry
+from neuralgraph._runtime.engine import BadValues, Engine, Fault
+from neuralgraph._tools.session import Audio, Player, play, register, render
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Audio",
+    "Backend",
     "BackendError",
     "BadValues",
     "CompileError",
@@ -39,14 +52,22 @@ __all__ = [
     "PatchError",
     "PatchSyntaxError",
     "PatchValidationError",
+    "Plan",
     "Player",
     "PluginError",
+    "PluginWarning",
     "Problem",
     "Registry",
+    "Status",
+    "build_plan",
     "check_patch",
     "default_registry",
     "load_patch",
+    "open_backend",
+    "parse_override",
     "play",
+    "read_audio",
     "register",
     "render",
+    "write_audio",
 ]

@@ -1,3 +1,3 @@
-from .cli import main
+from neuralgraph._tools.cli import main
 
 raise SystemExit(main())

@@ -1,6 +1,7 @@
-"""Everything a node plugin author needs, in one import.
+"""The public face for plugin authors: everything a node or backend plugin needs, in one import.
 
-::
+The built-in plugins (``neuralgraph_plugins``) import nothing else from neuralgraph, so a
+third-party package written against this module has what they have. A node plugin::
 
     from neuralgraph.plugin import Node, Input, Output, Param, Ports, PrepareContext, hookimpl
 
@@ -22,29 +23,65 @@ and in the package's ``pyproject.toml``::
 
     [project.entry-points.neuralgraph]
     acme = "acme_nodes"
+
+A backend plugin registers a factory with ``ng_register_backends``; the factory returns a
+:class:`Backend` whose device callback runs a :class:`CallbackAdapter` (see the ``jack`` and
+``sounddevice`` backends in ``neuralgraph_plugins``).
 """
 
-from .errors import NeuralgraphError, PluginError
-from .events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
-from .hookspecs import hookimpl
-from .node import Node, Ports, PrepareContext
-from .ports import Input, Output, Param, ParamValueError, Rate
+from typing import TYPE_CHECKING, Any
+
+from neuralgraph._errors import BackendError, NeuralgraphError, PluginError
+from neuralgraph._io.audiofile import read_audio, write_audio
+from neuralgraph._io.backend import Backend, CallbackAdapter, RealtimeGuard, Status, warm_up
+from neuralgraph._nodes.buffers import dense
+from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
+from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
+from neuralgraph._nodes.node import Node, Ports, PrepareContext
+from neuralgraph._nodes.ports import Input, Output, Param, ParamValueError, Rate
+from neuralgraph._plugins.hookspecs import BackendRegistrar, NodeRegistrar, hookimpl
+
+if TYPE_CHECKING:
+    from neuralgraph._nodes.kernels import copy_kernel
 
 __all__ = [
     "CONTROL_CHANGE",
-    "EventBuffer",
-    "Input",
     "NOTE_OFF",
     "NOTE_ON",
+    "PITCH_BEND",
+    "Backend",
+    "BackendRegistrar",
+    "BackendError",
+    "CallbackAdapter",
+    "EventBuffer",
+    "Input",
     "NeuralgraphError",
     "Node",
+    "NodeRegistrar",
     "Output",
-    "PITCH_BEND",
     "Param",
     "ParamValueError",
     "PluginError",
     "Ports",
     "PrepareContext",
     "Rate",
+    "RealtimeGuard",
+    "Status",
+    "apply_mapping",
+    "copy_kernel",
+    "dense",
     "hookimpl",
+    "mapping_transform",
+    "read_audio",
+    "warm_up",
+    "write_audio",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Compiled kernels import numba: only on first use, so loading a plugin stays cheap."""
+    if name == "copy_kernel":
+        from neuralgraph._nodes.kernels import copy_kernel
+
+        return copy_kernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

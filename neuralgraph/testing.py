@@ -1,68 +1,24 @@
-"""Test helpers for node and patch authors (public API).
+"""The public face for testing nodes and patches: allocation checks and the node contract suite.
 
-``assert_no_allocations`` proves a piece of audio-thread code allocates no buffers in steady
-state. tracemalloc traces numpy's array data as well as Python objects, so a temporary array
-made by a ufunc without ``out=`` shows up in the traced peak. Python's own small objects (a
-float, a view header) are tens of bytes; run the check at a large block (4096 frames) so that
-any array temporary, at least 16 KB, stands far above that noise.
+``assert_no_allocations(run)`` proves a piece of audio-thread code allocates no buffers in steady
+state (tracemalloc; run it at a large block, 4096 frames, so any array temporary stands far
+above Python's small objects). ``run_contract_suite(NodeClass)`` runs every check a node type
+must survive; ``contract_cases()`` gives one ``pytest.param`` per installed node type. Installing
+neuralgraph also adds the ``node_contract`` pytest fixture::
+
+    def test_contract(node_contract):
+        node_contract(MyNode)
 """
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
-from collections.abc import Callable
-
-#: Peak growth allowed per call: half of one float32 array of a 4096-frame block (16 KB), and
-#: above the small Python objects (scalars, views, iterators; 1-2 KB per block in a patch of a
-#: dozen nodes) that a call creates and frees.
-DEFAULT_TOLERANCE = 8192
-
-
-class AllocationError(AssertionError):
-    """Steady-state code allocated memory."""
-
-
-def measure_allocations(run: Callable[[], object], calls: int = 50, warmup: int = 20) -> tuple[int, int]:
-    """Run ``run`` ``warmup`` times, then ``calls`` times under tracemalloc.
-
-    Returns ``(largest peak growth during one call, net growth over all calls)`` in bytes.
-    """
-    for _ in range(warmup):
-        run()
-    gc.collect()
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    try:
-        worst = 0
-        start, _ = tracemalloc.get_traced_memory()
-        for _ in range(calls):
-            before, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            run()
-            _, peak = tracemalloc.get_traced_memory()
-            worst = max(worst, peak - before)
-        end, _ = tracemalloc.get_traced_memory()
-    finally:
-        if not was_tracing:
-            tracemalloc.stop()
-    return worst, end - start
-
-
-def assert_no_allocations(
-    run: Callable[[], object], calls: int = 50, warmup: int = 20, tolerance: int = DEFAULT_TOLERANCE
-) -> None:
-    """Fail if ``run`` allocates a buffer (peak growth above ``tolerance``) or leaks, per call."""
-    worst, net = measure_allocations(run, calls, warmup)
-    if worst > tolerance:
-        raise AllocationError(f"allocated up to {worst} bytes within one call (tolerance {tolerance})")
-    if net > tolerance:
-        raise AllocationError(f"memory grew by {net} bytes over {calls} calls (tolerance {tolerance})")
-
-
-# The node contract suite lives in its own module; it is part of this public API.
-from .contract import (
+from neuralgraph._tools.allocations import (
+    DEFAULT_TOLERANCE,
+    AllocationError,
+    assert_no_allocations,
+    measure_allocations,
+)
+from neuralgraph._tools.contract import (
     BLOCK_SIZES,
     CHECKS,
     QUICK_BLOCK_SIZES,
@@ -73,6 +29,7 @@ from .contract import (
     ContractReport,
     Harness,
     check_node,
+    contract_cases,
     full_grid_requested,
     run_contract_suite,
 )
@@ -91,6 +48,7 @@ __all__ = [
     "Harness",
     "assert_no_allocations",
     "check_node",
+    "contract_cases",
     "full_grid_requested",
     "measure_allocations",
     "run_contract_suite",

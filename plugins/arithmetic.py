@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, hookimpl
-
-from ._buffers import dense
+from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, dense, hookimpl
 
 
 @njit(cache=True, nogil=True)

@@ -10,9 +10,7 @@ import threading
 import time
 from typing import Any
 
-from neuralgraph.backend import CallbackAdapter, RealtimeGuard, Status, warm_up
-from neuralgraph.errors import BackendError
-from neuralgraph.plugin import hookimpl
+from neuralgraph.plugin import BackendError, CallbackAdapter, RealtimeGuard, Status, hookimpl, warm_up
 
 INSTALL_HINT = ("the jack backend needs libjack and JACK-Client: apt-get install libjack-jackd2-0 "
                 "(jackd2 for the server) and pip install JACK-Client")

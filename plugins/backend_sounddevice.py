@@ -8,9 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from neuralgraph.backend import CallbackAdapter, RealtimeGuard, Status, warm_up
-from neuralgraph.errors import BackendError
-from neuralgraph.plugin import hookimpl
+from neuralgraph.plugin import BackendError, CallbackAdapter, RealtimeGuard, Status, hookimpl, warm_up
 
 INSTALL_HINT = ("the sounddevice backend needs the PortAudio library and sounddevice: "
                 "apt-get install libportaudio2 and pip install sounddevice")

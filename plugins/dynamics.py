@@ -8,9 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
-
-from ._buffers import dense
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, dense, hookimpl
 
 LN10_OVER_20 = math.log(10.0) / 20.0
 

@@ -2,7 +2,7 @@
 
 All are stateless, vectorised over lanes and frames, and write with ``out=`` only.
 ``map.range`` uses the very code of the inline ``{ from, range, curve }`` mapping of a patch
-input (:func:`neuralgraph.steps.mapping_transform` and :func:`neuralgraph.steps.apply_mapping`),
+input (:func:`neuralgraph.plugin.mapping_transform` and :func:`neuralgraph.plugin.apply_mapping`),
 so a node and an inline mapping with the same ranges give bit-identical results.
 """
 
@@ -13,10 +13,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
-from neuralgraph.steps import apply_mapping, mapping_transform
-
-from ._buffers import dense
+from neuralgraph.plugin import (
+    Input,
+    Node,
+    Output,
+    Param,
+    Ports,
+    PrepareContext,
+    apply_mapping,
+    dense,
+    hookimpl,
+    mapping_transform,
+)
 
 LN10_OVER_20 = math.log(10.0) / 20.0
 

@@ -531,8 +531,7 @@ def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:
         if frame_size:
             data = data.reshape(-1)
     else:
-        from neuralgraph.audiofile import read_audio
-        from neuralgraph.errors import NeuralgraphError
+        from neuralgraph.plugin import NeuralgraphError, read_audio
 
         try:
             audio, _rate = read_audio(path)

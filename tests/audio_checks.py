@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JACK_NO_START_SERVER", "1")
 
-import neuralgraph as ng  # noqa: E402
 from analysis import peak_frequency  # noqa: E402
+
+import neuralgraph as ng  # noqa: E402
 
 SINE = {"schema": 1, "nodes": {
     "osc": {"type": "osc.sine", "freq": 1000.0},
@@ -81,7 +82,7 @@ def check_jack_sine(args: dict[str, Any]) -> dict[str, Any]:
     import jack
 
     engine = ng.Engine(ng.load_patch(SINE), block_size=args.get("block", 256))
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_sine", connect=False)
+    backend = ng.open_backend("jack", engine, client_name="ng_sine", connect=False)
     rec = Recorder(jack, "ng_rec", 2, args["seconds"] + 1.0)
     backend.start()
     rec.client.activate()
@@ -144,7 +145,7 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     sender.activate()
     rec = Recorder(jack, "ng_gate_rec", 1, 1.0)
     # the backend connects the sender's port itself (play --midi-in), by glob
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_keys", connect=False, midi_in="ng_midi_*:out")
+    backend = ng.open_backend("jack", engine, client_name="ng_keys", connect=False, midi_in="ng_midi_*:out")
     backend.start()
     rec.client.activate()
     rec.client.connect(backend.port_names()[0], rec.ports[0].name)
@@ -180,7 +181,7 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     if not devices:
         return {"error": "PortAudio lists no JACK output device (was jackd started after this process?)"}
     engine = ng.Engine(ng.load_patch(SINE), block_size=256)
-    backend = ng.backend.open_backend("sounddevice", engine, device=devices[0])
+    backend = ng.open_backend("sounddevice", engine, device=devices[0])
     rec = Recorder(jack, "ng_sd_rec", 2, args["seconds"] + 1.0)
     rec.client.activate()
     backend.start()
@@ -220,7 +221,7 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
         phase[0] += frames
 
     player.set_process_callback(play)
-    backend = ng.backend.open_backend("jack", engine, client_name="ng_thru", connect=False)
+    backend = ng.open_backend("jack", engine, client_name="ng_thru", connect=False)
     rec = Recorder(jack, "ng_thru_rec", 1, 1.5)
     backend.start()
     player.activate()
@@ -245,8 +246,6 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
 CHECKS = {"jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
 
 if __name__ == "__main__":
-    import neuralgraph.backend  # noqa: F401  # ng.backend
-
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
     print(json.dumps(result), flush=True)
     os._exit(0)  # skip interpreter teardown: PortAudio/JACK atexit handlers are where hangs live

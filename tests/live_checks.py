@@ -28,8 +28,11 @@ from analysis import peak_frequency  # noqa: E402
 from audio_checks import Recorder  # noqa: E402
 
 #: graphs/live_saw.toml with its frequency as a format field
-SAW = (Path(__file__).resolve().parent.parent / "graphs" / "live_saw.toml").read_text(encoding="utf-8").replace(
-    "freq = 220.0", "freq = {freq}")
+SAW = (
+    (Path(__file__).resolve().parent.parent / "graphs" / "live_saw.toml")
+    .read_text(encoding="utf-8")
+    .replace("freq = 220.0", "freq = {freq}")
+)
 NOISE = """schema = 1
 [nodes.noise]
 type = "noise.white"
@@ -60,9 +63,23 @@ class Player:
 
     def __init__(self, *args: str) -> None:
         self.name = f"ng_live_{os.getpid()}"  # its own name: other jobs may play on the same server
-        self.proc = subprocess.Popen([sys.executable, "-m", "neuralgraph", "play", *args, "--backend", "jack",
-                                      "--no-connect", "--client-name", self.name],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "neuralgraph",
+                "play",
+                *args,
+                "--backend",
+                "jack",
+                "--no-connect",
+                "--client-name",
+                self.name,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.err: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -150,10 +167,10 @@ def align(reference: np.ndarray, other: np.ndarray, at: int | None = None) -> in
     from scipy.signal import correlate
 
     start = len(reference) // 2 if at is None else at
-    excerpt = reference[start:start + 8192].astype(np.float64)
+    excerpt = reference[start : start + 8192].astype(np.float64)
     c = correlate(other.astype(np.float64), excerpt, mode="valid", method="fft")
     best = np.argsort(c)[-20:]
-    errors = [np.abs(other[k:k + len(excerpt)] - excerpt).max() for k in best]
+    errors = [np.abs(other[k : k + len(excerpt)] - excerpt).max() for k in best]
     return int(best[int(np.argmin(errors))]) - start
 
 
@@ -165,7 +182,7 @@ def _find(segment: np.ndarray, written: np.ndarray, near: int, reach: int = 1638
         return None
     hits = np.flatnonzero(window[: len(window) - len(segment) + 1] == segment[0])
     for h in sorted(hits, key=lambda h: abs(lo + h - near)):  # a periodic signal matches every period
-        if np.array_equal(window[h:h + len(segment)], segment):
+        if np.array_equal(window[h : h + len(segment)], segment):
             return int(lo + h)
     return None
 
@@ -178,19 +195,25 @@ def compare(recorded: np.ndarray, written: np.ndarray, at: int | None = None, pe
     missing = realigned = 0
     worst = 0.0
     for start in range(0, len(recorded) - period + 1, period):
-        segment = recorded[start:start + period]
+        segment = recorded[start : start + period]
         k = start + offset
         if 0 <= k <= len(written) - period:
-            worst = max(worst, float(np.abs(written[k:k + period].astype(np.float64) - segment).max()))
-            if np.array_equal(written[k:k + period], segment):
+            worst = max(worst, float(np.abs(written[k : k + period].astype(np.float64) - segment).max()))
+            if np.array_equal(written[k : k + period], segment):
                 continue
         found = _find(segment, written, k)
         if found is None:
             missing += period
         else:
             offset, realigned = found - start, realigned + 1
-    return {"offset": offset, "recorded": int(len(recorded)), "periods": len(recorded) // period,
-            "mismatched_frames": missing, "realigned": realigned, "max_diff_in_place": worst}
+    return {
+        "offset": offset,
+        "recorded": int(len(recorded)),
+        "periods": len(recorded) // period,
+        "mismatched_frames": missing,
+        "realigned": realigned,
+        "max_diff_in_place": worst,
+    }
 
 
 def check_watch(args: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +243,7 @@ def check_watch(args: dict[str, Any]) -> dict[str, Any]:
         SimpleUDPClient("127.0.0.1", osc_port).send_message("/amp/gain", 0.25)
         wait_for("0.5 s after the OSC message", lambda: rec.pos >= osc_at + int(0.5 * rate), 20)
         broken_at = rec.pos
-        patch.write_text(SAW.format(freq="330.0") + "[nodes.osc2]\ntype = \"osc.sawz\"\n", encoding="utf-8")
+        patch.write_text(SAW.format(freq="330.0") + '[nodes.osc2]\ntype = "osc.sawz"\n', encoding="utf-8")
         wait_for("the error", lambda: player.said("problem found") > 0, 20)
         error_seen_at = rec.pos
         wait_for("0.5 s after the error", lambda: rec.pos >= error_seen_at + int(0.5 * rate), 20)
@@ -234,12 +257,13 @@ def check_watch(args: dict[str, Any]) -> dict[str, Any]:
     edit_at, broken_at, osc_at = edit_at - SETTLE, broken_at - SETTLE, osc_at - SETTLE
     check = subprocess.run([sys.executable, "-m", "neuralgraph", "check", str(patch)], capture_output=True, text=True)
     written, file_rate = soundfile.read(str(record), dtype="float32")
+
     def clean(lo: int, hi: int) -> np.ndarray:
         """The longest stretch of x[lo:hi] in which the client lost no period."""
         seams = np.flatnonzero(np.diff(frame_at[lo:hi]) != 1) + 1
         edges = np.concatenate([[0], seams, [hi - lo]])
         k = int(np.argmax(np.diff(edges)))
-        return x[lo + edges[k]:lo + edges[k + 1]]
+        return x[lo + edges[k] : lo + edges[k + 1]]
 
     steady_220, steady_330 = clean(edit_at - int(0.5 * rate), edit_at), clean(osc_at - int(0.4 * rate), osc_at)
     quieter = clean(broken_at - int(0.3 * rate), broken_at)
@@ -248,16 +272,23 @@ def check_watch(args: dict[str, Any]) -> dict[str, Any]:
         "freq_before": peak_frequency(steady_220, rate),
         "freq_after": peak_frequency(steady_330, rate),
         "freq_after_broken": peak_frequency(tail, rate),
-        "peak_330": float(np.abs(steady_330).max()), "peak_after_osc": float(np.abs(quieter).max()),
+        "peak_330": float(np.abs(steady_330).max()),
+        "peak_after_osc": float(np.abs(quieter).max()),
         "peak_after_broken": float(np.abs(tail).max()),
         "own_step": max(steps(steady_220), steps(steady_330), steps(quieter)),
-        "max_step": steps(x, frame_at), "longest_silence": longest_silence(x),
+        "max_step": steps(x, frame_at),
+        "longest_silence": longest_silence(x),
         "client_lost_periods": int(np.count_nonzero(np.diff(frame_at) != 1)),
         "xruns_reported": [line for line in out.splitlines() if "xruns" in line],
-        "reload_latency_s": (reload_seen_at - edit_at - SETTLE) / rate, "error_latency_s": (error_seen_at - broken_at - SETTLE) / rate,
-        "stderr": player.err, "stdout": out, "returncode": player.proc.returncode,
-        "check_stderr": check.stderr.splitlines(), "file_rate": file_rate,
-        "file_vs_client": compare(x, written, at=edit_at), "file_frames": int(len(written)),
+        "reload_latency_s": (reload_seen_at - edit_at - SETTLE) / rate,
+        "error_latency_s": (error_seen_at - broken_at - SETTLE) / rate,
+        "stderr": player.err,
+        "stdout": out,
+        "returncode": player.proc.returncode,
+        "check_stderr": check.stderr.splitlines(),
+        "file_rate": file_rate,
+        "file_vs_client": compare(x, written, at=edit_at),
+        "file_frames": int(len(written)),
     }
 
 
@@ -280,11 +311,17 @@ def check_record(args: dict[str, Any]) -> dict[str, Any]:
         out = player.stop()
         rec.close()
     data, _ = rec.take()
-    x = data[0][SETTLE: np.flatnonzero(np.abs(data[0]) > 0)[-1] + 1]  # the port is silent once the client stops
+    x = data[0][SETTLE : np.flatnonzero(np.abs(data[0]) > 0)[-1] + 1]  # the port is silent once the client stops
     info = soundfile.info(str(record))
     written, _ = soundfile.read(str(record), dtype="float32")
-    return {"stdout": out, "returncode": player.proc.returncode, "stderr": player.err, "subtype": info.subtype,
-            "file_seconds": len(written) / rate, "file_vs_client": compare(x, written)}
+    return {
+        "stdout": out,
+        "returncode": player.proc.returncode,
+        "stderr": player.err,
+        "subtype": info.subtype,
+        "file_seconds": len(written) / rate,
+        "file_vs_client": compare(x, written),
+    }
 
 
 def check_session(args: dict[str, Any]) -> dict[str, Any]:
@@ -301,9 +338,14 @@ def check_session(args: dict[str, Any]) -> dict[str, Any]:
 
         def collect(tap: Any, frames: int) -> np.ndarray:
             got: list[np.ndarray] = []
-            wait_for(f"{frames} frames from {tap.port or 'the output'}",
-                     lambda: bool(got.append(c.data) if (c := tap.read()) is not None else None)
-                     or sum(g.shape[1] for g in got) >= frames, 20)
+            wait_for(
+                f"{frames} frames from {tap.port or 'the output'}",
+                lambda: (
+                    bool(got.append(c.data) if (c := tap.read()) is not None else None)
+                    or sum(g.shape[1] for g in got) >= frames
+                ),
+                20,
+            )
             return np.concatenate(got, axis=1)
 
         first = collect(out, int(0.5 * rate))
@@ -332,11 +374,20 @@ def check_session(args: dict[str, Any]) -> dict[str, Any]:
         status = player.status()
     finally:
         player.stop()
-    return {"freq_first": peak_frequency(first[0], rate), "peak_first": float(np.abs(first).max()),
-            "peak_quieter": float(np.abs(quieter).max()), "osc_peak": float(np.abs(raw).max()),
-            "freq_after": peak_frequency(after[0], rate), "changed": list(report.changed),
-            "overruns": out.overruns, "xruns_unswapped": unswapped, "xruns_100_swaps": swapped,
-            "swaps_s": swap_s, "faults": status.faults, "silent": status.silent}
+    return {
+        "freq_first": peak_frequency(first[0], rate),
+        "peak_first": float(np.abs(first).max()),
+        "peak_quieter": float(np.abs(quieter).max()),
+        "osc_peak": float(np.abs(raw).max()),
+        "freq_after": peak_frequency(after[0], rate),
+        "changed": list(report.changed),
+        "overruns": out.overruns,
+        "xruns_unswapped": unswapped,
+        "xruns_100_swaps": swapped,
+        "swaps_s": swap_s,
+        "faults": status.faults,
+        "silent": status.silent,
+    }
 
 
 CHECKS = {"watch": check_watch, "record": check_record, "session": check_session}

@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from analysis import peak_frequency
 
 import neuralgraph as ng
-from analysis import peak_frequency
-from neuralgraph.backend import CallbackAdapter, RealtimeGuard, SWITCH_INTERVAL_S, open_backend
-from neuralgraph.cli import main as cli_main
+from neuralgraph._io.backend import SWITCH_INTERVAL_S, CallbackAdapter, RealtimeGuard, open_backend
+from neuralgraph._tools.cli import main as cli_main
 from neuralgraph.testing import assert_no_allocations
 
 SR = 48000
@@ -184,7 +184,7 @@ def test_play_with_an_unknown_backend_fails_with_a_message(tmp_path, capsys):
 def test_osc_messages_set_parameters(load):
     from pythonosc.udp_client import SimpleUDPClient
 
-    from neuralgraph.osc import OscControl
+    from neuralgraph._io.osc import OscControl
 
     engine = ng.Engine(sine(load, 1), sample_rate=SR, block_size=256)
     osc = OscControl(lambda: engine, port=0)

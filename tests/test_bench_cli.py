@@ -64,7 +64,7 @@ def test_timed_block_sounds_the_same_and_times_every_step():
     elapsed = np.zeros(len(timed.plan.steps) + 1, np.int64)
     for _ in range(20):
         a = plain.process().copy()
-        timed._drain()
+        timed.apply_commands()
         b = timed.plan.run_block_timed(elapsed)
         assert np.array_equal(a, b)
     assert np.abs(a).max() > 0.01  # the notes sound

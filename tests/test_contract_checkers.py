@@ -371,8 +371,8 @@ def test_the_pytest_fixture_runs_the_suite(node_contract):
 
 
 def test_contract_cases_parametrise_over_a_registry():
-    from neuralgraph.pytest_plugin import contract_cases
-    from neuralgraph.registry import Registry
+    from neuralgraph import Registry
+    from neuralgraph.testing import contract_cases
 
     registry = Registry()
     registry.register_node(Clean)
@@ -484,7 +484,7 @@ def test_load_state_refuses_a_state_of_another_shape():
 def test_the_default_state_skips_code_and_constants_and_keeps_generators():
     import functools
 
-    from neuralgraph.state import state_difference
+    from neuralgraph._nodes.state import state_difference
     from neuralgraph.testing import Harness
 
     class Mixed(Clean):

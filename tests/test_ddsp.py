@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from neuralgraph_plugins.onnx_model import OnnxModel
 
 import neuralgraph as ng
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "graphs" / "models" / "ddsp_flute.onnx"

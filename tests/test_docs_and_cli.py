@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from analysis import level_at, peaks
-from neuralgraph.config import load_settings
-from neuralgraph.errors import CODES
+
+from neuralgraph._errors import CODES
+from neuralgraph._patch.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_config_file_then_environment_precedence(tmp_path):
 
 
 def test_config_errors_name_the_file_and_key(tmp_path):
-    from neuralgraph.errors import NeuralgraphError
+    from neuralgraph.plugin import NeuralgraphError
 
     config = tmp_path / "config.toml"
     config.write_text("[audio]\nbufer_size = 256\n")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from neuralgraph import hookspecs
-from neuralgraph.registry import default_registry
+from neuralgraph import default_registry
+from neuralgraph._plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))
@@ -83,7 +83,7 @@ def test_reference_rows_carry_units_ranges_defaults_and_liveness(page):
 
 
 def test_cli_reference_has_every_command():
-    from neuralgraph.cli import build_parser
+    from neuralgraph._tools.cli import build_parser
 
     text = gen_nodes.cli_page()
     import argparse

@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 import pytest
+from analysis import peak_frequency
 
 import neuralgraph as ng
 from neuralgraph.testing import AllocationError, assert_no_allocations
-from analysis import peak_frequency
 
 SR = 48000
 

@@ -1,4 +1,4 @@
-"""Kernel fusion (neuralgraph/fusion.py): same samples as unfused, faults contained and named,
+"""Kernel fusion (neuralgraph/_compile/fusion.py): same samples as unfused, faults contained and named,
 no allocation per block, generated code cached on disk across processes."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import neuralgraph as ng
-from neuralgraph.profiling import hold_notes
+from neuralgraph._tools.profiling import hold_notes
 from neuralgraph.testing import assert_no_allocations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ def test_reset_keeps_fused_output_reproducible():
 PROBE = """
 import json, sys
 import neuralgraph as ng
-from neuralgraph.fusion import FusedStep
+from neuralgraph._compile.fusion import FusedStep
 engine = ng.Engine(ng.load_patch(sys.argv[1]), sample_rate=48000, block_size=64)
 fused = [p.__self__ for p, _, _ in engine.plan.steps if isinstance(getattr(p, "__self__", None), FusedStep)]
 kernel = fused[0].kernel
@@ -192,7 +192,7 @@ def test_without_a_writable_cache_the_patch_runs_unfused(load, tmp_path, monkeyp
 
 
 def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatch):
-    from neuralgraph import fusion
+    from neuralgraph._compile import fusion
     from neuralgraph_plugins.filters import _biquad_kernel
 
     arrays = [np.zeros((1, 64), np.float32) for _ in range(2)]

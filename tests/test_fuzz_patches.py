@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import neuralgraph as ng
-from neuralgraph.errors import CODES
-from neuralgraph.graph import _mappable
-from neuralgraph.ports import FLOAT32_MAX, Param, Rate
+from neuralgraph._errors import CODES
+from neuralgraph._nodes.ports import FLOAT32_MAX, Param, Rate
+from neuralgraph._patch.graph import _mappable
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
 settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=60, deadline=None, database=None,
@@ -466,7 +466,7 @@ def test_engine_set_accepts_only_values_in_range_and_refuses_the_rest(data):
         engine = ng.Engine(patch, sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
     except ng.CompileError:
         assume(False)  # a parameter combination the node refuses (see above)
-    targets = sorted(engine._target_index)
+    targets = sorted(engine.targets)
     for _ in range(data.draw(st.integers(1, 6))):
         target = data.draw(st.one_of(st.sampled_from(targets), st.text(max_size=10)) if targets else st.text(max_size=10))
         value = data.draw(SET_VALUES)

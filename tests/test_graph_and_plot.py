@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 import neuralgraph as ng
-from neuralgraph import cli
-from neuralgraph.drawing import draw_patch, patch_to_dot
-from neuralgraph.errors import NeuralgraphError
-from neuralgraph.plugin import Input, Node, Output, Ports, Rate, hookimpl
-from neuralgraph.registry import Registry
+from neuralgraph import Registry
+from neuralgraph._tools import cli
+from neuralgraph._tools.drawing import draw_patch, patch_to_dot
+from neuralgraph.plugin import Input, NeuralgraphError, Node, Output, Ports, Rate, hookimpl
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_DOT = shutil.which("dot") is not None
@@ -194,7 +193,7 @@ def test_render_plot_writes_a_png_with_the_title(tmp_path):
 
 
 def test_plot_title_carries_patch_name_and_settings():
-    from neuralgraph.plotting import title_for
+    from neuralgraph._tools.plotting import title_for
 
     assert title_for("Saw chord", ["saw_chord.toml", "48000 Hz", "block 128"]) == \
         "Saw chord · saw_chord.toml · 48000 Hz · block 128"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import neuralgraph as ng
-from neuralgraph.midifile import midi_length
-from neuralgraph.ports import Rate
+from neuralgraph._io.midifile import midi_length
+from neuralgraph.plugin import Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import neuralgraph as ng
-from neuralgraph.cli import EXIT_PATCH, main
-from neuralgraph.config import LIMIT_ENV
-from neuralgraph.errors import CODES
-from neuralgraph.loader import parse_override
+from neuralgraph import parse_override
+from neuralgraph._errors import CODES
+from neuralgraph._patch.config import LIMIT_ENV
+from neuralgraph._tools.cli import EXIT_PATCH, main
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "hostile"

@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-
 from audio_server import ENV, require_jack, run_check
 
 pytestmark = pytest.mark.server

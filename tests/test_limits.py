@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import neuralgraph as ng
-from neuralgraph.config import Limits, load_limits
-from neuralgraph.node import Node, PrepareContext
+from neuralgraph._patch.config import Limits, load_limits
+from neuralgraph.plugin import Node, PrepareContext
 
 ROOT = Path(__file__).resolve().parent.parent
 SR, BLOCK = 48000, 128

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from audio_server import require_jack, run_check
 from live_checks import __file__ as LIVE_CHECKS
 
@@ -45,7 +44,9 @@ def test_play_watch_swaps_220_to_330_hz_without_a_gap_and_survives_a_broken_save
     err = r["stderr"]
     assert any(line.startswith("neuralgraph: reloaded ") and "changed osc.freq" in line for line in err), err
     # the located error, the very lines `neuralgraph check` prints for the same file
-    assert r["check_stderr"][0].endswith("NG110 nodes.osc2.type: unknown node type `osc.sawz` (did you mean `osc.saw`?)")
+    assert r["check_stderr"][0].endswith(
+        "NG110 nodes.osc2.type: unknown node type `osc.sawz` (did you mean `osc.saw`?)"
+    )
     joined = "\n".join(err)
     assert "\n".join(r["check_stderr"]) in joined
     assert "not reloaded; still playing the last good version" in joined

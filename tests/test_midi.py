@@ -8,10 +8,10 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
+from analysis import peak_frequency
 
 import neuralgraph as ng
-from analysis import peak_frequency
-from neuralgraph.cli import main as cli_main
+from neuralgraph._tools.cli import main as cli_main
 from neuralgraph.testing import assert_no_allocations
 
 SR = 48000
@@ -285,8 +285,7 @@ def test_an_empty_block_applies_events_without_writing(load, node):
     patch = load({"n": {"type": node}, "out": {"type": "io.output", "channels": 1, "in": 0.0}})
     engine = ng.Engine(patch, sample_rate=SR, block_size=16)
     n = engine.plan.nodes["n"]
-    from neuralgraph.events import EventBuffer
-    from neuralgraph.node import Ports
+    from neuralgraph.plugin import EventBuffer, Ports
 
     events = EventBuffer(4)
     events.push(5, 0x90, 60, 100)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from neuralgraph_plugins.onnx_model import OnnxModel
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
+from neuralgraph.plugin import Ports, PrepareContext
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "graphs" / "models" / "amp_gru.onnx"

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from neuralgraph_plugins.onnx_model import OnnxModel
 from onnx import TensorProto, helper, numpy_helper
 from scipy.signal import lfilter
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
+from neuralgraph.plugin import Ports, PrepareContext, Rate
 from neuralgraph.testing import assert_no_allocations
+from neuralgraph_plugins.onnx_model import OnnxModel
 
 SR = 48000
 F32 = TensorProto.FLOAT
@@ -195,12 +195,12 @@ def test_ports_follow_the_model_signature(tmp_path):
     node = OnnxModel(model=str(gain_model(tmp_path / "g.onnx")))
     assert list(node.inputs()) == ["x_1", "x_2"]
     assert list(node.outputs()) == ["y_1", "y_2"]
-    assert all(d.rate is ng.ports.Rate.CONTROL for d in node.inputs().values())
+    assert all(d.rate is Rate.CONTROL for d in node.inputs().values())
     rnn = OnnxModel(model=str(rnn_model(tmp_path / "r.onnx")))
     assert list(rnn.inputs()) == ["x"] and list(rnn.outputs()) == ["y"]  # state gets no port
     stream = OnnxModel(model=str(tanh_model(tmp_path / "t.onnx")), rate="stream")
     assert list(stream.inputs()) == ["in", "drive"]
-    assert stream.inputs()["in"].rate is ng.ports.Rate.AUDIO
+    assert stream.inputs()["in"].rate is Rate.AUDIO
 
 
 def test_block_gain_model_in_a_patch_scales_a_sine(tmp_path):

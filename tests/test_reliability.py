@@ -97,7 +97,7 @@ def _burst_patch(load, downstream: dict) -> ng.Patch:
      "last": {"type": "math.add", "a": "post", "b": "other"}},
 ], ids=["gain", "gain-then-sum"])
 def test_the_node_that_emits_nan_is_named_not_its_neighbours(load, tmp_path, downstream):
-    from neuralgraph.audiofile import read_audio, write_audio
+    from neuralgraph.plugin import read_audio, write_audio
 
     engine = ng.Engine(_burst_patch(load, downstream), sample_rate=SR, block_size=BLOCK)
     audio = engine.render(0.25)
@@ -126,13 +126,12 @@ def test_the_render_summary_names_the_node(tmp_path, capsys, monkeypatch):
     """`neuralgraph render` says which node produced the NaN the guard replaced."""
     import testnodes
 
-    from neuralgraph import cli
-
-    import neuralgraph.patch
+    import neuralgraph._patch.patch
+    from neuralgraph._tools import cli
 
     registry = ng.Registry.load(plugins={"testnodes": testnodes})
-    load_patch = neuralgraph.patch.load_patch
-    monkeypatch.setattr(neuralgraph.patch, "load_patch", lambda *a, **k: load_patch(*a, registry=registry, **k))
+    load_patch = neuralgraph._patch.patch.load_patch
+    monkeypatch.setattr(neuralgraph._patch.patch, "load_patch", lambda *a, **k: load_patch(*a, registry=registry, **k))
     patch = tmp_path / "burst.toml"
     patch.write_text("""schema = 1
 [nodes.osc]

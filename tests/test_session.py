@@ -10,11 +10,11 @@ import re
 import numpy as np
 import pytest
 import soundfile
+from analysis import peak_frequency
 
 import neuralgraph as ng
 from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext
 from neuralgraph.testing import check_node
-from analysis import peak_frequency
 
 SR = 48000
 FOLDED = """schema = 1
@@ -69,6 +69,7 @@ def test_running_the_cell_again_replaces_the_class_but_a_plugin_name_is_refused(
     second = ng.register(make_fold("second"))
     assert ng.default_registry().node_class("session.fold_test") is second is not first
     with pytest.raises(ng.PluginError, match="'osc.saw' is registered by two plugins: 'oscillators'"):
+
         @ng.register(name="osc.saw")
         class Clash(make_fold()):
             pass
@@ -79,23 +80,31 @@ def test_from_string_errors_point_into_the_text():
         ng.Patch.from_string(FOLDED.replace("session.fold_test", "session.fold_tset") + "[nodes.x\n")
     text = str(info.value)
     assert re.search(r"<string>:\d+:\d+: NG100 invalid TOML", text), text
-    with pytest.raises(ng.PatchError, match=r"<string>:6:8: NG110 nodes.fold.type: unknown node type `session.fold_tset`"):
+    with pytest.raises(
+        ng.PatchError, match=r"<string>:6:8: NG110 nodes.fold.type: unknown node type `session.fold_tset`"
+    ):
         ng.register(make_fold())
         ng.Patch.from_string(FOLDED.replace("session.fold_test", "session.fold_tset"))
 
 
 def test_from_dict_and_render_with_settings_and_notes():
-    patch = ng.Patch.from_dict({"schema": 1, "nodes": {
-        "keys": {"type": "midi.voices", "count": 2},
-        "osc": {"type": "osc.saw", "freq": "keys.freq"},
-        "vca": {"type": "math.mul", "in": "osc", "gain": "keys.gate"},
-        "mix": {"type": "voices.sum", "in": "vca"},
-        "lvl": {"type": "math.mul", "in": "mix", "gain": 1.0},
-        "out": {"type": "io.output", "channels": 1, "in": "lvl"}}})
+    patch = ng.Patch.from_dict(
+        {
+            "schema": 1,
+            "nodes": {
+                "keys": {"type": "midi.voices", "count": 2},
+                "osc": {"type": "osc.saw", "freq": "keys.freq"},
+                "vca": {"type": "math.mul", "in": "osc", "gain": "keys.gate"},
+                "mix": {"type": "voices.sum", "in": "vca"},
+                "lvl": {"type": "math.mul", "in": "mix", "gain": 1.0},
+                "out": {"type": "io.output", "channels": 1, "in": "lvl"},
+            },
+        }
+    )
     audio = ng.render(patch, 0.5, notes=[(69, 100)], set={"lvl.gain": 0.25})
     assert peak_frequency(audio[0], SR) == pytest.approx(440.0, abs=1.0)
-    rms = float(np.sqrt(np.mean(audio[0, SR // 4:].astype(np.float64) ** 2)))
-    assert rms == pytest.approx(0.25 / 3 ** 0.5, rel=0.05)  # a saw at a quarter of full scale
+    rms = float(np.sqrt(np.mean(audio[0, SR // 4 :].astype(np.float64) ** 2)))
+    assert rms == pytest.approx(0.25 / 3**0.5, rel=0.05)  # a saw at a quarter of full scale
     with pytest.raises(TypeError, match="takes a mapping"):
         ng.Patch.from_dict("schema = 1")
 

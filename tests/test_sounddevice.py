@@ -6,7 +6,6 @@ Runs in a subprocess started after jackd (PortAudio enumerates host APIs only wh
 from __future__ import annotations
 
 import pytest
-
 from audio_server import require_jack, run_check
 
 pytestmark = pytest.mark.server

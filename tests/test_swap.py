@@ -6,9 +6,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from analysis import peak_frequency
 
 import neuralgraph as ng
-from analysis import peak_frequency
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 SR = 48000
@@ -16,12 +16,16 @@ SR = 48000
 
 def filter_and_model(cutoff: float, trim: float = 0.5) -> dict:
     """A saw through a lowpass (filter memory) into the GRU amp model (recurrent state)."""
-    return {"schema": 1, "nodes": {
-        "osc": {"type": "osc.saw", "freq": 110.0},
-        "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": cutoff, "q": 2.0},
-        "amp": {"type": "onnx.model", "model": "models/amp_gru.onnx", "rate": "stream", "x": "lpf"},
-        "trim": {"type": "math.mul", "in": "amp", "gain": trim},
-        "out": {"type": "io.output", "channels": 1, "in": "trim"}}}
+    return {
+        "schema": 1,
+        "nodes": {
+            "osc": {"type": "osc.saw", "freq": 110.0},
+            "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": cutoff, "q": 2.0},
+            "amp": {"type": "onnx.model", "model": "models/amp_gru.onnx", "rate": "stream", "x": "lpf"},
+            "trim": {"type": "math.mul", "in": "amp", "gain": trim},
+            "out": {"type": "io.output", "channels": 1, "in": "trim"},
+        },
+    }
 
 
 def load(data: dict) -> ng.Patch:
@@ -73,10 +77,14 @@ def test_a_structural_swap_carries_filter_memory_and_model_state():
 
 def test_a_live_parameter_change_glides_like_set():
     def patch(gain_db: float) -> dict:
-        return {"schema": 1, "nodes": {
-            "osc": {"type": "osc.sine", "freq": 500.0},
-            "eq": {"type": "filter.peak", "in": "osc", "cutoff": 500.0, "gain_db": gain_db},
-            "out": {"type": "io.output", "channels": 1, "in": "eq"}}}
+        return {
+            "schema": 1,
+            "nodes": {
+                "osc": {"type": "osc.sine", "freq": 500.0},
+                "eq": {"type": "filter.peak", "in": "osc", "cutoff": 500.0, "gain_db": gain_db},
+                "out": {"type": "io.output", "channels": 1, "in": "eq"},
+            },
+        }
 
     a, b = ng.Engine(load(patch(0.0)), SR, 64), ng.Engine(load(patch(0.0)), SR, 64)
     run(a, 10), run(b, 10)
@@ -87,13 +95,17 @@ def test_a_live_parameter_change_glides_like_set():
 
 def test_a_held_midi_voice_keeps_sounding_across_a_swap():
     def patch(gain: float) -> dict:
-        return {"schema": 1, "nodes": {
-            "keys": {"type": "midi.voices", "count": 4},
-            "osc": {"type": "osc.saw", "freq": "keys.freq"},
-            "vca": {"type": "math.mul", "in": "osc", "gain": "keys.gate"},
-            "mix": {"type": "voices.sum", "in": "vca"},
-            "lvl": {"type": "math.mul", "in": "mix", "gain": gain},
-            "out": {"type": "io.output", "channels": 1, "in": "lvl"}}}
+        return {
+            "schema": 1,
+            "nodes": {
+                "keys": {"type": "midi.voices", "count": 4},
+                "osc": {"type": "osc.saw", "freq": "keys.freq"},
+                "vca": {"type": "math.mul", "in": "osc", "gain": "keys.gate"},
+                "mix": {"type": "voices.sum", "in": "vca"},
+                "lvl": {"type": "math.mul", "in": "mix", "gain": gain},
+                "out": {"type": "io.output", "channels": 1, "in": "lvl"},
+            },
+        }
 
     a, b = ng.Engine(load(patch(0.5)), SR, 128), ng.Engine(load(patch(0.5)), SR, 128)
     c = ng.Engine(load(patch(0.5)), SR, 128)
@@ -113,15 +125,24 @@ def test_a_held_midi_voice_keeps_sounding_across_a_swap():
 
 
 def test_added_and_removed_nodes_crossfade_and_kept_nodes_stay_continuous():
-    one = {"schema": 1, "nodes": {"osc": {"type": "osc.sine", "freq": 300.0},
-                                  "out": {"type": "io.output", "channels": 1, "in": "osc"}}}
-    two = {"schema": 1, "nodes": {"osc": {"type": "osc.sine", "freq": 300.0},
-                                  "half": {"type": "math.mul", "in": "osc", "gain": 0.5},
-                                  "out": {"type": "io.output", "channels": 1, "in": "half"}}}
+    one = {
+        "schema": 1,
+        "nodes": {"osc": {"type": "osc.sine", "freq": 300.0}, "out": {"type": "io.output", "channels": 1, "in": "osc"}},
+    }
+    two = {
+        "schema": 1,
+        "nodes": {
+            "osc": {"type": "osc.sine", "freq": 300.0},
+            "half": {"type": "math.mul", "in": "osc", "gain": 0.5},
+            "out": {"type": "io.output", "channels": 1, "in": "half"},
+        },
+    }
     engine = ng.Engine(load(one), SR, 64)
     before = run(engine, 50)
     report = engine.swap(load(two), fade=0.02)
-    assert report.added == ("half",) and report.kept == ("osc", "out") and report.fade_s == pytest.approx(0.02, abs=0.002)
+    assert (
+        report.added == ("half",) and report.kept == ("osc", "out") and report.fade_s == pytest.approx(0.02, abs=0.002)
+    )
     after = run(engine, 100)
     x = np.concatenate([before, after], axis=1)[0]
     swap_at = before.shape[1]
@@ -129,10 +150,10 @@ def test_added_and_removed_nodes_crossfade_and_kept_nodes_stay_continuous():
     # the level moves from 1.0 to 0.5 over the fade, never a step: the sine's own largest step bounds every step
     own = np.abs(np.diff(before[0])).max()
     assert np.abs(np.diff(x)).max() <= own * 1.01
-    assert np.abs(x[swap_at + fade + 64:]).max() == pytest.approx(0.5, abs=0.01)
+    assert np.abs(x[swap_at + fade + 64 :]).max() == pytest.approx(0.5, abs=0.01)
     # phase kept: the new output is exactly half of the old oscillator continued
     reference = run(ng.Engine(load(one), SR, 64), 150)[0]
-    assert np.allclose(x[swap_at + fade:], 0.5 * reference[swap_at + fade:], atol=1e-6)
+    assert np.allclose(x[swap_at + fade :], 0.5 * reference[swap_at + fade :], atol=1e-6)
     assert engine._swap is None  # the fade is over; the old plan waits for the control thread
     engine.collect()
     assert engine._retired is None
@@ -149,8 +170,14 @@ def test_an_unchanged_patch_is_not_swapped(write_patch):
 
 
 def test_a_swap_cannot_change_the_channel_count():
-    one = {"schema": 1, "nodes": {"osc": {"type": "osc.sine"}, "out": {"type": "io.output", "channels": 1, "in": "osc"}}}
-    two = {"schema": 1, "nodes": {"osc": {"type": "osc.sine"}, "out": {"type": "io.output", "channels": 2, "in": "osc"}}}
+    one = {
+        "schema": 1,
+        "nodes": {"osc": {"type": "osc.sine"}, "out": {"type": "io.output", "channels": 1, "in": "osc"}},
+    }
+    two = {
+        "schema": 1,
+        "nodes": {"osc": {"type": "osc.sine"}, "out": {"type": "io.output", "channels": 2, "in": "osc"}},
+    }
     engine = ng.Engine(load(one), SR, 64)
     with pytest.raises(ng.ParameterError, match="2 output channels and the playing one 1"):
         engine.swap(load(two))
@@ -164,9 +191,8 @@ def test_set_after_a_swap_reaches_the_new_plan():
     engine.set("lpf.cutoff", 3000.0)  # looked up in the old plan, applied in the new one
     run(engine, 5)
     assert "post" in engine.plan.nodes  # the new plan plays
-    cutoff = next(t for t in engine._targets if getattr(getattr(t, "c", None), "node", "") == "lpf"
-                  and t.c.port == "cutoff")
-    assert cutoff.c.target == 3000.0
+    cutoff = engine._targets[engine._target_index["lpf.cutoff"]]  # the new plan's input ramp
+    assert cutoff.target == 3000.0
 
 
 def test_the_switch_block_allocates_no_buffers():
@@ -208,8 +234,10 @@ def test_scalar_state_carries_over_in_a_structural_swap():
             self.count = 0
 
     ng.register(BlockCounter)
-    data = {"schema": 1, "nodes": {"n": {"type": "swaptest.block_counter"},
-                                   "out": {"type": "io.output", "channels": 1, "in": "n"}}}
+    data = {
+        "schema": 1,
+        "nodes": {"n": {"type": "swaptest.block_counter"}, "out": {"type": "io.output", "channels": 1, "in": "n"}},
+    }
     engine = ng.Engine(ng.load_patch(data), SR, 64, ceiling=np.inf)
     run(engine, 10)
     assert engine.swap(ng.load_patch(with_post(data)), fade=0.0).kept == ("n", "out")

@@ -12,11 +12,15 @@ import neuralgraph as ng
 from neuralgraph.testing import assert_no_allocations
 
 SR = 48000
-SYNTH = {"schema": 1, "nodes": {
-    "osc": {"type": "osc.saw", "freq": 220.0},
-    "lfo": {"type": "osc.sine", "freq": 3.0},
-    "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": {"from": "lfo", "range": [300.0, 3000.0]}},
-    "out": {"type": "io.output", "channels": 2, "in": "lpf"}}}
+SYNTH = {
+    "schema": 1,
+    "nodes": {
+        "osc": {"type": "osc.saw", "freq": 220.0},
+        "lfo": {"type": "osc.sine", "freq": 3.0},
+        "lpf": {"type": "filter.lowpass", "in": "osc", "cutoff": {"from": "lfo", "range": [300.0, 3000.0]}},
+        "out": {"type": "io.output", "channels": 2, "in": "lpf"},
+    },
+}
 
 
 def test_the_output_tap_holds_exactly_what_process_returned_with_start_frames():
@@ -36,16 +40,24 @@ def test_the_output_tap_holds_exactly_what_process_returned_with_start_frames():
 
 
 def test_a_node_port_tap_sees_that_node_and_a_control_port_one_value_per_block():
-    only_osc = {"schema": 1, "nodes": {"osc": SYNTH["nodes"]["osc"],
-                                       "out": {"type": "io.output", "channels": 1, "in": "osc"}}}
-    only_lfo = {"schema": 1, "nodes": {"lfo": SYNTH["nodes"]["lfo"],
-                                       "out": {"type": "io.output", "channels": 1, "in": "lfo"}}}
+    only_osc = {
+        "schema": 1,
+        "nodes": {"osc": SYNTH["nodes"]["osc"], "out": {"type": "io.output", "channels": 1, "in": "osc"}},
+    }
+    only_lfo = {
+        "schema": 1,
+        "nodes": {"lfo": SYNTH["nodes"]["lfo"], "out": {"type": "io.output", "channels": 1, "in": "lfo"}},
+    }
     engine = ng.Engine(ng.load_patch(SYNTH), SR, 64)
     osc = engine.tap("osc", seconds=1.0)
     lfo = engine.tap("lfo.out", seconds=1.0)  # its buffer is reused inside the fused run: tapped per member
     out = np.concatenate([engine.process().copy() for _ in range(30)], axis=1)
-    assert np.array_equal(osc.read().data, ng.Engine(ng.load_patch(only_osc), SR, 64, ceiling=np.inf).render(30 * 64 / SR))
-    assert np.array_equal(lfo.read().data, ng.Engine(ng.load_patch(only_lfo), SR, 64, ceiling=np.inf).render(30 * 64 / SR))
+    assert np.array_equal(
+        osc.read().data, ng.Engine(ng.load_patch(only_osc), SR, 64, ceiling=np.inf).render(30 * 64 / SR)
+    )
+    assert np.array_equal(
+        lfo.read().data, ng.Engine(ng.load_patch(only_lfo), SR, 64, ceiling=np.inf).render(30 * 64 / SR)
+    )
     # the run now goes member by member: the output is still the same as an untapped engine's
     assert np.array_equal(out, ng.Engine(ng.load_patch(SYNTH), SR, 64).render(30 * 64 / SR))
 
@@ -59,7 +71,7 @@ def test_a_stalled_reader_counts_overruns_and_gets_the_newest_frames():
     assert chunk.lost > 0 and tap.lost == chunk.lost
     assert chunk.start + chunk.frames == 100 * 128  # up to date
     everything = np.concatenate(played, axis=1)
-    assert np.array_equal(chunk.data, everything[:, chunk.start:])
+    assert np.array_equal(chunk.data, everything[:, chunk.start :])
     engine.process()
     assert tap.read().start == 100 * 128  # the reader carries on from there, nothing lost since
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import neuralgraph as ng
-from neuralgraph.node import Ports, PrepareContext
-from neuralgraph.ports import Rate
+from neuralgraph.plugin import Ports, PrepareContext, Rate
 from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
 
 ROOT = Path(__file__).resolve().parent.parent

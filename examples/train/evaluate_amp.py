@@ -30,9 +30,8 @@ SKIP = ta.SR // 20  # the first 50 ms: the GRU and sox both start from rest
 
 def stream(model: Path, x: np.ndarray, block: int = 128) -> np.ndarray:
     """``x`` through ``onnx.model`` (rate stream), block by block; the tail block is zero-padded."""
+    from neuralgraph.plugin import Ports, PrepareContext
     from neuralgraph_plugins.onnx_model import OnnxModel
-
-    from neuralgraph.node import Ports, PrepareContext
 
     node = OnnxModel(model=str(model), rate="stream")
     node.prepare(PrepareContext(sample_rate=ta.SR, block_size=block, lanes=1, input_lanes={}, output_lanes={}))

@@ -105,9 +105,8 @@ def mean_spectrum(data: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def _synth_nodes(sr: float, block: int):
+    from neuralgraph.plugin import PrepareContext
     from neuralgraph_plugins.ddsp import FilteredNoise, HarmonicSynth
-
-    from neuralgraph.node import PrepareContext
 
     ctx = PrepareContext(sample_rate=sr, block_size=block, lanes=1, input_lanes={}, output_lanes={})
     harmonic = HarmonicSynth(count=td.HARMONICS)
@@ -123,7 +122,7 @@ def _render(f0: float, loud: np.ndarray, controls, model: Path | None = None) ->
     ``controls(b, loudness_db)`` gives (harmonic amplitudes, noise levels) for block b, unless
     ``model`` is given: then the ONNX decoder (``onnx.model``) computes them from f0 and loudness.
     """
-    from neuralgraph.node import Ports
+    from neuralgraph.plugin import Ports
 
     ctx, harmonic, noise = _synth_nodes(td.SR, td.HOP)
     decoder = None

@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
-import tempfile
 from pathlib import Path
 
 import mido

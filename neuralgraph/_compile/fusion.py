@@ -1,0 +1,344 @@
+"""Kernel fusion: runs of consecutive compiled nodes become one compiled call per block.
+
+A node type may offer its compiled kernel by overriding :meth:`neuralgraph._nodes.node.Node.kernel`,
+which returns ``(dispatcher, args)``: a module-level numba ``@njit`` function and the tuple of
+arguments bound when the plan is built (its input and output arrays, its state arrays, frozen
+scalars). The calling convention is fixed: ``dispatcher(*args, frames)`` must do exactly what
+``process(ins, outs, frames)`` does.
+
+After binding, the compiler (:func:`fuse_steps`) replaces every maximal run of two or more
+consecutive node steps that offer a kernel by one :class:`FusedStep`. Its kernel is generated
+Python source, one ``@njit(cache=True)`` function that calls each member's kernel in order,
+written once to a content-addressed file in the cache directory (numba's disk cache needs a real
+file), so a second process loads machine code instead of compiling. numba does not invalidate a
+cached function when a function it calls changes, so the source carries a hash of each member
+kernel's module file (and numba's version): an edited or upgraded plugin gets a new file.
+
+Why pointers: numba's dispatcher types and unboxes every array argument (about 0.06 µs each,
+``benchmarks/fusion_estimate.py``), so a 20-filter run passing its 62 arrays would give back
+most of what fusion saves. The fused function takes ONE int64 array holding the address of every
+bound array; shapes and dtypes are literals in the generated source and each array is rebuilt
+inside the compiled code with ``numba.carray`` (free). The step keeps a reference to every
+array, so none can be freed while the plan lives; arrays must be C-contiguous (a broadcast view
+keeps its node out of the run).
+
+Faults: the fused function stores the index of the member it is about to call in a progress
+slot, so when it raises the step knows the culprit: that node is bypassed (silence or thru, as
+its type says) and reported with its own name, the members after it run unfused for the rest of
+the block, and from then on the step runs its members one by one, each contained as the plan
+contains any step. Members before the culprit ran once, so no state advances twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from neuralgraph._compile.records import Process, StepRecord
+
+#: Generated source format; bump to invalidate every cached file.
+FORMAT = 1
+_DTYPES = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
+           np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64", np.dtype(np.bool_): "np.bool_",
+           np.dtype(np.uint64): "np.uint64", np.dtype(np.uint32): "np.uint32", np.dtype(np.int8): "np.int8",
+           np.dtype(np.uint8): "np.uint8", np.dtype(np.int16): "np.int16", np.dtype(np.uint16): "np.uint16"}
+_loaded: dict[str, Callable[..., None]] = {}
+_pointer = None
+
+
+def cache_dir() -> Path:
+    """Where generated fused kernels (and numba's cache of them) live.
+
+    ``NEURALGRAPH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/neuralgraph`` (``~/.cache/neuralgraph``).
+    """
+    env = os.environ.get("NEURALGRAPH_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "neuralgraph"
+
+
+def address_as_pointer():  # pragma: no cover - returns a numba intrinsic
+    """The numba intrinsic ``int64 address -> void*`` the generated kernels use (built on first use)."""
+    global _pointer
+    if _pointer is None:
+        from numba.core import cgutils, types
+        from numba.extending import intrinsic
+
+        @intrinsic
+        def pointer(typingctx, address):
+            def codegen(context, builder, signature, args):
+                return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+            return types.voidptr(types.int64), codegen
+
+        _pointer = pointer
+    return _pointer
+
+
+def kernel_of(node: Any, ins: Any, outs: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """``node.kernel(ins, outs)`` when it can be fused, else None (not offered, or unusable)."""
+    try:
+        offered = node.kernel(ins, outs)
+    except Exception:  # a plugin's kernel hook must not break compilation: run it unfused
+        return None
+    if offered is None:
+        return None
+    dispatcher, args = offered
+    if _import_path(dispatcher) is None:
+        return None
+    for a in args:
+        if isinstance(a, np.ndarray):
+            if a.dtype not in _DTYPES or not a.flags.c_contiguous or a.size == 0:
+                return None
+        elif not isinstance(a, (bool, int, float, np.bool_, np.integer, np.floating)):
+            return None
+        elif isinstance(a, (float, np.floating)) and not np.isfinite(a):
+            return None
+    return dispatcher, tuple(args)
+
+
+def _import_path(dispatcher: Any) -> tuple[str, str] | None:
+    func = getattr(dispatcher, "py_func", None)
+    if func is None or not hasattr(dispatcher, "compile"):
+        return None
+    module, name = func.__module__, func.__qualname__
+    if "." in name or "<" in name:
+        return None
+    try:
+        if getattr(importlib.import_module(module), name) is not dispatcher:
+            return None
+    except Exception:
+        return None
+    return module, name
+
+
+_stamps: dict[str, str] = {}
+
+
+def _module_stamp(module: str) -> str:
+    """A hash of a kernel module's source file and numba's version (its compiled code's inputs)."""
+    if module not in _stamps:
+        import numba
+
+        digest = hashlib.sha1(numba.__version__.encode())
+        path = getattr(sys.modules.get(module), "__file__", None)
+        if path:
+            digest.update(Path(path).read_bytes())
+        _stamps[module] = digest.hexdigest()[:16]
+    return _stamps[module]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    if isinstance(value, np.float32):
+        return f"np.float32({float(value)!r})"
+    return repr(float(value))
+
+
+def generate(members: Sequence[tuple[Any, tuple[Any, ...]]], progress: np.ndarray
+             ) -> tuple[str, list[np.ndarray]]:
+    """The source of the fused function and the arrays whose addresses it takes, in order.
+
+    ``progress`` (int64, one element) is array 0: the function stores the index of each member
+    before calling it, so after an exception the step knows which member raised.
+    """
+    arrays: list[np.ndarray] = [progress]
+    slot: dict[tuple[int, tuple[int, ...], str], int] = {}
+    imports: dict[tuple[str, str], str] = {}
+    body: list[str] = []
+    for index, (dispatcher, args) in enumerate(members):
+        path = _import_path(dispatcher)
+        assert path is not None
+        alias = imports.setdefault(path, f"k{len(imports)}")
+        names = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                key = (a.__array_interface__["data"][0], a.shape, a.dtype.str)
+                if key not in slot:
+                    slot[key] = len(arrays)
+                    arrays.append(a)
+                names.append(f"a{slot[key]}")
+            else:
+                names.append(_scalar(a))
+        body.append(f"    a0[0] = {index}")
+        body.append(f"    {alias}({', '.join(names + ['frames'])})")
+    views = [f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})"
+             for i, a in enumerate(arrays)]
+    # numba's cache does not see changes in the functions a cached one calls (here inlined), so
+    # the source, and with it the file name, carries a fingerprint of every member's module
+    stamps = [f"# {m}: {_module_stamp(m)}" for m, _ in imports]
+    head = [f"# generated by neuralgraph._compile.fusion (format {FORMAT}); do not edit",
+            *stamps,
+            "import numpy as np",
+            "from numba import carray, njit",
+            "from neuralgraph._compile.fusion import address_as_pointer",
+            *(f"from {m} import {n} as {alias}" for (m, n), alias in imports.items()),
+            "_ptr = address_as_pointer()",
+            "",
+            "",
+            "@njit(cache=True, nogil=True)",
+            "def fused(addr, frames):  # pragma: no cover - compiled"]
+    return "\n".join(head + views + body) + "\n", arrays
+
+
+def load(source: str) -> Callable[..., None]:
+    """The ``fused`` function of ``source``: written once under :func:`cache_dir`, imported once."""
+    digest = hashlib.sha1(source.encode()).hexdigest()[:20]
+    if digest in _loaded:
+        return _loaded[digest]
+    folder = cache_dir() / "fused"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"fused_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = folder / f".{digest}.{os.getpid()}.tmp"
+        tmp.write_text(source)
+        os.replace(tmp, path)  # atomic: a concurrent process sees the whole file or none
+    name = f"neuralgraph_fused_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _loaded[digest] = module.fused
+    return module.fused
+
+
+class FusedStep:
+    """One plan step running a run of fused nodes; falls back to them one by one on a fault.
+
+    ``members``: the records of the steps it runs, as the plan would have run them.
+    ``report(name, exc)`` records a member's fault (set by the compiler to the plan's).
+    """
+
+    #: Not state (``Engine.save_state``): the members' nodes save their own, the rest is wiring.
+    transient = ("members", "nodes", "names", "arrays", "_signature", "kernel", "addresses", "report")
+
+    def __init__(self, members: Sequence[StepRecord], kernels: list[tuple[Any, tuple[Any, ...]]]) -> None:
+        self.members = tuple(members)
+        self.nodes = [m.kernel_source for m in members]
+        self.names = [m.name for m in members]
+        self.progress = np.zeros(1, np.int64)
+        source, self.arrays = generate(kernels, self.progress)
+        self._signature = [tuple(a if not isinstance(a, np.ndarray) else id(a) for a in args)
+                           for _, args in kernels]
+        self.kernel = load(source)
+        # compile (or load from the disk cache) now, not in the first block: a failure here
+        # leaves the run unfused instead of blaming its first member
+        from numba.core import types
+
+        self.kernel.compile((types.Array(types.int64, 1, "C"), types.int64))
+        self.addresses = np.array([a.__array_interface__["data"][0] for a in self.arrays], np.int64)
+        self.fused = True
+        self.faulted = [False] * len(members)
+        self.report: Callable[[str, BaseException], None] = lambda name, exc: None
+
+    @property
+    def name(self) -> str:
+        return f"{self.names[0]} … {self.names[-1]} (fused, {len(self.names)} nodes)"
+
+    def process(self, ins: Any, outs: Any, frames: int) -> None:
+        if self.fused:
+            try:
+                self.kernel(self.addresses, frames)
+                return
+            except Exception as exc:
+                # members before the culprit ran; the culprit is bypassed; the rest run unfused,
+                # now and from now on
+                self.fused = False
+                culprit = int(self.progress[0])
+                member = self.members[culprit]
+                self.faulted[culprit] = True
+                self.report(member.name, exc)
+                member.bypass(member.ins, member.outs, frames)
+                self.run_unfused(frames, culprit + 1)
+                return
+        self.run_unfused(frames)
+
+    def run_unfused(self, frames: int, start: int = 0) -> None:
+        members = self.members
+        for k in range(start, len(members)):
+            member = members[k]
+            if self.faulted[k]:
+                member.bypass(member.ins, member.outs, frames)
+                continue
+            try:
+                member.process(member.ins, member.outs, frames)
+            except Exception as exc:
+                self.faulted[k] = True
+                self.report(member.name, exc)
+                member.bypass(member.ins, member.outs, frames)
+
+    def run_member_with(self, k: int, process: Process) -> None:
+        """Run member ``k`` through ``process`` from now on (a tap point wrapping its step), and
+        so the whole run member by member (control thread: the audio thread sees the old tuple
+        of members or the new one, either whole)."""
+        members = self.members
+        self.members = (*members[:k], attrs.evolve(members[k], process=process), *members[k + 1:])
+        self.fused = False
+
+    def reset(self) -> None:
+        """Control thread: check that the nodes still bind the same arrays and scalars.
+
+        A node whose ``reset`` replaced an array (instead of filling it) or changed a bound scalar
+        would leave the fused kernel stale; the step then runs its members unfused from now on.
+        """
+        for k, node in enumerate(self.nodes):
+            member = self.members[k]
+            offered = kernel_of(node, member.ins, member.outs)
+            signature = None if offered is None else tuple(
+                a if not isinstance(a, np.ndarray) else id(a) for a in offered[1])
+            if signature != self._signature[k]:
+                self.fused = False
+
+
+#: The longest run fused into one function. LLVM inlines every member's kernel, and compile
+#: time grows faster than linearly with the function's size: 201 members took 66 s to compile
+#: cold, 22 members (P3) about 1.3 s. Longer runs are split into several fused steps.
+MAX_RUN = 24
+
+
+def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MAX_RUN) -> list[StepRecord]:
+    """Replace maximal runs of consecutive kernel-offering steps by one ``fused`` record each.
+
+    A record offers a kernel through its ``kernel_source`` (a node, or a compiler mix step);
+    any other step ends a run. The fused record's ``members`` are the records it replaced.
+    """
+    kernels = [None if r.kernel_source is None else kernel_of(r.kernel_source, r.ins, r.outs) for r in records]
+    out: list[StepRecord] = []
+    i = 0
+    n = len(records)
+    while i < n:
+        j = i
+        while j < n and kernels[j] is not None and j - i < max_run:
+            j += 1
+        step = None
+        if j - i >= min_run:
+            try:
+                step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None])
+            except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
+                warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}",
+                              stacklevel=2)
+        if step is not None:
+            # the step contains its members' faults itself, so its "bypass" is the step again
+            out.append(StepRecord(step.name, "fused", step.process, records[i].ins, records[j - 1].outs,
+                                  step.process, state=step, members=tuple(records[i:j])))
+            i = j
+        else:
+            end = max(j, i + 1)
+            out.extend(records[i:end])
+            i = end
+    return out

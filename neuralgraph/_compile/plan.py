@@ -1,0 +1,337 @@
+"""The compiled, immutable plan and the loop that runs it once per block (the audio thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from time import perf_counter_ns
+from typing import Any
+
+import numpy as np
+
+from neuralgraph._compile.records import StepRecord
+from neuralgraph._nodes.events import EventBuffer
+from neuralgraph._nodes.node import Node, Ports
+
+Step = tuple[Callable[[Ports, Ports, int], None], Ports, Ports]
+
+FAULT_SLOTS = 64
+SUBNORMAL = np.float32(1e-30)
+
+
+def _guard_pass(out, ceiling, tiny, stats):  # pragma: no cover - compiled by _guard_kernel
+    """One pass over the output: NaN/Inf -> 0, below ``tiny`` -> 0, limit to ``ceiling``.
+
+    Adds the replaced and clipped sample counts to ``stats[0]`` and ``stats[1]``, raises
+    ``stats[2]`` to the largest finite magnitude seen, and returns this block's NaN/Inf count.
+    """
+    non_finite = 0
+    clipped = 0
+    peak = 0.0
+    for c in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            v = out[c, i]
+            m = abs(v)
+            if not m < np.inf:  # NaN or Inf
+                out[c, i] = 0.0
+                non_finite += 1
+                continue
+            if m > peak:
+                peak = m
+            if m < tiny:
+                out[c, i] = 0.0
+            elif m > ceiling:
+                clipped += 1
+                out[c, i] = ceiling if v > 0.0 else -ceiling
+    stats[0] += non_finite
+    stats[1] += clipped
+    if peak > stats[2]:
+        stats[2] = peak
+    return non_finite
+
+
+def _scan_pass(a, tally, k):  # pragma: no cover - compiled by _diagnostic_kernels
+    """Add the NaN/Inf count of ``a`` to ``tally[k]`` and its subnormal count to ``tally[k + 1]``."""
+    non_finite = 0
+    subnormal = 0
+    for c in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            m = abs(a[c, i])
+            if not m < np.inf:
+                non_finite += 1
+            elif 0.0 < m < 1.1754944e-38:
+                subnormal += 1
+    tally[k] += non_finite
+    tally[k + 1] += subnormal
+
+
+def _attribute_pass(tally, counts, step):  # pragma: no cover - compiled by _diagnostic_kernels
+    """Charge a step with the bad values of its outputs (tally[2:4]) of each kind that its inputs
+    (tally[0:2]) did not carry: a step that only passes NaN on did not produce it."""
+    if tally[2] > 0 and tally[0] == 0:
+        counts[step, 0] += tally[2]
+    if tally[3] > 0 and tally[1] == 0:
+        counts[step, 1] += tally[3]
+    for k in range(4):
+        tally[k] = 0
+
+
+_compiled_guard = None
+_compiled_diagnostics = None
+
+
+def _guard_kernel() -> Callable[..., None]:
+    """``_guard_pass`` compiled (cached on disk); numba is imported on first use, so that
+    ``import neuralgraph`` and commands that build no engine do not pay 0.3 s for it."""
+    global _compiled_guard
+    if _compiled_guard is None:
+        from numba import njit
+
+        _compiled_guard = njit(cache=True, nogil=True)(_guard_pass)
+    return _compiled_guard
+
+
+def _diagnostic_kernels() -> tuple[Callable[..., None], Callable[..., None]]:
+    """``_scan_pass`` and ``_attribute_pass`` compiled (cached on disk, imported on first use)."""
+    global _compiled_diagnostics
+    if _compiled_diagnostics is None:
+        from numba import njit
+
+        _compiled_diagnostics = (njit(cache=True, nogil=True)(_scan_pass),
+                                 njit(cache=True, nogil=True)(_attribute_pass))
+    return _compiled_diagnostics
+
+
+class _Stat:
+    """One slot of ``OutputGuard.stats`` read and written as an attribute of the guard."""
+
+    def __init__(self, index: int, kind: type, doc: str) -> None:
+        self.index, self.kind, self.__doc__ = index, kind, doc
+
+    def __get__(self, guard: Any, owner: type | None = None) -> Any:
+        return self if guard is None else self.kind(guard.stats[self.index])
+
+    def __set__(self, guard: Any, value: float) -> None:
+        guard.stats[self.index] = value
+
+
+class OutputGuard:
+    """Keeps NaN, Inf, subnormals and overs out of the output; counts what it caught.
+
+    ``ceiling`` is a hard limit in full-scale units (1.0 = 0 dBFS); set it to ``inf`` only on
+    purpose (offline analysis), never in front of speakers. One compiled pass per block: six
+    numpy calls cost 4.3 µs at block 64, the kernel about 1 µs (docs/performance.md).
+    """
+
+    def __init__(self, shape: tuple[int, int], ceiling: float) -> None:
+        self.ceiling = np.float32(ceiling)
+        #: samples replaced by 0, samples limited to the ceiling, largest magnitude before the ceiling
+        self.stats = np.zeros(3, np.float64)
+        self._kernel = _guard_kernel()
+
+    non_finite = _Stat(0, int, "Samples replaced by 0 (NaN or Inf).")
+    clipped = _Stat(1, int, "Samples limited to the ceiling.")
+    peak = _Stat(2, float, "The largest finite magnitude seen before the ceiling.")
+
+    def reset(self) -> None:
+        """Zero the counts and the peak (control thread)."""
+        self.stats.fill(0.0)
+
+    def apply(self, out: np.ndarray) -> int:
+        """Clean ``out`` in place; returns how many NaN/Inf samples this block held."""
+        return self._kernel(out, self.ceiling, SUBNORMAL, self.stats)
+
+
+class Plan:
+    """Ordered steps bound to preallocated buffers; ``run_block`` computes one block.
+
+    Made by :func:`neuralgraph._compile.compiler.build_plan`. Everything ``run_block`` touches was
+    allocated when the plan was built.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: float,
+        block_size: int,
+        nodes: Mapping[str, Node],
+        records: list[StepRecord],
+        output: np.ndarray,
+        input: np.ndarray | None,
+        midi: EventBuffer,
+        latency: int,
+        buffer_count: int,
+        slab_bytes: int,
+        ceiling: float,
+        order: tuple[str, ...],
+        slab: np.ndarray | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.block_size = block_size
+        self.nodes = dict(nodes)
+        #: One record per step, in the order they run (what each one is; read by the profiler).
+        self.records = tuple(records)
+        #: What ``run_block`` calls, per step (a fault swaps in the step's bypass).
+        self.steps: list[Step] = [(r.process, r.ins, r.outs) for r in records]
+        self.step_names = [r.name for r in records]
+        self._bypass: list[Step] = [(r.bypass, r.ins, r.outs) for r in records]  # built now: a fault allocates nothing
+        #: Indices of the steps that run a fused run of nodes (one compiled call each).
+        self.fused_indices = frozenset(i for i, r in enumerate(records) if r.kind == "fused")
+        self.output = output
+        self.input = input
+        self.midi = midi
+        self.latency = latency
+        self.buffer_count = buffer_count
+        self.slab_bytes = slab_bytes
+        self.order = order
+        self.slab = slab
+        self.guard = OutputGuard(output.shape, ceiling)
+        #: The compiler's steps (mix, delay) and fused runs that carry state from block to block,
+        #: in the order they reset; ``Engine.save_state`` snapshots them.
+        self.stateful_steps: tuple[object, ...] = tuple(s for r in records for s in r.states)
+        self.bypassed = [False] * len(records)
+        self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
+        self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
+        #: the faulted node's name when the step was a fused run (else None: see step_names)
+        self.fault_name: list[str | None] = [None] * FAULT_SLOTS
+        self.fault_count = 0
+        # Which node produced NaN/Inf: the guard only sees the mixed output, so when it catches
+        # one, the following blocks run in diagnostic mode, scanning every step's inputs and
+        # outputs, until a block reaches the output clean. Normal blocks pay one test of a flag.
+        self.diagnostic = False
+        #: Per step: NaN/Inf and subnormal samples it emitted from inputs free of that kind.
+        self.bad_counts = np.zeros((len(records), 2), np.int64)
+        #: Blocks run in diagnostic mode since the last reset.
+        self.diagnostic_blocks = 0
+        self._tally = np.zeros(4, np.int64)
+        self._scan, self._attribute = _diagnostic_kernels()
+        self._step_arrays = [(_signal_arrays(r.ins), _signal_arrays(r.outs)) for r in records]
+
+    @property
+    def channels(self) -> int:
+        return int(self.output.shape[0])
+
+    def run_block(self) -> np.ndarray:
+        """Run every step once; return the output buffer (channels, block_size), reused per call."""
+        if self.diagnostic:
+            return self.run_block_diagnostic()
+        frames = self.block_size
+        steps = self.steps
+        i = 0
+        for process, ins, outs in steps:
+            try:
+                process(ins, outs, frames)
+            except Exception as exc:  # contain the fault: bypass this step from now on
+                self._fault(i, exc)
+            i += 1
+        self.midi.count = 0
+        if self.guard.apply(self.output):
+            self.diagnostic = True  # find the node that emits them, from the next block on
+        return self.output
+
+    def run_block_diagnostic(self) -> np.ndarray:
+        """``run_block``, then after each step count the NaN/Inf and subnormal samples it produced.
+
+        ``run_block`` switches to it after the output guard caught NaN or Inf, and back after
+        a clean block. Allocation-free like ``run_block``: compiled scans into preallocated
+        counters (``bad_counts``), which the control thread reads (``Engine.bad_values``).
+        """
+        frames = self.block_size
+        scan, attribute, tally, counts = self._scan, self._attribute, self._tally, self.bad_counts
+        arrays = self._step_arrays
+        i = 0
+        for process, ins, outs in self.steps:
+            try:
+                process(ins, outs, frames)
+            except Exception as exc:
+                self._fault(i, exc)
+            reads, writes = arrays[i]
+            for a in reads:
+                scan(a, tally, 0)
+            for a in writes:
+                scan(a, tally, 2)
+            attribute(tally, counts, i)
+            i += 1
+        self.midi.count = 0
+        self.diagnostic_blocks += 1
+        if not self.guard.apply(self.output):
+            self.diagnostic = False
+        return self.output
+
+    def run_block_timed(self, elapsed_ns: np.ndarray) -> np.ndarray:
+        """``run_block`` with each step's ``perf_counter_ns`` duration added to ``elapsed_ns[i]``.
+
+        For profiling (``neuralgraph bench``); kept apart so ``run_block`` pays nothing for it.
+        ``elapsed_ns`` is an int64 array of ``len(steps)`` entries; the output guard's time goes
+        to ``elapsed_ns[len(steps)]`` when the array has room for it.
+        """
+        frames = self.block_size
+        clock = perf_counter_ns
+        i = 0
+        for process, ins, outs in self.steps:
+            t0 = clock()
+            try:
+                process(ins, outs, frames)
+            except Exception as exc:
+                self._fault(i, exc)
+            elapsed_ns[i] += clock() - t0
+            i += 1
+        self.midi.count = 0
+        t0 = clock()
+        self.guard.apply(self.output)
+        if elapsed_ns.shape[0] > i:
+            elapsed_ns[i] += clock() - t0
+        return self.output
+
+    def _fault(self, index: int, exc: BaseException) -> None:
+        self._record_fault(index, exc, None)
+        self.bypassed[index] = True
+        self.steps[index] = self._bypass[index]
+        process, ins, outs = self.steps[index]
+        try:
+            process(ins, outs, self.block_size)
+        except Exception:  # pragma: no cover - the bypass only fills buffers
+            pass
+
+    def _record_fault(self, index: int, exc: BaseException, name: str | None) -> None:
+        slot = self.fault_count % FAULT_SLOTS
+        self.fault_step[slot] = index
+        self.fault_error[slot] = exc
+        self.fault_name[slot] = name
+        self.fault_count += 1
+
+    def fused_fault(self, index: int) -> Callable[[str, BaseException], None]:
+        """The callback by which the fused step ``index`` reports the node that raised in it
+        (the step bypasses that node itself and keeps running the others)."""
+        return lambda name, exc: self._record_fault(index, exc, name)
+
+    def reset(self) -> None:
+        """Reset every node and compiler step (control thread, not while a block runs)."""
+        for node in self.nodes.values():
+            node.reset()
+        for item in self.stateful_steps:
+            item.reset()
+        if self.slab is not None:
+            self.slab.fill(0.0)  # every wire, including feedback buffers holding the last block
+        self.midi.count = 0
+        self.guard.reset()
+        self.diagnostic = False
+        self.diagnostic_blocks = 0
+        self.bad_counts.fill(0)
+
+    def describe(self) -> str:
+        """The order, buffers and latency, as ``neuralgraph check`` prints them."""
+        lines = [f"order ({len(self.order)} nodes): " + " -> ".join(self.order)]
+        fused = len(self.fused_indices)
+        emitted = sum(1 for r in self.records if r.kind not in ("node", "fused"))
+        lines.append(f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
+                     + (f", {fused} fused runs)" if fused else ")"))
+        lines.append(f"buffers: {self.buffer_count} in one slab of {self.slab_bytes} bytes")
+        lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
+        lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")
+        return "\n".join(lines)
+
+
+def _signal_arrays(ports: Ports) -> tuple[np.ndarray, ...]:
+    """The float32 signal arrays among a step's ports (event buffers are not scanned)."""
+    return tuple(a for _, a in ports.items()
+                 if isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype == np.float32)

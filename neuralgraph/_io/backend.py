@@ -1,0 +1,349 @@
+"""Audio backends: the protocol they follow and the callback adapter they all run.
+
+A backend plugin registers a factory through the ``ng_register_backends`` hook::
+
+    @hookimpl
+    def ng_register_backends(register):
+        register("jack", JackBackend)
+
+``factory(engine, **options)`` returns an object with ``start()``, ``stop()`` and ``status()``
+(:class:`Backend`). The device library (sounddevice, JACK-Client) is imported inside ``start``,
+so rendering works on machines without PortAudio or libjack; a missing library raises
+:class:`~neuralgraph._errors.BackendError` saying what to install.
+
+The audio thread's work is :class:`CallbackAdapter`: it runs ``engine.process()`` and copies the
+``(channels, frames)`` block into the device's buffer with ``out=`` copies (no buffer-sized
+allocation), never raises (a fault fills the buffer with silence and is counted), counts xruns,
+and measures the callback's CPU load as a share of the period.
+
+While a backend plays, :class:`RealtimeGuard` freezes the cyclic GC's existing objects
+(``gc.freeze()``) and lowers ``sys.setswitchinterval`` from CPython's 5 ms to
+:data:`SWITCH_INTERVAL_S`. Measured here (``research/neural.md``): with a busy second Python
+thread and the default 5 ms interval an audio-style thread with a 2.67 ms period missed 68-92 %
+of its deadlines, because it waits up to a whole switch interval to get the GIL back; at 0.1-0.5 ms
+that fell to 0.5-19 %. Both settings are restored by ``stop()``.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+
+from neuralgraph._errors import BackendError
+
+#: The GIL switch interval while playing (seconds); CPython's default is 0.005.
+SWITCH_INTERVAL_S = 0.0005
+#: Callback load samples kept for the median and 99th percentile.
+LOAD_SLOTS = 16384
+#: MIDI events a backend can hand to one callback.
+MIDI_SLOTS = 512
+
+
+@attrs.frozen(kw_only=True)
+class Status:
+    """A snapshot of a running backend, for status lines and tests."""
+
+    backend: str
+    running: bool
+    device: str
+    sample_rate: int
+    block_size: int
+    period: int  #: frames per device callback (may be a multiple of the engine block)
+    callbacks: int  #: callbacks run so far
+    xruns: int  #: xruns or under/overflows reported by the device or server
+    faults: int  #: callbacks that raised inside the adapter and played silence instead
+    silent: int  #: callbacks played as silence while a new plan was being built
+    load: float  #: CPU time of the last callback as a share of its period (1.0 = the whole period)
+    load_p50: float
+    load_p99: float
+    load_max: float
+    active_voices: int  #: voices sounding, summed over midi.voices nodes
+    midi_events: int  #: MIDI events received from the device
+    message: str = ""  #: why the backend stopped on its own (server shut down), else ""
+
+    def line(self) -> str:
+        """The one-line summary ``neuralgraph play`` shows."""
+        return (f"{self.backend} {self.device} {self.sample_rate} Hz/{self.period}: "
+                f"cpu {self.load * 100:5.1f}% (p50 {self.load_p50 * 100:4.1f}% p99 {self.load_p99 * 100:4.1f}% "
+                f"max {self.load_max * 100:5.1f}%)  xruns {self.xruns}  voices {self.active_voices}"
+                + (f"  faults {self.faults}" if self.faults else "")
+                + (f"  [{self.message}]" if self.message else ""))
+
+
+class Backend(Protocol):
+    """What a backend factory returns."""
+
+    def start(self) -> None:
+        """Open the device or server connection and start calling the engine."""
+
+    def stop(self) -> None:
+        """Stop calling the engine and release the device; safe to call twice."""
+
+    def status(self) -> Status:
+        """The current :class:`Status` (control thread)."""
+
+
+class RealtimeGuard:
+    """Interpreter settings for playing: frozen GC generations and a short GIL switch interval.
+
+    ``enter()`` and ``exit()`` nest (two backends playing at once share one setting).
+    """
+
+    _depth = 0
+    _saved_interval = 0.005
+    _lock = threading.Lock()
+
+    def __init__(self, switch_interval: float = SWITCH_INTERVAL_S) -> None:
+        self.switch_interval = switch_interval
+        self._entered = False
+
+    def enter(self) -> None:
+        with RealtimeGuard._lock:
+            if self._entered:
+                return
+            self._entered = True
+            if RealtimeGuard._depth == 0:
+                RealtimeGuard._saved_interval = sys.getswitchinterval()
+                gc.collect()
+                gc.freeze()  # objects alive now are never scanned again: short GC pauses in the callback
+                sys.setswitchinterval(self.switch_interval)
+            RealtimeGuard._depth += 1
+
+    def exit(self) -> None:
+        with RealtimeGuard._lock:
+            if not self._entered:
+                return
+            self._entered = False
+            RealtimeGuard._depth -= 1
+            if RealtimeGuard._depth == 0:
+                sys.setswitchinterval(RealtimeGuard._saved_interval)
+                gc.unfreeze()
+
+
+class CallbackAdapter:
+    """The audio-thread side of every backend: engine blocks into device buffers.
+
+    ``process_planar`` (one array per channel, JACK) and ``process_interleaved`` (one
+    ``(frames, channels)`` array, PortAudio) fill the device buffer completely, whatever happens.
+    A device period that is a multiple of the engine's block runs several engine blocks; another
+    size plays silence until the control thread has built an engine for it
+    (:meth:`request_block_size`), which the callback swaps in at a period boundary.
+    """
+
+    def __init__(self, engine: Any, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.engine = engine
+        self.pending: Any = None  # an engine built for a new period, swapped in by the callback
+        self.retired: Any = None  # the engine swapped out, released by the control thread
+        self.stopping = False
+        self.clock = clock
+        self.callbacks = 0
+        self.xruns = 0
+        self.faults = 0
+        self.silent = 0
+        self.last_error: BaseException | None = None
+        self.period = engine.block_size
+        self.loads = np.zeros(LOAD_SLOTS, np.float64)
+        self.load = 0.0
+        self.load_max = 0.0
+        self.midi_events = 0
+        self.midi_frame = np.zeros(MIDI_SLOTS, np.int32)
+        self.midi_status = np.zeros(MIDI_SLOTS, np.uint8)
+        self.midi_d1 = np.zeros(MIDI_SLOTS, np.uint8)
+        self.midi_d2 = np.zeros(MIDI_SLOTS, np.uint8)
+        self.midi_count = 0
+
+    # ---- audio thread -----------------------------------------------------------------------
+    def push_midi(self, frame: int, status: int, data1: int, data2: int) -> None:
+        """Queue a device MIDI message at ``frame`` of the coming period (audio thread)."""
+        i = self.midi_count
+        if i < MIDI_SLOTS:
+            self.midi_frame[i] = frame
+            self.midi_status[i] = status
+            self.midi_d1[i] = data1
+            self.midi_d2[i] = data2
+            self.midi_count = i + 1
+        self.midi_events += 1
+
+    def _engine_for(self, frames: int) -> Any:
+        pending = self.pending
+        if pending is not None and self.retired is None and frames % pending.block_size == 0:
+            self.retired = self.engine  # the control thread drops it; never freed here
+            self.engine = pending
+            self.pending = None
+        engine = self.engine
+        if frames % engine.block_size:
+            return None
+        return engine
+
+    def _run_block(self, engine: Any, start: int, end: int) -> np.ndarray:
+        n = self.midi_count
+        if n:
+            midi = engine.plan.midi
+            frame, status, d1, d2 = self.midi_frame, self.midi_status, self.midi_d1, self.midi_d2
+            for i in range(n):
+                f = int(frame[i])
+                if start <= f < end:
+                    midi.push(f - start, int(status[i]), int(d1[i]), int(d2[i]))
+        return engine.process()
+
+    def _finish(self, t0: float, frames: int, sample_rate: int) -> None:
+        if frames == 0:  # a 0-frame callback ran no block: no time passed, no load to measure
+            self.callbacks += 1
+            return
+        load = (self.clock() - t0) * sample_rate / frames
+        self.load = load
+        if load > self.load_max:
+            self.load_max = load
+        self.loads[self.callbacks % LOAD_SLOTS] = load
+        self.callbacks += 1
+        self.midi_count = 0
+        self.period = frames
+
+    def process_planar(self, outs: Sequence[np.ndarray], frames: int,
+                       ins: Sequence[np.ndarray] | None = None) -> None:
+        """Fill ``outs`` (one ``(frames,)`` float32 array per device channel). Never raises."""
+        self._fill(outs, ins, frames, True)
+
+    def process_interleaved(self, outdata: np.ndarray, frames: int, indata: np.ndarray | None = None) -> None:
+        """Fill ``outdata`` (``(frames, channels)`` float32). Never raises."""
+        self._fill(outdata, indata, frames, False)
+
+    def _fill(self, device: Any, inputs: Any, frames: int, planar: bool) -> None:
+        """One device callback in either layout: engine blocks into ``device``, or silence."""
+        t0 = self.clock()
+        engine = self.engine
+        try:
+            engine = None if self.stopping else self._engine_for(frames)
+            if engine is None:
+                _silence(device, planar)
+                if not self.stopping:
+                    self.silent += 1
+            else:
+                block = engine.block_size
+                for start in range(0, frames, block):
+                    end = start + block
+                    dst = engine.plan.input
+                    if inputs is not None and dst is not None:
+                        _read_planar(inputs, dst, start, end) if planar else _read_interleaved(inputs, dst, start, end)
+                    out = self._run_block(engine, start, end)
+                    _write_planar(device, out, start, end) if planar else _write_interleaved(device, out, start, end)
+        except Exception as exc:  # never let the device stop calling us: play silence, count it
+            self.faults += 1
+            self.last_error = exc
+            _silence(device, planar)
+        self._finish(t0, frames, engine.sample_rate if engine is not None else self.engine.sample_rate)
+
+    # ---- control thread ---------------------------------------------------------------------
+    def request_block_size(self, frames: int) -> None:
+        """Build an engine for a ``frames``-frame period and hand it to the callback (control thread)."""
+        self.collect()
+        current = self.pending or self.engine
+        if current.block_size == frames:
+            return
+        self.pending = warm_up(current.rebuilt(block_size=frames))
+
+    def collect(self) -> None:
+        """Release the engine the callback swapped out (control thread)."""
+        if self.retired is not None:
+            self.retired = None
+
+    def active_voices(self) -> int:
+        """Voices sounding now: the lanes flagged by the plan's lane sources (``Node.lane_activity``)."""
+        flags = (node.lane_activity() for node in self.engine.plan.nodes.values())
+        return sum(int(np.count_nonzero(f)) for f in flags if f is not None)
+
+    def load_stats(self) -> tuple[float, float]:
+        """Median and 99th percentile of the callback load over the last callbacks."""
+        n = min(self.callbacks, LOAD_SLOTS)
+        if n == 0:
+            return 0.0, 0.0
+        p50, p99 = np.percentile(self.loads[:n], [50.0, 99.0])
+        return float(p50), float(p99)
+
+    def status(self, *, backend: str, running: bool, device: str, message: str = "",
+               xruns: int | None = None) -> Status:
+        p50, p99 = self.load_stats()
+        engine = self.engine
+        return Status(backend=backend, running=running, device=device, sample_rate=int(engine.sample_rate),
+                      block_size=int(engine.block_size), period=int(self.period), callbacks=self.callbacks,
+                      xruns=self.xruns if xruns is None else xruns, faults=self.faults, silent=self.silent,
+                      load=self.load, load_p50=p50, load_p99=p99, load_max=self.load_max,
+                      active_voices=self.active_voices(), midi_events=self.midi_events, message=message)
+
+
+def _silence(device: Any, planar: bool) -> None:
+    if planar:
+        for buf in device:
+            buf.fill(0.0)
+    else:
+        device.fill(0.0)
+
+
+def _read_planar(ins: Sequence[np.ndarray], dst: np.ndarray, start: int, end: int) -> None:
+    for c in range(min(len(ins), dst.shape[0])):
+        np.copyto(dst[c], ins[c][start:end])
+
+
+def _read_interleaved(indata: np.ndarray, dst: np.ndarray, start: int, end: int) -> None:
+    n_in = min(indata.shape[1], dst.shape[0])
+    np.copyto(dst[:n_in], indata[start:end, :n_in].T)
+
+
+def _write_planar(outs: Sequence[np.ndarray], out: np.ndarray, start: int, end: int) -> None:
+    """Engine channels to device channels; one engine channel feeds them all, extra ones are silent."""
+    channels = out.shape[0]
+    for c in range(len(outs)):
+        if c < channels:
+            np.copyto(outs[c][start:end], out[c])
+        elif channels == 1:
+            np.copyto(outs[c][start:end], out[0])
+        else:
+            outs[c][start:end].fill(0.0)
+
+
+def _write_interleaved(outdata: np.ndarray, out: np.ndarray, start: int, end: int) -> None:
+    """As :func:`_write_planar`, into ``(frames, channels)``."""
+    channels, width = out.shape[0], outdata.shape[1]
+    if channels == width or channels == 1:
+        np.copyto(outdata[start:end], out.T)
+    else:
+        n = min(channels, width)
+        np.copyto(outdata[start:end, :n], out[:n].T)
+        if width > n:
+            outdata[start:end, n:].fill(0.0)
+
+
+def warm_up(engine: Any, blocks: int = 3) -> Any:
+    """Run a few blocks and reset (control thread), so first-call costs (numba's compiled-code
+    loading, lazy imports, first-touch page faults) are paid before the device calls back.
+    Taps see none of these blocks: they are never played."""
+    with engine.taps_muted():
+        for _ in range(blocks):
+            engine.process()
+    engine.reset()
+    return engine
+
+
+def open_backend(name: str, engine: Any, registry: Any = None, **options: Any) -> Backend:
+    """The backend ``name`` from the plugin registry, made for ``engine`` (not started yet)."""
+    from neuralgraph._errors import did_you_mean
+    from neuralgraph._plugins.registry import default_registry
+
+    registry = registry or default_registry()
+    if name not in registry.backends:
+        hint = did_you_mean(name, registry.backends)
+        have = ", ".join(sorted(registry.backends)) or "none installed"
+        raise BackendError(f"no audio backend {name!r} (available: {have})" + (f"; {hint}" if hint else ""))
+    return registry.backend(name)(engine, **options)
+
+
+def backend_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Backend keyword options from ``config.load_settings()`` (device)."""
+    return {"device": settings["device"]} if settings.get("device") else {}

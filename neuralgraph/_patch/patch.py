@@ -1,0 +1,203 @@
+"""``load_patch``: a patch file (or a dict built in code) to a checked :class:`Patch`."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from neuralgraph._errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
+from neuralgraph._nodes.node import Node
+from neuralgraph._patch.config import Limits, load_limits
+from neuralgraph._patch.graph import Topology, analyse
+from neuralgraph._patch.loader import PatchLoader, Problems, apply_overrides, parse_toml
+from neuralgraph._patch.spec import PatchSpec
+from neuralgraph._plugins.registry import Registry, default_registry
+
+DEFAULT_SAMPLE_RATE = 48000
+DEFAULT_BLOCK_SIZE = 128
+
+
+class _Unclaimed:
+    """The loader's node instances, handed over once: to the first plan built from the patch."""
+
+    def __init__(self, nodes: Mapping[str, Node]) -> None:
+        self._nodes = dict(nodes)
+        self._lock = threading.Lock()
+
+    def take(self) -> dict[str, Node]:
+        with self._lock:
+            nodes, self._nodes = self._nodes, {}
+        return nodes
+
+
+@attrs.frozen
+class Patch:
+    """A loaded and checked patch. Make an :class:`~neuralgraph.Engine` from it to run it.
+
+    Each node is instantiated once while loading (its ports are checked on that instance);
+    the first engine built from the patch prepares and runs those very instances, so a node
+    that opens a model session at construction opens it once. Further engines of the same
+    patch (another rate, ``Engine.rebuilt``) make their own.
+    """
+
+    spec: PatchSpec
+    topology: Topology
+    registry: Registry = attrs.field(repr=False)
+    #: The limits it was loaded under; the compiler checks ``memory_budget_mb`` against them.
+    limits: Limits = attrs.field(factory=Limits, repr=False)
+    #: The loader's instance of every node, for reading declarations (ports, parameters);
+    #: the first plan built from the patch prepares and runs them.
+    instances: Mapping[str, Node] = attrs.field(factory=dict, repr=False, eq=False,
+                                                converter=types.MappingProxyType)
+    _unclaimed: _Unclaimed = attrs.field(init=False, repr=False, eq=False)
+
+    @_unclaimed.default
+    def _hand_over(self) -> _Unclaimed:
+        return _Unclaimed(self.instances)
+
+    def take_instances(self) -> dict[str, Node]:
+        """The loader's instances the first time (for the compiler to prepare), ``{}`` after."""
+        return self._unclaimed.take()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def file(self) -> Path | None:
+        return self.spec.file
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.spec.engine.get("sample_rate", DEFAULT_SAMPLE_RATE))
+
+    @property
+    def block_size(self) -> int:
+        return int(self.spec.engine.get("block_size", DEFAULT_BLOCK_SIZE))
+
+    @property
+    def channels(self) -> int:
+        out = self.topology.output_node
+        return self.topology.lanes[out] if out else 0
+
+    @classmethod
+    def from_string(cls, text: str, *, name: str = "<string>", **kwargs: Any) -> Patch:
+        """A patch from TOML text (a notebook cell, a script); errors point into the text as
+        ``<string>:LINE:COL``. Keywords as :func:`load_patch` (``base_dir`` for relative paths)."""
+        return load_patch(text, text_name=name, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> Patch:
+        """A patch from a mapping shaped like the TOML file; keywords as :func:`load_patch`."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"Patch.from_dict takes a mapping, not {type(data).__name__}")
+        return load_patch(data, **kwargs)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a patch as its graph drawing (needs Graphviz's ``dot``; else the text repr)."""
+        return None if _svg_drawer is None else _svg_drawer(self)
+
+
+#: Draws a patch as SVG text for :meth:`Patch._repr_svg_`. The drawing is a later stage
+#: (``_tools/drawing.py``), so it is handed in from there: :func:`set_svg_drawer`.
+_svg_drawer: Callable[[Patch], str | None] | None = None
+
+
+def set_svg_drawer(draw: Callable[[Patch], str | None] | None) -> None:
+    """Install the function that draws a patch as SVG for Jupyter (None: none, the text repr)."""
+    global _svg_drawer
+    _svg_drawer = draw
+
+
+def load_patch(
+    source: str | Path | Mapping[str, Any],
+    *,
+    text_name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+    base_dir: str | Path | None = None,
+    allow_outside: bool | None = None,
+    max_nodes: int | None = None,
+    memory_budget_mb: int | None = None,
+) -> Patch:
+    """Load, validate and analyse a patch.
+
+    ``source`` is a path to a TOML file or an already-parsed mapping (for patches built in code;
+    relative paths in it resolve against ``base_dir``); with ``text_name`` it is TOML text itself,
+    named so in errors (:meth:`Patch.from_string`). ``overrides`` maps ``"node.param"`` to a
+    value, as ``--set`` does. Raises :class:`PatchError` (a subclass says which stage) listing
+    every problem found.
+
+    The limits (docs/reliability.md) come from ``config.toml``'s ``[limits]`` and
+    ``NEURALGRAPH_*`` variables unless given here: ``allow_outside=True`` lets file parameters
+    name files outside the patch's folder (else NG118), ``max_nodes`` caps the node count
+    (NG126), ``memory_budget_mb`` caps what the compiler may allocate (NG127, at ``Engine``).
+    """
+    registry = registry or default_registry()
+    limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
+                         memory_budget_mb=memory_budget_mb)
+    if text_name is not None:
+        file, shown = None, text_name
+        data, positions = parse_toml(str(source), shown)
+        directory = Path(base_dir) if base_dir else Path.cwd()
+    elif isinstance(source, Mapping):
+        file, shown, positions = None, None, {}
+        data = copy.deepcopy(dict(source))
+        directory = Path(base_dir) if base_dir else Path.cwd()
+    else:
+        file = Path(source)
+        shown = display_path(file)
+        data, positions = parse_toml(_read_text(file, shown), shown)
+        directory = file.resolve().parent
+    problems = Problems(shown, positions)
+    if overrides:
+        apply_overrides(data, overrides, problems)
+    loader = PatchLoader(registry, problems, directory, limits)
+    spec = loader.load(data, file.resolve() if file else None)
+    found = problems.sorted()
+    # The graph of the nodes that did load is analysed even when some did not, so that one run
+    # reports cycles and lane problems beside unknown keys.
+    graph_problems: list[Problem] = []
+    topology = analyse(spec, loader.instances, graph_problems, declared=loader.declared)
+    if found:
+        if loader.declared != set(spec.nodes):  # a missing output may just be a node that failed
+            graph_problems = [p for p in graph_problems if p.code != "NG125"]
+        raise PatchValidationError(_by_position(found + graph_problems))
+    if graph_problems:
+        raise CompileError(_by_position(graph_problems))
+    return Patch(spec=spec, topology=topology, registry=registry, limits=limits, instances=loader.instances)
+
+
+def _read_text(file: Path, shown: str | None) -> str:
+    """The patch file's text; NG101 (with the line of the first byte that is not UTF-8) if not."""
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a syntax error
+        return file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PatchSyntaxError([Problem("NG101", "no such patch file", shown)]) from None
+    except UnicodeDecodeError as exc:  # name the line of the first byte that is not UTF-8
+        start = exc.start
+        line = exc.object.count(b"\n", 0, start) + 1
+        col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown, line, col,
+                                        hint="save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise PatchSyntaxError([Problem("NG101", f"cannot read the patch: {exc}", shown)]) from None
+
+
+def _by_position(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.col or 0))
+
+
+def check_patch(source: str | Path | Mapping[str, Any], **kwargs: Any) -> tuple[Patch | None, list[Problem]]:
+    """Like :func:`load_patch`, but returns ``(patch, [])`` or ``(None, problems)``."""
+    try:
+        return load_patch(source, **kwargs), []
+    except PatchError as exc:
+        return None, list(exc.problems)

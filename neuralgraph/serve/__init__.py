@@ -8,6 +8,7 @@ line (:func:`run`) prints its URL and serves until Ctrl-C. See docs/serve.md.
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -130,7 +131,14 @@ def run(args: Any, load: Callable[[Any], Any], engine: Any) -> int:
         playing.start()
         print(f"neuralgraph: {Path(args.patch).name} playing ({name}); control surface at:", file=sys.stderr)
         print(server.url, flush=True)
-        server.serve_forever()
+        # uvicorn stops on Ctrl-C/SIGTERM and then raises the signal again: let that land here,
+        # so the audio stops cleanly and the summary is printed
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.serve_forever()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         server.socket.close()
         playing.stop()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import NeuralgraphError, ParameterError, PatchError, display_path
+from ..errors import NeuralgraphError, ParameterError, PatchError, Problem, display_path
 from ..patch import Patch
 from ..ports import Input, Param, Rate
 
@@ -48,7 +48,8 @@ def slider(decl: Input | Param, value: float) -> tuple[float, float, str]:
     if decl.unit == "Hz":
         low_freq = 0.0 < value < 20.0  # an LFO rate
         lo = max(lo or 0.0, 0.01 if low_freq else 20.0)
-        hi = hi if hi is not None else (50.0 if low_freq else 20000.0)
+        top = 50.0 if low_freq else 20000.0  # a declared max of 100 kHz makes a poor slider
+        hi = min(hi, top) if hi is not None else top
         curve = "log"
     elif decl.unit == "ms" and hi is None:
         lo, hi, curve = max(lo or 0.0, 1.0), 5000.0, "log"
@@ -213,8 +214,19 @@ class Surface:
             try:
                 engine.set(str(target), value)
             except ParameterError as exc:
-                raise RequestError(str(exc)) from None
+                raise self._set_error(str(target), value, exc) from None
         return {"values": {k: self.values().get(k) for k in values}}
+
+    def _set_error(self, target: str, value: Any, exc: ParameterError) -> RequestError:
+        """The refusal as ``--set TARGET=VALUE`` words it (the loader's located problem) when the
+        loader refuses it too; else the engine's reason (a connected input, a fixed parameter)."""
+        from ..patch import check_patch
+
+        _, problems = check_patch(self.path, overrides={target: value}, registry=self.patch.registry)
+        mine = [p for p in problems if p.path in (target, f"nodes.{target}")]
+        if not mine:
+            return RequestError(str(exc))
+        return RequestError("\n".join(p.format() for p in mine), problems=[_problem(p) for p in mine])
 
     def note(self, body: Any) -> dict[str, Any]:
         """``POST /api/notes``: ``{"note": 60, "velocity": 100, "on": true, "channel": 0}``."""
@@ -249,8 +261,7 @@ class Surface:
             report = self.engine.swap(patch, fade=self.fade)
         except PatchError as exc:
             self.failed_swaps += 1
-            problems = [{"code": p.code, "message": p.message, "line": p.line, "col": p.col, "path": p.path,
-                         "hint": p.hint, "text": p.format()} for p in exc.problems]
+            problems = [_problem(p) for p in exc.problems]
             raise RequestError(f"{self.path.name} not swapped; still playing the last good version:\n{exc}",
                                problems=problems) from None
         except NeuralgraphError as exc:
@@ -313,6 +324,11 @@ class Surface:
             raise RequestError(f"no preset {name!r}", status=404)
         path.unlink()
         return {"name": name, "deleted": True}
+
+
+def _problem(p: Problem) -> dict[str, Any]:
+    return {"code": p.code, "message": p.message, "line": p.line, "col": p.col, "path": p.path, "hint": p.hint,
+            "text": p.format()}
 
 
 def _toml_value(value: Any) -> str:

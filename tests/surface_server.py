@@ -1,0 +1,81 @@
+"""A real ``neuralgraph serve`` server for the tests: a patch file, the clock backend, uvicorn on
+127.0.0.1 at a free port, in this process (so tests can also tap the engine directly)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import neuralgraph as ng
+from neuralgraph.errors import display_path
+
+SINE = """schema = 1
+name = "Test sine"
+
+[engine]
+sample_rate = 48000
+block_size = 128
+
+[nodes.osc]
+type = "osc.sine"
+freq = 220.0
+
+[nodes.amp]
+type = "math.mul"
+in = "osc"
+gain = 0.5
+
+[nodes.out]
+type = "io.output"
+channels = 1
+in = "amp"
+"""
+
+
+def start(path: Path, registry: Any = None) -> Any:
+    """Serve the patch at ``path`` (clock backend); the caller stops it."""
+    pytest_import()
+    from neuralgraph.serve import Server
+    from neuralgraph.serve.clock import ClockBackend
+    from neuralgraph.serve.surface import Surface
+
+    registry = registry or ng.default_registry()
+
+    def load(source: Any) -> ng.Patch:
+        if isinstance(source, Path):
+            return ng.load_patch(source, registry=registry)
+        return ng.load_patch(source, text_name=display_path(path), base_dir=path.parent, registry=registry)
+
+    engine = ng.Engine(load(path))
+    backend = ClockBackend(engine)
+    server = Server(Surface(path, backend, load), "127.0.0.1", 0, "test-token-0123456789")
+    backend.start()
+    return server.start()
+
+
+def pytest_import() -> None:
+    import pytest
+
+    pytest.importorskip("starlette", reason="neuralgraph serve needs the 'serve' extra (starlette, uvicorn)")
+    pytest.importorskip("uvicorn", reason="neuralgraph serve needs the 'serve' extra (starlette, uvicorn)")
+
+
+def fresh(tap: Any, seconds: float) -> np.ndarray:
+    """``seconds`` of audio the engine plays from now on, read through ``tap`` (lane 0)."""
+    tap.read()  # drop what is older
+    frames = int(seconds * tap.sample_rate)
+    got: list[np.ndarray] = []
+    have = 0
+    deadline = time.monotonic() + 20.0 + 4 * seconds
+    while have < frames:
+        assert time.monotonic() < deadline, "the engine stopped playing"
+        chunk = tap.read()
+        if chunk is None:
+            time.sleep(0.01)
+            continue
+        got.append(chunk.data[0])
+        have += chunk.frames
+    return np.concatenate(got)[:frames]

@@ -234,6 +234,7 @@ function drawScope(scope) {
   g.strokeStyle = "#374151";
   g.beginPath(); g.moveTo(0, h / 2); g.lineTo(w, h / 2); g.stroke();
   const data = (scope && scope.scope) || [];
+  canvas.dataset.points = data.length;
   if (!data.length) return;
   const peak = Math.max(1e-3, ...data.map(Math.abs));
   const scale = peak > 1 ? 1 / peak : 1;  // control signals (Hz, gains) are scaled to fit
@@ -245,7 +246,6 @@ function drawScope(scope) {
     if (i) g.lineTo(x, y); else g.moveTo(x, y);
   });
   g.stroke();
-  canvas.dataset.points = data.length;
 }
 
 function drawSpectrum(scope) {
@@ -282,7 +282,7 @@ function connect() {
     if (m.type === "frame") {
       if (m.meters) drawMeters(m.meters);
       drawStatus(m.status);
-      if (m.port === state.port) { drawScope(m.scope); drawSpectrum(m.scope); }
+      if (m.port === state.port) { drawScope(m.scope); drawSpectrum(m.scope); $("scope").dataset.port = m.port; }
       $("port-info").textContent = m.scope && m.scope.gone ? "(gone from the patch)" : "";
     } else if (m.type === "error") {
       say(m.message, true);
@@ -303,16 +303,16 @@ function toggleListen() {
     button.classList.remove("on");
     return;
   }
+  // made inside the click, so the browser lets it play; the engine's rate, so nothing is resampled twice
+  listen.ctx = new AudioContext({ sampleRate: state.patch.sample_rate });
+  listen.next = 0;
   const ws = new WebSocket(`ws://${location.host}/ws/audio`);
   ws.binaryType = "arraybuffer";
   listen.ws = ws;
   button.classList.add("on");
   ws.onmessage = (event) => {
     if (typeof event.data === "string") {
-      const head = JSON.parse(event.data);
-      listen.channels = head.channels;
-      listen.ctx = new AudioContext({ sampleRate: head.sample_rate });
-      listen.next = 0;
+      listen.channels = JSON.parse(event.data).channels;
       return;
     }
     const ctx = listen.ctx;
@@ -327,6 +327,7 @@ function toggleListen() {
     if (listen.next < ctx.currentTime + 0.02) listen.next = ctx.currentTime + 0.1;  // (re)fill a 100 ms cushion
     source.start(listen.next);
     listen.next += frames / ctx.sampleRate;
+    listen.blocks = (listen.blocks || 0) + 1;
   };
   ws.onclose = () => { if (listen.ws === ws) toggleListen(); };
 }

@@ -56,7 +56,6 @@ class Spectrum:
         freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
         edges = np.geomspace(20.0, sample_rate / 2.0, bands + 1)
         self.index = np.clip(np.searchsorted(freqs, edges), 1, len(freqs) - 1)
-        self.hz = [round(float(f), 1) for f in np.sqrt(edges[:-1] * edges[1:])]
         self.bin_hz = sample_rate / size
 
     def __call__(self, x: np.ndarray) -> tuple[list[float], float]:
@@ -64,7 +63,7 @@ class Spectrum:
         mags = np.abs(np.fft.rfft(x[-self.size:] * self.window)) * self.norm
         ends = np.maximum(self.index[1:], self.index[:-1] + 1)
         bands = np.maximum.reduceat(mags, self.index[:-1])[: len(ends)]
-        levels = [round(float(v), 1) for v in 20.0 * np.log10(np.maximum(bands, 1e-6))]
+        levels = np.round(20.0 * np.log10(np.maximum(bands, 1e-6)), 1).tolist()
         k = int(np.argmax(mags[1:-1])) + 1
         a, b, c = np.log(mags[k - 1:k + 2] + 1e-20)
         den = a - 2 * b + c
@@ -161,12 +160,11 @@ class Monitor:
         out: dict[str, Any] = {"lanes": int(data.shape[0]), "rms_db": db(float(np.sqrt(np.mean(x * x)))),
                                "peak_db": db(float(np.max(np.abs(x))))}
         if tap.frames_per_column == 1:
-            out["scope"] = [round(float(v), 4) for v in trigger(x, SCOPE)]
+            out["scope"] = np.round(trigger(x, SCOPE)[::2], 4).tolist()  # 512 points fill the canvas
             if len(x) >= FFT:
                 out["spectrum"], out["peak_hz"] = self._spectrum(tap.sample_rate)(x)
-                out["spectrum_hz"] = self._spectrum(tap.sample_rate).hz
         else:  # a control-rate port: one value per block, shown as it moves
-            out["scope"] = [round(float(v), 4) for v in x[-256:]]
+            out["scope"] = np.round(x[-256:], 4).tolist()
             out["control"] = True
         return out
 

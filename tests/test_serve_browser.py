@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ pytestmark = pytest.mark.slow
 SR = 48000
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "serve.png"
 
 
 def _missing(reason: str) -> None:
@@ -146,9 +144,6 @@ def test_the_on_screen_keyboard_plays_a_midi_patch(tmp_path, page_of):
         assert rms(held) > 0.2 and peak_frequency(held, SR) == pytest.approx(440.0, abs=1.5)
         page.locator("#port").select_option("osc.out")
         page.wait_for_function("Number(document.getElementById('scope').dataset.points) > 100")
-        time.sleep(0.5)
-        if os.environ.get("NEURALGRAPH_UPDATE_SCREENSHOT"):
-            page.screenshot(path=str(SCREENSHOT))
         page.mouse.up()
         page.wait_for_function("Number(document.querySelector('.meter').dataset.rms) < -60")
         # the computer keyboard: A is C4 (MIDI 60)

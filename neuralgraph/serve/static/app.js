@@ -219,7 +219,7 @@ function drawMeters(meters) {
   meters.forEach((m, i) => {
     const row = rows[i];
     if (!row) return;
-    row.querySelector(".rms").style.width = dbToWidth(m.rms_db);
+    row.querySelector(".rms").style.left = dbToWidth(m.rms_db);
     row.querySelector(".peak").style.left = dbToWidth(m.peak_db);
     row.querySelector(".db").textContent = m.rms_db <= -120 ? "-inf" : `${m.rms_db.toFixed(1)} dB`;
     row.dataset.rms = m.rms_db;

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+import neuralgraph as ng
 from analysis import peak_frequency, rms
 from surface_server import SINE, fresh, start
 
@@ -280,3 +281,24 @@ def test_the_command_prints_one_url_and_refuses_a_taken_port(tmp_path):
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err and "played: none clock" in err
+
+
+def test_the_clock_callback_allocates_nothing_with_a_page_watching():
+    """The audio thread's side of serve: the adapter's block into the clock's buffer, with the
+    monitor's output tap and a watched port's tap attached (the monitor thread itself is idle here:
+    tracemalloc would count its allocations too)."""
+    from neuralgraph.backend import CallbackAdapter
+    from neuralgraph.serve.monitor import Monitor
+    from neuralgraph.testing import assert_no_allocations
+
+    engine = ng.Engine(ng.load_patch(SINE.replace("block_size = 128", "block_size = 4096"), text_name="sine"))
+    monitor = Monitor(lambda: engine, dict)
+    try:
+        port = monitor._attach("osc")
+        adapter = CallbackAdapter(engine)
+        out = np.zeros((4096, 1), np.float32)
+        assert_no_allocations(lambda: adapter.process_interleaved(out, 4096), calls=40)
+        assert monitor.taps[port].written > 0 and monitor.output.written > 0
+        assert adapter.faults == 0
+    finally:
+        monitor.close()

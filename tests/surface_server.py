@@ -35,11 +35,10 @@ in = "amp"
 """
 
 
-def start(path: Path, registry: Any = None) -> Any:
-    """Serve the patch at ``path`` (clock backend); the caller stops it."""
+def start(path: Path, registry: Any = None, backend: str = "none", **options: Any) -> Any:
+    """Serve the patch at ``path`` (default: the clock backend); the caller stops it."""
     pytest_import()
-    from neuralgraph.serve import Server
-    from neuralgraph.serve.clock import ClockBackend
+    from neuralgraph.serve import Server, open_engine_backend
     from neuralgraph.serve.surface import Surface
 
     registry = registry or ng.default_registry()
@@ -50,9 +49,9 @@ def start(path: Path, registry: Any = None) -> Any:
         return ng.load_patch(source, text_name=display_path(path), base_dir=path.parent, registry=registry)
 
     engine = ng.Engine(load(path))
-    backend = ClockBackend(engine)
-    server = Server(Surface(path, backend, load), "127.0.0.1", 0, "test-token-0123456789")
-    backend.start()
+    playing = open_engine_backend(backend, engine, **options)
+    server = Server(Surface(path, playing, load), "127.0.0.1", 0, "test-token-0123456789")
+    playing.start()
     return server.start()
 
 

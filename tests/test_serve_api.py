@@ -120,7 +120,7 @@ def test_a_parameter_set_reaches_the_audio_and_the_page_frames(sine):
     got = frames(sine, 2, [{"type": "watch", "port": "osc"}],
                  until=lambda m: m["port"] == "osc.out" and "peak_hz" in (m["scope"] or {}))
     last = got[-1]
-    assert last["port"] == "osc.out" and last["scope"]["peak_hz"] == pytest.approx(330.0, abs=2.0)
+    assert last["port"] == "osc.out" and last["scope"]["peak_hz"] == pytest.approx(330.0, abs=0.5)
     assert last["meters"][0]["rms_db"] == pytest.approx(20 * np.log10(0.25 / np.sqrt(2)), abs=0.5)
     # a change sent over the websocket lands too
     frames(sine, 1, [{"type": "set", "values": {"osc.freq": 440.0}}])

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,18 @@ def start(path: Path, registry: Any = None, backend: str = "none", **options: An
     server = Server(Surface(path, playing, load), "127.0.0.1", 0, "test-token-0123456789")
     playing.start()
     return server.start()
+
+
+@contextmanager
+def serving(folder: Path, text: str, name: str = "sine.toml", **kw: Any) -> Iterator[Any]:
+    """Write ``text`` to ``folder/name`` and serve it (see :func:`start`) for the ``with`` block."""
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    server = start(path, **kw)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def pytest_import() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 import neuralgraph as ng
 from analysis import peak_frequency, rms
-from surface_server import SINE, fresh, start
+from surface_server import SINE, fresh, serving
 
 httpx = pytest.importorskip("httpx")
 websockets_sync = pytest.importorskip("websockets.sync.client")
@@ -52,11 +52,8 @@ in = "mix"
 
 @pytest.fixture
 def sine(tmp_path):
-    path = tmp_path / "sine.toml"
-    path.write_text(SINE, encoding="utf-8")
-    server = start(path)
-    yield server
-    server.stop()
+    with serving(tmp_path, SINE) as server:
+        yield server
 
 
 def client(server, **kw) -> httpx.Client:
@@ -180,10 +177,7 @@ def test_a_broken_source_keeps_the_old_patch_playing_and_a_good_one_swaps(sine):
 
 
 def test_notes_sound_on_a_midi_patch(tmp_path):
-    path = tmp_path / "poly.toml"
-    path.write_text(POLY, encoding="utf-8")
-    server = start(path)
-    try:
+    with serving(tmp_path, POLY, "poly.toml") as server:
         tap = server.surface.engine.tap(None, seconds=2.0)
         assert rms(fresh(tap, 0.1)) == 0.0
         with client(server, headers=AUTH) as c:
@@ -198,22 +192,14 @@ def test_notes_sound_on_a_midi_patch(tmp_path):
             assert c.post("/api/notes", json={"note": 69, "on": False}).status_code == 200
             time.sleep(0.2)
             assert rms(fresh(tap, 0.1)) < 1e-3
-    finally:
-        server.stop()
 
 
 def test_status_counters_move_and_a_faulting_node_is_counted(tmp_path, registry):
-    path = tmp_path / "faulty.toml"
-    path.write_text(SINE.replace('type = "math.mul"', 'type = "test.raiser"\nafter = 200').replace("gain = 0.5\n", ""),
-                    encoding="utf-8")
-    server = start(path, registry)
-    try:
-        with client(server, headers=AUTH) as c:
-            first = c.get("/api/status").json()
-            time.sleep(1.0)
-            later = c.get("/api/status").json()
-    finally:
-        server.stop()
+    faulty = SINE.replace('type = "math.mul"', 'type = "test.raiser"\nafter = 200').replace("gain = 0.5\n", "")
+    with serving(tmp_path, faulty, "faulty.toml", registry=registry) as server, client(server, headers=AUTH) as c:
+        first = c.get("/api/status").json()
+        time.sleep(1.0)
+        later = c.get("/api/status").json()
     assert first["backend"] == "none" and first["sample_rate"] == SR and first["block_size"] == 128
     assert later["callbacks"] > first["callbacks"] + 100  # ~375 blocks a second
     assert later["node_faults"] == 1 and first["node_faults"] == 0  # the raiser fails at block 200 (0.53 s)
@@ -260,6 +246,7 @@ def test_a_slow_page_is_dropped_frames_and_the_monitor_idles_without_pages(sine)
     assert sine.surface.backend.status().xruns < 50
 
 
+@pytest.mark.slow
 def test_the_command_prints_one_url_and_refuses_a_taken_port(tmp_path):
     path = tmp_path / "sine.toml"
     path.write_text(SINE, encoding="utf-8")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from analysis import peak_frequency, rms
-from surface_server import SINE, fresh, start
+from surface_server import SINE, fresh, serving
 from test_serve_api import POLY, TOKEN
 
 pytestmark = pytest.mark.slow
@@ -67,10 +67,7 @@ def page_of(browser):
 
 
 def test_the_page_shows_the_patch_and_a_slider_changes_the_sound(tmp_path, page_of):
-    path = tmp_path / "sine.toml"
-    path.write_text(SINE, encoding="utf-8")
-    server = start(path)
-    try:
+    with serving(tmp_path, SINE, "sine.toml") as server:
         page = page_of(server)
         controls = server.surface.controls()
         assert page.locator(".control").count() == len(controls)  # one control per settable target
@@ -120,16 +117,11 @@ def test_the_page_shows_the_patch_and_a_slider_changes_the_sound(tmp_path, page_
         played = fresh(out, 0.2)
         windows = played[: len(played) // 480 * 480].reshape(-1, 480)
         assert min(rms(w) for w in windows) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
-        assert path.read_text() == SINE
-    finally:
-        server.stop()
+        assert server.surface.path.read_text() == SINE
 
 
 def test_the_on_screen_keyboard_plays_a_midi_patch(tmp_path, page_of):
-    path = tmp_path / "poly.toml"
-    path.write_text(POLY, encoding="utf-8")
-    server = start(path)
-    try:
+    with serving(tmp_path, POLY, "poly.toml") as server:
         page = page_of(server)
         assert page.locator("#keyboard-panel").is_visible()
         tap = server.surface.engine.tap(None, seconds=2.0)
@@ -156,5 +148,3 @@ def test_the_on_screen_keyboard_plays_a_midi_patch(tmp_path, page_of):
         page.locator("#listen").click()
         page.wait_for_function("listen.blocks > 10")
         page.locator("#listen").click()
-    finally:
-        server.stop()

@@ -8,7 +8,7 @@ import pytest
 
 from analysis import peak_frequency
 from audio_server import require_jack
-from surface_server import SINE, fresh, start
+from surface_server import SINE, fresh, serving
 
 pytestmark = pytest.mark.server
 httpx = pytest.importorskip("httpx")
@@ -16,10 +16,7 @@ httpx = pytest.importorskip("httpx")
 
 def test_a_parameter_set_over_http_reaches_the_jack_output(tmp_path):
     require_jack()
-    path = tmp_path / "sine.toml"
-    path.write_text(SINE, encoding="utf-8")
-    server = start(path, backend="jack", connect=False, client_name="ng-serve-test")
-    try:
+    with serving(tmp_path, SINE, "sine.toml", backend="jack", connect=False, client_name="ng-serve-test") as server:
         engine = server.surface.engine  # rebuilt by the backend for the server's period
         tap = engine.tap(None, seconds=2.0)
         rate = engine.sample_rate
@@ -32,5 +29,3 @@ def test_a_parameter_set_over_http_reaches_the_jack_output(tmp_path):
             time.sleep(0.1)
             assert peak_frequency(fresh(tap, 0.3), rate) == pytest.approx(550.0, abs=1.0)
             assert c.get("/api/status").json()["callbacks"] > status["callbacks"]
-    finally:
-        server.stop()

@@ -60,6 +60,7 @@ class Server:
             self.socket.close()
             raise NeuralgraphError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                                    + ("; pick another --port, or 0 for any free one" if port else "")) from None
+        self.socket.listen(128)  # connections wait in the backlog until uvicorn accepts: the URL works once printed
         self.host, self.port = host, self.socket.getsockname()[1]
         if hosts is None and host == LOOPBACK:
             hosts = {f"{LOOPBACK}:{self.port}", f"localhost:{self.port}"}

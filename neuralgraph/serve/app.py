@@ -133,7 +133,8 @@ def build_app(surface: Surface, token: str, port: int, hosts: set[str] | None = 
             try:
                 args = [await _json(request)] if body else []
                 args += list(request.path_params.values())
-                return JSONResponse(fn(*args))
+                # off the event loop: a refused value re-reads the patch file for --set's words
+                return JSONResponse(await asyncio.to_thread(fn, *args))
             except (RequestError, NeuralgraphError) as exc:
                 return _error(exc)
         return endpoint
@@ -191,7 +192,7 @@ def build_app(surface: Surface, token: str, port: int, hosts: set[str] | None = 
                 except (json.JSONDecodeError, KeyError) as exc:
                     await socket.send_json({"type": "error", "message": f"not a JSON message: {exc}"})
                     continue
-                reply = _control(message, surface, monitor, state)
+                reply = await asyncio.to_thread(_control, message, surface, monitor, state)
                 if reply is not None:
                     await socket.send_json(reply)
         except WebSocketDisconnect:

@@ -215,7 +215,8 @@ class Surface:
                 engine.set(str(target), value)
             except ParameterError as exc:
                 raise self._set_error(str(target), value, exc) from None
-        return {"values": {k: self.values().get(k) for k in values}}
+        now = self.values()
+        return {"values": {k: now.get(k) for k in values}}
 
     def _set_error(self, target: str, value: Any, exc: ParameterError) -> RequestError:
         """The refusal as ``--set TARGET=VALUE`` words it (the loader's located problem) when the

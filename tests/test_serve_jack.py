@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -16,7 +17,7 @@ httpx = pytest.importorskip("httpx")
 
 def test_a_parameter_set_over_http_reaches_the_jack_output(tmp_path):
     require_jack()
-    with serving(tmp_path, SINE, "sine.toml", backend="jack", connect=False, client_name="ng-serve-test") as server:
+    with serving(tmp_path, SINE, "sine.toml", backend="jack", connect=False, client_name=f"ng-serve-test-{os.getpid()}") as server:
         engine = server.surface.engine  # rebuilt by the backend for the server's period
         tap = engine.tap(None, seconds=2.0)
         rate = engine.sample_rate

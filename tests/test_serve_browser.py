@@ -1,7 +1,7 @@
 """The control surface in a real headless Chromium (Debian's package, driven by Playwright).
 
-Skips when Chromium or Playwright is missing, except in CI (``CI`` set), where it fails:
-``.ci/run`` installs both.
+Skips when Chromium or Playwright is missing, except in CI (``CI`` set, or
+``NEURALGRAPH_REQUIRE_BROWSER=1`` as ``.ci/run`` exports), where it fails: ``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
+    if os.environ.get("CI") or os.environ.get("NEURALGRAPH_REQUIRE_BROWSER") == "1":
         pytest.fail(f"{reason} (CI installs it: see .ci/run)")
     pytest.skip(reason)
 

@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
     path = make_live_image.make(folder)
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    import make_serve_image  # docs/make_serve_image.py: the control surface in headless Chromium
+
+    path = make_serve_image.make(folder)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

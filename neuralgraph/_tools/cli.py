@@ -346,6 +346,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Play a patch and serve its control surface (a web page) on 127.0.0.1."""
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._tools.serve import run
+
+    overrides = _overrides(args.set)
+    folder = Path(args.patch).resolve().parent
+
+    def load(source: Any) -> Any:  # the file at start, then the page editor's text (errors name the file)
+        if isinstance(source, Path):
+            return load_patch(source, overrides=overrides, **_limits(args))
+        return load_patch(source, text_name=display_path(args.patch), base_dir=folder, overrides=overrides,
+                          **_limits(args))
+
+    patch = load(Path(args.patch))
+    rate, block = _settings(args, patch)
+    return run(args, load, Engine(patch, sample_rate=rate, block_size=block))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
     parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
@@ -405,6 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="FILE.wav|.flac", help="also write what is played to this file")
     engine_flags(p)
     p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("serve", help="play a patch with a control surface in the web browser (docs/serve.md)")
+    p.add_argument("patch")
+    p.add_argument("--backend", help="jack, sounddevice, or none (a real-time clock, no sound device); "
+                                     "default: config, env, sounddevice")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="TCP port (default: any free one)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1 only; anything else warns)")
+    p.add_argument("--device", help="sounddevice: device number or name; jack: server name")
+    p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
+    p.add_argument("--fade", type=float, default=0.05, metavar="S",
+                   help="crossfade when a saved edit adds or removes nodes, in seconds (0.05)")
+    engine_flags(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("graph", help="draw a patch: DOT text, or SVG/PNG through Graphviz")
     p.add_argument("patch")

@@ -12,6 +12,11 @@ errors all of these raise. Plugin authors use :mod:`neuralgraph.plugin`; plugin 
     engine = ng.Engine(patch, sample_rate=48000, block_size=128)
     audio = engine.render(seconds=2.0)        # float32 (channels, frames)
     ng.write_audio("chord.wav", audio, engine.sample_rate)
+
+Live (docs/live.md): ``Engine.swap`` plays an edited patch keeping every kept node's state
+(a :class:`SwapReport` says what it kept), ``Engine.tap`` reads any signal of a running engine
+(a :class:`Tap` of :class:`TapChunk` s); :func:`register` a node class from a script or
+notebook, :func:`render` to an :class:`Audio` array and :func:`play` to a :class:`Player`.
 """
 
 from neuralgraph._compile.compiler import build_plan
@@ -34,6 +39,8 @@ from neuralgraph._patch.loader import parse_override
 from neuralgraph._patch.patch import Patch, check_patch, load_patch
 from neuralgraph._plugins.registry import Registry, default_registry
 from neuralgraph._runtime.engine import BadValues, Engine, Fault
+from neuralgraph._runtime.swap import SwapReport
+from neuralgraph._runtime.tap import Tap, TapChunk
 from neuralgraph._tools.session import Audio, Player, play, register, render
 
 __version__ = "0.1.0"
@@ -59,6 +66,9 @@ __all__ = [
     "Problem",
     "Registry",
     "Status",
+    "SwapReport",
+    "Tap",
+    "TapChunk",
     "build_plan",
     "check_patch",
     "default_registry",

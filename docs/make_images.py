@@ -68,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     for instrument in make_neural_images.NOTES:
         path = make_neural_images.make(folder, instrument)
         print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    import make_live_image  # docs/make_live_image.py: the hot-reload session of docs/live.md
+
+    path = make_live_image.make(folder)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    import make_serve_image  # docs/make_serve_image.py: the control surface in headless Chromium
+
+    path = make_serve_image.make(folder)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

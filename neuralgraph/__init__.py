@@ -16,6 +16,11 @@ all of these raise. Plugin authors use :mod:`neuralgraph.plugin`; plugin tests u
     audio = engine.render(seconds=2.0)        # float32 (channels, frames)
     audio, removed = ng.render_aligned(engine, 2.0)  # the same, without the patch's declared latency
     ng.write_audio("chord.wav", audio, engine.sample_rate)
+
+Live (docs/live.md): ``Engine.swap`` plays an edited patch keeping every kept node's state
+(a :class:`SwapReport` says what it kept), ``Engine.tap`` reads any signal of a running engine
+(a :class:`Tap` of :class:`TapChunk` s); :func:`register` a node class from a script or
+notebook, :func:`render` to an :class:`Audio` array and :func:`play` to a :class:`Player`.
 """
 
 from neuralgraph._compile.compiler import build_plan
@@ -41,13 +46,17 @@ from neuralgraph._plugins.registry import Registry, default_registry
 from neuralgraph._runtime.engine import BadValues, Engine, Fault
 from neuralgraph._runtime.latency import render_aligned
 from neuralgraph._runtime.steptimer import SlowStep
+from neuralgraph._runtime.swap import SwapReport
+from neuralgraph._runtime.tap import Tap, TapChunk
 from neuralgraph._tools.batch import Job, JobError, load_job, run_batch
 from neuralgraph._tools.progress import RenderProgress
 from neuralgraph._tools.render_file import RenderInterrupted, RenderResult, Target, check_target, render_to_file
+from neuralgraph._tools.session import Audio, Player, play, register, render
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audio",
     "Backend",
     "BackendError",
     "BadValues",
@@ -63,6 +72,7 @@ __all__ = [
     "PatchSyntaxError",
     "PatchValidationError",
     "Plan",
+    "Player",
     "PluginError",
     "PluginWarning",
     "Problem",
@@ -74,6 +84,9 @@ __all__ = [
     "Status",
     "Target",
     "UsageError",
+    "SwapReport",
+    "Tap",
+    "TapChunk",
     "build_plan",
     "check_patch",
     "check_target",
@@ -82,9 +95,12 @@ __all__ = [
     "load_patch",
     "open_backend",
     "parse_override",
+    "play",
     "read_audio",
     "run_batch",
     "render_aligned",
     "render_to_file",
+    "register",
+    "render",
     "write_audio",
 ]

@@ -39,9 +39,9 @@ def require_jack() -> None:
         pytest.skip(reason)
 
 
-def run_check(name: str, timeout: float = 60.0, **args: Any) -> dict[str, Any]:
-    """Run one check in a fresh process (its own session, killed whole on timeout); its JSON result."""
-    proc = subprocess.Popen([sys.executable, str(CHECKS), name, json.dumps(args)], stdout=subprocess.PIPE,
+def run_check(name: str, timeout: float = 60.0, script: str | Path = CHECKS, **args: Any) -> dict[str, Any]:
+    """Run one check of ``script`` in a fresh process (its own session, killed whole on timeout); its JSON result."""
+    proc = subprocess.Popen([sys.executable, str(script), name, json.dumps(args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)

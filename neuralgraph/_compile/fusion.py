@@ -41,9 +41,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
-from neuralgraph._compile.records import StepRecord
+from neuralgraph._compile.records import Process, StepRecord
 
 #: Generated source format; bump to invalidate every cached file.
 FORMAT = 1
@@ -280,6 +281,14 @@ class FusedStep:
                 self.faulted[k] = True
                 self.report(member.name, exc)
                 member.bypass(member.ins, member.outs, frames)
+
+    def run_member_with(self, k: int, process: Process) -> None:
+        """Run member ``k`` through ``process`` from now on (a tap point wrapping its step), and
+        so the whole run member by member (control thread: the audio thread sees the old tuple
+        of members or the new one, either whole)."""
+        members = self.members
+        self.members = (*members[:k], attrs.evolve(members[k], process=process), *members[k + 1:])
+        self.fused = False
 
     def reset(self) -> None:
         """Control thread: check that the nodes still bind the same arrays and scalars.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +87,39 @@ class Patch:
         out = self.topology.output_node
         return self.topology.lanes[out] if out else 0
 
+    @classmethod
+    def from_string(cls, text: str, *, name: str = "<string>", **kwargs: Any) -> Patch:
+        """A patch from TOML text (a notebook cell, a script); errors point into the text as
+        ``<string>:LINE:COL``. Keywords as :func:`load_patch` (``base_dir`` for relative paths)."""
+        return load_patch(text, text_name=name, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> Patch:
+        """A patch from a mapping shaped like the TOML file; keywords as :func:`load_patch`."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"Patch.from_dict takes a mapping, not {type(data).__name__}")
+        return load_patch(data, **kwargs)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a patch as its graph drawing (needs Graphviz's ``dot``; else the text repr)."""
+        return None if _svg_drawer is None else _svg_drawer(self)
+
+
+#: Draws a patch as SVG text for :meth:`Patch._repr_svg_`. The drawing is a later stage
+#: (``_tools/drawing.py``), so it is handed in from there: :func:`set_svg_drawer`.
+_svg_drawer: Callable[[Patch], str | None] | None = None
+
+
+def set_svg_drawer(draw: Callable[[Patch], str | None] | None) -> None:
+    """Install the function that draws a patch as SVG for Jupyter (None: none, the text repr)."""
+    global _svg_drawer
+    _svg_drawer = draw
+
 
 def load_patch(
     source: str | Path | Mapping[str, Any],
     *,
+    text_name: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     base_dir: str | Path | None = None,
@@ -102,7 +131,8 @@ def load_patch(
     """Load, validate and analyse a patch.
 
     ``source`` is a path to a TOML file or an already-parsed mapping (for patches built in code;
-    relative paths in it resolve against ``base_dir``). ``overrides`` maps ``"node.param"`` to a
+    relative paths in it resolve against ``base_dir``); with ``text_name`` it is TOML text itself,
+    named so in errors (:meth:`Patch.from_string`). ``overrides`` maps ``"node.param"`` to a
     value, as ``--set`` does. Raises :class:`PatchError` (a subclass says which stage) listing
     every problem found.
 
@@ -116,7 +146,13 @@ def load_patch(
     registry = registry or default_registry()
     limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
                          memory_budget_mb=memory_budget_mb, max_patch_bytes=max_patch_bytes)
-    if isinstance(source, Mapping):
+    if text_name is not None:
+        file, shown = None, text_name
+        text = str(source)
+        check_nesting(text, shown)
+        data, positions = parse_toml(text, shown)
+        directory = Path(base_dir) if base_dir else Path.cwd()
+    elif isinstance(source, Mapping):
         file, shown, positions = None, None, {}
         data = _copy_mapping(source)
         directory = Path(base_dir) if base_dir else Path.cwd()

@@ -7,6 +7,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, EventBu
 from neuralgraph._patch.patch import Patch
 from neuralgraph._runtime.ring import MIDI, SET, CommandRing, MidiQueue, must_keep
 from neuralgraph._runtime.steptimer import SlowStep, StepTimer
+from neuralgraph._runtime.swap import SwapReport, Switch, swap_engine
+from neuralgraph._runtime.tap import Tap, attach, carry_taps, muted
 from neuralgraph._runtime.targets import InputRamp, ParamTarget
 
 
@@ -79,8 +82,14 @@ class Engine:
         self._ring = CommandRing()
         self._midi = MidiQueue(self._ring)
         self._ramping: list[InputRamp] = []
-        self._targets: list[Any] = []
-        self._target_index: dict[str, int] = {}
+        # (generation, targets, index by name): replaced as one when a swap switches plans, so a
+        # set() racing with the switch tags its command with the plan it looked the target up in
+        self._lookup: tuple[int, list[ParamTarget | InputRamp], dict[str, int]] = (0, [], {})
+        self._remap: np.ndarray | None = None  # previous generation's target index -> this one's
+        self._swap: Switch | None = None  # a prepared swap, taken by the audio thread at the next block
+        self._retired: Switch | None = None  # the finished switch holding the old plan, released by collect()
+        self._out_taps: tuple[Tap, ...] = ()  # taps on the output, written after every block
+        self._tap_list: list[Tap] = []  # every open tap of this engine (control thread)
         for key, constant in constants.items():
             self._add_target(key, InputRamp(constant, self.sample_rate, self.block_size, self._ramping))
         for name, node in self.plan.nodes.items():
@@ -101,6 +110,14 @@ class Engine:
             self.plan.reset()
         #: The last value given to ``set`` per target, so :meth:`rebuilt` can carry settings over.
         self.settings: dict[str, float | str | bool] = {}
+
+    @property
+    def _targets(self) -> list[ParamTarget | InputRamp]:
+        return self._lookup[1]
+
+    @property
+    def _target_index(self) -> dict[str, int]:
+        return self._lookup[2]
 
     def _add_target(self, key: str, target: Any) -> None:
         self._target_index[key] = len(self._targets)
@@ -134,8 +151,8 @@ class Engine:
         unknown target, a connected input, a parameter that cannot change while running, or a
         value out of range.
         """
-        index, number = self._checked(target, value)
-        if not self._ring.push(SET, index, number):
+        generation, index, number = self._checked(target, value)
+        if not self._ring.push(SET, index, number, generation):
             raise ParameterError("too many pending changes: the engine is not running blocks")
         self.settings[target] = value
 
@@ -147,7 +164,7 @@ class Engine:
         :meth:`reset`: the engine is then in the state a fresh engine built with that value would
         be in (batch rendering re-uses one compiled engine this way). Raises like :meth:`set`.
         """
-        index, number = self._checked(target, value)
+        _, index, number = self._checked(target, value)
         obj = self._targets[index]
         if isinstance(obj, InputRamp):
             obj.jump(number)
@@ -155,24 +172,26 @@ class Engine:
             obj.apply(number)
         self.settings[target] = value
 
-    def _checked(self, target: str, value: float | str | bool) -> tuple[int, float]:
-        """The target's index and the value as the command ring carries it (a choice's index)."""
-        index = self._target_index.get(target)
+    def _checked(self, target: str, value: float | str | bool) -> tuple[int, int, float]:
+        """The lookup's generation, the target's index and the value as the command ring carries
+        it (a choice's index)."""
+        generation, targets, target_index = self._lookup
+        index = target_index.get(target)
         if index is None:
             raise ParameterError(self._unknown_target(target))
-        obj = self._targets[index]
+        obj = targets[index]
         if isinstance(obj, InputRamp):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(f"{target}: expected a number, got {value!r}")
             reason = obj.decl.check(value)  # converts, and refuses ints too large for a float
             if reason:
                 raise ParameterError(f"{target}: {value!r} {reason}")
-            return index, float(value)
+            return generation, index, float(value)
         try:
             coerced = obj.decl.coerce(value)
         except ValueError as exc:
             raise ParameterError(f"{target}: {value!r} {exc}") from None
-        return index, float(obj.decl.choices.index(coerced)) if obj.decl.kind is str else float(coerced)
+        return generation, index, float(obj.decl.choices.index(coerced)) if obj.decl.kind is str else float(coerced)
 
     def _unknown_target(self, target: str) -> str:
         node, _, port = target.partition(".")
@@ -198,7 +217,33 @@ class Engine:
                         ceiling=float(self.plan.guard.ceiling), fuse=self.fuse)
         for target, value in self.settings.items():
             engine.set(target, value)
+        carry_taps(self, engine)
         return engine
+
+    def swap(self, patch: Patch, fade: float = 0.05) -> SwapReport:
+        """Play ``patch`` from the next block on, keeping the state of every node it keeps.
+
+        Parses nothing and compiles on the calling thread (never the audio thread), then hands
+        the new plan over; returns a :class:`~neuralgraph.SwapReport` at once. Nodes whose
+        name, type, fixed parameters and lanes are unchanged keep their state; changed values
+        glide as :meth:`set` makes them; added or removed nodes crossfade over ``fade`` seconds.
+        An identical patch is not swapped. See docs/live.md.
+        """
+        return swap_engine(self, patch, fade)
+
+    def collect(self) -> None:
+        """Release the plan a finished swap replaced (control thread)."""
+        self._retired = None
+
+    def tap(self, port: str | None = None, seconds: float = 2.0) -> Tap:
+        """A :class:`~neuralgraph.Tap` on ``port`` (``"node"`` or ``"node.port"``; None: the
+        output as played), filled by the audio thread; read it from any other thread."""
+        return attach(self, port, seconds)
+
+    def taps_muted(self) -> AbstractContextManager[None]:
+        """Inside it no tap of this engine is written: blocks run to warm up, never played
+        (control thread)."""
+        return muted(self)
 
     def send_midi(self, status: int, data1: int = 0, data2: int = 0, frame: int = 0) -> bool:
         """Queue a short MIDI message for the next block, at ``frame`` within it.
@@ -324,17 +369,26 @@ class Engine:
     # ---- audio thread ---------------------------------------------------------------------------
     def apply_commands(self) -> None:
         """Apply the queued ``set`` and MIDI commands and advance the input ramps (audio thread;
-        :meth:`process` calls it before each block, a profiler before each timed block)."""
+        :meth:`process` calls it before each block, a profiler before each timed block).
+
+        A ``set`` is tagged with the generation of the target lookup it used; one made just
+        before a swap switched plans is remapped onto the new plan's target (docs/live.md)."""
         ring = self._ring
         tail, head = ring.tail, ring.head
         if tail != head:
             midi = self.plan.midi
             cap = ring.capacity
+            generation, targets, _ = self._lookup
             while tail != head:
                 slot = tail % cap
                 kind = ring.kind[slot]
                 if kind == SET:
-                    self._targets[ring.a[slot]].apply(float(ring.value[slot]))
+                    index = ring.a[slot]
+                    if ring.frame[slot] != generation:  # looked up before a swap: follow the target over
+                        remap = self._remap
+                        index = remap[index] if remap is not None and ring.frame[slot] == generation - 1 else -1
+                    if index >= 0:
+                        targets[index].apply(float(ring.value[slot]))
                 elif kind == MIDI and not _push_event(midi, int(ring.a[slot]), int(ring.frame[slot])):
                     break  # the block's events are full: the rest waits for the next block, in order
                 tail += 1
@@ -355,9 +409,15 @@ class Engine:
 
     def process(self) -> np.ndarray:
         """Run one block; returns the output (channels, block_size), overwritten by the next call."""
-        self.apply_commands()
-        timer = self.step_timer
-        out = timer.sample() if timer.due() else self.plan.run_block()
+        switch = self._swap
+        if switch is not None:  # a swap prepared by Engine.swap: switch plans at this block boundary
+            out = switch.process(self)
+        else:
+            self.apply_commands()
+            timer = self.step_timer
+            out = timer.sample() if timer.due() else self.plan.run_block()
+        for tap in self._out_taps:
+            tap.write(out)
         self.frames_done += self.block_size
         return out
 

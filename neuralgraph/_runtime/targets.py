@@ -94,6 +94,15 @@ class InputRamp:
         self.remaining -= n
         return True
 
+    def take_over(self, old: InputRamp) -> None:
+        """Continue ``old``'s value and any ramp in progress: a swap hands an input over to the
+        new plan (audio thread, at the switch)."""
+        np.copyto(self.buffer, old.buffer)
+        self.value, self.target, self.step, self.remaining = old.value, old.target, old.step, old.remaining
+        if old.ramping and not self.ramping:
+            self.ramping = True
+            self.active.append(self)
+
     def save(self) -> tuple[np.ndarray, float, float, float, int, bool]:
         """The ramp's state, for ``Engine.save_state`` (allocates: control thread)."""
         return self.buffer.copy(), self.value, self.target, self.step, self.remaining, self.ramping

@@ -317,7 +317,14 @@ def cmd_play(args: argparse.Namespace) -> int:
     _number("--seconds", args.seconds, minimum=0.0, strict=True)
     if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
         raise UsageError(f"--osc-port {args.osc_port} is not a UDP port (valid: 0..65535; 0 picks a free one)")
-    patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
+    if not 0.0 <= args.fade <= 10.0:
+        return _fail(f"--fade {args.fade:g}: give a crossfade between 0 and 10 seconds", EXIT_PATCH)
+    overrides = _overrides(args.set)
+    patch = load_patch(args.patch, overrides=overrides, **_limits(args))
+    if args.record:
+        from neuralgraph._tools.record import check_record_path
+
+        check_record_path(args.record)
     settings = load_settings()
     rate, block = _settings(args, patch)
     engine = Engine(patch, sample_rate=rate, block_size=block)
@@ -330,6 +337,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         options["midi_in"] = args.midi_in
     if args.no_connect:
         options["connect"] = False
+    if args.client_name:
+        options["client_name"] = args.client_name
     backend = open_backend(name, engine, **options)
     osc = None
     if args.osc_port is not None:
@@ -341,8 +350,21 @@ def cmd_play(args: argparse.Namespace) -> int:
     live = sys.stderr.isatty()
     status = None
     slow_named: set[str] = set()
+    watcher = recorder = None
     try:
+        if args.record:  # taps follow the engine into the one a backend rebuilds for its device
+            from neuralgraph._tools.record import Recorder
+
+            recorder = Recorder(engine, args.record)
         backend.start()
+        if args.watch:
+            from neuralgraph._tools.watch import PatchWatcher
+
+            watcher = PatchWatcher(args.patch, lambda: getattr(backend, "engine", engine),
+                                   lambda path: load_patch(path, overrides=overrides, **_limits(args)),
+                                   fade=args.fade, problems=_print_problems).start()
+            print(f"watching {display_path(args.patch)}: every save is swapped in (crossfade {args.fade:g} s)",
+                  file=sys.stderr, flush=True)
         if osc is not None:
             print(f"OSC: /node/param value on {osc.host}:{osc.port}", file=sys.stderr)
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
@@ -371,7 +393,11 @@ def cmd_play(args: argparse.Namespace) -> int:
     finally:
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         try:
+            if watcher is not None:
+                watcher.stop()
             backend.stop()
+            if recorder is not None:
+                recorder.close()  # after the audio stopped: everything played is in the file
             if osc is not None:
                 osc.close()
         finally:
@@ -382,6 +408,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     status = backend.status()
     print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
           f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    if recorder is not None:
+        print(f"wrote {display_path(recorder.path)}: {recorder.frames / status.sample_rate:.2f} s"
+              + (f" ({recorder.lost} frames lost: the disk did not keep up)" if recorder.lost else ""))
     _report_bad_values(getattr(backend, "engine", engine))  # the stream has stopped: safe to read
     if status.message:
         return _fail(status.message, EXIT_ERROR)
@@ -420,6 +449,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     blocks = max(1, int(round(args.seconds * rate / block)))
     print(format_profile(profile(engine, blocks), display_path(args.patch)))
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Play a patch and serve its control surface (a web page) on 127.0.0.1."""
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._tools.serve import run
+
+    overrides = _overrides(args.set)
+    folder = Path(args.patch).resolve().parent
+
+    def load(source: Any) -> Any:  # the file at start, then the page editor's text (errors name the file)
+        if isinstance(source, Path):
+            return load_patch(source, overrides=overrides, **_limits(args))
+        return load_patch(source, text_name=display_path(args.patch), base_dir=folder, overrides=overrides,
+                          **_limits(args))
+
+    patch = load(Path(args.patch))
+    rate, block = _settings(args, patch)
+    return run(args, load, Engine(patch, sample_rate=rate, block_size=block))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -482,10 +531,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-in", metavar="PORT", help="live MIDI input port (jack: a JACK MIDI output port or glob)")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
+    p.add_argument("--client-name", metavar="NAME", help="jack: the client's name (neuralgraph)")
     p.add_argument("--osc-port", type=int, metavar="N", help="accept /node/param VALUE over OSC on this UDP port")
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds to (127.0.0.1)")
+    p.add_argument("--watch", action="store_true",
+                   help="reload the patch file on every save, keeping the state of unchanged nodes (docs/live.md)")
+    p.add_argument("--fade", type=float, default=0.05, metavar="S",
+                   help="--watch: crossfade for added or removed nodes, in seconds (0.05)")
+    p.add_argument("--record", metavar="FILE.wav|.flac", help="also write what is played to this file")
     engine_flags(p)
     p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("serve", help="play a patch with a control surface in the web browser (docs/serve.md)")
+    p.add_argument("patch")
+    p.add_argument("--backend", help="jack, sounddevice, or none (a real-time clock, no sound device); "
+                                     "default: config, env, sounddevice")
+    p.add_argument("--port", type=int, default=0, metavar="N", help="TCP port (default: any free one)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1 only; anything else warns)")
+    p.add_argument("--device", help="sounddevice: device number or name; jack: server name")
+    p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
+    p.add_argument("--fade", type=float, default=0.05, metavar="S",
+                   help="crossfade when a saved edit adds or removes nodes, in seconds (0.05)")
+    engine_flags(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("graph", help="draw a patch: DOT text, or SVG/PNG through Graphviz")
     p.add_argument("patch")

@@ -240,6 +240,13 @@ def render_dot(dot: str, fmt: str) -> bytes:
     return run.stdout
 
 
+def patch_svg(patch: Patch) -> str | None:
+    """The drawing as SVG text, or None without Graphviz's ``dot`` (Jupyter's ``Patch._repr_svg_``)."""
+    if dot_program() is None:
+        return None
+    return render_dot(patch_to_dot(patch), "svg").decode("utf-8")
+
+
 def draw_patch(patch: Patch, output: str | Path) -> Path:
     """Write a drawing of ``patch`` to ``output``; its suffix (.dot, .gv, .svg, .png, .pdf) picks the format."""
     out = Path(output)

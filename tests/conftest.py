@@ -47,9 +47,12 @@ def write_patch(tmp_path):
 
 
 # ---- in CI a missing dependency fails, it does not skip ----------------------------------------------
-#: Skip reasons accepted even in CI (docs/reliability.md, "Tests in CI"): none today. Add a reason
-#: here only together with its entry in that page.
-ACCEPTED_SKIPS: tuple[str, ...] = ()
+#: Skip reasons accepted even in CI (docs/reliability.md, "Tests in CI"). Add a reason here only
+#: together with its entry in that page.
+ACCEPTED_SKIPS: tuple[str, ...] = (
+    "root reads any file",  # permission bits do not stop root: an unreadable file cannot be made
+    "root writes anywhere",
+)
 
 
 def skips_fail() -> bool:

@@ -8,6 +8,8 @@ real-time budget (its period), naming the node (or the fused run).
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 
@@ -33,6 +35,10 @@ class StepTimer:
         self.every = every
         self.countdown = every
         self.budget_ns = 1e9 * block_size / sample_rate
+        # compared in int64 (ns > floor(budget) is ns > budget for whole ns): a float budget would
+        # make numpy cast ns to float64 in a temporary array every timed block
+        self._budget_whole_ns = np.int64(math.floor(self.budget_ns))
+        self._one = np.int64(1)
         steps = len(plan.steps)
         self.ns = np.zeros(steps + 1, np.int64)  # the last slot takes the output guard's time
         self.worst_ns = np.zeros(steps + 1, np.int64)
@@ -52,8 +58,8 @@ class StepTimer:
         ns.fill(0)
         out = self.plan.run_block_timed(ns)
         np.maximum(self.worst_ns, ns, out=self.worst_ns)
-        np.greater(ns, self.budget_ns, out=self._over_now)
-        np.add(self.over, self._over_now, out=self.over)
+        np.greater(ns, self._budget_whole_ns, out=self._over_now)
+        np.add(self.over, self._one, out=self.over, where=self._over_now)  # adding the bools would cast them
         self.samples += 1
         return out
 

@@ -25,8 +25,13 @@ pytestmark = pytest.mark.skipif(not alloccount.supported(), reason="numpy withou
 
 def run_clean(code: str) -> str:
     env = dict(os.environ, MALLOC_CHECK_="3", MALLOC_PERTURB_="165")
-    run = subprocess.run([sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(code)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Exception ignored" not in run.stderr and "Fatal" not in run.stderr, run.stderr[-3000:]
     return run.stdout

@@ -192,7 +192,10 @@ def test_a_complex_wavetable_is_refused(tmp_path):
         with pytest.raises(ng.PatchError) as caught:
             ng.Engine(ng.load_patch(path))  # tables are read when the plan is built
     found = [p.format() for p in caught.value.problems]
-    assert len(found) == 1 and "must be a 1-D or 2-D array of real numbers (float or int), got shape (2, 64) of complex64" in found[0]
+    assert (
+        len(found) == 1
+        and "must be a 1-D or 2-D array of real numbers (float or int), got shape (2, 64) of complex64" in found[0]
+    )
 
 
 def test_an_overflowing_mixer_prints_no_warning_and_is_reported_by_the_guard(load):

@@ -28,7 +28,15 @@ from neuralgraph._compile.fusion import fuse_steps
 from neuralgraph._compile.memory import check_memory
 from neuralgraph._compile.plan import Plan
 from neuralgraph._compile.records import StepRecord
-from neuralgraph._compile.steps import BypassStep, CopyStep, DelayStep, MixStep, Term, mapping_coefficients
+from neuralgraph._compile.steps import (
+    BypassStep,
+    ControlDelayStep,
+    CopyStep,
+    DelayStep,
+    MixStep,
+    Term,
+    mapping_coefficients,
+)
 from neuralgraph._errors import CompileError, Problem
 from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
@@ -276,7 +284,10 @@ class Compiler:
 
     def _delay(self, e: Edge, source: Signal, delay: int) -> Signal:
         delayed = Signal(source.lanes, source.width)
-        step = DelayStep(delay, source.lanes, source.width)
+        if source.width == 1 and self.block_size > 1:  # a control signal: delayed by whole blocks
+            step: DelayStep = ControlDelayStep(delay, source.lanes, self.block_size)
+        else:
+            step = DelayStep(delay, source.lanes, source.width)
         self.steps.append(ProtoStep(f"{e.src}.{e.src_port} (delay {delay})", "delay", step.process, {"in": source},
                                     {"out": delayed}, state=step))
         return delayed

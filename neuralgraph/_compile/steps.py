@@ -133,6 +133,17 @@ class DelayStep:
         self.write = 0
 
 
+class ControlDelayStep(DelayStep):
+    """Delays a control signal (one value per block) by the whole number of blocks nearest to the
+    latency in samples it compensates: a control value cannot move by part of a block."""
+
+    def __init__(self, delay: int, lanes: int, block_size: int) -> None:
+        super().__init__(round(delay / block_size), lanes, 1)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        super().process(ins, outs, 1 if frames else 0)
+
+
 class CopyStep:
     """Copies a buffer into a persistent one (feedback edges: read next block).
 

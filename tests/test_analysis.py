@@ -30,10 +30,18 @@ needs_soundfont = pytest.mark.skipif(
 def node(type_name: str, rate: float = 48000.0, block: int = 256, lanes: int = 1, **params):
     """A prepared node and Ports for one block of ``block`` frames."""
     n = ng.default_registry().node_class(type_name)(**params)
-    n.prepare(PrepareContext(sample_rate=rate, block_size=block, lanes=lanes,
-                             input_lanes={p: lanes for p in n.inputs()}, output_lanes={p: lanes for p in n.outputs()}))
-    ins = Ports({p: np.zeros((lanes, block if d.rate.value == "audio" else 1), np.float32)
-                 for p, d in n.inputs().items()})
+    n.prepare(
+        PrepareContext(
+            sample_rate=rate,
+            block_size=block,
+            lanes=lanes,
+            input_lanes={p: lanes for p in n.inputs()},
+            output_lanes={p: lanes for p in n.outputs()},
+        )
+    )
+    ins = Ports(
+        {p: np.zeros((lanes, block if d.rate.value == "audio" else 1), np.float32) for p, d in n.inputs().items()}
+    )
     outs = Ports({p: np.zeros((lanes, 1), np.float32) for p in n.outputs()})
     return n, ins, outs
 
@@ -43,7 +51,7 @@ def stream(n, ins, outs, audio: np.ndarray, block: int, port: str) -> np.ndarray
     count = audio.shape[1] // block
     result = np.zeros((audio.shape[0], count))
     for b in range(count):
-        ins.in_[:] = audio[:, b * block:(b + 1) * block]
+        ins.in_[:] = audio[:, b * block : (b + 1) * block]
         n.process(ins, outs, block)
         result[:, b] = outs[port][:, 0]
     return result
@@ -166,7 +174,9 @@ def test_loudness_is_the_training_feature_on_soundfont_notes(tmp_path, rate):
         feature = td.analyse(audio, notes)["loudness"]
         centres = np.arange(td.WIN // 2, audio.size - td.WIN // 2, td.HOP)
         starts = np.array([n[0] for n in notes])
-        kept = np.searchsorted(starts, centres / td.SR, side="right") - 1 >= 0  # analyse() skips frames before the first note
+        kept = (
+            np.searchsorted(starts, centres / td.SR, side="right") - 1 >= 0
+        )  # analyse() skips frames before the first note
         centres = centres[kept]
         assert centres.size == feature.size
         block = td.HOP * rate // td.SR
@@ -236,7 +246,7 @@ in = "sum"
     audio = tone(300.0, 1.0, level=0.5)
     sums = []
     for b in range(audio.shape[1] // 256):
-        engine.plan.input[:] = audio[:, b * 256:(b + 1) * 256]
+        engine.plan.input[:] = audio[:, b * 256 : (b + 1) * 256]
         sums.append(1000.0 * engine.process()[0, -1])
     assert engine.faults() == []
     assert any("pitch.f0 (delay 816)" in record.name for record in engine.plan.records)

@@ -36,12 +36,25 @@ def _push(ring, pos, lane, value, length):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _first_dip(cmnd, tau_min, tau_max, below):  # pragma: no cover - compiled
+    """The first period whose normalised difference is under ``below``, followed down to its
+    local minimum; -1 when there is none."""
+    for tau in range(tau_min, tau_max):
+        if cmnd[tau] < below:
+            while tau + 1 < tau_max and cmnd[tau + 1] < cmnd[tau]:
+                tau += 1
+            return tau
+    return -1
+
+
+@njit(cache=True, nogil=True)
 def _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd):  # pragma: no cover - compiled
     """YIN on the newest ``win`` samples of ``buf`` against the ones ``tau`` earlier.
 
-    Returns (period in samples with parabolic refinement, its normalised difference, found):
-    the first dip of the cumulative-mean-normalised difference below ``threshold`` (followed
-    down to its minimum), or the global minimum when none is below it (found = False).
+    Returns (period in samples with parabolic refinement, its normalised difference): the first
+    dip of the cumulative-mean-normalised difference below ``threshold``; when none is, the first
+    dip within 0.05 of the lowest one (the lowest alone is often a multiple of the period: an
+    octave too low).
     """
     n = buf.shape[0]
     last = n - 1
@@ -55,19 +68,12 @@ def _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd):  # pragma: no co
         d[tau] = acc
         running += acc
         cmnd[tau] = acc * tau / running if running > 0.0 else 1.0
-    best = -1
-    for tau in range(tau_min, tau_max):
-        if cmnd[tau] < threshold:
-            while tau + 1 < tau_max and cmnd[tau + 1] < cmnd[tau]:
-                tau += 1
-            best = tau
-            break
-    found = best >= 0
-    if not found:
-        best = tau_min
+    best = _first_dip(cmnd, tau_min, tau_max, threshold)
+    if best < 0:
+        lowest = cmnd[tau_min]
         for tau in range(tau_min, tau_max):
-            if cmnd[tau] < cmnd[best]:
-                best = tau
+            lowest = min(lowest, cmnd[tau])
+        best = _first_dip(cmnd, tau_min, tau_max, lowest + 0.05)
     period = float(best)
     if tau_min < best < tau_max:  # parabola through the dip and its neighbours
         a, b, c = cmnd[best - 1], cmnd[best], cmnd[best + 1]
@@ -76,7 +82,7 @@ def _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd):  # pragma: no co
             shift = 0.5 * (a - c) / den
             if -1.0 < shift < 1.0:
                 period += shift
-    return period, cmnd[best], found
+    return period, cmnd[best]
 
 
 @njit(cache=True, nogil=True)
@@ -94,6 +100,7 @@ def _pitch_block(
     tau_min,
     tau_max,
     threshold,
+    voicing,
     floor_power,
     rate,
     d,
@@ -136,7 +143,8 @@ def _pitch_block(
             held[lane, 1] = 0.0
             held[lane, 2] = 0.0
             continue
-        period, score, found = _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd)
+        period, score = _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd)
+        found = score < voicing
         held[lane, 1] = min(1.0, max(0.0, 1.0 - score))
         held[lane, 2] = 1.0 if found else 0.0
         if found:  # unvoiced frames keep the last pitch, so a fade-out does not glide
@@ -149,11 +157,13 @@ class PitchTracker(Node):
     The input is low-passed and decimated to about 16 kHz; at the end of each block (or every
     ``hop_ms`` when blocks are shorter) the newest ``1 / min_hz`` seconds are compared with the
     signal ``tau`` samples earlier, for every period ``tau`` between ``1 / max_hz`` and
-    ``1 / min_hz``, and the first dip of YIN's cumulative-mean-normalised difference below
-    ``threshold`` gives the period (refined by a parabola). ``confidence`` is 1 minus that
-    difference (1: perfectly periodic). A frame is ``voiced`` when a dip is below ``threshold``
-    and the frame's level is above ``floor_db``; an unvoiced frame keeps the last ``f0``. The
-    latency declared is three quarters of the analysed span (``2 / min_hz`` at most).
+    ``1 / min_hz``. The first dip of YIN's cumulative-mean-normalised difference below
+    ``threshold`` is the period (when none is, the first dip within 0.05 of the lowest), refined
+    by a parabola. ``confidence`` is 1 minus the difference at that dip (1: perfectly periodic);
+    a frame is ``voiced`` when the difference is below ``voicing`` and the frame's level above
+    ``floor_db``. An unvoiced frame keeps the last ``f0``, so a fade-out does not glide. The
+    latency declared is three quarters of ``1 / min_hz`` (15 ms at 50 Hz): the middle of the
+    span a period between the shortest and the longest is measured on.
     """
 
     type_name = "analysis.pitch"
@@ -173,7 +183,8 @@ class PitchTracker(Node):
     voiced = Output(rate=Rate.CONTROL, span=(0.0, 1.0), doc="1 while the input is voiced, else 0.")
     min_hz = Param(init=50.0, min=20.0, max=1000.0, unit="Hz", live=False, doc="Lowest fundamental tracked.")
     max_hz = Param(init=2000.0, min=100.0, max=4000.0, unit="Hz", live=False, doc="Highest fundamental tracked.")
-    threshold = Param(init=0.15, min=0.01, max=1.0, doc="YIN's dip threshold: higher accepts noisier frames as voiced.")
+    threshold = Param(init=0.15, min=0.01, max=1.0, doc="YIN's dip threshold: the first dip below it is the period.")
+    voicing = Param(init=0.3, min=0.01, max=1.0, doc="A frame whose dip is below this is voiced (1 - confidence).")
     floor_db = Param(init=-60.0, min=-140.0, max=0.0, unit="dB", doc="Frames quieter than this (RMS) are unvoiced.")
     hop_ms = Param(
         init=4.0,
@@ -242,6 +253,7 @@ class PitchTracker(Node):
             self.tau_min,
             self.tau_max,
             self.threshold,
+            self.voicing,
             self.floor_power,
             self.rate,
             self.d,

@@ -119,4 +119,5 @@ def total(results: dict[str, dict[str, float]]) -> dict[str, float]:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
-        print(table(evaluate(Path(tmp), **dict(arg.split("=") for arg in sys.argv[1:]))))
+        settings = {key: float(value) for key, value in (arg.split("=") for arg in sys.argv[1:])}
+        print(table(evaluate(Path(tmp), **settings)))

@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
     path = make_serve_image.make(folder)
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    import make_transfer_examples  # docs/make_transfer_examples.py: timbre transfer, and docs/audio/transfer_*.flac
+
+    for path in make_transfer_examples.make(folder):
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -193,9 +193,10 @@ def test_loudness_is_the_training_feature_on_soundfont_notes(tmp_path, rate):
             voiced |= (t > start + 0.05) & (t < end)
         diff = level[index[ok]][voiced] - feature[ok][voiced]
         assert voiced.sum() > 200
-        assert np.abs(diff).max() < 0.5, (inst.name, rate, np.abs(diff).max())
-        if rate == td.SR:  # the very samples: only float32 rounding remains
-            assert np.abs(diff).max() < 0.01
+        print(f"{inst.name} at {rate} Hz: {voiced.sum()} voiced frames, largest difference {np.abs(diff).max():.4f} dB")
+        assert np.abs(diff).max() < 0.5, (inst.name, rate, np.abs(diff).max())  # the bar
+        # measured: 0.0000 dB at 32 kHz (the very samples, float32 input), 0.006 dB at 48 kHz (resampled)
+        assert np.abs(diff).max() < (0.001 if rate == td.SR else 0.05)
 
 
 @needs_soundfont

@@ -138,6 +138,7 @@ def test_picture_script_makes_the_committed_pictures(tmp_path):
     names |= {"neural_flute_heldout.png", "neural_violin_heldout.png"}  # docs/make_neural_images.py, run by it too
     names |= {"live_session.png"}  # docs/make_live_image.py, run by it too
     names |= {"serve.png"}  # docs/make_serve_image.py, run by it too
+    names |= {"transfer_spectrograms.png"}  # docs/make_transfer_examples.py, run by it too
     assert names == {p.name for p in (ROOT / "docs" / "images").glob("*.png")}  # every picture comes from it
     made = make_images.make("saw_chord", *make_images.PICTURES["saw_chord"], folder=tmp_path)  # the quick one
     assert sorted(p.name for p in made) == ["saw_chord_graph.png", "saw_chord_spectrogram.png"]

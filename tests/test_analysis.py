@@ -154,6 +154,19 @@ def test_loudness_of_a_sine_and_of_silence():
     assert n.latency == 1536  # half of 64 ms at 48 kHz
 
 
+@pytest.mark.parametrize("block", [1, 3, 96, 4096])
+def test_loudness_is_the_same_whatever_the_block_size(block):
+    """A frame is analysed at each block's end (at most every hop_ms): after the same samples the
+    level is the same, from blocks of 1 (a frame every 96) to 4096."""
+    n, ins, outs = node("analysis.loudness", block=block)
+    t = np.arange(3 * 4096) / 48000.0
+    audio = (0.25 * np.sin(2 * np.pi * 440.0 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3.0 * t)))[None].astype(np.float32)
+    level = stream(n, ins, outs, audio, block, "out")[0]
+    ref, rins, routs = node("analysis.loudness", block=3 * 4096)
+    expected = stream(ref, rins, routs, audio, 3 * 4096, "out")[0, -1]
+    assert level[-1] == pytest.approx(expected, abs=1e-6)
+
+
 def train_ddsp():
     spec = importlib.util.spec_from_file_location("train_ddsp", ROOT / "examples" / "train" / "train_ddsp.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]

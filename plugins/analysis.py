@@ -143,7 +143,7 @@ def _pitch_block(
             held[lane, 2] = 0.0
             continue
         period, score = _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd)
-        found = score < voicing
+        found = score < (1.5 * voicing if held[lane, 2] > 0.5 else voicing)  # hysteresis: no flicker
         held[lane, 1] = min(1.0, max(0.0, 1.0 - score))
         held[lane, 2] = 1.0 if found else 0.0
         if found:  # unvoiced frames keep the last pitch, so a fade-out does not glide
@@ -159,8 +159,8 @@ class PitchTracker(Node):
     ``1 / min_hz``. The first dip of YIN's cumulative-mean-normalised difference below
     ``threshold`` is the period (when none is, the first dip within 0.05 of the lowest), refined
     by a parabola. ``confidence`` is 1 minus the difference at that dip (1: perfectly periodic);
-    a frame is ``voiced`` when the difference is below ``voicing`` and the frame's level above
-    ``floor_db``. An unvoiced frame keeps the last ``f0``, so a fade-out does not glide. The
+    a frame is ``voiced`` when the difference is below ``voicing`` (1.5 x ``voicing`` while the
+    frame before was voiced: a held note does not flicker) and the frame's level above ``floor_db``. An unvoiced frame keeps the last ``f0``, so a fade-out does not glide. The
     latency declared is three quarters of ``1 / min_hz`` (15 ms at 50 Hz): the middle of the
     span a period between the shortest and the longest is measured on.
     """

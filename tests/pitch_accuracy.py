@@ -65,7 +65,7 @@ def to_rate(audio: np.ndarray, sr: int) -> np.ndarray:
     return resample_poly(audio, RATE // g, sr // g)
 
 
-def score(out: dict[str, np.ndarray], segments: list) -> dict[str, float]:
+def score(out: dict[str, np.ndarray], segments: list) -> dict:
     """Gross errors and voicing agreement of one recording's tracking against its segments."""
     t = out["time"]
     ref = np.full(t.size, np.nan)  # nan: not scored
@@ -82,10 +82,11 @@ def score(out: dict[str, np.ndarray], segments: list) -> dict[str, float]:
         "scored": int(scored.sum()),
         "agree": int((said[scored] == voiced_ref[scored]).sum()),
         "median_cents": float(np.median(cents)) if cents.size else 0.0,
+        "cents": cents,
     }
 
 
-def evaluate(workdir: Path, **params) -> dict[str, dict[str, float]]:
+def evaluate(workdir: Path, **params) -> dict[str, dict]:
     """Score every recording of the set (made in ``workdir``)."""
     return {
         name: score(track(to_rate(audio, sr), **params), segments)
@@ -93,7 +94,7 @@ def evaluate(workdir: Path, **params) -> dict[str, dict[str, float]]:
     }
 
 
-def table(results: dict[str, dict[str, float]]) -> str:
+def table(results: dict[str, dict]) -> str:
     """The results as a Markdown table, with a total row."""
     lines = [
         "| recording | voiced frames | gross errors | GPE % | median error (cents) | voicing accuracy % |",
@@ -109,11 +110,11 @@ def table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def total(results: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The counts summed over recordings (median error: the largest of the recordings')."""
+def total(results: dict[str, dict]) -> dict:
+    """The counts summed over recordings, and the median error over all their voiced frames."""
     keys = ("voiced_frames", "gross", "octave", "scored", "agree")
-    summed: dict[str, float] = {k: sum(r[k] for r in results.values()) for k in keys}
-    summed["median_cents"] = max(r["median_cents"] for r in results.values() if r["voiced_frames"])
+    summed: dict = {k: sum(r[k] for r in results.values()) for k in keys}
+    summed["median_cents"] = float(np.median(np.concatenate([r["cents"] for r in results.values()])))
     return summed
 
 

@@ -160,7 +160,8 @@ class PitchTracker(Node):
     ``threshold`` is the period (when none is, the first dip within 0.05 of the lowest), refined
     by a parabola. ``confidence`` is 1 minus the difference at that dip (1: perfectly periodic);
     a frame is ``voiced`` when the difference is below ``voicing`` (1.5 x ``voicing`` while the
-    frame before was voiced: a held note does not flicker) and the frame's level above ``floor_db``. An unvoiced frame keeps the last ``f0``, so a fade-out does not glide. The
+    frame before was voiced: a held note does not flicker) and the frame's level above
+    ``floor_db``. An unvoiced frame keeps the last ``f0``, so a fade-out does not glide. The
     latency declared is three quarters of ``1 / min_hz`` (15 ms at 50 Hz): the middle of the
     span a period between the shortest and the longest is measured on.
     """
@@ -199,23 +200,25 @@ class PitchTracker(Node):
         outs["f0"] = Output(rate=Rate.CONTROL, span=(self.min_hz, self.max_hz), unit="Hz", doc=outs["f0"].doc)
         return outs
 
-    def _geometry(self, sample_rate: float) -> tuple[int, float, int, int, int]:
-        """(decimation factor, analysis rate, window, shortest and longest period in samples)."""
+    def _geometry(self, sample_rate: float) -> tuple[int, float, int, int]:
+        """(decimation factor, analysis rate, shortest and longest period in analysis samples);
+        the window compared is as long as the longest period."""
         factor = max(1, round(sample_rate / ANALYSIS_HZ))
         rate = sample_rate / factor
-        tau_max = math.ceil(rate / self.min_hz)
-        tau_min = max(2, math.floor(rate / max(self.max_hz, self.min_hz * 1.5)))
-        return factor, rate, tau_max, tau_min, tau_max
+        return factor, rate, max(2, math.floor(rate / self.max_hz)), math.ceil(rate / self.min_hz)
 
     def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
-        _, _, win, _, tau_max = self._geometry(sample_rate)
-        return 8 * (lanes * 2 * (win + tau_max) + 2 * (tau_max + 1))
+        tau_max = self._geometry(sample_rate)[3]
+        return 8 * (lanes * 4 * tau_max + 2 * (tau_max + 1))
 
     def prepare(self, ctx: PrepareContext) -> None:
         from scipy.signal import butter  # prepare runs on the control thread
 
+        if self.max_hz < 1.5 * self.min_hz:
+            raise ValueError(f"max_hz ({self.max_hz:g}) must be at least 1.5 x min_hz ({self.min_hz:g})")
         sr = float(ctx.sample_rate)
-        self.factor, self.rate, self.win, self.tau_min, self.tau_max = self._geometry(sr)
+        self.factor, self.rate, self.tau_min, self.tau_max = self._geometry(sr)
+        self.win = self.tau_max
         if self.factor > 1:  # anti-alias below the analysis Nyquist
             self.sos = np.ascontiguousarray(butter(8, 0.45 * self.rate, btype="lowpass", fs=sr, output="sos"))
         else:

@@ -275,3 +275,16 @@ in = "sum"
     first_pitch = int(np.argmax(f0 > 0))
     first_sum = int(np.argmax(np.array(sums) > 200.0))
     assert first_sum - first_pitch == 3
+
+
+def test_a_pitch_range_too_narrow_is_a_located_error(tmp_path):
+    patch = tmp_path / "narrow.toml"
+    patch.write_text(
+        'schema = 1\n[nodes.mic]\ntype = "io.input"\nchannels = 1\n[nodes.pitch]\ntype = "analysis.pitch"\n'
+        'in = "mic"\nmin_hz = 500.0\nmax_hz = 600.0\n[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "pitch.f0"\n'
+    )
+    with pytest.raises(ng.PatchError) as err:
+        ng.Engine(ng.load_patch(patch))
+    (problem,) = err.value.problems
+    assert (problem.code, problem.line, problem.path) == ("NG117", 5, "nodes.pitch")
+    assert "max_hz (600) must be at least 1.5 x min_hz (500)" in problem.message

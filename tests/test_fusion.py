@@ -246,3 +246,44 @@ def test_midi_voices_fused_follows_notes_bends_and_live_settings():
     (fused, fused_voices), (plain, plain_voices) = results
     assert fused_voices == plain_voices and max(fused_voices) >= 3
     np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["mix1_kernel", "mix2_kernel", "copy_kernel"])
+def test_kernels_fill_a_control_input_once_not_a_block_of_frames(name):
+    """A mix into a control-rate input (one column) is fused with a block's ``frames``: the kernel
+    must write that one column only (it wrote ``frames`` columns past it into the slab, which
+    the fuzzer met as a crash once control outputs were mapped onto control inputs)."""
+    from neuralgraph._nodes import kernels
+
+    slab = np.zeros((1, 64), np.float32)
+    out = slab[:, :1]  # the control input's buffer, with other signals after it
+    src = np.full((1, 1), 2.0, np.float32)
+    args = {
+        "mix1_kernel": (np.float32(0.5), src, np.float32(3.0), np.float32(1.0)),
+        "mix2_kernel": (np.float32(0.5), src, np.float32(3.0), np.float32(1.0), src, np.float32(1.0), np.float32(0.0)),
+        "copy_kernel": (src,),
+    }[name]
+    getattr(kernels, name)(*args, out, 64)
+    assert out[0, 0] == {"mix1_kernel": 7.5, "mix2_kernel": 9.5, "copy_kernel": 2.0}[name]
+    assert not slab[0, 1:].any()
+
+
+def test_a_control_output_mapped_onto_a_control_input_renders_fused_as_unfused():
+    """analysis.loudness (a control output) mapped onto a shelf's gain (a control input): the
+    fused mix fills one value, and the render equals the unfused one."""
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "mic": {"type": "osc.saw", "freq": 110.0},
+                "level": {"type": "analysis.loudness", "in": "mic"},
+                "eq": {"type": "filter.highshelf", "in": "mic", "gain_db": {"from": "level", "range": [-12.0, 6.0]}},
+                "out": {"type": "io.output", "channels": 1, "in": "eq"},
+            },
+        }
+    )
+    fused, engine = render(patch, fuse=True, blocks=100)
+    plain, plain_engine = render(patch, fuse=False, blocks=100)
+    assert any("eq.gain_db (mix)" in name for name in fused_names(engine)) and not fused_names(plain_engine)
+    assert engine.faults() == []
+    np.testing.assert_allclose(fused, plain, rtol=0, atol=2e-6)

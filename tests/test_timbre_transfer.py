@@ -4,6 +4,8 @@ and live on the real JACK server (tests/transfer_checks.py)."""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +15,14 @@ import pytest
 import soundfile as sf
 from audio_server import require_jack, run_check
 from melody import NOTES, autocorrelation_f0, level_db, melody
+from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 48000
 PATCHES = ["transfer_violin", "transfer_flute"]
+_spec = importlib.util.spec_from_file_location("make_pitch_set", Path(__file__).parent / "data" / "make_pitch_set.py")
+make_pitch_set = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(make_pitch_set)  # type: ignore[union-attr]
 
 
 def render(patch: str, tmp_path: Path, *extra: str) -> tuple[np.ndarray, np.ndarray]:
@@ -107,3 +113,47 @@ def test_the_violin_transfer_runs_in_real_time_on_jack():
     assert r["freq"] == pytest.approx(220.0, rel=0.012), r  # 20 cents
     assert r["level_db"] > -40.0, r
     assert r["xruns"] <= r["idle_xruns"] + 1, r  # +1: the two counters are read a moment apart
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_a_monotone_voice_comes_out_of_the_flute_an_octave_up(tmp_path):
+    """espeak-ng speaking on one pitch (measured by the generator's own harmonic-sum method, not by
+    analysis.pitch) through transfer_flute.toml with pitch.octave = 1: where the voice is voiced,
+    the flute plays twice its pitch."""
+    audio, sr = make_pitch_set.espeak(make_pitch_set.WORDS, "mono", tmp_path, 140)
+    pitch, segments = make_pitch_set.monotone_truth(audio, sr, 140)
+    g = np.gcd(RATE, sr)
+    src = tmp_path / "voice.wav"
+    sf.write(str(src), resample_poly(audio, RATE // g, sr // g).astype(np.float32), RATE)
+    out = tmp_path / "flute.wav"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neuralgraph",
+            "render",
+            str(ROOT / "graphs" / "transfer_flute.toml"),
+            "--input",
+            str(src),
+            "-o",
+            str(out),
+            "--set",
+            "pitch.octave=1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    y = sf.read(str(out), dtype="float64", always_2d=True)[0].mean(axis=1)
+    voiced = np.zeros(y.size, bool)
+    for start, end, _ in segments:
+        voiced[int(start * RATE) : int(end * RATE)] = True
+    errors = [
+        abs(1200 * np.log2(max(autocorrelation_f0(y[a:b], RATE, lo=150.0), 1e-3) / (2 * pitch)))
+        for a, b in frames(y.size)
+        if voiced[a:b].all()
+    ]
+    print(f"{len(errors)} voiced frames, error percentiles 50/90/99: {np.percentile(errors, [50, 90, 99]).round(1)}")
+    assert len(errors) > 50
+    assert np.median(errors) <= 20.0, np.percentile(errors, [50, 90])
+    assert np.mean(np.array(errors) > 50.0) < 0.05, np.percentile(errors, [50, 90, 99])

@@ -37,7 +37,6 @@ import numpy as np
 import soundfile as sf
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-ESPEAK_DATA = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
 SR = 32000
 NOTE_S, GAP_S = 0.8, 0.9
 #: (name, General MIDI program 1-based, MIDI notes): none of them in the decoders' training.
@@ -101,18 +100,25 @@ def soundfont_notes(program: int, notes: tuple[int, ...], workdir: Path) -> tupl
     return audio.mean(axis=1), segments
 
 
+def espeak_data() -> Path:
+    """espeak-ng's data folder, as ``espeak-ng --version`` reports it ("... Data at: PATH")."""
+    version = subprocess.run(["espeak-ng", "--version"], check=True, capture_output=True, text=True).stdout
+    return Path(version.split("Data at:")[1].strip())
+
+
 def _espeak_data(workdir: Path, base_hz: int) -> Path:
     """A copy of espeak-ng's data folder (symlinks) with a monotone voice variant ``mono``."""
+    source = espeak_data()
     root = workdir / f"espeak{base_hz}"
     data = root / "espeak-ng-data"
     (data / "voices" / "!v").mkdir(parents=True)
-    for item in ESPEAK_DATA.iterdir():
+    for item in source.iterdir():
         if item.name != "voices":
             (data / item.name).symlink_to(item)
-    for item in (ESPEAK_DATA / "voices").iterdir():
+    for item in (source / "voices").iterdir():
         if item.name != "!v":
             (data / "voices" / item.name).symlink_to(item)
-    for item in (ESPEAK_DATA / "voices" / "!v").iterdir():
+    for item in (source / "voices" / "!v").iterdir():
         (data / "voices" / "!v" / item.name).symlink_to(item)
     (data / "voices" / "!v" / "mono").write_text(
         f"language en\nname mono\npitch {base_hz} {base_hz}\nflutter 0\nintonation 0\n"

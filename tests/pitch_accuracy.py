@@ -9,7 +9,8 @@ compared with the truth at that time, on the frames the generator scored:
 - **voicing decision accuracy**: the share of all scored frames (voiced and unvoiced) where the
   ``voiced`` output agrees with the reference.
 
-    python tests/pitch_accuracy.py          # prints the table (needs fluidsynth, espeak-ng)
+    python tests/pitch_accuracy.py                  # prints the table (needs fluidsynth, espeak-ng)
+    python tests/pitch_accuracy.py threshold=0.2    # the same with other analysis.pitch parameters
 """
 
 from __future__ import annotations

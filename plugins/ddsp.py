@@ -86,7 +86,7 @@ class HarmonicSynth(Node):
         self.amps = np.zeros((ctx.lanes, self.count), np.float64)
         self.prev = np.zeros((ctx.lanes, self.count), np.float64)
         self.phase = np.zeros(ctx.lanes, np.float64)
-        self.columns = [(f"amp_{k + 1}", self.amps[:, k:k + 1]) for k in range(self.count)]
+        self.columns = [(f"amp_{k + 1}", self.amps[:, k : k + 1]) for k in range(self.count)]
         self.active = _active_flags(ctx)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
@@ -145,8 +145,10 @@ class FilteredNoise(Node):
     out = Output(span=(-1.0, 1.0), doc="The shaped noise.")
 
     def inputs(self) -> Mapping[str, Input]:
-        return {f"band_{k}": Input(init=0.0, min=0.0, rate=Rate.CONTROL, doc=f"RMS level of band {k}.")
-                for k in range(1, self.bands + 1)}
+        return {
+            f"band_{k}": Input(init=0.0, min=0.0, rate=Rate.CONTROL, doc=f"RMS level of band {k}.")
+            for k in range(1, self.bands + 1)
+        }
 
     def prepare(self, ctx: PrepareContext) -> None:
         from scipy.signal import butter, sosfilt  # prepare runs on the control thread
@@ -172,7 +174,7 @@ class FilteredNoise(Node):
         self.prev = np.zeros((ctx.lanes, n), np.float64)
         self.state = np.zeros((ctx.lanes, n, 2, 2), np.float64)
         self.white = np.zeros((ctx.lanes, ctx.block_size), np.float64)
-        self.columns = [(f"band_{k + 1}", self.gains[:, k:k + 1]) for k in range(n)]
+        self.columns = [(f"band_{k + 1}", self.gains[:, k : k + 1]) for k in range(n)]
         self.active = _active_flags(ctx)
         self.rng = np.random.default_rng(self.seed)
 

@@ -32,6 +32,16 @@ def gather(src: np.ndarray, perm: np.ndarray, dst: np.ndarray) -> None:  # pragm
         dst[i] = src[perm[i]]
 
 
+@njit(cache=True, nogil=True)
+def shift_back(ring: np.ndarray, src: int, n: int) -> None:  # pragma: no cover - compiled
+    """ring[..., :n] = ring[..., src:src + n], front to back (safe when the two overlap). numpy's
+    copyto makes a temporary copy of an overlapping (lanes, K, n) source: an array per call."""
+    for lane in range(ring.shape[0]):
+        for k in range(ring.shape[1]):
+            for i in range(n):
+                ring[lane, k, i] = ring[lane, k, src + i]
+
+
 def canonical(arr: np.ndarray, feat: int | None, time: int | None) -> np.ndarray:
     """A ``(lanes, K, T)`` view of a lane-first ``arr``; every other axis must have size 1."""
     keep = sorted({0} | {a for a in (feat, time) if a is not None})

@@ -54,6 +54,7 @@ from .onnx_buffers import (
     load_value,
     per_call_shape,
     probe_output_shapes,
+    shift_back,
     write_scaled,
 )
 from .onnx_mapping import MappingError, ModelMap, TensorMap, build_map, port_name  # noqa: F401 - re-exported
@@ -88,19 +89,44 @@ class OnnxModel(Node):
     type_name = "onnx.model"
     bypass = "thru"
     model = Param(init="", kind=str, path=True, live=False, doc="The .onnx file, relative to the patch.")
-    rate = Param(init="block", kind=str, choices=RATES, live=False,
-                 doc="block: control ports, one call per block; stream: audio, one call per block; "
-                     "frame: audio in frames of frame_size (adds frame_size samples of latency).")
-    frame_size = Param(init=0, kind=int, min=0, max=65536, live=False,
-                       doc="Samples per call for rate = frame, the hop (0: the model's static window - context).")
-    context = Param(init=0, kind=int, min=0, max=1 << 20, live=False,
-                    doc="Look-behind samples from earlier calls, prepended to each audio window (frame, stream).")
-    tensors = Param(init={}, kind=dict, live=False,
-                    doc="Per-tensor mapping, [nodes.X.tensors.NAME]: role, batch_axis, time_axis, feature_axis, "
-                        "select, output, init, value, interpolate, scale, offset (docs/neural.md).")
-    worker = Param(init=False, kind=bool, live=False,
-                   doc="Run the model on a worker thread (block and stream rates): one block of latency; "
-                       "a late result holds the last control values (block) or plays silence (stream).")
+    rate = Param(
+        init="block",
+        kind=str,
+        choices=RATES,
+        live=False,
+        doc="block: control ports, one call per block; stream: audio, one call per block; "
+        "frame: audio in frames of frame_size (adds frame_size samples of latency).",
+    )
+    frame_size = Param(
+        init=0,
+        kind=int,
+        min=0,
+        max=65536,
+        live=False,
+        doc="Samples per call for rate = frame, the hop (0: the model's static window - context).",
+    )
+    context = Param(
+        init=0,
+        kind=int,
+        min=0,
+        max=1 << 20,
+        live=False,
+        doc="Look-behind samples from earlier calls, prepended to each audio window (frame, stream).",
+    )
+    tensors = Param(
+        init={},
+        kind=dict,
+        live=False,
+        doc="Per-tensor mapping, [nodes.X.tensors.NAME]: role, batch_axis, time_axis, feature_axis, "
+        "select, output, init, value, interpolate, scale, offset (docs/neural.md).",
+    )
+    worker = Param(
+        init=False,
+        kind=bool,
+        live=False,
+        doc="Run the model on a worker thread (block and stream rates): one block of latency; "
+        "a late result holds the last control values (block) or plays silence (stream).",
+    )
 
     @staticmethod
     def inspector() -> Any:
@@ -136,8 +162,9 @@ class OnnxModel(Node):
             rate = Rate.CONTROL if tm.role == "control" else Rate.AUDIO
             self._in_decls[port] = Input(init=0.0, rate=rate, doc=f"Model input {tm.name}[{k}] ({tm.role}).")
         for port, tm, k in self.map.out_ports():
-            self._out_decls[port] = Output(rate=Rate.CONTROL if block else Rate.AUDIO,
-                                           doc=f"Model output {tm.name}[{k}] ({tm.role}).")
+            self._out_decls[port] = Output(
+                rate=Rate.CONTROL if block else Rate.AUDIO, doc=f"Model output {tm.name}[{k}] ({tm.role})."
+            )
 
     def inputs(self) -> Mapping[str, Input]:
         return self._in_decls
@@ -154,8 +181,9 @@ class OnnxModel(Node):
         total = 0
         for tm in self.map.inputs + self.map.outputs:
             size = math.prod(d or (window if a == tm.time_axis else 1) for a, d in enumerate(tm.tensor.shape))
-            total += 8 * size * lanes * (2 if self.worker else 1) + (8 * lanes * window * tm.features
-                                                                      if tm.role == "audio" else 0)
+            total += 8 * size * lanes * (2 if self.worker else 1) + (
+                8 * lanes * window * tm.features if tm.role == "audio" else 0
+            )
         return total
 
     # ---- prepare: arrays and bindings, made once ----------------------------------------------
@@ -173,21 +201,31 @@ class OnnxModel(Node):
         window = self.window = hop + self.context
         if self.rate == "stream" and mm.window is not None and mm.window != window:
             what = f"the block size is {ctx.block_size}" + (f" (+ context {self.context})" if self.context else "")
-            raise ValueError(f"model {self.model!r} has a static time axis of {mm.window} samples but {what}; "
-                             f"export it with a dynamic time axis")
+            raise ValueError(
+                f"model {self.model!r} has a static time axis of {mm.window} samples but {what}; "
+                f"export it with a dynamic time axis"
+            )
         self.latency = hop if self.rate == "frame" else (ctx.block_size if self.worker else 0)
         calls = lanes if mm.batched else 1
         shapes = {tm.name: per_call_shape(tm, calls, mm.batched, window) for tm in mm.inputs}
-        values = {tm.name: load_value(tm.value if tm.role == "constant" else tm.init, ctx.patch_dir, tm)
-                  for tm in mm.inputs if tm.role in ("constant", "state")}
+        values = {
+            tm.name: load_value(tm.value if tm.role == "constant" else tm.init, ctx.patch_dir, tm)
+            for tm in mm.inputs
+            if tm.role in ("constant", "state")
+        }
         shapes.update(probe_output_shapes(session, mm, shapes, values, self.model, self.signature))
         # State is shared by both slots of a worker (only the worker thread touches it then).
         lead = [] if mm.batched else [lanes]
-        shared = {tm.name: np.zeros(lead + shapes[tm.name], tm.tensor.dtype)
-                  for tm in mm.inputs + mm.outputs if tm.role == "state"}
+        shared = {
+            tm.name: np.zeros(lead + shapes[tm.name], tm.tensor.dtype)
+            for tm in mm.inputs + mm.outputs
+            if tm.role == "state"
+        }
         self.states = [(shared[tm.name], shared[tm.partner]) for tm in mm.inputs if tm.role == "state"]
         self.values = [(tm, values[tm.name]) for tm in mm.inputs if tm.role in ("constant", "state")]
-        outs = {tm.name: self._out_plan(tm, shapes[tm.name], lanes) for tm in mm.outputs if tm.role in ("audio", "control")}
+        outs = {
+            tm.name: self._out_plan(tm, shapes[tm.name], lanes) for tm in mm.outputs if tm.role in ("audio", "control")
+        }
         alias = self._own_outputs(outs, shapes, lanes) if not self.worker else {}
         self.outs = list(outs.values())
         self._run, self._handle = fast_runner(session)
@@ -200,40 +238,61 @@ class OnnxModel(Node):
         audio = [tm for tm in mm.inputs if tm.role == "audio"]
         self.direct_in = not self.context and not self.worker  # samples cast straight into the tensors
         ring_len = hop if self.direct_in else 2 * (self.context + hop)
-        self.rings = {tm.name: (slot.views[tm.name] if self.direct_in else
-                                np.zeros((lanes, tm.features, ring_len), np.float32)) for tm in audio}
+        self.rings = {
+            tm.name: (slot.views[tm.name] if self.direct_in else np.zeros((lanes, tm.features, ring_len), np.float32))
+            for tm in audio
+        }
         self.ring_len = ring_len
-        self.ring_in = [(port, self.rings[tm.name][:, k, :], tm.scale, tm.offset)
-                        for port, tm, k in mm.in_ports() if tm.role == "audio"]
+        for ring in self.rings.values() if self.context else ():
+            shift_back(ring, 0, 0)  # compiled (or loaded from numba's cache) here, not in a block
+        self.ring_in = [
+            (port, self.rings[tm.name][:, k, :], tm.scale, tm.offset)
+            for port, tm, k in mm.in_ports()
+            if tm.role == "audio"
+        ]
         self.ring_copies = [] if self.direct_in else [(self.rings[tm.name], slot.views[tm.name]) for tm in audio]
-        self.control_in = [(port, slot.views[tm.name][:, k, :], tm.scale, tm.offset)
-                           for port, tm, k in mm.in_ports() if tm.role == "control"]
+        self.control_in = [
+            (port, slot.views[tm.name][:, k, :], tm.scale, tm.offset)
+            for port, tm, k in mm.in_ports()
+            if tm.role == "control"
+        ]
         self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs if not o.direct]
         self._plan_ins = self._plan_outs = None  # set by bind()
         self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
         if self.owned is not None:
-            self.owned_copies = [(dst, outs[name].source(slot.views[name]) if k is None else
-                                  outs[name].source(slot.views[name])[:, k, :]) for dst, name, k in self.owned_copies]
+            self.owned_copies = [
+                (
+                    dst,
+                    outs[name].source(slot.views[name]) if k is None else outs[name].source(slot.views[name])[:, k, :],
+                )
+                for dst, name, k in self.owned_copies
+            ]
         for i in range(PREWARM_CALLS):
             self._run(self.bindings[i % len(self.bindings)], None)
         if self.worker:
             self.late_blocks = 0
             self.dropped_blocks = 0
-            self._worker = _Worker(self._run, [[self._handle(b) for b in s.bindings] for s in self.slots], self.states,
-                                   poll=0.25 * ctx.block_size / ctx.sample_rate)
+            self._worker = _Worker(
+                self._run,
+                [[self._handle(b) for b in s.bindings] for s in self.slots],
+                self.states,
+                poll=0.25 * ctx.block_size / ctx.sample_rate,
+            )
         self.reset()
-
 
     def _out_plan(self, tm: TensorMap, shape: list[int], lanes: int) -> TensorOut:
         frames = 1 if tm.time_axis is None else shape[tm.time_axis]
         if self.rate == "block" and frames != 1:
-            raise ValueError(f"model {self.model!r}: output {tm.name!r} has {frames} frames per call; rate "
-                             f"'block' takes one (use rate 'stream' or 'frame')")
+            raise ValueError(
+                f"model {self.model!r}: output {tm.name!r} has {frames} frames per call; rate "
+                f"'block' takes one (use rate 'stream' or 'frame')"
+            )
         start = self.context if self.context and frames == self.window else 0
         return TensorOut(tm, frames, self.hop, start, lanes, direct=not self.worker)
 
-    def _own_outputs(self, outs: dict[str, TensorOut], shapes: dict[str, list[int]], lanes: int
-                     ) -> dict[str, np.ndarray]:
+    def _own_outputs(
+        self, outs: dict[str, TensorOut], shapes: dict[str, list[int]], lanes: int
+    ) -> dict[str, np.ndarray]:
         """The port buffers, (ports, lanes, block width) in one array the plan uses directly
         (:meth:`output_buffers`). At block and stream rates a float32 output whose memory order
         matches is bound onto it, so the call writes the ports with no copy; others (and every
@@ -251,10 +310,15 @@ class OnnxModel(Node):
             if tm.role not in ("audio", "control"):
                 continue
             n = len(tm.ports())
-            block = self.owned[j:j + n]
+            block = self.owned[j : j + n]
             out = outs[tm.name]
-            if (self.rate != "frame" and n == tm.features and out.direct and out.start == 0
-                    and self._same_order(tm, shapes[tm.name], lanes)):
+            if (
+                self.rate != "frame"
+                and n == tm.features
+                and out.direct
+                and out.start == 0
+                and self._same_order(tm, shapes[tm.name], lanes)
+            ):
                 alias[tm.name] = block
             elif n == tm.features and self.rate != "frame" and not out.direct and not out.resample:
                 out.hop = block.transpose(1, 0, 2)  # the cast (and scale) writes the ports themselves
@@ -265,13 +329,19 @@ class OnnxModel(Node):
                 self.owned_copies.extend((block[i], tm.name, k) for i, k in enumerate(tm.select))
             j += n
         self._gather = None
-        if self.rate != "frame" and len(bulk) > 1 and len(bulk) == len(self.owned_copies) and not alias \
-                and all(direct for _, _, direct in bulk):
+        if (
+            self.rate != "frame"
+            and len(bulk) > 1
+            and len(bulk) == len(self.owned_copies)
+            and not alias
+            and all(direct for _, _, direct in bulk)
+        ):
             alias = self._gather_outputs(bulk, shapes, lanes)
         return alias
 
-    def _gather_outputs(self, bulk: list[tuple[TensorMap, int, bool]], shapes: dict[str, list[int]], lanes: int
-                        ) -> dict[str, np.ndarray]:
+    def _gather_outputs(
+        self, bulk: list[tuple[TensorMap, int, bool]], shapes: dict[str, list[int]], lanes: int
+    ) -> dict[str, np.ndarray]:
         """Several float32 outputs that each need a transposed copy (lanes as the batch, K > 1)
         are bound side by side in one flat array, and one compiled gather with a permutation made
         here fills every port: one call per block instead of one transposed copy per tensor."""
@@ -282,11 +352,13 @@ class OnnxModel(Node):
         perm = np.empty(self.owned.shape, np.intp)
         alias, offset = {}, 0
         for (tm, j, _), size in zip(bulk, sizes):
-            alias[tm.name] = flat[offset:offset + size]
-            ids = index[offset:offset + size].reshape(lead + shapes[tm.name])
+            alias[tm.name] = flat[offset : offset + size]
+            ids = index[offset : offset + size].reshape(lead + shapes[tm.name])
             feat, time = lane_axes(tm, self.map.batched)
-            np.copyto(perm[j:j + tm.features].transpose(1, 0, 2),
-                      canonical(lane_first(ids, tm, self.map.batched), feat, time))
+            np.copyto(
+                perm[j : j + tm.features].transpose(1, 0, 2),
+                canonical(lane_first(ids, tm, self.map.batched), feat, time),
+            )
             offset += size
         self._gather = (flat, perm.reshape(-1), self.owned.reshape(-1))
         gather(*self._gather)  # compiled (or loaded from numba's cache) here, not in the first block
@@ -294,8 +366,19 @@ class OnnxModel(Node):
         return alias
 
     def _same_order(self, tm: TensorMap, shape: list[int], lanes: int) -> bool:
-        labels = [("L" if a == tm.batch_axis and self.map.batched else "K" if a == tm.feature_axis else
-                   "T" if a == tm.time_axis else "1", d) for a, d in enumerate(shape)]
+        labels = [
+            (
+                "L"
+                if a == tm.batch_axis and self.map.batched
+                else "K"
+                if a == tm.feature_axis
+                else "T"
+                if a == tm.time_axis
+                else "1",
+                d,
+            )
+            for a, d in enumerate(shape)
+        ]
         if not self.map.batched:
             labels = [("L", lanes)] + labels
         ours = [name for name, d in labels if d > 1]
@@ -322,9 +405,15 @@ class OnnxModel(Node):
         direct: dict[str, np.ndarray] = {}
         for port, tm, _ in mm.in_ports():
             arr = ins[port]
-            if (tm.features == 1 and tm.tensor.dtype == np.float32 and tm.scale == 1.0 and tm.offset == 0.0
-                    and arr.dtype == np.float32 and arr.flags.c_contiguous
-                    and arr.shape == (self.lanes, self.hop if tm.role == "audio" else 1)):
+            if (
+                tm.features == 1
+                and tm.tensor.dtype == np.float32
+                and tm.scale == 1.0
+                and tm.offset == 0.0
+                and arr.dtype == np.float32
+                and arr.flags.c_contiguous
+                and arr.shape == (self.lanes, self.hop if tm.role == "audio" else 1)
+            ):
                 direct[tm.name] = arr
         if not direct:
             return
@@ -338,7 +427,7 @@ class OnnxModel(Node):
                     if not mm.batched and tm.role != "constant":
                         arr = arr[lane]
                 elif not mm.batched:
-                    arr = arr[lane:lane + 1].reshape(self.slots[0].storage[tm.name][lane].shape)
+                    arr = arr[lane : lane + 1].reshape(self.slots[0].storage[tm.name][lane].shape)
                 else:
                     arr = arr.reshape(self.slots[0].storage[tm.name].shape)
                 bind = ours.bind_input if tm.is_input else ours.bind_output
@@ -346,12 +435,16 @@ class OnnxModel(Node):
             bindings.append(ours)
         self._plan_io = bindings
         self._plan_bindings = [self._handle(b) for b in bindings]
-        self._plan_control = [c for c, (port, tm, _) in zip(self.control_in, [x for x in mm.in_ports()
-                                                                                if x[1].role == "control"])
-                              if tm.name not in direct]
-        self._plan_ring = [r for r, (port, tm, _) in zip(self.ring_in, [x for x in mm.in_ports()
-                                                                         if x[1].role == "audio"])
-                           if tm.name not in direct]
+        self._plan_control = [
+            c
+            for c, (port, tm, _) in zip(self.control_in, [x for x in mm.in_ports() if x[1].role == "control"])
+            if tm.name not in direct
+        ]
+        self._plan_ring = [
+            r
+            for r, (port, tm, _) in zip(self.ring_in, [x for x in mm.in_ports() if x[1].role == "audio"])
+            if tm.name not in direct
+        ]
         self._plan_ins = ins
 
     def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
@@ -373,7 +466,7 @@ class OnnxModel(Node):
             c = self.context
             if c:
                 for ring in self.rings.values():
-                    np.copyto(ring[:, :, :c], ring[:, :, wp - c:wp])
+                    shift_back(ring, wp - c, c)
             self.wp = c
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
@@ -389,7 +482,7 @@ class OnnxModel(Node):
         if self.ring_in:  # stream: the block's samples after the context
             wp = self.wp
             for port, ring, scale, offset in self._plan_ring if plan else self.ring_in:
-                write_scaled(ring[:, wp:wp + frames], ins[port], scale, offset)
+                write_scaled(ring[:, wp : wp + frames], ins[port], scale, offset)
             self.wp = wp + frames
         if plan:
             self._call(ins, self._plan_control, self._plan_bindings)
@@ -411,13 +504,13 @@ class OnnxModel(Node):
             n = min(hop - pos, frames - done)
             wp = self.wp
             for port, ring, scale, offset in self.ring_in:
-                write_scaled(ring[:, wp:wp + n], ins[port][:, done:done + n], scale, offset)
+                write_scaled(ring[:, wp : wp + n], ins[port][:, done : done + n], scale, offset)
             if outs is self._plan_outs:  # one copy per tensor into the node's own port buffers
                 for dst, src in self.owned_copies:
-                    dst[..., done:done + n] = src[..., pos:pos + n]
+                    dst[..., done : done + n] = src[..., pos : pos + n]
             else:
                 for port, src in self.out_srcs:
-                    outs[port][:, done:done + n] = src[:, pos:pos + n]
+                    outs[port][:, done : done + n] = src[:, pos : pos + n]
             pos += n
             done += n
             self.wp = wp + n
@@ -496,8 +589,13 @@ class OnnxModel(Node):
             return state
         if self.worker:
             self._worker.wait_idle()
-            state["counters"] = (self.delivered, self._worker.submitted, self._worker.completed,
-                                 self.late_blocks, self.dropped_blocks)
+            state["counters"] = (
+                self.delivered,
+                self._worker.submitted,
+                self._worker.completed,
+                self.late_blocks,
+                self.dropped_blocks,
+            )
         state["pos"], state["wp"] = self.pos, self.wp
         state["arrays"] = {name: arr.copy() for name, arr in self._arrays().items()}
         return state
@@ -508,20 +606,22 @@ class OnnxModel(Node):
         for name in self.params():
             if name in state and state[name] != self.__dict__[name]:
                 if not self.params()[name].live:
-                    raise ValueError(f"the state was saved with {name} = {state[name]!r}, this node has "
-                                     f"{name} = {self.__dict__[name]!r}")
+                    raise ValueError(
+                        f"the state was saved with {name} = {state[name]!r}, this node has "
+                        f"{name} = {self.__dict__[name]!r}"
+                    )
                 self.__dict__[name] = state[name]
         if self.map is None:
             return
         saved = state.get("arrays")
         ours = self._arrays()
         if saved is None or set(saved) != set(ours) or any(saved[n].shape != a.shape for n, a in ours.items()):
-            raise ValueError("the state's tensors do not fit this node (saved with other lanes, block size "
-                             "or model)")
+            raise ValueError("the state's tensors do not fit this node (saved with other lanes, block size or model)")
         if self.worker:
             self._worker.wait_idle()
-            (self.delivered, self._worker.submitted, self._worker.completed, self.late_blocks,
-             self.dropped_blocks) = state["counters"]
+            (self.delivered, self._worker.submitted, self._worker.completed, self.late_blocks, self.dropped_blocks) = (
+                state["counters"]
+            )
         for name, arr in ours.items():
             np.copyto(arr, saved[name])
         self.pos, self.wp = state["pos"], state["wp"]
@@ -530,6 +630,7 @@ class OnnxModel(Node):
         worker = self.__dict__.get("_worker")
         if worker is not None:
             worker.stop = True
+
 
 class _Worker:
     """Runs a node's model calls on a daemon thread, two requests deep.
@@ -540,8 +641,9 @@ class _Worker:
     polls every quarter of a block period while idle.
     """
 
-    def __init__(self, run: Any, slots: list[list[Any]], states: list[tuple[np.ndarray, np.ndarray]],
-                 poll: float) -> None:
+    def __init__(
+        self, run: Any, slots: list[list[Any]], states: list[tuple[np.ndarray, np.ndarray]], poll: float
+    ) -> None:
         self.run, self.slots, self.states = run, slots, states
         self.poll = max(poll, 1e-4)
         self.submitted = 0

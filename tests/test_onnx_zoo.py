@@ -94,16 +94,13 @@ def test_frame_models_declare_their_hop_as_latency(tmp_path):
 
 # vad and nam: the counting allocation proof (issue 21) finds a small array per block in their
 # window path, which the byte check of the branch that added them did not see; open in issue 14
-KNOWN_ALLOCATING = pytest.mark.xfail(reason="window path makes a small array per block (issue 14)", strict=False)
-
-
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("vad", marks=KNOWN_ALLOCATING),
+        "vad",
         "multirate",
         "half",
-        pytest.param("nam", marks=KNOWN_ALLOCATING),
+        "nam",
         "lstm",
     ],
 )

@@ -92,8 +92,6 @@ def test_frame_models_declare_their_hop_as_latency(tmp_path):
         assert engine.latency == latency, name
 
 
-# vad and nam: the counting allocation proof (issue 21) finds a small array per block in their
-# window path, which the byte check of the branch that added them did not see; open in issue 14
 @pytest.mark.parametrize(
     "name",
     [

@@ -231,11 +231,15 @@ class TensorOut:
 
     def __init__(self, tm: TensorMap, frames: int, hop: int, start: int, lanes: int, direct: bool) -> None:
         self.tm, self.frames, self.start = tm, frames, start
-        self.resample = frames != hop and not (start and frames - start == hop)
+        # one value per call, held over the hop: read where it is (or from a (lanes, K, 1) cast of
+        # it) through a broadcast view, not spread over hop samples per call
+        self.held = frames == 1 and hop > 1 and tm.interpolate == "hold"
+        self.resample = frames != hop and not self.held and not (start and frames - start == hop)
         self.direct = (
             direct and not self.resample and tm.tensor.dtype == np.float32 and tm.scale == 1.0 and tm.offset == 0.0
         )
-        self.hop = None if self.direct else np.zeros((lanes, tm.features, hop), np.float32)
+        self.length = 1 if self.held else hop
+        self.hop = None if self.direct else np.zeros((lanes, tm.features, self.length), np.float32)
         self.spread = None
         if self.resample:
             self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
@@ -244,10 +248,11 @@ class TensorOut:
             self.ext2, self.hop2 = self.ext.reshape(-1, frames + 1), self.hop.reshape(-1, hop)
             if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
                 self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
-        self.length = hop
+        self.span = hop
 
     def source(self, view: np.ndarray) -> np.ndarray:
-        return view[:, :, self.start : self.start + self.length] if self.direct else self.hop
+        src = view[:, :, self.start : self.start + self.length] if self.direct else self.hop
+        return np.broadcast_to(src, src.shape[:2] + (self.span,)) if self.held else src
 
     def unpack(self, view: np.ndarray) -> None:
         if self.direct:

@@ -233,11 +233,12 @@ class OnnxModel(Node):
         slot = self.slots[0]
         self.io_bindings = slot.bindings  # the onnxruntime objects, kept alive; the calls use handles
         self.bindings = [self._handle(b) for b in slot.bindings]
-        # audio inputs: a float32 ring per tensor holding context + hop (without context, samples are
-        # written, and cast, straight into the bound tensor)
+        # audio inputs: samples are written (and cast) straight into the bound tensor, which holds
+        # context + hop and is shifted after each call; a float16 tensor (numba cannot shift it) and
+        # a worker's two slots use a float32 window copied into the tensor per call instead
         audio = [tm for tm in mm.inputs if tm.role == "audio"]
-        self.direct_in = not self.context and not self.worker  # samples cast straight into the tensors
-        ring_len = hop if self.direct_in else 2 * (self.context + hop)
+        self.direct_in = not self.worker and all(slot.views[tm.name].dtype != np.float16 for tm in audio)
+        ring_len = window
         self.rings = {
             tm.name: (slot.views[tm.name] if self.direct_in else np.zeros((lanes, tm.features, ring_len), np.float32))
             for tm in audio
@@ -257,7 +258,8 @@ class OnnxModel(Node):
             if tm.role == "control"
         ]
         self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs if not o.direct]
-        self._plan_ins = self._plan_outs = None  # set by bind()
+        self._plan_ins = self._plan_outs = self._phase_ins = None  # set by bind()
+        self._phases = {}
         self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
         if self.owned is not None:
             self.owned_copies = [
@@ -320,7 +322,7 @@ class OnnxModel(Node):
                 and self._same_order(tm, shapes[tm.name], lanes)
             ):
                 alias[tm.name] = block
-            elif n == tm.features and self.rate != "frame" and not out.direct and not out.resample:
+            elif n == tm.features and self.rate != "frame" and not out.direct and not out.resample and not out.held:
                 out.hop = block.transpose(1, 0, 2)  # the cast (and scale) writes the ports themselves
             elif n == tm.features:
                 self.owned_copies.append((block.transpose(1, 0, 2), tm.name, None))
@@ -399,6 +401,8 @@ class OnnxModel(Node):
             return
         if self.owned is not None and all(outs[p] is a for p, a in self._owned_views.items()):
             self._plan_outs = outs
+        if self.rate == "frame" and not self.worker:
+            self._bind_phases(ins, outs)
         if self.rate == "frame" or self.worker or self.context:
             return
         mm, session = self.map, self._session
@@ -446,6 +450,24 @@ class OnnxModel(Node):
             if tm.name not in direct
         ]
         self._plan_ins = ins
+
+    def _bind_phases(self, ins: Ports, outs: Ports) -> None:
+        """Frame rate with the plan's Ports: for every position a whole block can start at within
+        the hop and end by the call, the block's copies (its samples into the window, the held
+        outputs into the node's port buffers) as ready views, so such a block is one copy per
+        tensor with no slicing; a block that a call splits takes the general loop."""
+        self._phases: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._phase_ins = None
+        if outs is not self._plan_outs or any(scale != 1.0 or offset != 0.0 for _, _, scale, offset in self.ring_in):
+            return
+        hop, block, c = self.hop, self.frames, self.context
+        for pos in sorted({(k * block) % hop for k in range(hop // math.gcd(hop, block))}):
+            if pos + block > hop:
+                continue
+            copies = [(ring[:, c + pos : c + pos + block], ins[port]) for port, ring, _, _ in self.ring_in]
+            copies += [(dst, src[..., pos : pos + block]) for dst, src in self.owned_copies]
+            self._phases[pos] = copies
+        self._phase_ins = ins
 
     def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
         for port, view, scale, offset in self.control_in if control_in is None else control_in:
@@ -500,6 +522,18 @@ class OnnxModel(Node):
     def _process_frames(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Fill the current hop; the outputs play the previous call's result."""
         hop, pos, done = self.hop, self.pos, 0
+        if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:
+            copies = self._phases.get(pos)
+            if copies is not None:  # a whole block before (or up to) the call: ready views
+                for dst, src in copies:
+                    np.copyto(dst, src, casting="unsafe")
+                self.wp += frames
+                pos += frames
+                if pos == hop:
+                    self._call(ins)
+                    pos = 0
+                self.pos = pos
+                return
         while done < frames:
             n = min(hop - pos, frames - done)
             wp = self.wp

@@ -6,7 +6,8 @@ For each model (the shipped flute decoder at 1 and 8 lanes, the drive's GRU amp,
 models of the signature zoo in tests/onnx_zoo.py, built into a temporary folder), the node is
 prepared as the engine prepares it (its own output buffers, ``bind`` with the plan's port arrays)
 and driven block by block; the baseline runs the same bound model the
-same number of times (one call per lane for per-lane models) with nothing else: no port copies,
+same number of times (one call per lane for per-lane models, through the same C++ entry point
+the node uses) with nothing else: no port copies,
 no casts, no state feedback, no rings (``/ bare``); and, for stream and frame rates, a hand-written
 streaming loop doing the same job block by block (``/ loop``: one copy in and out per tensor per
 block, the run, state feedback, the context shift). ratio = node time / baseline time per call, medians
@@ -107,13 +108,16 @@ def measure(node: OnnxModel, step, block: int, units: int) -> tuple[float, float
     outlier the median ignores, and all three see the same load."""
     blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
     calls = blocks * block // node.hop if node.rate == "frame" else 1
-    run, bindings = node._session.run_with_iobinding, node.io_bindings  # onnxruntime's public call
+    # the bare calls go through the same C++ entry the node uses (onnxruntime's public
+    # run_with_iobinding adds about a microsecond of Python checks per call, which the node skips:
+    # timed against it, the node would look cheaper than it is)
+    run, bindings = node._run, node.bindings
     by_hand = streaming_loop(node, block) if node.rate != "block" else None
 
     def bare() -> None:
         for _ in range(calls):
             for binding in bindings:
-                run(binding)
+                run(binding, None)
 
     def loop() -> None:
         for _ in range(blocks):

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .onnx_mapping import ModelMap, TensorMap
 from .onnx_signature import quiet_run_options
@@ -40,6 +41,56 @@ def shift_back(ring: np.ndarray, src: int, n: int) -> None:  # pragma: no cover 
         for k in range(ring.shape[1]):
             for i in range(n):
                 ring[lane, k, i] = ring[lane, k, src + i]
+
+
+@intrinsic
+def _float32_at(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
+    """The float32 at a raw address (an array's data pointer plus byte offsets)."""
+    sig = types.CPointer(types.float32)(types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.float32)))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def run_copies(program: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Every copy of a :func:`copy_program` in one compiled call."""
+    for r in range(program.shape[0]):
+        dst, src = program[r, 0], program[r, 1]
+        n0, n1, n2 = program[r, 2], program[r, 3], program[r, 4]
+        for a in range(n0):
+            for b in range(n1):
+                d = dst + a * program[r, 5] + b * program[r, 6]
+                s = src + a * program[r, 8] + b * program[r, 9]
+                for c in range(n2):
+                    _float32_at(d + c * program[r, 7])[0] = _float32_at(s + c * program[r, 10])[0]
+
+
+def copy_program(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """The (dst, src) float32 copies of up to 3 dimensions as rows of addresses, shapes and byte
+    strides for :func:`run_copies`: one compiled call instead of one copyto per pair (a copyto costs
+    about as much as a small model's run). None if a pair is not float32 to float32 of one shape.
+    The caller keeps the arrays alive for as long as it runs the program."""
+    rows = []
+    for dst, src in pairs:
+        if dst.dtype != np.float32 or src.dtype != np.float32 or dst.shape != src.shape or dst.ndim > 3:
+            return None
+        lead = (1,) * (3 - dst.ndim)
+        shape = lead + dst.shape
+        rows.append(
+            [
+                dst.ctypes.data,
+                src.ctypes.data,
+                *shape,
+                *((0,) * len(lead) + dst.strides),
+                *((0,) * len(lead) + src.strides),
+            ]
+        )
+    program = np.array(rows, np.int64).reshape(-1, 11)
+    run_copies(program[:0])  # compiled (or loaded from numba's cache) here, not in a block
+    return program
 
 
 def canonical(arr: np.ndarray, feat: int | None, time: int | None) -> np.ndarray:
@@ -206,23 +257,31 @@ def write_scaled(dst: np.ndarray, src: np.ndarray, scale: float, offset: float) 
         np.add(dst, offset, out=dst, casting="unsafe")
 
 
-def resample_matrix(frames: int, hop: int, interpolate: str) -> np.ndarray:
-    """(frames + 1, hop): sample j of the hop from [previous last frame, this call's frames].
+@njit(cache=True, nogil=True)
+def resample(ext: np.ndarray, lo: np.ndarray, frac: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """out[..., j] = ext[..., lo[j]] (1 - frac[j]) + ext[..., lo[j] + 1] frac[j]."""
+    for lane in range(out.shape[0]):
+        for k in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                a = ext[lane, k, lo[j]] * (np.float32(1.0) - frac[j])
+                out[lane, k, j] = a + ext[lane, k, lo[j] + 1] * frac[j] if frac[j] else a
+
+
+def resample_points(frames: int, hop: int, interpolate: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, frac)`` per sample j of the hop, indexing [previous last frame, this call's frames].
 
     Frame f (1-based) lands at the end of its hop / frames samples; ``hold`` keeps it over its
     span, ``linear`` ramps from the frame before to it."""
-    m = np.zeros((frames + 1, hop), np.float32)
+    lo = np.zeros(hop, np.intp)
+    frac = np.zeros(hop, np.float32)
     for j in range(hop):
         if interpolate == "hold":
-            m[1 + (j * frames) // hop, j] = 1.0
+            lo[j] = 1 + (j * frames) // hop
         else:
             u = (j + 1) * frames / hop
-            lo = math.floor(u)
-            frac = u - lo
-            m[lo, j] += 1.0 - frac
-            if frac:
-                m[lo + 1, j] += frac
-    return m
+            lo[j] = min(math.floor(u), frames)
+            frac[j] = u - lo[j]
+    return lo, frac
 
 
 class TensorOut:
@@ -243,9 +302,8 @@ class TensorOut:
         self.spread = None
         if self.resample:
             self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
-            self.matrix = resample_matrix(frames, hop, tm.interpolate)
-            # 2-D views, so that the resampling is one BLAS matrix product
-            self.ext2, self.hop2 = self.ext.reshape(-1, frames + 1), self.hop.reshape(-1, hop)
+            self.lo, self.frac = resample_points(frames, hop, tm.interpolate)
+            resample(self.ext, self.lo, self.frac, self.hop[:, :, :0])  # compiled here, not in a block
             if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
                 self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
         self.span = hop
@@ -263,7 +321,7 @@ class TensorOut:
         elif self.resample:
             np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames :])
             np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
-            np.matmul(self.ext2, self.matrix, out=self.hop2)
+            resample(self.ext, self.lo, self.frac, self.hop)
         else:
             np.copyto(self.hop, view[:, :, self.start : self.start + self.length], casting="unsafe")
         if tm.scale != 1.0:

@@ -47,6 +47,7 @@ from .onnx_buffers import (
     Slot,
     TensorOut,
     canonical,
+    copy_program,
     fill,
     gather,
     lane_axes,
@@ -54,6 +55,7 @@ from .onnx_buffers import (
     load_value,
     per_call_shape,
     probe_output_shapes,
+    run_copies,
     shift_back,
     write_scaled,
 )
@@ -259,7 +261,7 @@ class OnnxModel(Node):
         ]
         self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs if not o.direct]
         self._plan_ins = self._plan_outs = self._phase_ins = None  # set by bind()
-        self._phases = {}
+        self._phases: dict[int, np.ndarray | list[tuple[np.ndarray, np.ndarray]]] = {}
         self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
         if self.owned is not None:
             self.owned_copies = [
@@ -455,8 +457,9 @@ class OnnxModel(Node):
         """Frame rate with the plan's Ports: for every position a whole block can start at within
         the hop and end by the call, the block's copies (its samples into the window, the held
         outputs into the node's port buffers) as ready views, so such a block is one copy per
-        tensor with no slicing; a block that a call splits takes the general loop."""
-        self._phases: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        tensor with no slicing (one compiled call for all of them when all are float32); a block
+        that a call splits takes the general loop."""
+        self._phases: dict[int, np.ndarray | list[tuple[np.ndarray, np.ndarray]]] = {}
         self._phase_ins = None
         if outs is not self._plan_outs or any(scale != 1.0 or offset != 0.0 for _, _, scale, offset in self.ring_in):
             return
@@ -466,7 +469,8 @@ class OnnxModel(Node):
                 continue
             copies = [(ring[:, c + pos : c + pos + block], ins[port]) for port, ring, _, _ in self.ring_in]
             copies += [(dst, src[..., pos : pos + block]) for dst, src in self.owned_copies]
-            self._phases[pos] = copies
+            program = copy_program(copies)  # the views' arrays live as long as the node and the plan
+            self._phases[pos] = copies if program is None else program
         self._phase_ins = ins
 
     def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
@@ -525,8 +529,11 @@ class OnnxModel(Node):
         if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:
             copies = self._phases.get(pos)
             if copies is not None:  # a whole block before (or up to) the call: ready views
-                for dst, src in copies:
-                    np.copyto(dst, src, casting="unsafe")
+                if isinstance(copies, np.ndarray):
+                    run_copies(copies)
+                else:
+                    for dst, src in copies:
+                        np.copyto(dst, src, casting="unsafe")
                 self.wp += frames
                 pos += frames
                 if pos == hop:

@@ -259,12 +259,24 @@ def write_scaled(dst: np.ndarray, src: np.ndarray, scale: float, offset: float) 
 
 @njit(cache=True, nogil=True)
 def resample(ext: np.ndarray, lo: np.ndarray, frac: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """out[..., j] = ext[..., lo[j]] (1 - frac[j]) + ext[..., lo[j] + 1] frac[j]."""
+    """out[..., j] = ext[..., lo[j]] (1 - frac[j]) + ext[..., lo[j] + 1] frac[j] (the second term
+    only where frac[j] != 0). lo never decreases: each run of one lo is a vectorised loop."""
+    hop = out.shape[2]
     for lane in range(out.shape[0]):
         for k in range(out.shape[1]):
-            for j in range(out.shape[2]):
-                a = ext[lane, k, lo[j]] * (np.float32(1.0) - frac[j])
-                out[lane, k, j] = a + ext[lane, k, lo[j] + 1] * frac[j] if frac[j] else a
+            j = 0
+            while j < hop:
+                f = lo[j]
+                end = j
+                while end < hop and lo[end] == f:
+                    end += 1
+                e0 = ext[lane, k, f]
+                e1 = ext[lane, k, min(f + 1, ext.shape[2] - 1)]
+                for i in range(j, end):
+                    w = frac[i]
+                    a = e0 * (np.float32(1.0) - w)
+                    out[lane, k, i] = a + e1 * w if w != 0.0 else a
+                j = end
 
 
 def resample_points(frames: int, hop: int, interpolate: str) -> tuple[np.ndarray, np.ndarray]:
@@ -299,13 +311,17 @@ class TensorOut:
         )
         self.length = 1 if self.held else hop
         self.hop = None if self.direct else np.zeros((lanes, tm.features, self.length), np.float32)
-        self.spread = None
         if self.resample:
             self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
             self.lo, self.frac = resample_points(frames, hop, tm.interpolate)
             resample(self.ext, self.lo, self.frac, self.hop[:, :, :0])  # compiled here, not in a block
-            if tm.interpolate == "hold" and hop % frames == 0:  # holding is a broadcast copy
-                self.spread = self.hop.reshape(lanes, tm.features, frames, hop // frames)
+            shift_back(self.ext, frames, 0)
+        # holding frames that split the hop evenly is a broadcast copy (faster than the kernel)
+        self.spread = (
+            self.hop.reshape(lanes, tm.features, frames, hop // frames)
+            if self.resample and tm.interpolate == "hold" and hop % frames == 0
+            else None
+        )
         self.span = hop
 
     def source(self, view: np.ndarray) -> np.ndarray:
@@ -319,7 +335,7 @@ class TensorOut:
         if self.spread is not None:
             np.copyto(self.spread, view[..., None], casting="unsafe")
         elif self.resample:
-            np.copyto(self.ext[:, :, :1], self.ext[:, :, self.frames :])
+            shift_back(self.ext, self.frames, 1)  # the last frame leads the next call's (no temporary)
             np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
             resample(self.ext, self.lo, self.frac, self.hop)
         else:

@@ -89,6 +89,7 @@ class OnnxModel(Node):
     """
 
     type_name = "onnx.model"
+    _phase_ins: Ports | None = None  # the plan's Ports at frame rate, once bound (see _bind_phases)
     bypass = "thru"
     model = Param(init="", kind=str, path=True, live=False, doc="The .onnx file, relative to the patch.")
     rate = Param(
@@ -261,7 +262,7 @@ class OnnxModel(Node):
         ]
         self.unpacks = [(o, slot.views[o.tm.name]) for o in self.outs if not o.direct]
         self._plan_ins = self._plan_outs = self._phase_ins = None  # set by bind()
-        self._phases: dict[int, np.ndarray | list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._phases: dict[int, tuple[np.ndarray | None, list[tuple[np.ndarray, np.ndarray]], int]] = {}
         self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
         if self.owned is not None:
             self.owned_copies = [
@@ -459,7 +460,7 @@ class OnnxModel(Node):
         outputs into the node's port buffers) as ready views, so such a block is one copy per
         tensor with no slicing (one compiled call for all of them when all are float32); a block
         that a call splits takes the general loop."""
-        self._phases: dict[int, np.ndarray | list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._phases = {}
         self._phase_ins = None
         if outs is not self._plan_outs or any(scale != 1.0 or offset != 0.0 for _, _, scale, offset in self.ring_in):
             return
@@ -470,7 +471,7 @@ class OnnxModel(Node):
             copies = [(ring[:, c + pos : c + pos + block], ins[port]) for port, ring, _, _ in self.ring_in]
             copies += [(dst, src[..., pos : pos + block]) for dst, src in self.owned_copies]
             program = copy_program(copies)  # the views' arrays live as long as the node and the plan
-            self._phases[pos] = copies if program is None else program
+            self._phases[pos] = (program, copies, pos + block)
         self._phase_ins = ins
 
     def _call(self, ins: Ports, control_in: list | None = None, bindings: list | None = None) -> None:
@@ -496,6 +497,21 @@ class OnnxModel(Node):
             self.wp = c
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:
+            phase = self._phases.get(self.pos)
+            if phase is not None:  # frame rate, a whole block before (or up to) the call
+                program, copies, after = phase
+                if program is not None:
+                    run_copies(program)
+                else:
+                    for dst, src in copies:
+                        np.copyto(dst, src, casting="unsafe")
+                self.wp += frames
+                if after == self.hop:
+                    self._call(ins)
+                    after = 0
+                self.pos = after
+                return
         if self.map is None or frames == 0:
             return
         if self.worker:
@@ -526,21 +542,6 @@ class OnnxModel(Node):
     def _process_frames(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Fill the current hop; the outputs play the previous call's result."""
         hop, pos, done = self.hop, self.pos, 0
-        if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:
-            copies = self._phases.get(pos)
-            if copies is not None:  # a whole block before (or up to) the call: ready views
-                if isinstance(copies, np.ndarray):
-                    run_copies(copies)
-                else:
-                    for dst, src in copies:
-                        np.copyto(dst, src, casting="unsafe")
-                self.wp += frames
-                pos += frames
-                if pos == hop:
-                    self._call(ins)
-                    pos = 0
-                self.pos = pos
-                return
         while done < frames:
             n = min(hop - pos, frames - done)
             wp = self.wp

@@ -237,10 +237,12 @@ class OnnxModel(Node):
         self.io_bindings = slot.bindings  # the onnxruntime objects, kept alive; the calls use handles
         self.bindings = [self._handle(b) for b in slot.bindings]
         # audio inputs: samples are written (and cast) straight into the bound tensor, which holds
-        # context + hop and is shifted after each call; a float16 tensor (numba cannot shift it) and
-        # a worker's two slots use a float32 window copied into the tensor per call instead
+        # context + hop and is shifted after each call; a float16 tensor with context (numba cannot
+        # shift it) and a worker's two slots use a float32 window copied into the tensor per call
         audio = [tm for tm in mm.inputs if tm.role == "audio"]
-        self.direct_in = not self.worker and all(slot.views[tm.name].dtype != np.float16 for tm in audio)
+        self.direct_in = not self.worker and (
+            not self.context or all(slot.views[tm.name].dtype != np.float16 for tm in audio)
+        )
         ring_len = window
         self.rings = {
             tm.name: (slot.views[tm.name] if self.direct_in else np.zeros((lanes, tm.features, ring_len), np.float32))

@@ -32,7 +32,7 @@ def harmonic_profile(x: np.ndarray, sr: float, f0: float, count: int = 10) -> np
 
 
 def patch_text(body: str) -> str:
-    return "schema = 1\nname = \"t\"\n[engine]\nsample_rate = 48000\nblock_size = 128\n" + body
+    return 'schema = 1\nname = "t"\n[engine]\nsample_rate = 48000\nblock_size = 128\n' + body
 
 
 def render(tmp_path: Path, body: str, seconds: float) -> np.ndarray:
@@ -42,7 +42,9 @@ def render(tmp_path: Path, body: str, seconds: float) -> np.ndarray:
 
 
 def test_harmonic_synth_puts_each_amplitude_on_its_harmonic(tmp_path):
-    audio = render(tmp_path, """
+    audio = render(
+        tmp_path,
+        """
 [nodes.h]
 type = "synth.harmonic"
 count = 4
@@ -53,7 +55,9 @@ amp_3 = 0.25
 type = "io.output"
 channels = 1
 in = "h"
-""", 0.25)
+""",
+        0.25,
+    )
     freqs, mag = spectrum(audio[2400:], 48000)
     at = lambda f: mag[np.abs(freqs - f) < 20].max()
     assert at(1000) == pytest.approx(0.5, rel=0.02)
@@ -62,7 +66,9 @@ in = "h"
 
 
 def test_harmonics_above_nyquist_are_silent(tmp_path):
-    audio = render(tmp_path, """
+    audio = render(
+        tmp_path,
+        """
 [engine]
 [nodes.h]
 type = "synth.harmonic"
@@ -74,7 +80,9 @@ amp_3 = 0.5
 type = "io.output"
 channels = 1
 in = "h"
-""".replace("[engine]\n", ""), 0.25)
+""".replace("[engine]\n", ""),
+        0.25,
+    )
     freqs, mag = spectrum(audio[2400:], 48000)
     assert mag[np.abs(freqs - 9000) < 20].max() == pytest.approx(0.5, rel=0.02)
     # harmonic 3 = 27 kHz is above Nyquist (24 kHz): nothing, not even its alias at 21 kHz
@@ -82,7 +90,9 @@ in = "h"
 
 
 def test_filtered_noise_band_level_and_placement(tmp_path):
-    audio = render(tmp_path, """
+    audio = render(
+        tmp_path,
+        """
 [nodes.n]
 type = "synth.filtered_noise"
 bands = 16
@@ -92,14 +102,42 @@ band_3 = 0.2
 type = "io.output"
 channels = 1
 in = "n"
-""", 1.0)
+""",
+        1.0,
+    )
     x = audio[4800:]
-    assert np.sqrt(np.mean(x ** 2)) == pytest.approx(0.2, rel=0.1)
+    assert np.sqrt(np.mean(x**2)) == pytest.approx(0.2, rel=0.1)
     freqs, mag = spectrum(x, 48000)
-    power = mag ** 2
+    power = mag**2
     # band 3 covers 2-3 kHz (a 4th-order Butterworth band-pass)
     assert power[(freqs > 1500) & (freqs < 3500)].sum() / power.sum() > 0.9
     assert power[(freqs > 6000)].sum() / power.sum() < 0.01
+
+
+def test_banks_read_the_decoders_outputs_in_place_and_sound_as_from_copies():
+    """In the flute's plan both banks read the decoder's output array through one strided view
+    (no copy per port); driven with the same values as separate arrays (the copying path), they
+    give the same samples."""
+    from neuralgraph.plugin import Ports
+
+    engine = ng.Engine(ng.load_patch(PATCH))
+    decoder, harmonic, noise = (engine.plan.nodes[n] for n in ("decoder", "harmonic", "noise"))
+    assert np.shares_memory(harmonic.amp_view, decoder.owned) and np.shares_memory(noise.gain_view, decoder.owned)
+    engine.note_on(69, velocity=100)
+    engine.note_on(76, velocity=90)
+    for _ in range(30):
+        engine.process()
+    for name, node, view in (("harmonic", harmonic, harmonic.amp_view), ("noise", noise, noise.gain_view)):
+        _, ins, outs = engine.plan.steps[engine.plan.step_names.index(name)]
+        assert view.max() > 0.0  # the decoder is playing: the comparison is not between silences
+        state = node.save_state()
+        node.process(ins, outs, outs.out.shape[1])
+        in_place = outs.out.copy()
+        node.load_state(state)
+        copies = Ports({name: np.array(ins[name]) for name in node.inputs()})
+        node.process(copies, outs, outs.out.shape[1])
+        assert np.abs(in_place).max() > 1e-4
+        np.testing.assert_array_equal(outs.out, in_place, err_msg=name)
 
 
 def test_shipped_model_is_small_and_has_the_expected_signature():
@@ -129,7 +167,7 @@ def test_neural_flute_plays_the_requested_pitch(flute_notes, note):
     f0 = 440.0 * 2 ** ((note - 69) / 12)
     peak = freqs[np.argmax(mag)]
     assert abs(peak - f0) < 3.0  # bin width 2.1 Hz
-    assert np.sqrt(np.mean(audio ** 2)) > 0.005  # it actually sounds
+    assert np.sqrt(np.mean(audio**2)) > 0.005  # it actually sounds
 
 
 def test_neural_flute_envelope_is_closer_to_the_real_flute_than_a_saw(flute_notes):
@@ -169,8 +207,8 @@ def test_neural_violin_plays_a_chord_polyphonically():
         near = np.abs(freqs - f0) < 0.03 * f0
         assert abs(freqs[near][np.argmax(mag[near])] - f0) < 2.0  # bin width 1.25 Hz
         assert mag[near].max() > 0.005
-    assert np.sqrt(np.mean(audio ** 2)) > 0.01
+    assert np.sqrt(np.mean(audio**2)) > 0.01
     engine.note_off(67)
     engine.note_off(74)
     tail = raw_render(engine, 0.9)[0][-4800:]
-    assert np.sqrt(np.mean(tail ** 2)) < 1e-3  # the release ends the voices
+    assert np.sqrt(np.mean(tail**2)) < 1e-3  # the release ends the voices

@@ -116,6 +116,27 @@ def test_mapped_models_allocate_nothing_per_block(tmp_path, name):
     steady_state_allocations(engine.process)
 
 
+@pytest.mark.parametrize("name", ["vad", "multirate"])
+def test_frame_rate_blocks_in_a_plan_run_one_compiled_copy(tmp_path, name):
+    """At a block size that divides the hop, every block of a frame-rate model in a plan is one
+    compiled copy (samples in, held outputs out) made in bind; the stream equals, bit for bit, the
+    one a block size of 37 gives (blocks that calls split, the general loop)."""
+    entry = next(e for e in ZOO if e.name == name)
+    port = next(
+        iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
+    )
+    x = np.random.default_rng(5).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
+    engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
+    node = engine.plan.nodes["net"]
+    _, ins, _ = engine.plan.steps[engine.plan.step_names.index("net")]
+    assert node._phase_ins is ins and sorted(node._phases) == list(range(0, node.hop, 64))
+    assert all(program is not None for program, _, _ in node._phases.values())
+    whole = engine.render(entry.samples / SR, input=x)
+    split = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37))).render(entry.samples / SR, input=x)
+    assert np.abs(whole).max() > 0.05
+    np.testing.assert_array_equal(whole, split)
+
+
 def test_flute_runs_from_its_own_buffers_in_a_plan():
     """The flute's 48 control outputs are the node's own (ports, lanes, 1) array, which the model
     writes into: the plan reads them in place."""

@@ -75,6 +75,9 @@ RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel
 #: selection) happens there and not in the first block.
 PREWARM_CALLS = 8
+#: At frame rate, the most block positions within a hop that get ready copies (see _bind_phases):
+#: a block size that does not divide the hop evenly would need one table per sample of the hop.
+MAX_PHASES = 64
 
 
 class OnnxModel(Node):
@@ -467,6 +470,8 @@ class OnnxModel(Node):
         if outs is not self._plan_outs or any(scale != 1.0 or offset != 0.0 for _, _, scale, offset in self.ring_in):
             return
         hop, block, c = self.hop, self.frames, self.context
+        if hop // math.gcd(hop, block) > MAX_PHASES:  # e.g. a block of 37 against a hop of 2048
+            return
         for pos in sorted({(k * block) % hop for k in range(hop // math.gcd(hop, block))}):
             if pos + block > hop:
                 continue

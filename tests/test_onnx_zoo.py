@@ -111,9 +111,10 @@ def test_mapped_models_allocate_nothing_per_block(tmp_path, name):
     port = next(
         iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
     )
-    engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37)))
-    engine.plan.input[:] = 0.25
-    steady_state_allocations(engine.process)
+    for block in (37, 64):  # 64 divides every hop here: every block is one compiled copy
+        engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, block)))
+        engine.plan.input[:] = 0.25
+        steady_state_allocations(engine.process)
 
 
 @pytest.mark.parametrize("name", ["vad", "multirate"])

@@ -225,13 +225,16 @@ NOISE_CHUNK = 128
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _band_sums(shaped, out, lane, first, bands, start, count):  # pragma: no cover - compiled
-    """out[lane, start + i] = the sum of a lane's weighted band outputs (fastmath: a vector sum)."""
+def _band_sums(shaped, lanes_on, n, bands, out, start, count):  # pragma: no cover - compiled
+    """out[lane, start + i] = the sum of each active lane's weighted band outputs (fastmath: a
+    vector sum over the lane's contiguous columns)."""
     for i in range(count):
-        acc = 0.0
-        for b in range(bands):
-            acc += shaped[i, first + b]
-        out[lane, start + i] = acc
+        row = shaped[i]
+        for j in range(n):
+            acc = 0.0
+            for b in range(bands):
+                acc += row[j * bands + b]
+            out[int(lanes_on[j]), start + i] = acc
 
 
 @njit(cache=True, nogil=True)
@@ -282,8 +285,7 @@ def _noise_bank(white, gains, prev, coef, norm, state, active, work, out, frames
                 z2[k] = c1[k] * y - d1[k] * y2 + z3[k]
                 z3[k] = c2[k] * y - d2[k] * y2
                 yr[k] = (w0[k] + dw[k] * frac) * y2
-        for j in range(n):
-            _band_sums(shaped, out, int(lanes_on[j]), j * bands, bands, start, count)
+        _band_sums(shaped, lanes_on, n, bands, out, start, count)
     for j in range(n):
         lane = int(lanes_on[j])
         for b in range(bands):

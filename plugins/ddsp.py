@@ -92,6 +92,8 @@ def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, active, scratch, ou
         if active[lane] == 0:  # a free voice: silence, its phase waits
             out[lane, :frames] = 0.0
         else:
+            # the phase unwrapped (a running sum: one add per sample on the serial path), then
+            # folded into [0, 1) for every sample at once
             p = phase[lane]
             slowest, fastest = math.inf, 0.0
             for i in range(frames):
@@ -103,8 +105,9 @@ def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, active, scratch, ou
                 slowest = min(slowest, abs(f))
                 fastest = max(fastest, abs(f))
                 p += f * inv_sr
-                p -= math.floor(p)
-            phase[lane] = p
+            phase[lane] = p - math.floor(p)
+            for i in range(frames):
+                theta[i] -= math.floor(theta[i])
             for i in range(frames):
                 q = theta[i] + 0.25  # cos(2 pi p) = sin(2 pi (p + 1/4))
                 q = q - 1.0 if q >= 1.0 else q

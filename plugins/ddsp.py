@@ -223,6 +223,21 @@ class HarmonicSynth(Node):
 
 #: Scales a uniform [0, 1) sample minus 1/2 to unit variance (the bands' levels assume it).
 UNIT_UNIFORM = np.float32(math.sqrt(12.0))
+_MASK64 = (1 << 64) - 1
+
+
+def _noise_seeds(seed: int, lanes: int) -> np.ndarray:
+    """A nonzero xorshift64* state per lane from ``seed`` (splitmix64: neighbouring seeds and lanes
+    give unrelated streams)."""
+    states = np.zeros(lanes, np.uint64)
+    for lane in range(lanes):
+        z = (seed * 0x9E3779B97F4A7C15 + (lane + 1) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        states[lane] = (z ^ (z >> 31)) or 1
+    return states
+
+
 #: Samples per pass of the noise bank's filter loop: bounds its scratch at any block size.
 NOISE_CHUNK = 128
 
@@ -241,7 +256,7 @@ def _band_sums(shaped, lanes_on, n, bands, out, start, count):  # pragma: no cov
 
 
 @njit(cache=True, nogil=True)
-def _noise_bank(white, gains, prev, coef, norm, state, active, work, out, frames):  # pragma: no cover - compiled
+def _noise_bank(noise, gains, prev, coef, norm, state, active, work, out, frames):  # pragma: no cover - compiled
     # Every filter of every active lane runs side by side, sample by sample: the lanes' filters
     # are packed into the columns of ``work`` (states, weights, inputs, outputs), so that the
     # inner loop runs over lanes x bands independent filters and LLVM vectorises it (float32).
@@ -269,12 +284,18 @@ def _noise_bank(white, gains, prev, coef, norm, state, active, work, out, frames
     c0, c1, c2, d1, d2 = coef[5], coef[6], coef[7], coef[8], coef[9]
     for start in range(0, frames, chunk):
         count = min(chunk, frames - start)
-        for j in range(n):
+        for j in range(n):  # each lane's white noise (xorshift64*, uniform, unit variance) to its filters
             lane = int(lanes_on[j])
+            r = noise[lane]
             for i in range(count):
-                x = (white[lane, start + i] - np.float32(0.5)) * UNIT_UNIFORM  # white, unit variance
+                r ^= r >> np.uint64(12)
+                r ^= r << np.uint64(25)
+                r ^= r >> np.uint64(27)
+                u = np.float32((r * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(40)) * np.float32(2.0**-24)
+                x = (u - np.float32(0.5)) * UNIT_UNIFORM
                 for b in range(bands):
                     xin[i, j * bands + b] = x
+            noise[lane] = r
         for i in range(count):
             frac = np.float32((start + i + 1.0) / frames)
             xr = xin[i]
@@ -347,11 +368,10 @@ class FilteredNoise(Node):
         self.gains = np.zeros((ctx.lanes, n), np.float64)
         self.prev = np.zeros((ctx.lanes, n), np.float64)
         self.state = np.zeros((ctx.lanes, 4, n), np.float32)
-        self.white = np.zeros((ctx.lanes, ctx.block_size), np.float32)
         self.work = np.zeros((7 + 2 * min(NOISE_CHUNK, ctx.block_size), ctx.lanes * n), np.float32)
         self.columns = [(f"band_{k + 1}", self.gains[:, k : k + 1]) for k in range(n)]
         self.active = _active_flags(ctx)
-        self.rng = np.random.default_rng(self.seed)
+        self.noise = _noise_seeds(self.seed, ctx.lanes)
         self.gain_view: np.ndarray | None = None
         self._plan_ins: Ports | None = None
 
@@ -363,7 +383,7 @@ class FilteredNoise(Node):
             self.prev.fill(0.0)
 
     def _bank(self, gains: np.ndarray, out: np.ndarray, frames: int) -> None:
-        _noise_bank(self.white, gains, self.prev, self.coef, self.norm, self.state, self.active, self.work, out, frames)
+        _noise_bank(self.noise, gains, self.prev, self.coef, self.norm, self.state, self.active, self.work, out, frames)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         if frames == 0:  # no time passes: the bank works on whole blocks, so do nothing
@@ -373,14 +393,13 @@ class FilteredNoise(Node):
             gains = self.gains
             for name, column in self.columns:
                 np.copyto(column, ins[name])
-        self.rng.random(out=self.white, dtype=np.float32)  # uniform: 3.5x cheaper than normal
         out = outs.out
         self._bank(gains, out, out.shape[1])
 
     def reset(self) -> None:
         self.prev.fill(0.0)
         self.state.fill(0.0)
-        self.rng = np.random.default_rng(self.seed)
+        self.noise[:] = _noise_seeds(self.seed, self.noise.size)
 
 
 @hookimpl

@@ -44,14 +44,24 @@ from typing import Any
 import attrs
 import numpy as np
 
+from neuralgraph._compile.inline import Inline
 from neuralgraph._compile.records import Process, StepRecord
 
 #: Generated source format; bump to invalidate every cached file.
-FORMAT = 1
-_DTYPES = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
-           np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64", np.dtype(np.bool_): "np.bool_",
-           np.dtype(np.uint64): "np.uint64", np.dtype(np.uint32): "np.uint32", np.dtype(np.int8): "np.int8",
-           np.dtype(np.uint8): "np.uint8", np.dtype(np.int16): "np.int16", np.dtype(np.uint16): "np.uint16"}
+FORMAT = 2
+_DTYPES = {
+    np.dtype(np.float32): "np.float32",
+    np.dtype(np.float64): "np.float64",
+    np.dtype(np.int32): "np.int32",
+    np.dtype(np.int64): "np.int64",
+    np.dtype(np.bool_): "np.bool_",
+    np.dtype(np.uint64): "np.uint64",
+    np.dtype(np.uint32): "np.uint32",
+    np.dtype(np.int8): "np.int8",
+    np.dtype(np.uint8): "np.uint8",
+    np.dtype(np.int16): "np.int16",
+    np.dtype(np.uint16): "np.uint16",
+}
 _loaded: dict[str, Callable[..., None]] = {}
 _pointer = None
 
@@ -86,7 +96,11 @@ def address_as_pointer():  # pragma: no cover - returns a numba intrinsic
     return _pointer
 
 
-def kernel_of(node: Any, ins: Any, outs: Any) -> tuple[Any, tuple[Any, ...]] | None:
+#: What a step offers for fusion: a kernel and its bound arguments, or source lines.
+Member = tuple[Any, tuple[Any, ...]] | Inline
+
+
+def kernel_of(node: Any, ins: Any, outs: Any) -> Member | None:
     """``node.kernel(ins, outs)`` when it can be fused, else None (not offered, or unusable)."""
     try:
         offered = node.kernel(ins, outs)
@@ -94,9 +108,12 @@ def kernel_of(node: Any, ins: Any, outs: Any) -> tuple[Any, tuple[Any, ...]] | N
         return None
     if offered is None:
         return None
-    dispatcher, args = offered
-    if _import_path(dispatcher) is None:
-        return None
+    if isinstance(offered, Inline):
+        args = offered.args
+    else:
+        dispatcher, args = offered
+        if _import_path(dispatcher) is None:
+            return None
     for a in args:
         if isinstance(a, np.ndarray):
             if a.dtype not in _DTYPES or not a.flags.c_contiguous or a.size == 0:
@@ -105,7 +122,22 @@ def kernel_of(node: Any, ins: Any, outs: Any) -> tuple[Any, tuple[Any, ...]] | N
             return None
         elif isinstance(a, (float, np.floating)) and not np.isfinite(a):
             return None
-    return dispatcher, tuple(args)
+    return offered if isinstance(offered, Inline) else (dispatcher, tuple(args))
+
+
+def _args(member: Member) -> tuple[Any, ...]:
+    return member.args if isinstance(member, Inline) else member[1]
+
+
+def _signature(member: Member | None) -> tuple[Any, ...] | None:
+    """What a member binds: its scalars, and each array by address, shape and dtype (a fresh view
+    of the same memory is the same binding; a replaced array is not)."""
+    if member is None:
+        return None
+    return tuple(
+        (a.__array_interface__["data"][0], a.shape, a.dtype.str) if isinstance(a, np.ndarray) else a
+        for a in _args(member)
+    )
 
 
 def _import_path(dispatcher: Any) -> tuple[str, str] | None:
@@ -149,8 +181,7 @@ def _scalar(value: Any) -> str:
     return repr(float(value))
 
 
-def generate(members: Sequence[tuple[Any, tuple[Any, ...]]], progress: np.ndarray
-             ) -> tuple[str, list[np.ndarray]]:
+def generate(members: Sequence[Member], progress: np.ndarray) -> tuple[str, list[np.ndarray]]:
     """The source of the fused function and the arrays whose addresses it takes, in order.
 
     ``progress`` (int64, one element) is array 0: the function stores the index of each member
@@ -160,38 +191,46 @@ def generate(members: Sequence[tuple[Any, tuple[Any, ...]]], progress: np.ndarra
     slot: dict[tuple[int, tuple[int, ...], str], int] = {}
     imports: dict[tuple[str, str], str] = {}
     body: list[str] = []
-    for index, (dispatcher, args) in enumerate(members):
+
+    def name_of(a: Any) -> str:
+        if not isinstance(a, np.ndarray):
+            return _scalar(a)
+        key = (a.__array_interface__["data"][0], a.shape, a.dtype.str)
+        if key not in slot:
+            slot[key] = len(arrays)
+            arrays.append(a)
+        return f"a{slot[key]}"
+
+    for index, member in enumerate(members):
+        body.append(f"    a0[0] = {index}")
+        if isinstance(member, Inline):
+            names = [name_of(a) for a in member.args]
+            body += ["    " + line.format(*names, m=f"m{index}_") for line in member.lines]
+            continue
+        dispatcher, args = member
         path = _import_path(dispatcher)
         assert path is not None
         alias = imports.setdefault(path, f"k{len(imports)}")
-        names = []
-        for a in args:
-            if isinstance(a, np.ndarray):
-                key = (a.__array_interface__["data"][0], a.shape, a.dtype.str)
-                if key not in slot:
-                    slot[key] = len(arrays)
-                    arrays.append(a)
-                names.append(f"a{slot[key]}")
-            else:
-                names.append(_scalar(a))
-        body.append(f"    a0[0] = {index}")
-        body.append(f"    {alias}({', '.join(names + ['frames'])})")
-    views = [f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})"
-             for i, a in enumerate(arrays)]
+        body.append(f"    {alias}({', '.join([name_of(a) for a in args] + ['frames'])})")
+    views = [
+        f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})" for i, a in enumerate(arrays)
+    ]
     # numba's cache does not see changes in the functions a cached one calls (here inlined), so
     # the source, and with it the file name, carries a fingerprint of every member's module
     stamps = [f"# {m}: {_module_stamp(m)}" for m, _ in imports]
-    head = [f"# generated by neuralgraph._compile.fusion (format {FORMAT}); do not edit",
-            *stamps,
-            "import numpy as np",
-            "from numba import carray, njit",
-            "from neuralgraph._compile.fusion import address_as_pointer",
-            *(f"from {m} import {n} as {alias}" for (m, n), alias in imports.items()),
-            "_ptr = address_as_pointer()",
-            "",
-            "",
-            "@njit(cache=True, nogil=True)",
-            "def fused(addr, frames):  # pragma: no cover - compiled"]
+    head = [
+        f"# generated by neuralgraph._compile.fusion (format {FORMAT}); do not edit",
+        *stamps,
+        "import numpy as np",
+        "from numba import carray, njit",
+        "from neuralgraph._compile.fusion import address_as_pointer",
+        *(f"from {m} import {n} as {alias}" for (m, n), alias in imports.items()),
+        "_ptr = address_as_pointer()",
+        "",
+        "",
+        "@njit(cache=True, nogil=True)",
+        "def fused(addr, frames):  # pragma: no cover - compiled",
+    ]
     return "\n".join(head + views + body) + "\n", arrays
 
 
@@ -227,14 +266,13 @@ class FusedStep:
     #: Not state (``Engine.save_state``): the members' nodes save their own, the rest is wiring.
     transient = ("members", "nodes", "names", "arrays", "_signature", "kernel", "addresses", "report")
 
-    def __init__(self, members: Sequence[StepRecord], kernels: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    def __init__(self, members: Sequence[StepRecord], kernels: list[Member]) -> None:
         self.members = tuple(members)
         self.nodes = [m.kernel_source for m in members]
         self.names = [m.name for m in members]
         self.progress = np.zeros(1, np.int64)
         source, self.arrays = generate(kernels, self.progress)
-        self._signature = [tuple(a if not isinstance(a, np.ndarray) else id(a) for a in args)
-                           for _, args in kernels]
+        self._signature = [_signature(k) for k in kernels]
         self.kernel = load(source)
         # compile (or load from the disk cache) now, not in the first block: a failure here
         # leaves the run unfused instead of blaming its first member
@@ -287,7 +325,7 @@ class FusedStep:
         so the whole run member by member (control thread: the audio thread sees the old tuple
         of members or the new one, either whole)."""
         members = self.members
-        self.members = (*members[:k], attrs.evolve(members[k], process=process), *members[k + 1:])
+        self.members = (*members[:k], attrs.evolve(members[k], process=process), *members[k + 1 :])
         self.fused = False
 
     def reset(self) -> None:
@@ -298,10 +336,7 @@ class FusedStep:
         """
         for k, node in enumerate(self.nodes):
             member = self.members[k]
-            offered = kernel_of(node, member.ins, member.outs)
-            signature = None if offered is None else tuple(
-                a if not isinstance(a, np.ndarray) else id(a) for a in offered[1])
-            if signature != self._signature[k]:
+            if _signature(kernel_of(node, member.ins, member.outs)) != self._signature[k]:
                 self.fused = False
 
 
@@ -330,12 +365,21 @@ def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MA
             try:
                 step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None])
             except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
-                warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}",
-                              stacklevel=2)
+                warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}", stacklevel=2)
         if step is not None:
             # the step contains its members' faults itself, so its "bypass" is the step again
-            out.append(StepRecord(step.name, "fused", step.process, records[i].ins, records[j - 1].outs,
-                                  step.process, state=step, members=tuple(records[i:j])))
+            out.append(
+                StepRecord(
+                    step.name,
+                    "fused",
+                    step.process,
+                    records[i].ins,
+                    records[j - 1].outs,
+                    step.process,
+                    state=step,
+                    members=tuple(records[i:j]),
+                )
+            )
             i = j
         else:
             end = max(j, i + 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from neuralgraph._compile.inline import Inline, mix_inline
 from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
 from neuralgraph._nodes.node import Ports
 
@@ -77,20 +78,10 @@ class MixStep:
             np.add(out, source, out=out)
             i += 1
 
-    def kernel(self, ins: Ports, outs: Ports):
-        """A compiled equivalent for fusion (``Node.kernel``'s convention), for one or two
-        linear terms read in place; None for ramps, exp curves, broadcasts and wider fan-in."""
-        if self.copy_only or not 1 <= len(self.terms) <= 2:
-            return None
-        args: list = [self.constant]
-        for term in self.terms:
-            view = term.view
-            if term.ramp or term.clamp is not None or view.shape != outs.out.shape or not view.flags.c_contiguous:
-                return None
-            args += [view, np.float32(term.scale), np.float32(term.offset)]
-        from neuralgraph._nodes.kernels import mix1_kernel, mix2_kernel
-
-        return (mix1_kernel if len(self.terms) == 1 else mix2_kernel), (*args, outs.out)
+    def kernel(self, ins: Ports, outs: Ports) -> Inline | None:
+        """The step as source lines for a fused function (``inline.mix_inline``): any number
+        of terms, mappings, exp curves, ramps and broadcasts, in one pass over the block."""
+        return mix_inline(self.terms, self.constant, self.ramp_state, self.ramp_basis, outs.out, self.copy_only)
 
     def reset(self) -> None:
         for state in self.ramp_state:

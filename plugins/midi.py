@@ -622,9 +622,43 @@ def _voice_sum_kernel(x, out, frames):  # pragma: no cover - compiled
         out[0, i] = acc
 
 
+class FixedVoices(Node):
+    """`count` voice lanes at fixed values, `start · ratio^i + step · i` for lane i (no MIDI needed).
+
+    A chord, a detuned unison or a set of partials held for ever: the lanes form of a patch that
+    must sound by itself (``graphs/bench/p1_saw_filter.toml``: 110 Hz · 2^(i/4)). The values are
+    fixed when the engine is built; reload the patch to change them.
+    """
+
+    type_name = "voices.fixed"
+    bypass = "silence"
+    count = Param(init=8, kind=int, min=1, max=128, live=False, doc="Number of voices (lanes).")
+    start = Param(init=110.0, live=False, doc="Lane 0's value (a frequency in Hz, say).")
+    ratio = Param(init=1.0, min=0.0, live=False, doc="Each lane's value is the previous lane's times this...")
+    step = Param(init=0.0, live=False, doc="... plus this (`start · ratio^i + step · i`).")
+    out = Output(doc="One fixed value per lane, every sample.")
+
+    def fixed_lanes(self) -> int:
+        return self.count
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        lanes = np.arange(self.count, dtype=np.float64)
+        values = self.start * self.ratio**lanes + self.step * lanes
+        self.values = np.repeat(values.astype(np.float32)[:, None], ctx.block_size, axis=1)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        np.copyto(outs.out, self.values)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        from neuralgraph.plugin import copy_kernel
+
+        return copy_kernel, (self.values, outs.out)
+
+
 @hookimpl
 def ng_register_nodes(register) -> None:
     register(Voices)
     register(Controller)
     register(PitchBend)
     register(VoiceSum)
+    register(FixedVoices)

@@ -33,7 +33,7 @@ def test_bench_prints_rt_factor_and_every_node_sorted_by_cost():
                 "car.freq (mix)", "(output guard)"}
     assert sorted(names) == sorted(expected)  # every node once, plus the compiler's steps
     kinds = {m.group(1): m.group(2) for m in rows}
-    assert kinds["car"] == "osc.sine" and kinds["keys"] == "midi.voices" and kinds["car.freq (mix)"] == "compiler"
+    assert kinds["car"] == "osc.sine" and kinds["keys"] == "voices.fixed" and kinds["car.freq (mix)"] == "compiler"
     costs = [float(m.group(3)) for m in rows]
     assert costs == sorted(costs, reverse=True)
     assert abs(sum(float(m.group(4)) for m in rows) - 100.0) < 0.5 + 0.05 * len(rows)

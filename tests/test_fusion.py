@@ -264,8 +264,13 @@ def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatc
     assert before != after and "neuralgraph_plugins.filters" in before
 
 
-def test_midi_voices_fused_follows_notes_bends_and_live_settings():
-    patch = ng.load_patch(ROOT / "graphs" / "bench" / "p1_saw_filter.toml")
+def test_midi_voices_fused_follows_notes_bends_and_live_settings(load):
+    patch = load({"keys": {"type": "midi.voices", "count": 8},
+                  "osc": {"type": "osc.saw", "freq": "keys.freq"},
+                  "lp": {"type": "filter.lowpass", "in": "osc", "cutoff": 1200.0, "q": 2.0},
+                  "vca": {"type": "math.mul", "in": "lp", "gain": 0.1},
+                  "mix": {"type": "voices.sum", "in": "vca"},
+                  "out": {"type": "io.output", "channels": 1, "in": "mix"}})
     results = []
     for fuse in (True, False):
         engine = ng.Engine(patch, sample_rate=SR, block_size=64, fuse=fuse)

@@ -265,12 +265,16 @@ def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatc
 
 
 def test_midi_voices_fused_follows_notes_bends_and_live_settings(load):
-    patch = load({"keys": {"type": "midi.voices", "count": 8},
-                  "osc": {"type": "osc.saw", "freq": "keys.freq"},
-                  "lp": {"type": "filter.lowpass", "in": "osc", "cutoff": 1200.0, "q": 2.0},
-                  "vca": {"type": "math.mul", "in": "lp", "gain": 0.1},
-                  "mix": {"type": "voices.sum", "in": "vca"},
-                  "out": {"type": "io.output", "channels": 1, "in": "mix"}})
+    patch = load(
+        {
+            "keys": {"type": "midi.voices", "count": 8},
+            "osc": {"type": "osc.saw", "freq": "keys.freq"},
+            "lp": {"type": "filter.lowpass", "in": "osc", "cutoff": 1200.0, "q": 2.0},
+            "vca": {"type": "math.mul", "in": "lp", "gain": 0.1},
+            "mix": {"type": "voices.sum", "in": "vca"},
+            "out": {"type": "io.output", "channels": 1, "in": "mix"},
+        }
+    )
     results = []
     for fuse in (True, False):
         engine = ng.Engine(patch, sample_rate=SR, block_size=64, fuse=fuse)
@@ -363,3 +367,39 @@ def test_every_shipped_graph_fused_equals_unfused(name):
         np.testing.assert_allclose(fused, plain, rtol=0, atol=1e-7 * max(1.0, float(np.max(np.abs(plain)))))
     else:
         np.testing.assert_array_equal(fused, plain)
+
+
+def test_offline_render_runs_many_blocks_per_compiled_call_with_the_same_samples():
+    """A plan made of fused runs renders offline through the many-block driver: the same samples
+    as block by block, and the step timer still samples one block in 32 (slow-node warnings)."""
+    patch = ng.load_patch(ROOT / "graphs" / "bench" / "per_voice" / "p2_fm.toml")
+    chunked = ng.Engine(patch, sample_rate=SR, block_size=64)
+    audio = chunked.render(1.0)
+    blocks = ng.Engine(patch, sample_rate=SR, block_size=64)
+    plain = np.concatenate([b.copy() for b in blocks.stream(1.0)], axis=1)
+    assert chunked.plan._driver and blocks.plan._driver is None  # the driver ran, only in the first
+    np.testing.assert_array_equal(audio, plain)
+    assert np.max(np.abs(audio)) > 0.1
+    assert chunked.frames_done == blocks.frames_done == audio.shape[1]
+    assert chunked.step_timer.samples == blocks.step_timer.samples > 0
+
+
+def test_offline_driver_hands_a_nan_to_the_diagnostic_mode_that_names_its_node(load):
+    nodes = {
+        "osc": {"type": "osc.sine", "freq": 220.0},
+        "hot": {"type": "math.mul", "in": "osc", "gain": 1e30},
+        "boom": {"type": "math.mul", "in": "hot", "gain": 1e30},  # overflows to Inf
+        "out": {"type": "io.output", "channels": 1, "in": "boom"},
+    }
+    engine = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    audio = engine.render(0.5)
+    assert engine.plan._driver  # the many-block loop ran until the guard met Inf
+    blocks = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
+    plain = np.concatenate([b.copy() for b in blocks.stream(0.5)], axis=1)
+    np.testing.assert_array_equal(audio, plain)
+    assert np.isfinite(audio).all() and engine.plan.guard.non_finite == blocks.plan.guard.non_finite > 0
+    assert engine.plan.diagnostic_blocks == blocks.plan.diagnostic_blocks > 0
+    # diagnostic mode scans step by step: the run holding the overflow is named, as block by block
+    assert (
+        [b.node for b in engine.bad_values()] == [b.node for b in blocks.bad_values()] == ["osc … out (fused, 4 nodes)"]
+    )

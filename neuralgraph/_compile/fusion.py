@@ -267,7 +267,7 @@ def generate(
 
 def load(source: str) -> Callable[..., None]:
     """The ``fused`` function of ``source``: written once under :func:`cache_dir`, imported once."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:20]
+    digest = digest_of(source)
     if digest in _loaded:
         return _loaded[digest]
     folder = cache_dir() / "fused"
@@ -285,6 +285,17 @@ def load(source: str) -> Callable[..., None]:
     spec.loader.exec_module(module)
     _loaded[digest] = module.fused
     return module.fused
+
+
+def loaded(digest: str) -> Callable[..., None]:
+    """The fused function :func:`load` loaded under ``digest`` in this process (for the plan
+    driver, which calls fused functions by name)."""
+    return _loaded[digest]
+
+
+def digest_of(source: str) -> str:
+    """The content address of a generated source (its file name under :func:`cache_dir`)."""
+    return hashlib.sha1(source.encode()).hexdigest()[:20]
 
 
 class FusedStep:
@@ -354,17 +365,20 @@ class FusedStep:
                 self.kernel(self.addresses, frames)
                 return
             except BaseException as exc:  # SystemExit and KeyboardInterrupt included
-                # members before the culprit ran; the culprit is bypassed; the rest run unfused,
-                # now and from now on
-                self.fused = False
-                culprit = int(self.progress[0])
-                member = self.members[culprit]
-                self.faulted[culprit] = True
-                self.report(member.name, exc)
-                member.bypass(member.ins, member.outs, frames)
-                self.run_unfused(frames, culprit + 1)
+                self.recover(exc, frames)
                 return
         self.run_unfused(frames)
+
+    def recover(self, exc: BaseException, frames: int) -> None:
+        """After the fused function raised: the members before the culprit ran; the culprit is
+        bypassed and reported; the rest run unfused, now and from now on."""
+        self.fused = False
+        culprit = int(self.progress[0])
+        member = self.members[culprit]
+        self.faulted[culprit] = True
+        self.report(member.name, exc)
+        member.bypass(member.ins, member.outs, frames)
+        self.run_unfused(frames, culprit + 1)
 
     def run_unfused(self, frames: int, start: int = 0) -> None:
         members = self.members
@@ -410,6 +424,7 @@ def _build(
     source, arrays = generate(kernels, progress, ticks)
     kernel = load(source)
     kernel.compile((types.Array(types.int64, 1, "C"), types.int64))
+    kernel.neuralgraph_digest = digest_of(source)  # type: ignore[attr-defined]  # the driver's name for it
     return kernel, np.array([a.__array_interface__["data"][0] for a in arrays], np.int64), arrays
 
 

@@ -97,8 +97,10 @@ def _diagnostic_kernels() -> tuple[Callable[..., None], Callable[..., None]]:
     if _compiled_diagnostics is None:
         from numba import njit
 
-        _compiled_diagnostics = (njit(cache=True, nogil=True)(_scan_pass),
-                                 njit(cache=True, nogil=True)(_attribute_pass))
+        _compiled_diagnostics = (
+            njit(cache=True, nogil=True)(_scan_pass),
+            njit(cache=True, nogil=True)(_attribute_pass),
+        )
     return _compiled_diagnostics
 
 
@@ -209,6 +211,9 @@ class Plan:
         self._tally = np.zeros(4, np.int64)
         self._scan, self._attribute = _diagnostic_kernels()
         self._step_arrays = [(_signal_arrays(r.ins), _signal_arrays(r.outs)) for r in records]
+        #: the steps as built: run_blocks checks that none was wrapped (tap) or bypassed (fault)
+        self._plain_steps = tuple(self.steps)
+        self._driver: Any = None  # the many-block loop (driver.py), built on first use
 
     @property
     def channels(self) -> int:
@@ -231,6 +236,64 @@ class Plan:
         if self.guard.apply(self.output):
             self.diagnostic = True  # find the node that emits them, from the next block on
         return self.output
+
+    def run_blocks(self, chunk: np.ndarray, count: int) -> int:
+        """Offline: run ``count`` blocks in one compiled call, each block's output copied into
+        ``chunk[:, b * block_size:(b + 1) * block_size]`` (``driver.py``).
+
+        Only for a plan whose every step is a fused run still running fused and unwrapped (no
+        tap, no fault, not profiling), outside diagnostic mode; returns 0 otherwise (run
+        :meth:`run_block` instead), else the number of blocks run: fewer than ``count`` when the
+        guard caught NaN or Inf, after which the plan is in diagnostic mode.
+        """
+        driver = self._driver
+        if driver is None:
+            driver = self._driver = self._make_driver()
+        if driver is False or self.diagnostic or not driver.usable():
+            return 0
+        if any(a is not b for a, b in zip(self.steps, self._plain_steps)):
+            return 0
+        try:
+            done = driver.run(chunk, count, self.guard)
+        except Exception as exc:  # a run raised: contain it as run_block would, finish that block
+            return self._finish_faulted_block(driver, exc, chunk)
+        if done < 0:
+            self.diagnostic = True  # find the node that emits them, from the next block on
+            done = -done
+        return done
+
+    def _finish_faulted_block(self, driver: Any, exc: BaseException, chunk: np.ndarray) -> int:
+        """The driver stopped in block ``b`` inside run ``k``: the blocks before ``b`` are done, runs
+        before ``k`` ran in ``b``. Run ``k`` recovers (its culprit bypassed and reported), the
+        later steps and the guard finish block ``b`` as :meth:`run_block` would."""
+        block, k = (int(v) for v in driver.where)
+        frames = self.block_size
+        driver.runs[k].recover(exc, frames)
+        for i in range(k + 1, len(self.steps)):
+            process, ins, outs = self.steps[i]
+            try:
+                process(ins, outs, frames)
+            except BaseException as later:
+                self._fault(i, later)
+        self.midi.count = 0
+        if self.guard.apply(self.output):
+            self.diagnostic = True
+        chunk[:, block * frames : (block + 1) * frames] = self.output
+        _stop_on_ctrl_c(exc)
+        return block + 1
+
+    def _make_driver(self) -> Any:
+        """The compiled many-block loop, or False when a step is not a fused run (or it fails)."""
+        from neuralgraph._compile.driver import Driver
+        from neuralgraph._compile.fusion import FusedStep
+
+        runs = [r.state for r in self.records]
+        if not runs or not all(r.kind == "fused" and isinstance(s, FusedStep) for r, s in zip(self.records, runs)):
+            return False
+        try:
+            return Driver(runs, self.output)
+        except Exception:  # no writable cache, numba refusing it: block by block, as before
+            return False
 
     def run_block_diagnostic(self) -> np.ndarray:
         """``run_block``, then after each step count the NaN/Inf and subnormal samples it produced.
@@ -330,8 +393,10 @@ class Plan:
         lines = [f"order ({len(self.order)} nodes): " + " -> ".join(self.order)]
         fused = len(self.fused_indices)
         emitted = sum(1 for r in self.records if r.kind not in ("node", "fused"))
-        lines.append(f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
-                     + (f", {fused} fused runs)" if fused else ")"))
+        lines.append(
+            f"steps: {len(self.steps)} ({emitted} emitted by the compiler"
+            + (f", {fused} fused runs)" if fused else ")")
+        )
         lines.append(f"buffers: {self.buffer_count} in one slab of {self.slab_bytes} bytes")
         lines.append(f"latency: {self.latency} samples ({1000.0 * self.latency / self.sample_rate:.2f} ms)")
         lines.append(f"output: {self.channels} channels at {self.sample_rate:g} Hz, block {self.block_size}")
@@ -348,5 +413,4 @@ def _stop_on_ctrl_c(exc: BaseException) -> None:
 
 def _signal_arrays(ports: Ports) -> tuple[np.ndarray, ...]:
     """The float32 signal arrays among a step's ports (event buffers are not scanned)."""
-    return tuple(a for _, a in ports.items()
-                 if isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype == np.float32)
+    return tuple(a for _, a in ports.items() if isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype == np.float32)

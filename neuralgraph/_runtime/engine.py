@@ -77,8 +77,7 @@ class Engine:
         if not 8000 <= self.sample_rate <= 384000:
             raise ParameterError(f"sample rate {self.sample_rate} is out of range (8000..384000 Hz)")
         self.fuse = fuse
-        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling,
-                                          fuse=fuse, pin=pin)
+        self.plan, constants = build_plan(patch, self.sample_rate, self.block_size, ceiling=ceiling, fuse=fuse, pin=pin)
         self._ring = CommandRing()
         self._midi = MidiQueue(self._ring)
         self._ramping: list[InputRamp] = []
@@ -213,8 +212,13 @@ class Engine:
         :meth:`set` is applied to the new engine. Node state (phases, envelopes) starts afresh.
         Backends use it to follow a device's buffer-size change and swap at a block boundary.
         """
-        engine = Engine(self.patch, sample_rate or self.sample_rate, block_size or self.block_size,
-                        ceiling=float(self.plan.guard.ceiling), fuse=self.fuse)
+        engine = Engine(
+            self.patch,
+            sample_rate or self.sample_rate,
+            block_size or self.block_size,
+            ceiling=float(self.plan.guard.ceiling),
+            fuse=self.fuse,
+        )
         for target, value in self.settings.items():
             engine.set(target, value)
         carry_taps(self, engine)
@@ -265,8 +269,9 @@ class Engine:
     @property
     def midi_waiting(self) -> int:
         """MIDI messages queued and not yet handed to a block."""
-        return len(self._midi.spill) + sum(1 for k in range(self._ring.tail, self._ring.head)
-                                           if self._ring.kind[k % self._ring.capacity] == MIDI)
+        return len(self._midi.spill) + sum(
+            1 for k in range(self._ring.tail, self._ring.head) if self._ring.kind[k % self._ring.capacity] == MIDI
+        )
 
     def note_on(self, note: int, velocity: int = 100, channel: int = 0) -> bool:
         return self.send_midi(NOTE_ON | channel, note, velocity)
@@ -308,8 +313,10 @@ class Engine:
         plan = self.plan
         return {
             "nodes": {name: node.save_state() for name, node in plan.nodes.items()},
-            "steps": [snapshot(item, skip=("terms", *getattr(item, "transient", ())))  # terms: bound views
-                      for item in plan.stateful_steps],
+            "steps": [
+                snapshot(item, skip=("terms", *getattr(item, "transient", ())))  # terms: bound views
+                for item in plan.stateful_steps
+            ],
             "wires": None if plan.slab is None else plan.slab.copy(),
             "constants": [t.save() for t in self._targets if isinstance(t, InputRamp)],
             "frames_done": self.frames_done,
@@ -356,8 +363,10 @@ class Engine:
         """
         plan = self.plan
         counts = plan.bad_counts.copy()  # one consistent read of both columns
-        found = [BadValues(plan.step_names[i], int(counts[i, 0]), int(counts[i, 1]))
-                 for i in np.flatnonzero(counts.any(axis=1))]
+        found = [
+            BadValues(plan.step_names[i], int(counts[i, 0]), int(counts[i, 1]))
+            for i in np.flatnonzero(counts.any(axis=1))
+        ]
         return sorted(found, key=lambda b: (-b.non_finite, -b.subnormal, b.node))
 
     def reset(self) -> None:
@@ -441,6 +450,12 @@ class Engine:
         """
         total = self._frames(seconds)
         out = np.zeros((self.channels, total), np.float32)
+        if midi is None and input is None and on_block is None and progress is None:
+            start = 0
+            for chunk in self.stream_chunks(seconds):  # many blocks per compiled call where it can
+                out[:, start : start + chunk.shape[1]] = chunk
+                start += chunk.shape[1]
+            return out
         blocks = -(-total // self.block_size)
         report_every = max(1, blocks // 100)
         start = 0
@@ -490,6 +505,50 @@ class Engine:
             block_out = self.process()
             yield block_out[:, : min(block, total - start)]
 
+    def stream_chunks(self, seconds: float, *, chunk_frames: int = 8192) -> Iterator[np.ndarray]:
+        """Render ``seconds`` as (channels, n) arrays of up to ``chunk_frames`` frames (whole
+        blocks; each overwritten by the next): :meth:`stream`'s samples, with less Python per
+        block. A plan made only of fused runs renders the blocks between two of the step timer's
+        sampled blocks in one compiled call (``_compile/driver.py``) whenever no command, ramp,
+        tap or swap is waiting; anything else goes block by block, as :meth:`stream`."""
+        total = self._frames(seconds)
+        block = self.block_size
+        per_chunk = max(1, chunk_frames // block)
+        chunk = np.zeros((self.channels, per_chunk * block), np.float32)
+        start = 0
+        while start < total:
+            filled = 0
+            while filled < per_chunk and start + filled * block < total:
+                room = min(per_chunk - filled, (total - start) // block - filled)
+                done = self._run_blocks(chunk[:, filled * block :], room) if room > 1 else 0
+                if done == 0:  # one block the ordinary way
+                    chunk[:, filled * block : (filled + 1) * block] = self.process()
+                    done = 1
+                filled += done
+            n = min(filled * block, total - start)
+            yield chunk[:, :n]
+            start += n
+
+    def _run_blocks(self, chunk: np.ndarray, room: int) -> int:
+        """Offline: up to ``room`` blocks in one compiled call when nothing needs Python between
+        them; stops before the step timer's next sampled block. 0 when it cannot."""
+        timer = self.step_timer
+        count = min(room, timer.countdown - 1)
+        ring = self._ring
+        if (
+            count < 2
+            or self._swap is not None
+            or self._out_taps
+            or self._ramping
+            or ring.tail != ring.head
+            or self._midi.spill
+        ):
+            return 0
+        done = self.plan.run_blocks(chunk, count)
+        timer.countdown -= done
+        self.frames_done += done * self.block_size
+        return done
+
     def _feed_input(self, source: np.ndarray, start: int) -> None:
         dst = self.plan.input
         dst.fill(0.0)
@@ -523,11 +582,13 @@ def _quiet_float_warnings(modules: set[str]) -> None:
     printing is I/O in the audio thread, and the output guard already replaces and reports the
     NaN/Inf those operations make (``bad_values``). Warnings from the user's own code still show."""
     for module in sorted(modules | {"neuralgraph"}):
-        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero|underflow) encountered",
-                                RuntimeWarning, rf"{re.escape(module)}(\.|$)")
+        warnings.filterwarnings(
+            "ignore",
+            r"(overflow|invalid value|divide by zero|underflow) encountered",
+            RuntimeWarning,
+            rf"{re.escape(module)}(\.|$)",
+        )
 
 
 def _hint(text: str | None) -> str:
     return f" ({text})" if text else ""
-
-

@@ -314,7 +314,15 @@ def render_to_file(
     try:
         with sigterm_interrupts():
             total = int(round(seconds * rate))
-            for block in engine.stream((total + skip) / rate, midi=midi, input=input):
+            seconds_in = (total + skip) / rate
+            # without MIDI or input nothing is fed between blocks: chunks of many blocks, in one
+            # compiled call where the plan allows (Engine.stream_chunks)
+            blocks = (
+                engine.stream(seconds_in, midi=midi, input=input)
+                if midi is not None or input is not None
+                else engine.stream_chunks(seconds_in, chunk_frames=min(CHUNK_FRAMES, (total + skip) // 500))
+            )
+            for block in blocks:
                 if skip > 0:  # still inside the latency to drop
                     drop = min(skip, block.shape[1])
                     skip -= drop

@@ -140,16 +140,30 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
+        f0 = freq[lane, 0]
+        steady = r0 <= 0.0  # a constant frequency and no sync edge: the phases need no recursion
         for i in range(frames):
-            r = reset[lane, i]
-            if r > 0.0 and r0 <= 0.0:
-                p = 0.0
-            r0 = r
-            scratch[i] = p
-            p += freq[lane, i] * inv_sr
-            p = _wrap(p)
-        phase[lane] = p
-        last_reset[lane] = r0
+            steady &= (freq[lane, i] == f0) & (reset[lane, i] <= 0.0)
+        if steady:
+            # p + i * step, folded: independent per sample, so LLVM vectorises it (the recursion
+            # below is one serial chain of adds per lane, the sine's bottleneck at small blocks)
+            step = f0 * inv_sr
+            for i in range(frames):
+                q = p + i * step
+                scratch[i] = q - math.floor(q)
+            phase[lane] = _wrap(p + frames * step)
+            last_reset[lane] = reset[lane, frames - 1]
+        else:
+            for i in range(frames):
+                r = reset[lane, i]
+                if r > 0.0 and r0 <= 0.0:
+                    p = 0.0
+                r0 = r
+                scratch[i] = p
+                p += freq[lane, i] * inv_sr
+                p = _wrap(p)
+            phase[lane] = p
+            last_reset[lane] = r0
         for i in range(frames):
             out[lane, i] = _sin_cycle(scratch[i])
 

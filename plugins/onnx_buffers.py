@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 from numba import njit, types
 from numba.extending import intrinsic
 
 from .onnx_mapping import ModelMap, TensorMap
 from .onnx_signature import quiet_run_options
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 
 @njit(cache=True, nogil=True)

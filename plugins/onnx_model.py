@@ -26,10 +26,9 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 
 from neuralgraph.plugin import (
     Input,
@@ -70,6 +69,9 @@ from .onnx_signature import (  # noqa: F401 - re-exported
     session_options,
     signature_of,
 )
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 RATES = ("block", "frame", "stream")
 #: Calls made in ``prepare`` so that onnxruntime's first-run setup (arena allocation, kernel

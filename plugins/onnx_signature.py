@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
-import onnxruntime as ort
 
 from neuralgraph.plugin import check_model_memory
+
+if TYPE_CHECKING:  # imported where a session is made: a patch without a model never loads onnxruntime
+    import onnxruntime as ort
 
 #: The element types a tensor may have; values are cast at the node's boundary (float32 ports).
 DTYPES: dict[str, type] = {
@@ -86,6 +88,8 @@ class Signature:
 
 def session_options() -> ort.SessionOptions:
     """Options for the audio path: one thread, sequential (measured: more threads only add p99 spikes)."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -96,6 +100,8 @@ def session_options() -> ort.SessionOptions:
 
 def quiet_run_options() -> ort.RunOptions:
     """Run options for probe calls whose failure is reported by the caller, not logged by onnxruntime."""
+    import onnxruntime as ort
+
     options = ort.RunOptions()
     options.log_severity_level = 4
     return options
@@ -106,6 +112,8 @@ def open_session(path: str) -> ort.InferenceSession:
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist")
     check_model_memory(path)  # one probe inference under the memory budget, before the real session
+    import onnxruntime as ort
+
     try:
         return ort.InferenceSession(path, sess_options=session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files

@@ -10,7 +10,6 @@ import math
 from collections.abc import Collection, Mapping
 
 import attrs
-import networkx as nx
 
 from neuralgraph._errors import Problem, did_you_mean, display_path
 from neuralgraph._nodes.mapping import mapping_transform
@@ -44,7 +43,6 @@ class Topology:
     output_lanes: Mapping[str, Mapping[str, int]]
     output_node: str | None
     input_node: str | None
-    graph: nx.MultiDiGraph
 
 
 def _problem(code: str, loc: Loc, path: str, message: str, hint: str | None = None, value: object = None) -> Problem:
@@ -62,24 +60,41 @@ def _mappable(span: tuple[float, float], rng: tuple[float, float], curve: str) -
     return abs(scale) < 1e30 and abs(offset) < 1e30
 
 
-def depth_first_order(graph: nx.MultiDiGraph, nodes: list[str]) -> list[str]:
+#: Per node, its successors in order of their first edge, each with its number of edges.
+Successors = dict[str, dict[str, int]]
+
+
+def successors_of(names: list[str], edges: Collection[Edge]) -> Successors:
+    """The within-block (non-feedback) edges as successor counts, in file order."""
+    succ: Successors = {n: {} for n in names}
+    for e in edges:
+        if not e.feedback:
+            out = succ[e.src]
+            out[e.dst] = out.get(e.dst, 0) + 1
+    return succ
+
+
+def depth_first_order(succ: Successors, nodes: list[str]) -> list[str]:
     """Kahn's algorithm with a LIFO of ready nodes (SuperCollider's SynthDef sort).
 
     A consumer runs right after its last producer, so few buffers are live at once. Ties are
-    broken by file order, so the order is deterministic.
+    broken by file order, so the order is deterministic. Nodes on a cycle are left out.
     """
     rank = {n: i for i, n in enumerate(nodes)}
-    indegree = {n: graph.in_degree(n) for n in nodes}
+    indegree = dict.fromkeys(nodes, 0)
+    for out in succ.values():
+        for dst, count in out.items():
+            indegree[dst] += count
     ready = sorted((n for n in nodes if indegree[n] == 0), key=rank.__getitem__, reverse=True)
     order: list[str] = []
     while ready:
         node = ready.pop()
         order.append(node)
         newly = []
-        for succ in graph.successors(node):
-            indegree[succ] -= graph.number_of_edges(node, succ)
-            if indegree[succ] == 0:
-                newly.append(succ)
+        for dst, count in succ[node].items():
+            indegree[dst] -= count
+            if indegree[dst] == 0:
+                newly.append(dst)
         ready.extend(sorted(newly, key=rank.__getitem__, reverse=True))
     return order
 
@@ -94,22 +109,20 @@ def analyse(
 
     ``declared`` names every node written in the patch, including those that failed to load,
     so that a connection to one of them is not reported as a missing node. The phases, in
-    order: resolve every connection to an edge, break (and report) cycles, sort, find the
-    output and input nodes, count lanes.
+    order: resolve every connection to an edge, sort, (only if the sort left nodes out) report
+    and break cycles and sort again, find the output and input nodes, count lanes.
     """
     declared = set(spec.nodes) if declared is None else set(declared)
     names = list(spec.nodes)
     edges = resolve_edges(spec, instances, declared, problems)
-    graph = nx.MultiDiGraph()
-    graph.add_nodes_from(names)
-    graph.add_edges_from((e.src, e.dst, {"port": e.dst_port}) for e in edges if not e.feedback)
-    report_cycles(graph, names, edges, problems)
-    order = depth_first_order(graph, names)
+    succ = successors_of(names, edges)
+    order = depth_first_order(succ, names)
+    if len(order) < len(names):  # a cycle: networkx finds and reports it (imported only then)
+        order = depth_first_order(report_cycles(names, edges, problems), names)
     outputs, inputs = find_io_nodes(spec, instances, problems)
     lanes, out_lanes = count_lanes(order, names, edges, instances, problems)
     return Topology(order=tuple(order), edges=tuple(edges), lanes=lanes, output_lanes=out_lanes,
-                    output_node=outputs[0] if outputs else None, input_node=inputs[0] if inputs else None,
-                    graph=graph)
+                    output_node=outputs[0] if outputs else None, input_node=inputs[0] if inputs else None)
 
 
 def resolve_edges(spec: PatchSpec, instances: Mapping[str, Node], declared: set[str],
@@ -177,9 +190,14 @@ def _edge(name: str, port: str, node: Node, input_spec: InputSpec, src: Source, 
     return Edge(src.node, out_port, name, port, src)
 
 
-def report_cycles(graph: nx.MultiDiGraph, names: list[str], edges: list[Edge], problems: list[Problem]) -> None:
-    """One problem per cycle without a feedback edge (per strongly connected component), whose
-    edges are then removed from ``graph`` so that the order can still be worked out."""
+def report_cycles(names: list[str], edges: list[Edge], problems: list[Problem]) -> Successors:
+    """One problem per cycle without a feedback edge (per strongly connected component); returns
+    the within-block successors without the edges inside those components, so that the order can still be worked out."""
+    import networkx as nx  # 0.1 s to import: only patches with a cycle pay for it
+
+    graph = nx.MultiDiGraph()
+    graph.add_nodes_from(names)
+    graph.add_edges_from((e.src, e.dst, {"port": e.dst_port}) for e in edges if not e.feedback)
     position = {n: i for i, n in enumerate(names)}.__getitem__  # names.index is O(n): O(n²) over components
     for component in sorted(nx.strongly_connected_components(graph), key=lambda c: min(map(position, c))):
         if len(component) == 1 and not any(graph.has_edge(n, n) for n in component):
@@ -193,6 +211,7 @@ def report_cycles(graph: nx.MultiDiGraph, names: list[str], edges: list[Edge], p
             "cycle " + " -> ".join(path),
             "mark one connection on it { from = \"...\", feedback = true } to carry the previous block"))
         graph.remove_edges_from(list(graph.subgraph(component).edges(keys=True)))
+    return {n: {dst: graph.number_of_edges(n, dst) for dst in graph.successors(n)} for n in names}
 
 
 def find_io_nodes(spec: PatchSpec, instances: Mapping[str, Node], problems: list[Problem]

@@ -39,7 +39,7 @@ from neuralgraph._compile.steps import (
 )
 from neuralgraph._errors import CompileError, Problem
 from neuralgraph._nodes.events import EventBuffer
-from neuralgraph._nodes.jit import load_numba_registries
+from neuralgraph._nodes.jit import use_light_cache_loads
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Rate
 from neuralgraph._patch.graph import Edge
@@ -441,5 +441,5 @@ def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: fl
     ``pin`` names audio or control outputs (``"node.port"``) that keep their own buffer, readable
     after each block as ``plan.pinned["node.port"]`` (batch rendering saves them as taps).
     """
-    load_numba_registries()  # before any kernel compiles or loads: without numba's scipy probe
+    use_light_cache_loads()  # before any kernel compiles or loads (cached kernels load without a refresh)
     return Compiler(patch, sample_rate, block_size, pin).build(ceiling, fuse)

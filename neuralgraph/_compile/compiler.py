@@ -39,6 +39,7 @@ from neuralgraph._compile.steps import (
 )
 from neuralgraph._errors import CompileError, Problem
 from neuralgraph._nodes.events import EventBuffer
+from neuralgraph._nodes.gcpause import gc_paused
 from neuralgraph._nodes.jit import use_light_cache_loads
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Rate
@@ -433,6 +434,7 @@ def _readonly(buf: np.ndarray) -> np.ndarray:
     return view
 
 
+@gc_paused()  # many small objects that all live on: no collector passes over them mid-build
 def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: float = 1.0, fuse: bool = True,
                pin: tuple[str, ...] = ()) -> tuple[Plan, Mapping[str, ConstantInput]]:
     """Instantiate, prepare and wire ``patch`` for ``sample_rate`` and ``block_size``.

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from neuralgraph._errors import CompileError, PatchError, PatchSyntaxError, PatchValidationError, Problem, display_path
+from neuralgraph._nodes.gcpause import gc_paused
 from neuralgraph._nodes.node import Node
 from neuralgraph._patch.config import DEFAULT_MAX_PATCH_BYTES, Limits, load_limits
 from neuralgraph._patch.graph import Topology, analyse
@@ -116,6 +117,7 @@ def set_svg_drawer(draw: Callable[[Patch], str | None] | None) -> None:
     _svg_drawer = draw
 
 
+@gc_paused()  # many small objects that all live on: no collector passes over them mid-build
 def load_patch(
     source: str | Path | Mapping[str, Any],
     *,

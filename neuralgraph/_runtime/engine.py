@@ -17,6 +17,7 @@ import numpy as np
 from neuralgraph._compile.compiler import build_plan
 from neuralgraph._errors import ParameterError, did_you_mean
 from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, EventBuffer
+from neuralgraph._nodes.gcpause import gc_paused
 from neuralgraph._patch.patch import Patch
 from neuralgraph._runtime.ring import MIDI, SET, CommandRing, MidiQueue, must_keep
 from neuralgraph._runtime.steptimer import SlowStep, StepTimer
@@ -58,6 +59,7 @@ class Engine:
     ``pin`` names outputs (``"node.port"``) readable after every block as ``plan.pinned[...]``.
     """
 
+    @gc_paused()  # compile, prepare and warm up without collector passes over the new objects
     def __init__(
         self,
         patch: Patch,

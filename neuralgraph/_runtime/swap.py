@@ -35,7 +35,6 @@ from neuralgraph._errors import ParameterError
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.state import _CODE, _SCALARS
 from neuralgraph._patch.patch import Patch
-from neuralgraph._runtime.statecopy import copy_bytes
 from neuralgraph._runtime.tap import TapPoint, carry_taps
 from neuralgraph._runtime.targets import InputRamp
 
@@ -95,6 +94,9 @@ class Transfer:
                 self._kept.append((src, dst))
             else:
                 rest.append((src, dst))
+        # imported on the first swap: numba's import is 0.2 s that `import neuralgraph` should not pay
+        from neuralgraph._runtime.statecopy import copy_bytes
+
         copy_bytes(np.zeros((0, 3), np.int64))  # loaded (or compiled) here, not in the callback
         if self._kept:
             self._table = np.array(

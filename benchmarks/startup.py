@@ -17,8 +17,9 @@
    block) for the generated chains of ``benchmarks/compile_scaling.py`` at each size, CPU and
    wall seconds, microseconds per node and that cost per node relative to the smallest size
    (1.0 for linear growth). Each size is built once first (its fused kernels' cache filled).
-3. ``--phases``: seconds from launch to the end of import, ``load_patch`` and the first block,
-   cold and warm kernel caches (the earlier form of this benchmark).
+3. ``--phases`` (or patches named as arguments): seconds from launch to the end of import,
+   ``load_patch`` and the first block, cold and warm kernel caches (the earlier form of this
+   benchmark).
 
 The package's modules are byte-compiled first, as ``pip install`` does for a wheel: an editable
 checkout under ``PYTHONDONTWRITEBYTECODE=1`` otherwise recompiles every module at every start
@@ -193,6 +194,7 @@ def byte_compile() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("patches", nargs="*", type=Path, help="patches for the phase table (implies --phases)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
     parser.add_argument("--phases", nargs="*", type=Path, metavar="PATCH",
@@ -205,9 +207,9 @@ def main() -> None:
     startup_table(args.runs, args.peers)
     if args.sizes:
         compile_table(args.sizes)
-    if args.phases is not None:
-        phase_table(args.phases or [ROOT / "graphs" / "bench" / "p1_saw_filter.toml", ROOT / "graphs" / "subtractive.toml"],
-                    max(1, args.runs // 2))
+    if args.phases is not None or args.patches:
+        default = [ROOT / "graphs" / "bench" / "p1_saw_filter.toml", ROOT / "graphs" / "subtractive.toml"]
+        phase_table(args.patches + (args.phases or []) or default, max(1, args.runs // 2))
 
 
 if __name__ == "__main__":

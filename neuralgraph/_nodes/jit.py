@@ -5,7 +5,7 @@ start-up costs made for compiling:
 
 - *The full refresh on every cache load.* ``FunctionCache.load_overload`` first calls
   ``target_context.refresh()``, which imports and installs every typing and lowering registry
-  (about 0.3 s of CPU and 20 MB) although a cached overload is machine code that is linked,
+  (0.15 to 0.3 s of CPU and 12 MB) although a cached overload is machine code that is linked,
   not typed. :func:`use_light_cache_loads` makes a cache load initialise only numba's runtime
   (NRT, whose symbols the loaded code links against) and load; a cache miss then sets up the
   registries (below) and numba compiles as always, and its compiler refreshes the context

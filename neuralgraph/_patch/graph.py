@@ -191,8 +191,8 @@ def _edge(name: str, port: str, node: Node, input_spec: InputSpec, src: Source, 
 
 
 def report_cycles(names: list[str], edges: list[Edge], problems: list[Problem]) -> Successors:
-    """One problem per cycle without a feedback edge (per strongly connected component); returns
-    the within-block successors without the edges inside those components, so that the order can still be worked out."""
+    """One problem per cycle without a feedback edge (per strongly connected component); returns the
+    within-block successors less the edges inside those components, so the order can still be worked out."""
     import networkx as nx  # 0.1 s to import: only patches with a cycle pay for it
 
     graph = nx.MultiDiGraph()

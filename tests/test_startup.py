@@ -80,6 +80,7 @@ def test_a_patch_with_a_cycle_is_still_reported_with_its_path(write_patch):
     else:
         raise AssertionError("a cycle was accepted")
     assert "NG124" in text and "cycle a -> b -> a" in text and "patch.toml:" in text
+    assert gc.isenabled(), "a load that fails resumes the collector it paused"
 
 
 def _chain(n: int) -> dict:

@@ -253,21 +253,54 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived during a render (handled like Ctrl-C: the target stays untouched)."""
 
 
+class Interrupts:
+    """SIGINT and SIGTERM during a render, raised as KeyboardInterrupt and :class:`Terminated`, but
+    never inside a block's write: a signal that arrives while a block is written (Python runs
+    handlers between bytecodes, so the file can hold a block its frame count does not) is held
+    until the write and the count are done. The kept partial file then holds exactly the frames
+    the renderer reports."""
+
+    def __init__(self) -> None:
+        self.writing = False
+        self.pending: KeyboardInterrupt | None = None
+
+    def handler(self, signum: int, frame: Any) -> None:
+        exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.writing:
+            self.pending = exc
+            return
+        raise exc
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold signals for the body; raise a held one after it."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+            if self.pending is not None:
+                exc, self.pending = self.pending, None
+                raise exc
+
+
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while rendering (main thread only)."""
+def render_interrupts() -> Iterator[Interrupts]:
+    """Install :class:`Interrupts` for SIGTERM, and for SIGINT unless the host replaced Python's
+    default Ctrl-C handler (main thread only; elsewhere the signals stay as they are)."""
+    interrupts = Interrupts()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield interrupts
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    signums = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signums.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, interrupts.handler) for signum in signums}
     try:
-        yield
+        yield interrupts
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @attrs.frozen
@@ -312,7 +345,7 @@ def render_to_file(
     rate = engine.sample_rate
     t0 = time.perf_counter()
     try:
-        with sigterm_interrupts():
+        with render_interrupts() as interrupts:
             total = int(round(seconds * rate))
             seconds_in = (total + skip) / rate
             # without MIDI or input nothing is fed between blocks: chunks of many blocks, in one
@@ -329,7 +362,8 @@ def render_to_file(
                     block = block[:, drop:]
                     if block.shape[1] == 0:
                         continue
-                out.write(block)
+                with interrupts.held():
+                    out.write(block)
                 if progress is not None:
                     progress.update(out.frames / rate)
             path = out.commit()
@@ -342,7 +376,8 @@ def render_to_file(
             why = "interrupted"
         else:
             why = str(exc)
-        left = f"; {display_path(kept)} holds the {out.frames / rate:.2f} s rendered" if kept else ""
+        held = f"{out.frames / rate:.2f} s ({out.frames} frames)"
+        left = f"; {display_path(kept)} holds the {held} rendered" if kept else ""
         state = "left unchanged" if target.path.exists() else "not written"
         raise RenderInterrupted(f"{why}; {shown} {state}{left}", exc, kept) from None
     finally:

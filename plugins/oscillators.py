@@ -15,9 +15,8 @@ Band-limiting:
   latency, no group delay, and the Gibbs overshoot (8.7 % of the jump: saw peaks ≤ 1.16) where a
   minimum-phase step rang to 21 % (1.39). Aliased energy at 48 kHz is 86–96 dB below the
   fundamental for 2–10 kHz, where a 2-point PolyBLEP reaches only 21–30 dB.
-- ``osc.triangle`` uses minBLAMP, the integral of a minimum-phase step residual, at its corners. A
-  minimum-phase corner settles a few samples late (the filter's group delay), so the naive
-  triangle is read that many samples late and the residual is taken against the delayed corner.
+- ``osc.triangle`` adds the integral of the same step (a linear-phase BLAMP) at its corners, the
+  same way: no group delay, so the triangle is not read late.
 - ``osc.wavetable`` keeps one band-limited copy of the table per octave (mipmaps, made with an
   FFT in ``prepare``) and reads, per sample, the lowest copy whose harmonics all stay below
   Nyquist crossfaded into the next one by the fractional octave.
@@ -47,65 +46,14 @@ BLEP_CUTOFF = 0.42  # of the sample rate: harmonics above 0.5 are then attenuate
 BLEP_LENGTH = 2 * BLEP_ZERO_CROSSINGS  # samples of correction after each discontinuity
 
 
-def minblep_residual(zero_crossings: int = BLEP_ZERO_CROSSINGS, oversampling: int = BLEP_OVERSAMPLING,
-                     cutoff: float = BLEP_CUTOFF) -> np.ndarray:
-    """The minimum-phase band-limited unit step minus the ideal step, for t >= 0.
-
-    Sampled ``oversampling`` times per sample over ``2 * zero_crossings`` samples (plus one end
-    point, which is 0). A Blackman-windowed sinc is made minimum-phase by folding its real
-    cepstrum, integrated into a step, and its tail faded so the residual ends exactly at 0.
-    """
-    n = 2 * zero_crossings * oversampling + 1
-    t = (np.arange(n) - zero_crossings * oversampling) / oversampling
-    kernel = 2.0 * cutoff * np.sinc(2.0 * cutoff * t) * np.blackman(n)
-    size = 1 << 16
-    log_mag = np.log(np.maximum(np.abs(np.fft.fft(kernel, size)), 1e-12))
-    cep = np.fft.ifft(log_mag).real
-    folded = np.zeros(size)
-    folded[0] = cep[0]
-    folded[1 : size // 2] = 2.0 * cep[1 : size // 2]
-    folded[size // 2] = cep[size // 2]
-    minimum = np.fft.ifft(np.exp(np.fft.fft(folded))).real[:n]
-    step = np.cumsum(minimum)
-    step /= step[-1]
-    residual = step - 1.0
-    fade_len = n // 4
-    residual[-fade_len:] *= 0.5 * (1.0 + np.cos(np.linspace(0.0, math.pi, fade_len)))
-    residual[-1] = 0.0
-    return residual
-
-
-BLEP_TABLE = minblep_residual()
-
-
-def minblamp_residual(step_residual: np.ndarray, oversampling: int = BLEP_OVERSAMPLING) -> tuple[np.ndarray, float]:
-    """The band-limited corner (slope change 1 per sample) minus a corner delayed by its group delay.
-
-    Integrating the minBLEP residual gives the filtered ramp minus the ideal ramp; it settles at
-    minus the filter's group delay instead of 0. Measured against the ideal ramp delayed by that
-    delay it returns to exactly 0, so the triangle is built from corners delayed by
-    ``delay`` samples plus this residual. Returns (residual table, delay in samples).
-    """
-    t = np.arange(len(step_residual)) / oversampling
-    ramp_residual = np.concatenate([[0.0], np.cumsum(0.5 * (step_residual[1:] + step_residual[:-1]))]) / oversampling
-    delay = -ramp_residual[-1]
-    table = t + ramp_residual - np.maximum(0.0, t - delay)
-    table[-1] = 0.0
-    return table, float(delay)
-
-
-BLAMP_TABLE, BLAMP_DELAY = minblamp_residual(BLEP_TABLE)
-
-
 def linear_step(zero_crossings: int = BLEP_ZERO_CROSSINGS, oversampling: int = BLEP_OVERSAMPLING,
                 cutoff: float = BLEP_CUTOFF) -> np.ndarray:
     """The linear-phase (symmetric) band-limited unit step, centred on the jump.
 
     Sampled ``oversampling`` times per sample from ``-zero_crossings`` to ``+zero_crossings``
-    samples around the jump: the integral of the same Blackman-windowed sinc as
-    :func:`minblep_residual`, so the same alias suppression, but without its minimum-phase
-    ringing: it overshoots by the Gibbs amount (8.7 % of the jump) instead of 21 %, and is 0.5 at
-    the jump itself, so there is no group delay. It is smooth: the ideal step is subtracted after
+    samples around the jump: the integral of a Blackman-windowed sinc (cutoff ``cutoff`` × the
+    sample rate). Symmetric, it overshoots by the Gibbs amount (8.7 % of the jump; a
+    minimum-phase step, minBLEP, rings to 21 %) and is 0.5 at the jump itself: no group delay. It is smooth: the ideal step is subtracted after
     interpolating it (on the samples after the naive jump), never tabulated into it.
     """
     n = 2 * zero_crossings * oversampling + 1
@@ -121,32 +69,32 @@ def linear_step(zero_crossings: int = BLEP_ZERO_CROSSINGS, oversampling: int = B
 STEP_TABLE = linear_step()
 
 
+def linear_corner(step: np.ndarray, oversampling: int = BLEP_OVERSAMPLING) -> np.ndarray:
+    """The band-limited corner (a slope change of 1 per sample) minus the ideal corner: the
+    integral of ``step`` minus the ramp ``max(0, t)``, on the same grid. Symmetric around the
+    corner and 0 at both ends (the step has no group delay), and continuous, so it is tabulated
+    whole and needs nothing subtracted after the corner."""
+    t = (np.arange(len(step)) - (len(step) - 1) // 2) / oversampling
+    ramp = np.concatenate([[0.0], np.cumsum(0.5 * (step[1:] + step[:-1]))]) / oversampling
+    corner = ramp - np.maximum(0.0, t)
+    corner -= np.linspace(corner[0], corner[-1], len(corner))  # rounding: exactly 0 at both ends
+    return corner
+
+
+CORNER_TABLE = linear_corner(STEP_TABLE)
+
+
 # ---- kernels ---------------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_blep(ring, lane, pos, since, height, table):  # pragma: no cover - compiled
-    """Add a band-limited step of ``height`` that happened ``since`` samples before slot ``pos``."""
-    length = ring.shape[1]
-    for k in range(length):
-        x = (since + k) * BLEP_OVERSAMPLING
-        j = int(x)
-        if j >= table.shape[0] - 1:
-            break
-        a = x - j
-        slot = pos + k
-        if slot >= length:
-            slot -= length
-        ring[lane, slot] += height * (table[j] + a * (table[j + 1] - table[j]))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_step(out, lane, ring, pos, now, t, height, table, last):  # pragma: no cover - compiled
+def _add_step(out, lane, ring, pos, now, t, height, table, last, ideal=1.0):  # pragma: no cover - compiled
     """Add a linear-phase band-limited step of ``height`` at time ``t`` (samples from the block's
     start) to every sample from ``t - BLEP_ZERO_CROSSINGS`` to ``t + BLEP_ZERO_CROSSINGS`` that is in
     this block or later and not after ``last``. Samples up to ``now`` are already in ``out`` (the
     corrections before the jump land there); later ones go into the ring, whose slot ``pos``
     holds sample ``now + 1``. Samples of earlier blocks are left out: the previous block applied
-    them to a step it predicted (:func:`_predict_saw`, :func:`_predict_pulse`)."""
+    them to a step it predicted (:func:`_predict_saw`, :func:`_predict_pulse`). ``ideal`` is what
+    the naive signal jumps by (1 for a step; 0 for a corner, whose table is the whole correction)."""
     half = BLEP_ZERO_CROSSINGS
     length = ring.shape[1]
     lo = max(0, int(math.ceil(t - half)))
@@ -162,7 +110,7 @@ def _add_step(out, lane, ring, pos, now, t, height, table, last):  # pragma: no 
             slot = pos + (j - now - 1)
             if slot >= length:
                 slot -= length
-            ring[lane, slot] += height * (value - 1.0)
+            ring[lane, slot] += height * (value - ideal)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -198,6 +146,25 @@ def _predict_pulse(out, lane, ring, pos, frames, p, dt, w, table):  # pragma: no
         _add_step(out, lane, ring, pos, frames - 1, t, height, table, frames - 1)
         q = target if to_width else (0.0 if rising else 1.0)
         to_width = not to_width
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _predict_corners(out, lane, ring, pos, frames, p, dt, table):  # pragma: no cover - compiled
+    """:func:`_predict_saw` for the triangle: its corners at phases 1/4 (crest) and 3/4 (trough)."""
+    if dt == 0.0:
+        return
+    kink = 8.0 * abs(dt)
+    for corner, height in ((0.25, -kink), (0.75, kink)):
+        if dt > 0.0:
+            ahead = (corner - p) % 1.0
+            if ahead == 0.0:  # reached at the block's last step: already applied in full
+                ahead = 1.0
+        else:
+            ahead = (p - corner) % 1.0
+        t = frames + ahead / abs(dt)
+        while t - BLEP_ZERO_CROSSINGS < frames:
+            _add_step(out, lane, ring, pos, frames - 1, t, height, table, frames - 1, 0.0)
+            t += 1.0 / abs(dt)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -367,23 +334,26 @@ def _triangle_value(p):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, blep, blamp, delay, out,
+def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, step, corner_table, out,
                      frames):  # pragma: no cover - compiled
+    # Each corner adds a linear-phase band-limited corner (BLAMP) around its exact time, placed
+    # as the saw's steps are (_saw_kernel); a sync adds a step of the jump it makes.
     length = ring.shape[1]
+    far = frames + 2 * BLEP_ZERO_CROSSINGS
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
         pos = ring_pos[lane]
+        dt = 0.0
         for i in range(frames):
             dt = freq[lane, i] * inv_sr
             dt = min(0.5, max(-0.5, dt))
-            lag = delay * dt  # the minBLAMP lags the ideal corner by ``delay`` samples
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:
-                _add_blep(ring, lane, pos, 0.0, _triangle_value(-lag) - _triangle_value(p - lag), blep)
+                _add_step(out, lane, ring, pos, i - 1, float(i), -_triangle_value(p), step, far)
                 p = 0.0
             r0 = r
-            out[lane, i] = _triangle_value(p - lag) + ring[lane, pos]
+            out[lane, i] = _triangle_value(p) + ring[lane, pos]
             ring[lane, pos] = 0.0
             pos += 1
             if pos == length:
@@ -391,17 +361,21 @@ def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, ble
             q = p + dt
             kink = 8.0 * abs(dt)  # change of slope per sample at a corner
             for corner, height in ((0.25, -kink), (0.75, kink)):
+                since = -1.0
                 if dt > 0.0:
                     if p < corner <= q:
-                        _add_blep(ring, lane, pos, (q - corner) / dt, height, blamp)
+                        since = (q - corner) / dt
                     elif corner + 1.0 <= q:
-                        _add_blep(ring, lane, pos, (q - corner - 1.0) / dt, height, blamp)
+                        since = (q - corner - 1.0) / dt
                 elif dt < 0.0:
                     if q < corner <= p:
-                        _add_blep(ring, lane, pos, (corner - q) / -dt, height, blamp)
+                        since = (corner - q) / -dt
                     elif q < corner - 1.0:
-                        _add_blep(ring, lane, pos, (corner - 1.0 - q) / -dt, height, blamp)
+                        since = (corner - 1.0 - q) / -dt
+                if since >= 0.0:
+                    _add_step(out, lane, ring, pos, i, i + 1.0 - since, height, corner_table, far, 0.0)
             p = _wrap(q)
+        _predict_corners(out, lane, ring, pos, frames, p, dt, corner_table)
         phase[lane] = p
         last_reset[lane] = r0
         ring_pos[lane] = pos
@@ -611,7 +585,7 @@ class SquareOsc(_BlepOsc):
 
 
 class TriangleOsc(_BlepOsc):
-    """Band-limited triangle (minBLAMP at the corners), starting at 0 rising like the sine."""
+    """Band-limited triangle (linear-phase BLAMP at the corners), starting at 0 rising like the sine."""
 
     type_name = "osc.triangle"
     freq = _freq_input(220.0)
@@ -620,7 +594,7 @@ class TriangleOsc(_BlepOsc):
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _triangle_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
-                         BLEP_TABLE, BLAMP_TABLE, BLAMP_DELAY, outs.out, frames)
+                         STEP_TABLE, CORNER_TABLE, outs.out, frames)
 
 
 def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:

@@ -114,6 +114,16 @@ def _add_step(out, lane, ring, pos, now, t, height, table, last, ideal=1.0):  # 
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _emit(out, lane, i, naive, ring, pos):  # pragma: no cover - compiled
+    """Write sample ``i``: the naive waveform plus the corrections the ring holds for it (slot
+    ``pos``, cleared for reuse); returns the slot of the next sample."""
+    out[lane, i] = naive + ring[lane, pos]
+    ring[lane, pos] = 0.0
+    pos += 1
+    return 0 if pos == ring.shape[1] else pos
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _predict_saw(out, lane, ring, pos, frames, p, dt, table):  # pragma: no cover - compiled
     """Apply the first half of the saw's wraps expected within the next BLEP_ZERO_CROSSINGS samples
     after the block, predicted from the last frequency, to the end of this block: the next block
@@ -229,7 +239,6 @@ def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, o
     # Every wrap (and sync) adds a linear-phase band-limited step around its exact time: the half
     # before the jump into the samples already written, the half after into the ring. Wraps just
     # past the block are predicted (_predict_saw) so their first half is not lost.
-    length = ring.shape[1]
     far = frames + 2 * BLEP_ZERO_CROSSINGS
     for lane in range(out.shape[0]):
         p = phase[lane]
@@ -237,18 +246,13 @@ def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, o
         pos = ring_pos[lane]
         dt = 0.0
         for i in range(frames):
-            dt = freq[lane, i] * inv_sr
-            dt = min(0.5, max(-0.5, dt))
+            dt = min(0.5, max(-0.5, freq[lane, i] * inv_sr))  # one wrap per sample at most
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:  # naive jumps from 2p-1 to -1 on this frame
                 _add_step(out, lane, ring, pos, i - 1, float(i), -2.0 * p, table, far)
                 p = 0.0
             r0 = r
-            out[lane, i] = 2.0 * p - 1.0 + ring[lane, pos]
-            ring[lane, pos] = 0.0
-            pos += 1
-            if pos == length:
-                pos = 0
+            pos = _emit(out, lane, i, 2.0 * p - 1.0, ring, pos)
             p += dt
             if p >= 1.0:
                 p -= 1.0
@@ -268,7 +272,6 @@ def _square_kernel(freq, width, reset, phase, last_reset, level, ring, ring_pos,
     # ``level`` is the pulse's naive value; it changes only together with a band-limited step of
     # the same size, so the naive signal and its corrections never disagree, whatever width does.
     # The steps are linear-phase, placed as in _saw_kernel.
-    length = ring.shape[1]
     far = frames + 2 * BLEP_ZERO_CROSSINGS
     for lane in range(out.shape[0]):
         p = phase[lane]
@@ -278,8 +281,7 @@ def _square_kernel(freq, width, reset, phase, last_reset, level, ring, ring_pos,
         dt = 0.0
         w = 0.5
         for i in range(frames):
-            dt = freq[lane, i] * inv_sr
-            dt = min(0.5, max(-0.5, dt))
+            dt = min(0.5, max(-0.5, freq[lane, i] * inv_sr))  # one wrap per sample at most
             w = min(0.99, max(0.01, width[lane, i]))
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:
@@ -289,11 +291,7 @@ def _square_kernel(freq, width, reset, phase, last_reset, level, ring, ring_pos,
             if want != lvl:  # a sync, or a width that moved across the phase: a step on this frame
                 _add_step(out, lane, ring, pos, i - 1, float(i), want - lvl, table, far)
                 lvl = want
-            out[lane, i] = lvl + ring[lane, pos]
-            ring[lane, pos] = 0.0
-            pos += 1
-            if pos == length:
-                pos = 0
+            pos = _emit(out, lane, i, lvl, ring, pos)
             q = p + dt
             if dt > 0.0:
                 if p < w <= q:
@@ -338,7 +336,6 @@ def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, ste
                      frames):  # pragma: no cover - compiled
     # Each corner adds a linear-phase band-limited corner (BLAMP) around its exact time, placed
     # as the saw's steps are (_saw_kernel); a sync adds a step of the jump it makes.
-    length = ring.shape[1]
     far = frames + 2 * BLEP_ZERO_CROSSINGS
     for lane in range(out.shape[0]):
         p = phase[lane]
@@ -346,18 +343,13 @@ def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, ste
         pos = ring_pos[lane]
         dt = 0.0
         for i in range(frames):
-            dt = freq[lane, i] * inv_sr
-            dt = min(0.5, max(-0.5, dt))
+            dt = min(0.5, max(-0.5, freq[lane, i] * inv_sr))  # one wrap per sample at most
             r = reset[lane, i]
             if r > 0.0 and r0 <= 0.0:
                 _add_step(out, lane, ring, pos, i - 1, float(i), -_triangle_value(p), step, far)
                 p = 0.0
             r0 = r
-            out[lane, i] = _triangle_value(p) + ring[lane, pos]
-            ring[lane, pos] = 0.0
-            pos += 1
-            if pos == length:
-                pos = 0
+            pos = _emit(out, lane, i, _triangle_value(p), ring, pos)
             q = p + dt
             kink = 8.0 * abs(dt)  # change of slope per sample at a corner
             for corner, height in ((0.25, -kink), (0.75, kink)):

@@ -146,16 +146,15 @@ def _predict_pulse(out, lane, ring, pos, frames, p, dt, w, table):  # pragma: no
         return
     rising = dt > 0.0
     to_width = p < w if rising else p >= w
-    q, t = p, float(frames)
-    while True:
-        target = w if to_width else (1.0 if rising else 0.0)
-        t += abs(target - q) / abs(dt)
-        if t - BLEP_ZERO_CROSSINGS >= frames:
-            return
+    target = w if to_width else (1.0 if rising else 0.0)
+    t = frames + abs(target - p) / abs(dt)
+    while t - BLEP_ZERO_CROSSINGS < frames:  # each edge is at least 0.01 cycle after the last
         height = (-2.0 if to_width else 2.0) if rising else (2.0 if to_width else -2.0)
         _add_step(out, lane, ring, pos, frames - 1, t, height, table, frames - 1)
         q = target if to_width else (0.0 if rising else 1.0)
         to_width = not to_width
+        target = w if to_width else (1.0 if rising else 0.0)
+        t += abs(target - q) / abs(dt)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -14,9 +14,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("neuralgraph", "plugins")
 LIMIT = 60
 
-#: (file, function) -> why it may stay longer for now. Keep it tiny: every entry is a debt (none
-#: today; an entry that is no longer needed fails the test too).
-ALLOWED: dict[tuple[str, str], str] = {}
+#: (file, function) -> why it may stay longer for now. Keep it tiny: every entry is a debt (an
+#: entry that is no longer needed fails the test too).
+ALLOWED: dict[tuple[str, str], str] = {
+    ("neuralgraph/_compile/fusion.py", "generate"): (
+        "fusion's code generator (64 lines) landed at the end of the session from the branch that "
+        "rewrote fusion; its author splits it, not a parallel edit"
+    ),
+    ("neuralgraph/_compile/inline.py", "mix_inline"): (
+        "the inline mix-source generator (68 lines), same branch and reason as fusion.generate"
+    ),
+}
 
 
 @attrs.frozen

@@ -346,16 +346,7 @@ def render_to_file(
     t0 = time.perf_counter()
     try:
         with render_interrupts() as interrupts:
-            total = int(round(seconds * rate))
-            seconds_in = (total + skip) / rate
-            # without MIDI or input nothing is fed between blocks: chunks of many blocks, in one
-            # compiled call where the plan allows (Engine.stream_chunks)
-            blocks = (
-                engine.stream(seconds_in, midi=midi, input=input)
-                if midi is not None or input is not None
-                else engine.stream_chunks(seconds_in, chunk_frames=min(CHUNK_FRAMES, (total + skip) // 500))
-            )
-            for block in blocks:
+            for block in _rendered(engine, int(round(seconds * rate)) + skip, midi, input):
                 if skip > 0:  # still inside the latency to drop
                     drop = min(skip, block.shape[1])
                     skip -= drop
@@ -369,18 +360,33 @@ def render_to_file(
             path = out.commit()
     except (Exception, KeyboardInterrupt) as exc:
         kept = out.abort()
-        shown = display_path(target.path)
-        if isinstance(exc, Terminated):
-            why = "terminated (SIGTERM)"
-        elif isinstance(exc, KeyboardInterrupt):
-            why = "interrupted"
-        else:
-            why = str(exc)
-        held = f"{out.frames / rate:.2f} s ({out.frames} frames)"
-        left = f"; {display_path(kept)} holds the {held} rendered" if kept else ""
-        state = "left unchanged" if target.path.exists() else "not written"
-        raise RenderInterrupted(f"{why}; {shown} {state}{left}", exc, kept) from None
+        raise RenderInterrupted(_interrupted(exc, out, kept, rate), exc, kept) from None
     finally:
         if progress is not None:
             progress.close()
     return RenderResult(path, out.frames, time.perf_counter() - t0)
+
+
+def _rendered(engine: Engine, frames: int, midi: str | Path | None, input: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The render's output, ``frames`` long: block by block when MIDI or input is fed between
+    blocks; else in chunks of many blocks, in one compiled call where the plan allows
+    (:meth:`Engine.stream_chunks`)."""
+    seconds = frames / engine.sample_rate
+    if midi is not None or input is not None:
+        return engine.stream(seconds, midi=midi, input=input)
+    return engine.stream_chunks(seconds, chunk_frames=min(CHUNK_FRAMES, frames // 500))
+
+
+def _interrupted(exc: BaseException, out: AtomicAudioFile, kept: Path | None, rate: int) -> str:
+    """Why the render stopped, what became of the target, and what the kept partial file holds."""
+    shown = display_path(out.target.path)
+    if isinstance(exc, Terminated):
+        why = "terminated (SIGTERM)"
+    elif isinstance(exc, KeyboardInterrupt):
+        why = "interrupted"
+    else:
+        why = str(exc)
+    held = f"{out.frames / rate:.2f} s ({out.frames} frames)"
+    left = f"; {display_path(kept)} holds the {held} rendered" if kept else ""
+    state = "left unchanged" if out.target.path.exists() else "not written"
+    return f"{why}; {shown} {state}{left}"

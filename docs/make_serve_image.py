@@ -19,7 +19,9 @@ import neuralgraph as ng
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = Path(__file__).resolve().parent / "images"
-ARGS = [
+#: Headless Chromium as a root container runs it, quiet (no network of its own, updates or sync);
+#: tests/test_serve_browser.py launches it the same way.
+CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -53,7 +55,7 @@ def make(folder: Path = IMAGES) -> Path:
         server.start()
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+                browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(f"{server.base}/?token=picture")
                 page.wait_for_selector("#graph svg g.node")

@@ -84,6 +84,19 @@ def _yin_frame(buf, win, tau_min, tau_max, threshold, d, cmnd):  # pragma: no co
     return period, cmnd[best]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _anti_alias(sos, zi, lane, v):  # pragma: no cover - compiled
+    """One sample ``v`` through the lane's anti-alias sections (transposed direct form II)."""
+    for s in range(sos.shape[0]):
+        y = sos[s, 0] * v + zi[lane, s, 0]
+        z0 = sos[s, 1] * v - sos[s, 4] * y + zi[lane, s, 1]
+        z1 = sos[s, 2] * v - sos[s, 5] * y
+        zi[lane, s, 0] = 0.0 if -1e-30 < z0 < 1e-30 else z0  # no subnormals in the memory
+        zi[lane, s, 1] = 0.0 if -1e-30 < z1 < 1e-30 else z1
+        v = y
+    return v
+
+
 @njit(cache=True, nogil=True)
 def _pitch_block(
     x,
@@ -111,20 +124,13 @@ def _pitch_block(
     [f0 Hz, confidence, voiced]. ``counters`` per lane: [decimation phase, samples since frame]."""
     lanes = ring.shape[0]
     length = win + tau_max
-    sections = sos.shape[0]
     for lane in range(lanes):
         src = lane if x.shape[0] > 1 else 0  # a 1-lane input broadcasts
         for i in range(frames):
             v = x[src, i] if x.shape[1] > 1 else x[src, 0]
             if not math.isfinite(v):
                 v = 0.0
-            for s in range(sections):  # transposed direct form II
-                y = sos[s, 0] * v + zi[lane, s, 0]
-                z0 = sos[s, 1] * v - sos[s, 4] * y + zi[lane, s, 1]
-                z1 = sos[s, 2] * v - sos[s, 5] * y
-                zi[lane, s, 0] = 0.0 if -1e-30 < z0 < 1e-30 else z0  # no subnormals in the memory
-                zi[lane, s, 1] = 0.0 if -1e-30 < z1 < 1e-30 else z1
-                v = y
+            v = _anti_alias(sos, zi, lane, v)
             counters[lane, 0] += 1
             if counters[lane, 0] >= factor:
                 counters[lane, 0] = 0

@@ -16,6 +16,20 @@ def _mul_kernel(a, b, out, frames):  # pragma: no cover - compiled
             out[lane, i] = a[lane, i] * b[lane, i]
 
 
+class _Pairwise(Node):
+    """Two signals ``a`` and ``b`` combined sample by sample by the numpy ufunc ``op``."""
+
+    op: np.ufunc
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        out = outs.out
+        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
+        self.op(out, dense(ins.b, self.scratch), out=out)
+
+
 class Mul(Node):
     """Multiplies a signal by a gain (a VCA when the gain is an envelope)."""
 
@@ -45,7 +59,7 @@ class Add(Node):
         np.add(ins.a, ins.b, out=outs.out)
 
 
-class Sub(Node):
+class Sub(_Pairwise):
     """Subtracts one signal from another."""
 
     type_name = "math.sub"
@@ -54,13 +68,7 @@ class Sub(Node):
     b = Input(init=0.0, doc="Subtrahend.")
     out = Output(doc="a - b.")
 
-    def prepare(self, ctx: PrepareContext) -> None:
-        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
-
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        out = outs.out
-        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
-        np.subtract(out, dense(ins.b, self.scratch), out=out)
+    op = np.subtract
 
 
 class Abs(Node):
@@ -77,7 +85,7 @@ class Abs(Node):
         np.abs(out, out=out)
 
 
-class Min(Node):
+class Min(_Pairwise):
     """The smaller of two signals, sample by sample."""
 
     type_name = "math.min"
@@ -86,16 +94,10 @@ class Min(Node):
     b = Input(init=0.0, doc="Second signal.")
     out = Output(doc="min(a, b).")
 
-    def prepare(self, ctx: PrepareContext) -> None:
-        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
-
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        out = outs.out
-        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
-        np.minimum(out, dense(ins.b, self.scratch), out=out)
+    op = np.minimum
 
 
-class Max(Node):
+class Max(_Pairwise):
     """The larger of two signals, sample by sample."""
 
     type_name = "math.max"
@@ -104,13 +106,7 @@ class Max(Node):
     b = Input(init=0.0, doc="Second signal.")
     out = Output(doc="max(a, b).")
 
-    def prepare(self, ctx: PrepareContext) -> None:
-        self.scratch = np.zeros((ctx.lanes, ctx.block_size), np.float32)
-
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        out = outs.out
-        np.copyto(out, ins.a)  # copy, then in place: numpy buffers a broadcast (1 -> N lanes) operand
-        np.maximum(out, dense(ins.b, self.scratch), out=out)
+    op = np.maximum
 
 
 @hookimpl

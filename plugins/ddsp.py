@@ -66,6 +66,49 @@ def _harmonic_steps(amps, prev, lane, k, fr, s_prev, s_k, c2, acc, frames):  # p
         s_k[i] = c * s2 - s1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _phases(freq, lane, phase, inv_sr, theta, speed, frames):  # pragma: no cover - compiled
+    """The lane's phase at every sample into ``theta`` and |freq| into ``speed``; returns the
+    slowest and fastest |freq| of the block. The phase is unwrapped (a running sum: one add per
+    sample on the serial path), then folded into [0, 1) for every sample at once."""
+    p = phase[lane]
+    slowest, fastest = math.inf, 0.0
+    for i in range(frames):
+        f = freq[lane, i]
+        if not math.isfinite(f):  # a NaN/Inf frequency must not poison the phase for good
+            f = 0.0
+        theta[i] = p
+        speed[i] = abs(f)
+        slowest = min(slowest, abs(f))
+        fastest = max(fastest, abs(f))
+        p += f * inv_sr
+    phase[lane] = p - math.floor(p)
+    for i in range(frames):
+        theta[i] -= math.floor(theta[i])
+    return slowest, fastest
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _faded_harmonic(amps, prev, lane, k, fr, speed, s_prev, s_k, c2, acc, nyquist, frames):  # pragma: no cover
+    """Harmonic k over the block where it may reach the fade: silent at or above Nyquist, faded
+    out over the last 10 % below it (no aliasing clicks)."""
+    fade_from = 0.9 * nyquist
+    fade_gain = 1.0 / (0.1 * nyquist)
+    a0 = prev[lane, k]
+    da = amps[lane, k] - a0
+    for i in range(frames):
+        hk = (k + 1) * speed[i]
+        a = a0 + da * fr[i]
+        if hk >= nyquist:
+            a = 0.0
+        elif hk > fade_from:
+            a *= (nyquist - hk) * fade_gain
+        acc[i] += a * s_k[i]
+        s_next = c2[i] * s_k[i] - s_prev[i]
+        s_prev[i] = s_k[i]
+        s_k[i] = s_next
+
+
 @njit(cache=True, nogil=True)
 def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, active, scratch, out, frames):  # pragma: no cover
     # Per lane: the phase recursion alone, then sin/cos of every phase (a branch-free polynomial),
@@ -85,29 +128,13 @@ def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, active, scratch, ou
         scratch[6],
     )
     fade_from = 0.9 * nyquist
-    fade_gain = 1.0 / (0.1 * nyquist)
     for i in range(frames):
         fr[i] = (i + 1.0) / frames
     for lane in range(lanes):
         if active[lane] == 0:  # a free voice: silence, its phase waits
             out[lane, :frames] = 0.0
         else:
-            # the phase unwrapped (a running sum: one add per sample on the serial path), then
-            # folded into [0, 1) for every sample at once
-            p = phase[lane]
-            slowest, fastest = math.inf, 0.0
-            for i in range(frames):
-                f = freq[lane, i]
-                if not math.isfinite(f):  # a NaN/Inf frequency must not poison the phase for good
-                    f = 0.0
-                theta[i] = p
-                speed[i] = abs(f)
-                slowest = min(slowest, abs(f))
-                fastest = max(fastest, abs(f))
-                p += f * inv_sr
-            phase[lane] = p - math.floor(p)
-            for i in range(frames):
-                theta[i] -= math.floor(theta[i])
+            slowest, fastest = _phases(freq, lane, phase, inv_sr, theta, speed, frames)
             for i in range(frames):
                 q = theta[i] + 0.25  # cos(2 pi p) = sin(2 pi (p + 1/4))
                 q = q - 1.0 if q >= 1.0 else q
@@ -123,19 +150,7 @@ def _harmonic_bank(freq, amps, prev, phase, inv_sr, nyquist, active, scratch, ou
             for k in range(clean - clean % 2, count):
                 if (k + 1) * slowest >= nyquist:  # this harmonic and the ones above are silent throughout
                     break
-                a0 = prev[lane, k]
-                da = amps[lane, k] - a0
-                for i in range(frames):
-                    hk = (k + 1) * speed[i]
-                    a = a0 + da * fr[i]
-                    if hk >= nyquist:
-                        a = 0.0
-                    elif hk > fade_from:  # fade out the last 10 % below Nyquist: no aliasing clicks
-                        a *= (nyquist - hk) * fade_gain
-                    acc[i] += a * s_k[i]
-                    s_next = c2[i] * s_k[i] - s_prev[i]
-                    s_prev[i] = s_k[i]
-                    s_k[i] = s_next
+                _faded_harmonic(amps, prev, lane, k, fr, speed, s_prev, s_k, c2, acc, nyquist, frames)
             for i in range(frames):
                 out[lane, i] = acc[i]
         for k in range(count):
@@ -255,6 +270,24 @@ def _band_sums(shaped, lanes_on, n, bands, out, start, count):  # pragma: no cov
             out[int(lanes_on[j]), start + i] = acc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _white_noise(noise, lanes_on, n, bands, xin, count):  # pragma: no cover - compiled
+    """``count`` samples of each active lane's white noise (xorshift64*, uniform, unit variance)
+    into the columns of its filters in ``xin``."""
+    for j in range(n):
+        lane = int(lanes_on[j])
+        r = noise[lane]
+        for i in range(count):
+            r ^= r >> np.uint64(12)
+            r ^= r << np.uint64(25)
+            r ^= r >> np.uint64(27)
+            u = np.float32((r * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(40)) * np.float32(2.0**-24)
+            x = (u - np.float32(0.5)) * UNIT_UNIFORM
+            for b in range(bands):
+                xin[i, j * bands + b] = x
+        noise[lane] = r
+
+
 @njit(cache=True, nogil=True)
 def _noise_bank(noise, gains, prev, coef, norm, state, active, work, out, frames):  # pragma: no cover - compiled
     # Every filter of every active lane runs side by side, sample by sample: the lanes' filters
@@ -284,18 +317,7 @@ def _noise_bank(noise, gains, prev, coef, norm, state, active, work, out, frames
     c0, c1, c2, d1, d2 = coef[5], coef[6], coef[7], coef[8], coef[9]
     for start in range(0, frames, chunk):
         count = min(chunk, frames - start)
-        for j in range(n):  # each lane's white noise (xorshift64*, uniform, unit variance) to its filters
-            lane = int(lanes_on[j])
-            r = noise[lane]
-            for i in range(count):
-                r ^= r >> np.uint64(12)
-                r ^= r << np.uint64(25)
-                r ^= r >> np.uint64(27)
-                u = np.float32((r * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(40)) * np.float32(2.0**-24)
-                x = (u - np.float32(0.5)) * UNIT_UNIFORM
-                for b in range(bands):
-                    xin[i, j * bands + b] = x
-            noise[lane] = r
+        _white_noise(noise, lanes_on, n, bands, xin, count)
         for i in range(count):
             frac = np.float32((start + i + 1.0) / frames)
             xr = xin[i]

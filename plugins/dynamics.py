@@ -133,6 +133,31 @@ class Waveshape(Node):
             np.subtract(1.0, out, out=out)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _window_push(q_idx, q_val, lane, head, tail, n, need, size):  # pragma: no cover - compiled
+    """Push gain ``need`` at index ``n`` on the lane's monotonic queue of (index, gain), gains
+    increasing, and drop what left the last ``size`` samples: its head is the window minimum.
+    Returns the new (head, tail)."""
+    qsize = q_idx.shape[1]
+    while tail > head and q_val[lane, (tail - 1) % qsize] >= need:
+        tail -= 1
+    q_idx[lane, tail % qsize] = n
+    q_val[lane, tail % qsize] = need
+    tail += 1
+    while q_idx[lane, head % qsize] <= n - size:
+        head += 1
+    return head, tail
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lane_sum(box, lane, count):  # pragma: no cover - compiled
+    """The sum of the lane's first ``count`` values."""
+    acc = 0.0
+    for k in range(count):
+        acc += box[lane, k]
+    return acc
+
+
 @njit(cache=True, nogil=True)
 def _limiter(x, out, frames, ceiling, rel_coef, look, line, pos, q_idx, q_val, q_head, q_tail, count, smooth,
              box, box_sum):  # pragma: no cover - compiled
@@ -156,14 +181,7 @@ def _limiter(x, out, frames, ceiling, rel_coef, look, line, pos, q_idx, q_val, q
                 v = 0.0
             a = abs(v)
             need = ceiling / a if a > ceiling else 1.0
-            # monotonic queue of (index, gain) with increasing gains: its head is the window minimum
-            while tail > head and q_val[lane, (tail - 1) % qsize] >= need:
-                tail -= 1
-            q_idx[lane, tail % qsize] = n
-            q_val[lane, tail % qsize] = need
-            tail += 1
-            while q_idx[lane, head % qsize] <= n - size:
-                head += 1
+            head, tail = _window_push(q_idx, q_val, lane, head, tail, n, need, size)
             hold = q_val[lane, head % qsize]
             if hold < r:
                 r = hold
@@ -189,10 +207,7 @@ def _limiter(x, out, frames, ceiling, rel_coef, look, line, pos, q_idx, q_val, q
             out[lane, i] = y
             n += 1
             if (n & 0xFFFF) == 0:  # re-sum now and then so float error in the running sum cannot build up
-                acc = 0.0
-                for k in range(size - 1):
-                    acc += box[lane, k]
-                s = acc
+                s = _lane_sum(box, lane, size - 1)
         pos[lane] = p
         q_head[lane] = head
         q_tail[lane] = tail

@@ -201,25 +201,59 @@ ALLPASS_FEEDBACK = 0.5
 TINY = 1e-30  # below this a decaying state is flushed to 0 (subnormals are slow)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _unit(v):  # pragma: no cover - compiled
+    """``v`` held in 0..1, and 0 when it is NaN or infinite."""
+    return min(max(v, 0.0), 1.0) if math.isfinite(v) else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reverb_channel(ch, mono, feedback, damp1, damp2, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
+                    ):  # pragma: no cover - compiled
+    """One sample of channel ``ch``: ``mono`` through its damped combs in parallel, then its allpasses."""
+    acc = 0.0
+    for c in range(comb.shape[1]):
+        k = comb_idx[ch, c]
+        y = comb[ch, c, k]
+        s = y * damp2 + store[ch, c] * damp1
+        if abs(s) < TINY:
+            s = 0.0
+        store[ch, c] = s
+        comb[ch, c, k] = mono + s * feedback
+        k += 1
+        if k >= comb_len[ch, c]:
+            k = 0
+        comb_idx[ch, c] = k
+        acc += y
+    for c in range(ap.shape[1]):
+        k = ap_idx[ch, c]
+        buf = ap[ch, c, k]
+        y = buf - acc
+        nxt = acc + buf * ALLPASS_FEEDBACK
+        if abs(nxt) < TINY:
+            nxt = 0.0
+        ap[ch, c, k] = nxt
+        k += 1
+        if k >= ap_len[ch, c]:
+            k = 0
+        ap_idx[ch, c] = k
+        acc = y
+    return acc
+
+
 @njit(cache=True, nogil=True)
 def _freeverb(x, room, damping, mix, width, out, frames, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
               ):  # pragma: no cover - compiled
     frames = min(frames, out.shape[1])
     # connected controls can carry anything: NaN/Inf would poison the combs for good, values
     # outside 0..1 would make them unstable
-    r, dmp, m, wd = room[0, 0], damping[0, 0], mix[0, 0], width[0, 0]
-    r = min(max(r, 0.0), 1.0) if math.isfinite(r) else 0.0
-    dmp = min(max(dmp, 0.0), 1.0) if math.isfinite(dmp) else 0.0
-    m = min(max(m, 0.0), 1.0) if math.isfinite(m) else 0.0
-    wd = min(max(wd, 0.0), 1.0) if math.isfinite(wd) else 0.0
+    r, dmp, m, wd = _unit(room[0, 0]), _unit(damping[0, 0]), _unit(mix[0, 0]), _unit(width[0, 0])
     feedback = r * SCALE_ROOM + OFFSET_ROOM
     damp1 = dmp * SCALE_DAMP
     damp2 = 1.0 - damp1
     wet1 = m * (wd * 0.5 + 0.5)
     wet2 = m * ((1.0 - wd) * 0.5)
     dry = 1.0 - m
-    n_comb = comb.shape[1]
-    n_ap = ap.shape[1]
     for i in range(frames):
         a = x[0, i]
         b = x[1, i]
@@ -228,40 +262,8 @@ def _freeverb(x, room, damping, mix, width, out, frames, comb, comb_len, comb_id
         if not math.isfinite(b):
             b = 0.0
         mono = (a + b) * FIXED_GAIN
-        acc0 = 0.0
-        acc1 = 0.0
-        for ch in range(2):
-            acc = 0.0
-            for c in range(n_comb):
-                k = comb_idx[ch, c]
-                y = comb[ch, c, k]
-                s = y * damp2 + store[ch, c] * damp1
-                if abs(s) < TINY:
-                    s = 0.0
-                store[ch, c] = s
-                comb[ch, c, k] = mono + s * feedback
-                k += 1
-                if k >= comb_len[ch, c]:
-                    k = 0
-                comb_idx[ch, c] = k
-                acc += y
-            for c in range(n_ap):
-                k = ap_idx[ch, c]
-                buf = ap[ch, c, k]
-                y = buf - acc
-                nxt = acc + buf * ALLPASS_FEEDBACK
-                if abs(nxt) < TINY:
-                    nxt = 0.0
-                ap[ch, c, k] = nxt
-                k += 1
-                if k >= ap_len[ch, c]:
-                    k = 0
-                ap_idx[ch, c] = k
-                acc = y
-            if ch == 0:
-                acc0 = acc
-            else:
-                acc1 = acc
+        acc0 = _reverb_channel(0, mono, feedback, damp1, damp2, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx)
+        acc1 = _reverb_channel(1, mono, feedback, damp1, damp2, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx)
         out[0, i] = acc0 * wet1 + acc1 * wet2 + a * dry
         out[1, i] = acc1 * wet1 + acc0 * wet2 + b * dry
 

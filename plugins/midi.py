@@ -277,6 +277,21 @@ def _apply_event(status, d1, d2, t, mode, tail, bend_range, note, chan, state, g
         _bend_and_pressure(kind, d1, d2, ch, bend_range, note, chan, state, at, freq, ch_bend)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _event_frame(ev_frame, i, n_events, frames, pos):  # pragma: no cover - compiled
+    """The frame at which event ``i`` applies: its own, held within the block and not before
+    ``pos`` (an event out of order, or in an empty block, applies at once); ``frames`` after the
+    last event."""
+    if i >= n_events:
+        return frames
+    k = ev_frame[i]
+    if k > frames - 1:
+        k = frames - 1
+    if k < pos:
+        k = pos
+    return k
+
+
 @njit(cache=True, nogil=True)
 def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, chan_filter, bend_range, tail,
                   note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus,
@@ -293,13 +308,7 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
     clock = misc[0]
     pos = 0
     for i in range(n_events + 1):
-        k = frames
-        if i < n_events:
-            k = ev_frame[i]
-            if k > frames - 1:
-                k = frames - 1
-            if k < pos:  # out of order (or an empty block): apply now
-                k = pos
+        k = _event_frame(ev_frame, i, n_events, frames, pos)
         if k > pos:  # the frames before this event carry the current values
             _hold_values(pos, k, gap, gate, freq, note, vel, at, o_freq, o_note, o_gate, o_vel, o_at)
             pos = k
@@ -461,13 +470,7 @@ def _controller_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, bend,
     y = state[1]
     pos = 0
     for i in range(n_events + 1):
-        k = frames
-        if i < n_events:
-            k = ev_frame[i]
-            if k > frames - 1:
-                k = frames - 1
-            if k < pos:
-                k = pos
+        k = _event_frame(ev_frame, i, n_events, frames, pos)
         for j in range(pos, k):
             y += coef * (target - y)
             row[j] = y

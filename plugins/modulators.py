@@ -115,6 +115,18 @@ class LFO(Node):
              self.held, self.rng, self.prev_sync)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _follow_input(v, y, primed, lane):  # pragma: no cover - compiled
+    """A follower's next input ``v`` and its output so far ``y``: a NaN or infinite input holds
+    the output, and the first value is taken as is (no glide in from 0 at start)."""
+    if not math.isfinite(v):
+        v = y if primed[lane] else 0.0
+    if not primed[lane]:
+        y = v
+        primed[lane] = 1
+    return v, y
+
+
 @njit(cache=True, nogil=True)
 def _smooth(x, out, frames, coef, state, primed):  # pragma: no cover - compiled
     lanes = out.shape[0]
@@ -122,12 +134,7 @@ def _smooth(x, out, frames, coef, state, primed):  # pragma: no cover - compiled
     for lane in range(lanes):
         y = state[lane]
         for i in range(frames):
-            v = x[lane, i]
-            if not math.isfinite(v):
-                v = y if primed[lane] else 0.0
-            if not primed[lane]:  # the first value is taken as is: no glide in from 0 at start
-                y = v
-                primed[lane] = 1
+            v, y = _follow_input(x[lane, i], y, primed, lane)
             y += (v - y) * coef
             if -1e-30 < y < 1e-30:  # flush the decaying tail before it turns subnormal
                 y = 0.0
@@ -135,7 +142,23 @@ def _smooth(x, out, frames, coef, state, primed):  # pragma: no cover - compiled
         state[lane] = y
 
 
-class Smooth(Node):
+class _Follower(Node):
+    """A per-lane follower of its input (``state``), primed by the first value it sees so nothing
+    glides in from 0; its coefficients come from :meth:`on_param`, called for every parameter."""
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.sample_rate = float(ctx.sample_rate)
+        self.state = np.zeros(ctx.lanes, np.float64)
+        self.primed = np.zeros(ctx.lanes, np.int64)
+        for name in type(self).params():
+            self.on_param(name)
+
+    def reset(self) -> None:
+        self.state.fill(0.0)
+        self.primed.fill(0)
+
+
+class Smooth(_Follower):
     """One-pole lag: removes steps from a control signal (zipper noise) with time constant ``time_ms``.
 
     After ``time_ms`` a step has covered 63.2 % of its height, after 2.2 × ``time_ms`` 90 %.
@@ -147,22 +170,12 @@ class Smooth(Node):
     out = Output(span=(-1.0, 1.0), doc="The smoothed signal.")
     time_ms = Param(init=20.0, min=0.0, max=60000.0, unit="ms", doc="Time constant (0 passes through).")
 
-    def prepare(self, ctx: PrepareContext) -> None:
-        self.sample_rate = float(ctx.sample_rate)
-        self.state = np.zeros(ctx.lanes, np.float64)
-        self.primed = np.zeros(ctx.lanes, np.int64)
-        self.on_param("time_ms")
-
     def on_param(self, name: str) -> None:
         samples = self.time_ms * self.sample_rate / 1000.0
         self.coef = 1.0 if samples <= 0.0 else 1.0 - math.exp(-1.0 / samples)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _smooth(ins.in_, outs.out, frames, self.coef, self.state, self.primed)
-
-    def reset(self) -> None:
-        self.state.fill(0.0)
-        self.primed.fill(0)
 
 
 @njit(cache=True, nogil=True)
@@ -172,12 +185,7 @@ def _slew(x, out, frames, rise, fall, state, primed):  # pragma: no cover - comp
     for lane in range(lanes):
         y = state[lane]
         for i in range(frames):
-            v = x[lane, i]
-            if not math.isfinite(v):
-                v = y if primed[lane] else 0.0
-            if not primed[lane]:
-                y = v
-                primed[lane] = 1
+            v, y = _follow_input(x[lane, i], y, primed, lane)
             d = v - y
             if d > rise:
                 d = rise
@@ -188,7 +196,7 @@ def _slew(x, out, frames, rise, fall, state, primed):  # pragma: no cover - comp
         state[lane] = y
 
 
-class Slew(Node):
+class Slew(_Follower):
     """Slew limiter: follows its input but moves at most ``rise_per_s`` up and ``fall_per_s`` down per second.
 
     A step of height h becomes a straight ramp lasting h / rate seconds (portamento, click-free gates).
@@ -200,22 +208,12 @@ class Slew(Node):
     rise_per_s = Param(init=10.0, min=0.0, max=1e9, unit="1/s", doc="Largest rise per second (input units).")
     fall_per_s = Param(init=10.0, min=0.0, max=1e9, unit="1/s", doc="Largest fall per second (input units).")
 
-    def prepare(self, ctx: PrepareContext) -> None:
-        self.sample_rate = float(ctx.sample_rate)
-        self.state = np.zeros(ctx.lanes, np.float64)
-        self.primed = np.zeros(ctx.lanes, np.int64)
-        self.on_param("rise_per_s")
-
     def on_param(self, name: str) -> None:
         self.rise = self.rise_per_s / self.sample_rate
         self.fall = self.fall_per_s / self.sample_rate
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         _slew(ins.in_, outs.out, frames, self.rise, self.fall, self.state, self.primed)
-
-    def reset(self) -> None:
-        self.state.fill(0.0)
-        self.primed.fill(0)
 
 
 @hookimpl

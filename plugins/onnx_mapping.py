@@ -244,11 +244,51 @@ class _Builder:
                 f"tensor {t.name!r} is {t.type}",
                 "supported: " + ", ".join(k.replace("tensor(", "").rstrip(")") for k in DTYPES),
             )
-        rank = len(t.shape)
+        batch, table = self.batch_axis(t, is_input, table)
+        if role in ("state", "constant", "ignore"):
+            return self.no_ports(t, is_input, role, batch, table)
+        time = self.axis(t, "time_axis", table["time_axis"]) if "time_axis" in table else None
+        feature = self.axis(t, "feature_axis", table["feature_axis"]) if "feature_axis" in table else None
+        time = self.time_axis(t, role, time, batch, feature)
+        axes = [a for a in (batch, time, feature) if a is not None]
+        if len(set(axes)) != len(axes):
+            self.fail(
+                self.key(t.name, "role"),
+                f"tensor {t.name!r} uses one axis for two purposes (batch {batch}, time {time}, feature {feature})",
+                "give batch_axis, time_axis and feature_axis different axes",
+            )
+        if feature is None:
+            feature = self.implied_feature_axis(t, role, batch, time)
+        elif t.shape[feature] is None:
+            self.fail(
+                self.key(t.name, "feature_axis"),
+                f"feature axis {feature} of {t.named_text()} is dynamic",
+                "a feature axis needs a static size (it becomes that many ports)",
+            )
+        k = 1 if feature is None else int(t.shape[feature])
+        interpolate = table.get("interpolate", "hold")
+        return TensorMap(
+            t,
+            is_input,
+            role,
+            batch,
+            time,
+            feature,
+            k,
+            self.selection(t, table, k),
+            interpolate=interpolate,
+            scale=float(table.get("scale", 1.0)),
+            offset=float(table.get("offset", 0.0)),
+        )
+
+    def batch_axis(self, t: Tensor, is_input: bool, table: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+        """The tensor's batch axis (given, else its state input's, else 0 from rank 2), checked to
+        hold one item; and its table, with the batch axis a state output takes from its input."""
         if "batch_axis" not in table and not is_input:  # a state output takes its input's batch axis
             fed = [tb for tb in self.tables.values() if isinstance(tb, dict) and tb.get("output") == t.name]
             if fed and "batch_axis" in fed[0]:
                 table = {**table, "batch_axis": fed[0]["batch_axis"]}
+        rank = len(t.shape)
         batch = self.axis(t, "batch_axis", table["batch_axis"]) if "batch_axis" in table else (0 if rank >= 2 else None)
         if batch is not None and t.shape[batch] not in (None, 1):
             self.fail(
@@ -256,10 +296,12 @@ class _Builder:
                 f"axis {batch} of {t.named_text()} is taken as the batch but has size {t.shape[batch]}",
                 'set batch_axis to the axis that holds the batch (size 1 or dynamic), or "none"',
             )
-        if role in ("state", "constant", "ignore"):
-            return self.no_ports(t, is_input, role, batch, table)
-        time = self.axis(t, "time_axis", table["time_axis"]) if "time_axis" in table else None
-        feature = self.axis(t, "feature_axis", table["feature_axis"]) if "feature_axis" in table else None
+        return batch, table
+
+    def time_axis(self, t: Tensor, role: str, time: int | None, batch: int | None, feature: int | None) -> int | None:
+        """The time axis: ``time`` as given, or for audio the last axis longer than 1 that is not
+        batch or feature; checked against the role (audio needs one and a rate that streams,
+        control one frame)."""
         if role == "audio":
             if self.rate == "block":
                 self.fail(
@@ -268,7 +310,7 @@ class _Builder:
                     'use role = "control", or rate = "stream" / "frame" for audio tensors',
                 )
             if time is None:
-                candidates = [a for a in range(rank) if a not in (batch, feature) and t.shape[a] != 1]
+                candidates = [a for a in range(len(t.shape)) if a not in (batch, feature) and t.shape[a] != 1]
                 if not candidates:
                     self.fail(
                         self.key(t.name, "role"),
@@ -283,67 +325,44 @@ class _Builder:
                 f"{t.shape[time]} frames",
                 'use role = "audio"',
             )
-        if len({a for a in (batch, time, feature) if a is not None}) != len(
-            [a for a in (batch, time, feature) if a is not None]
-        ):
+        return time
+
+    def implied_feature_axis(self, t: Tensor, role: str, batch: int | None, time: int | None) -> int | None:
+        """Without ``feature_axis``: the one remaining axis longer than 1 (it must be static), or none."""
+        rest = [a for a in range(len(t.shape)) if a not in (batch, time)]
+        big = [a for a in rest if t.shape[a] is None or t.shape[a] > 1]
+        if any(t.shape[a] is None for a in big):
+            axis = next(a for a in big if t.shape[a] is None)
             self.fail(
                 self.key(t.name, "role"),
-                f"tensor {t.name!r} uses one axis for two purposes (batch {batch}, time {time}, feature {feature})",
-                "give batch_axis, time_axis and feature_axis different axes",
+                f"{t.name!r} has a dynamic feature axis (axis {axis})",
+                "export the model with a static size on that axis, or set time_axis to it",
+                expected="[batch, K] with K static" if self.rate == "block" and self.legacy else None,
             )
-        rest = [a for a in range(rank) if a not in (batch, time, feature)]
-        if feature is None:
-            big = [a for a in rest if t.shape[a] is None or t.shape[a] > 1]
-            if any(t.shape[a] is None for a in big):
-                axis = next(a for a in big if t.shape[a] is None)
-                self.fail(
-                    self.key(t.name, "role"),
-                    f"{t.name!r} has a dynamic feature axis (axis {axis})",
-                    "export the model with a static size on that axis, or set time_axis to it",
-                    expected="[batch, K] with K static" if self.rate == "block" and self.legacy else None,
-                )
-            if len(big) > 1:
-                self.fail(
-                    self.key(t.name, "role"),
-                    f"role {role} does not fit {t.named_text()}: axes {big} are all larger than 1",
-                    "name the feature axis (feature_axis = N) and the time axis (time_axis = N)",
-                )
-            feature = big[0] if big else None
-        elif t.shape[feature] is None:
+        if len(big) > 1:
             self.fail(
-                self.key(t.name, "feature_axis"),
-                f"feature axis {feature} of {t.named_text()} is dynamic",
-                "a feature axis needs a static size (it becomes that many ports)",
+                self.key(t.name, "role"),
+                f"role {role} does not fit {t.named_text()}: axes {big} are all larger than 1",
+                "name the feature axis (feature_axis = N) and the time axis (time_axis = N)",
             )
-        k = 1 if feature is None else int(t.shape[feature])
-        select = tuple(range(k))
-        if "select" in table:
-            sel = table["select"]
-            if (
-                not isinstance(sel, list)
-                or not sel
-                or any(isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= k for i in sel)
-            ):
-                self.fail(
-                    (t.name, "select"),
-                    f"select = {sel!r} must list features of {t.name!r} in 1..{k}",
-                    f"e.g. select = [1, {k}]",
-                )
-            select = tuple(sorted({i - 1 for i in sel}))
-        interpolate = table.get("interpolate", "hold")
-        return TensorMap(
-            t,
-            is_input,
-            role,
-            batch,
-            time,
-            feature,
-            k,
-            select,
-            interpolate=interpolate,
-            scale=float(table.get("scale", 1.0)),
-            offset=float(table.get("offset", 0.0)),
-        )
+        return big[0] if big else None
+
+    def selection(self, t: Tensor, table: dict[str, Any], k: int) -> tuple[int, ...]:
+        """The features ``select`` keeps (0-based), all ``k`` by default."""
+        if "select" not in table:
+            return tuple(range(k))
+        sel = table["select"]
+        if (
+            not isinstance(sel, list)
+            or not sel
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= k for i in sel)
+        ):
+            self.fail(
+                (t.name, "select"),
+                f"select = {sel!r} must list features of {t.name!r} in 1..{k}",
+                f"e.g. select = [1, {k}]",
+            )
+        return tuple(sorted({i - 1 for i in sel}))
 
     def no_ports(self, t: Tensor, is_input: bool, role: str, batch: int | None, table: dict[str, Any]) -> TensorMap:
         if role == "constant":
@@ -398,71 +417,84 @@ class _Builder:
             tm = maps[t.name]
             if tm.role != "state":
                 continue
-            table = self.tables.get(t.name, {})
-            out = table.get("output")
-            if out is None:
-                suffix = t.name[len(STATE_IN) :] if t.name.startswith(STATE_IN) else None
-                out = STATE_OUT + suffix if suffix is not None and STATE_OUT + suffix in outputs else None
-            if out is None:
-                if self.legacy:
-                    unpaired.append(t.name)
-                    continue
-                same = [o.name for o in self.sig.outputs if o.shape == t.shape]
-                self.fail(
-                    self.key(t.name, "role"),
-                    f"state {t.name!r} names no output to feed back",
-                    f'add output = "{same[0] if same else self.sig.outputs[0].name}"',
-                )
-            if out not in outputs:
-                self.fail(
-                    (t.name, "output"), f"state {t.name!r}: the model has no output {out!r}", did_you_mean(out, outputs)
-                )
-            tout = outputs[out]
-            if maps[out].role != "state":
-                self.fail(
-                    (t.name, "output"),
-                    f"state {t.name!r} is fed by {out!r}, whose role is {maps[out].role}",
-                    f'give {out!r} role = "state" (or leave its role out)',
-                )
+            out = self.state_output(t, outputs)
+            if out is None:  # a legacy model's unnamed state: reported with the others below
+                unpaired.append(t.name)
+                continue
             if out in claimed:
                 self.fail((t.name, "output"), f"output {out!r} already feeds state {claimed[out]!r}")
             claimed[out] = t.name
-            ours = [d for a, d in enumerate(t.shape) if a != tm.batch_axis]
-            theirs = [d for a, d in enumerate(tout.shape) if a != maps[out].batch_axis]
-            if len(ours) != len(theirs) or any(
-                a is not None and b is not None and a != b for a, b in zip(ours, theirs)
-            ):
-                self.fail(
-                    self.key(t.name, "output"),
-                    f"state {t.named_text()} is fed by {tout.named_text()}, whose shape differs",
-                    "pair each state input with the output of the same shape (and batch_axis on both)",
-                )
-            if t.type != tout.type:
-                self.fail(
-                    self.key(t.name, "output"),
-                    f"state {t.name!r} is {t.type_name} but {out!r} is {tout.type_name}",
-                    "a state's output must have its dtype",
-                )
+            self.check_pair(t, tm, outputs[out], maps[out])
             maps[t.name] = attrs.evolve(tm, partner=out)
             maps[out] = attrs.evolve(maps[out], partner=t.name)
         for o in self.sig.outputs:
             if maps[o.name].role == "state" and o.name not in claimed:
                 unpaired.append(o.name)
         if unpaired:
-            if self.legacy:
-                self.fail(
-                    (),
-                    f"unpaired state tensor(s) {', '.join(sorted(unpaired))}",
-                    'name the pair in the patch: [nodes.NODE.tensors.IN] role = "state", output = "OUT"',
-                    expected="each state_in<suffix> input to have a state_out<suffix> output of the same shape",
-                )
-            name = unpaired[0]
-            self.fail(
-                self.key(name, "role"),
-                f"state output {name!r} is fed back to no input",
-                f'name it in its input\'s table: output = "{name}", or give it role = "ignore"',
-            )
+            self.report_unpaired(unpaired)
         return maps
+
+    def state_output(self, t: Tensor, outputs: dict[str, Tensor]) -> str | None:
+        """The output that feeds state input ``t`` back: its ``output``, else ``state_out<suffix>``
+        for ``state_in<suffix>``; None for a legacy model that names none."""
+        out = self.tables.get(t.name, {}).get("output")
+        if out is None:
+            suffix = t.name[len(STATE_IN) :] if t.name.startswith(STATE_IN) else None
+            out = STATE_OUT + suffix if suffix is not None and STATE_OUT + suffix in outputs else None
+        if out is None:
+            if self.legacy:
+                return None
+            same = [o.name for o in self.sig.outputs if o.shape == t.shape]
+            self.fail(
+                self.key(t.name, "role"),
+                f"state {t.name!r} names no output to feed back",
+                f'add output = "{same[0] if same else self.sig.outputs[0].name}"',
+            )
+        if out not in outputs:
+            self.fail(
+                (t.name, "output"), f"state {t.name!r}: the model has no output {out!r}", did_you_mean(out, outputs)
+            )
+        return out
+
+    def check_pair(self, t: Tensor, tm: TensorMap, tout: Tensor, out_map: TensorMap) -> None:
+        """State input ``t`` and the output ``tout`` feeding it: a state too, same shape and dtype."""
+        out = tout.name
+        if out_map.role != "state":
+            self.fail(
+                (t.name, "output"),
+                f"state {t.name!r} is fed by {out!r}, whose role is {out_map.role}",
+                f'give {out!r} role = "state" (or leave its role out)',
+            )
+        ours = [d for a, d in enumerate(t.shape) if a != tm.batch_axis]
+        theirs = [d for a, d in enumerate(tout.shape) if a != out_map.batch_axis]
+        if len(ours) != len(theirs) or any(a is not None and b is not None and a != b for a, b in zip(ours, theirs)):
+            self.fail(
+                self.key(t.name, "output"),
+                f"state {t.named_text()} is fed by {tout.named_text()}, whose shape differs",
+                "pair each state input with the output of the same shape (and batch_axis on both)",
+            )
+        if t.type != tout.type:
+            self.fail(
+                self.key(t.name, "output"),
+                f"state {t.name!r} is {t.type_name} but {out!r} is {tout.type_name}",
+                "a state's output must have its dtype",
+            )
+
+    def report_unpaired(self, unpaired: list[str]) -> None:
+        """Fail for state tensors without a partner (all of them named, for a legacy model)."""
+        if self.legacy:
+            self.fail(
+                (),
+                f"unpaired state tensor(s) {', '.join(sorted(unpaired))}",
+                'name the pair in the patch: [nodes.NODE.tensors.IN] role = "state", output = "OUT"',
+                expected="each state_in<suffix> input to have a state_out<suffix> output of the same shape",
+            )
+        name = unpaired[0]
+        self.fail(
+            self.key(name, "role"),
+            f"state output {name!r} is fed back to no input",
+            f'name it in its input\'s table: output = "{name}", or give it role = "ignore"',
+        )
 
     def build(self) -> ModelMap:
         if self.rate == "block" and self.context:

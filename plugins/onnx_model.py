@@ -205,23 +205,8 @@ class OnnxModel(Node):
         if self._session is None:
             self._session = open_session(self.model)
         session = self._session
-        hop = self.hop = {"frame": mm.hop, "stream": ctx.block_size, "block": 1}[self.rate]
-        window = self.window = hop + self.context
-        if self.rate == "stream" and mm.window is not None and mm.window != window:
-            what = f"the block size is {ctx.block_size}" + (f" (+ context {self.context})" if self.context else "")
-            raise ValueError(
-                f"model {self.model!r} has a static time axis of {mm.window} samples but {what}; "
-                f"export it with a dynamic time axis"
-            )
-        self.latency = hop if self.rate == "frame" else (ctx.block_size if self.worker else 0)
-        calls = lanes if mm.batched else 1
-        shapes = {tm.name: per_call_shape(tm, calls, mm.batched, window) for tm in mm.inputs}
-        values = {
-            tm.name: load_value(tm.value if tm.role == "constant" else tm.init, ctx.patch_dir, tm)
-            for tm in mm.inputs
-            if tm.role in ("constant", "state")
-        }
-        shapes.update(probe_output_shapes(session, mm, shapes, values, self.model, self.signature))
+        window = self._timing(ctx)
+        shapes, values = self._shapes(ctx, window)
         # State is shared by both slots of a worker (only the worker thread touches it then).
         lead = [] if mm.batched else [lanes]
         shared = {
@@ -241,27 +226,7 @@ class OnnxModel(Node):
         slot = self.slots[0]
         self.io_bindings = slot.bindings  # the onnxruntime objects, kept alive; the calls use handles
         self.bindings = [self._handle(b) for b in slot.bindings]
-        # audio inputs: samples are written (and cast) straight into the bound tensor, which holds
-        # context + hop and is shifted after each call; a float16 tensor with context (numba cannot
-        # shift it) and a worker's two slots use a float32 window copied into the tensor per call
-        audio = [tm for tm in mm.inputs if tm.role == "audio"]
-        self.direct_in = not self.worker and (
-            not self.context or all(slot.views[tm.name].dtype != np.float16 for tm in audio)
-        )
-        ring_len = window
-        self.rings = {
-            tm.name: (slot.views[tm.name] if self.direct_in else np.zeros((lanes, tm.features, ring_len), np.float32))
-            for tm in audio
-        }
-        self.ring_len = ring_len
-        for ring in self.rings.values() if self.context else ():
-            shift_back(ring, 0, 0)  # compiled (or loaded from numba's cache) here, not in a block
-        self.ring_in = [
-            (port, self.rings[tm.name][:, k, :], tm.scale, tm.offset)
-            for port, tm, k in mm.in_ports()
-            if tm.role == "audio"
-        ]
-        self.ring_copies = [] if self.direct_in else [(self.rings[tm.name], slot.views[tm.name]) for tm in audio]
+        self._audio_inputs(slot, lanes, window)
         self.control_in = [
             (port, slot.views[tm.name][:, k, :], tm.scale, tm.offset)
             for port, tm, k in mm.in_ports()
@@ -282,15 +247,72 @@ class OnnxModel(Node):
         for i in range(PREWARM_CALLS):
             self._run(self.bindings[i % len(self.bindings)], None)
         if self.worker:
-            self.late_blocks = 0
-            self.dropped_blocks = 0
-            self._worker = _Worker(
-                self._run,
-                [[self._handle(b) for b in s.bindings] for s in self.slots],
-                self.states,
-                poll=0.25 * ctx.block_size / ctx.sample_rate,
-            )
+            self._start_worker(ctx)
         self.reset()
+
+    def _start_worker(self, ctx: PrepareContext) -> None:
+        """The thread that runs the model one block behind, over the two slots."""
+        self.late_blocks = 0
+        self.dropped_blocks = 0
+        self._worker = _Worker(
+            self._run,
+            [[self._handle(b) for b in s.bindings] for s in self.slots],
+            self.states,
+            poll=0.25 * ctx.block_size / ctx.sample_rate,
+        )
+
+    def _timing(self, ctx: PrepareContext) -> int:
+        """Samples per call (``hop``), the window a call sees (hop + context, returned) and the
+        latency they make; a static time axis must fit the window at stream rate."""
+        mm = self.map
+        hop = self.hop = {"frame": mm.hop, "stream": ctx.block_size, "block": 1}[self.rate]
+        window = self.window = hop + self.context
+        if self.rate == "stream" and mm.window is not None and mm.window != window:
+            what = f"the block size is {ctx.block_size}" + (f" (+ context {self.context})" if self.context else "")
+            raise ValueError(
+                f"model {self.model!r} has a static time axis of {mm.window} samples but {what}; "
+                f"export it with a dynamic time axis"
+            )
+        self.latency = hop if self.rate == "frame" else (ctx.block_size if self.worker else 0)
+        return window
+
+    def _shapes(self, ctx: PrepareContext, window: int) -> tuple[dict[str, list[int]], dict[str, np.ndarray]]:
+        """Every tensor's shape per call (outputs by one probe run) and the constants' and states'
+        initial values."""
+        mm = self.map
+        calls = ctx.lanes if mm.batched else 1
+        shapes = {tm.name: per_call_shape(tm, calls, mm.batched, window) for tm in mm.inputs}
+        values = {
+            tm.name: load_value(tm.value if tm.role == "constant" else tm.init, ctx.patch_dir, tm)
+            for tm in mm.inputs
+            if tm.role in ("constant", "state")
+        }
+        shapes.update(probe_output_shapes(self._session, mm, shapes, values, self.model, self.signature))
+        return shapes, values
+
+    def _audio_inputs(self, slot: Slot, lanes: int, window: int) -> None:
+        """Where audio inputs go: samples are written (and cast) straight into the bound tensor,
+        which holds context + hop and is shifted after each call; a float16 tensor with context
+        (numba cannot shift it) and a worker's two slots use a float32 window copied into the
+        tensor per call."""
+        mm = self.map
+        audio = [tm for tm in mm.inputs if tm.role == "audio"]
+        self.direct_in = not self.worker and (
+            not self.context or all(slot.views[tm.name].dtype != np.float16 for tm in audio)
+        )
+        self.rings = {
+            tm.name: (slot.views[tm.name] if self.direct_in else np.zeros((lanes, tm.features, window), np.float32))
+            for tm in audio
+        }
+        self.ring_len = window
+        for ring in self.rings.values() if self.context else ():
+            shift_back(ring, 0, 0)  # compiled (or loaded from numba's cache) here, not in a block
+        self.ring_in = [
+            (port, self.rings[tm.name][:, k, :], tm.scale, tm.offset)
+            for port, tm, k in mm.in_ports()
+            if tm.role == "audio"
+        ]
+        self.ring_copies = [] if self.direct_in else [(self.rings[tm.name], slot.views[tm.name]) for tm in audio]
 
     def _out_plan(self, tm: TensorMap, shape: list[int], lanes: int) -> TensorOut:
         frames = 1 if tm.time_axis is None else shape[tm.time_axis]

@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from helpers import patch_toml
 
 import neuralgraph as ng
 from neuralgraph._errors import display_path
 
-SINE = """schema = 1
-name = "Test sine"
-
-[engine]
-sample_rate = 48000
-block_size = 128
-
-[nodes.osc]
+SINE = patch_toml(
+    name="Test sine",
+    spaced=True,
+    nodes="""[nodes.osc]
 type = "osc.sine"
 freq = 220.0
 
@@ -34,7 +31,8 @@ gain = 0.5
 type = "io.output"
 channels = 1
 in = "amp"
-"""
+""",
+)
 
 
 def start(path: Path, registry: Any = None, backend: str = "none", **options: Any) -> Any:

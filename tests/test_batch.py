@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 from analysis import peak_frequency, rms
+from helpers import patch_toml
 
 import neuralgraph as ng
 from neuralgraph import JobError, NeuralgraphError, load_job, run_batch
@@ -24,14 +25,12 @@ from neuralgraph._tools.batch.render import encode_audio
 from neuralgraph._tools.batch.space import render_at
 
 RATE = 16000
-PATCH = """schema = 1
-name = "batch sine"
-
-[engine]
-sample_rate = 16000
-block_size = 64
-
-[nodes.keys]
+PATCH = patch_toml(
+    name="batch sine",
+    sample_rate=16000,
+    block_size=64,
+    spaced=True,
+    nodes="""[nodes.keys]
 type = "midi.voices"
 count = 1
 
@@ -61,7 +60,8 @@ gain_db = -6.0
 type = "io.output"
 channels = 1
 in = "amp"
-"""
+""",
+)
 JOB = """patch = "sine.toml"
 seconds = {seconds}
 seed = 7

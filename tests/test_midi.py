@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from analysis import peak_frequency
+from helpers import patch_toml
 
 import neuralgraph as ng
 from neuralgraph._tools.cli import main as cli_main
@@ -207,12 +208,8 @@ def test_voices_process_does_not_allocate(load):
     assert_no_allocations(block)
 
 
-SINE_PATCH = """
-schema = 1
-[engine]
-sample_rate = 48000
-block_size = 128
-[nodes.keys]
+SINE_PATCH = patch_toml(
+    """[nodes.keys]
 type = "midi.voices"
 count = 4
 tail_ms = 0.0
@@ -239,6 +236,7 @@ type = "io.output"
 channels = 1
 in = "level"
 """
+)
 
 
 def test_render_cli_plays_a_type1_file_with_tempo_change_on_several_channels(tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
+from helpers import patch_toml
 from onnx import TensorProto, helper
 from onnx_zoo import SR, ZOO, ZooModel, const, save, vi
 
@@ -22,12 +23,7 @@ BLOCKS = (1, 37, 64, 512)
 def node_patch(tmp_path: Path, name: str, lanes: int, block: int, node: str, out: str) -> Path:
     """io.input (``lanes`` channels) -> [nodes.net] (``node``: its keys and tables) -> io.output."""
     path = tmp_path / f"{name}.toml"
-    path.write_text(f"""schema = 1
-name = "{name}"
-[engine]
-sample_rate = {SR}
-block_size = {block}
-[nodes.src]
+    nodes = f"""[nodes.src]
 type = "io.input"
 channels = {lanes}
 [nodes.out]
@@ -36,7 +32,8 @@ channels = {lanes}
 in = {out}
 [nodes.net]
 type = "onnx.model"
-{node}""")
+{node}"""
+    path.write_text(patch_toml(nodes, name=name, sample_rate=SR, block_size=block))
     return path
 
 

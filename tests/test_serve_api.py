@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from analysis import peak_frequency, rms
+from helpers import patch_toml
 from surface_server import SINE, fresh, serving
 
 import neuralgraph as ng
@@ -21,11 +22,8 @@ SR = 48000
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"token {TOKEN}"}
 
-POLY = """schema = 1
-[engine]
-sample_rate = 48000
-block_size = 128
-[nodes.keys]
+POLY = patch_toml(
+    """[nodes.keys]
 type = "midi.voices"
 count = 4
 [nodes.osc]
@@ -48,6 +46,7 @@ type = "io.output"
 channels = 2
 in = "mix"
 """
+)
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,17 +18,12 @@ from analysis import peak_frequency, rms
 from surface_server import SINE, fresh, serving
 from test_serve_api import POLY, TOKEN
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs"))
+import make_serve_image  # noqa: E402 - docs/make_serve_image.py: the page's picture, taken in the same browser
+
 pytestmark = pytest.mark.slow
 SR = 48000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
+CHROMIUM_ARGS = [*make_serve_image.CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 
 
 def _missing(reason: str) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 from analysis import peak_frequency
+from helpers import saw_voices
 
 import neuralgraph as ng
 from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext
@@ -88,19 +89,7 @@ def test_from_string_errors_point_into_the_text():
 
 
 def test_from_dict_and_render_with_settings_and_notes():
-    patch = ng.Patch.from_dict(
-        {
-            "schema": 1,
-            "nodes": {
-                "keys": {"type": "midi.voices", "count": 2},
-                "osc": {"type": "osc.saw", "freq": "keys.freq"},
-                "vca": {"type": "math.mul", "in": "osc", "gain": "keys.gate"},
-                "mix": {"type": "voices.sum", "in": "vca"},
-                "lvl": {"type": "math.mul", "in": "mix", "gain": 1.0},
-                "out": {"type": "io.output", "channels": 1, "in": "lvl"},
-            },
-        }
-    )
+    patch = ng.Patch.from_dict(saw_voices(2, 1.0))
     audio = ng.render(patch, 0.5, notes=[(69, 100)], set={"lvl.gain": 0.25})
     assert peak_frequency(audio[0], SR) == pytest.approx(440.0, abs=1.0)
     rms = float(np.sqrt(np.mean(audio[0, SR // 4 :].astype(np.float64) ** 2)))

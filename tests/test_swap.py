@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from analysis import peak_frequency
+from helpers import saw_voices
 
 import neuralgraph as ng
 
@@ -95,17 +96,7 @@ def test_a_live_parameter_change_glides_like_set():
 
 def test_a_held_midi_voice_keeps_sounding_across_a_swap():
     def patch(gain: float) -> dict:
-        return {
-            "schema": 1,
-            "nodes": {
-                "keys": {"type": "midi.voices", "count": 4},
-                "osc": {"type": "osc.saw", "freq": "keys.freq"},
-                "vca": {"type": "math.mul", "in": "osc", "gain": "keys.gate"},
-                "mix": {"type": "voices.sum", "in": "vca"},
-                "lvl": {"type": "math.mul", "in": "mix", "gain": gain},
-                "out": {"type": "io.output", "channels": 1, "in": "lvl"},
-            },
-        }
+        return saw_voices(4, gain)
 
     a, b = ng.Engine(load(patch(0.5)), SR, 128), ng.Engine(load(patch(0.5)), SR, 128)
     c = ng.Engine(load(patch(0.5)), SR, 128)

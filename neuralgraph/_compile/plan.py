@@ -194,6 +194,13 @@ class Plan:
         #: The compiler's steps (mix, delay) and fused runs that carry state from block to block,
         #: in the order they reset; ``Engine.save_state`` snapshots them.
         self.stateful_steps: tuple[object, ...] = tuple(s for r in records for s in r.states)
+        self._init_fault_tracking(records)
+        #: the steps as built: run_blocks checks that none was wrapped (tap) or bypassed (fault)
+        self._plain_steps = tuple(self.steps)
+        self._driver: Any = None  # the many-block loop (driver.py), built on first use
+
+    def _init_fault_tracking(self, records: list[StepRecord]) -> None:
+        """The fault slots, and the diagnostic mode that names the node making NaN/Inf."""
         self.bypassed = [False] * len(records)
         self.fault_step = np.full(FAULT_SLOTS, -1, np.int32)
         self.fault_error: list[BaseException | None] = [None] * FAULT_SLOTS
@@ -211,9 +218,6 @@ class Plan:
         self._tally = np.zeros(4, np.int64)
         self._scan, self._attribute = _diagnostic_kernels()
         self._step_arrays = [(_signal_arrays(r.ins), _signal_arrays(r.outs)) for r in records]
-        #: the steps as built: run_blocks checks that none was wrapped (tap) or bypassed (fault)
-        self._plain_steps = tuple(self.steps)
-        self._driver: Any = None  # the many-block loop (driver.py), built on first use
 
     @property
     def channels(self) -> int:

@@ -148,23 +148,7 @@ def load_patch(
     registry = registry or default_registry()
     limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
                          memory_budget_mb=memory_budget_mb, max_patch_bytes=max_patch_bytes)
-    if text_name is not None:
-        file, shown = None, text_name
-        text = str(source)
-        check_nesting(text, shown)
-        data, positions = parse_toml(text, shown)
-        directory = Path(base_dir) if base_dir else Path.cwd()
-    elif isinstance(source, Mapping):
-        file, shown, positions = None, None, {}
-        data = _copy_mapping(source)
-        directory = Path(base_dir) if base_dir else Path.cwd()
-    else:
-        file = Path(source)
-        shown = display_path(file)
-        text = read_toml_text(file, shown, max_bytes=limits.max_patch_bytes)
-        check_nesting(text, shown)
-        data, positions = parse_toml(text, shown)
-        directory = file.resolve().parent
+    file, shown, data, positions, directory = _read_source(source, text_name, base_dir, limits.max_patch_bytes)
     problems = Problems(shown, positions)
     if overrides:
         apply_overrides(data, overrides, problems)
@@ -183,6 +167,26 @@ def load_patch(
     if graph_problems:
         raise CompileError(_by_position(graph_problems))
     return Patch(spec=spec, topology=topology, registry=registry, limits=limits, instances=loader.instances)
+
+
+def _read_source(
+    source: str | Path | Mapping[str, Any], text_name: str | None, base_dir: str | Path | None, max_bytes: int
+) -> tuple[Path | None, str | None, dict[str, Any], Any, Path]:
+    """The patch's data (parsed, or copied when built in code), with the file it came from, its
+    name in messages, each key's position, and the folder its relative paths start from."""
+    if text_name is not None:
+        text = str(source)
+        check_nesting(text, text_name)
+        data, positions = parse_toml(text, text_name)
+        return None, text_name, data, positions, Path(base_dir) if base_dir else Path.cwd()
+    if isinstance(source, Mapping):
+        return None, None, _copy_mapping(source), {}, Path(base_dir) if base_dir else Path.cwd()
+    file = Path(source)
+    shown = display_path(file)
+    text = read_toml_text(file, shown, max_bytes=max_bytes)
+    check_nesting(text, shown)
+    data, positions = parse_toml(text, shown)
+    return file, shown, data, positions, file.resolve().parent
 
 
 def _copy_mapping(source: Mapping[str, Any]) -> dict[str, Any]:

@@ -321,11 +321,43 @@ class Switch:
 
 def prepare_swap(engine: Any, patch: Patch, fade: float) -> tuple[Switch, SwapReport]:
     """Build the new engine and the state transfer for ``engine`` (control thread)."""
-    import time
-
     if not (math.isfinite(fade) and 0.0 <= fade <= 10.0):
         raise ParameterError(f"fade must be between 0 and 10 seconds, got {fade!r}")
     old_patch = engine.patch
+    new, compile_s = _new_engine(engine, patch)
+    old_names, new_names = set(old_patch.spec.nodes), set(patch.spec.nodes)
+    kept = sorted(
+        n
+        for n in old_names & new_names
+        if _signature(old_patch, n) == _signature(patch, n) and not getattr(engine.plan.nodes[n], "worker", False)
+    )
+    structural = _wiring(old_patch) != _wiring(patch)
+    transfer = _state_transfer(engine, new, kept, structural)
+    constants, changes, changed = _carried_values(engine, new, patch, kept)
+    # settings made with engine.set on nodes the new patch did not touch stay in force
+    new_index = new._lookup[2]
+    new.settings = {k: v for k, v in engine.settings.items() if k in new_index and k not in changed}
+    remap = np.full(max(1, len(engine._lookup[1])), -1, np.int64)
+    for key, index in engine._lookup[2].items():
+        if key in new_index:
+            remap[index] = new_index[key]
+    fade_frames = int(round(fade * engine.sample_rate)) if structural else 0
+    fade_frames = -(-fade_frames // engine.block_size) * engine.block_size
+    report = SwapReport(
+        tuple(kept),
+        tuple(sorted(new_names - set(kept))),
+        tuple(sorted(old_names - set(kept))),
+        tuple(changed),
+        fade_frames / engine.sample_rate,
+        compile_s,
+    )
+    return Switch(new, transfer, constants, changes, fade_frames, remap), report
+
+
+def _new_engine(engine: Any, patch: Patch) -> tuple[Any, float]:
+    """The engine for ``patch`` at ``engine``'s settings, and the seconds its compile took."""
+    import time
+
     t0 = time.perf_counter()
     # a fused run the patch did not have before is compiled here, once (numba caches it on disk)
     new = type(engine)(
@@ -338,12 +370,12 @@ def prepare_swap(engine: Any, patch: Patch, fade: float) -> tuple[Switch, SwapRe
             f"the new patch has {new.channels} output channels and the playing one "
             f"{engine.channels}: a swap cannot change the channel count; restart instead"
         )
-    old_names, new_names = set(old_patch.spec.nodes), set(patch.spec.nodes)
-    kept = sorted(
-        n
-        for n in old_names & new_names
-        if _signature(old_patch, n) == _signature(patch, n) and not getattr(engine.plan.nodes[n], "worker", False)
-    )
+    return new, compile_s
+
+
+def _state_transfer(engine: Any, new: Any, kept: list[str], structural: bool) -> Transfer:
+    """What the handover copies: the kept nodes' state, the compiler steps of their inputs, and
+    the whole buffer slab when the wiring did not change."""
     transfer = Transfer()
     old_owners, new_owners = step_owners(engine.plan), step_owners(new.plan)
     for name in kept:
@@ -361,21 +393,25 @@ def prepare_swap(engine: Any, patch: Patch, fade: float) -> tuple[Switch, SwapRe
         ):
             continue
         transfer.add_object(owner, other, skip=(*_NOT_STATE, *getattr(owner, "transient", ())))
-    structural = _wiring(old_patch) != _wiring(patch)
-    transfer_slab = False
+    old_slab, new_slab = engine.plan.slab, new.plan.slab
     if (
         not structural
-        and engine.plan.slab is not None
-        and new.plan.slab is not None
-        and engine.plan.slab.shape == new.plan.slab.shape
+        and old_slab is not None
+        and new_slab is not None
+        and old_slab.shape == new_slab.shape
         and engine.plan.step_names == new.plan.step_names
     ):
-        transfer_slab = True
-    if transfer_slab:
-        transfer.arrays.append((engine.plan.slab, new.plan.slab))  # wires, feedback buffers included
+        transfer.arrays.append((old_slab, new_slab))  # wires, feedback buffers included
     transfer.finish()
-    # live values: carry the current ones over, then move to the new patch's where it changed them
-    old_values, new_values = _values(old_patch), _values(patch)
+    return transfer
+
+
+def _carried_values(
+    engine: Any, new: Any, patch: Patch, kept: list[str]
+) -> tuple[list[tuple[InputRamp, InputRamp]], list[tuple[Any, float]], list[str]]:
+    """Live values: the current ones carried over (pairs of input ramps), then the changes to
+    the new patch's values where it changed them (target, value), and the keys changed."""
+    old_values, new_values = _values(engine.patch), _values(patch)
     constants: list[tuple[InputRamp, InputRamp]] = []
     changes: list[tuple[Any, float]] = []
     changed: list[str] = []
@@ -399,23 +435,7 @@ def prepare_swap(engine: Any, patch: Patch, fade: float) -> tuple[Switch, SwapRe
             decl = new_t.decl
             changes.append((new_t, float(decl.choices.index(value)) if decl.kind is str else float(value)))
             changed.append(key)
-    # settings made with engine.set on nodes the new patch did not touch stay in force
-    new.settings = {k: v for k, v in engine.settings.items() if k in new_index and k not in changed}
-    remap = np.full(max(1, len(old_targets)), -1, np.int64)
-    for key, index in old_index.items():
-        if key in new_index:
-            remap[index] = new_index[key]
-    fade_frames = int(round(fade * engine.sample_rate)) if structural else 0
-    fade_frames = -(-fade_frames // engine.block_size) * engine.block_size
-    report = SwapReport(
-        tuple(kept),
-        tuple(sorted(new_names - set(kept))),
-        tuple(sorted(old_names - set(kept))),
-        tuple(changed),
-        fade_frames / engine.sample_rate,
-        compile_s,
-    )
-    return Switch(new, transfer, constants, changes, fade_frames, remap), report
+    return constants, changes, changed
 
 
 def _set_values(engine: Any, patch: Patch) -> SwapReport:

@@ -169,13 +169,10 @@ def _render_length(args: argparse.Namespace, rate: int, source: Any, max_seconds
     return seconds
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    from neuralgraph._io.audiofile import read_audio
-    from neuralgraph._patch.config import load_limits
-    from neuralgraph._patch.patch import load_patch
-    from neuralgraph._runtime.engine import Engine
-    from neuralgraph._tools.progress import RenderProgress
-    from neuralgraph._tools.render_file import check_target, render_to_file
+def _check_render_args(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The numbers, input files, output and plot of ``render``, checked before anything is
+    rendered; returns the output path and its checked target."""
+    from neuralgraph._tools.render_file import check_target
 
     _number("--seconds", args.seconds, minimum=0.0, strict=True)
     _number("--tail", args.tail, minimum=0.0, strict=False)
@@ -191,6 +188,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         check_plot_format(args.plot)  # a missing matplotlib or folder fails now, not after the render
         check_writable(args.plot, "--plot")
+    return out, target
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from neuralgraph._io.audiofile import read_audio
+    from neuralgraph._patch.config import load_limits
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
+    from neuralgraph._tools.progress import RenderProgress
+    from neuralgraph._tools.render_file import render_to_file
+
+    out, target = _check_render_args(args)
     max_seconds = args.max_seconds or load_limits().max_render_seconds
     patch = load_patch(args.patch, overrides=_overrides(args.set), **_limits(args))
     rate, block = _settings(args, patch)
@@ -304,30 +313,21 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_play(args: argparse.Namespace) -> int:
-    """Play a patch in real time through an audio backend until --seconds pass or Ctrl-C."""
-    import signal
-    import threading
-
-    from neuralgraph._io.backend import open_backend
-    from neuralgraph._patch.config import load_settings
-    from neuralgraph._patch.patch import load_patch
-    from neuralgraph._runtime.engine import Engine
-
+def _check_play_args(args: argparse.Namespace) -> None:
+    """The numbers ``play`` takes, checked before the patch loads."""
     _number("--seconds", args.seconds, minimum=0.0, strict=True)
     if args.osc_port is not None and not 0 <= args.osc_port <= 65535:
         raise UsageError(f"--osc-port {args.osc_port} is not a UDP port (valid: 0..65535; 0 picks a free one)")
     if not 0.0 <= args.fade <= 10.0:
-        return _fail(f"--fade {args.fade:g}: give a crossfade between 0 and 10 seconds", EXIT_PATCH)
-    overrides = _overrides(args.set)
-    patch = load_patch(args.patch, overrides=overrides, **_limits(args))
-    if args.record:
-        from neuralgraph._tools.record import check_record_path
+        raise UsageError(f"--fade {args.fade:g}: give a crossfade between 0 and 10 seconds")
 
-        check_record_path(args.record)
+
+def _open_play_backend(args: argparse.Namespace, engine: Any) -> Any:
+    """The backend named by --backend (else config.toml, else sounddevice) with the flags' options."""
+    from neuralgraph._io.backend import open_backend
+    from neuralgraph._patch.config import load_settings
+
     settings = load_settings()
-    rate, block = _settings(args, patch)
-    engine = Engine(patch, sample_rate=rate, block_size=block)
     name = args.backend or settings.get("backend") or "sounddevice"
     options: dict[str, Any] = {}
     device = args.device or settings.get("device")
@@ -339,82 +339,140 @@ def cmd_play(args: argparse.Namespace) -> int:
         options["connect"] = False
     if args.client_name:
         options["client_name"] = args.client_name
-    backend = open_backend(name, engine, **options)
-    osc = None
-    if args.osc_port is not None:
-        from neuralgraph._io.osc import OscControl
+    return open_backend(name, engine, **options)
 
-        osc = OscControl(lambda: getattr(backend, "engine", engine), port=args.osc_port, host=args.osc_host)
-    done = threading.Event()
-    previous_term = signal.signal(signal.SIGTERM, lambda *_: done.set())
-    live = sys.stderr.isatty()
-    status = None
-    slow_named: set[str] = set()
-    watcher = recorder = None
-    try:
+
+class _Playing:
+    """What runs beside the backend while ``play`` plays: the OSC server, the patch watcher and
+    the recorder, started and stopped together, and the warnings printed while it plays."""
+
+    def __init__(self, args: argparse.Namespace, backend: Any, engine: Any, overrides: dict[str, Any]) -> None:
+        self.args, self.backend, self.overrides = args, backend, overrides
+        self.first_engine = engine
+        self.osc: Any = None
+        self.watcher: Any = None
+        self.recorder: Any = None
+        self.slow_named: set[str] = set()
+        if args.osc_port is not None:
+            from neuralgraph._io.osc import OscControl
+
+            self.osc = OscControl(self.engine, port=args.osc_port, host=args.osc_host)
+
+    def engine(self) -> Any:
+        """The engine playing now: a backend may rebuild it for its device, a swap replaces it."""
+        return getattr(self.backend, "engine", self.first_engine)
+
+    def start(self) -> None:
+        from neuralgraph._patch.patch import load_patch
+
+        args = self.args
         if args.record:  # taps follow the engine into the one a backend rebuilds for its device
             from neuralgraph._tools.record import Recorder
 
-            recorder = Recorder(engine, args.record)
-        backend.start()
+            self.recorder = Recorder(self.first_engine, args.record)
+        self.backend.start()
         if args.watch:
             from neuralgraph._tools.watch import PatchWatcher
 
-            watcher = PatchWatcher(args.patch, lambda: getattr(backend, "engine", engine),
-                                   lambda path: load_patch(path, overrides=overrides, **_limits(args)),
-                                   fade=args.fade, problems=_print_problems).start()
+            self.watcher = PatchWatcher(args.patch, self.engine,
+                                        lambda path: load_patch(path, overrides=self.overrides, **_limits(args)),
+                                        fade=args.fade, problems=_print_problems).start()
             print(f"watching {display_path(args.patch)}: every save is swapped in (crossfade {args.fade:g} s)",
                   file=sys.stderr, flush=True)
-        if osc is not None:
-            print(f"OSC: /node/param value on {osc.host}:{osc.port}", file=sys.stderr)
-        deadline = None if args.seconds is None else time.monotonic() + args.seconds
-        while not done.is_set():
-            wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
-            if wait <= 0:
-                break
-            done.wait(wait)
-            status = backend.status()
-            if live:
-                sys.stderr.write("\r" + status.line()[:200] + "\033[K")
-                sys.stderr.flush()
-            for fault in getattr(backend, "engine", engine).faults():
-                print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
-            for slow in getattr(backend, "engine", engine).slow_steps():
-                if slow.name not in slow_named:  # once per node: the one making the xruns
-                    slow_named.add(slow.name)
-                    print(f"\nneuralgraph: warning: {slow.name} took {slow.worst_ms:.1f} ms of a "
-                          f"{slow.budget_ms:.1f} ms block (sampled); it is too slow for real time", file=sys.stderr)
-            while osc is not None and osc.errors:
-                print(f"\nneuralgraph: OSC: {osc.errors.popleft()}", file=sys.stderr)
-            if not status.running:
-                break
+        if self.osc is not None:
+            print(f"OSC: /node/param value on {self.osc.host}:{self.osc.port}", file=sys.stderr)
+
+    def warn(self) -> None:
+        """Print the faults, slow nodes and OSC errors that came up since the last call."""
+        engine = self.engine()
+        for fault in engine.faults():
+            print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+        for slow in engine.slow_steps():
+            if slow.name not in self.slow_named:  # once per node: the one making the xruns
+                self.slow_named.add(slow.name)
+                print(f"\nneuralgraph: warning: {slow.name} took {slow.worst_ms:.1f} ms of a "
+                      f"{slow.budget_ms:.1f} ms block (sampled); it is too slow for real time", file=sys.stderr)
+        while self.osc is not None and self.osc.errors:
+            print(f"\nneuralgraph: OSC: {self.osc.errors.popleft()}", file=sys.stderr)
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.backend.stop()
+        if self.recorder is not None:
+            self.recorder.close()  # after the audio stopped: everything played is in the file
+        if self.osc is not None:
+            self.osc.close()
+
+
+def _play_until_done(playing: _Playing, seconds: float | None, done: Any, live: bool) -> None:
+    """Show the status until ``seconds`` pass, ``done`` is set (SIGTERM) or the backend stops."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while not done.is_set():
+        wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+        if wait <= 0:
+            break
+        done.wait(wait)
+        status = playing.backend.status()
+        if live:
+            sys.stderr.write("\r" + status.line()[:200] + "\033[K")
+            sys.stderr.flush()
+        playing.warn()
+        if not status.running:
+            break
+
+
+def _report_played(playing: _Playing) -> int:
+    """What was played (and recorded), the bad values the guard replaced; exit 1 if the backend failed."""
+    status = playing.backend.status()
+    print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
+          f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    recorder = playing.recorder
+    if recorder is not None:
+        print(f"wrote {display_path(recorder.path)}: {recorder.frames / status.sample_rate:.2f} s"
+              + (f" ({recorder.lost} frames lost: the disk did not keep up)" if recorder.lost else ""))
+    _report_bad_values(playing.engine())  # the stream has stopped: safe to read
+    if status.message:
+        return _fail(status.message, EXIT_ERROR)
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    """Play a patch in real time through an audio backend until --seconds pass or Ctrl-C."""
+    import signal
+    import threading
+
+    from neuralgraph._patch.patch import load_patch
+    from neuralgraph._runtime.engine import Engine
+
+    _check_play_args(args)
+    overrides = _overrides(args.set)
+    patch = load_patch(args.patch, overrides=overrides, **_limits(args))
+    if args.record:
+        from neuralgraph._tools.record import check_record_path
+
+        check_record_path(args.record)
+    rate, block = _settings(args, patch)
+    engine = Engine(patch, sample_rate=rate, block_size=block)
+    playing = _Playing(args, _open_play_backend(args, engine), engine, overrides)
+    done = threading.Event()
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    live = sys.stderr.isatty()
+    try:
+        playing.start()
+        _play_until_done(playing, args.seconds, done, live)
     except KeyboardInterrupt:
         pass
     finally:
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         try:
-            if watcher is not None:
-                watcher.stop()
-            backend.stop()
-            if recorder is not None:
-                recorder.close()  # after the audio stopped: everything played is in the file
-            if osc is not None:
-                osc.close()
+            playing.stop()
         finally:
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous_term)
     if live:
         sys.stderr.write("\n")
-    status = backend.status()
-    print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
-          f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
-    if recorder is not None:
-        print(f"wrote {display_path(recorder.path)}: {recorder.frames / status.sample_rate:.2f} s"
-              + (f" ({recorder.lost} frames lost: the disk did not keep up)" if recorder.lost else ""))
-    _report_bad_values(getattr(backend, "engine", engine))  # the stream has stopped: safe to read
-    if status.message:
-        return _fail(status.message, EXIT_ERROR)
-    return 0
+    return _report_played(playing)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -471,27 +529,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(args, load, Engine(patch, sample_rate=rate, block_size=block))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
-    parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _limit_flags(p: argparse.ArgumentParser) -> None:
+    """--allow-outside-paths, --max-nodes and --memory-budget-mb: the limits a patch is loaded under."""
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="let file parameters (models, tables) name files outside the patch's folder "
+                        "or absolute paths; refused by default (NG118)")
+    p.add_argument("--max-nodes", type=int, metavar="N",
+                   help="refuse patches with more nodes (default: config [limits], env, 10000)")
+    p.add_argument("--memory-budget-mb", type=int, metavar="MB",
+                   help="refuse plans needing more buffer and state memory (default: config [limits], env, 2048)")
 
-    def limit_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--allow-outside-paths", action="store_true",
-                       help="let file parameters (models, tables) name files outside the patch's folder "
-                            "or absolute paths; refused by default (NG118)")
-        p.add_argument("--max-nodes", type=int, metavar="N",
-                       help="refuse patches with more nodes (default: config [limits], env, 10000)")
-        p.add_argument("--memory-budget-mb", type=int, metavar="MB",
-                       help="refuse plans needing more buffer and state memory (default: config [limits], env, 2048)")
 
-    def engine_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                       help="override a parameter or input (TOML value syntax); repeatable")
-        limit_flags(p)
-        p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: patch, config, env)")
-        p.add_argument("--block-size", type=int, metavar="N", help="frames per block (default: patch, config, env)")
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    """--set, the limits, --sample-rate and --block-size: how a command builds its engine."""
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a parameter or input (TOML value syntax); repeatable")
+    _limit_flags(p)
+    p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: patch, config, env)")
+    p.add_argument("--block-size", type=int, metavar="N", help="frames per block (default: patch, config, env)")
 
+
+def _add_render_parser(sub: Any) -> None:
     p = sub.add_parser("render", help="render a patch offline to an audio file")
     p.add_argument("patch")
     p.add_argument("-o", "--output", metavar="OUT.wav", help="output file (default: PATCH name .wav)")
@@ -512,18 +570,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="if the render stops early (Ctrl-C, SIGTERM, an error), keep what was rendered "
                         "as OUT.partial.wav")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or progress lines")
-    engine_flags(p)
+    _engine_flags(p)
     p.set_defaults(func=cmd_render)
 
+
+def _add_check_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="report every problem, or the compiled order, buffers and latency")
     p.add_argument("patch")
-    engine_flags(p)
+    _engine_flags(p)
     p.set_defaults(func=cmd_check)
 
+
+def _add_nodes_parser(sub: Any) -> None:
     p = sub.add_parser("nodes", help="list node types, or describe one")
     p.add_argument("type", nargs="?")
     p.set_defaults(func=cmd_nodes)
 
+
+def _add_play_parser(sub: Any) -> None:
     p = sub.add_parser("play", help="play a patch in real time (sounddevice or jack)")
     p.add_argument("patch")
     p.add_argument("--backend", help="audio backend: sounddevice or jack (default: config, env, sounddevice)")
@@ -539,9 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fade", type=float, default=0.05, metavar="S",
                    help="--watch: crossfade for added or removed nodes, in seconds (0.05)")
     p.add_argument("--record", metavar="FILE.wav|.flac", help="also write what is played to this file")
-    engine_flags(p)
+    _engine_flags(p)
     p.set_defaults(func=cmd_play)
 
+
+def _add_serve_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="play a patch with a control surface in the web browser (docs/serve.md)")
     p.add_argument("patch")
     p.add_argument("--backend", help="jack, sounddevice, or none (a real-time clock, no sound device); "
@@ -552,26 +618,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
     p.add_argument("--fade", type=float, default=0.05, metavar="S",
                    help="crossfade when a saved edit adds or removes nodes, in seconds (0.05)")
-    engine_flags(p)
+    _engine_flags(p)
     p.set_defaults(func=cmd_serve)
 
+
+def _add_graph_parser(sub: Any) -> None:
     p = sub.add_parser("graph", help="draw a patch: DOT text, or SVG/PNG through Graphviz")
     p.add_argument("patch")
     p.add_argument("-o", "--output", metavar="OUT.svg|.png|.pdf|.dot",
                    help="file to write; the suffix picks the format (default: DOT text on stdout)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a parameter or input before drawing; repeatable")
-    limit_flags(p)
+    _limit_flags(p)
     p.set_defaults(func=cmd_graph)
 
+
+def _add_bench_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="measure a patch: real-time factor, CPU per block, cost of every node")
     p.add_argument("patch")
     p.add_argument("--seconds", type=float, default=10.0, help="audio rendered per pass (10)")
     p.add_argument("--notes", type=int, default=0, help="hold this many MIDI notes (voice patches)")
     p.add_argument("--no-fuse", action="store_true",
                    help="one step per node (no kernel fusion), to see every node's own cost")
-    engine_flags(p)
+    _engine_flags(p)
     p.set_defaults(func=cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuralgraph", description="Neural and classic DSP synth patches.")
+    parser.add_argument("--version", action="version", version=f"neuralgraph {__import__('neuralgraph').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_render_parser(sub)
+    _add_check_parser(sub)
+    _add_nodes_parser(sub)
+    _add_play_parser(sub)
+    _add_serve_parser(sub)
+    _add_graph_parser(sub)
+    _add_bench_parser(sub)
     add_examples_parser(sub)
     add_batch_parser(sub)
     add_model_parser(sub)

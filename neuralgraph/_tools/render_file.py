@@ -253,21 +253,54 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived during a render (handled like Ctrl-C: the target stays untouched)."""
 
 
+class Interrupts:
+    """SIGINT and SIGTERM during a render, raised as KeyboardInterrupt and :class:`Terminated`, but
+    never inside a block's write: a signal that arrives while a block is written (Python runs
+    handlers between bytecodes, so the file can hold a block its frame count does not) is held
+    until the write and the count are done. The kept partial file then holds exactly the frames
+    the renderer reports."""
+
+    def __init__(self) -> None:
+        self.writing = False
+        self.pending: KeyboardInterrupt | None = None
+
+    def handler(self, signum: int, frame: Any) -> None:
+        exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.writing:
+            self.pending = exc
+            return
+        raise exc
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold signals for the body; raise a held one after it."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+            if self.pending is not None:
+                exc, self.pending = self.pending, None
+                raise exc
+
+
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while rendering (main thread only)."""
+def render_interrupts() -> Iterator[Interrupts]:
+    """Install :class:`Interrupts` for SIGTERM, and for SIGINT unless the host replaced Python's
+    default Ctrl-C handler (main thread only; elsewhere the signals stay as they are)."""
+    interrupts = Interrupts()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield interrupts
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    signums = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signums.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, interrupts.handler) for signum in signums}
     try:
-        yield
+        yield interrupts
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @attrs.frozen
@@ -312,40 +345,48 @@ def render_to_file(
     rate = engine.sample_rate
     t0 = time.perf_counter()
     try:
-        with sigterm_interrupts():
-            total = int(round(seconds * rate))
-            seconds_in = (total + skip) / rate
-            # without MIDI or input nothing is fed between blocks: chunks of many blocks, in one
-            # compiled call where the plan allows (Engine.stream_chunks)
-            blocks = (
-                engine.stream(seconds_in, midi=midi, input=input)
-                if midi is not None or input is not None
-                else engine.stream_chunks(seconds_in, chunk_frames=min(CHUNK_FRAMES, (total + skip) // 500))
-            )
-            for block in blocks:
+        with render_interrupts() as interrupts:
+            for block in _rendered(engine, int(round(seconds * rate)) + skip, midi, input):
                 if skip > 0:  # still inside the latency to drop
                     drop = min(skip, block.shape[1])
                     skip -= drop
                     block = block[:, drop:]
                     if block.shape[1] == 0:
                         continue
-                out.write(block)
+                with interrupts.held():
+                    out.write(block)
                 if progress is not None:
                     progress.update(out.frames / rate)
             path = out.commit()
     except (Exception, KeyboardInterrupt) as exc:
         kept = out.abort()
-        shown = display_path(target.path)
-        if isinstance(exc, Terminated):
-            why = "terminated (SIGTERM)"
-        elif isinstance(exc, KeyboardInterrupt):
-            why = "interrupted"
-        else:
-            why = str(exc)
-        left = f"; {display_path(kept)} holds the {out.frames / rate:.2f} s rendered" if kept else ""
-        state = "left unchanged" if target.path.exists() else "not written"
-        raise RenderInterrupted(f"{why}; {shown} {state}{left}", exc, kept) from None
+        raise RenderInterrupted(_interrupted(exc, out, kept, rate), exc, kept) from None
     finally:
         if progress is not None:
             progress.close()
     return RenderResult(path, out.frames, time.perf_counter() - t0)
+
+
+def _rendered(engine: Engine, frames: int, midi: str | Path | None, input: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The render's output, ``frames`` long: block by block when MIDI or input is fed between
+    blocks; else in chunks of many blocks, in one compiled call where the plan allows
+    (:meth:`Engine.stream_chunks`)."""
+    seconds = frames / engine.sample_rate
+    if midi is not None or input is not None:
+        return engine.stream(seconds, midi=midi, input=input)
+    return engine.stream_chunks(seconds, chunk_frames=min(CHUNK_FRAMES, frames // 500))
+
+
+def _interrupted(exc: BaseException, out: AtomicAudioFile, kept: Path | None, rate: int) -> str:
+    """Why the render stopped, what became of the target, and what the kept partial file holds."""
+    shown = display_path(out.target.path)
+    if isinstance(exc, Terminated):
+        why = "terminated (SIGTERM)"
+    elif isinstance(exc, KeyboardInterrupt):
+        why = "interrupted"
+    else:
+        why = str(exc)
+    held = f"{out.frames / rate:.2f} s ({out.frames} frames)"
+    left = f"; {display_path(kept)} holds the {held} rendered" if kept else ""
+    state = "left unchanged" if out.target.path.exists() else "not written"
+    return f"{why}; {shown} {state}{left}"

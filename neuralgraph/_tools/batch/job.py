@@ -130,70 +130,15 @@ def load_job(path: str | Path) -> Job:
     directory = file.resolve().parent
     read.unknown(data, TOP_KEYS, ())
 
-    patch_path: Path | None = None
-    if "patch" not in data:
-        problems.items.append(
-            Problem(
-                "NG206",
-                "the job names no patch",
-                shown,
-                1,
-                1,
-                hint='add a line: patch = "synth.toml" (relative to the job file)',
-            )
-        )
-    elif not isinstance(data["patch"], str):
-        problems.add("NG201", ("patch",), "`patch` must be a file name (a string)", value=data["patch"])
-    else:
-        patch_path = directory / data["patch"]
-        if not patch_path.is_file():
-            problems.add(
-                "NG202",
-                ("patch",),
-                f"no such patch file {data['patch']!r} (relative to the job file)",
-                value=data["patch"],
-            )
-            patch_path = None
-
+    patch_path = _patch_path(data, directory, problems)
     seconds = read.number(data, "seconds", (), None, above=0.0, hi=3600.0)
     tail = read.number(data, "tail", (), 1.0, lo=0.0, hi=3600.0)
     seed = read.number(data, "seed", (), 0, integer=True, lo=0, hi=2**63 - 1)
     samples = read.number(data, "samples", (), 1, integer=True, lo=1, hi=10**9)
     rate = read.number(data, "sample_rate", (), None, integer=True, lo=8000, hi=384000)
     block = read.number(data, "block_size", (), None, integer=True, lo=1, hi=16384)
-
-    midi = read.table(data, "midi")
-    read.unknown(midi, MIDI_KEYS, ("midi",))
-    midi_files = _midi_files(midi, directory, problems)
-    notes, velocities = _notes(midi, read)
-    if midi_files and notes:
-        problems.add("NG201", ("midi", "notes"), "give either `files` or `notes`, not both", at_value=False)
-    if seconds is None and not midi_files and "seconds" not in data:
-        problems.items.append(
-            Problem(
-                "NG206",
-                "the job gives no `seconds` (only MIDI files may set the length)",
-                shown,
-                1,
-                1,
-                hint="add a line: seconds = 2.0",
-            )
-        )
-    hold = read.number(midi, "hold", ("midi",), None, above=0.0, hi=3600.0)
-    if hold is None:
-        hold = 0.75 * seconds if seconds else 0.0  # NSynth: a 4 s note, held for 3 s
-    elif seconds is not None and hold > seconds:
-        problems.add("NG201", ("midi", "hold"), f"hold {hold:g} s is longer than the render ({seconds:g} s)")
-
-    outputs = read.table(data, "outputs")
-    read.unknown(outputs, OUTPUT_KEYS, ("outputs",))
-    audio = read.choice(outputs, "audio", ("outputs",), ("wav", "flac"), "wav")
-    bits = read.choice(outputs, "bits", ("outputs",), BITS[audio], BITS[audio][0 if audio == "wav" else 1])
-    taps = outputs.get("taps", [])
-    if not isinstance(taps, list) or not all(isinstance(t, str) for t in taps):
-        problems.add("NG201", ("outputs", "taps"), 'taps must be a list of "node.port" names', value=taps)
-        taps = []
-
+    midi_files, notes, velocities, hold = _midi_section(data, read, directory, seconds)
+    audio, bits, taps = _outputs_section(data, read)
     params = read.table(data, "params")
     axes = [axis for name, value in params.items() if (axis := _axis(name, value, problems)) is not None]
 
@@ -203,20 +148,17 @@ def load_job(path: str | Path) -> Job:
             patch = load_patch(patch_path)
         except PatchError as exc:  # the patch's own problems, located in the patch file
             problems.items.extend(exc.problems)
-    if patch is not None:
+    job = None
+    if patch is not None and patch_path is not None:
         axes = [check_target(axis, patch, problems) for axis in axes]
         check_taps(taps, patch, problems)
-        rate = rate or patch.sample_rate
-        block = block or patch.block_size
-    job = None
-    if patch is not None:
         job = Job(
             file=file.resolve(),
             patch=patch_path.resolve(),
             seconds=seconds,
             tail=tail,
-            sample_rate=rate,
-            block_size=block,
+            sample_rate=rate or patch.sample_rate,
+            block_size=block or patch.block_size,
             seed=seed,
             samples=samples,
             axes=tuple(axes),
@@ -232,6 +174,78 @@ def load_job(path: str | Path) -> Job:
     if problems.items or job is None:  # the job's problems first, then the patch's
         raise JobError(sorted(problems.items, key=lambda p: (p.file != shown, p.line or 0, p.col or 0)))
     return job
+
+
+def _patch_path(data: Mapping[str, Any], directory: Path, problems: Problems) -> Path | None:
+    """The job's ``patch`` file, relative to the job file; None (with the problem) when unusable."""
+    if "patch" not in data:
+        problems.items.append(
+            Problem(
+                "NG206",
+                "the job names no patch",
+                problems.file,
+                1,
+                1,
+                hint='add a line: patch = "synth.toml" (relative to the job file)',
+            )
+        )
+        return None
+    if not isinstance(data["patch"], str):
+        problems.add("NG201", ("patch",), "`patch` must be a file name (a string)", value=data["patch"])
+        return None
+    patch_path = directory / data["patch"]
+    if not patch_path.is_file():
+        problems.add(
+            "NG202",
+            ("patch",),
+            f"no such patch file {data['patch']!r} (relative to the job file)",
+            value=data["patch"],
+        )
+        return None
+    return patch_path
+
+
+def _midi_section(
+    data: Mapping[str, Any], read: _Reader, directory: Path, seconds: float | None
+) -> tuple[tuple[Path, ...], tuple[int, ...], tuple[int, ...], float]:
+    """The ``[midi]`` table: files, or notes with velocities, and how long a note is held."""
+    problems = read.problems
+    midi = read.table(data, "midi")
+    read.unknown(midi, MIDI_KEYS, ("midi",))
+    midi_files = _midi_files(midi, directory, problems)
+    notes, velocities = _notes(midi, read)
+    if midi_files and notes:
+        problems.add("NG201", ("midi", "notes"), "give either `files` or `notes`, not both", at_value=False)
+    if seconds is None and not midi_files and "seconds" not in data:
+        problems.items.append(
+            Problem(
+                "NG206",
+                "the job gives no `seconds` (only MIDI files may set the length)",
+                problems.file,
+                1,
+                1,
+                hint="add a line: seconds = 2.0",
+            )
+        )
+    hold = read.number(midi, "hold", ("midi",), None, above=0.0, hi=3600.0)
+    if hold is None:
+        hold = 0.75 * seconds if seconds else 0.0  # NSynth: a 4 s note, held for 3 s
+    elif seconds is not None and hold > seconds:
+        problems.add("NG201", ("midi", "hold"), f"hold {hold:g} s is longer than the render ({seconds:g} s)")
+    return midi_files, notes, velocities, hold
+
+
+def _outputs_section(data: Mapping[str, Any], read: _Reader) -> tuple[str, str, list[str]]:
+    """The ``[outputs]`` table: audio format, sample format and taps."""
+    outputs = read.table(data, "outputs")
+    read.unknown(outputs, OUTPUT_KEYS, ("outputs",))
+    audio = read.choice(outputs, "audio", ("outputs",), ("wav", "flac"), "wav")
+    bits = read.choice(outputs, "bits", ("outputs",), BITS[audio], BITS[audio][0 if audio == "wav" else 1])
+    taps = outputs.get("taps", [])
+    if not isinstance(taps, list) or not all(isinstance(t, str) for t in taps):
+        read.problems.add("NG201", ("outputs", "taps"), 'taps must be a list of "node.port" names', value=taps)
+        taps = []
+    return audio, bits, taps
 
 
 def _midi_files(midi: Mapping[str, Any], directory: Path, problems: Problems) -> tuple[Path, ...]:

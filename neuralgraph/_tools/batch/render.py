@@ -117,9 +117,20 @@ class Renderer:
     def render(self, render: Render) -> dict[str, Any]:
         """``{"row": metadata row, "files": {relative path: bytes}}`` of one render."""
         t0 = time.perf_counter()
-        job = self.job
-        key = render.fixed_key(job)
+        key = render.fixed_key(self.job)
         engine = self.engine(key)
+        audio, captured = self._play(render, engine)
+        faults = [f"{f.node}: {f.error!r}" for f in engine.faults()]
+        if faults:  # a faulted step stays bypassed: the next render must not inherit it
+            del self.engines[key]
+        files, taps = self._files(render, engine, audio, captured)
+        row = self._row(render, engine, audio, captured, files, taps, faults)
+        row["render_s"] = time.perf_counter() - t0
+        return {"row": row, "files": files}
+
+    def _play(self, render: Render, engine: Engine) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Render ``render`` on ``engine`` (its note held for the job's ``hold``); returns the audio
+        and each tap's values, block by block (taps, blocks, values per block)."""
         for name in self.live:
             engine.set_now(name, render.params[name])
         engine.reset()
@@ -130,7 +141,7 @@ class Renderer:
         note_off = None
         if render.note is not None:
             engine.note_on(render.note, render.velocity)
-            note_off = int(round(job.hold * engine.sample_rate))
+            note_off = int(round(self.job.hold * engine.sample_rate))
             if note_off < engine.block_size:  # within the first block: queue it now
                 engine.send_midi(0x80, render.note, 0, note_off)
                 note_off = None
@@ -142,11 +153,13 @@ class Renderer:
             if note_off is not None and start <= note_off < start + engine.block_size:
                 engine.send_midi(0x80, render.note, 0, note_off - start)
 
-        audio = engine.render(seconds, midi=render.midi, on_block=on_block)
-        faults = [f"{f.node}: {f.error!r}" for f in engine.faults()]
-        if faults:  # a faulted step stays bypassed: the next render must not inherit it
-            del self.engines[key]
-        guard = engine.plan.guard
+        return engine.render(seconds, midi=render.midi, on_block=on_block), captured
+
+    def _files(
+        self, render: Render, engine: Engine, audio: np.ndarray, captured: dict[str, np.ndarray]
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """The encoded audio file and one ``.npy`` per tap, by relative path; and each tap's file."""
+        job = self.job
         frames = audio.shape[1]
         stem = render.id
         files: dict[str, bytes] = {f"{stem}.{job.audio}": encode_audio(audio, engine.sample_rate, job.audio, job.bits)}
@@ -157,11 +170,27 @@ class Renderer:
                 curve = curve[:, :frames]
             taps[tap] = f"{stem}.{tap}.npy"
             files[taps[tap]] = encode_npy(np.ascontiguousarray(curve))
+        return files, taps
+
+    def _row(
+        self,
+        render: Render,
+        engine: Engine,
+        audio: np.ndarray,
+        captured: dict[str, np.ndarray],
+        files: dict[str, bytes],
+        taps: dict[str, str],
+        faults: list[str],
+    ) -> dict[str, Any]:
+        """The render's metadata row: what was rendered, its levels, files and provenance."""
+        job = self.job
+        guard = engine.plan.guard
+        frames = audio.shape[1]
         wide = audio.astype(np.float64)
-        row: dict[str, Any] = {
+        return {
             "id": render.id,
             "index": render.index,
-            "path": f"{stem}.{job.audio}",
+            "path": f"{render.id}.{job.audio}",
             **render.params,
             "midi": None if render.midi is None else relative(render.midi, job.directory),
             "note": render.note,
@@ -188,8 +217,6 @@ class Renderer:
             "neuralgraph_version": self.version,
             "worker": self.worker,
         }
-        row["render_s"] = time.perf_counter() - t0
-        return {"row": row, "files": files}
 
 
 def render_one(renderer: Renderer, index: int) -> Result:

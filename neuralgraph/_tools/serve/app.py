@@ -132,25 +132,73 @@ def build_app(
 ) -> Any:
     """The ASGI app: page, API and websocket, wrapped in the :class:`Guard`."""
     monitor = monitor or Monitor(lambda: surface.engine, surface.status)
+    endpoints = _Endpoints(surface, monitor, token, port)
 
-    async def index(request: Request) -> Response:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        monitor.close()
+
+    app = Starlette(routes=endpoints.routes(), lifespan=lifespan)
+    app.state.monitor = monitor
+    return Guard(app, token, port, hosts)
+
+
+def _handler(fn: Any, body: bool = False) -> Any:
+    """An endpoint calling ``fn`` (with the JSON body first when ``body``, then the path's
+    parameters) off the event loop and answering its result as JSON, or the error."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            args = [await _json(request)] if body else []
+            args += list(request.path_params.values())
+            # off the event loop: a refused value re-reads the patch file for --set's words
+            return JSONResponse(await asyncio.to_thread(fn, *args))
+        except (RequestError, NeuralgraphError) as exc:
+            return _error(exc)
+
+    return endpoint
+
+
+class _Endpoints:
+    """The page, the patch's source and drawing, and the two websockets, over one surface."""
+
+    def __init__(self, surface: Surface, monitor: Monitor, token: str, port: int) -> None:
+        self.surface, self.monitor, self.token, self.port = surface, monitor, token, port
+
+    def routes(self) -> list[Any]:
+        surface = self.surface
+        return [
+            Route("/", self.index),
+            Route("/api/patch", _handler(surface.describe)),
+            Route("/api/patch/source", self.source, methods=["GET"]),
+            Route("/api/patch/source", self.put_source, methods=["PUT"]),
+            Route("/api/params", _handler(surface.values), methods=["GET"]),
+            Route("/api/params", _handler(surface.set_params, body=True), methods=["POST"]),
+            Route("/api/notes", _handler(surface.note, body=True), methods=["POST"]),
+            Route("/api/status", _handler(surface.status)),
+            Route("/api/graph.svg", self.graph),
+            Route("/api/presets", _handler(lambda: {"presets": surface.presets()}), methods=["GET"]),
+            Route(
+                "/api/presets",
+                _handler(
+                    lambda body: surface.save_preset(body.get("name") if isinstance(body, dict) else body), body=True
+                ),
+                methods=["POST"],
+            ),
+            Route("/api/presets/{name}/recall", _handler(surface.recall_preset), methods=["POST"]),
+            Route("/api/presets/{name}", _handler(surface.delete_preset), methods=["DELETE"]),
+            WebSocketRoute("/ws", self.ws),
+            WebSocketRoute("/ws/audio", self.audio),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+
+    async def index(self, request: Request) -> Response:
         response = FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
-        response.set_cookie(cookie_name(port), token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(cookie_name(self.port), self.token, httponly=True, samesite="strict", path="/")
         return response
 
-    def handler(fn: Any, body: bool = False) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                args = [await _json(request)] if body else []
-                args += list(request.path_params.values())
-                # off the event loop: a refused value re-reads the patch file for --set's words
-                return JSONResponse(await asyncio.to_thread(fn, *args))
-            except (RequestError, NeuralgraphError) as exc:
-                return _error(exc)
-
-        return endpoint
-
-    async def put_source(request: Request) -> Response:
+    async def put_source(self, request: Request) -> Response:
         raw = await request.body()
         try:
             text = raw.decode("utf-8-sig")
@@ -162,46 +210,29 @@ def build_app(
             except (json.JSONDecodeError, KeyError, TypeError):
                 return _error(RequestError('expected the patch text, or JSON {"source": "..."}'))
         try:
-            result = await asyncio.to_thread(surface.put_source, str(text))  # compiling takes a while
+            result = await asyncio.to_thread(self.surface.put_source, str(text))  # compiling takes a while
         except (RequestError, NeuralgraphError) as exc:
             return _error(exc)
         return JSONResponse(result)
 
-    async def source(request: Request) -> Response:
-        return Response(surface.source(), media_type="text/plain; charset=utf-8")
+    async def source(self, request: Request) -> Response:
+        return Response(self.surface.source(), media_type="text/plain; charset=utf-8")
 
-    async def graph(request: Request) -> Response:
+    async def graph(self, request: Request) -> Response:
         from neuralgraph._tools.drawing import dot_program, patch_to_dot, render_dot
 
         if dot_program() is None:
             return JSONResponse({"message": "the graph needs Graphviz's dot program (apt-get install graphviz)"}, 503)
-        svg = await asyncio.to_thread(render_dot, patch_to_dot(surface.patch), "svg")
+        svg = await asyncio.to_thread(render_dot, patch_to_dot(self.surface.patch), "svg")
         return Response(svg, media_type="image/svg+xml")
 
-    async def ws(socket: WebSocket) -> None:
+    async def ws(self, socket: WebSocket) -> None:
+        """The page's control channel: frames (meters, status, the watched port's scope) out,
+        control messages in."""
         await socket.accept()
-        port = monitor.join("")
-        state = {"port": port}
-
-        async def push() -> None:
-            seq = 0
-            while True:
-                await asyncio.sleep(monitor.period)
-                frame = monitor.frame
-                if frame["seq"] == seq:
-                    continue
-                seq = frame["seq"]
-                message = {
-                    "type": "frame",
-                    "seq": seq,
-                    "meters": frame.get("meters"),
-                    "status": frame.get("status"),
-                    "port": state["port"],
-                    "scope": frame.get("ports", {}).get(state["port"]),
-                }
-                await socket.send_text(json.dumps(message))
-
-        pusher = asyncio.create_task(push())
+        monitor = self.monitor
+        state = {"port": monitor.join("")}
+        pusher = asyncio.create_task(_push_frames(socket, monitor, state))
         try:
             while True:
                 try:
@@ -209,7 +240,7 @@ def build_app(
                 except (json.JSONDecodeError, KeyError) as exc:
                     await socket.send_json({"type": "error", "message": f"not a JSON message: {exc}"})
                     continue
-                reply = await asyncio.to_thread(_control, message, surface, monitor, state)
+                reply = await asyncio.to_thread(_control, message, self.surface, monitor, state)
                 if reply is not None:
                     await socket.send_json(reply)
         except WebSocketDisconnect:
@@ -218,11 +249,11 @@ def build_app(
             pusher.cancel()
             monitor.leave(state["port"])
 
-    async def audio(socket: WebSocket) -> None:
+    async def audio(self, socket: WebSocket) -> None:
         """The output as played, for the page's Listen button: a JSON header, then float32
         blocks (channel after channel) every 20 ms. Its own tap, attached while it listens."""
         await socket.accept()
-        engine = surface.engine
+        engine = self.surface.engine
         tap = engine.tap(None, seconds=2.0)
 
         async def drain() -> None:
@@ -243,37 +274,25 @@ def build_app(
             sender.cancel()
             tap.close()
 
-    routes = [
-        Route("/", index),
-        Route("/api/patch", handler(surface.describe)),
-        Route("/api/patch/source", source, methods=["GET"]),
-        Route("/api/patch/source", put_source, methods=["PUT"]),
-        Route("/api/params", handler(surface.values), methods=["GET"]),
-        Route("/api/params", handler(surface.set_params, body=True), methods=["POST"]),
-        Route("/api/notes", handler(surface.note, body=True), methods=["POST"]),
-        Route("/api/status", handler(surface.status)),
-        Route("/api/graph.svg", graph),
-        Route("/api/presets", handler(lambda: {"presets": surface.presets()}), methods=["GET"]),
-        Route(
-            "/api/presets",
-            handler(lambda body: surface.save_preset(body.get("name") if isinstance(body, dict) else body), body=True),
-            methods=["POST"],
-        ),
-        Route("/api/presets/{name}/recall", handler(surface.recall_preset), methods=["POST"]),
-        Route("/api/presets/{name}", handler(surface.delete_preset), methods=["DELETE"]),
-        WebSocketRoute("/ws", ws),
-        WebSocketRoute("/ws/audio", audio),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> Any:
-        yield
-        monitor.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.monitor = monitor
-    return Guard(app, token, port, hosts)
+async def _push_frames(socket: WebSocket, monitor: Monitor, state: dict[str, str]) -> None:
+    """Send each new monitor frame, with the scope of the port this page watches."""
+    seq = 0
+    while True:
+        await asyncio.sleep(monitor.period)
+        frame = monitor.frame
+        if frame["seq"] == seq:
+            continue
+        seq = frame["seq"]
+        message = {
+            "type": "frame",
+            "seq": seq,
+            "meters": frame.get("meters"),
+            "status": frame.get("status"),
+            "port": state["port"],
+            "scope": frame.get("ports", {}).get(state["port"]),
+        }
+        await socket.send_text(json.dumps(message))
 
 
 def _control(message: Any, surface: Surface, monitor: Monitor, state: dict[str, str]) -> dict[str, Any] | None:

@@ -63,6 +63,23 @@ def slider(decl: Input | Param, value: float) -> tuple[float, float, str]:
     return float(lo), float(hi), curve
 
 
+def _describe_param(name: str, decl: Any, spec: Any) -> dict[str, Any]:
+    """One parameter of a node in ``GET /api/patch``: its kind, range, liveness and value (a file
+    parameter shows only the file's name)."""
+    value = spec.params.get(name, decl.init)
+    return {
+        "name": name,
+        "kind": _kind(decl),
+        "min": decl.min,
+        "max": decl.max,
+        "unit": decl.unit,
+        "choices": list(decl.choices) if decl.choices else None,
+        "live": decl.live,
+        "value": _json_value(value) if not decl.path else Path(str(value)).name,
+        "doc": decl.doc,
+    }
+
+
 def _kind(decl: Input | Param) -> str:
     if isinstance(decl, Input):
         return "float"
@@ -170,57 +187,6 @@ class Surface:
         """``GET /api/patch``: nodes with their ports and parameters, edges, controls."""
         patch, engine = self.patch, self.engine
         topo = patch.topology
-        nodes = []
-        for name, spec in patch.spec.nodes.items():
-            node = engine.plan.nodes.get(name)
-            cls = patch.registry.node_class(spec.type)
-            inputs = node.inputs() if node is not None else {}
-            outputs = node.outputs() if node is not None else {}
-            nodes.append(
-                {
-                    "name": name,
-                    "type": spec.type,
-                    "doc": (cls.__doc__ or "").strip().split("\n")[0],
-                    "lanes": topo.lanes.get(name, 1),
-                    "line": spec.loc.line,
-                    "inputs": [
-                        {
-                            "name": p,
-                            "rate": d.rate.value,
-                            "unit": d.unit,
-                            "min": d.min,
-                            "max": d.max,
-                            "connected": bool(spec.inputs.get(p) and spec.inputs[p].connected),
-                        }
-                        for p, d in inputs.items()
-                    ],
-                    "outputs": [
-                        {
-                            "name": p,
-                            "rate": d.rate.value,
-                            "unit": d.unit,
-                            "lanes": topo.output_lanes.get(name, {}).get(p, 1),
-                        }
-                        for p, d in outputs.items()
-                    ],
-                    "params": [
-                        {
-                            "name": p,
-                            "kind": _kind(d),
-                            "min": d.min,
-                            "max": d.max,
-                            "unit": d.unit,
-                            "choices": list(d.choices) if d.choices else None,
-                            "live": d.live,
-                            "value": _json_value(spec.params.get(p, d.init))
-                            if not d.path
-                            else Path(str(spec.params.get(p, d.init))).name,
-                            "doc": d.doc,
-                        }
-                        for p, d in cls.params().items()
-                    ],
-                }
-            )
         edges = [
             {
                 "from": f"{e.src}.{e.src_port}",
@@ -239,9 +205,40 @@ class Surface:
             "channels": engine.channels,
             "output": topo.output_node,
             "midi": self.has_midi(),
-            "nodes": nodes,
+            "nodes": [self._describe_node(name, spec) for name, spec in patch.spec.nodes.items()],
             "edges": edges,
             "controls": self.controls(),
+        }
+
+    def _describe_node(self, name: str, spec: Any) -> dict[str, Any]:
+        """One node of :meth:`describe`: its type, lanes, line, ports and parameters."""
+        topo = self.patch.topology
+        node = self.engine.plan.nodes.get(name)
+        cls = self.patch.registry.node_class(spec.type)
+        inputs = node.inputs() if node is not None else {}
+        outputs = node.outputs() if node is not None else {}
+        return {
+            "name": name,
+            "type": spec.type,
+            "doc": (cls.__doc__ or "").strip().split("\n")[0],
+            "lanes": topo.lanes.get(name, 1),
+            "line": spec.loc.line,
+            "inputs": [
+                {
+                    "name": p,
+                    "rate": d.rate.value,
+                    "unit": d.unit,
+                    "min": d.min,
+                    "max": d.max,
+                    "connected": bool(spec.inputs.get(p) and spec.inputs[p].connected),
+                }
+                for p, d in inputs.items()
+            ],
+            "outputs": [
+                {"name": p, "rate": d.rate.value, "unit": d.unit, "lanes": topo.output_lanes.get(name, {}).get(p, 1)}
+                for p, d in outputs.items()
+            ],
+            "params": [_describe_param(p, d, spec) for p, d in cls.params().items()],
         }
 
     def status(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import numpy as np
 
 from neuralgraph._compile.fusion import FusedStep
 from neuralgraph._errors import ParameterError
+from neuralgraph._io.backend import control_priority
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.state import _CODE, _SCALARS
 from neuralgraph._patch.patch import Patch
@@ -428,7 +429,14 @@ def _set_values(engine: Any, patch: Patch) -> SwapReport:
 
 
 def swap_engine(engine: Any, patch: Patch, fade: float = 0.05) -> SwapReport:
-    """``Engine.swap``: prepare off the audio thread, hand over, return at once."""
+    """``Engine.swap``: prepare off the audio thread, hand over, return at once. While a backend
+    plays, the calling thread does it at real-time priority below the audio thread's
+    (:func:`~neuralgraph._io.backend.control_priority`: it holds the GIL the callback needs)."""
+    with control_priority():
+        return _prepare_and_hand_over(engine, patch, fade)
+
+
+def _prepare_and_hand_over(engine: Any, patch: Patch, fade: float) -> SwapReport:
     import time
 
     if same_patch(engine.patch, patch):  # the playing (or already handed over) patch

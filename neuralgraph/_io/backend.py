@@ -23,11 +23,14 @@ thread and the default 5 ms interval an audio-style thread with a 2.67 ms period
 of its deadlines, because it waits up to a whole switch interval to get the GIL back; at 0.1-0.5 ms
 that fell to 0.5-19 %. Both settings are restored by ``stop()``.
 
-A lower switch interval does not help when the thread holding the GIL is itself waiting for a
-CPU: on a busy machine the scheduler parks a normal thread for several milliseconds while the
-real-time audio thread waits for the lock it holds (a priority inversion). Work done for a live
-edit while a backend plays (parse, compile, swap) therefore runs inside :func:`control_priority`,
-at the lowest real-time priority, below every audio thread (docs/live.md has the measurements).
+A lower switch interval does not help against a busy second Python thread, such as one compiling
+a swap: the scheduler parks it for several milliseconds while it holds the GIL and the
+real-time audio thread waits (a priority inversion), and every time the audio thread lets the
+GIL go inside a block (each compiled kernel does) that thread takes it for a whole switch
+interval. Work done for a live edit while a backend plays (parse, compile, swap) therefore runs
+inside :func:`control_priority`: at the lowest real-time priority, on the CPU the audio thread
+is pinned to (:meth:`RealtimeGuard.pin_audio_thread`), so it only runs while the audio thread
+waits for its next period (docs/live.md has the measurements).
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class RealtimeGuard:
     _depth = 0
     _saved_interval = 0.005
     _lock = threading.Lock()
+    _audio_cpu: int | None = None  # the CPU a real-time audio thread is pinned to, while playing
 
     def __init__(self, switch_interval: float = SWITCH_INTERVAL_S) -> None:
         self.switch_interval = switch_interval
@@ -140,23 +144,44 @@ class RealtimeGuard:
             if RealtimeGuard._depth == 0:
                 sys.setswitchinterval(RealtimeGuard._saved_interval)
                 gc.unfreeze()
+                RealtimeGuard._audio_cpu = None
+
+    @staticmethod
+    def pin_audio_thread(native_id: int) -> None:
+        """Pin a real-time audio thread (its ``threading.get_native_id()``, which
+        :attr:`CallbackAdapter.audio_thread` records) to one CPU, where :func:`control_priority`
+        puts live-edit work: below the audio thread's priority on the same CPU, that work never
+        runs while a block does, so it cannot take the GIL the block lets go in each compiled
+        kernel. Control thread; a thread at normal priority, or no permission, changes nothing."""
+        if not hasattr(os, "sched_setaffinity"):
+            return
+        try:
+            if os.sched_getscheduler(native_id) == os.SCHED_OTHER:
+                return
+            cpu = max(os.sched_getaffinity(native_id))
+            os.sched_setaffinity(native_id, {cpu})
+        except OSError:  # gone, or not ours to change
+            return
+        RealtimeGuard._audio_cpu = cpu
 
 
 @contextmanager
 def control_priority() -> Iterator[None]:
-    """Run the block at real-time priority (SCHED_FIFO :data:`CONTROL_PRIORITY`) while a
-    backend plays, then restore the calling thread's normal scheduling.
+    """While a backend plays, run the block at real-time priority (SCHED_FIFO
+    :data:`CONTROL_PRIORITY`) on the audio thread's CPU, then restore the calling thread's
+    scheduling and CPUs.
 
-    The audio callback is Python: it needs the GIL, and the thread preparing a swap holds it
-    nearly all the time it runs. Parked by the scheduler for other processes, that thread keeps
-    the audio thread waiting for several milliseconds (measured: 1 to 4 xruns per 100 swaps on a
-    busy 2-core machine); at a real-time priority below the audio thread's it is never parked
-    while holding the lock, and hands it over within the switch interval (measured: none).
-    Nothing changes when no backend plays, when the thread already has a policy other than the
-    normal one, or without permission (no ``rtprio`` limit, or not Linux): the work then runs as
-    before.
+    The audio callback is Python: it needs the GIL, which the thread preparing a swap holds
+    nearly all the time it runs. Parked by the scheduler for other processes, that thread kept
+    the audio thread waiting for milliseconds (measured: 1 to 4 xruns per 100 swaps of a small
+    patch on a busy 2-core machine, none at this priority); and each time a block let the GIL
+    go in a compiled kernel it took it for a whole switch interval (10 swaps of a 1000-node
+    patch: callbacks up to 8 periods long and about 100 xruns; on the audio thread's CPU, 0.3
+    periods). Nothing changes when no backend plays, when the thread already has a policy other
+    than the normal one, or without permission (no ``rtprio`` limit, or not Linux).
     """
     boosted = False
+    cpus: set[int] | None = None
     if RealtimeGuard._depth > 0 and hasattr(os, "sched_setscheduler"):
         try:
             if os.sched_getscheduler(0) == os.SCHED_OTHER:
@@ -164,9 +189,18 @@ def control_priority() -> Iterator[None]:
                 boosted = True
         except OSError:  # not permitted here: normal priority
             pass
+        cpu = RealtimeGuard._audio_cpu
+        if boosted and cpu is not None:
+            try:
+                cpus = os.sched_getaffinity(0)
+                os.sched_setaffinity(0, {cpu})
+            except OSError:
+                cpus = None
     try:
         yield
     finally:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
         if boosted:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
@@ -199,6 +233,9 @@ class CallbackAdapter:
         self.midi_events = 0
         self.midi_dropped = 0  #: device messages that found no room (after merging controllers)
         self.midi_in = EventBuffer(MIDI_SLOTS)  # this period's device MIDI, frames within the period
+        #: the native id of the thread calling back, recorded by its first callback (0 before):
+        #: what :meth:`RealtimeGuard.pin_audio_thread` pins
+        self.audio_thread = 0
 
     # ---- audio thread -----------------------------------------------------------------------
     def push_midi(self, frame: int, status: int, data1: int, data2: int) -> None:
@@ -255,6 +292,8 @@ class CallbackAdapter:
         """One device callback in either layout: engine blocks into ``device``, or silence."""
         t0 = self.clock()
         engine = self.engine
+        if not self.audio_thread:
+            self.audio_thread = threading.get_native_id()
         try:
             engine = None if self.stopping else self._engine_for(frames)
             if engine is None:

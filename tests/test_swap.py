@@ -285,3 +285,24 @@ def test_a_swap_while_a_backend_plays_compiles_below_the_audio_thread_and_restor
     assert after == os.SCHED_OTHER  # restored when the swap returned
     if os.geteuid() == 0:  # root (CI) may use SCHED_FIFO; elsewhere only with an rtprio limit
         assert built_under[-1] == os.SCHED_FIFO
+
+
+def test_the_replaced_plan_is_freed_by_collect_without_a_garbage_collection():
+    """Its steps refer back to it; left as cyclic garbage, a full collection (which holds the GIL
+    the audio callback needs for milliseconds) would have to free it."""
+    import gc
+    import weakref
+
+    engine = ng.Engine(load(filter_and_model(800.0)), SR, 128)
+    run(engine, 3)
+    engine.swap(load(with_post(filter_and_model(800.0))), fade=0.01)
+    run(engine, 10)  # the fade is over
+    old_plan = weakref.ref(engine._retired.old_plan)
+    old_node = weakref.ref(old_plan().nodes["lpf"])
+    gc.disable()
+    try:
+        engine.collect()
+        assert old_plan() is None and old_node() is None
+    finally:
+        gc.enable()
+    assert "post" in engine.plan.nodes and np.isfinite(run(engine, 2)).all()  # the new plan plays on

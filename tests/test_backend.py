@@ -278,9 +278,20 @@ def test_a_realtime_audio_thread_is_pinned_and_live_edits_run_on_its_cpu_below_i
         RealtimeGuard.pin_audio_thread(ids[1])
         pinned = os.sched_getaffinity(ids[1])
         assert len(pinned) == 1
+        started_inside = threading.Event()
+        seen_by_child: list = []
+
+        def child() -> None:  # started during the live edit, as a model's worker thread may be
+            started_inside.wait(10)
+            seen_by_child.append((os.sched_getaffinity(0), os.sched_getscheduler(0)))
+
         with control_priority():
             inside = os.sched_getaffinity(0), os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+            worker = threading.Thread(target=child)
+            worker.start()
         after = os.sched_getaffinity(0), os.sched_getscheduler(0)
+        started_inside.set()
+        worker.join()
     finally:
         guard.exit()
         done.set()
@@ -288,4 +299,5 @@ def test_a_realtime_audio_thread_is_pinned_and_live_edits_run_on_its_cpu_below_i
         audio.join()
     assert inside == (pinned, os.SCHED_FIFO, CONTROL_PRIORITY) and CONTROL_PRIORITY < 5
     assert after == (all_cpus, os.SCHED_OTHER)
+    assert seen_by_child == [(all_cpus, os.SCHED_OTHER)]  # it does not keep what it inherited
     assert RealtimeGuard._audio_cpu is None  # forgotten once nothing plays

@@ -183,6 +183,7 @@ def control_priority() -> Iterator[None]:
     """
     boosted = False
     cpus: set[int] | None = None
+    before: set[int] = set()
     if RealtimeGuard._depth > 0 and hasattr(os, "sched_setscheduler"):
         try:
             if os.sched_getscheduler(0) == os.SCHED_OTHER:
@@ -190,6 +191,7 @@ def control_priority() -> Iterator[None]:
                 boosted = True
         except OSError:  # not permitted here: normal priority
             pass
+        before = _threads() if boosted else before
         cpu = RealtimeGuard._audio_cpu
         if boosted and cpu is not None:
             try:
@@ -204,6 +206,31 @@ def control_priority() -> Iterator[None]:
             os.sched_setaffinity(0, cpus)
         if boosted:
             _to_normal_priority()
+            for native_id in _threads() - before:  # e.g. a model's worker, started by a swap
+                _unboost(native_id, cpus)
+
+
+def _threads() -> set[int]:
+    """The native ids of this process's threads (Linux), or none."""
+    try:
+        return {int(name) for name in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _unboost(native_id: int, cpus: set[int] | None) -> None:
+    """Give a thread started inside :func:`control_priority` (it inherited the real-time
+    priority and the audio CPU) the normal priority and the caller's CPUs back."""
+    try:
+        if os.sched_getscheduler(native_id) != os.SCHED_FIFO:
+            return
+        if os.sched_getparam(native_id).sched_priority != CONTROL_PRIORITY:
+            return  # raised on purpose by its own code
+        os.sched_setscheduler(native_id, os.SCHED_OTHER, os.sched_param(0))
+        if cpus is not None:
+            os.sched_setaffinity(native_id, cpus)
+    except OSError:  # ended meanwhile
+        pass
 
 
 def _to_normal_priority() -> None:

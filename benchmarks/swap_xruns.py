@@ -1,6 +1,6 @@
 """Xruns and callback lengths during structural swaps of a large patch playing on a JACK server.
 
-    JACK_DEFAULT_SERVER=bench AUDIO_STATE_DIR=/tmp/bench bash .ci/start-audio-servers.sh
+    JACK_DEFAULT_SERVER=bench bash .ci/start-audio-servers.sh   # a server of your own, named bench
     python benchmarks/swap_xruns.py --server bench [--nodes 1000] [--swaps 10] [--unprioritized]
 
 Plays benchmarks/compile_scaling.py's chain of ``--nodes`` nodes through the jack backend (use a

@@ -12,8 +12,10 @@ from typing import Any
 
 from neuralgraph.plugin import BackendError, CallbackAdapter, RealtimeGuard, Status, hookimpl, warm_up
 
-INSTALL_HINT = ("the jack backend needs libjack and JACK-Client: apt-get install libjack-jackd2-0 "
-                "(jackd2 for the server) and pip install JACK-Client")
+INSTALL_HINT = (
+    "the jack backend needs libjack and JACK-Client: apt-get install libjack-jackd2-0 "
+    "(jackd2 for the server) and pip install JACK-Client"
+)
 
 
 def import_jack() -> Any:
@@ -45,9 +47,19 @@ class JackBackend:
 
     name = "jack"
 
-    def __init__(self, engine: Any, *, client_name: str = "neuralgraph", server: str | None = None,
-                 connect: bool = True, connect_to: list[str] | None = None, midi_in: str | None = None,
-                 device: str | None = None, switch_interval: float | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        client_name: str = "neuralgraph",
+        server: str | None = None,
+        connect: bool = True,
+        connect_to: list[str] | None = None,
+        midi_in: str | None = None,
+        device: str | None = None,
+        switch_interval: float | None = None,
+        **_: Any,
+    ) -> None:
         self._engine0 = engine
         self.client_name = client_name
         self.server = server or device or None
@@ -68,6 +80,7 @@ class JackBackend:
         self._want_block = 0
         self._follower: threading.Thread | None = None
         self._running = False
+        self._pinned = False
 
     @property
     def engine(self) -> Any:
@@ -122,6 +135,9 @@ class JackBackend:
             if adapter is None:
                 break
             adapter.collect()
+            if adapter.audio_thread and not self._pinned:
+                RealtimeGuard.pin_audio_thread(adapter.audio_thread)  # live edits run beside it, below it
+                self._pinned = True
             want = self._want_block
             if want and self._running:
                 self._want_block = 0
@@ -142,13 +158,15 @@ class JackBackend:
         except jack.JackOpenError as exc:
             raise BackendError(
                 f"cannot connect to a JACK server{' named ' + repr(self.server) if self.server else ''}: {exc}; "
-                "is jackd running? (e.g. jackd -d dummy -r 48000 -p 256, or .ci/start-audio-servers.sh)") from None
+                "is jackd running? (e.g. jackd -d dummy -r 48000 -p 256, or .ci/start-audio-servers.sh)"
+            ) from None
         self.client = client  # from here on stop() closes it, whatever fails next
         try:
             engine = self._engine0
             if client.samplerate != engine.sample_rate or client.blocksize != engine.block_size:
                 engine = engine.rebuilt(sample_rate=client.samplerate, block_size=client.blocksize)
             self.adapter = CallbackAdapter(warm_up(engine))
+            self._pinned = False  # a new client: a new audio thread
             self._outs = [client.outports.register(f"out_{i + 1}") for i in range(engine.channels)]
             self._out_names = [port.name for port in self._outs]
             if engine.input is not None:
@@ -188,8 +206,11 @@ class JackBackend:
             for src, port in zip(capture, self._ins):
                 client.connect(src, port)
         if self.midi_in:
-            sources = [p for p in client.get_ports(is_midi=True, is_output=True)
-                       if p.name == self.midi_in or fnmatch.fnmatchcase(p.name, self.midi_in)]
+            sources = [
+                p
+                for p in client.get_ports(is_midi=True, is_output=True)
+                if p.name == self.midi_in or fnmatch.fnmatchcase(p.name, self.midi_in)
+            ]
             if not sources:
                 have = ", ".join(p.name for p in client.get_ports(is_midi=True, is_output=True)) or "none"
                 raise BackendError(f"no JACK MIDI output port {self.midi_in!r} (available: {have})")
@@ -229,8 +250,9 @@ class JackBackend:
         if adapter is None:
             adapter = CallbackAdapter(self._engine0)
         name = self.client.name if self.client is not None else self.client_name
-        return adapter.status(backend=self.name, running=self._running, device=name, message=self._message,
-                              xruns=self._xruns)
+        return adapter.status(
+            backend=self.name, running=self._running, device=name, message=self._message, xruns=self._xruns
+        )
 
     def port_names(self) -> list[str]:
         """Full names of the output ports (``neuralgraph:out_1`` …)."""

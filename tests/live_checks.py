@@ -390,7 +390,100 @@ def check_session(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CHECKS = {"watch": check_watch, "record": check_record, "session": check_session}
+#: The saw of graphs/live_saw.toml with a lowpass after ``amp``: a node added and the wiring changed
+SAW_FILTERED = (
+    SAW.replace('in = "amp"', 'in = "lpf"') + '\n[nodes.lpf]\ntype = "filter.lowpass"\nin = "amp"\ncutoff = {cutoff}\n'
+)
+
+
+def swap_sources(count: int) -> list[str]:
+    """``count`` patch texts cycling through four edits of a playing saw: the lowpass added
+    (structural: a crossfade), its cutoff changed (values only), the lowpass removed
+    (structural), the saw's frequency changed (values only)."""
+    sources = []
+    for k in range(count):
+        step, lap = k % 4, k // 4
+        if step == 0:
+            sources.append(SAW_FILTERED.format(freq="220.0", cutoff=f"{2000.0 + lap:.1f}"))
+        elif step == 1:
+            sources.append(SAW_FILTERED.format(freq="220.0", cutoff=f"{3000.0 + lap:.1f}"))
+        elif step == 2:
+            sources.append(SAW.format(freq="220.0"))
+        else:
+            sources.append(SAW.format(freq=f"{220.0 + 1.0 + lap % 2:.1f}"))
+    return sources
+
+
+def hold(seconds: float) -> None:
+    """Let the audio play for ``seconds`` with this thread asleep (no work for the control thread)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def quiet_xruns(server: str, seconds: float) -> int:
+    """Xruns the server reports in ``seconds`` with only a do-nothing client attached (its process
+    callback returns at once): what this machine costs any client, whatever it does."""
+    import jack
+
+    client = jack.Client("ng_do_nothing", servername=server, no_start_server=True)
+    count = [0]
+    client.set_xrun_callback(lambda delayed_usecs: count.__setitem__(0, count[0] + 1))
+    client.set_process_callback(lambda frames: None)
+    client.activate()
+    try:
+        hold(0.5)  # activation settles
+        before = count[0]
+        hold(seconds)
+        return count[0] - before
+    finally:
+        client.deactivate()
+        client.close()
+
+
+def check_swap_xruns(args: dict[str, Any]) -> dict[str, Any]:
+    """A hundred swaps in a row on a playing patch against the same time unswapped, on a server of
+    this check's own (``args["server"]``: no other client's xruns are counted), and the xruns of a
+    do-nothing client alone for as long."""
+    import neuralgraph as ng
+
+    server = args["server"]
+    sources = swap_sources(args.get("swaps", 100))
+    player = ng.play(sources[-1], backend="jack", connect=False, client_name="ng_swapper", server=server)
+    try:
+        rate = player.engine.sample_rate
+        out = player.tap(seconds=2.0)
+        hold(0.5)  # the first periods after activation are not part of either run
+        xruns0, t0 = player.status().xruns, time.monotonic()
+        reports = [player.swap(text) for text in sources]
+        wait_for("the last crossfade", lambda: player.engine._swap is None, 10)
+        swap_s = time.monotonic() - t0
+        xruns1 = player.status().xruns
+        hold(swap_s)
+        xruns2 = player.status().xruns
+        out.read()  # drop what the tap holds: the next read starts after the run
+        hold(0.3)
+        tail = out.read()
+        status = player.status()
+    finally:
+        player.stop()
+    return {
+        "swaps": len(reports),
+        "structural": sum(1 for r in reports if r.added or r.removed),
+        "values_only": sum(1 for r in reports if r.changed and not (r.added or r.removed)),
+        "swap_s": swap_s,
+        "xruns_swapped": xruns1 - xruns0,
+        "xruns_unswapped": xruns2 - xruns1,
+        "xruns_do_nothing": quiet_xruns(server, swap_s),
+        "tail_freq": peak_frequency(tail.data[0], rate),
+        "tail_peak": float(np.abs(tail.data).max()),
+        "faults": status.faults,
+        "silent": status.silent,
+        "load_max": status.load_max,
+    }
+
+
+CHECKS = {"watch": check_watch, "record": check_record, "session": check_session, "swap_xruns": check_swap_xruns}
 
 if __name__ == "__main__":
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -19,9 +21,13 @@ SR = 48000
 
 
 def sine(load, channels: int = 2, freq: float = 1000.0) -> ng.Patch:
-    return load({"osc": {"type": "osc.sine", "freq": freq},
-                 "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
-                 "out": {"type": "io.output", "channels": channels, "in": "amp"}})
+    return load(
+        {
+            "osc": {"type": "osc.sine", "freq": freq},
+            "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
+            "out": {"type": "io.output", "channels": channels, "in": "amp"},
+        }
+    )
 
 
 def reference(load, channels: int, frames: int, block: int = 64) -> np.ndarray:
@@ -32,7 +38,7 @@ def test_interleaved_callbacks_play_exactly_what_render_makes(load):
     adapter = CallbackAdapter(ng.Engine(sine(load), sample_rate=SR, block_size=64))
     out = np.empty((64 * 10, 2), np.float32)
     for k in range(10):
-        adapter.process_interleaved(out[k * 64:(k + 1) * 64], 64)
+        adapter.process_interleaved(out[k * 64 : (k + 1) * 64], 64)
     np.testing.assert_array_equal(out.T, reference(load, 2, 640))
     assert adapter.callbacks == 10 and adapter.faults == 0 and adapter.period == 64
 
@@ -46,7 +52,7 @@ def test_a_callback_of_0_frames_runs_no_block_and_shifts_nothing(load):
     adapter.process_interleaved(out[64:64], 0)
     adapter.process_planar([np.empty(0, np.float32), np.empty(0, np.float32)], 0)
     for k in range(1, 4):
-        adapter.process_interleaved(out[k * 64:(k + 1) * 64], 64)
+        adapter.process_interleaved(out[k * 64 : (k + 1) * 64], 64)
     np.testing.assert_array_equal(out.T, reference(load, 2, 256))
     assert adapter.faults == 0 and adapter.engine.frames_done == 256
 
@@ -71,8 +77,9 @@ def test_more_engine_channels_than_device_channels_keeps_the_first(load):
 
 
 def test_midi_from_the_device_lands_on_its_frame_within_each_block(load):
-    patch = load({"keys": {"type": "midi.voices", "count": 1},
-                  "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}})
+    patch = load(
+        {"keys": {"type": "midi.voices", "count": 1}, "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}}
+    )
     adapter = CallbackAdapter(ng.Engine(patch, sample_rate=SR, block_size=64))
     outs = [np.empty(256, np.float32)]
     adapter.push_midi(100, 0x90, 60, 100)  # in the second engine block of this period
@@ -85,8 +92,9 @@ def test_midi_from_the_device_lands_on_its_frame_within_each_block(load):
 def test_a_burst_of_device_midi_keeps_its_note_off(load):
     # 1100 controller messages then a note-off in one period: more than a block's 1024 events;
     # controllers merge (the newest value counts) and the note-off lands on its frame
-    patch = load({"keys": {"type": "midi.voices", "count": 1},
-                  "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}})
+    patch = load(
+        {"keys": {"type": "midi.voices", "count": 1}, "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}}
+    )
     adapter = CallbackAdapter(ng.Engine(patch, sample_rate=SR, block_size=256))
     outs = [np.empty(256, np.float32)]
     adapter.push_midi(10, 0x90, 60, 100)
@@ -122,7 +130,7 @@ def test_a_new_period_size_plays_silence_until_the_rebuilt_engine_swaps_in(load)
     assert adapter.pending.block_size == 100
     audio = np.empty(100 * 96, np.float32)
     for k in range(96):
-        adapter.process_planar([audio[k * 100:(k + 1) * 100]], 100)
+        adapter.process_planar([audio[k * 100 : (k + 1) * 100]], 100)
     assert adapter.engine.block_size == 100 and adapter.pending is None
     assert adapter.retired is engine  # parked for the control thread, not freed in the callback
     adapter.collect()
@@ -239,3 +247,57 @@ def test_play_takes_backend_and_device_from_config_and_environment(tmp_path, cap
     monkeypatch.setenv("NEURALGRAPH_AUDIO_BACKEND", "from_env")
     assert cli_main(["play", str(patch)]) == 2
     assert "no audio backend 'from_env'" in capsys.readouterr().err
+
+
+def test_a_realtime_audio_thread_is_pinned_and_live_edits_run_on_its_cpu_below_it():
+    if os.geteuid() != 0:  # CI runs as root, so it never skips here
+        pytest.skip("real-time scheduling needs root or an rtprio limit")
+    from neuralgraph._io.backend import CONTROL_PRIORITY, control_priority
+
+    ready, done, ids = threading.Event(), threading.Event(), []
+
+    def audio_like(policy: int, priority: int) -> None:
+        os.sched_setscheduler(0, policy, os.sched_param(priority))
+        ids.append(threading.get_native_id())
+        ready.set()
+        done.wait(10)
+
+    normal = threading.Thread(target=audio_like, args=(os.SCHED_OTHER, 0))
+    normal.start()
+    ready.wait(10)
+    ready.clear()
+    audio = threading.Thread(target=audio_like, args=(os.SCHED_FIFO, 5))
+    audio.start()
+    ready.wait(10)
+    guard = RealtimeGuard()
+    guard.enter()
+    all_cpus = os.sched_getaffinity(0)
+    try:
+        RealtimeGuard.pin_audio_thread(ids[0])
+        assert os.sched_getaffinity(ids[0]) == all_cpus  # a normal-priority thread is left alone
+        RealtimeGuard.pin_audio_thread(ids[1])
+        pinned = os.sched_getaffinity(ids[1])
+        assert len(pinned) == 1
+        started_inside = threading.Event()
+        seen_by_child: list = []
+
+        def child() -> None:  # started during the live edit, as a model's worker thread may be
+            started_inside.wait(10)
+            seen_by_child.append((os.sched_getaffinity(0), os.sched_getscheduler(0)))
+
+        with control_priority():
+            inside = os.sched_getaffinity(0), os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+            worker = threading.Thread(target=child)
+            worker.start()
+        after = os.sched_getaffinity(0), os.sched_getscheduler(0)
+        started_inside.set()
+        worker.join()
+    finally:
+        guard.exit()
+        done.set()
+        normal.join()
+        audio.join()
+    assert inside == (pinned, os.SCHED_FIFO, CONTROL_PRIORITY) and CONTROL_PRIORITY < 5
+    assert after == (all_cpus, os.SCHED_OTHER)
+    assert seen_by_child == [(all_cpus, os.SCHED_OTHER)]  # it does not keep what it inherited
+    assert RealtimeGuard._audio_cpu is None  # forgotten once nothing plays

@@ -234,3 +234,66 @@ def test_scalar_state_carries_over_in_a_structural_swap():
     assert engine.swap(ng.load_patch(with_post(data)), fade=0.0).kept == ("n", "out")
     out = run(engine, 5)
     assert out[0, ::64].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]
+
+
+def test_a_swap_while_a_backend_plays_compiles_below_the_audio_thread_and_restores_the_policy():
+    """The new plan is built at SCHED_FIFO 1 while a backend plays (the thread holds the GIL the
+    audio callback needs: parked by the scheduler, it makes xruns), at normal priority otherwise."""
+    import os
+
+    from neuralgraph.plugin import Input, Node, Output, RealtimeGuard
+
+    built_under: list[int] = []
+
+    class PolicyProbe(Node):
+        """Passes its input through; records the scheduling policy it was prepared under."""
+
+        type_name = "swaptest.policy_probe"
+        in_ = Input(init=0.0)
+        out = Output(span=(-1.0, 1.0))
+
+        def prepare(self, ctx) -> None:
+            built_under.append(os.sched_getscheduler(0))
+
+        def process(self, ins, outs, frames) -> None:
+            np.copyto(outs.out, ins.in_)
+
+    ng.register(PolicyProbe)
+    base = {"osc": {"type": "osc.sine", "freq": 440.0}, "out": {"type": "io.output", "channels": 1, "in": "osc"}}
+    probed = {**base, "probe": {"type": "swaptest.policy_probe", "in": "osc"}}
+    probed["out"] = {**base["out"], "in": "probe"}
+    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": base}), SR, 64)
+    engine.swap(ng.load_patch({"schema": 1, "nodes": probed}), fade=0.0)  # nothing plays
+    run(engine, 2)
+    guard = RealtimeGuard()
+    guard.enter()  # as a backend does when it starts playing
+    try:
+        engine.swap(ng.load_patch(with_post({"schema": 1, "nodes": probed})), fade=0.0)  # built anew
+        after = os.sched_getscheduler(0)
+    finally:
+        guard.exit()
+    assert built_under[-2] == os.SCHED_OTHER  # offline: untouched
+    assert after == os.SCHED_OTHER  # restored when the swap returned
+    if os.geteuid() == 0:  # root (CI) may use SCHED_FIFO; elsewhere only with an rtprio limit
+        assert built_under[-1] == os.SCHED_FIFO
+
+
+def test_the_replaced_plan_is_freed_by_collect_without_a_garbage_collection():
+    """Its steps refer back to it; left as cyclic garbage, a full collection (which holds the GIL
+    the audio callback needs for milliseconds) would have to free it."""
+    import gc
+    import weakref
+
+    engine = ng.Engine(load(filter_and_model(800.0)), SR, 128)
+    run(engine, 3)
+    engine.swap(load(with_post(filter_and_model(800.0))), fade=0.01)
+    run(engine, 10)  # the fade is over
+    old_plan = weakref.ref(engine._retired.old_plan)
+    old_node = weakref.ref(old_plan().nodes["lpf"])
+    gc.disable()
+    try:
+        engine.collect()
+        assert old_plan() is None and old_node() is None
+    finally:
+        gc.enable()
+    assert "post" in engine.plan.nodes and np.isfinite(run(engine, 2)).all()  # the new plan plays on

@@ -22,15 +22,27 @@ While a backend plays, :class:`RealtimeGuard` freezes the cyclic GC's existing o
 thread and the default 5 ms interval an audio-style thread with a 2.67 ms period missed 68-92 %
 of its deadlines, because it waits up to a whole switch interval to get the GIL back; at 0.1-0.5 ms
 that fell to 0.5-19 %. Both settings are restored by ``stop()``.
+
+A lower switch interval does not help against a busy second Python thread, such as one compiling
+a swap: the scheduler parks it for several milliseconds while it holds the GIL and the
+real-time audio thread waits (a priority inversion), and every time the audio thread lets the
+GIL go inside a block (each compiled kernel does) that thread takes it for a whole switch
+interval. Work done for a live edit while a backend plays (parse, compile, swap) therefore runs
+inside :func:`control_priority`: at the lowest real-time priority, on the CPU the audio thread
+is pinned to (:meth:`RealtimeGuard.pin_audio_thread`), so it only runs while the audio thread
+waits for its next period (docs/live.md has the measurements).
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import attrs
@@ -40,6 +52,9 @@ from neuralgraph._nodes.events import EventBuffer
 
 #: The GIL switch interval while playing (seconds); CPython's default is 0.005.
 SWITCH_INTERVAL_S = 0.0005
+#: SCHED_FIFO priority of a thread doing live-edit work while a backend plays: the lowest
+#: real-time priority, below every audio thread (JACK's clients run at 5 and above by default).
+CONTROL_PRIORITY = 1
 #: Callback load samples kept for the median and 99th percentile.
 LOAD_SLOTS = 16384
 #: MIDI events a backend can hand to one callback.
@@ -71,12 +86,14 @@ class Status:
 
     def line(self) -> str:
         """The one-line summary ``neuralgraph play`` shows."""
-        return (f"{self.backend} {self.device} {self.sample_rate} Hz/{self.period}: "
-                f"cpu {self.load * 100:5.1f}% (p50 {self.load_p50 * 100:4.1f}% p99 {self.load_p99 * 100:4.1f}% "
-                f"max {self.load_max * 100:5.1f}%)  xruns {self.xruns}  voices {self.active_voices}"
-                + (f"  faults {self.faults}" if self.faults else "")
-                + (f"  midi dropped {self.midi_dropped}" if self.midi_dropped else "")
-                + (f"  [{self.message}]" if self.message else ""))
+        return (
+            f"{self.backend} {self.device} {self.sample_rate} Hz/{self.period}: "
+            f"cpu {self.load * 100:5.1f}% (p50 {self.load_p50 * 100:4.1f}% p99 {self.load_p99 * 100:4.1f}% "
+            f"max {self.load_max * 100:5.1f}%)  xruns {self.xruns}  voices {self.active_voices}"
+            + (f"  faults {self.faults}" if self.faults else "")
+            + (f"  midi dropped {self.midi_dropped}" if self.midi_dropped else "")
+            + (f"  [{self.message}]" if self.message else "")
+        )
 
 
 class Backend(Protocol):
@@ -101,6 +118,7 @@ class RealtimeGuard:
     _depth = 0
     _saved_interval = 0.005
     _lock = threading.Lock()
+    _audio_cpu: int | None = None  # the CPU a real-time audio thread is pinned to, while playing
 
     def __init__(self, switch_interval: float = SWITCH_INTERVAL_S) -> None:
         self.switch_interval = switch_interval
@@ -127,6 +145,109 @@ class RealtimeGuard:
             if RealtimeGuard._depth == 0:
                 sys.setswitchinterval(RealtimeGuard._saved_interval)
                 gc.unfreeze()
+                RealtimeGuard._audio_cpu = None
+
+    @staticmethod
+    def pin_audio_thread(native_id: int) -> None:
+        """Pin a real-time audio thread (its ``threading.get_native_id()``, which
+        :attr:`CallbackAdapter.audio_thread` records) to one CPU, where :func:`control_priority`
+        puts live-edit work: below the audio thread's priority on the same CPU, that work never
+        runs while a block does, so it cannot take the GIL the block lets go in each compiled
+        kernel. Control thread; a thread at normal priority, or no permission, changes nothing."""
+        if not hasattr(os, "sched_setaffinity"):
+            return
+        try:
+            if os.sched_getscheduler(native_id) == os.SCHED_OTHER:
+                return
+            cpu = max(os.sched_getaffinity(native_id))
+            os.sched_setaffinity(native_id, {cpu})
+        except OSError:  # gone, or not ours to change
+            return
+        RealtimeGuard._audio_cpu = cpu
+
+
+@contextmanager
+def control_priority() -> Iterator[None]:
+    """While a backend plays, run the block at real-time priority (SCHED_FIFO
+    :data:`CONTROL_PRIORITY`) on the audio thread's CPU, then restore the calling thread's
+    scheduling and CPUs.
+
+    The audio callback is Python: it needs the GIL, which the thread preparing a swap holds
+    nearly all the time it runs. Parked by the scheduler for other processes, that thread kept
+    the audio thread waiting for milliseconds (measured: 1 to 4 xruns per 100 swaps of a small
+    patch on a busy 2-core machine, none at this priority); and each time a block let the GIL
+    go in a compiled kernel it took it for a whole switch interval (10 swaps of a 1000-node
+    patch: callbacks up to 8 periods long and about 100 xruns; on the audio thread's CPU, 0.3
+    periods). Nothing changes when no backend plays, when the thread already has a policy other
+    than the normal one, or without permission (no ``rtprio`` limit, or not Linux).
+    """
+    boosted = False
+    cpus: set[int] | None = None
+    before: set[int] = set()
+    if RealtimeGuard._depth > 0 and hasattr(os, "sched_setscheduler"):
+        try:
+            if os.sched_getscheduler(0) == os.SCHED_OTHER:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(CONTROL_PRIORITY))
+                boosted = True
+        except OSError:  # not permitted here: normal priority
+            pass
+        before = _threads() if boosted else before
+        cpu = RealtimeGuard._audio_cpu
+        if boosted and cpu is not None:
+            try:
+                cpus = os.sched_getaffinity(0)
+                os.sched_setaffinity(0, {cpu})
+            except OSError:
+                cpus = None
+    try:
+        yield
+    finally:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+        if boosted:
+            _to_normal_priority()
+            for native_id in _threads() - before:  # e.g. a model's worker, started by a swap
+                _unboost(native_id, cpus)
+
+
+def _threads() -> set[int]:
+    """The native ids of this process's threads (Linux), or none."""
+    try:
+        return {int(name) for name in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _unboost(native_id: int, cpus: set[int] | None) -> None:
+    """Give a thread started inside :func:`control_priority` (it inherited the real-time
+    priority and the audio CPU) the normal priority and the caller's CPUs back."""
+    try:
+        if os.sched_getscheduler(native_id) != os.SCHED_FIFO:
+            return
+        if os.sched_getparam(native_id).sched_priority != CONTROL_PRIORITY:
+            return  # raised on purpose by its own code
+        os.sched_setscheduler(native_id, os.SCHED_OTHER, os.sched_param(0))
+        if cpus is not None:
+            os.sched_setaffinity(native_id, cpus)
+    except OSError:  # ended meanwhile
+        pass
+
+
+def _to_normal_priority() -> None:
+    """Put the calling thread back to normal scheduling with the GIL released.
+
+    Demoted, the thread may be parked at once for the processes that waited for its CPU;
+    ``os.sched_setscheduler`` keeps the GIL through the call, so the audio thread would wait
+    for that as long (measured: xruns in 2 of 6 runs of 100 swaps). A ctypes call lets it go.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        param = ctypes.c_int(0)  # struct sched_param: one int, the priority
+        if libc.sched_setscheduler(0, os.SCHED_OTHER, ctypes.byref(param)) == 0:
+            return
+    except (OSError, AttributeError):  # no C library to call: the os module's call then
+        pass
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 class CallbackAdapter:
@@ -157,6 +278,9 @@ class CallbackAdapter:
         self.midi_events = 0
         self.midi_dropped = 0  #: device messages that found no room (after merging controllers)
         self.midi_in = EventBuffer(MIDI_SLOTS)  # this period's device MIDI, frames within the period
+        #: the native id of the thread calling back, recorded by its first callback (0 before):
+        #: what :meth:`RealtimeGuard.pin_audio_thread` pins
+        self.audio_thread = 0
 
     # ---- audio thread -----------------------------------------------------------------------
     def push_midi(self, frame: int, status: int, data1: int, data2: int) -> None:
@@ -201,8 +325,7 @@ class CallbackAdapter:
         self.midi_in.clear()
         self.period = frames
 
-    def process_planar(self, outs: Sequence[np.ndarray], frames: int,
-                       ins: Sequence[np.ndarray] | None = None) -> None:
+    def process_planar(self, outs: Sequence[np.ndarray], frames: int, ins: Sequence[np.ndarray] | None = None) -> None:
         """Fill ``outs`` (one ``(frames,)`` float32 array per device channel). Never raises."""
         self._fill(outs, ins, frames, True)
 
@@ -214,6 +337,8 @@ class CallbackAdapter:
         """One device callback in either layout: engine blocks into ``device``, or silence."""
         t0 = self.clock()
         engine = self.engine
+        if not self.audio_thread:
+            self.audio_thread = threading.get_native_id()
         try:
             engine = None if self.stopping else self._engine_for(frames)
             if engine is None:
@@ -262,16 +387,31 @@ class CallbackAdapter:
         p50, p99 = np.percentile(self.loads[:n], [50.0, 99.0])
         return float(p50), float(p99)
 
-    def status(self, *, backend: str, running: bool, device: str, message: str = "",
-               xruns: int | None = None) -> Status:
+    def status(
+        self, *, backend: str, running: bool, device: str, message: str = "", xruns: int | None = None
+    ) -> Status:
         p50, p99 = self.load_stats()
         engine = self.engine
-        return Status(backend=backend, running=running, device=device, sample_rate=int(engine.sample_rate),
-                      block_size=int(engine.block_size), period=int(self.period), callbacks=self.callbacks,
-                      xruns=self.xruns if xruns is None else xruns, faults=self.faults, silent=self.silent,
-                      load=self.load, load_p50=p50, load_p99=p99, load_max=self.load_max,
-                      active_voices=self.active_voices(), midi_events=self.midi_events, message=message,
-                      midi_dropped=self.midi_dropped)
+        return Status(
+            backend=backend,
+            running=running,
+            device=device,
+            sample_rate=int(engine.sample_rate),
+            block_size=int(engine.block_size),
+            period=int(self.period),
+            callbacks=self.callbacks,
+            xruns=self.xruns if xruns is None else xruns,
+            faults=self.faults,
+            silent=self.silent,
+            load=self.load,
+            load_p50=p50,
+            load_p99=p99,
+            load_max=self.load_max,
+            active_voices=self.active_voices(),
+            midi_events=self.midi_events,
+            message=message,
+            midi_dropped=self.midi_dropped,
+        )
 
 
 def _silence(device: Any, planar: bool) -> None:
@@ -336,8 +476,9 @@ def open_backend(name: str, engine: Any, registry: Any = None, **options: Any) -
     if name not in registry.backends:
         hint = did_you_mean(name, registry.backends) or ""
         have = ", ".join(sorted(registry.backends)) or "none installed"
-        raise UnknownBackendError(f"no audio backend {name!r} (available: {have})"
-                                  + (f"; {hint}" if hint.startswith("did you mean") else ""))
+        raise UnknownBackendError(
+            f"no audio backend {name!r} (available: {have})" + (f"; {hint}" if hint.startswith("did you mean") else "")
+        )
     return registry.backend(name)(engine, **options)
 
 

@@ -239,7 +239,9 @@ class Engine:
 
     def collect(self) -> None:
         """Release the plan a finished swap replaced (control thread)."""
-        self._retired = None
+        retired, self._retired = self._retired, None
+        if retired is not None:
+            retired.release()
 
     def tap(self, port: str | None = None, seconds: float = 2.0) -> Tap:
         """A :class:`~neuralgraph.Tap` on ``port`` (``"node"`` or ``"node.port"``; None: the

@@ -26,7 +26,7 @@ import numpy as np
 
 from neuralgraph._errors import ParameterError
 from neuralgraph._io.audiofile import write_audio
-from neuralgraph._io.backend import Status, open_backend
+from neuralgraph._io.backend import Status, control_priority, open_backend
 from neuralgraph._nodes.node import Node
 from neuralgraph._patch.config import load_settings
 from neuralgraph._patch.patch import Patch, load_patch, set_svg_drawer
@@ -169,7 +169,8 @@ class Player:
 
     def swap(self, source: Patch | str | Path | Mapping[str, Any], fade: float = 0.05) -> SwapReport:
         """Play another patch from the next block on, keeping the state of the nodes it keeps."""
-        return self.engine.swap(as_patch(source), fade=fade)
+        with control_priority():  # parsing holds the GIL the audio callback needs, as compiling does
+            return self.engine.swap(as_patch(source), fade=fade)
 
     def tap(self, port: str | None = None, seconds: float = 2.0) -> Tap:
         """A tap on ``port`` of the playing patch, as :meth:`Engine.tap <neuralgraph.Engine.tap>`."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from neuralgraph._errors import NeuralgraphError, PatchError, display_path
+from neuralgraph._io.backend import control_priority
 
 #: Seconds between two looks at the file.
 POLL_S = 0.1
@@ -82,8 +83,9 @@ class PatchWatcher:
         """Load the file and swap it in; print what happened. Never raises."""
         shown = display_path(self.path)
         try:
-            patch = self.load(self.path)
-            report = self.engine_of().swap(patch, fade=self.fade)
+            with control_priority():  # parsing holds the GIL the audio callback needs, as compiling does
+                patch = self.load(self.path)
+                report = self.engine_of().swap(patch, fade=self.fade)
         except PatchError as exc:
             self.failures += 1
             self._say(f"neuralgraph: {shown} not reloaded; still playing the last good version:")

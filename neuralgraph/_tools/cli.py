@@ -212,6 +212,8 @@ def cmd_render(args: argparse.Namespace) -> int:
               f"({1000.0 * removed / rate:.2f} ms) from the start (--no-latency-compensation keeps it)")
     for fault in engine.faults():
         _warn(f"{fault.node} raised {fault.error!r} and was bypassed")
+    for notice in engine.notices():
+        _warn(f"{notice.node}: {notice.text}")
     _report_bad_values(engine)
     guard = engine.plan.guard
     if guard.clipped:
@@ -379,6 +381,8 @@ def cmd_play(args: argparse.Namespace) -> int:
                 sys.stderr.flush()
             for fault in getattr(backend, "engine", engine).faults():
                 print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+            for notice in getattr(backend, "engine", engine).notices():
+                print(f"\nneuralgraph: warning: {notice.node}: {notice.text}", file=sys.stderr)
             for slow in getattr(backend, "engine", engine).slow_steps():
                 if slow.name not in slow_named:  # once per node: the one making the xruns
                     slow_named.add(slow.name)

@@ -269,3 +269,29 @@ def test_attack_and_release_follow_the_recordings(tmp_path, instrument):
     # measured: flute 4.5 and 3.4 dB RMS (fixed: 4.3, 7.3), violin 2.6, 2.5 (7.1, 7.7), trumpet 1.8, 1.7 (5.3, 5.1)
     assert max(errors["fitted"]) < 5.5
     assert np.mean(errors["fitted"]) < 0.75 * np.mean(errors["fixed"])
+
+
+# --- the audio thread only counts ----------------------------------------------------------------
+
+
+def test_a_playing_instrument_allocates_nothing_per_block_and_notices_come_once():
+    import neuralgraph as ng
+    from neuralgraph.testing import assert_no_allocations
+
+    engine = ng.Engine(ng.load_patch(ROOT / "graphs" / "neural_trumpet.toml"))
+    engine.note_on(40, 100)  # E2: below the trumpet's 54..86, folded to E4 and counted
+    engine.note_on(69, 100)
+    engine.control_change(1, 127)  # full vibrato
+    engine.send_midi(0xE0, 0, 96)  # bend up
+    engine.send_midi(0xD0, 100)  # channel pressure
+    for _ in range(10):
+        engine.process()
+    assert_no_allocations(engine.process)
+    notices = engine.notices()
+    assert [(n.node, n.text.split(" is ")[0]) for n in notices] == [("pitch", "note 40 (E2)")]
+    engine.note_off(40)
+    engine.note_on(40, 100)  # the same note again: counted, not reported again
+    for _ in range(5):
+        engine.process()
+    assert engine.notices() == []
+    assert engine.plan.nodes["pitch"].counts[40] == 2

@@ -305,6 +305,27 @@ def fit_envelope(audio: np.ndarray, notes: list) -> tuple[dict[str, float], floa
     return best[1], best[0], real
 
 
+def fit_vibrato(audio: np.ndarray, notes: list, step: int = 128) -> tuple[float, float]:
+    """The recordings' own vibrato, as (depth in cents, rate in Hz), medians over every third note:
+    the fundamental tracked every ``step`` samples of the sustain (``partial_f0``, 1-cent grid),
+    depth = sqrt(2) x its standard deviation in cents (a sine's peak), rate from its upward
+    zero crossings."""
+    window = np.hanning(WIN)
+    depths, rates = [], []
+    for start, end, note, _vel in notes[::3]:
+        f0 = midi_hz(note)
+        track = [partial_f0(np.abs(np.fft.rfft(audio[c - WIN // 2 : c + WIN // 2] * window)), f0, steps=121)
+                 for c in range(int((start + 0.25) * SR), int((end - 0.05) * SR), step)]
+        cents = 1200.0 * np.log2(np.array(track) / f0)
+        cents -= cents.mean()
+        depths.append(np.sqrt(2.0) * cents.std())
+        above = cents > 0.0
+        up = np.flatnonzero(~above[:-1] & above[1:])  # upward crossings of the mean
+        if up.size > 1:
+            rates.append((up.size - 1) / ((up[-1] - up[0]) * step / SR))
+    return float(np.median(depths)), float(np.median(rates)) if rates else 0.0
+
+
 def fit_velocity(audio: np.ndarray, notes: list) -> tuple[float, float]:
     """The recordings' sustain level against velocity as a straight line in velocity / 127:
     (level at velocity 127 in dB, dB less at velocity 0), least squares over every note."""
@@ -396,7 +417,7 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
     ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
     ap.add_argument("--envelope-only", action="store_true",
-                    help="only fit the patch's env.adsr to the recordings' attacks and releases (no training)")
+                    help="only fit the patch's envelope, velocity mapping and vibrato to the recordings (no training)")
     args = ap.parse_args()
     inst = INSTRUMENTS[args.instrument]
     program = args.program or inst.program
@@ -413,6 +434,9 @@ def main() -> None:
     print(f"sustain level {top:.1f} dB at velocity 127, {span:.1f} dB less at 0: "
           f"loudness = [{{ from = \"env\", range = [{low:.1f}, {low + ENV_SPAN_DB:.1f}] }}, "
           f"{{ from = \"keys.velocity\", range = [{-span:.1f}, 0.0] }}]")
+    depth, rate = fit_vibrato(audio, notes)
+    print(f"the recordings' vibrato: {depth:.1f} cents at {rate:.1f} Hz: "
+          f"wheel.initial = {depth / 50.0:.2f} (of 50 cents), pitch.vibrato_hz = {rate:.1f}")
     if args.envelope_only:
         return
     data = smooth_targets(analyse(audio, notes, inst.track_pitch), args.smooth or inst.smooth_frames)

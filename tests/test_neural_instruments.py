@@ -89,8 +89,13 @@ def segment(audio: np.ndarray, start: float, end: float) -> np.ndarray:
 
 def partial_hz(x: np.ndarray, near: float, cents: float = 150.0) -> float:
     """The strongest spectral peak within ±``cents`` of ``near``, refined by parabolic interpolation."""
+    return partial_hz_at(x, SR, near, cents)
+
+
+def partial_hz_at(x: np.ndarray, rate: int, near: float, cents: float = 150.0) -> float:
+    """``partial_hz`` for audio at ``rate``."""
     padded = np.concatenate([x, np.zeros(3 * x.size)])  # finer bins
-    freqs, mag = spectrum(padded, SR)
+    freqs, mag = spectrum(padded, rate)
     band = np.flatnonzero((freqs > near * 2 ** (-cents / 1200)) & (freqs < near * 2 ** (cents / 1200)))
     i = band[np.argmax(mag[band])]
     a, b, c = np.log(mag[i - 1 : i + 2] + 1e-20)
@@ -306,3 +311,33 @@ def test_a_playing_instrument_allocates_nothing_per_block_and_notices_come_once(
         engine.process()
     assert engine.notices() == []
     assert engine.plan.nodes["pitch"].counts[40] == 2
+
+
+# --- the examples the docs play ------------------------------------------------------------------
+
+
+def test_the_expressive_phrase_and_its_audio_examples_are_what_the_scripts_make(tmp_path):
+    import importlib.util
+
+    def load(path: Path):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    midi = load(ROOT / "examples" / "midi" / "make_expressive.py")
+    midi.main(["make_expressive.py", str(tmp_path / "expressive.mid")])
+    assert (tmp_path / "expressive.mid").read_bytes() == (ROOT / "examples" / "midi" / "expressive.mid").read_bytes()
+    audio = load(ROOT / "docs" / "make_instrument_audio.py")
+    committed = sorted((ROOT / "docs" / "audio").glob("instrument_*.flac"))
+    assert [p.name for p in committed] == sorted(f"instrument_{name}.flac" for name in audio.INSTRUMENTS)
+    for path in committed:
+        assert path.stat().st_size < 250_000
+    audio.INSTRUMENTS = ("flute",)  # the quickest one, rendered again: the committed file is its output
+    (made,) = audio.make(tmp_path)
+    fresh, rate = sf.read(str(made))
+    shipped, shipped_rate = sf.read(str(ROOT / "docs" / "audio" / "instrument_flute.flac"))
+    assert rate == shipped_rate == 32000 and np.array_equal(fresh, shipped)
+    # the phrase's last note, G2, sounds folded into the flute's range: G4
+    tail = fresh[round(5.0 * rate) : round(5.5 * rate)]
+    assert abs(1200 * np.log2(partial_hz_at(tail, rate, hz(67)) / hz(67))) < 10

@@ -341,3 +341,24 @@ def test_the_expressive_phrase_and_its_audio_examples_are_what_the_scripts_make(
     # the phrase's last note, G2, sounds folded into the flute's range: G4
     tail = fresh[round(5.0 * rate) : round(5.5 * rate)]
     assert abs(1200 * np.log2(partial_hz_at(tail, rate, hz(67)) / hz(67))) < 10
+
+
+def test_without_a_note_port_the_note_is_read_from_the_frequency(tmp_path):
+    import neuralgraph as ng
+
+    patch = tmp_path / "p.toml"
+    patch.write_text(
+        'schema = 1\nname = "t"\n[engine]\nsample_rate = 48000\nblock_size = 128\n'
+        '[nodes.keys]\ntype = "midi.voices"\ncount = 2\n'
+        '[nodes.pitch]\ntype = "instrument.pitch"\nfreq = "keys.freq"\ngate = "keys.gate"\nlowest = 55\nhighest = 91\n'
+        '[nodes.osc]\ntype = "osc.sine"\nfreq = "pitch.freq"\n'
+        '[nodes.sum]\ntype = "voices.sum"\nin = "osc"\n'
+        '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "sum"\n'
+    )
+    engine = ng.Engine(ng.load_patch(patch))
+    engine.note_on(43, 100)  # G2, an octave under the range: played as G3
+    audio = engine.render(0.5)[0]
+    assert abs(1200 * np.log2(partial_hz(audio[12000:], hz(55)) / hz(55))) < 5
+    assert [n.text for n in engine.notices()] == [
+        "note 43 (G2) is outside the trained range 55..91 (G3–G6); policy 'fold': played as note 55 (G3)"
+    ]

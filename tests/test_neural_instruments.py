@@ -362,3 +362,21 @@ def test_without_a_note_port_the_note_is_read_from_the_frequency(tmp_path):
     assert [n.text for n in engine.notices()] == [
         "note 43 (G2) is outside the trained range 55..91 (G3–G6); policy 'fold': played as note 55 (G3)"
     ]
+
+
+def test_the_chorale_bass_line_on_the_violin_is_folded_not_wrong_and_each_low_note_is_named_once(tmp_path):
+    """Issue 20's case: the bass of Bach's BWV 66.6 goes down to F#2, below the violin's G3."""
+    from midi_music import BWV_66_6, chorale_notes, write_parts
+
+    bass = [n for n in chorale_notes(BWV_66_6) if n.part == 3]
+    midi = write_parts(tmp_path / "bass.mid", bass, [(0, 500000)])
+    audio, err = render(tmp_path, "violin", midi)
+    low = sorted({n.key for n in bass if n.key < 55})
+    assert len(low) >= 8  # the line really does go below the violin
+    named = [int(line.split("note ")[1].split()[0]) for line in err.splitlines() if "outside the trained range" in line]
+    assert sorted(named) == low  # each low note number once, however often it is played
+    # no partial sounds below the violin's lowest note, G3 (196 Hz): only the decoder's noise floor
+    # (measured -38 dB under the strongest partial; with policy 'clamp' the written fundamentals: -11 dB)
+    freqs, mag = spectrum(audio, SR)
+    below = (freqs > 40.0) & (freqs < hz(55) * 2 ** (-60 / 1200))
+    assert 20 * np.log10(mag[below].max() / mag.max()) < -30

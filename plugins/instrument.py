@@ -154,7 +154,7 @@ class InstrumentPitch(Node):
         for n in range(128):
             shift_freq, shift_f0 = range_shift(n, self.lowest, self.highest, self.policy)
             self.ratio_freq[n] = 2.0 ** (shift_freq / 12.0)
-            self.ratio_f0[n] = 2.0 ** ((shift_freq + shift_f0) / 12.0)
+            self.ratio_f0[n] = 2.0 ** (shift_f0 / 12.0)
             self.outside[n] = not self.lowest <= n <= self.highest
         self.vib_step = VIBRATO_EVERY * self.vibrato_hz / float(ctx.sample_rate)
         self.phase = np.zeros(ctx.lanes, np.float64)

@@ -343,25 +343,31 @@ def test_the_expressive_phrase_and_its_audio_examples_are_what_the_scripts_make(
     assert abs(1200 * np.log2(partial_hz_at(tail, rate, hz(67)) / hz(67))) < 10
 
 
-def test_without_a_note_port_the_note_is_read_from_the_frequency(tmp_path):
+@pytest.mark.parametrize(
+    "policy, port, sounds",
+    [("fold", "freq", 55), ("fold", "f0", 55), ("clamp", "freq", 43), ("clamp", "f0", 55)],
+)
+def test_played_pitch_and_decoder_f0_follow_the_policy_without_a_note_port(tmp_path, policy, port, sounds):
+    """G2 under a G3..G6 range: fold moves both outputs up an octave; clamp keeps the played pitch
+    and tells the decoder G3. No `note` port: the note is read from the frequency."""
     import neuralgraph as ng
 
     patch = tmp_path / "p.toml"
     patch.write_text(
         'schema = 1\nname = "t"\n[engine]\nsample_rate = 48000\nblock_size = 128\n'
         '[nodes.keys]\ntype = "midi.voices"\ncount = 2\n'
-        '[nodes.pitch]\ntype = "instrument.pitch"\nfreq = "keys.freq"\ngate = "keys.gate"\nlowest = 55\nhighest = 91\n'
-        '[nodes.osc]\ntype = "osc.sine"\nfreq = "pitch.freq"\n'
+        '[nodes.pitch]\ntype = "instrument.pitch"\nfreq = "keys.freq"\ngate = "keys.gate"\n'
+        f'lowest = 55\nhighest = 91\npolicy = "{policy}"\n'
+        f'[nodes.osc]\ntype = "osc.sine"\nfreq = "pitch.{port}"\n'
         '[nodes.sum]\ntype = "voices.sum"\nin = "osc"\n'
         '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "sum"\n'
     )
     engine = ng.Engine(ng.load_patch(patch))
-    engine.note_on(43, 100)  # G2, an octave under the range: played as G3
+    engine.note_on(43, 100)  # G2
     audio = engine.render(0.5)[0]
-    assert abs(1200 * np.log2(partial_hz(audio[12000:], hz(55)) / hz(55))) < 5
-    assert [n.text for n in engine.notices()] == [
-        "note 43 (G2) is outside the trained range 55..91 (G3–G6); policy 'fold': played as note 55 (G3)"
-    ]
+    assert abs(1200 * np.log2(partial_hz(audio[12000:], hz(sounds)) / hz(sounds))) < 5
+    (notice,) = engine.notices()
+    assert notice.text.startswith("note 43 (G2) is outside the trained range 55..91 (G3–G6); policy " + repr(policy))
 
 
 def test_the_chorale_bass_line_on_the_violin_is_folded_not_wrong_and_each_low_note_is_named_once(tmp_path):

@@ -1,14 +1,15 @@
-"""Train the DDSP-style decoders shipped as graphs/models/ddsp_flute.onnx and graphs/models/ddsp_violin.onnx.
+"""Train the DDSP-style decoders shipped as graphs/models/ddsp_{flute,violin,trumpet}.onnx.
 
 One pipeline, one preset per instrument (``INSTRUMENTS``; ``--instrument flute`` is the default),
 all offline, a minute or two of CPU each:
 
 1. ``render``: write a MIDI file of sustained notes of the instrument (flute: General MIDI program
-   74, MIDI notes 60-96; violin: program 41, notes 55-91) at four velocities, except the
+   74, MIDI notes 60-96; violin: program 41, notes 55-91; trumpet: program 57, notes 54-86) at
+   four velocities, except the
    instrument's held-out notes (every 7th note), which training never sees and
    ``evaluate_ddsp.py`` measures the model on, and render it with the fluidsynth command line and
    a General MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The
-   soundfont's flute and violin are recordings of real instruments, so this is real sound.
+   soundfont's instruments are recordings of real ones, so this is real sound.
 2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
    the MIDI note; loudness is the frame's RMS level in dB; the targets are the peak amplitude of
    each of 32 harmonics (read from the spectrum at k * f0) and the RMS level of 16 noise bands
@@ -26,8 +27,13 @@ Usage (torch is only needed here: ``pip install -e .[train]``)::
     python examples/train/train_ddsp.py --reference tests/data/flute_a4.wav   # also save a real note
     python examples/train/train_ddsp.py --instrument violin                   # -> graphs/models/ddsp_violin.onnx
 
-Options: ``--instrument`` (flute, violin), ``--soundfont`` (default
+Options: ``--instrument`` (flute, violin, trumpet), ``--soundfont`` (default
 /usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program`` (overrides the preset's), ``--steps``, ``--out``.
+
+``--envelope-only`` skips training and fits what the MIDI patches (graphs/neural_<instrument>.toml)
+take from the recordings: the env.adsr settings that follow their mean attack and release
+(``fit_envelope``), the sustain level against velocity (``fit_velocity``) and their own vibrato
+(``fit_vibrato``), printed as the patch's values.
 """
 
 from __future__ import annotations

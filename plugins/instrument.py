@@ -46,7 +46,6 @@ def _pitch(
     vibrato,
     out_freq,
     out_f0,
-    frames,
     ratio_freq,
     ratio_f0,
     outside,
@@ -56,7 +55,9 @@ def _pitch(
     factor,
     was_on,
     held_note,
+    last_key,
     counts,
+    frames,
 ):  # pragma: no cover - compiled
     lanes = out_freq.shape[0]
     frames = min(frames, out_freq.shape[1])
@@ -66,21 +67,29 @@ def _pitch(
         v = factor[lane]
         on = was_on[lane] != 0
         n = held_note[lane]
+        kp = last_key[lane]
+        rf = ratio_freq[n]
+        r0 = ratio_f0[n]
         for i in range(frames):
-            gated = gate[lane, i] > 0.5
             f = freq[lane, i]
-            if gated:
+            if gate[lane, i] > 0.5:
                 k = note[lane, i]
-                if k < 0.0 and f > 0.0:  # no note port: the nearest note of the frequency
-                    k = 69.0 + 12.0 * math.log2(f / 440.0)
-                new = int(min(max(math.floor(k + 0.5), 0.0), 127.0)) if math.isfinite(k) else n
-                if not on or new != n:  # a note starts: its range decision holds until the next one
-                    n = new
-                    p = 0.0
-                    t = 0
-                    if outside[n]:
-                        counts[n] += 1
-            on = gated
+                if not on or k != kp:  # a rising gate, or another note number under the gate
+                    kp = k
+                    if k < 0.0 and f > 0.0:  # no note port: the nearest note of the frequency
+                        k = 69.0 + 12.0 * math.log2(f / 440.0)
+                    new = int(min(max(math.floor(k + 0.5), 0.0), 127.0)) if math.isfinite(k) else n
+                    if not on or new != n:  # a note starts: its range decision holds until the next one
+                        n = new
+                        p = 0.0
+                        t = 0
+                        rf = ratio_freq[n]
+                        r0 = ratio_f0[n]
+                        if outside[n]:
+                            counts[n] += 1
+                on = True
+            else:
+                on = False
             if t == 0:
                 depth = vibrato[lane, i]
                 v = 2.0 ** (depth * math.sin(TWO_PI * p) / 1200.0) if depth != 0.0 else 1.0
@@ -90,9 +99,11 @@ def _pitch(
             t += 1
             if t == VIBRATO_EVERY:
                 t = 0
-            out_freq[lane, i] = f * v * ratio_freq[n]
-            out_f0[lane, i] = f * v * ratio_f0[n]
+            fv = f * v
+            out_freq[lane, i] = fv * rf
+            out_f0[lane, i] = fv * r0
         phase[lane] = p
+        last_key[lane] = kp
         tick[lane] = t
         factor[lane] = v
         was_on[lane] = 1 if on else 0
@@ -162,6 +173,7 @@ class InstrumentPitch(Node):
         self.factor = np.ones(ctx.lanes, np.float64)
         self.was_on = np.zeros(ctx.lanes, np.int64)
         self.held_note = np.full(ctx.lanes, 69, np.int64)
+        self.last_key = np.full(ctx.lanes, -1.0, np.float64)
         #: note-ons outside the range, per MIDI note (written by the audio thread only)
         self.counts = np.zeros(128, np.int64)
         self.reported = np.zeros(128, np.bool_)
@@ -172,6 +184,7 @@ class InstrumentPitch(Node):
         self.factor.fill(1.0)
         self.was_on.fill(0)
         self.held_note.fill(69)
+        self.last_key.fill(-1.0)
         self.counts.fill(0)
         self.reported.fill(False)
 
@@ -183,7 +196,6 @@ class InstrumentPitch(Node):
             ins.vibrato,
             outs.freq,
             outs.f0,
-            frames,
             self.ratio_freq,
             self.ratio_f0,
             self.outside,
@@ -193,6 +205,29 @@ class InstrumentPitch(Node):
             self.factor,
             self.was_on,
             self.held_note,
+            self.last_key,
+            self.counts,
+            frames,
+        )
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _pitch, (
+            ins.freq,
+            ins.note,
+            ins.gate,
+            ins.vibrato,
+            outs.freq,
+            outs.f0,
+            self.ratio_freq,
+            self.ratio_f0,
+            self.outside,
+            self.vib_step,
+            self.phase,
+            self.tick,
+            self.factor,
+            self.was_on,
+            self.held_note,
+            self.last_key,
             self.counts,
         )
 

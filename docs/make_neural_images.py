@@ -1,4 +1,4 @@
-"""Make docs/images/neural_flute_heldout.png and neural_violin_heldout.png: a held-out real note
+"""Make docs/images/neural_{flute,violin,trumpet}_heldout.png: a held-out real note
 beside its neural and baseline renders (spectrograms), from the fixtures in tests/data (no
 fluidsynth, no torch).
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = Path(__file__).resolve().parent
 DATA = ROOT / "tests" / "data"
 #: The held-out fixture drawn for each instrument: (MIDI note, velocity, its name).
-NOTES = {"flute": (84, 75, "C6"), "violin": (79, 75, "G5")}
+NOTES = {"flute": (84, 75, "C6"), "violin": (79, 75, "G5"), "trumpet": (78, 75, "F#5")}
 MAX_HZ = 12000.0
 
 

@@ -43,7 +43,7 @@ from neuralgraph._io.backend import Backend, Status, open_backend
 from neuralgraph._patch.loader import parse_override
 from neuralgraph._patch.patch import Patch, check_patch, load_patch
 from neuralgraph._plugins.registry import Registry, default_registry
-from neuralgraph._runtime.engine import BadValues, Engine, Fault
+from neuralgraph._runtime.engine import BadValues, Engine, Fault, Notice
 from neuralgraph._runtime.latency import render_aligned
 from neuralgraph._runtime.steptimer import SlowStep
 from neuralgraph._runtime.swap import SwapReport
@@ -66,6 +66,7 @@ __all__ = [
     "Job",
     "JobError",
     "NeuralgraphError",
+    "Notice",
     "ParameterError",
     "Patch",
     "PatchError",

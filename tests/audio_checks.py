@@ -376,7 +376,48 @@ def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
             "xruns": status.xruns}
 
 
-CHECKS = {"jack_slow_node": check_jack_slow_node, "jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
+def check_jack_range_notice(args: dict[str, Any]) -> dict[str, Any]:
+    """The neural violin on JACK gets G2 twice and E7 once from a MIDI sender; the control thread
+    polls ``Engine.notices()`` while it plays (what ``neuralgraph play`` prints)."""
+    import jack
+
+    engine = ng.Engine(ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "neural_violin.toml"),
+                       block_size=256)
+    sender = jack.Client("ng_midi_low", no_start_server=True)
+    plan = {0: bytes([0x90, 43, 100]), 10: bytes([0x80, 43, 0]), 20: bytes([0x90, 43, 100]),
+            30: bytes([0x80, 43, 0]), 40: bytes([0x90, 100, 100]), 50: bytes([0x80, 100, 0])}
+    out = sender.midi_outports.register("out")
+    state = {"cycle": -1}
+
+    def send(frames: int) -> None:
+        out.clear_buffer()
+        if state["cycle"] < 0:
+            return
+        if state["cycle"] in plan:
+            out.write_midi_event(0, plan[state["cycle"]])
+        state["cycle"] += 1
+
+    sender.set_process_callback(send)
+    sender.activate()
+    backend = ng.open_backend("jack", engine, client_name="ng_range", connect=False, midi_in="ng_midi_low:out")
+    backend.start()
+    wait_until(lambda: backend.status().callbacks > 2, 10.0, "the backend's first callbacks")
+    state["cycle"] = 0
+    notices: list[list[str]] = []
+    deadline = time.monotonic() + 10.0
+    while state["cycle"] < 70 and time.monotonic() < deadline:
+        notices += [[n.node, n.text] for n in backend.engine.notices()]
+        time.sleep(0.02)
+    time.sleep(0.1)
+    notices += [[n.node, n.text] for n in backend.engine.notices()]
+    status = backend.status()
+    backend.stop()
+    sender.deactivate()
+    sender.close()
+    return {"notices": notices, "midi_events": status.midi_events, "cycles": state["cycle"]}
+
+
+CHECKS = {"jack_slow_node": check_jack_slow_node, "jack_range_notice": check_jack_range_notice, "jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
 
 if __name__ == "__main__":
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

@@ -141,3 +141,15 @@ def test_a_node_too_slow_for_the_period_is_named_while_playing():
     assert [name for name, _, _ in r["slow"]] == ["slow"]
     name, worst, budget = r["slow"][0]
     assert worst >= 20.0 > budget  # a 256-frame period is 5.3-5.8 ms
+
+
+def test_notes_outside_an_instrument_range_are_reported_once_while_playing():
+    expected = [
+        ["pitch", "note 43 (G2) is outside the trained range 55..91 (G3–G6); policy 'fold': played as note 55 (G3)"],
+        ["pitch", "note 100 (E7) is outside the trained range 55..91 (G3–G6); policy 'fold': played as note 88 (E6)"],
+    ]
+    r = run_check("jack_range_notice")
+    if r["notices"] != expected and r["midi_events"] != 6:  # an xrun cycle lost an event: measure again
+        r = run_check("jack_range_notice")
+    assert r["midi_events"] == 6 and r["cycles"] >= 70, r
+    assert r["notices"] == expected

@@ -20,6 +20,7 @@ Usage (needs fluidsynth and fluid-soundfont-gm; no torch)::
     python examples/train/evaluate_ddsp.py                        # the flute: prints the table
     python examples/train/evaluate_ddsp.py --test-data tests/data # also writes the test fixtures
     python examples/train/evaluate_ddsp.py --instrument violin --test-data tests/data
+    python examples/train/evaluate_ddsp.py --instrument violin --oracle   # + the bound for any decoder
 
 ``--test-data`` writes the baseline's mean spectrum (``ddsp_<instrument>_mean_spectrum.json``) and
 two held-out notes (the instrument's ``fixtures``) as 16-bit WAVs
@@ -175,6 +176,17 @@ def render_baseline(real: np.ndarray, note: int, spectrum: dict[str, list[float]
     return _render(f0, loudness_track(real, frames), controls)[: real.size]
 
 
+def render_oracle(real: np.ndarray, note: int, track_pitch: bool) -> np.ndarray:
+    """The same DDSP nodes fed the recording's OWN per-frame targets (the training analysis of this
+    very note, at the block's frame): what a perfect decoder with these 48 outputs would play from
+    the MIDI f0, a bound on what any (f0, loudness) decoder can reach under this protocol."""
+    frames = -(-real.size // td.HOP)
+    padded = np.concatenate([np.zeros(td.WIN // 2), real, np.zeros(2 * td.WIN)])
+    targets = td.analyse(padded, [(0.0, padded.size / td.SR, note, 0)], track_pitch)
+    harm, noise = targets["harm"][1 : frames + 1], targets["noise"][1 : frames + 1]  # frame b + 1 ends block b
+    return _render(td.midi_hz(note), loudness_track(real, frames), lambda b, _db: (harm[b], noise[b]))[: real.size]
+
+
 def heldout_notes(soundfont: str, program: int, workdir: Path,
                   pitches: tuple[int, ...] = td.HELD_OUT_NOTES) -> dict[tuple[int, int], np.ndarray]:
     """Every held-out note (default: the flute's) at every velocity, rendered by fluidsynth:
@@ -194,6 +206,8 @@ def main() -> None:
     ap.add_argument("--program", type=int, help="General MIDI program, 1-based (default: the instrument's)")
     ap.add_argument("--model", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--test-data", type=Path, help="write the mean spectrum and two held-out notes here")
+    ap.add_argument("--oracle", action="store_true",
+                    help="also render each note from its own analysed targets: the bound for any decoder")
     args = ap.parse_args()
     inst = td.INSTRUMENTS[args.instrument]
     program = args.program or inst.program
@@ -212,16 +226,18 @@ def main() -> None:
             path = fixture_path(args.test_data, inst.name, note, vel)
             sf.write(str(path), clips[(note, vel)].astype(np.float32), td.SR, subtype="PCM_16")
             print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
-    print(f"{'note':>4} {'vel':>4} {'neural':>8} {'baseline':>9}")
+    print(f"{'note':>4} {'vel':>4} {'neural':>8} {'baseline':>9}" + (f" {'oracle':>7}" if args.oracle else ""))
     rows = []
     for (note, vel), real in sorted(clips.items()):
         neural = multiscale_spectral_distance(render_neural(real, note, model), real)
         base = multiscale_spectral_distance(render_baseline(real, note, spectrum), real)
-        rows.append((neural, base))
-        print(f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}", flush=True)
-    n, b = np.array(rows).T
-    print(f"mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f}; "
-          f"neural closer on {int(np.sum(n < b))} of {len(rows)}")
+        oracle = multiscale_spectral_distance(render_oracle(real, note, inst.track_pitch), real) if args.oracle else 0.0
+        rows.append((neural, base, oracle))
+        print(f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}" + (f" {oracle:>7.2f}" if args.oracle else ""), flush=True)
+    n, b, o = np.array(rows).T
+    print(f"mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
+          f"({100 * (1 - n.mean() / b.mean()):.0f} % closer); neural closer on {int(np.sum(n < b))} of {len(rows)}"
+          + (f"; oracle {o.mean():.2f} ({100 * (1 - o.mean() / b.mean()):.0f} % closer)" if args.oracle else ""))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
-"""Train the DDSP-style decoders shipped as graphs/models/ddsp_flute.onnx and graphs/models/ddsp_violin.onnx.
+"""Train the DDSP-style decoders shipped as graphs/models/ddsp_{flute,violin,trumpet}.onnx.
 
 One pipeline, one preset per instrument (``INSTRUMENTS``; ``--instrument flute`` is the default),
 all offline, a minute or two of CPU each:
 
 1. ``render``: write a MIDI file of sustained notes of the instrument (flute: General MIDI program
-   74, MIDI notes 60-96; violin: program 41, notes 55-91) at four velocities, except the
+   74, MIDI notes 60-96; violin: program 41, notes 55-91; trumpet: program 57, notes 54-86) at
+   four velocities, except the
    instrument's held-out notes (every 7th note), which training never sees and
    ``evaluate_ddsp.py`` measures the model on, and render it with the fluidsynth command line and
    a General MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The
-   soundfont's flute and violin are recordings of real instruments, so this is real sound.
+   soundfont's instruments are recordings of real ones, so this is real sound.
 2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
    the MIDI note; loudness is the frame's RMS level in dB; the targets are the peak amplitude of
    each of 32 harmonics (read from the spectrum at k * f0) and the RMS level of 16 noise bands
@@ -26,8 +27,13 @@ Usage (torch is only needed here: ``pip install -e .[train]``)::
     python examples/train/train_ddsp.py --reference tests/data/flute_a4.wav   # also save a real note
     python examples/train/train_ddsp.py --instrument violin                   # -> graphs/models/ddsp_violin.onnx
 
-Options: ``--instrument`` (flute, violin), ``--soundfont`` (default
+Options: ``--instrument`` (flute, violin, trumpet), ``--soundfont`` (default
 /usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program`` (overrides the preset's), ``--steps``, ``--out``.
+
+``--envelope-only`` skips training and fits what the MIDI patches (graphs/neural_<instrument>.toml)
+take from the recordings: the env.adsr settings that follow their mean attack and release
+(``fit_envelope``), the sustain level against velocity (``fit_velocity``) and their own vibrato
+(``fit_vibrato``), printed as the patch's values.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ INSTRUMENTS: dict[str, Instrument] = {
     "flute": Instrument("flute", 74, tuple(range(60, 97)), (63, 70, 77, 84, 91), ((70, 105), (84, 75))),
     "violin": Instrument("violin", 41, tuple(range(55, 92)), (58, 65, 72, 79, 86), ((65, 105), (79, 75)),
                          track_pitch=True, smooth_frames=11),
+    "trumpet": Instrument("trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)),
+                          track_pitch=True),
 }
 FLUTE = INSTRUMENTS["flute"]
 # The flute's, as module constants (the flute was the first instrument).
@@ -226,12 +234,124 @@ def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.nda
     return out
 
 
+#: The patches map their envelope (0..1) onto this many dB of decoder loudness (-70 .. -22 dB).
+ENV_SPAN_DB = 48.0
+ENV_FLOOR_DB = -70.0
+#: The grid ``fit_envelope`` searches: env.adsr times in ms and sustain levels.
+ENV_GRID = {"attack_ms": (5, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200, 260, 330, 400),
+            "decay_ms": (20, 50, 100, 200, 400), "sustain": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0),
+            "release_ms": (20, 40, 60, 90, 120, 160, 220, 300, 400, 550, 700, 900, 1200)}
+
+
+def loudness_frames(audio: np.ndarray) -> np.ndarray:
+    """The loudness feature (RMS of a Hann-windowed WIN-sample frame, in dB) of frames centred on every HOP-th sample."""
+    window = np.hanning(WIN)
+    padded = np.concatenate([np.zeros(WIN // 2), audio, np.zeros(WIN)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[::HOP][: -(-audio.size // HOP)]
+    return 20.0 * np.log10(np.sqrt(((frames * window) ** 2).sum(axis=1) / (window ** 2).sum()) + 1e-7)
+
+
+def adsr_curve(frames: int, gate: int, attack_ms: float, decay_ms: float, sustain: float, release_ms: float) -> np.ndarray:
+    """env.adsr (curve "exp") sampled once per HOP: gate on at frame 0, off at frame ``gate``."""
+    hop_ms = 1000.0 * HOP / SR
+
+    def segment(y0: float, end: float, ms: float, ratio: float) -> tuple[int, float, float]:
+        n = max(1, round(ms / hop_ms))
+        return n, (ratio / (1.0 + ratio)) ** (1.0 / n), end + ratio * (end - y0)
+
+    out, y, stage, k = np.zeros(frames), 0.0, "attack", 0
+    n, mul, target = segment(0.0, 1.0, attack_ms, 0.3)
+    for i in range(frames):
+        if i == gate:
+            stage, k = "release", 0
+            n, mul, target = segment(y, 0.0, release_ms, 0.001)
+        if stage in ("attack", "decay", "release"):
+            y, k = y * mul + target * (1.0 - mul), k + 1
+            if k >= n and stage == "attack":
+                y, stage, k = 1.0, "decay", 0
+                n, mul, target = segment(1.0, sustain, decay_ms, 0.001)
+            elif k >= n:
+                y, stage = (sustain, "sustain") if stage == "decay" else (0.0, "idle")
+        out[i] = y
+    return out
+
+
+def fit_envelope(audio: np.ndarray, notes: list) -> tuple[dict[str, float], float, np.ndarray]:
+    """The env.adsr settings whose loudness, mapped as the patches map it (ENV_SPAN_DB of loudness,
+    sustain at the note's sustain level) and measured with the same feature, best follows the
+    recordings' mean attack and release (dB relative to each note's sustain level, from 64 ms
+    before the note-on to 0.34 s after its note-off). Returns (settings, RMS error in dB, the
+    recordings' mean curve)."""
+    loud = loudness_frames(audio)
+    pre, gate, post = 8, round(NOTE_S * SR / HOP), round(0.34 * SR / HOP)
+    curves, sustains = [], []
+    for start, _end, _note, _vel in notes:
+        i = round(start * SR / HOP)
+        sustain = float(np.median(loud[i + round(0.5 * SR / HOP): i + round(0.9 * SR / HOP)]))
+        curves.append(np.maximum(loud[i - pre: i + gate + post], ENV_FLOOR_DB) - sustain)
+        sustains.append(sustain)
+    real = np.mean(curves, axis=0)
+    floor = ENV_FLOOR_DB - float(np.mean(sustains))
+    # the feature's window, a power average over +-4 hops, applied to the envelope's power
+    window = np.hanning(WIN) ** 2
+    smear = np.array([window[WIN // 2 + j * HOP] for j in range(-3, 4)])
+    smear /= smear.sum()
+    best: tuple[float, dict[str, float]] | None = None
+    for a in ENV_GRID["attack_ms"]:
+        for d in ENV_GRID["decay_ms"]:
+            for s in ENV_GRID["sustain"]:
+                for r in ENV_GRID["release_ms"]:
+                    env = np.concatenate([np.zeros(pre), adsr_curve(gate + post, gate, a, d, s, r)])
+                    power = 10.0 ** (np.maximum(ENV_SPAN_DB * (env - s), floor) / 10.0)
+                    model = np.maximum(10.0 * np.log10(np.convolve(power, smear, mode="same")), floor)
+                    err = float(np.sqrt(np.mean((model - real) ** 2)))
+                    if best is None or err < best[0]:
+                        best = (err, {"attack_ms": a, "decay_ms": d, "sustain": s, "release_ms": r})
+    assert best is not None
+    return best[1], best[0], real
+
+
+def fit_vibrato(audio: np.ndarray, notes: list, step: int = 128) -> tuple[float, float]:
+    """The recordings' own vibrato, as (depth in cents, rate in Hz), medians over every third note:
+    the fundamental tracked every ``step`` samples of the sustain (``partial_f0``, 1-cent grid),
+    depth = sqrt(2) x its standard deviation in cents (a sine's peak), rate from its upward
+    zero crossings."""
+    window = np.hanning(WIN)
+    depths, rates = [], []
+    for start, end, note, _vel in notes[::3]:
+        f0 = midi_hz(note)
+        track = [partial_f0(np.abs(np.fft.rfft(audio[c - WIN // 2 : c + WIN // 2] * window)), f0, steps=121)
+                 for c in range(int((start + 0.25) * SR), int((end - 0.05) * SR), step)]
+        cents = 1200.0 * np.log2(np.array(track) / f0)
+        cents -= cents.mean()
+        depths.append(np.sqrt(2.0) * cents.std())
+        above = cents > 0.0
+        up = np.flatnonzero(~above[:-1] & above[1:])  # upward crossings of the mean
+        if up.size > 1:
+            rates.append((up.size - 1) / ((up[-1] - up[0]) * step / SR))
+    return float(np.median(depths)), float(np.median(rates)) if rates else 0.0
+
+
+def fit_velocity(audio: np.ndarray, notes: list) -> tuple[float, float]:
+    """The recordings' sustain level against velocity as a straight line in velocity / 127:
+    (level at velocity 127 in dB, dB less at velocity 0), least squares over every note."""
+    loud = loudness_frames(audio)
+    vel, level = [], []
+    for start, _end, _note, velocity in notes:
+        i = round(start * SR / HOP)
+        level.append(float(np.median(loud[i + round(0.5 * SR / HOP): i + round(0.9 * SR / HOP)])))
+        vel.append(velocity / 127.0)
+    slope, at_zero = np.polyfit(vel, level, 1)
+    return float(at_zero + slope), float(slope)
+
+
 def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
     """Fit the decoder MLP to the analysed frames; returns the torch module."""
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
+    torch.set_num_threads(1)  # small steps: more threads only add sync overhead on a shared machine
 
     class Decoder(nn.Module):
         """(f0 Hz, loudness dB) -> (harmonic amplitudes, noise band levels); normalisation inside."""
@@ -302,6 +422,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
     ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
+    ap.add_argument("--envelope-only", action="store_true",
+                    help="only fit the patch's envelope, velocity mapping and vibrato to the recordings (no training)")
     args = ap.parse_args()
     inst = INSTRUMENTS[args.instrument]
     program = args.program or inst.program
@@ -310,6 +432,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audio, notes = render(args.soundfont, program, Path(tmp), inst.train_notes)
     print(f"rendered {audio.size / SR:.1f} s of audio ({inst.name}, program {program})")
+    settings, err, _ = fit_envelope(audio, notes)
+    print(f"env.adsr fitted to the recordings' attacks and releases ({err:.1f} dB RMS): "
+          + ", ".join(f"{k} = {v}" for k, v in settings.items()))
+    top, span = fit_velocity(audio, notes)
+    low = top - ENV_SPAN_DB * settings["sustain"]
+    print(f"sustain level {top:.1f} dB at velocity 127, {span:.1f} dB less at 0: "
+          f"loudness = [{{ from = \"env\", range = [{low:.1f}, {low + ENV_SPAN_DB:.1f}] }}, "
+          f"{{ from = \"keys.velocity\", range = [{-span:.1f}, 0.0] }}]")
+    depth, rate = fit_vibrato(audio, notes)
+    print(f"the recordings' vibrato: {depth:.1f} cents at {rate:.1f} Hz: "
+          f"wheel.initial = {depth / 50.0:.2f} (of 50 cents), pitch.vibrato_hz = {rate:.1f}")
+    if args.envelope_only:
+        return
     data = smooth_targets(analyse(audio, notes, inst.track_pitch), args.smooth or inst.smooth_frames)
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:

@@ -261,6 +261,13 @@ class Node:
         """
         return None
 
+    def notices(self) -> list[str]:
+        """Messages for the user about what ``process`` met but could only count (a note outside
+        the range a model was trained on, ...): each one returned once, then never again until
+        :meth:`reset`. Called from the control thread, which names the node (``Engine.notices``).
+        Default: none."""
+        return []
+
     def on_param(self, name: str) -> None:
         """Called in the audio thread after a live parameter changed; recompute, don't allocate."""
 

@@ -35,6 +35,14 @@ class Fault:
 
 
 @attrs.frozen
+class Notice:
+    """A message from a node about what its audio thread counted (``Node.notices``), once."""
+
+    node: str
+    text: str
+
+
+@attrs.frozen
 class BadValues:
     """Samples of NaN/Inf and subnormals one step emitted while its inputs carried none of them.
 
@@ -297,6 +305,10 @@ class Engine:
             new.append(Fault(name, plan.fault_error[slot]))
         self._faults_seen = plan.fault_count
         return new
+
+    def notices(self) -> list[Notice]:
+        """New messages from the nodes (e.g. a note outside an instrument's range), each once (control thread)."""
+        return [Notice(name, text) for name, node in self.plan.nodes.items() for text in node.notices()]
 
     def slow_steps(self) -> list[SlowStep]:
         """Nodes (steps) that alone took longer than the block's period in a sampled block, slowest

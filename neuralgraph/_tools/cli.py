@@ -221,6 +221,8 @@ def cmd_render(args: argparse.Namespace) -> int:
               f"({1000.0 * removed / rate:.2f} ms) from the start (--no-latency-compensation keeps it)")
     for fault in engine.faults():
         _warn(f"{fault.node} raised {fault.error!r} and was bypassed")
+    for notice in engine.notices():
+        _warn(f"{notice.node}: {notice.text}")
     _report_bad_values(engine)
     guard = engine.plan.guard
     if guard.clipped:
@@ -387,6 +389,8 @@ class _Playing:
         engine = self.engine()
         for fault in engine.faults():
             print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)
+        for notice in engine.notices():
+            print(f"\nneuralgraph: warning: {notice.node}: {notice.text}", file=sys.stderr)
         for slow in engine.slow_steps():
             if slow.name not in self.slow_named:  # once per node: the one making the xruns
                 self.slow_named.add(slow.name)

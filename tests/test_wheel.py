@@ -55,7 +55,7 @@ def test_the_wheel_carries_core_plugins_models_and_examples(wheel):
     assert "neuralgraph_examples/models/ddsp_violin.onnx" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "neuralgraph = neuralgraph._tools.cli:main" in text and "io = neuralgraph_plugins.io" in text
+    assert "neuralgraph = neuralgraph.__main__:run" in text and "io = neuralgraph_plugins.io" in text
 
 
 def test_installed_from_the_wheel_it_copies_out_and_renders_a_neural_example(wheel, tmp_path):

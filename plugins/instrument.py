@@ -38,6 +38,33 @@ def range_shift(note: int, lowest: int, highest: int, policy: str) -> tuple[int,
     return semis, semis
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _note_number(k, f, n):  # pragma: no cover - compiled
+    """The note a key plays: ``k``, or without a note port (k < 0) the nearest note of ``f``;
+    ``n`` (the note held) when that is not a number."""
+    if k < 0.0 and f > 0.0:
+        k = 69.0 + 12.0 * math.log2(f / 440.0)
+    return int(min(max(math.floor(k + 0.5), 0.0), 127.0)) if math.isfinite(k) else n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _start_note(n, ratio_freq, ratio_f0, outside, counts):  # pragma: no cover - compiled
+    """Note ``n`` starts: its two frequency ratios; a note outside the range is counted."""
+    if outside[n]:
+        counts[n] += 1
+    return ratio_freq[n], ratio_f0[n]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _vibrato(depth, p, vib_step):  # pragma: no cover - compiled
+    """The vibrato factor at phase ``p`` for ``depth`` cents, and the phase VIBRATO_EVERY samples on."""
+    v = 2.0 ** (depth * math.sin(TWO_PI * p) / 1200.0) if depth != 0.0 else 1.0
+    p += vib_step
+    if p >= 1.0:
+        p -= 1.0
+    return v, p
+
+
 @njit(cache=True, nogil=True)
 def _pitch(
     freq,
@@ -76,26 +103,15 @@ def _pitch(
                 k = note[lane, i]
                 if not on or k != kp:  # a rising gate, or another note number under the gate
                     kp = k
-                    if k < 0.0 and f > 0.0:  # no note port: the nearest note of the frequency
-                        k = 69.0 + 12.0 * math.log2(f / 440.0)
-                    new = int(min(max(math.floor(k + 0.5), 0.0), 127.0)) if math.isfinite(k) else n
+                    new = _note_number(k, f, n)
                     if not on or new != n:  # a note starts: its range decision holds until the next one
-                        n = new
-                        p = 0.0
-                        t = 0
-                        rf = ratio_freq[n]
-                        r0 = ratio_f0[n]
-                        if outside[n]:
-                            counts[n] += 1
+                        n, p, t = new, 0.0, 0
+                        rf, r0 = _start_note(n, ratio_freq, ratio_f0, outside, counts)
                 on = True
             else:
                 on = False
             if t == 0:
-                depth = vibrato[lane, i]
-                v = 2.0 ** (depth * math.sin(TWO_PI * p) / 1200.0) if depth != 0.0 else 1.0
-                p += vib_step
-                if p >= 1.0:
-                    p -= 1.0
+                v, p = _vibrato(vibrato[lane, i], p, vib_step)
             t += 1
             if t == VIBRATO_EVERY:
                 t = 0

@@ -385,7 +385,7 @@ class _Playing:
             print(f"OSC: /node/param value on {self.osc.host}:{self.osc.port}", file=sys.stderr)
 
     def warn(self) -> None:
-        """Print the faults, slow nodes and OSC errors that came up since the last call."""
+        """Print the faults, notices, slow nodes and OSC errors that came up since the last call."""
         engine = self.engine()
         for fault in engine.faults():
             print(f"\nneuralgraph: warning: {fault.node} raised {fault.error!r} and was bypassed", file=sys.stderr)

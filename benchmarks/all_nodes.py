@@ -38,7 +38,6 @@ LANE_PARAMS = {"midi.voices": "count"}  # types whose lane count is a parameter,
 CHORD = (60, 64, 67, 71)
 
 
-
 def builtin_types(registry: ng.Registry) -> list[str]:
     """Node types registered by this project's own plugins (not third-party ones installed alongside)."""
     return sorted(n for n, t in registry.node_types.items() if t.cls.__module__.startswith("neuralgraph_plugins."))
@@ -68,8 +67,9 @@ def midi_events(block: int) -> EventBuffer:
     return events
 
 
-def node_runner(name: str, cls: type, params: dict[str, Any], patch_dir: Path, lanes: int,
-                block: int) -> tuple[Callable[[], None], int]:
+def node_runner(
+    name: str, cls: type, params: dict[str, Any], patch_dir: Path, lanes: int, block: int
+) -> tuple[Callable[[], None], int]:
     """A closure running one ``process`` call of a prepared node, and the node's lane count."""
     params = dict(params)
     if name in LANE_PARAMS:
@@ -78,9 +78,17 @@ def node_runner(name: str, cls: type, params: dict[str, Any], patch_dir: Path, l
     lanes = node.fixed_lanes() or lanes
     inputs = node.inputs()
     out_lanes = dict(node.output_lanes(lanes))
-    node.prepare(PrepareContext(sample_rate=48000.0, block_size=block, lanes=lanes,
-                                input_lanes={p: (1 if d.rate is Rate.EVENTS else lanes) for p, d in inputs.items()},
-                                output_lanes=out_lanes, node_name=name.replace(".", "_"), patch_dir=patch_dir))
+    node.prepare(
+        PrepareContext(
+            sample_rate=48000.0,
+            block_size=block,
+            lanes=lanes,
+            input_lanes={p: (1 if d.rate is Rate.EVENTS else lanes) for p, d in inputs.items()},
+            output_lanes=out_lanes,
+            node_name=name.replace(".", "_"),
+            patch_dir=patch_dir,
+        )
+    )
     rng = np.random.default_rng(0)
     arrays: dict[str, Any] = {}
     for port, decl in inputs.items():
@@ -94,8 +102,13 @@ def node_runner(name: str, cls: type, params: dict[str, Any], patch_dir: Path, l
         else:
             arrays[port] = (decl.init * (1 + 0.1 * rng.uniform(-1, 1, (lanes, width)))).astype(np.float32)
     ins = Ports(arrays)
-    outs = Ports({port: np.zeros((out_lanes[port], 1 if d.rate is Rate.CONTROL else block), np.float32)
-                  for port, d in node.outputs().items() if d.rate is not Rate.EVENTS})
+    outs = Ports(
+        {
+            port: np.zeros((out_lanes[port], 1 if d.rate is Rate.CONTROL else block), np.float32)
+            for port, d in node.outputs().items()
+            if d.rate is not Rate.EVENTS
+        }
+    )
     return (lambda: node.process(ins, outs, block)), lanes
 
 
@@ -123,7 +136,11 @@ def main() -> None:
             times.append(per_block(run, args.blocks) * 1e6)
             lanes_run.append(real_lanes)
         ns = times[-1] * 1e3 / (lanes_run[-1] * CONFIGS[-1][1])
-        fixed = "" if lanes_run == [c[0] for c in CONFIGS] else f" (always {lanes_run[0]} lane{'s' if lanes_run[0] > 1 else ''})"
+        fixed = (
+            ""
+            if lanes_run == [c[0] for c in CONFIGS]
+            else f" (always {lanes_run[0]} lane{'s' if lanes_run[0] > 1 else ''})"
+        )
         if args.markdown:
             print(f"| `{name}` | " + " | ".join(f"{t:.2f}" for t in times) + f" | {ns:.1f} | {source}{fixed} |")
         else:

@@ -65,6 +65,7 @@ def rbj_peak(fc: float, q: float, gain_db: float) -> tuple[np.ndarray, np.ndarra
 
 # ---- plain numpy: voices stacked, one call per operation ---------------------------------------
 
+
 class Phasor:
     """Phase accumulation for stacked lanes: cumsum of freq / rate, wrapped to [0, 1)."""
 
@@ -97,6 +98,7 @@ def numpy_p1(block: int) -> Callable[[np.ndarray], None]:
         y, zi[0] = lfilter(b, a, saw, axis=1, zi=zi[0])
         np.multiply(y, 0.1, out=y)
         np.sum(y, axis=0, out=out)
+
     return run
 
 
@@ -121,6 +123,7 @@ def numpy_p2(block: int) -> Callable[[np.ndarray], None]:
         np.sin(cf, out=cf)
         np.sum(cf, axis=0, out=out)
         np.multiply(out, 0.03, out=out)
+
     return run
 
 
@@ -138,6 +141,7 @@ def numpy_p3(block: int) -> Callable[[np.ndarray], None]:
         for k, (b, a) in enumerate(coeffs):
             y, zis[k] = lfilter(b, a, y, zi=zis[k])
         np.multiply(y, 0.25, out=out)
+
     return run
 
 
@@ -163,10 +167,12 @@ def numpy_wide(block: int) -> Callable[[np.ndarray], None]:
             y, zi[0] = lfilter(b, a, s, axis=1, zi=zi[0])
             np.multiply(y, gain, out=y)
             np.add(out, y[0], out=out)
+
     return run
 
 
 # ---- neuralgraph patches -----------------------------------------------------------------------
+
 
 def wide_patch() -> ng.Patch:
     nodes: dict = {}
@@ -234,15 +240,19 @@ def main() -> None:
         nodes = tomllib.loads(path.read_text()).get("nodes", {})
         keys = next((name for name, n in nodes.items() if n.get("type") == "midi.voices"), None)
         if keys is not None:
+
             def load(path: Path = path, keys: str = keys) -> ng.Patch:
                 return ng.load_patch(path, overrides={f"{keys}.count": 8})
+
             cases.append((path.stem, load, 8, None, [128, 256]))
     if args.only:
         cases = [c for c in cases if c[0] in args.only]
 
     print(f"{args.seconds:g} s at {RATE} Hz per render, best of {args.repeats} by process time")
-    header = (f"{'patch':<12} {'block':>5} {'nodes':>5} {'NG RT':>8} {'NG µs/blk':>10} {'numpy RT':>9} "
-              f"{'np µs/blk':>10} {'ratio':>6} {'peak MB':>8}")
+    header = (
+        f"{'patch':<12} {'block':>5} {'nodes':>5} {'NG RT':>8} {'NG µs/blk':>10} {'numpy RT':>9} "
+        f"{'np µs/blk':>10} {'ratio':>6} {'peak MB':>8}"
+    )
     print(header)
     for name, load, notes, numpy_impl, blocks in cases:
         for block in blocks:
@@ -252,6 +262,7 @@ def main() -> None:
 
             def render_ng() -> None:
                 engine.render(args.seconds)
+
             ng_cpu = best_cpu(render_ng, args.repeats)
             n_blocks = math.ceil(args.seconds * RATE / block)
             ng_rt = args.seconds / ng_cpu
@@ -263,13 +274,17 @@ def main() -> None:
                 def render_np() -> None:
                     for b in range(n_blocks):
                         step(total[b * block : (b + 1) * block])
+
                 np_cpu = best_cpu(render_np, args.repeats)
                 np_rt = args.seconds / np_cpu
                 np_cols = f"{np_rt:>9.1f} {1e6 * np_cpu / n_blocks:>10.1f} {np_cpu / ng_cpu:>5.2f}x"
             else:
                 np_cols = f"{'-':>9} {'-':>10} {'-':>6}"
-            print(f"{name:<12} {block:>5} {count:>5} {ng_rt:>8.1f} {1e6 * ng_cpu / n_blocks:>10.1f} {np_cols} "
-                  f"{mem:>8.1f}", flush=True)
+            print(
+                f"{name:<12} {block:>5} {count:>5} {ng_rt:>8.1f} {1e6 * ng_cpu / n_blocks:>10.1f} {np_cols} "
+                f"{mem:>8.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -19,18 +19,38 @@ from timing import per_block
 import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
 
-TYPES = ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable", "noise.white", "noise.pink",
-         "filter.lowpass", "filter.highpass", "filter.bandpass", "filter.notch", "filter.peak",
-         "filter.lowshelf", "filter.highshelf", "filter.onepole", "filter.dc_block"]
-
+TYPES = [
+    "osc.sine",
+    "osc.saw",
+    "osc.square",
+    "osc.triangle",
+    "osc.wavetable",
+    "noise.white",
+    "noise.pink",
+    "filter.lowpass",
+    "filter.highpass",
+    "filter.bandpass",
+    "filter.notch",
+    "filter.peak",
+    "filter.lowshelf",
+    "filter.highshelf",
+    "filter.onepole",
+    "filter.dc_block",
+]
 
 
 def node_runner(cls: type, lanes: int, block: int):
     node = cls()
     inputs = node.inputs()
-    node.prepare(PrepareContext(sample_rate=48000.0, block_size=block, lanes=lanes,
-                                input_lanes={p: lanes for p in inputs},
-                                output_lanes={p: lanes for p in node.outputs()}))
+    node.prepare(
+        PrepareContext(
+            sample_rate=48000.0,
+            block_size=block,
+            lanes=lanes,
+            input_lanes={p: lanes for p in inputs},
+            output_lanes={p: lanes for p in node.outputs()},
+        )
+    )
     rng = np.random.default_rng(0)
     arrays = {}
     for name, decl in inputs.items():
@@ -73,8 +93,10 @@ def main() -> None:
     header = " ".join(f"{f'{lanes}x{block} µs':>12} {'ns/s':>6}" for lanes, block in configs)
     print("48 kHz, CPU time per process() call (best of 5); ns/s = ns per sample per lane")
     print(f"{'type':18} {header}")
-    rows = [(name, lambda lanes, block, name=name: node_runner(registry.node_class(name), lanes, block))
-            for name in args.types.split(",")]
+    rows = [
+        (name, lambda lanes, block, name=name: node_runner(registry.node_class(name), lanes, block))
+        for name in args.types.split(",")
+    ]
     rows.append(("(numpy sine, old)", numpy_sine))
     for name, make in rows:
         cells = []

@@ -77,8 +77,10 @@ def main() -> None:
         t_direct = per_block(direct, args.blocks)
         overhead = (t_engine - t_direct) / (n + 2)
         period = block / 48000
-        print(f"{block:>6} {t_engine * 1e6:>10.1f} {t_direct * 1e6:>9.1f} {t_engine / t_direct:>6.2f} "
-              f"{overhead * 1e6:>17.2f} {period / t_engine:>10.1f}")
+        print(
+            f"{block:>6} {t_engine * 1e6:>10.1f} {t_direct * 1e6:>9.1f} {t_engine / t_direct:>6.2f} "
+            f"{overhead * 1e6:>17.2f} {period / t_engine:>10.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ def rbj_peak(fc: float, q: float, gain_db: float) -> np.ndarray:
     return np.array([1 + alpha * amp, -2 * cw, 1 - alpha * amp, -2 * cw, 1 - alpha / amp]) / a0
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=20000)
@@ -62,8 +61,10 @@ def main() -> None:
     for block in (64, 256):
         rng = np.random.default_rng(0)
         x = (rng.random((1, block)) * 2 - 1).astype(np.float32)
-        controls = [(np.full((1, 1), f, np.float32), np.ones((1, 1), np.float32), np.full((1, 1), g, np.float32))
-                    for f, g in zip(freqs, gains)]
+        controls = [
+            (np.full((1, 1), f, np.float32), np.ones((1, 1), np.float32), np.full((1, 1), g, np.float32))
+            for f, g in zip(freqs, gains)
+        ]
         states = [np.zeros((1, 2)) for _ in range(STAGES)]
         current = [np.full((1, 3), np.nan) for _ in range(STAGES)]
         coeff_rows = [np.zeros((1, 5)) for _ in range(STAGES)]

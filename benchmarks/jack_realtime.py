@@ -75,8 +75,14 @@ def play(patch_path: str, overrides: dict, period: int, seconds: float, voices: 
     time.sleep(seconds)
     status = backend.status()
     backend.stop()
-    return {"p50": status.load_p50, "p99": status.load_p99, "max": status.load_max, "xruns": status.xruns,
-            "voices": status.active_voices, "callbacks": status.callbacks}
+    return {
+        "p50": status.load_p50,
+        "p99": status.load_p99,
+        "max": status.load_max,
+        "xruns": status.xruns,
+        "voices": status.active_voices,
+        "callbacks": status.callbacks,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -102,9 +108,11 @@ def main(argv: list[str]) -> int:
             for path in args.patches:
                 keys = {k: v for k, v in overrides.items() if k.split(".")[0] in _node_names(path)}
                 r = play(path, keys, period, args.seconds, args.voices)
-                print(f"| {Path(path).name} | {period} ({1000 * period / rate:.2f} ms) | {r['p50'] * 100:.1f} % "
-                      f"| {r['p99'] * 100:.1f} % | {r['max'] * 100:.0f} % | {r['xruns']} | {floor} | {r['voices']} |",
-                      flush=True)
+                print(
+                    f"| {Path(path).name} | {period} ({1000 * period / rate:.2f} ms) | {r['p50'] * 100:.1f} % "
+                    f"| {r['p99'] * 100:.1f} % | {r['max'] * 100:.0f} % | {r['xruns']} | {floor} | {r['voices']} |",
+                    flush=True,
+                )
     finally:
         set_period(original)
     return 0

@@ -21,10 +21,29 @@ from timing import per_block
 import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
 
-TYPES = ["env.adsr", "env.ar", "lfo", "control.smooth", "control.slew", "map.range", "map.midi_to_hz",
-         "map.db_to_gain", "map.quantize", "map.clamp", "math.sub", "math.abs", "math.min", "math.max",
-         "fx.gain", "fx.pan", "fx.waveshape", "fx.delay", "fx.chorus", "fx.reverb", "fx.limiter"]
-
+TYPES = [
+    "env.adsr",
+    "env.ar",
+    "lfo",
+    "control.smooth",
+    "control.slew",
+    "map.range",
+    "map.midi_to_hz",
+    "map.db_to_gain",
+    "map.quantize",
+    "map.clamp",
+    "math.sub",
+    "math.abs",
+    "math.min",
+    "math.max",
+    "fx.gain",
+    "fx.pan",
+    "fx.waveshape",
+    "fx.delay",
+    "fx.chorus",
+    "fx.reverb",
+    "fx.limiter",
+]
 
 
 def node_runner(cls: type, lanes: int, block: int):
@@ -32,8 +51,15 @@ def node_runner(cls: type, lanes: int, block: int):
     lanes = node.fixed_lanes() or lanes
     inputs = node.inputs()
     out_lanes = dict(node.output_lanes(lanes))
-    node.prepare(PrepareContext(sample_rate=48000.0, block_size=block, lanes=lanes,
-                                input_lanes={p: lanes for p in inputs}, output_lanes=out_lanes))
+    node.prepare(
+        PrepareContext(
+            sample_rate=48000.0,
+            block_size=block,
+            lanes=lanes,
+            input_lanes={p: lanes for p in inputs},
+            output_lanes=out_lanes,
+        )
+    )
     rng = np.random.default_rng(0)
     arrays = {}
     for name, decl in inputs.items():

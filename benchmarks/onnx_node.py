@@ -51,12 +51,17 @@ def node_runner(node, lanes: int, block: int, sr: float, values: dict[str, float
         return 1 if decl.rate is Rate.CONTROL else block
 
     rng = np.random.default_rng(0)
-    ins = Ports({p: np.full((lanes, width(d)), values.get(p, 0.1), np.float32)
-                 + (0.01 * rng.standard_normal((lanes, width(d)))).astype(np.float32)
-                 for p, d in node.inputs().items()})
+    ins = Ports(
+        {
+            p: np.full((lanes, width(d)), values.get(p, 0.1), np.float32)
+            + (0.01 * rng.standard_normal((lanes, width(d)))).astype(np.float32)
+            for p, d in node.inputs().items()
+        }
+    )
     own = node.output_buffers()  # as the engine's plan does: the node's own output buffers, then bind
-    outs = Ports(own if own is not None else {p: np.zeros((lanes, width(d)), np.float32)
-                                              for p, d in node.outputs().items()})
+    outs = Ports(
+        own if own is not None else {p: np.zeros((lanes, width(d)), np.float32) for p, d in node.outputs().items()}
+    )
     node.bind(ins, outs)
     return lambda: node.process(ins, outs, block)
 
@@ -68,8 +73,9 @@ def bare_runners(model: str, lanes: int, width: int, values: dict[str, float]):
     feeds = {}
     for t in session.get_inputs():
         cols = t.shape[1] if isinstance(t.shape[1], int) else width
-        feeds[t.name] = (np.full((lanes, cols), values.get(t.name, 0.1), np.float32)
-                         + (0.01 * rng.standard_normal((lanes, cols))).astype(np.float32))
+        feeds[t.name] = np.full((lanes, cols), values.get(t.name, 0.1), np.float32) + (
+            0.01 * rng.standard_normal((lanes, cols))
+        ).astype(np.float32)
         if t.name.startswith("state_in"):
             feeds[t.name][:] = 0.0
     binding = session.io_binding()
@@ -95,15 +101,20 @@ def overhead(blocks: int, sr: float) -> None:
         ("ddsp_flute, rate block, 8 lanes", flute, "block", 8, 128, {"f0": 440.0, "loudness": -30.0}),
         ("amp_gru, rate stream, 1 lane, block 128", amp, "stream", 1, 128, {}),
     ]
-    print(f"{'model':<40} {'onnx.model':>11} {'session.run':>12} {'iobinding':>10} "
-          f"{'/ run':>6} {'/ iobind':>9}   (median us per call)")
+    print(
+        f"{'model':<40} {'onnx.model':>11} {'session.run':>12} {'iobinding':>10} "
+        f"{'/ run':>6} {'/ iobind':>9}   (median us per call)"
+    )
     for name, model, rate, lanes, block, values in cases:
         node_med, _ = time_calls(node_runner(OnnxModel(model=model, rate=rate), lanes, block, sr, values), blocks)
         run, bound, _keep = bare_runners(model, lanes, block, values)
         run_med, _ = time_calls(run, blocks)
         bound_med, _ = time_calls(bound, blocks)
-        print(f"{name:<40} {node_med:>11.1f} {run_med:>12.1f} {bound_med:>10.1f} "
-              f"{node_med / run_med:>6.2f} {node_med / bound_med:>9.2f}", flush=True)
+        print(
+            f"{name:<40} {node_med:>11.1f} {run_med:>12.1f} {bound_med:>10.1f} "
+            f"{node_med / run_med:>6.2f} {node_med / bound_med:>9.2f}",
+            flush=True,
+        )
 
 
 RTF_PATCHES = ("neural_flute", "neural_violin")
@@ -127,8 +138,11 @@ def rtf(blocks: int, sr: float, patches: tuple[str, ...] = RTF_PATCHES) -> None:
             times[i] = time.perf_counter() - t0
         total = float(times.sum() * 1e6) / (blocks * period)  # compute time / audio time over the run
         med, p99 = float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
-        print(f"{f'graphs/{name}.toml, keys.count=8, 8 held':<48} {block:>5} {med:>10.1f} {p99:>8.1f} "
-              f"{med / period:>7.3f} {p99 / period:>8.3f} {1 / total:>12.1f}", flush=True)
+        print(
+            f"{f'graphs/{name}.toml, keys.count=8, 8 held':<48} {block:>5} {med:>10.1f} {p99:>8.1f} "
+            f"{med / period:>7.3f} {p99 / period:>8.3f} {1 / total:>12.1f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -166,7 +180,9 @@ def main() -> None:
         for note in (60, 64, 67, 72):
             engine.note_on(note, velocity=100)
         med, p99 = time_calls(engine.process, args.blocks)
-        rows.append((block, "graphs/neural_flute.toml, 4 voices held", med, p99, 100 * med / budget, 100 * p99 / budget))
+        rows.append(
+            (block, "graphs/neural_flute.toml, 4 voices held", med, p99, 100 * med / budget, 100 * p99 / budget)
+        )
     print(f"{'block':>5}  {'what':<42} {'median us':>10} {'p99 us':>9} {'% budget':>9} {'p99 %':>7}")
     for block, name, med, p99, pct, p99pct in rows:
         print(f"{block:>5}  {name:<42} {med:>10.1f} {p99:>9.1f} {pct:>9.1f} {p99pct:>7.1f}")

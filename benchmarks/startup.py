@@ -63,7 +63,9 @@ def ng_render(patch: Path, block: int | None = None) -> list[str]:
 def commands(work: Path, peers: Path) -> dict[str, list[str]]:
     """The commands compared, by label; ``{out}`` is replaced by a WAV path in ``work``."""
     (work / "kernel_mod.py").write_text(KERNEL)
-    numba_one = f"import sys; sys.path.insert(0, {str(work)!r}); import numpy, kernel_mod; kernel_mod.total(numpy.ones(4))"
+    numba_one = (
+        f"import sys; sys.path.insert(0, {str(work)!r}); import numpy, kernel_mod; kernel_mod.total(numpy.ones(4))"
+    )
     light = "from neuralgraph._nodes.jit import use_light_cache_loads; use_light_cache_loads(); "
     cmds = {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -77,7 +79,16 @@ def commands(work: Path, peers: Path) -> dict[str, list[str]]:
     if PEERS_PY.exists() and pyo_script.exists():
         probe = subprocess.run([str(PEERS_PY), "-c", "import pyo"], capture_output=True, env=_env())
         if probe.returncode == 0:
-            cmds["pyo P1 (block 64)"] = [str(PEERS_PY), str(pyo_script), "--patch", "P1", "--dur", "1", "--out", "{out}"]
+            cmds["pyo P1 (block 64)"] = [
+                str(PEERS_PY),
+                str(pyo_script),
+                "--patch",
+                "P1",
+                "--dur",
+                "1",
+                "--out",
+                "{out}",
+            ]
     return cmds
 
 
@@ -164,8 +175,9 @@ def phase_table(patches: list[Path], runs: int) -> None:
     def run_once(patch: Path, cache_dir: str) -> dict[str, float]:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, NEURALGRAPH_CACHE_DIR=cache_dir)
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", PHASE_CHILD, str(patch)], capture_output=True, text=True,
-                              env=env, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", PHASE_CHILD, str(patch)], capture_output=True, text=True, env=env, check=True
+        )
         stamps = json.loads(proc.stdout.strip().splitlines()[-1])
         return {k: v - t0 for k, v in stamps.items()}
 
@@ -197,8 +209,13 @@ def main() -> None:
     parser.add_argument("patches", nargs="*", type=Path, help="patches for the phase table (implies --phases)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
-    parser.add_argument("--phases", nargs="*", type=Path, metavar="PATCH",
-                        help="also the phase table (default patches: P1 and subtractive.toml)")
+    parser.add_argument(
+        "--phases",
+        nargs="*",
+        type=Path,
+        metavar="PATCH",
+        help="also the phase table (default patches: P1 and subtractive.toml)",
+    )
     parser.add_argument("--no-compile", action="store_true", help="do not byte-compile the package first")
     parser.add_argument("--peers", type=Path, default=PEERS, help="the peer harness folder (default: %(default)s)")
     args = parser.parse_args()

@@ -38,8 +38,11 @@ log = logging.getLogger("mkdocs.hooks.gen_nodes")
 # ---- data --------------------------------------------------------------------------------------
 def builtin_plugins() -> dict[str, str]:
     """The built-in plugins' entry-point names and modules (third-party ones are left out)."""
-    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-            if ep.value.startswith(BUILTIN_PACKAGE)}
+    return {
+        ep.name: ep.value
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.value.startswith(BUILTIN_PACKAGE)
+    }
 
 
 def builtin_registry() -> Registry:
@@ -97,8 +100,10 @@ def _inputs_table(inputs: Mapping[str, Input]) -> list[str]:
     lines = ["| input | rate | default | range | unit | description |", "|---|---|---|---|---|---|"]
     for name, d in inputs.items():
         default = "engine MIDI" if d.source == "midi" else ("—" if d.rate is Rate.EVENTS else _num(d.init))
-        lines.append(f"| `{name}` | {d.rate.value} | {default} | {_cell(_range(d.min, d.max))} | {_cell(d.unit)} "
-                     f"| {_cell(d.doc)} |")
+        lines.append(
+            f"| `{name}` | {d.rate.value} | {default} | {_cell(_range(d.min, d.max))} | {_cell(d.unit)} "
+            f"| {_cell(d.doc)} |"
+        )
     return lines
 
 
@@ -111,17 +116,28 @@ def _outputs_table(outputs: Mapping[str, Output]) -> list[str]:
 
 
 def _params_table(params: Mapping[str, Param]) -> list[str]:
-    lines = ["| parameter | type | default | range or choices | unit | live | description |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| parameter | type | default | range or choices | unit | live | description |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, d in params.items():
-        kind = {float: "number", int: "integer", str: "file" if d.path else "string", bool: "boolean",
-                dict: "table"}.get(d.kind, "")
-        default = f"`{d.init!r}`" if d.kind is str else (str(d.init).lower() if d.kind is bool else
-                                                         "empty" if d.kind is dict else _num(d.init))
+        kind = {
+            float: "number",
+            int: "integer",
+            str: "file" if d.path else "string",
+            bool: "boolean",
+            dict: "table",
+        }.get(d.kind, "")
+        default = (
+            f"`{d.init!r}`"
+            if d.kind is str
+            else (str(d.init).lower() if d.kind is bool else "empty" if d.kind is dict else _num(d.init))
+        )
         allowed = ", ".join(f"`{c}`" for c in d.choices) if d.choices else _range(d.min, d.max)
         live = "yes" if d.live else "no"
-        lines.append(f"| `{name}` | {kind} | {default} | {_cell(allowed)} | {_cell(d.unit)} | {live} "
-                     f"| {_cell(d.doc)} |")
+        lines.append(
+            f"| `{name}` | {kind} | {default} | {_cell(allowed)} | {_cell(d.unit)} | {live} | {_cell(d.doc)} |"
+        )
     return lines
 
 
@@ -140,10 +156,16 @@ def node_section(node_type: NodeType) -> list[str]:
         facts.append(f"role `{cls.role}`")
     lines += ["<small>" + " · ".join(facts) + "</small>", ""]
     if _overrides(cls, "inputs") or _overrides(cls, "outputs"):
-        shown = ", ".join(f"`{k} = {v!r}`" for k, v in ((k, getattr(node, k)) for k in cls.params())
-                          if not cls.params()[k].path) or "the defaults"
-        note = (f"!!! note \"Ports depend on parameters\"\n    The ports below are those of the default "
-                f"parameters ({shown}); other values give other ports.")
+        shown = (
+            ", ".join(
+                f"`{k} = {v!r}`" for k, v in ((k, getattr(node, k)) for k in cls.params()) if not cls.params()[k].path
+            )
+            or "the defaults"
+        )
+        note = (
+            f'!!! note "Ports depend on parameters"\n    The ports below are those of the default '
+            f"parameters ({shown}); other values give other ports."
+        )
         lines += [note, ""]
     if node.inputs():
         lines += _inputs_table(node.inputs()) + [""]
@@ -171,7 +193,7 @@ def nodes_page(registry: Registry | None = None) -> str:
         "Inputs are signals: in a patch each takes a constant (its *default* when left out), a",
         "connection, a mapping or a list (see [the patch format](../patch-format.md)). *Range* bounds",
         "constants given in a patch or through `engine.set`. Parameters configure the node; *live*",
-        "ones can change while the engine runs (`engine.set(\"node.param\", value)`, `--set`), the others",
+        'ones can change while the engine runs (`engine.set("node.param", value)`, `--set`), the others',
         "shape buffers or ports and need the patch reloaded. *Span* is the range an output normally",
         "covers, which a mapping's `range` is mapped from.",
         "",
@@ -225,8 +247,17 @@ def cli_page() -> str:
     from neuralgraph._tools.cli import build_parser
 
     parser = build_parser()
-    lines = ["# Command line", "", "`neuralgraph COMMAND --help` prints these; this page is generated from the same",
-             "parser when the site is built.", "", "```text", parser.format_help().rstrip(), "```", ""]
+    lines = [
+        "# Command line",
+        "",
+        "`neuralgraph COMMAND --help` prints these; this page is generated from the same",
+        "parser when the site is built.",
+        "",
+        "```text",
+        parser.format_help().rstrip(),
+        "```",
+        "",
+    ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, command in sub.choices.items():
         lines += [f"## `neuralgraph {name}`", "", "```text", command.format_help().rstrip(), "```", ""]
@@ -243,8 +274,13 @@ def _prune_nav(items: list[Any], docs_dir: Path, generated: set[str]) -> list[An
             children = _prune_nav(value, docs_dir, generated)
             if children:
                 kept.append({next(iter(item)): children})
-        elif isinstance(value, str) and value.endswith(".md") and "://" not in value \
-                and value not in generated and not (docs_dir / value).is_file():
+        elif (
+            isinstance(value, str)
+            and value.endswith(".md")
+            and "://" not in value
+            and value not in generated
+            and not (docs_dir / value).is_file()
+        ):
             log.info("nav: %s is not written yet; left out of the navigation", value)
         else:
             kept.append(item)

@@ -27,8 +27,9 @@ PICTURES = {
 TAIL_S = 0.5
 
 
-def make(name: str, patch_file: str, midi: str | None, seconds: float | None, max_hz: float,
-         folder: Path = IMAGES) -> list[Path]:
+def make(
+    name: str, patch_file: str, midi: str | None, seconds: float | None, max_hz: float, folder: Path = IMAGES
+) -> list[Path]:
     """Draw one patch and plot its render into ``folder``: ``NAME_graph.png`` and ``NAME_spectrogram.png``."""
     patch = ng.load_patch(ROOT / patch_file)
     graph = draw_patch(patch, folder / f"{name}_graph.png")
@@ -41,8 +42,9 @@ def make(name: str, patch_file: str, midi: str | None, seconds: float | None, ma
     settings = [Path(patch_file).name, f"{engine.sample_rate} Hz", f"block {engine.block_size}", f"{seconds:.2f} s"]
     if midi:
         settings.append(f"midi {Path(midi).name}")
-    plot = plot_render(audio, engine.sample_rate, folder / f"{name}_spectrogram.png", title_for(patch.name, settings),
-                       max_hz=max_hz)
+    plot = plot_render(
+        audio, engine.sample_rate, folder / f"{name}_spectrogram.png", title_for(patch.name, settings), max_hz=max_hz
+    )
     return [shrink(graph), shrink(plot)]
 
 

@@ -52,8 +52,11 @@ def make(folder: Path, instrument: str = "flute") -> Path:
     }
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, constrained_layout=True)
-    fig.suptitle(f"Held-out {instrument} note {note} ({note_name}), velocity {velocity}: driven by the recording's "
-                 f"f0 and loudness, {sr} Hz", fontsize=10)
+    fig.suptitle(
+        f"Held-out {instrument} note {note} ({note_name}), velocity {velocity}: driven by the recording's "
+        f"f0 and loudness, {sr} Hz",
+        fontsize=10,
+    )
     n = 1024
     window = np.hanning(n)
     for ax, (name, x) in zip(axes, renders.items()):
@@ -61,8 +64,15 @@ def make(folder: Path, instrument: str = "flute") -> Path:
         db = 20 * np.log10(np.abs(np.fft.rfft(frames * window, axis=1)).T * 2 / window.sum() + 1e-6)
         freqs = np.fft.rfftfreq(n, 1 / sr)
         keep = freqs <= MAX_HZ
-        ax.imshow(db[keep], origin="lower", aspect="auto", vmin=-100, vmax=-10, cmap="magma",
-                  extent=(0, x.size / sr, 0, freqs[keep][-1] / 1000))
+        ax.imshow(
+            db[keep],
+            origin="lower",
+            aspect="auto",
+            vmin=-100,
+            vmax=-10,
+            cmap="magma",
+            extent=(0, x.size / sr, 0, freqs[keep][-1] / 1000),
+        )
         title = name if x is real else f"{name}\nMSS distance {ev.multiscale_spectral_distance(x, real):.2f}"
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("time (s)")

@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patch", help="the patch file")
     parser.add_argument("-o", "--output", default="renders", help="folder to write (renders)")
-    parser.add_argument("--grid", action="append", default=[], metavar="NODE.PARAM=V1,V2,...",
-                        help="values to try for one setting; repeatable (the grid is every combination)")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=V1,V2,...",
+        help="values to try for one setting; repeatable (the grid is every combination)",
+    )
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each render (2)")
     parser.add_argument("--sample-rate", type=int, help="sample rate (default: the patch's)")
     args = parser.parse_args(argv)

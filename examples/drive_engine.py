@@ -31,8 +31,14 @@ PATCH: dict[str, Any] = {
     "nodes": {
         "keys": {"type": "midi.voices", "count": 4, "tail_ms": 80.0},
         "osc": {"type": "osc.saw", "freq": "keys.freq"},
-        "env": {"type": "env.adsr", "gate": "keys.gate", "attack_ms": 5.0, "decay_ms": 80.0,
-                "sustain": 0.7, "release_ms": 60.0},
+        "env": {
+            "type": "env.adsr",
+            "gate": "keys.gate",
+            "attack_ms": 5.0,
+            "decay_ms": 80.0,
+            "sustain": 0.7,
+            "release_ms": 60.0,
+        },
         "vca": {"type": "math.mul", "in": "osc", "gain": "env"},
         "mix": {"type": "voices.sum", "in": "vca"},
         "lpf": {"type": "filter.lowpass", "in": "mix", "cutoff": 300.0, "q": 1.2},
@@ -99,8 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default="driven.wav", help="WAV file to write offline (driven.wav)")
     parser.add_argument("--note-seconds", type=float, default=0.5, help="length of each note (0.5)")
-    parser.add_argument("--sweep", type=float, nargs=2, default=(300.0, 4000.0), metavar=("LO_HZ", "HI_HZ"),
-                        help="cutoff sweep over the whole piece (300 4000)")
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs=2,
+        default=(300.0, 4000.0),
+        metavar=("LO_HZ", "HI_HZ"),
+        help="cutoff sweep over the whole piece (300 4000)",
+    )
     parser.add_argument("--backend", help="play live through this backend (sounddevice, jack) instead")
     args = parser.parse_args(argv)
 
@@ -112,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     audio = run_offline(engine, actions, total)
     soundfile.write(args.output, audio.T, engine.sample_rate)
-    print(f"wrote {Path(args.output).name}: {len(NOTES)} notes, cutoff {args.sweep[0]:g} -> {args.sweep[1]:g} Hz, "
-          f"{total:g} s, peak {float(np.abs(audio).max()):.2f}")
+    print(
+        f"wrote {Path(args.output).name}: {len(NOTES)} notes, cutoff {args.sweep[0]:g} -> {args.sweep[1]:g} Hz, "
+        f"{total:g} s, peak {float(np.abs(audio).max()):.2f}"
+    )
     return 0
 
 

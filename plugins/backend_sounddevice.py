@@ -10,8 +10,10 @@ from typing import Any
 
 from neuralgraph.plugin import BackendError, CallbackAdapter, RealtimeGuard, Status, hookimpl, warm_up
 
-INSTALL_HINT = ("the sounddevice backend needs the PortAudio library and sounddevice: "
-                "apt-get install libportaudio2 and pip install sounddevice")
+INSTALL_HINT = (
+    "the sounddevice backend needs the PortAudio library and sounddevice: "
+    "apt-get install libportaudio2 and pip install sounddevice"
+)
 
 
 def import_sounddevice() -> Any:
@@ -25,8 +27,11 @@ def import_sounddevice() -> Any:
 
 def _device_list(sd: Any, kind: str) -> str:
     key = "max_output_channels" if kind == "output" else "max_input_channels"
-    names = [f"{i}: {d['name']} ({sd.query_hostapis(d['hostapi'])['name']})"
-             for i, d in enumerate(sd.query_devices()) if d[key] > 0]
+    names = [
+        f"{i}: {d['name']} ({sd.query_hostapis(d['hostapi'])['name']})"
+        for i, d in enumerate(sd.query_devices())
+        if d[key] > 0
+    ]
     return "; ".join(names) or "none"
 
 
@@ -41,9 +46,17 @@ class SoundDeviceBackend:
 
     name = "sounddevice"
 
-    def __init__(self, engine: Any, *, device: str | int | None = None, blocksize: int | None = None,
-                 latency: str | float = "low", midi_in: str | None = None,
-                 switch_interval: float | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        device: str | int | None = None,
+        blocksize: int | None = None,
+        latency: str | float = "low",
+        midi_in: str | None = None,
+        switch_interval: float | None = None,
+        **_: Any,
+    ) -> None:
         self.engine = engine
         self.device = int(device) if isinstance(device, str) and device.isdigit() else device
         self.blocksize = int(blocksize or engine.block_size)
@@ -76,8 +89,10 @@ class SoundDeviceBackend:
             out_info = sd.query_devices(self.device, "output")
         except (ValueError, sd.PortAudioError) as exc:  # PortAudioError: no default device, or a bad number
             which = "no default output device" if self.device is None else f"no output device {self.device!r}"
-            raise BackendError(f"sounddevice: {which} ({exc}); output devices: {_device_list(sd, 'output')}; "
-                               "pick one with --device N, or use --backend jack") from None
+            raise BackendError(
+                f"sounddevice: {which} ({exc}); output devices: {_device_list(sd, 'output')}; "
+                "pick one with --device N, or use --backend jack"
+            ) from None
         self._device_name = f"{out_info['name']} ({sd.query_hostapis(out_info['hostapi'])['name']})"
         out_channels = min(engine.channels, int(out_info["max_output_channels"])) or engine.channels
         if out_channels < engine.channels and out_channels == 0:
@@ -88,16 +103,30 @@ class SoundDeviceBackend:
                 in_channels = min(engine.input.shape[0], int(in_info["max_input_channels"]))
                 if in_channels < 1:
                     raise BackendError(f"sounddevice: the patch has io.input but {in_info['name']!r} has no inputs")
-                self.stream = sd.Stream(samplerate=engine.sample_rate, blocksize=self.blocksize, device=self.device,
-                                        channels=(in_channels, out_channels), dtype="float32",
-                                        latency=self.latency, callback=self._callback_duplex)
+                self.stream = sd.Stream(
+                    samplerate=engine.sample_rate,
+                    blocksize=self.blocksize,
+                    device=self.device,
+                    channels=(in_channels, out_channels),
+                    dtype="float32",
+                    latency=self.latency,
+                    callback=self._callback_duplex,
+                )
             else:
-                self.stream = sd.OutputStream(samplerate=engine.sample_rate, blocksize=self.blocksize,
-                                              device=self.device, channels=out_channels, dtype="float32",
-                                              latency=self.latency, callback=self._callback_out)
+                self.stream = sd.OutputStream(
+                    samplerate=engine.sample_rate,
+                    blocksize=self.blocksize,
+                    device=self.device,
+                    channels=out_channels,
+                    dtype="float32",
+                    latency=self.latency,
+                    callback=self._callback_out,
+                )
         except sd.PortAudioError as exc:
-            raise BackendError(f"sounddevice: cannot open {self._device_name} at {engine.sample_rate} Hz, "
-                               f"block {self.blocksize}: {exc}") from None
+            raise BackendError(
+                f"sounddevice: cannot open {self._device_name} at {engine.sample_rate} Hz, "
+                f"block {self.blocksize}: {exc}"
+            ) from None
         if self.midi_in:
             self._open_midi()
         warm_up(engine)
@@ -111,11 +140,15 @@ class SoundDeviceBackend:
 
             names = mido.get_input_names()
         except Exception as exc:  # mido needs a MIDI backend library (python-rtmidi) for live ports
-            raise BackendError(f"live MIDI input with the sounddevice backend needs python-rtmidi "
-                               f"(pip install python-rtmidi), or use --backend jack: {exc}") from None
+            raise BackendError(
+                f"live MIDI input with the sounddevice backend needs python-rtmidi "
+                f"(pip install python-rtmidi), or use --backend jack: {exc}"
+            ) from None
         matches = [n for n in names if self.midi_in in n]
         if not matches:
-            raise BackendError(f"no MIDI input port matching {self.midi_in!r} (available: {', '.join(names) or 'none'})")
+            raise BackendError(
+                f"no MIDI input port matching {self.midi_in!r} (available: {', '.join(names) or 'none'})"
+            )
         engine = self.engine
 
         def on_message(msg: Any) -> None:  # mido's thread, not the audio thread: use the ring

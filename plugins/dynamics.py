@@ -159,8 +159,9 @@ def _lane_sum(box, lane, count):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _limiter(x, out, frames, ceiling, rel_coef, look, line, pos, q_idx, q_val, q_head, q_tail, count, smooth,
-             box, box_sum):  # pragma: no cover - compiled
+def _limiter(
+    x, out, frames, ceiling, rel_coef, look, line, pos, q_idx, q_val, q_head, q_tail, count, smooth, box, box_sum
+):  # pragma: no cover - compiled
     """Look-ahead limiter: sliding-minimum of the required gain over look+1 samples, an
     instant-attack/exponential-release follower, then a box average over ``look`` samples;
     the signal is delayed by ``look`` so the gain is down before the peak arrives."""
@@ -231,8 +232,7 @@ class Limiter(Node):
     out = Output(doc="The limited signal, delayed by the look-ahead.")
     ceiling_db = Param(init=-1.0, min=-60.0, max=0.0, unit="dB", doc="Largest output level, dBFS.")
     release_ms = Param(init=100.0, min=1.0, max=5000.0, unit="ms", doc="Recovery time constant.")
-    lookahead_ms = Param(init=5.0, min=0.1, max=100.0, unit="ms", live=False,
-                         doc="Look-ahead (and latency) time.")
+    lookahead_ms = Param(init=5.0, min=0.1, max=100.0, unit="ms", live=False, doc="Look-ahead (and latency) time.")
 
     def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
         """Four look-ahead-long arrays of 8-byte values per lane."""
@@ -261,8 +261,24 @@ class Limiter(Node):
         self.rel_coef = 1.0 - math.exp(-1000.0 / (self.release_ms * self.sample_rate))
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _limiter(ins.in_, outs.out, frames, self.ceiling, self.rel_coef, self.latency, self.line, self.pos,
-                 self.q_idx, self.q_val, self.q_head, self.q_tail, self.count, self.smooth, self.box, self.box_sum)
+        _limiter(
+            ins.in_,
+            outs.out,
+            frames,
+            self.ceiling,
+            self.rel_coef,
+            self.latency,
+            self.line,
+            self.pos,
+            self.q_idx,
+            self.q_val,
+            self.q_head,
+            self.q_tail,
+            self.count,
+            self.smooth,
+            self.box,
+            self.box_sum,
+        )
 
     def reset(self) -> None:
         self.line.fill(0.0)

@@ -75,8 +75,9 @@ class Delay(Node):
     type_name = "fx.delay"
     bypass = "thru"
     in_ = Input(init=0.0, doc="The signal.")
-    time_ms = Input(init=250.0, min=0.0, max=60000.0, unit="ms", ramp_ms=50.0,
-                    doc="Delay time; audio-rate modulatable.")
+    time_ms = Input(
+        init=250.0, min=0.0, max=60000.0, unit="ms", ramp_ms=50.0, doc="Delay time; audio-rate modulatable."
+    )
     feedback = Input(init=0.0, min=-0.99, max=0.99, doc="Part of the delayed signal fed back into the line.")
     mix = Input(init=0.5, min=0.0, max=1.0, doc="0 = dry only, 1 = delayed only.")
     out = Output(doc="(1 - mix) × in + mix × delayed.")
@@ -95,8 +96,18 @@ class Delay(Node):
         self.write = np.zeros(ctx.lanes, np.int64)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _delay(ins.in_, ins.time_ms, ins.feedback, ins.mix, outs.out, frames, self.samples_per_ms,
-               self.max_delay, self.line, self.write)
+        _delay(
+            ins.in_,
+            ins.time_ms,
+            ins.feedback,
+            ins.mix,
+            outs.out,
+            frames,
+            self.samples_per_ms,
+            self.max_delay,
+            self.line,
+            self.write,
+        )
 
     def reset(self) -> None:
         self.line.fill(0.0)
@@ -107,8 +118,9 @@ CHORUS_MAX_MS = 80.0
 
 
 @njit(cache=True, nogil=True)
-def _chorus(x, rate, depth_ms, delay_ms, mix, out, frames, samples_per_ms, inv_sr, voices, line, write, phase
-            ):  # pragma: no cover - compiled
+def _chorus(
+    x, rate, depth_ms, delay_ms, mix, out, frames, samples_per_ms, inv_sr, voices, line, write, phase
+):  # pragma: no cover - compiled
     lanes = out.shape[0]
     frames = min(frames, out.shape[1])
     size = line.shape[1]
@@ -179,8 +191,21 @@ class Chorus(Node):
         self.reset()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _chorus(ins.in_, ins.rate, ins.depth_ms, ins.delay_ms, ins.mix, outs.out, frames, self.samples_per_ms,
-                self.inv_sr, self.voices, self.line, self.write, self.phase)
+        _chorus(
+            ins.in_,
+            ins.rate,
+            ins.depth_ms,
+            ins.delay_ms,
+            ins.mix,
+            outs.out,
+            frames,
+            self.samples_per_ms,
+            self.inv_sr,
+            self.voices,
+            self.line,
+            self.write,
+            self.phase,
+        )
 
     def reset(self) -> None:
         self.line.fill(0.0)
@@ -208,8 +233,9 @@ def _unit(v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _reverb_channel(ch, mono, feedback, damp1, damp2, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
-                    ):  # pragma: no cover - compiled
+def _reverb_channel(
+    ch, mono, feedback, damp1, damp2, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
+):  # pragma: no cover - compiled
     """One sample of channel ``ch``: ``mono`` through its damped combs in parallel, then its allpasses."""
     acc = 0.0
     for c in range(comb.shape[1]):
@@ -242,8 +268,9 @@ def _reverb_channel(ch, mono, feedback, damp1, damp2, comb, comb_len, comb_idx, 
 
 
 @njit(cache=True, nogil=True)
-def _freeverb(x, room, damping, mix, width, out, frames, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
-              ):  # pragma: no cover - compiled
+def _freeverb(
+    x, room, damping, mix, width, out, frames, comb, comb_len, comb_idx, store, ap, ap_len, ap_idx
+):  # pragma: no cover - compiled
     frames = min(frames, out.shape[1])
     # connected controls can carry anything: NaN/Inf would poison the combs for good, values
     # outside 0..1 would make them unstable
@@ -296,15 +323,24 @@ class Reverb(Node):
         scale = float(sample_rate) / 44100.0
         longest = max(COMB_TUNING) + STEREO_SPREAD
         longest_ap = max(ALLPASS_TUNING) + STEREO_SPREAD
-        return 2 * 8 * (len(COMB_TUNING) * int(round(longest * scale) + 1)
-                        + len(ALLPASS_TUNING) * int(round(longest_ap * scale) + 1))
+        return (
+            2
+            * 8
+            * (
+                len(COMB_TUNING) * int(round(longest * scale) + 1)
+                + len(ALLPASS_TUNING) * int(round(longest_ap * scale) + 1)
+            )
+        )
 
     def prepare(self, ctx: PrepareContext) -> None:
         scale = float(ctx.sample_rate) / 44100.0
-        combs = np.array([[max(1, int(round((t + ch * STEREO_SPREAD) * scale))) for t in COMB_TUNING]
-                          for ch in range(2)], np.int64)
-        aps = np.array([[max(1, int(round((t + ch * STEREO_SPREAD) * scale))) for t in ALLPASS_TUNING]
-                        for ch in range(2)], np.int64)
+        combs = np.array(
+            [[max(1, int(round((t + ch * STEREO_SPREAD) * scale))) for t in COMB_TUNING] for ch in range(2)], np.int64
+        )
+        aps = np.array(
+            [[max(1, int(round((t + ch * STEREO_SPREAD) * scale))) for t in ALLPASS_TUNING] for ch in range(2)],
+            np.int64,
+        )
         self.comb_len, self.ap_len = combs, aps
         self.comb = np.zeros((2, len(COMB_TUNING), int(combs.max())), np.float64)
         self.ap = np.zeros((2, len(ALLPASS_TUNING), int(aps.max())), np.float64)
@@ -313,8 +349,22 @@ class Reverb(Node):
         self.store = np.zeros((2, len(COMB_TUNING)), np.float64)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _freeverb(ins.in_, ins.room_size, ins.damping, ins.mix, ins.width, outs.out, frames, self.comb,
-                  self.comb_len, self.comb_idx, self.store, self.ap, self.ap_len, self.ap_idx)
+        _freeverb(
+            ins.in_,
+            ins.room_size,
+            ins.damping,
+            ins.mix,
+            ins.width,
+            outs.out,
+            frames,
+            self.comb,
+            self.comb_len,
+            self.comb_idx,
+            self.store,
+            self.ap,
+            self.ap_len,
+            self.ap_idx,
+        )
 
     def reset(self) -> None:
         for array in (self.comb, self.ap, self.comb_idx, self.ap_idx, self.store):

@@ -58,8 +58,9 @@ def _replan(lane, y, n_new, seg_n, ratio, exp, mul, add, remaining, seg_end):  #
 
 
 @njit(cache=True, nogil=True)
-def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_end, prev_gate,
-              seg_n):  # pragma: no cover - compiled
+def _envelope(
+    gate, out, frames, coefs, level, stage, remaining, mul, add, seg_end, prev_gate, seg_n
+):  # pragma: no cover - compiled
     lanes = out.shape[0]
     frames = min(frames, out.shape[1])
     n_attack = int(coefs[C_N_ATTACK])
@@ -103,8 +104,9 @@ def _envelope(gate, out, frames, coefs, level, stage, remaining, mul, add, seg_e
                     if st == ATTACK:
                         y = 1.0
                         st = DECAY
-                        _start(lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, mul, add, remaining,
-                               seg_end)
+                        _start(
+                            lane, y, sustain, n_decay, coefs[C_MUL_D], DECAY_RATIO, exp, mul, add, remaining, seg_end
+                        )
                         seg_n[lane] = n_decay
                     elif st == DECAY:
                         # the level the decay aimed at; a sustain changed meanwhile is glided to
@@ -132,8 +134,9 @@ class _GatedEnvelope(Node):
     attack_ms = Param(init=10.0, min=0.0, max=60000.0, unit="ms", doc="Time to rise to 1.")
     release_ms = Param(init=300.0, min=0.0, max=60000.0, unit="ms", doc="Time to fall to 0 after the gate ends.")
     curve = Param(init="exp", kind=str, choices=("exp", "lin"), doc="Segment shape: RC-like or straight.")
-    hard_retrigger = Param(init=False, kind=bool,
-                           doc="A new gate restarts from 0 (percussive) instead of from the current level.")
+    hard_retrigger = Param(
+        init=False, kind=bool, doc="A new gate restarts from 0 (percussive) instead of from the current level."
+    )
 
     def _decay_ms(self) -> float:
         return 0.0
@@ -171,8 +174,20 @@ class _GatedEnvelope(Node):
         self._update()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _envelope(ins.gate, outs.out, frames, self.coefs, self.level, self.stage, self.remaining, self.mul,
-                  self.add, self.seg_end, self.prev_gate, self.seg_n)
+        _envelope(
+            ins.gate,
+            outs.out,
+            frames,
+            self.coefs,
+            self.level,
+            self.stage,
+            self.remaining,
+            self.mul,
+            self.add,
+            self.seg_end,
+            self.prev_gate,
+            self.seg_n,
+        )
 
     def reset(self) -> None:
         self.level.fill(0.0)

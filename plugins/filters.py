@@ -106,10 +106,19 @@ class _StateVariable(Node):
     bypass = "thru"
     mode = "lowpass"
     in_ = Input(init=0.0, doc="The signal to filter.")
-    cutoff = Input(init=1000.0, min=0.0, max=100000.0, unit="Hz",
-                   doc="Cutoff (centre) frequency, audio rate; clamped to 1 Hz .. 0.499 × sample rate.")
-    q = Input(init=0.7071067811865476, min=MIN_Q, max=MAX_Q,
-              doc="Resonance (0.707: Butterworth; higher rings); clamped to 0.05..100.")
+    cutoff = Input(
+        init=1000.0,
+        min=0.0,
+        max=100000.0,
+        unit="Hz",
+        doc="Cutoff (centre) frequency, audio rate; clamped to 1 Hz .. 0.499 × sample rate.",
+    )
+    q = Input(
+        init=0.7071067811865476,
+        min=MIN_Q,
+        max=MAX_Q,
+        doc="Resonance (0.707: Butterworth; higher rings); clamped to 0.05..100.",
+    )
     out = Output(doc="The filtered signal.")
 
     def prepare(self, ctx: PrepareContext) -> None:
@@ -120,12 +129,21 @@ class _StateVariable(Node):
         self.reset()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _svf_kernel(ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs, self.sample_rate,
-                    outs.out, frames)
+        _svf_kernel(
+            ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs, self.sample_rate, outs.out, frames
+        )
 
     def kernel(self, ins: Ports, outs: Ports):
-        return _svf_kernel, (ins.in_, ins.cutoff, ins.q, self.mode_index, self.state, self.coeffs,
-                             self.sample_rate, outs.out)
+        return _svf_kernel, (
+            ins.in_,
+            ins.cutoff,
+            ins.q,
+            self.mode_index,
+            self.state,
+            self.coeffs,
+            self.sample_rate,
+            outs.out,
+        )
 
     def reset(self) -> None:
         self.state.fill(0.0)
@@ -204,8 +222,9 @@ def _rbj(mode, fc, q, gain_db, sample_rate, c):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _biquad_kernel(x, cutoff, q, gain_db, mode, state, params, coeffs, sample_rate, out,
-                   frames):  # pragma: no cover - compiled
+def _biquad_kernel(
+    x, cutoff, q, gain_db, mode, state, params, coeffs, sample_rate, out, frames
+):  # pragma: no cover - compiled
     hi_cut = NYQUIST_FRACTION * sample_rate
     for lane in range(out.shape[0]):
         fc = cutoff[lane, 0]
@@ -250,12 +269,24 @@ class _Biquad(Node):
     bypass = "thru"
     mode = "peak"
     in_ = Input(init=0.0, doc="The signal to filter.")
-    cutoff = Input(init=1000.0, rate=Rate.CONTROL, min=0.0, max=100000.0, unit="Hz",
-                   doc="Centre (peak) or corner (shelves) frequency, per block; clamped to 1 Hz .. 0.499 × rate.")
-    q = Input(init=0.7071067811865476, rate=Rate.CONTROL, min=MIN_Q, max=MAX_Q,
-              doc="Q: bandwidth of the peak, slope of the shelves (0.707: steepest without overshoot).")
-    gain_db = Input(init=0.0, rate=Rate.CONTROL, min=-48.0, max=48.0, unit="dB",
-                    doc="Gain at the centre (peak) or of the shelf.")
+    cutoff = Input(
+        init=1000.0,
+        rate=Rate.CONTROL,
+        min=0.0,
+        max=100000.0,
+        unit="Hz",
+        doc="Centre (peak) or corner (shelves) frequency, per block; clamped to 1 Hz .. 0.499 × rate.",
+    )
+    q = Input(
+        init=0.7071067811865476,
+        rate=Rate.CONTROL,
+        min=MIN_Q,
+        max=MAX_Q,
+        doc="Q: bandwidth of the peak, slope of the shelves (0.707: steepest without overshoot).",
+    )
+    gain_db = Input(
+        init=0.0, rate=Rate.CONTROL, min=-48.0, max=48.0, unit="dB", doc="Gain at the centre (peak) or of the shelf."
+    )
     out = Output(doc="The filtered signal.")
 
     def prepare(self, ctx: PrepareContext) -> None:
@@ -267,12 +298,33 @@ class _Biquad(Node):
         self.reset()
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _biquad_kernel(ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state, self.current,
-                       self.coeffs, self.sample_rate, outs.out, frames)
+        _biquad_kernel(
+            ins.in_,
+            ins.cutoff,
+            ins.q,
+            ins.gain_db,
+            self.mode_index,
+            self.state,
+            self.current,
+            self.coeffs,
+            self.sample_rate,
+            outs.out,
+            frames,
+        )
 
     def kernel(self, ins: Ports, outs: Ports):
-        return _biquad_kernel, (ins.in_, ins.cutoff, ins.q, ins.gain_db, self.mode_index, self.state,
-                                self.current, self.coeffs, self.sample_rate, outs.out)
+        return _biquad_kernel, (
+            ins.in_,
+            ins.cutoff,
+            ins.q,
+            ins.gain_db,
+            self.mode_index,
+            self.state,
+            self.current,
+            self.coeffs,
+            self.sample_rate,
+            outs.out,
+        )
 
     def reset(self) -> None:
         self.state.fill(0.0)
@@ -302,6 +354,7 @@ class HighShelf(_Biquad):
 
 
 # ---- one-pole and DC blocker ----------------------------------------------------------------------------
+
 
 @njit(cache=True, nogil=True)
 def _onepole_kernel(x, cutoff, highpass, state, last, sample_rate, out, frames):  # pragma: no cover - compiled
@@ -338,8 +391,13 @@ class OnePole(Node):
     bypass = "thru"
     mode = Param(init="lowpass", kind=str, choices=("lowpass", "highpass"), doc="Which output.")
     in_ = Input(init=0.0, doc="The signal to filter.")
-    cutoff = Input(init=1000.0, min=0.0, max=100000.0, unit="Hz",
-                   doc="-3 dB frequency, audio rate; clamped to 1 Hz .. 0.499 × sample rate.")
+    cutoff = Input(
+        init=1000.0,
+        min=0.0,
+        max=100000.0,
+        unit="Hz",
+        doc="-3 dB frequency, audio rate; clamped to 1 Hz .. 0.499 × sample rate.",
+    )
     out = Output(doc="The filtered signal.")
 
     def prepare(self, ctx: PrepareContext) -> None:
@@ -355,12 +413,10 @@ class OnePole(Node):
             self.highpass[0] = self.mode == "highpass"
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _onepole_kernel(ins.in_, ins.cutoff, self.highpass, self.state, self.last, self.sample_rate, outs.out,
-                        frames)
+        _onepole_kernel(ins.in_, ins.cutoff, self.highpass, self.state, self.last, self.sample_rate, outs.out, frames)
 
     def kernel(self, ins: Ports, outs: Ports):
-        return _onepole_kernel, (ins.in_, ins.cutoff, self.highpass, self.state, self.last, self.sample_rate,
-                                 outs.out)
+        return _onepole_kernel, (ins.in_, ins.cutoff, self.highpass, self.state, self.last, self.sample_rate, outs.out)
 
     def reset(self) -> None:
         self.state.fill(0.0)

@@ -70,7 +70,8 @@ class MapRange(Node):
 
     def _update(self) -> None:
         self.scale, self.offset, self.clamp = mapping_transform(
-            (self.in_lo, self.in_hi), (self.out_lo, self.out_hi), self.curve)
+            (self.in_lo, self.in_hi), (self.out_lo, self.out_hi), self.curve
+        )
 
     def on_param(self, name: str) -> None:
         # An impossible combination set live keeps the last valid mapping (the audio thread must not raise).

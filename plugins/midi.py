@@ -90,8 +90,9 @@ def _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time): 
 
 
 @njit(cache=True, nogil=True)
-def _start(v, n, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend,
-           bend_range, misc):  # pragma: no cover - compiled
+def _start(
+    v, n, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc
+):  # pragma: no cover - compiled
     if retrigger and gate[v] > 0.0:
         gap[v] = 1  # one frame of gate 0 so envelopes see a new rising edge
     note[v] = n
@@ -139,8 +140,28 @@ def _hold_values(pos, k, gap, gate, freq, note, vel, at, o_freq, o_note, o_gate,
 
 
 @njit(cache=True, nogil=True)
-def _poly_note_on(d1, ch, velocity, t, tail, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap,
-                  ch_bend, bend_range, misc, orphans):  # pragma: no cover - compiled
+def _poly_note_on(
+    d1,
+    ch,
+    velocity,
+    t,
+    tail,
+    note,
+    chan,
+    state,
+    gate,
+    vel,
+    at,
+    freq,
+    on_seq,
+    off_seq,
+    off_time,
+    gap,
+    ch_bend,
+    bend_range,
+    misc,
+    orphans,
+):  # pragma: no cover - compiled
     """Every note-on gets its own voice: unisons and same-key overlaps included."""
     v = _pick_voice(d1, ch, t, tail, note, chan, state, on_seq, off_seq, off_time)
     if state[v] == HELD:  # a stolen held note: its note-off is still to come
@@ -149,8 +170,9 @@ def _poly_note_on(d1, ch, velocity, t, tail, note, chan, state, gate, vel, at, f
 
 
 @njit(cache=True, nogil=True)
-def _poly_note_off(d1, ch, t, note, chan, state, gate, on_seq, off_seq, off_time, ch_sus, misc,
-                   orphans):  # pragma: no cover - compiled
+def _poly_note_off(
+    d1, ch, t, note, chan, state, gate, on_seq, off_seq, off_time, ch_sus, misc, orphans
+):  # pragma: no cover - compiled
     """A note-off ends the oldest held note of its key and channel, unless that note was stolen."""
     key = ch * 128 + d1
     if orphans[key] > 0:  # the oldest note of this key was stolen: this is its note-off
@@ -165,8 +187,27 @@ def _poly_note_off(d1, ch, t, note, chan, state, gate, on_seq, off_seq, off_time
 
 
 @njit(cache=True, nogil=True)
-def _mono_note_on(d1, ch, velocity, mode, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range,
-                  stack_note, stack_chan, stack_vel, misc):  # pragma: no cover - compiled
+def _mono_note_on(
+    d1,
+    ch,
+    velocity,
+    mode,
+    note,
+    chan,
+    state,
+    gate,
+    vel,
+    at,
+    freq,
+    on_seq,
+    gap,
+    ch_bend,
+    bend_range,
+    stack_note,
+    stack_chan,
+    stack_vel,
+    misc,
+):  # pragma: no cover - compiled
     """Mono and legato: the key goes on top of the stack (an earlier entry of it dropped) and plays on voice 0."""
     w = _stack_drop(d1, ch, stack_note, stack_chan, stack_vel, misc[1])
     if w >= STACK:
@@ -174,27 +215,85 @@ def _mono_note_on(d1, ch, velocity, mode, note, chan, state, gate, vel, at, freq
     stack_note[w], stack_chan[w], stack_vel[w] = d1, ch, velocity
     misc[1] = w + 1
     retrigger = mode == 1 or gate[0] == 0.0
-    _start(0, d1, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range,
-           misc)
+    _start(
+        0, d1, ch, velocity, retrigger, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc
+    )
 
 
 @njit(cache=True, nogil=True)
-def _mono_note_off(d1, ch, t, mode, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend,
-                   ch_sus, bend_range, stack_note, stack_chan, stack_vel, misc):  # pragma: no cover - compiled
+def _mono_note_off(
+    d1,
+    ch,
+    t,
+    mode,
+    note,
+    chan,
+    state,
+    gate,
+    vel,
+    at,
+    freq,
+    on_seq,
+    off_seq,
+    off_time,
+    gap,
+    ch_bend,
+    ch_sus,
+    bend_range,
+    stack_note,
+    stack_chan,
+    stack_vel,
+    misc,
+):  # pragma: no cover - compiled
     """Mono and legato: the key leaves the stack; voice 0 goes back to the most recent key still held."""
     w = _stack_drop(d1, ch, stack_note, stack_chan, stack_vel, misc[1])
     misc[1] = w
     if state[0] == HELD and note[0] == d1 and chan[0] == ch:
         if w > 0:  # back to the most recent key still held
-            _start(0, stack_note[w - 1], stack_chan[w - 1], stack_vel[w - 1], mode == 1, note, chan,
-                   state, gate, vel, at, freq, on_seq, gap, ch_bend, bend_range, misc)
+            _start(
+                0,
+                stack_note[w - 1],
+                stack_chan[w - 1],
+                stack_vel[w - 1],
+                mode == 1,
+                note,
+                chan,
+                state,
+                gate,
+                vel,
+                at,
+                freq,
+                on_seq,
+                gap,
+                ch_bend,
+                bend_range,
+                misc,
+            )
         else:
             _key_up(0, t, ch_sus[ch], state, gate, off_time, off_seq, misc)
 
 
 @njit(cache=True, nogil=True)
-def _control_change(d1, d2, ch, t, tail, bend_range, note, chan, state, gate, at, freq, off_seq, off_time, ch_bend,
-                    ch_sus, misc, orphans):  # pragma: no cover - compiled
+def _control_change(
+    d1,
+    d2,
+    ch,
+    t,
+    tail,
+    bend_range,
+    note,
+    chan,
+    state,
+    gate,
+    at,
+    freq,
+    off_seq,
+    off_time,
+    ch_bend,
+    ch_sus,
+    misc,
+    orphans,
+):  # pragma: no cover - compiled
     """The controllers voices obey: sustain pedal (64), all notes off (123), all sound off (120),
     reset all controllers (121). Others are for ``midi.cc``."""
     if d1 == 64:  # sustain pedal
@@ -250,29 +349,132 @@ def _bend_and_pressure(kind, d1, d2, ch, bend_range, note, chan, state, at, freq
 
 
 @njit(cache=True, nogil=True)
-def _apply_event(status, d1, d2, t, mode, tail, bend_range, note, chan, state, gate, vel, at, freq, on_seq, off_seq,
-                 off_time, gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc,
-                 orphans):  # pragma: no cover - compiled
+def _apply_event(
+    status,
+    d1,
+    d2,
+    t,
+    mode,
+    tail,
+    bend_range,
+    note,
+    chan,
+    state,
+    gate,
+    vel,
+    at,
+    freq,
+    on_seq,
+    off_seq,
+    off_time,
+    gap,
+    ch_bend,
+    ch_sus,
+    stack_note,
+    stack_chan,
+    stack_vel,
+    misc,
+    orphans,
+):  # pragma: no cover - compiled
     """One MIDI message at sample time ``t``, by kind: note on, note off, controller, bend, pressure."""
     kind = status & 0xF0
     ch = status & 0x0F
     if kind == 0x90 and d2 > 0:  # note on
         velocity = d2 / 127.0
         if mode == 0:
-            _poly_note_on(d1, ch, velocity, t, tail, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time,
-                          gap, ch_bend, bend_range, misc, orphans)
+            _poly_note_on(
+                d1,
+                ch,
+                velocity,
+                t,
+                tail,
+                note,
+                chan,
+                state,
+                gate,
+                vel,
+                at,
+                freq,
+                on_seq,
+                off_seq,
+                off_time,
+                gap,
+                ch_bend,
+                bend_range,
+                misc,
+                orphans,
+            )
         else:
-            _mono_note_on(d1, ch, velocity, mode, note, chan, state, gate, vel, at, freq, on_seq, gap, ch_bend,
-                          bend_range, stack_note, stack_chan, stack_vel, misc)
+            _mono_note_on(
+                d1,
+                ch,
+                velocity,
+                mode,
+                note,
+                chan,
+                state,
+                gate,
+                vel,
+                at,
+                freq,
+                on_seq,
+                gap,
+                ch_bend,
+                bend_range,
+                stack_note,
+                stack_chan,
+                stack_vel,
+                misc,
+            )
     elif kind == 0x80 or kind == 0x90:  # note off (or note on with velocity 0)
         if mode == 0:
             _poly_note_off(d1, ch, t, note, chan, state, gate, on_seq, off_seq, off_time, ch_sus, misc, orphans)
         else:
-            _mono_note_off(d1, ch, t, mode, note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap,
-                           ch_bend, ch_sus, bend_range, stack_note, stack_chan, stack_vel, misc)
+            _mono_note_off(
+                d1,
+                ch,
+                t,
+                mode,
+                note,
+                chan,
+                state,
+                gate,
+                vel,
+                at,
+                freq,
+                on_seq,
+                off_seq,
+                off_time,
+                gap,
+                ch_bend,
+                ch_sus,
+                bend_range,
+                stack_note,
+                stack_chan,
+                stack_vel,
+                misc,
+            )
     elif kind == 0xB0:  # control change
-        _control_change(d1, d2, ch, t, tail, bend_range, note, chan, state, gate, at, freq, off_seq, off_time,
-                        ch_bend, ch_sus, misc, orphans)
+        _control_change(
+            d1,
+            d2,
+            ch,
+            t,
+            tail,
+            bend_range,
+            note,
+            chan,
+            state,
+            gate,
+            at,
+            freq,
+            off_seq,
+            off_time,
+            ch_bend,
+            ch_sus,
+            misc,
+            orphans,
+        )
     else:
         _bend_and_pressure(kind, d1, d2, ch, bend_range, note, chan, state, at, freq, ch_bend)
 
@@ -293,10 +495,42 @@ def _event_frame(ev_frame, i, n_events, frames, pos):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True)
-def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, chan_filter, bend_range, tail,
-                  note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus,
-                  stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
-                  activity, orphans):  # pragma: no cover
+def _voices_block(
+    ev_frame,
+    ev_status,
+    ev_d1,
+    ev_d2,
+    n_events,
+    frames,
+    mode,
+    chan_filter,
+    bend_range,
+    tail,
+    note,
+    chan,
+    state,
+    gate,
+    vel,
+    at,
+    freq,
+    on_seq,
+    off_seq,
+    off_time,
+    gap,
+    ch_bend,
+    ch_sus,
+    stack_note,
+    stack_chan,
+    stack_vel,
+    misc,
+    o_freq,
+    o_note,
+    o_gate,
+    o_vel,
+    o_at,
+    activity,
+    orphans,
+):  # pragma: no cover
     """One block of voice allocation; flags the voices sounding at its end in ``activity`` (1
     sounding, 0 free).
 
@@ -317,9 +551,33 @@ def _voices_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, mode, cha
         status = np.int64(ev_status[i])
         if chan_filter > 0 and (status & 0x0F) != chan_filter - 1:
             continue
-        _apply_event(status, np.int64(ev_d1[i]), np.int64(ev_d2[i]), clock + k, mode, tail, bend_range, note, chan,
-                     state, gate, vel, at, freq, on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note,
-                     stack_chan, stack_vel, misc, orphans)
+        _apply_event(
+            status,
+            np.int64(ev_d1[i]),
+            np.int64(ev_d2[i]),
+            clock + k,
+            mode,
+            tail,
+            bend_range,
+            note,
+            chan,
+            state,
+            gate,
+            vel,
+            at,
+            freq,
+            on_seq,
+            off_seq,
+            off_time,
+            gap,
+            ch_bend,
+            ch_sus,
+            stack_note,
+            stack_chan,
+            stack_vel,
+            misc,
+            orphans,
+        )
     end = clock + frames
     misc[0] = end
     for v in range(note.shape[0]):
@@ -351,8 +609,13 @@ class Voices(Node):
     mode = Param(init="poly", kind=str, choices=MODES, doc="poly, mono (retrigger) or legato.")
     bend_range = Param(init=2.0, min=0.0, max=48.0, unit="semitones", doc="Pitch-bend range.")
     channel = Param(init=0, kind=int, min=0, max=16, doc="MIDI channel 1-16 to follow; 0 = all channels.")
-    tail_ms = Param(init=1000.0, min=0.0, max=60000.0, unit="ms",
-                    doc="How long a released voice keeps sounding (its envelope's release) before it is free.")
+    tail_ms = Param(
+        init=1000.0,
+        min=0.0,
+        max=60000.0,
+        unit="ms",
+        doc="How long a released voice keeps sounding (its envelope's release) before it is free.",
+    )
     freq = Output(span=(0.0, 20000.0), unit="Hz", doc="Pitch of the voice's note, with pitch bend.")
     note = Output(span=(0.0, 127.0), doc="MIDI note number of the voice.")
     gate = Output(span=(0.0, 1.0), doc="1 while the key (or the sustain pedal) holds the note, else 0.")
@@ -402,7 +665,9 @@ class Voices(Node):
             self._mode = MODES.index(self.mode)
         elif name == "bend_range" and hasattr(self, "v_freq"):
             for v in range(self.count):
-                self.v_freq[v] = 440.0 * 2.0 ** ((self.v_note[v] - 69 + self.ch_bend[self.v_chan[v]] * self.bend_range) / 12.0)
+                self.v_freq[v] = 440.0 * 2.0 ** (
+                    (self.v_note[v] - 69 + self.ch_bend[self.v_chan[v]] * self.bend_range) / 12.0
+                )
         if hasattr(self, "settings") and hasattr(self, "_mode") and hasattr(self, "_tail"):
             self.settings[0] = self._mode
             self.settings[1] = self.channel
@@ -435,36 +700,155 @@ class Voices(Node):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         ev = ins.midi
         _voices_block(
-            ev.frame, ev.status, ev.data1, ev.data2, ev.count, frames, self._mode, self.channel, self.bend_range,
-            self._tail, self.v_note, self.v_chan, self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq,
-            self.v_on, self.v_off_seq, self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note,
-            self.stack_chan, self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity,
-            outs.aftertouch, self.activity, self.orphans)
+            ev.frame,
+            ev.status,
+            ev.data1,
+            ev.data2,
+            ev.count,
+            frames,
+            self._mode,
+            self.channel,
+            self.bend_range,
+            self._tail,
+            self.v_note,
+            self.v_chan,
+            self.v_state,
+            self.v_gate,
+            self.v_vel,
+            self.v_at,
+            self.v_freq,
+            self.v_on,
+            self.v_off_seq,
+            self.v_off_time,
+            self.v_gap,
+            self.ch_bend,
+            self.ch_sus,
+            self.stack_note,
+            self.stack_chan,
+            self.stack_vel,
+            self.misc,
+            outs.freq,
+            outs.note,
+            outs.gate,
+            outs.velocity,
+            outs.aftertouch,
+            self.activity,
+            self.orphans,
+        )
 
     def kernel(self, ins: Ports, outs: Ports):
         ev = ins.midi
         return _voices_kernel, (
-            ev.frame, ev.status, ev.data1, ev.data2, ev.counter, self.settings, self.v_note, self.v_chan,
-            self.v_state, self.v_gate, self.v_vel, self.v_at, self.v_freq, self.v_on, self.v_off_seq,
-            self.v_off_time, self.v_gap, self.ch_bend, self.ch_sus, self.stack_note, self.stack_chan,
-            self.stack_vel, self.misc, outs.freq, outs.note, outs.gate, outs.velocity, outs.aftertouch, self.activity,
-            self.orphans)
+            ev.frame,
+            ev.status,
+            ev.data1,
+            ev.data2,
+            ev.counter,
+            self.settings,
+            self.v_note,
+            self.v_chan,
+            self.v_state,
+            self.v_gate,
+            self.v_vel,
+            self.v_at,
+            self.v_freq,
+            self.v_on,
+            self.v_off_seq,
+            self.v_off_time,
+            self.v_gap,
+            self.ch_bend,
+            self.ch_sus,
+            self.stack_note,
+            self.stack_chan,
+            self.stack_vel,
+            self.misc,
+            outs.freq,
+            outs.note,
+            outs.gate,
+            outs.velocity,
+            outs.aftertouch,
+            self.activity,
+            self.orphans,
+        )
 
 
 @njit(cache=True, nogil=True)
-def _voices_kernel(ev_frame, ev_status, ev_d1, ev_d2, ev_count, settings, note, chan, state, gate, vel, at, freq,
-                   on_seq, off_seq, off_time, gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq,
-                   o_note, o_gate, o_vel, o_at, activity, orphans, frames):  # pragma: no cover - compiled
+def _voices_kernel(
+    ev_frame,
+    ev_status,
+    ev_d1,
+    ev_d2,
+    ev_count,
+    settings,
+    note,
+    chan,
+    state,
+    gate,
+    vel,
+    at,
+    freq,
+    on_seq,
+    off_seq,
+    off_time,
+    gap,
+    ch_bend,
+    ch_sus,
+    stack_note,
+    stack_chan,
+    stack_vel,
+    misc,
+    o_freq,
+    o_note,
+    o_gate,
+    o_vel,
+    o_at,
+    activity,
+    orphans,
+    frames,
+):  # pragma: no cover - compiled
     """``midi.voices``' kernel for fusion: the event count and live settings come from arrays."""
-    _voices_block(ev_frame, ev_status, ev_d1, ev_d2, ev_count[0], frames, int(settings[0]), int(settings[1]),
-                  settings[2], int(settings[3]), note, chan, state, gate, vel, at, freq, on_seq, off_seq, off_time,
-                  gap, ch_bend, ch_sus, stack_note, stack_chan, stack_vel, misc, o_freq, o_note, o_gate, o_vel, o_at,
-                  activity, orphans)
+    _voices_block(
+        ev_frame,
+        ev_status,
+        ev_d1,
+        ev_d2,
+        ev_count[0],
+        frames,
+        int(settings[0]),
+        int(settings[1]),
+        settings[2],
+        int(settings[3]),
+        note,
+        chan,
+        state,
+        gate,
+        vel,
+        at,
+        freq,
+        on_seq,
+        off_seq,
+        off_time,
+        gap,
+        ch_bend,
+        ch_sus,
+        stack_note,
+        stack_chan,
+        stack_vel,
+        misc,
+        o_freq,
+        o_note,
+        o_gate,
+        o_vel,
+        o_at,
+        activity,
+        orphans,
+    )
 
 
 @njit(cache=True, nogil=True)
-def _controller_block(ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, bend, number, chan_filter, coef,
-                      state, row):  # pragma: no cover - compiled
+def _controller_block(
+    ev_frame, ev_status, ev_d1, ev_d2, n_events, frames, bend, number, chan_filter, coef, state, row
+):  # pragma: no cover - compiled
     """Smoothed normalised controller value per frame into ``row``; state = [target, current]."""
     target = state[0]
     y = state[1]
@@ -546,8 +930,20 @@ class Controller(Node):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         ev = ins.midi
         row = self.row
-        _controller_block(ev.frame, ev.status, ev.data1, ev.data2, ev.count, frames, False, self.controller,
-                          self.channel, self._coef, self.state, row[0])
+        _controller_block(
+            ev.frame,
+            ev.status,
+            ev.data1,
+            ev.data2,
+            ev.count,
+            frames,
+            False,
+            self.controller,
+            self.channel,
+            self._coef,
+            self.state,
+            row[0],
+        )
         np.multiply(row, self._scale, out=row)
         if self._exp:
             np.exp(row, out=row)
@@ -585,8 +981,20 @@ class PitchBend(Node):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         ev = ins.midi
         row = self.row
-        _controller_block(ev.frame, ev.status, ev.data1, ev.data2, ev.count, frames, True, 0, self.channel,
-                          self._coef, self.state, row[0])
+        _controller_block(
+            ev.frame,
+            ev.status,
+            ev.data1,
+            ev.data2,
+            ev.count,
+            frames,
+            True,
+            0,
+            self.channel,
+            self._coef,
+            self.state,
+            row[0],
+        )
         np.copyto(outs.out, row)
         np.multiply(row, self._octaves, out=row)
         np.exp2(row, out=row)

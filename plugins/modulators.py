@@ -106,13 +106,25 @@ class LFO(Node):
         self.prev_sync.fill(0)
         for lane in range(self.rng.shape[0]):
             # splitmix-style spread so neighbouring seeds and lanes give unrelated sequences
-            self.rng[lane] = np.uint64((self.seed * 0x9E3779B97F4A7C15 + (lane + 1) * 0xBF58476D1CE4E5B9)
-                                       % (2**64)) | np.uint64(1)
+            self.rng[lane] = np.uint64(
+                (self.seed * 0x9E3779B97F4A7C15 + (lane + 1) * 0xBF58476D1CE4E5B9) % (2**64)
+            ) | np.uint64(1)
             self.held[lane] = _next_random(self.rng, lane)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _lfo(ins.rate, ins.sync, outs.out, frames, self.shape_index, self.inv_sr, self.phase, self.phase_state,
-             self.held, self.rng, self.prev_sync)
+        _lfo(
+            ins.rate,
+            ins.sync,
+            outs.out,
+            frames,
+            self.shape_index,
+            self.inv_sr,
+            self.phase,
+            self.phase_state,
+            self.held,
+            self.rng,
+            self.prev_sync,
+        )
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -86,10 +86,19 @@ def seed_states(seed: int, lanes: int) -> np.ndarray:
 
 
 class _Noise(Node):
-    seed = Param(init=1, kind=int, min=0, max=2**63 - 1, live=False,
-                 doc="Seed: the same seed gives the same noise on every run and block size.")
-    amp = Input(init=1.0, doc="Gain, linear. Fed from a per-voice signal (e.g. velocity), it also gives "
-                              "each voice lane its own independent noise.")
+    seed = Param(
+        init=1,
+        kind=int,
+        min=0,
+        max=2**63 - 1,
+        live=False,
+        doc="Seed: the same seed gives the same noise on every run and block size.",
+    )
+    amp = Input(
+        init=1.0,
+        doc="Gain, linear. Fed from a per-voice signal (e.g. velocity), it also gives "
+        "each voice lane its own independent noise.",
+    )
 
     def prepare(self, ctx: PrepareContext) -> None:
         self.initial = seed_states(self.seed, ctx.lanes)
@@ -123,8 +132,18 @@ class PinkNoise(_Noise):
         self.memory = np.zeros((ctx.lanes, len(KELLETT_POLES) + 1), np.float64)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _pink_kernel(self.states, self.memory, KELLETT_POLES, KELLETT_GAINS, KELLETT_DIRECT, KELLETT_DELAYED,
-                     PINK_GAIN, ins.amp, outs.out, frames)
+        _pink_kernel(
+            self.states,
+            self.memory,
+            KELLETT_POLES,
+            KELLETT_GAINS,
+            KELLETT_DIRECT,
+            KELLETT_DELAYED,
+            PINK_GAIN,
+            ins.amp,
+            outs.out,
+            frames,
+        )
 
     def reset(self) -> None:
         super().reset()

@@ -46,8 +46,9 @@ BLEP_CUTOFF = 0.42  # of the sample rate: harmonics above 0.5 are then attenuate
 BLEP_LENGTH = 2 * BLEP_ZERO_CROSSINGS  # samples of correction after each discontinuity
 
 
-def linear_step(zero_crossings: int = BLEP_ZERO_CROSSINGS, oversampling: int = BLEP_OVERSAMPLING,
-                cutoff: float = BLEP_CUTOFF) -> np.ndarray:
+def linear_step(
+    zero_crossings: int = BLEP_ZERO_CROSSINGS, oversampling: int = BLEP_OVERSAMPLING, cutoff: float = BLEP_CUTOFF
+) -> np.ndarray:
     """The linear-phase (symmetric) band-limited unit step, centred on the jump.
 
     Sampled ``oversampling`` times per sample from ``-zero_crossings`` to ``+zero_crossings``
@@ -85,6 +86,7 @@ CORNER_TABLE = linear_corner(STEP_TABLE)
 
 
 # ---- kernels ---------------------------------------------------------------------------------------
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _add_step(out, lane, ring, pos, now, t, height, table, last, ideal=1.0):  # pragma: no cover - compiled
@@ -193,8 +195,18 @@ def _sin_cycle(p):  # pragma: no cover - compiled
     f = x if abs(x) <= 0.25 else math.copysign(0.5, x) - x  # sin(π - t) = sin(t): f in [-0.25, 0.25]
     t = TWO_PI * f
     t2 = t * t
-    return -t * (1.0 + t2 * (-1.0 / 6.0 + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (
-        1.0 / 362880.0 + t2 * (-1.0 / 39916800.0 + t2 * (1.0 / 6227020800.0)))))))
+    return -t * (
+        1.0
+        + t2
+        * (
+            -1.0 / 6.0
+            + t2
+            * (
+                1.0 / 120.0
+                + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362880.0 + t2 * (-1.0 / 39916800.0 + t2 * (1.0 / 6227020800.0))))
+            )
+        )
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -266,8 +278,9 @@ def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, o
 
 
 @njit(cache=True, nogil=True)
-def _square_kernel(freq, width, reset, phase, last_reset, level, ring, ring_pos, inv_sr, table, out,
-                   frames):  # pragma: no cover - compiled
+def _square_kernel(
+    freq, width, reset, phase, last_reset, level, ring, ring_pos, inv_sr, table, out, frames
+):  # pragma: no cover - compiled
     # ``level`` is the pulse's naive value; it changes only together with a band-limited step of
     # the same size, so the naive signal and its corrections never disagree, whatever width does.
     # The steps are linear-phase, placed as in _saw_kernel.
@@ -331,8 +344,9 @@ def _triangle_value(p):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _triangle_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, step, corner_table, out,
-                     frames):  # pragma: no cover - compiled
+def _triangle_kernel(
+    freq, reset, phase, last_reset, ring, ring_pos, inv_sr, step, corner_table, out, frames
+):  # pragma: no cover - compiled
     # Each corner adds a linear-phase band-limited corner (BLAMP) around its exact time, placed
     # as the saw's steps are (_saw_kernel); a sync adds a step of the jump it makes.
     far = frames + 2 * BLEP_ZERO_CROSSINGS
@@ -397,8 +411,9 @@ def _read_frames(frames, f0, f1, mix, j, a, cubic):  # pragma: no cover - compil
 
 
 @njit(cache=True, nogil=True)
-def _wavetable_kernel(freq, position, reset, phase, last_reset, inv_sr, tables, half_size, cubic, out,
-                      frames):  # pragma: no cover - compiled
+def _wavetable_kernel(
+    freq, position, reset, phase, last_reset, inv_sr, tables, half_size, cubic, out, frames
+):  # pragma: no cover - compiled
     levels, count, padded = tables.shape
     size = padded - 3  # one guard sample before the cycle, two after
     for lane in range(out.shape[0]):
@@ -452,9 +467,15 @@ def _wavetable_kernel(freq, position, reset, phase, last_reset, inv_sr, tables, 
 
 # ---- nodes -----------------------------------------------------------------------------------------
 
+
 def _freq_input(init: float) -> Input:
-    return Input(init=init, min=-100000.0, max=100000.0, unit="Hz",
-                 doc="Frequency, audio rate (FM); negative runs the phase backwards.")
+    return Input(
+        init=init,
+        min=-100000.0,
+        max=100000.0,
+        unit="Hz",
+        doc="Frequency, audio rate (FM); negative runs the phase backwards.",
+    )
 
 
 def _sync_input() -> Input:
@@ -513,12 +534,21 @@ class SineOsc(_PhaseOsc):
         self.scratch = np.zeros(ctx.block_size, np.float64)  # one lane's phases
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _sine_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE, self.scratch,
-                     outs.out, frames)
+        _sine_kernel(
+            ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE, self.scratch, outs.out, frames
+        )
 
     def kernel(self, ins: Ports, outs: Ports):
-        return _sine_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE,
-                              self.scratch, outs.out)
+        return _sine_kernel, (
+            ins.freq,
+            ins.sync,
+            self.phase,
+            self.last_reset,
+            self.inv_sr,
+            SINE_TABLE,
+            self.scratch,
+            outs.out,
+        )
 
 
 class _BlepOsc(_PhaseOsc):
@@ -544,12 +574,31 @@ class SawOsc(_BlepOsc):
     out = Output(span=(-1.0, 1.0), doc="The sawtooth, -1..1.")
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _saw_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
-                    STEP_TABLE, outs.out, frames)
+        _saw_kernel(
+            ins.freq,
+            ins.sync,
+            self.phase,
+            self.last_reset,
+            self.ring,
+            self.ring_pos,
+            self.inv_sr,
+            STEP_TABLE,
+            outs.out,
+            frames,
+        )
 
     def kernel(self, ins: Ports, outs: Ports):
-        return _saw_kernel, (ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos,
-                             self.inv_sr, STEP_TABLE, outs.out)
+        return _saw_kernel, (
+            ins.freq,
+            ins.sync,
+            self.phase,
+            self.last_reset,
+            self.ring,
+            self.ring_pos,
+            self.inv_sr,
+            STEP_TABLE,
+            outs.out,
+        )
 
 
 class SquareOsc(_BlepOsc):
@@ -557,8 +606,12 @@ class SquareOsc(_BlepOsc):
 
     type_name = "osc.square"
     freq = _freq_input(220.0)
-    width = Input(init=0.5, min=0.01, max=0.99,
-                  doc="Pulse width: the fraction of the cycle at +1 (0.5 is a square); clamped to 0.01..0.99.")
+    width = Input(
+        init=0.5,
+        min=0.01,
+        max=0.99,
+        doc="Pulse width: the fraction of the cycle at +1 (0.5 is a square); clamped to 0.01..0.99.",
+    )
     sync = _sync_input()
     out = Output(span=(-1.0, 1.0), doc="The pulse, -1..1.")
 
@@ -567,8 +620,20 @@ class SquareOsc(_BlepOsc):
         self.level = np.ones(ctx.lanes, np.float64)  # phase 0 is in the high part
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _square_kernel(ins.freq, ins.width, ins.sync, self.phase, self.last_reset, self.level, self.ring,
-                       self.ring_pos, self.inv_sr, STEP_TABLE, outs.out, frames)
+        _square_kernel(
+            ins.freq,
+            ins.width,
+            ins.sync,
+            self.phase,
+            self.last_reset,
+            self.level,
+            self.ring,
+            self.ring_pos,
+            self.inv_sr,
+            STEP_TABLE,
+            outs.out,
+            frames,
+        )
 
     def reset(self) -> None:
         super().reset()
@@ -584,8 +649,19 @@ class TriangleOsc(_BlepOsc):
     out = Output(span=(-1.0, 1.0), doc="The triangle, -1..1.")
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _triangle_kernel(ins.freq, ins.sync, self.phase, self.last_reset, self.ring, self.ring_pos, self.inv_sr,
-                         STEP_TABLE, CORNER_TABLE, outs.out, frames)
+        _triangle_kernel(
+            ins.freq,
+            ins.sync,
+            self.phase,
+            self.last_reset,
+            self.ring,
+            self.ring_pos,
+            self.inv_sr,
+            STEP_TABLE,
+            CORNER_TABLE,
+            outs.out,
+            frames,
+        )
 
 
 def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:
@@ -602,13 +678,19 @@ def load_wavetable(path: str | Path, frame_size: int = 0) -> np.ndarray:
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read wavetable {path.name}: {exc}") from None
         # real numbers only: complex would lose its imaginary part (with a warning), bool is no waveform
-        if (data.ndim not in (1, 2) or not np.issubdtype(data.dtype, np.number)
-                or np.issubdtype(data.dtype, np.complexfloating)):
-            raise ValueError(f"wavetable {path.name} must be a 1-D or 2-D array of real numbers "
-                             f"(float or int), got shape {data.shape} of {data.dtype}")
+        if (
+            data.ndim not in (1, 2)
+            or not np.issubdtype(data.dtype, np.number)
+            or np.issubdtype(data.dtype, np.complexfloating)
+        ):
+            raise ValueError(
+                f"wavetable {path.name} must be a 1-D or 2-D array of real numbers "
+                f"(float or int), got shape {data.shape} of {data.dtype}"
+            )
         if data.ndim == 2 and data.shape[0] == 0:
-            raise ValueError(f"wavetable {path.name} has shape {data.shape}: no cycles; "
-                             "it needs at least one row (one cycle)")
+            raise ValueError(
+                f"wavetable {path.name} has shape {data.shape}: no cycles; it needs at least one row (one cycle)"
+            )
         data = np.atleast_2d(np.asarray(data, np.float64))
         if frame_size:
             data = data.reshape(-1)
@@ -688,13 +770,26 @@ class WavetableOsc(_PhaseOsc):
     """
 
     type_name = "osc.wavetable"
-    table = Param(init="", kind=str, path=True, live=False,
-                  doc="A .npy array (1-D: one cycle; 2-D: one cycle per row) or an audio file; "
-                      "relative to the patch. Empty: a sine cycle.")
-    frame_size = Param(init=0, kind=int, min=0, max=1 << 20, unit="samples", live=False,
-                       doc="Samples per cycle when the file holds several back to back; 0: the whole file.")
-    interpolation = Param(init="cubic", kind=str, choices=("linear", "cubic"),
-                          doc="Interpolation between table samples.")
+    table = Param(
+        init="",
+        kind=str,
+        path=True,
+        live=False,
+        doc="A .npy array (1-D: one cycle; 2-D: one cycle per row) or an audio file; "
+        "relative to the patch. Empty: a sine cycle.",
+    )
+    frame_size = Param(
+        init=0,
+        kind=int,
+        min=0,
+        max=1 << 20,
+        unit="samples",
+        live=False,
+        doc="Samples per cycle when the file holds several back to back; 0: the whole file.",
+    )
+    interpolation = Param(
+        init="cubic", kind=str, choices=("linear", "cubic"), doc="Interpolation between table samples."
+    )
     freq = _freq_input(220.0)
     position = Input(init=0.0, min=0.0, max=1.0, doc="Which cycle plays: 0 the first, 1 the last, crossfaded.")
     sync = _sync_input()
@@ -720,8 +815,19 @@ class WavetableOsc(_PhaseOsc):
         self.half_size = float(cycles.shape[1] // 2)
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _wavetable_kernel(ins.freq, ins.position, ins.sync, self.phase, self.last_reset, self.inv_sr, self.tables,
-                          self.half_size, self.interpolation == "cubic", outs.out, frames)
+        _wavetable_kernel(
+            ins.freq,
+            ins.position,
+            ins.sync,
+            self.phase,
+            self.last_reset,
+            self.inv_sr,
+            self.tables,
+            self.half_size,
+            self.interpolation == "cubic",
+            outs.out,
+            frames,
+        )
 
 
 @hookimpl
@@ -731,4 +837,3 @@ def ng_register_nodes(register) -> None:
     register(SquareOsc)
     register(TriangleOsc)
     register(WavetableOsc)
-

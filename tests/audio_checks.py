@@ -24,14 +24,22 @@ from analysis import peak_frequency  # noqa: E402
 
 import neuralgraph as ng  # noqa: E402
 
-SINE = {"schema": 1, "nodes": {
-    "osc": {"type": "osc.sine", "freq": 1000.0},
-    "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
-    "out": {"type": "io.output", "channels": 2, "in": "amp"}}}
+SINE = {
+    "schema": 1,
+    "nodes": {
+        "osc": {"type": "osc.sine", "freq": 1000.0},
+        "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
+        "out": {"type": "io.output", "channels": 2, "in": "amp"},
+    },
+}
 
-GATE = {"schema": 1, "nodes": {
-    "keys": {"type": "midi.voices", "count": 1},
-    "out": {"type": "io.output", "channels": 1, "in": "keys.gate"}}}
+GATE = {
+    "schema": 1,
+    "nodes": {
+        "keys": {"type": "midi.voices", "count": 1},
+        "out": {"type": "io.output", "channels": 1, "in": "keys.gate"},
+    },
+}
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -69,8 +77,11 @@ class IdleClient:
     def run_for(self, seconds: float) -> int:
         """Let ``seconds`` of audio frames pass (counted by its callback); the xruns meanwhile."""
         start, xruns = self.frames, self.xruns
-        wait_until(lambda: self.frames - start >= seconds * self.client.samplerate, 10 + 4 * seconds,
-                   "the idle client's frames")
+        wait_until(
+            lambda: self.frames - start >= seconds * self.client.samplerate,
+            10 + 4 * seconds,
+            "the idle client's frames",
+        )
         return self.xruns - xruns
 
     def close(self) -> None:
@@ -107,12 +118,12 @@ class Recorder:
             self.recording = False
             return
         for c, port in enumerate(self.ports):
-            self.data[c, pos:pos + frames] = port.get_array()
-        self.frame_at[pos:pos + frames] = np.arange(frames) + self.client.last_frame_time
+            self.data[c, pos : pos + frames] = port.get_array()
+        self.frame_at[pos : pos + frames] = np.arange(frames) + self.client.last_frame_time
         self.pos = pos + frames
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.data[:, :self.pos], self.frame_at[:self.pos]
+        return self.data[:, : self.pos], self.frame_at[: self.pos]
 
     def record(self, seconds: float) -> None:
         """Start recording once signal arrives, and return when ``seconds`` of it are recorded."""
@@ -122,8 +133,11 @@ class Recorder:
         self.wait_frames(start + int(seconds * self.client.samplerate))
 
     def wait_frames(self, count: int) -> None:
-        wait_until(lambda: self.pos >= count or not self.recording, 10.0 + count / self.client.samplerate,
-                   f"{count} recorded frames")
+        wait_until(
+            lambda: self.pos >= count or not self.recording,
+            10.0 + count / self.client.samplerate,
+            f"{count} recorded frames",
+        )
         if self.pos < count:
             raise RuntimeError(f"recording stopped at {self.pos} of {count} frames (buffer full)")
 
@@ -180,14 +194,28 @@ def check_jack_sine(args: dict[str, Any]) -> dict[str, Any]:
     idle.close()
     data, _ = rec.take()
     rate = engine.sample_rate
-    tail = data[0, change_at if change_at is not None else len(data[0]) // 2:]
-    return {"frames": int(data.shape[1]), "freq": peak_frequency(data[0], rate),
-            "freq_second_half": peak_frequency(tail, rate), "frames_after_change": int(len(tail)),
-            "peak": float(np.abs(data).max()), "rms": float(np.sqrt(np.mean(data[0].astype(np.float64) ** 2))),
-            "channels_equal": bool(np.array_equal(data[0], data[1])), "glitches": glitches(data[0], 1000.0, 0.5, rate),
-            "xruns": engine_xruns, "idle_xruns": idle_xruns, "idle_xruns_alone": idle_alone, "callbacks": status.callbacks, "faults": status.faults, "silent": status.silent,
-            "load_p50": status.load_p50, "load_p99": status.load_p99, "ports": backend.port_names(),
-            "block_after_change": changed_to, "block_at_end": backend.engine.block_size}
+    tail = data[0, change_at if change_at is not None else len(data[0]) // 2 :]
+    return {
+        "frames": int(data.shape[1]),
+        "freq": peak_frequency(data[0], rate),
+        "freq_second_half": peak_frequency(tail, rate),
+        "frames_after_change": int(len(tail)),
+        "peak": float(np.abs(data).max()),
+        "rms": float(np.sqrt(np.mean(data[0].astype(np.float64) ** 2))),
+        "channels_equal": bool(np.array_equal(data[0], data[1])),
+        "glitches": glitches(data[0], 1000.0, 0.5, rate),
+        "xruns": engine_xruns,
+        "idle_xruns": idle_xruns,
+        "idle_xruns_alone": idle_alone,
+        "callbacks": status.callbacks,
+        "faults": status.faults,
+        "silent": status.silent,
+        "load_p50": status.load_p50,
+        "load_p99": status.load_p99,
+        "ports": backend.port_names(),
+        "block_after_change": changed_to,
+        "block_at_end": backend.engine.block_size,
+    }
 
 
 def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +225,13 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     engine = ng.Engine(ng.load_patch(GATE), block_size=256)
     sender = jack.Client("ng_midi_send", no_start_server=True)
     period = sender.blocksize  # offsets spread over the whole period, first and last frame included
-    plan = [(0, period * 3 // 10, bytes([0x90, 60, 100])), (3, period * 8 // 10, bytes([0x80, 60, 0])),
-            (6, 0, bytes([0x91, 64, 90])), (9, period - 1, bytes([0x81, 64, 0])), (12, period // 2, bytes([0x90, 67, 1]))]
+    plan = [
+        (0, period * 3 // 10, bytes([0x90, 60, 100])),
+        (3, period * 8 // 10, bytes([0x80, 60, 0])),
+        (6, 0, bytes([0x91, 64, 90])),
+        (9, period - 1, bytes([0x81, 64, 0])),
+        (12, period // 2, bytes([0x90, 67, 1])),
+    ]
     out = sender.midi_outports.register("out")
     state = {"cycle": -1, "sent": [], "stopping": False}
 
@@ -239,8 +272,14 @@ def check_jack_midi(args: dict[str, Any]) -> dict[str, Any]:
     gate = data[0] > 0.5
     change = np.flatnonzero(gate[1:] != gate[:-1]) + 1
     edges = [(int(frame_at[i]), 0x90 if gate[i] else 0x80) for i in change]
-    return {"sent": state["sent"], "edges": edges, "xruns": status.xruns, "midi_events": status.midi_events,
-            "period": status.period, "midi_sources": midi_sources}
+    return {
+        "sent": state["sent"],
+        "edges": edges,
+        "xruns": status.xruns,
+        "midi_events": status.midi_events,
+        "period": status.period,
+        "midi_sources": midi_sources,
+    }
 
 
 def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
@@ -248,8 +287,11 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     import jack
     import sounddevice as sd
 
-    devices = [i for i, d in enumerate(sd.query_devices())
-               if sd.query_hostapis(d["hostapi"])["name"] == "JACK Audio Connection Kit" and d["max_output_channels"]]
+    devices = [
+        i
+        for i, d in enumerate(sd.query_devices())
+        if sd.query_hostapis(d["hostapi"])["name"] == "JACK Audio Connection Kit" and d["max_output_channels"]
+    ]
     if not devices:
         return {"error": "PortAudio lists no JACK output device (was jackd started after this process?)"}
     engine = ng.Engine(ng.load_patch(SINE), block_size=256)
@@ -258,8 +300,9 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     rec.client.activate()
     others = {p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)}
     backend.start()  # the shared server may hold other PortAudio clients (PortAudio-01, ...): ours is new
-    sources = [p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True)
-               if p.name not in others]
+    sources = [
+        p.name for p in rec.client.get_ports("PortAudio.*", is_audio=True, is_output=True) if p.name not in others
+    ]
     for src, port in zip(sources, rec.ports):
         rec.client.connect(src, port)
     idle = IdleClient(jack, "ng_sd_idle")
@@ -273,19 +316,29 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     rec.close()
     idle.close()
     data, _ = rec.take()
-    return {"device": status.device, "sources": sources, "frames": int(data.shape[1]),
-            "freq": peak_frequency(data[0], engine.sample_rate) if data.shape[1] else 0.0,
-            "peak": float(np.abs(data).max()) if data.size else 0.0,
-            "glitches": glitches(data[0], 1000.0, 0.5, engine.sample_rate), "idle_xruns": idle_xruns,
-            "xruns": engine_xruns, "callbacks": status.callbacks, "period": status.period, "faults": status.faults}
+    return {
+        "device": status.device,
+        "sources": sources,
+        "frames": int(data.shape[1]),
+        "freq": peak_frequency(data[0], engine.sample_rate) if data.shape[1] else 0.0,
+        "peak": float(np.abs(data).max()) if data.size else 0.0,
+        "glitches": glitches(data[0], 1000.0, 0.5, engine.sample_rate),
+        "idle_xruns": idle_xruns,
+        "xruns": engine_xruns,
+        "callbacks": status.callbacks,
+        "period": status.period,
+        "faults": status.faults,
+    }
 
 
 def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
     """io.input fed by a JACK client playing a 500 Hz sine into the backend's in_1, recorded after out_1."""
     import jack
 
-    thru = {"schema": 1, "nodes": {"in": {"type": "io.input", "channels": 1},
-                                   "out": {"type": "io.output", "channels": 1, "in": "in"}}}
+    thru = {
+        "schema": 1,
+        "nodes": {"in": {"type": "io.input", "channels": 1}, "out": {"type": "io.output", "channels": 1, "in": "in"}},
+    }
     engine = ng.Engine(ng.load_patch(thru), block_size=256)
     player = jack.Client("ng_player", no_start_server=True)
     port = player.outports.register("out")
@@ -318,9 +371,15 @@ def check_jack_thru(args: dict[str, Any]) -> dict[str, Any]:
     rec.close()
     idle.close()
     data, _ = rec.take()
-    return {"frames": int(data.shape[1]), "freq": peak_frequency(data[0], rate), "peak": float(np.abs(data).max()),
-            "glitches": glitches(data[0], 500.0, 0.5, rate), "xruns": engine_xruns, "idle_xruns": idle_xruns,
-            "faults": status.faults}
+    return {
+        "frames": int(data.shape[1]),
+        "freq": peak_frequency(data[0], rate),
+        "peak": float(np.abs(data).max()),
+        "glitches": glitches(data[0], 500.0, 0.5, rate),
+        "xruns": engine_xruns,
+        "idle_xruns": idle_xruns,
+        "faults": status.faults,
+    }
 
 
 def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
@@ -329,12 +388,19 @@ def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
     import testnodes
 
     registry = ng.Registry.load(plugins={"testnodes": testnodes})
-    patch = ng.load_patch({"schema": 1, "nodes": {
-        "osc": {"type": "osc.sine", "freq": 1000.0},
-        "bad": {"type": "test.raiser", "after": 20, "kind": args["kind"], "in": "osc"},
-        "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
-        "sum": {"type": "math.add", "a": "amp", "b": "bad"},
-        "out": {"type": "io.output", "channels": 1, "in": "sum"}}}, registry=registry)
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "osc": {"type": "osc.sine", "freq": 1000.0},
+                "bad": {"type": "test.raiser", "after": 20, "kind": args["kind"], "in": "osc"},
+                "amp": {"type": "math.mul", "in": "osc", "gain": 0.5},
+                "sum": {"type": "math.add", "a": "amp", "b": "bad"},
+                "out": {"type": "io.output", "channels": 1, "in": "sum"},
+            },
+        },
+        registry=registry,
+    )
     engine = ng.Engine(patch, block_size=256)
     backend = ng.open_backend("jack", engine, client_name="ng_raise", connect=False)
     rec = Recorder(jack, "ng_rec_raise", 1, 2.0)
@@ -351,9 +417,14 @@ def check_jack_node_raises(args: dict[str, Any]) -> dict[str, Any]:
     backend.stop()
     rec.close()
     data, _ = rec.take()
-    return {"callbacks_while_recording": status.callbacks - first, "running": status.running,
-            "message": status.message, "faults": [[f.node, type(f.error).__name__] for f in faults],
-            "freq": peak_frequency(data[0], engine.sample_rate), "peak": float(np.abs(data).max())}
+    return {
+        "callbacks_while_recording": status.callbacks - first,
+        "running": status.running,
+        "message": status.message,
+        "faults": [[f.node, type(f.error).__name__] for f in faults],
+        "freq": peak_frequency(data[0], engine.sample_rate),
+        "peak": float(np.abs(data).max()),
+    }
 
 
 def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
@@ -361,10 +432,17 @@ def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
     import testnodes
 
     registry = ng.Registry.load(plugins={"testnodes": testnodes})
-    patch = ng.load_patch({"schema": 1, "nodes": {
-        "osc": {"type": "osc.sine", "freq": 1000.0},
-        "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
-        "out": {"type": "io.output", "channels": 1, "in": "slow"}}}, registry=registry)
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "osc": {"type": "osc.sine", "freq": 1000.0},
+                "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
+                "out": {"type": "io.output", "channels": 1, "in": "slow"},
+            },
+        },
+        registry=registry,
+    )
     engine = ng.Engine(patch, block_size=256)
     backend = ng.open_backend("jack", engine, client_name="ng_slow", connect=False)
     backend.start()
@@ -372,8 +450,11 @@ def check_jack_slow_node(args: dict[str, Any]) -> dict[str, Any]:
     status = backend.status()
     slow = backend.engine.slow_steps()
     backend.stop()
-    return {"slow": [[s.name, s.worst_ms, s.budget_ms] for s in slow], "callbacks": status.callbacks,
-            "xruns": status.xruns}
+    return {
+        "slow": [[s.name, s.worst_ms, s.budget_ms] for s in slow],
+        "callbacks": status.callbacks,
+        "xruns": status.xruns,
+    }
 
 
 def check_jack_range_notice(args: dict[str, Any]) -> dict[str, Any]:
@@ -381,11 +462,18 @@ def check_jack_range_notice(args: dict[str, Any]) -> dict[str, Any]:
     polls ``Engine.notices()`` while it plays (what ``neuralgraph play`` prints)."""
     import jack
 
-    engine = ng.Engine(ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "neural_violin.toml"),
-                       block_size=256)
+    engine = ng.Engine(
+        ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "neural_violin.toml"), block_size=256
+    )
     sender = jack.Client("ng_midi_low", no_start_server=True)
-    plan = {0: bytes([0x90, 43, 100]), 10: bytes([0x80, 43, 0]), 20: bytes([0x90, 43, 100]),
-            30: bytes([0x80, 43, 0]), 40: bytes([0x90, 100, 100]), 50: bytes([0x80, 100, 0])}
+    plan = {
+        0: bytes([0x90, 43, 100]),
+        10: bytes([0x80, 43, 0]),
+        20: bytes([0x90, 43, 100]),
+        30: bytes([0x80, 43, 0]),
+        40: bytes([0x90, 100, 100]),
+        50: bytes([0x80, 100, 0]),
+    }
     out = sender.midi_outports.register("out")
     state = {"cycle": -1}
 
@@ -417,7 +505,15 @@ def check_jack_range_notice(args: dict[str, Any]) -> dict[str, Any]:
     return {"notices": notices, "midi_events": status.midi_events, "cycles": state["cycle"]}
 
 
-CHECKS = {"jack_slow_node": check_jack_slow_node, "jack_range_notice": check_jack_range_notice, "jack_node_raises": check_jack_node_raises, "jack_thru": check_jack_thru, "jack_sine": check_jack_sine, "jack_midi": check_jack_midi, "sounddevice_jack": check_sounddevice_jack}
+CHECKS = {
+    "jack_slow_node": check_jack_slow_node,
+    "jack_range_notice": check_jack_range_notice,
+    "jack_node_raises": check_jack_node_raises,
+    "jack_thru": check_jack_thru,
+    "jack_sine": check_jack_sine,
+    "jack_midi": check_jack_midi,
+    "sounddevice_jack": check_sounddevice_jack,
+}
 
 if __name__ == "__main__":
     result = CHECKS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

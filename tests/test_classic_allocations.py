@@ -9,9 +9,24 @@ import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
 from neuralgraph.testing import assert_no_allocations
 
-TYPES = ["osc.sine", "osc.saw", "osc.square", "osc.triangle", "osc.wavetable", "noise.white", "noise.pink",
-         "filter.lowpass", "filter.highpass", "filter.bandpass", "filter.notch", "filter.peak",
-         "filter.lowshelf", "filter.highshelf", "filter.onepole", "filter.dc_block"]
+TYPES = [
+    "osc.sine",
+    "osc.saw",
+    "osc.square",
+    "osc.triangle",
+    "osc.wavetable",
+    "noise.white",
+    "noise.pink",
+    "filter.lowpass",
+    "filter.highpass",
+    "filter.bandpass",
+    "filter.notch",
+    "filter.peak",
+    "filter.lowshelf",
+    "filter.highshelf",
+    "filter.onepole",
+    "filter.dc_block",
+]
 BLOCK, LANES = 4096, 2
 
 
@@ -25,8 +40,13 @@ def node_classes():
 def test_process_does_not_allocate(node_classes, type_name):
     node = node_classes[type_name]()
     inputs = node.inputs()
-    ctx = PrepareContext(sample_rate=48000.0, block_size=BLOCK, lanes=LANES,
-                         input_lanes={p: LANES for p in inputs}, output_lanes={p: LANES for p in node.outputs()})
+    ctx = PrepareContext(
+        sample_rate=48000.0,
+        block_size=BLOCK,
+        lanes=LANES,
+        input_lanes={p: LANES for p in inputs},
+        output_lanes={p: LANES for p in node.outputs()},
+    )
     node.prepare(ctx)
     rng = np.random.default_rng(0)
     arrays = {}

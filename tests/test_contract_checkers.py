@@ -300,25 +300,28 @@ def test_the_planted_bug_fails_its_check(check):
     assert node_cls.type_name in str(report) and f"[{check}]" in str(report)
 
 
-@pytest.mark.parametrize("check, expected", [
-    ("construct", "needs a license key"),
-    ("metadata", "input `depth`: init 5 must be <= 1"),
-    ("param_extremes", "with width = 0.0"),
-    ("prepare_grid", "sample rate not supported (192000 Hz"),
-    ("hostile_inputs", "is inf"),
-    ("fp_warnings", "numpy warned \"overflow encountered in exp\""),
-    ("nonfinite_recovery", "poisons the state"),
-    ("no_subnormals", "subnormal"),
-    ("automation", "gain"),
-    ("thread_safety", "amount changed while running"),
-    ("reset_determinism", "after reset() the same input gave different output"),
-    ("state", "load_state did not restore what save_state saved: state.memory: array values differ"),
-    ("zero_frames", "a block of 0 frames changed the node's state: state.position: 3 vs 4"),
-    ("inputs_unchanged", "wrote into its input `in`"),
-    ("latency", "declared latency 0 samples but an impulse on `in` reaches the output after 3 samples"),
-    ("allocations", "process made a numpy array of 32768 bytes in 10 of 10 blocks"),
-    ("kernel", "the kernel's output `out` differs from process()"),
-])
+@pytest.mark.parametrize(
+    "check, expected",
+    [
+        ("construct", "needs a license key"),
+        ("metadata", "input `depth`: init 5 must be <= 1"),
+        ("param_extremes", "with width = 0.0"),
+        ("prepare_grid", "sample rate not supported (192000 Hz"),
+        ("hostile_inputs", "is inf"),
+        ("fp_warnings", 'numpy warned "overflow encountered in exp"'),
+        ("nonfinite_recovery", "poisons the state"),
+        ("no_subnormals", "subnormal"),
+        ("automation", "gain"),
+        ("thread_safety", "amount changed while running"),
+        ("reset_determinism", "after reset() the same input gave different output"),
+        ("state", "load_state did not restore what save_state saved: state.memory: array values differ"),
+        ("zero_frames", "a block of 0 frames changed the node's state: state.position: 3 vs 4"),
+        ("inputs_unchanged", "wrote into its input `in`"),
+        ("latency", "declared latency 0 samples but an impulse on `in` reaches the output after 3 samples"),
+        ("allocations", "process made a numpy array of 32768 bytes in 10 of 10 blocks"),
+        ("kernel", "the kernel's output `out` differs from process()"),
+    ],
+)
 def test_the_failure_says_what_was_observed(check, expected):
     report = run_contract_suite(PLANTED[check], quick=True, checks=[check])
     assert expected in report.failed(check)[0].message
@@ -326,8 +329,16 @@ def test_the_failure_says_what_was_observed(check, expected):
 
 def test_the_planted_bugs_stay_local():
     """Bugs that only one check can see fail only that check in a full run."""
-    for check in ("prepare_grid", "latency", "inputs_unchanged", "reset_determinism", "metadata", "param_extremes",
-                  "state", "zero_frames"):
+    for check in (
+        "prepare_grid",
+        "latency",
+        "inputs_unchanged",
+        "reset_determinism",
+        "metadata",
+        "param_extremes",
+        "state",
+        "zero_frames",
+    ):
         report = run_contract_suite(PLANTED[check], quick=True)
         assert {f.check for f in report.failures} == {check}, str(report)
 
@@ -445,10 +456,13 @@ class RaisesOnZero(Clean):
         np.multiply(ins.in_, ins.in_[:, frames - 1 : frames], out=outs.out)
 
 
-@pytest.mark.parametrize("node_cls, expected", [
-    (HiddenInObject, "save_state() raised TypeError: `acc` holds a _Accumulator"),
-    (AliasingSave, "after load_state the same input gave different output: block 0"),
-])
+@pytest.mark.parametrize(
+    "node_cls, expected",
+    [
+        (HiddenInObject, "save_state() raised TypeError: `acc` holds a _Accumulator"),
+        (AliasingSave, "after load_state the same input gave different output: block 0"),
+    ],
+)
 def test_the_state_check_sees_state_the_snapshot_misses(node_cls, expected):
     report = run_contract_suite(node_cls, quick=True, checks=["state"])
     assert expected in report.failed("state")[0].message, str(report)

@@ -32,13 +32,20 @@ INSTRUMENTS = ev.td.INSTRUMENTS
 #: measured on these 16-bit fixtures: flute 70/v105 neural 5.86 vs baseline 8.15, 84/v75 5.94 vs 8.98;
 #: violin 65/v105 5.97 vs 6.21, 79/v75 5.66 vs 6.01 (the violin's margin is smaller: see docs/neural.md);
 #: trumpet 64/v105 5.82 vs 7.40, 78/v75 4.98 vs 12.22
-CASES = [("flute", 70, 105, 0.85), ("flute", 84, 75, 0.85), ("violin", 65, 105, 0.98), ("violin", 79, 75, 0.97),
-         ("trumpet", 64, 105, 0.85), ("trumpet", 78, 75, 0.6)]
+CASES = [
+    ("flute", 70, 105, 0.85),
+    ("flute", 84, 75, 0.85),
+    ("violin", 65, 105, 0.98),
+    ("violin", 79, 75, 0.97),
+    ("trumpet", 64, 105, 0.85),
+    ("trumpet", 78, 75, 0.6),
+]
 
 
 def test_cases_are_the_shipped_fixtures():
-    assert {(i, n, v) for i, n, v, _ in CASES} == {(name, n, v) for name, inst in INSTRUMENTS.items()
-                                                  for n, v in inst.fixtures}
+    assert {(i, n, v) for i, n, v, _ in CASES} == {
+        (name, n, v) for name, inst in INSTRUMENTS.items() for n, v in inst.fixtures
+    }
     assert ev.FIXTURES == INSTRUMENTS["flute"].fixtures  # the flute's constants are unchanged
 
 
@@ -72,7 +79,7 @@ def test_neural_model_is_closer_to_the_real_held_out_note_than_the_baseline(name
     neural = ev.render_neural(real, note, ROOT / INSTRUMENTS[name].model)
     baseline = ev.render_baseline(real, note, spectrum)
     # both follow the recording's loudness: overall levels within 3 dB of it
-    level = lambda x: 20 * np.log10(np.sqrt(np.mean(x ** 2)))
+    level = lambda x: 20 * np.log10(np.sqrt(np.mean(x**2)))
     assert abs(level(baseline) - level(real)) < 3.0
     assert abs(level(neural) - level(real)) < 3.0
     d_neural = ev.multiscale_spectral_distance(neural, real)

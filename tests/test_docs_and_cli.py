@@ -40,8 +40,22 @@ def test_readme_render_writes_the_chord_the_patch_asks_for(tmp_path):
 
 def test_render_options_set_rate_block_and_overrides(tmp_path):
     out = tmp_path / "x.wav"
-    run = neuralgraph("render", str(ROOT / "graphs" / "saw_chord.toml"), "-o", str(out), "--seconds", "1",
-                      "--sample-rate", "44100", "--block-size", "64", "--set", "root.freq=110", "--bits", "16")
+    run = neuralgraph(
+        "render",
+        str(ROOT / "graphs" / "saw_chord.toml"),
+        "-o",
+        str(out),
+        "--seconds",
+        "1",
+        "--sample-rate",
+        "44100",
+        "--block-size",
+        "64",
+        "--set",
+        "root.freq=110",
+        "--bits",
+        "16",
+    )
     assert run.returncode == 0, run.stderr
     info = soundfile.info(out)
     assert (info.samplerate, info.frames, info.subtype) == (44100, 44100, "PCM_16")
@@ -90,12 +104,22 @@ def test_config_errors_name_the_file_and_key(tmp_path):
 
 def test_config_block_size_reaches_render(tmp_path):
     (tmp_path / "config.toml").write_text("[audio]\nbuffer_size = 32\n")
-    run = neuralgraph("render", str(ROOT / "graphs" / "saw_chord.toml"), "-o", "x.wav", "--seconds", "0.1",
-                      cwd=tmp_path)
+    run = neuralgraph(
+        "render", str(ROOT / "graphs" / "saw_chord.toml"), "-o", "x.wav", "--seconds", "0.1", cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     assert "block 32" in run.stdout
-    run = neuralgraph("render", str(ROOT / "graphs" / "saw_chord.toml"), "-o", "x.wav", "--seconds", "0.1",
-                      "--block-size", "16", cwd=tmp_path)
+    run = neuralgraph(
+        "render",
+        str(ROOT / "graphs" / "saw_chord.toml"),
+        "-o",
+        "x.wav",
+        "--seconds",
+        "0.1",
+        "--block-size",
+        "16",
+        cwd=tmp_path,
+    )
     assert "block 16" in run.stdout
 
 

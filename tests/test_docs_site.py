@@ -51,8 +51,9 @@ def test_every_hook_has_a_reference_section(page):
     hooks = [name for name in dir(pm.hook) if name.startswith("ng_")]
     assert {"ng_register_nodes", "ng_register_backends"} <= set(hooks)
     for name in hooks:
-        assert re.search(rf"^### `{name}\(.*\)` \{{#{gen_nodes.anchor(name)}\}}$", page, re.MULTILINE), \
+        assert re.search(rf"^### `{name}\(.*\)` \{{#{gen_nodes.anchor(name)}\}}$", page, re.MULTILINE), (
             f"hook {name} is missing from the reference"
+        )
         first_line = getattr(hookspecs, name).__doc__.strip().splitlines()[0]
         assert first_line in page
 
@@ -98,22 +99,44 @@ def test_cli_reference_has_every_command():
 
 def test_nav_leaves_out_pages_not_written_yet(tmp_path):
     (tmp_path / "here.md").write_text("# here\n")
-    nav = [{"Home": "here.md"}, {"Guides": [{"Later": "later.md"}, {"Here": "here.md"}]},
-           {"Empty": [{"Gone": "gone.md"}]}, {"Nodes": "reference/nodes.md"}, {"Web": "https://example.org/x.md"}]
+    nav = [
+        {"Home": "here.md"},
+        {"Guides": [{"Later": "later.md"}, {"Here": "here.md"}]},
+        {"Empty": [{"Gone": "gone.md"}]},
+        {"Nodes": "reference/nodes.md"},
+        {"Web": "https://example.org/x.md"},
+    ]
     assert gen_nodes._prune_nav(nav, tmp_path, {"reference/nodes.md"}) == [
-        {"Home": "here.md"}, {"Guides": [{"Here": "here.md"}]}, {"Nodes": "reference/nodes.md"},
-        {"Web": "https://example.org/x.md"}]
+        {"Home": "here.md"},
+        {"Guides": [{"Here": "here.md"}]},
+        {"Nodes": "reference/nodes.md"},
+        {"Web": "https://example.org/x.md"},
+    ]
 
 
 @pytest.mark.skipif(not HAS_MKDOCS, reason="mkdocs and mkdocs-material are not installed (pip install -e '.[docs]')")
 def test_site_builds_strictly_with_the_reference_pages(tmp_path):
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
-                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
-    for page in ("index.html", "getting-started/index.html", "patch-format/index.html", "plugins/index.html",
-                 "architecture/index.html", "troubleshooting/index.html", "reference/cli/index.html"):
+    for page in (
+        "index.html",
+        "getting-started/index.html",
+        "patch-format/index.html",
+        "plugins/index.html",
+        "architecture/index.html",
+        "troubleshooting/index.html",
+        "reference/cli/index.html",
+    ):
         assert (site / page).is_file(), page
     nodes = (site / "reference" / "nodes" / "index.html").read_text()
     for name in builtin_types():
@@ -129,13 +152,17 @@ def test_committed_pictures_are_small_pngs():
         assert data[:8] == PNG_MAGIC and 1_000 < len(data) < 300_000, name
 
 
-@pytest.mark.skipif(shutil.which("dot") is None or importlib.util.find_spec("matplotlib") is None,
-                    reason="needs Graphviz `dot` and matplotlib")
+@pytest.mark.skipif(
+    shutil.which("dot") is None or importlib.util.find_spec("matplotlib") is None,
+    reason="needs Graphviz `dot` and matplotlib",
+)
 def test_picture_script_makes_the_committed_pictures(tmp_path):
     import make_images  # docs/make_images.py
 
     names = {f"{name}_{kind}.png" for name in make_images.PICTURES for kind in ("graph", "spectrogram")}
-    names |= {f"neural_{i}_heldout.png" for i in ("flute", "violin", "trumpet")}  # docs/make_neural_images.py, run by it too
+    names |= {
+        f"neural_{i}_heldout.png" for i in ("flute", "violin", "trumpet")
+    }  # docs/make_neural_images.py, run by it too
     names |= {"live_session.png"}  # docs/make_live_image.py, run by it too
     names |= {"serve.png"}  # docs/make_serve_image.py, run by it too
     names |= {"transfer_spectrograms.png"}  # docs/make_transfer_examples.py, run by it too

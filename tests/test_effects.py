@@ -20,8 +20,9 @@ SR = 48000
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def engine_for(nodes: dict, *, channels: int = 1, in_channels: int = 1, block: int = 256,
-               sample_rate: int = SR) -> ng.Engine:
+def engine_for(
+    nodes: dict, *, channels: int = 1, in_channels: int = 1, block: int = 256, sample_rate: int = SR
+) -> ng.Engine:
     """An engine for ``nodes`` whose last stage is ``y``, fed by io.input ``src`` when a node uses it."""
     nodes = dict(nodes)
     nodes.setdefault("src", {"type": "io.input", "channels": in_channels})
@@ -45,6 +46,7 @@ def impulse(length: int, at: int, amplitude: float = 1.0) -> np.ndarray:
 
 # ---- gain, pan, waveshape ---------------------------------------------------------------------------
 
+
 def test_gain_in_db_is_exact_from_the_first_sample():
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (1, 2000)).astype(np.float32)
     y = render({"y": {"type": "fx.gain", "in": "src", "gain_db": -6.0205999}}, x)
@@ -64,8 +66,9 @@ def test_gain_change_is_smoothed_without_a_jump():
 
 def test_pan_is_equal_power_across_the_sweep():
     # a constant 1.0 panned by a slow saw LFO sweeping -1..1
-    y = engine_for({"p": {"type": "lfo", "shape": "saw", "rate": 5.0},
-                    "y": {"type": "fx.pan", "in": 0.8, "pan": "p"}}, channels=2).render(0.2)
+    y = engine_for(
+        {"p": {"type": "lfo", "shape": "saw", "rate": 5.0}, "y": {"type": "fx.pan", "in": 0.8, "pan": "p"}}, channels=2
+    ).render(0.2)
     power = y[0].astype(np.float64) ** 2 + y[1].astype(np.float64) ** 2
     assert np.allclose(power, 0.64, rtol=1e-5)
     assert y[0, 0] == pytest.approx(0.8, abs=1e-6) and abs(y[1, 0]) < 1e-6  # pan = -1 at the start: hard left
@@ -78,12 +81,15 @@ def test_pan_accepts_only_one_lane():
         engine_for({"y": {"type": "fx.pan", "in": "src"}}, channels=2, in_channels=2)
 
 
-@pytest.mark.parametrize("shape,drive,reference", [
-    ("tanh", 1.0, np.tanh),
-    ("tanh", 4.0, lambda x: np.tanh(4.0 * x)),
-    ("clip", 2.0, lambda x: np.clip(2.0 * x, -1.0, 1.0)),
-    ("fold", 3.0, lambda x: 1.0 - np.abs(np.mod(3.0 * x + 1.0, 4.0) - 2.0)),
-])
+@pytest.mark.parametrize(
+    "shape,drive,reference",
+    [
+        ("tanh", 1.0, np.tanh),
+        ("tanh", 4.0, lambda x: np.tanh(4.0 * x)),
+        ("clip", 2.0, lambda x: np.clip(2.0 * x, -1.0, 1.0)),
+        ("fold", 3.0, lambda x: 1.0 - np.abs(np.mod(3.0 * x + 1.0, 4.0) - 2.0)),
+    ],
+)
 def test_waveshape_transfer_curves(shape, drive, reference):
     x = np.linspace(-1.5, 1.5, 3001, dtype=np.float32)[None, :]
     y = render({"y": {"type": "fx.waveshape", "in": "src", "drive": drive, "shape": shape}}, x)
@@ -97,10 +103,10 @@ def test_fold_is_identity_inside_and_reflects_outside():
 
 # ---- delay ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("block", [64, 256])
 def test_delay_returns_an_impulse_at_exactly_the_set_time(block):
-    y = render({"y": {"type": "fx.delay", "in": "src", "time_ms": 10.0, "mix": 1.0}}, impulse(4000, 100),
-               block=block)
+    y = render({"y": {"type": "fx.delay", "in": "src", "time_ms": 10.0, "mix": 1.0}}, impulse(4000, 100), block=block)
     assert np.flatnonzero(y[0]).tolist() == [100 + 480]  # 10 ms = 480 frames at 48 kHz
     assert y[0, 580] == 1.0
 
@@ -125,8 +131,9 @@ def test_fractional_delay_shifts_a_sine_by_its_phase():
 
 
 def test_delay_feedback_decays_as_set():
-    y = render({"y": {"type": "fx.delay", "in": "src", "time_ms": 5.0, "feedback": 0.6, "mix": 1.0}},
-               impulse(2500, 10))[0]
+    y = render(
+        {"y": {"type": "fx.delay", "in": "src", "time_ms": 5.0, "feedback": 0.6, "mix": 1.0}}, impulse(2500, 10)
+    )[0]
     echoes = y[10 + 240 * np.arange(1, 8)]
     assert np.allclose(echoes, 0.6 ** np.arange(7), rtol=1e-5)
     mask = np.ones_like(y, bool)
@@ -140,8 +147,9 @@ def test_delay_mix_blends_dry_and_delayed():
 
 
 def test_delay_time_is_held_within_max_ms():
-    y = render({"y": {"type": "fx.delay", "in": "src", "time_ms": 50.0, "max_ms": 10.0, "mix": 1.0}},
-               impulse(3000, 0))[0]
+    y = render({"y": {"type": "fx.delay", "in": "src", "time_ms": 50.0, "max_ms": 10.0, "mix": 1.0}}, impulse(3000, 0))[
+        0
+    ]
     assert np.flatnonzero(y).tolist() == [480]
 
 
@@ -149,9 +157,19 @@ def test_modulated_delay_bends_the_pitch():
     # time falling at 0.1 ms per ms (a -10 % slope) raises a sine's frequency by 10 %
     n = 48000
     x = np.sin(2 * np.pi * 500.0 * np.arange(n) / SR).astype(np.float32)[None, :]
-    y = render({"t": {"type": "lfo", "shape": "saw", "rate": 1.0, "phase": 0.5},
-                "y": {"type": "fx.delay", "in": "src", "time_ms": {"from": "t", "range": [100.0, 0.0]},
-                      "mix": 1.0, "max_ms": 200.0}}, x)[0]
+    y = render(
+        {
+            "t": {"type": "lfo", "shape": "saw", "rate": 1.0, "phase": 0.5},
+            "y": {
+                "type": "fx.delay",
+                "in": "src",
+                "time_ms": {"from": "t", "range": [100.0, 0.0]},
+                "mix": 1.0,
+                "max_ms": 200.0,
+            },
+        },
+        x,
+    )[0]
     seg = y[4800:40000].astype(np.float64)
     ups = np.flatnonzero((seg[:-1] < 0) & (seg[1:] >= 0))
     freq = SR / np.mean(np.diff(ups))
@@ -160,9 +178,11 @@ def test_modulated_delay_bends_the_pitch():
 
 # ---- chorus ------------------------------------------------------------------------------------------------
 
+
 def test_chorus_without_sweep_is_its_centre_delay_and_dry_at_mix_zero():
-    y = render({"y": {"type": "fx.chorus", "in": "src", "delay_ms": 10.0, "depth_ms": 0.0, "mix": 1.0}},
-               impulse(2000, 30))[0]
+    y = render(
+        {"y": {"type": "fx.chorus", "in": "src", "delay_ms": 10.0, "depth_ms": 0.0, "mix": 1.0}}, impulse(2000, 30)
+    )[0]
     assert np.flatnonzero(y).tolist() == [30 + 480] and y[510] == pytest.approx(1.0)
     x = np.random.default_rng(2).normal(0, 0.3, (1, 3000)).astype(np.float32)
     dry = render({"y": {"type": "fx.chorus", "in": "src", "mix": 0.0}}, x)
@@ -173,8 +193,11 @@ def test_chorus_sweeps_the_delay_and_decorrelates_stereo_lanes():
     n = 48000
     x = np.sin(2 * np.pi * 440.0 * np.arange(n) / SR).astype(np.float32)
     stereo = np.stack([x, x])
-    y = render({"y": {"type": "fx.chorus", "in": "src", "mix": 1.0, "voices": 1, "rate": 2.0, "depth_ms": 2.0}},
-               stereo, channels=2)
+    y = render(
+        {"y": {"type": "fx.chorus", "in": "src", "mix": 1.0, "voices": 1, "rate": 2.0, "depth_ms": 2.0}},
+        stereo,
+        channels=2,
+    )
     assert 0.5 < np.max(np.abs(y)) <= 1.0 + 1e-6  # render() fails on NaN/Inf
     assert not np.allclose(y[0], y[1], atol=1e-2)  # the lanes sweep a quarter cycle apart
     # frequency modulation: the instantaneous period wanders around 440 Hz's by the sweep's slope
@@ -188,6 +211,7 @@ def test_chorus_sweeps_the_delay_and_decorrelates_stereo_lanes():
 
 # ---- reverb -----------------------------------------------------------------------------------------------
 
+
 def rt60(ir: np.ndarray, sample_rate: float) -> float:
     """RT60 from the Schroeder energy decay curve, fitted between -5 and -25 dB (T20 × 3)."""
     energy = np.cumsum((ir.astype(np.float64) ** 2)[::-1])[::-1]
@@ -198,8 +222,12 @@ def rt60(ir: np.ndarray, sample_rate: float) -> float:
 
 
 def reverb_ir(room: float, seconds: float = 2.5, damping: float = 0.5) -> np.ndarray:
-    return render({"y": {"type": "fx.reverb", "in": "src", "room_size": room, "damping": damping, "mix": 1.0}},
-                  impulse(int(seconds * SR), 0), channels=2, block=512)
+    return render(
+        {"y": {"type": "fx.reverb", "in": "src", "room_size": room, "damping": damping, "mix": 1.0}},
+        impulse(int(seconds * SR), 0),
+        channels=2,
+        block=512,
+    )
 
 
 def test_reverb_decays_with_a_plausible_rt60_growing_with_room_size():
@@ -231,6 +259,7 @@ def test_reverb_is_stereo_and_dry_at_mix_zero():
 
 
 # ---- limiter ---------------------------------------------------------------------------------------------------
+
 
 def test_limiter_latency_equals_the_measured_impulse_delay():
     engine = engine_for({"y": {"type": "fx.limiter", "in": "src", "lookahead_ms": 2.5}})
@@ -265,8 +294,10 @@ def test_limiter_gain_falls_before_the_peak_without_a_step():
 
 
 def test_compiler_aligns_a_dry_path_with_the_limiter():
-    nodes = {"lim": {"type": "fx.limiter", "in": "src", "lookahead_ms": 1.0},
-             "y": {"type": "math.add", "a": "lim", "b": "src"}}
+    nodes = {
+        "lim": {"type": "fx.limiter", "in": "src", "lookahead_ms": 1.0},
+        "y": {"type": "math.add", "a": "lim", "b": "src"},
+    }
     engine = engine_for(nodes)
     y = engine.render(1000 / SR, input=impulse(1000, 100, 0.25))[0]
     assert engine.latency == 48
@@ -326,10 +357,25 @@ def test_nodes_reset_to_their_initial_state():
 
 # ---- WAV round trip through the command line ------------------------------------------------------------------
 
+
 def test_pluck_delay_patch_renders_to_a_wav_file(tmp_path):
     out = tmp_path / "pluck.wav"
-    proc = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(ROOT / "graphs" / "pluck_delay.toml"),
-                           "-o", str(out), "--seconds", "3"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neuralgraph",
+            "render",
+            str(ROOT / "graphs" / "pluck_delay.toml"),
+            "-o",
+            str(out),
+            "--seconds",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     audio, rate = sf.read(out, dtype="float32", always_2d=True)
     assert rate == 48000 and audio.shape == (3 * 48000, 2)
@@ -363,8 +409,22 @@ def test_fx_chain_processes_a_wav_file_through_the_command_line(tmp_path):
     x[4800:5760, 0] = x[4800:5760, 1] = burst
     dry, wet = tmp_path / "dry.wav", tmp_path / "wet.wav"
     sf.write(dry, x, SR, subtype="FLOAT")
-    proc = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(ROOT / "graphs" / "fx_chain.toml"),
-                           "--input", str(dry), "-o", str(wet)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neuralgraph",
+            "render",
+            str(ROOT / "graphs" / "fx_chain.toml"),
+            "--input",
+            str(dry),
+            "-o",
+            str(wet),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     y, rate = sf.read(wet, dtype="float32", always_2d=True)
     assert rate == SR and y.shape == (SR // 2 + 2 * SR, 2)  # the input plus the default 2 s tail
@@ -376,7 +436,7 @@ def test_fx_chain_processes_a_wav_file_through_the_command_line(tmp_path):
     # scaled by the delay's mix against its dry part (0.3 / 0.7), then by the feedback (0.35)
     out = y[:, 0].astype(np.float64)
     direct = out[4000:8000]
-    corr = np.correlate(out[4000:4000 + 2 * 14400 + 8000], direct, mode="valid")
+    corr = np.correlate(out[4000 : 4000 + 2 * 14400 + 8000], direct, mode="valid")
     assert int(np.argmax(corr[1000:20000])) + 1000 == 14400
     assert corr[14400] / corr[0] == pytest.approx(0.3 / 0.7, rel=0.1)
     assert corr[28800] / corr[14400] == pytest.approx(0.35, rel=0.1)

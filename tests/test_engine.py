@@ -40,8 +40,10 @@ def test_buffers_are_reused_along_a_chain(load):
 
 def test_depth_first_order_keeps_producers_next_to_consumers(load):
     nodes = {
-        "a": {"type": "osc.sine"}, "b": {"type": "osc.sine"},
-        "a2": {"type": "math.mul", "in": "a"}, "b2": {"type": "math.mul", "in": "b"},
+        "a": {"type": "osc.sine"},
+        "b": {"type": "osc.sine"},
+        "a2": {"type": "math.mul", "in": "a"},
+        "b2": {"type": "math.mul", "in": "b"},
         "sum": {"type": "math.add", "a": "a2", "b": "b2"},
         "out": {"type": "io.output", "in": "sum"},
     }
@@ -62,8 +64,10 @@ def test_mapping_maps_the_source_span(load, curve, expected):
     # test.level's span is 0..1; 0.75 maps to 3/4 of the range (on a log scale for exp)
     nodes = {
         "l": {"type": "test.level", "value": 0.75},
-        "m": {"type": "math.add", "a": {"from": "l", "range": [0.0, 10.0] if curve == "lin" else [100.0, 10000.0],
-                                        "curve": curve}},
+        "m": {
+            "type": "math.add",
+            "a": {"from": "l", "range": [0.0, 10.0] if curve == "lin" else [100.0, 10000.0], "curve": curve},
+        },
         "out": {"type": "io.output", "channels": 1, "in": "m"},
     }
     audio = ng.Engine(load(nodes), ceiling=float("inf"), sample_rate=SR, block_size=32).render(0.01)
@@ -163,6 +167,8 @@ def test_set_now_leaves_the_engine_as_a_fresh_one_built_with_the_value(load):
         engine.set_now("g0.in", 1.0)
     with pytest.raises(ng.ParameterError, match="must be <= 100000"):
         engine.set_now("osc.freq", 1e9)
+
+
 def test_set_ramps_linearly_over_the_inputs_ramp_ms(load):
     nodes = {"m": {"type": "math.mul", "in": 1.0, "gain": 0.0}, "out": {"type": "io.output", "channels": 1, "in": "m"}}
     engine = raw_engine(load(nodes), SR, 64)
@@ -201,8 +207,11 @@ def test_a_faulting_node_is_bypassed_and_the_rest_keeps_sounding(load):
 
 
 def test_inputs_are_read_only(load):
-    nodes = {"osc": {"type": "osc.sine"}, "w": {"type": "test.input_writer", "in": "osc"},
-             "out": {"type": "io.output", "in": "w"}}
+    nodes = {
+        "osc": {"type": "osc.sine"},
+        "w": {"type": "test.input_writer", "in": "osc"},
+        "out": {"type": "io.output", "in": "w"},
+    }
     engine = ng.Engine(load(nodes), sample_rate=SR, block_size=64)
     engine.process()
     (fault,) = engine.faults()
@@ -262,7 +271,8 @@ def test_diagnostic_blocks_allocate_nothing(load):
     assert_no_allocations(engine.process, calls=40)
     assert engine.plan.diagnostic_blocks > 40
     assert [(b.node, b.non_finite, b.subnormal) for b in engine.bad_values()] == [
-        ("p", 2 * engine.plan.diagnostic_blocks, engine.plan.diagnostic_blocks)]
+        ("p", 2 * engine.plan.diagnostic_blocks, engine.plan.diagnostic_blocks)
+    ]
 
 
 def test_engine_state_round_trip_replays_bit_for_bit(load):
@@ -270,8 +280,11 @@ def test_engine_state_round_trip_replays_bit_for_bit(load):
     and a constant ramp in progress."""
     nodes = chain(2)
     nodes["lfo"] = {"type": "osc.sine", "freq": 3.0}
-    nodes["lpf"] = {"type": "filter.lowpass", "in": "g1", "cutoff": {"from": "lfo", "range": [200.0, 4000.0],
-                                                                     "curve": "exp"}}
+    nodes["lpf"] = {
+        "type": "filter.lowpass",
+        "in": "g1",
+        "cutoff": {"from": "lfo", "range": [200.0, 4000.0], "curve": "exp"},
+    }
     nodes["late"] = {"type": "test.latent", "in": "osc"}
     nodes["fb"] = {"type": "math.add", "a": "lpf", "b": {"from": "fb", "feedback": True}}
     nodes["mx"] = {"type": "math.add", "a": "fb", "b": "late"}
@@ -295,8 +308,11 @@ def test_engine_state_round_trip_replays_bit_for_bit(load):
 
 
 def test_the_allocation_check_trips_on_a_node_that_allocates(load):
-    nodes = {"osc": {"type": "osc.sine"}, "a": {"type": "test.allocating", "in": "osc"},
-             "out": {"type": "io.output", "in": "a"}}
+    nodes = {
+        "osc": {"type": "osc.sine"},
+        "a": {"type": "test.allocating", "in": "osc"},
+        "out": {"type": "io.output", "in": "a"},
+    }
     engine = ng.Engine(load(nodes), sample_rate=SR, block_size=4096)
     with pytest.raises(AllocationError, match="allocated up to|made a numpy array"):
         assert_no_allocations(engine.process, calls=10)
@@ -307,11 +323,16 @@ def test_the_allocation_check_trips_on_a_node_that_allocates(load):
 def test_the_allocation_check_sees_one_small_array_per_block_at_any_block_size(load, block, fuse):
     """1 KB per block hides under a byte tolerance (numba's argument boxing alone is 1-2 KB per
     block); counted numpy allocations see it at block 1 as at block 64."""
-    nodes = {"osc": {"type": "osc.sine"}, "lpf": {"type": "filter.lowpass", "in": "osc"},
-             "a": {"type": "test.allocating_1k", "in": "lpf"}, "out": {"type": "io.output", "in": "a"}}
+    nodes = {
+        "osc": {"type": "osc.sine"},
+        "lpf": {"type": "filter.lowpass", "in": "osc"},
+        "a": {"type": "test.allocating_1k", "in": "lpf"},
+        "out": {"type": "io.output", "in": "a"},
+    }
     engine = ng.Engine(load(nodes), sample_rate=SR, block_size=block, fuse=fuse)
     with pytest.raises(AllocationError, match="made a numpy array of 1024 bytes in 10 of 10 calls"):
         assert_no_allocations(engine.process, calls=10)
-    clean = ng.Engine(load({**nodes, "a": {"type": "math.mul", "in": "lpf"}}), sample_rate=SR, block_size=block,
-                      fuse=fuse)
+    clean = ng.Engine(
+        load({**nodes, "a": {"type": "math.mul", "in": "lpf"}}), sample_rate=SR, block_size=block, fuse=fuse
+    )
     assert_no_allocations(clean.process, calls=10)

@@ -17,8 +17,15 @@ import neuralgraph as ng
 SR = 48000
 
 
-def render(nodes: dict, source: np.ndarray | None = None, *, seconds: float | None = None, block: int = 256,
-           channels: int = 1, sample_rate: int = SR) -> tuple[np.ndarray, ng.Engine]:
+def render(
+    nodes: dict,
+    source: np.ndarray | None = None,
+    *,
+    seconds: float | None = None,
+    block: int = 256,
+    channels: int = 1,
+    sample_rate: int = SR,
+) -> tuple[np.ndarray, ng.Engine]:
     """Render ``nodes`` (their last stage named ``y``) with ``source`` on io.input ``src``."""
     nodes = dict(nodes)
     if source is not None:
@@ -44,11 +51,13 @@ def adsr(**params) -> dict:
 
 # ---- env.adsr ------------------------------------------------------------------------------------
 
+
 def test_linear_adsr_segments_land_on_their_frames():
     on, off = 1000, 6000  # both mid-block at block 256
     n_a, n_d, n_r = 480, 960, 2400  # 10, 20, 50 ms at 48 kHz
-    audio, _ = render(adsr(attack_ms=10.0, decay_ms=20.0, sustain=0.6, release_ms=50.0, curve="lin"),
-                      gate(10000, (on, off)))
+    audio, _ = render(
+        adsr(attack_ms=10.0, decay_ms=20.0, sustain=0.6, release_ms=50.0, curve="lin"), gate(10000, (on, off))
+    )
     y = audio[0].astype(np.float64)
     assert np.all(y[:on] == 0.0)
     # the edge frame is the first attack step; the attack's last step is exactly 1
@@ -68,8 +77,9 @@ def test_exponential_adsr_follows_the_rc_curve_and_keeps_segment_times():
     on, off = 700, 7000
     n_a, n_d, n_r = 480, 1440, 4800
     sustain = 0.5
-    audio, _ = render(adsr(attack_ms=10.0, decay_ms=30.0, sustain=sustain, release_ms=100.0, curve="exp"),
-                      gate(14000, (on, off)))
+    audio, _ = render(
+        adsr(attack_ms=10.0, decay_ms=30.0, sustain=sustain, release_ms=100.0, curve="exp"), gate(14000, (on, off))
+    )
     y = audio[0].astype(np.float64)
     # attack: an exponential aimed 30 % past 1, arriving at 1 on its last step
     r = 0.3
@@ -116,8 +126,9 @@ def test_retrigger_restarts_the_attack_from_the_current_level():
     assert y[2200] > level  # continues upward from where it was: no drop, no click
     assert y[2200] - level == pytest.approx((1.0 - level) / n_a, rel=1e-4)
     assert y[2200 + n_a - 1] == 1.0
-    hard, _ = render(adsr(attack_ms=10.0, decay_ms=10.0, sustain=0.8, release_ms=100.0, curve="lin",
-                          hard_retrigger=True), g)
+    hard, _ = render(
+        adsr(attack_ms=10.0, decay_ms=10.0, sustain=0.8, release_ms=100.0, curve="lin", hard_retrigger=True), g
+    )
     assert hard[0, 2200] == pytest.approx(1.0 / n_a, rel=1e-4)
 
 
@@ -145,11 +156,14 @@ def test_live_times_apply_to_later_segments():
 
 
 @pytest.mark.parametrize("curve", ["lin", "exp"])
-@pytest.mark.parametrize("stage, param, spans, change_at, end_level", [
-    ("release", "release_ms", ((100, 1000),), 1000 + 4800, 0.0),  # gate off at 1000, 2 s release
-    ("attack", "attack_ms", ((100, 200000),), 100 + 4800, 1.0),
-    ("decay", "decay_ms", ((100, 200000),), 100 + 240 + 4800, 0.5),  # attack 5 ms, then the decay
-])
+@pytest.mark.parametrize(
+    "stage, param, spans, change_at, end_level",
+    [
+        ("release", "release_ms", ((100, 1000),), 1000 + 4800, 0.0),  # gate off at 1000, 2 s release
+        ("attack", "attack_ms", ((100, 200000),), 100 + 4800, 1.0),
+        ("decay", "decay_ms", ((100, 200000),), 100 + 240 + 4800, 0.5),  # attack 5 ms, then the decay
+    ],
+)
 def test_a_live_segment_time_changes_the_running_segment(curve, stage, param, spans, change_at, end_level):
     # a 2 s segment, 100 ms in, is set to 100 ms: the 95 % still to go takes 95 % of the new time
     times = {"attack_ms": 5.0, "decay_ms": 5.0, "release_ms": 5.0, param: 2000.0}
@@ -172,8 +186,10 @@ def test_a_live_segment_time_changes_the_running_segment(curve, stage, param, sp
 
 
 def test_ar_rises_holds_and_falls():
-    audio, _ = render({"y": {"type": "env.ar", "gate": "src", "attack_ms": 5.0, "release_ms": 10.0, "curve": "lin"}},
-                      gate(3000, (200, 1500)))
+    audio, _ = render(
+        {"y": {"type": "env.ar", "gate": "src", "attack_ms": 5.0, "release_ms": 10.0, "curve": "lin"}},
+        gate(3000, (200, 1500)),
+    )
     y = audio[0]
     assert y[200 + 239] == 1.0 and y[200 + 238] < 1.0
     assert np.all(y[200 + 239 : 1500] == 1.0)
@@ -189,6 +205,7 @@ def test_envelope_reset_returns_to_silence():
 
 
 # ---- lfo --------------------------------------------------------------------------------------
+
 
 def rising_crossings(y: np.ndarray) -> np.ndarray:
     """Fractional frame positions where ``y`` crosses 0 upwards (linear interpolation)."""
@@ -240,6 +257,7 @@ def test_sample_and_hold_is_seeded_stepped_and_in_range():
 
 # ---- control.smooth / control.slew ------------------------------------------------------------------
 
+
 def test_smooth_step_response_has_its_time_constant():
     step = np.zeros((1, 9600), np.float32)
     step[0, 4800:] = 1.0
@@ -286,8 +304,15 @@ def test_lfo_sync_edge_restarts_the_cycle_on_its_frame():
 def test_midi_notes_gate_the_envelope_on_their_frames():
     nodes = {
         "keys": {"type": "midi.voices", "count": 2},
-        "env": {"type": "env.adsr", "gate": "keys.gate", "attack_ms": 1.0, "decay_ms": 1.0, "sustain": 0.5,
-                "release_ms": 2.0, "curve": "lin"},
+        "env": {
+            "type": "env.adsr",
+            "gate": "keys.gate",
+            "attack_ms": 1.0,
+            "decay_ms": 1.0,
+            "sustain": 0.5,
+            "release_ms": 2.0,
+            "curve": "lin",
+        },
         "out": {"type": "io.output", "channels": 2, "in": "env"},
     }
     engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": nodes}), sample_rate=SR, block_size=256)

@@ -18,8 +18,14 @@ EXAMPLES = ROOT / "examples"
 
 
 def run_example(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    run = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                         cwd=cwd, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     return run
 
@@ -66,12 +72,27 @@ def test_drive_engine_plays_the_notes_in_time_and_sweeps_the_filter(tmp_path):
 
 def test_batch_render_writes_every_combination_and_the_csv(tmp_path):
     out = tmp_path / "set"
-    run_example("batch_render.py", str(ROOT / "graphs" / "saw_chord.toml"), "-o", str(out),
-                "--grid", "root.freq=110,165", "--grid", "chord.level=0.5,1.0", "--seconds", "0.5", cwd=tmp_path)
+    run_example(
+        "batch_render.py",
+        str(ROOT / "graphs" / "saw_chord.toml"),
+        "-o",
+        str(out),
+        "--grid",
+        "root.freq=110,165",
+        "--grid",
+        "chord.level=0.5,1.0",
+        "--seconds",
+        "0.5",
+        cwd=tmp_path,
+    )
     with open(out / "settings.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["file"], float(r["root.freq"]), float(r["chord.level"])) for r in rows] == [
-        ("0000.wav", 110.0, 0.5), ("0001.wav", 110.0, 1.0), ("0002.wav", 165.0, 0.5), ("0003.wav", 165.0, 1.0)]
+        ("0000.wav", 110.0, 0.5),
+        ("0001.wav", 110.0, 1.0),
+        ("0002.wav", 165.0, 0.5),
+        ("0003.wav", 165.0, 1.0),
+    ]
     assert sorted(p.name for p in out.iterdir()) == ["0000.wav", "0001.wav", "0002.wav", "0003.wav", "settings.csv"]
     levels = {}
     for row in rows:

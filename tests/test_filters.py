@@ -17,8 +17,11 @@ N = 1 << 16
 
 def impulse_response(load, node: dict, sample_rate: int, *, block: int = 128, lanes: int = 1) -> np.ndarray:
     """The filter's response to a unit impulse at frame 0, through io.input -> filter -> io.output."""
-    nodes = {"inp": {"type": "io.input", "channels": lanes}, "f": {"in": "inp", **node},
-             "out": {"type": "io.output", "channels": lanes, "in": "f"}}
+    nodes = {
+        "inp": {"type": "io.input", "channels": lanes},
+        "f": {"in": "inp", **node},
+        "out": {"type": "io.output", "channels": lanes, "in": "f"},
+    }
     engine = raw_engine(load(nodes), sample_rate, block)
     impulse = np.zeros((lanes, N), np.float32)
     impulse[:, 0] = 1.0
@@ -140,11 +143,18 @@ def test_svf_stable_under_audio_rate_cutoff_modulation(load, mode):
         "src": {"type": "noise.white", "seed": 3},
         "fast": {"type": "osc.sine", "freq": 3000.0},
         "jumps": {"type": "noise.white", "seed": 4},
-        "f": {"type": f"filter.{mode}", "in": "src",
-              "cutoff": {"from": "fast", "range": [20.0, 30000.0], "curve": "exp"},
-              "q": {"from": "jumps", "range": [0.5, 20.0]}},
-        "g": {"type": f"filter.{mode}", "in": "src",
-              "cutoff": {"from": "jumps", "range": [20.0, 30000.0], "curve": "exp"}, "q": 10.0},
+        "f": {
+            "type": f"filter.{mode}",
+            "in": "src",
+            "cutoff": {"from": "fast", "range": [20.0, 30000.0], "curve": "exp"},
+            "q": {"from": "jumps", "range": [0.5, 20.0]},
+        },
+        "g": {
+            "type": f"filter.{mode}",
+            "in": "src",
+            "cutoff": {"from": "jumps", "range": [20.0, 30000.0], "curve": "exp"},
+            "q": 10.0,
+        },
         "sum": {"type": "math.add", "a": "f", "b": "g"},
         "out": {"type": "io.output", "channels": 1, "in": "sum"},
     }
@@ -156,10 +166,18 @@ def test_svf_stable_under_audio_rate_cutoff_modulation(load, mode):
 
 def test_biquad_lanes_keep_their_own_state_and_cutoff(load):
     # two lanes with different cutoffs (from a 2-lane source mapped to Hz) match their own responses
-    nodes = {"inp": {"type": "io.input", "channels": 2}, "lanes": {"type": "test.lanes", "count": 2},
-             "f": {"type": "filter.peak", "in": "inp", "q": 1.0, "gain_db": 12.0,
-                   "cutoff": {"from": "lanes", "range": [0.0, 3000.0]}},
-             "out": {"type": "io.output", "channels": 2, "in": "f"}}
+    nodes = {
+        "inp": {"type": "io.input", "channels": 2},
+        "lanes": {"type": "test.lanes", "count": 2},
+        "f": {
+            "type": "filter.peak",
+            "in": "inp",
+            "q": 1.0,
+            "gain_db": 12.0,
+            "cutoff": {"from": "lanes", "range": [0.0, 3000.0]},
+        },
+        "out": {"type": "io.output", "channels": 2, "in": "f"},
+    }
     engine = raw_engine(load(nodes), 48000, 128)
     span = engine.plan.nodes["lanes"].outputs()["out"].span
     impulse = np.zeros((2, N), np.float32)
@@ -171,8 +189,11 @@ def test_biquad_lanes_keep_their_own_state_and_cutoff(load):
 
 
 def test_filter_recovers_after_nan_input(load):
-    nodes = {"inp": {"type": "io.input", "channels": 1}, "f": {"type": "filter.lowpass", "in": "inp"},
-             "out": {"type": "io.output", "channels": 1, "in": "f"}}
+    nodes = {
+        "inp": {"type": "io.input", "channels": 1},
+        "f": {"type": "filter.lowpass", "in": "inp"},
+        "out": {"type": "io.output", "channels": 1, "in": "f"},
+    }
     engine = raw_engine(load(nodes), 48000, 64)
     x = np.ones((1, 4800), np.float32)
     x[0, 100] = np.nan

@@ -70,7 +70,7 @@ def test_held_strike_partials_follow_bessel_functions(case):
     midi, index, fc = CASES[case]
     # Hold the index and the loudness (sustain 1) and take the reverb out: a steady FM tone.
     x = play({"hall.mix": 0.0, "strike.sustain": 1.0, "ring.sustain": 1.0}, [*midi, (0x90, A3, 127)], 0.6)
-    steady = x[int(0.2 * SR):]
+    steady = x[int(0.2 * SR) :]
     fm = RATIO * fc
     strong = 0
     for k in range(-12, 13):
@@ -96,7 +96,7 @@ def test_strike_mellows_and_decays_like_a_bell():
     times = [0.02, 0.1, 0.2, 0.35, 0.6, 1.0, 1.5, 2.0]
     centroids, levels = [], []
     for t in times:
-        w = x[int(t * SR): int(t * SR) + win]
+        w = x[int(t * SR) : int(t * SR) + win]
         centroids.append(centroid(w))
         levels.append(rms(w))
         mid = t + win / SR / 2
@@ -114,7 +114,7 @@ def test_strike_mellows_and_decays_like_a_bell():
     assert centroids[0] > 3.0 * fc
     assert all(a > b for a, b in pairwise(levels))
     # once the index envelope has ended (1.2 s) only the carrier is left: sidebands gone
-    late = x[int(1.3 * SR): int(1.8 * SR)]
+    late = x[int(1.3 * SR) : int(1.8 * SR)]
     assert amplitude(late, fc + fm) < 1e-3 * amplitude(late, fc)
 
 
@@ -128,6 +128,6 @@ def test_reverb_carries_the_tail_after_the_voices_stop():
         engine.note_off(A3)
         rest = raw_render(engine, 3.9)
         assert np.abs(np.concatenate([head, rest], axis=1)).max() < 1.0
-        tails[mix] = rest[:, int(3.2 * SR):]  # 3.3 .. 4.0 s: the 3 s release is over by 3.1 s
+        tails[mix] = rest[:, int(3.2 * SR) :]  # 3.3 .. 4.0 s: the 3 s release is over by 3.1 s
     assert rms(tails[0.0]) < 1e-6
     assert rms(tails[0.25]) > 20 * rms(tails[0.0]) + 2e-5

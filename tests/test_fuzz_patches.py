@@ -33,12 +33,20 @@ from neuralgraph._nodes.ports import FLOAT32_MAX, Param, ParamValueError, Rate
 from neuralgraph._patch.graph import _mappable
 
 LONG_RUN = int(os.environ.get("NEURALGRAPH_FUZZ_EXAMPLES", "0") or 0)
-settings.register_profile("ng_fuzz_ci", derandomize=True, max_examples=60, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
-settings.register_profile("ng_fuzz_long", max_examples=max(LONG_RUN, 1), deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ng_fuzz_ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "ng_fuzz_long",
+    max_examples=max(LONG_RUN, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 FUZZ = settings.get_profile("ng_fuzz_long" if LONG_RUN else "ng_fuzz_ci")
 
 #: Seconds any single load/compile/render may take before the example counts as a hang.
@@ -52,8 +60,16 @@ EXCLUDED = {"io.output", "io.input", "onnx.model"}
 TYPES = sorted(t for t in REGISTRY.node_types if t not in EXCLUDED)
 #: Caps on parameters that size buffers, so a generated patch stays small (limits are a
 #: separate concern with their own tests).
-CAPS = {"count": 6, "bands": 8, "max_ms": 500.0, "channels": 4, "voices": 4, "lookahead_ms": 20.0,
-        "frame_size": 0, "top_hz": 3900.0}
+CAPS = {
+    "count": 6,
+    "bands": 8,
+    "max_ms": 500.0,
+    "channels": 4,
+    "voices": 4,
+    "lookahead_ms": 20.0,
+    "frame_size": 0,
+    "top_hz": 3900.0,
+}
 #: Problems about the file as a whole: they name the file but no line (no schema, no output).
 WHOLE_FILE_CODES = {"NG102", "NG125"}
 
@@ -119,7 +135,9 @@ def _param_value(draw: st.DrawFn, name: str, decl: Param) -> Any:
 
 def _input_value(draw: st.DrawFn, decl: Any, sources: list[tuple[str, int, tuple[float, float]]]) -> Any:
     """A constant in range, a connection, a mapping, or a fan-in list; None to leave it unset."""
-    choice = draw(st.sampled_from(["unset", "constant", "connect", "map", "list"] if sources else ["unset", "constant"]))
+    choice = draw(
+        st.sampled_from(["unset", "constant", "connect", "map", "list"] if sources else ["unset", "constant"])
+    )
     if choice == "unset":
         return None
     if choice == "constant":
@@ -189,8 +207,10 @@ def valid_patches(draw: st.DrawFn) -> dict[str, Any]:
             table[port] = value
         name = f"n{i}"
         nodes[name] = table
-        free_inputs[name] = ([p for p, d in node.inputs().items() if d.rate is not Rate.EVENTS and p not in table],
-                             lanes)
+        free_inputs[name] = (
+            [p for p, d in node.inputs().items() if d.rate is not Rate.EVENTS and p not in table],
+            lanes,
+        )
         for port, n in node.output_lanes(lanes).items():
             decl = node.outputs()[port]
             if decl.rate is not Rate.EVENTS:
@@ -206,8 +226,12 @@ def valid_patches(draw: st.DrawFn) -> dict[str, Any]:
         if ports and fits:
             nodes[dst][draw(st.sampled_from(ports))] = {"from": draw(st.sampled_from(fits))[0], "feedback": True}
     nodes["out"] = {"type": "io.output", "channels": max(1, last[1]), "in": last[0]}
-    return {"schema": 1, "name": "fuzzed", "engine": {"sample_rate": SAMPLE_RATE, "block_size": BLOCK_SIZE},
-            "nodes": nodes}
+    return {
+        "schema": 1,
+        "name": "fuzzed",
+        "engine": {"sample_rate": SAMPLE_RATE, "block_size": BLOCK_SIZE},
+        "nodes": nodes,
+    }
 
 
 # ---- mutations --------------------------------------------------------------------------------
@@ -229,9 +253,36 @@ def _parent(data: Any, path: tuple) -> Any:
 
 
 WEIRD_VALUES = st.one_of(
-    st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, 2**63 - 1, -(2**63), 2**70, 0, -1,
-                     "", "out", "nodes.out", "n0.nope", ".", "a.b.c", [], {}, [[]], {"from": 3}, True]),
-    st.floats(), st.integers(), st.integers(min_value=10**300, max_value=10**400), st.text(max_size=12),
+    st.sampled_from(
+        [
+            math.nan,
+            math.inf,
+            -math.inf,
+            1e308,
+            -1e308,
+            5e-324,
+            2**63 - 1,
+            -(2**63),
+            2**70,
+            0,
+            -1,
+            "",
+            "out",
+            "nodes.out",
+            "n0.nope",
+            ".",
+            "a.b.c",
+            [],
+            {},
+            [[]],
+            {"from": 3},
+            True,
+        ]
+    ),
+    st.floats(),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**400),
+    st.text(max_size=12),
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
@@ -277,7 +328,9 @@ def mutated(draw: st.DrawFn, data: dict[str, Any]) -> dict[str, Any]:
             if isinstance(nodes, dict) and nodes:
                 name = draw(st.sampled_from(list(nodes)))
                 if isinstance(nodes[name], dict):
-                    nodes[name]["type"] = draw(st.one_of(st.sampled_from(sorted(REGISTRY.node_types)), st.text(max_size=10)))
+                    nodes[name]["type"] = draw(
+                        st.one_of(st.sampled_from(sorted(REGISTRY.node_types)), st.text(max_size=10))
+                    )
     return data
 
 
@@ -352,7 +405,8 @@ def render_raw(engine: ng.Engine, blocks: int, feedback: bool, text: str) -> np.
         if guard.non_finite != before:
             assert feedback and largest > RUNAWAY, (
                 f"NaN/Inf reached the output in block {b} (largest wire so far {largest:g}); "
-                f"{engine.bad_values()}\n{text}")
+                f"{engine.bad_values()}\n{text}"
+            )
             return None  # a runaway loop: nothing more to learn from this example
         if slab is not None:
             finite = np.abs(slab[np.isfinite(slab)])
@@ -410,8 +464,13 @@ def test_raw_bytes_raise_only_located_neuralgraph_errors(tmp_path_factory, raw):
 def test_the_toml_writer_round_trips_a_generated_patch():
     import tomllib
 
-    data = {"schema": 1, "nodes": {"o": {"type": "osc.sine", "freq": {"from": "x", "range": [1.0, 2.0]}},
-                                   "ü \"q\"": {"type": "io.output", "in": ["o", 0.5]}}}
+    data = {
+        "schema": 1,
+        "nodes": {
+            "o": {"type": "osc.sine", "freq": {"from": "x", "range": [1.0, 2.0]}},
+            'ü "q"': {"type": "io.output", "in": ["o", 0.5]},
+        },
+    }
     assert tomllib.loads(to_toml(data)) == data
 
 
@@ -431,8 +490,10 @@ def test_a_key_written_with_escapes_is_located(write_patch):
 def test_mapping_from_a_source_with_an_empty_span_is_a_located_error(write_patch):
     """map.range with out_lo == out_hi has the span [0, 0]: a mapping from it used to divide by
     zero inside the compiler (ZeroDivisionError); now the loader names the connection."""
-    path = write_patch('schema = 1\n[nodes.r]\ntype = "map.range"\nout_hi = 0.0\n'
-                       '[nodes.out]\ntype = "io.output"\nin = { from = "r", range = [0.0, 1.0] }\n')
+    path = write_patch(
+        'schema = 1\n[nodes.r]\ntype = "map.range"\nout_hi = 0.0\n'
+        '[nodes.out]\ntype = "io.output"\nin = { from = "r", range = [0.0, 1.0] }\n'
+    )
     with pytest.raises(ng.CompileError) as info:
         ng.load_patch(path)
     (problem,) = info.value.problems
@@ -442,8 +503,10 @@ def test_mapping_from_a_source_with_an_empty_span_is_a_located_error(write_patch
 
 def test_mapping_from_a_source_with_a_tiny_span_is_a_located_error(write_patch):
     """A span of width 1e-200 gives a scale float32 cannot hold: inf, then 0 * inf = NaN."""
-    path = write_patch('schema = 1\n[nodes.r]\ntype = "map.range"\nout_hi = 1e-200\n'
-                       '[nodes.out]\ntype = "io.output"\nin = { from = "r", range = [0.0, 1.0] }\n')
+    path = write_patch(
+        'schema = 1\n[nodes.r]\ntype = "map.range"\nout_hi = 1e-200\n'
+        '[nodes.out]\ntype = "io.output"\nin = { from = "r", range = [0.0, 1.0] }\n'
+    )
     with pytest.raises(ng.CompileError) as info:
         ng.load_patch(path)
     assert [(p.code, p.line) for p in info.value.problems] == [("NG115", 7)]
@@ -452,8 +515,9 @@ def test_mapping_from_a_source_with_a_tiny_span_is_a_located_error(write_patch):
 
 def test_map_range_with_nearly_equal_input_ends_is_refused(write_patch):
     """in_hi = 6e-198 next to in_lo = 0 made every output sample NaN; now prepare refuses it."""
-    path = write_patch('schema = 1\n[nodes.r]\ntype = "map.range"\nin_hi = 6e-198\n'
-                       '[nodes.out]\ntype = "io.output"\nin = "r"\n')
+    path = write_patch(
+        'schema = 1\n[nodes.r]\ntype = "map.range"\nin_hi = 6e-198\n[nodes.out]\ntype = "io.output"\nin = "r"\n'
+    )
     with pytest.raises(ng.CompileError) as info:
         ng.Engine(ng.load_patch(path), sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
     (problem,) = info.value.problems
@@ -480,8 +544,9 @@ def test_bytes_that_are_not_utf8_name_their_line(tmp_path):
     assert problem.hint == "save the file as UTF-8"
 
 
-SET_VALUES = st.one_of(WEIRD_VALUES, st.floats(), st.booleans(), st.text(max_size=6),
-                       st.integers(min_value=-(2**70), max_value=2**70))
+SET_VALUES = st.one_of(
+    WEIRD_VALUES, st.floats(), st.booleans(), st.text(max_size=6), st.integers(min_value=-(2**70), max_value=2**70)
+)
 
 
 @FUZZ
@@ -498,7 +563,9 @@ def test_engine_set_accepts_only_values_in_range_and_refuses_the_rest(data):
     feedback = '"feedback" = true' in to_toml(drawn)
     targets = sorted(engine.targets)
     for _ in range(data.draw(st.integers(1, 6))):
-        target = data.draw(st.one_of(st.sampled_from(targets), st.text(max_size=10)) if targets else st.text(max_size=10))
+        target = data.draw(
+            st.one_of(st.sampled_from(targets), st.text(max_size=10)) if targets else st.text(max_size=10)
+        )
         value = data.draw(SET_VALUES)
         try:
             engine.set(target, value)
@@ -522,16 +589,19 @@ def test_engine_set_accepts_only_values_in_range_and_refuses_the_rest(data):
 def test_a_constant_beyond_float32_is_refused_where_it_is_written(write_patch):
     """1e308 is a finite float64 but inf as float32: the fuzzer saw Engine.set accept it and the
     signal turn infinite. Patch constants and Engine.set now refuse it."""
-    path = write_patch('schema = 1\n[nodes.m]\ntype = "math.add"\na = 1e308\n'
-                       '[nodes.out]\ntype = "io.output"\nin = "m"\n')
+    path = write_patch(
+        'schema = 1\n[nodes.m]\ntype = "math.add"\na = 1e308\n[nodes.out]\ntype = "io.output"\nin = "m"\n'
+    )
     with pytest.raises(ng.PatchValidationError) as info:
         ng.load_patch(path)
     (problem,) = info.value.problems
     assert (problem.code, problem.line, problem.path) == ("NG113", 4, "nodes.m.a")
     assert "within ±3.403e+38" in problem.message
-    engine = ng.Engine(ng.load_patch({"schema": 1, "nodes": {"m": {"type": "math.add"},
-                                                             "out": {"type": "io.output", "in": "m"}}}),
-                       sample_rate=SAMPLE_RATE, block_size=BLOCK_SIZE)
+    engine = ng.Engine(
+        ng.load_patch({"schema": 1, "nodes": {"m": {"type": "math.add"}, "out": {"type": "io.output", "in": "m"}}}),
+        sample_rate=SAMPLE_RATE,
+        block_size=BLOCK_SIZE,
+    )
     for huge in (-1e39, 10**400):  # 10**400 is a valid TOML and Python integer that no float can hold
         with pytest.raises(ng.ParameterError, match="within"):
             engine.set("m.a", huge)
@@ -541,12 +611,16 @@ def test_a_constant_beyond_float32_is_refused_where_it_is_written(write_patch):
 def test_integers_beyond_any_float_are_range_errors_not_crashes(write_patch):
     """TOML integers have no size limit; float(10**400) raises OverflowError, which escaped load_patch."""
     big = "1" + "0" * 400
-    path = write_patch(f'schema = 1\n[nodes.m]\ntype = "map.clamp"\nlo = {big}\n'
-                       f'[nodes.o]\ntype = "osc.sine"\nfreq = {big}\n'
-                       '[nodes.out]\ntype = "io.output"\nin = "m"\n')
+    path = write_patch(
+        f'schema = 1\n[nodes.m]\ntype = "map.clamp"\nlo = {big}\n'
+        f'[nodes.o]\ntype = "osc.sine"\nfreq = {big}\n'
+        '[nodes.out]\ntype = "io.output"\nin = "m"\n'
+    )
     with pytest.raises(ng.PatchValidationError) as info:
         ng.load_patch(path)
     assert [(p.code, p.line, p.path) for p in info.value.problems] == [
-        ("NG113", 4, "nodes.m.lo"), ("NG113", 7, "nodes.o.freq")]
+        ("NG113", 4, "nodes.m.lo"),
+        ("NG113", 7, "nodes.o.freq"),
+    ]
     assert "within ±3.403e+38" in info.value.problems[0].message
     assert "too large for a signal" in info.value.problems[1].message

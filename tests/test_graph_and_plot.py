@@ -41,8 +41,9 @@ FEEDBACK_PATCH = {
 
 
 def neuralgraph(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuralgraph", *args], capture_output=True, text=True, cwd=cwd,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "neuralgraph", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def edge_lines(dot: str) -> list[str]:
@@ -57,8 +58,9 @@ def test_dot_has_every_node_and_connection_with_rate_styles_and_feedback():
     edges = edge_lines(dot)
     assert len(edges) == len(patch.topology.edges) == 9
     for e in patch.topology.edges:
-        assert any(line.startswith(f'"{e.src}":"out_{e.src_port}":e -> "{e.dst}":"in_{e.dst_port}":w')
-                   for line in edges), e
+        assert any(
+            line.startswith(f'"{e.src}":"out_{e.src_port}":e -> "{e.dst}":"in_{e.dst_port}":w') for line in edges
+        ), e
     feedback = [line for line in edges if "feedback (1 block)" in line]
     assert feedback == [line for line in edges if line.startswith('"dly"')]
     assert 'color="#c53030"' in feedback[0] and "constraint=false" in feedback[0]
@@ -68,7 +70,12 @@ def test_dot_has_every_node_and_connection_with_rate_styles_and_feedback():
     gain = next(line for line in edges if line.startswith('"env"'))
     assert "→ [0, 0.5]" in gain
     # node boxes: lane counts and the values the patch writes, with units
-    assert "midi.voices · 1 → 3 lanes" in dot and "voices.sum · 3 → 1 lanes" in dot and "time_ms = 120 ms" in dot and "channels = 2" in dot
+    assert (
+        "midi.voices · 1 → 3 lanes" in dot
+        and "voices.sum · 3 → 1 lanes" in dot
+        and "time_ms = 120 ms" in dot
+        and "channels = 2" in dot
+    )
 
 
 class Trigger(Node):
@@ -91,17 +98,21 @@ class TriggerPlugin:
 
 def test_control_and_events_edges_are_styled_apart_from_audio():
     registry = Registry.load(plugins={"trigger": TriggerPlugin()})
-    patch = ng.load_patch({
-        "schema": 1, "name": "styles",
-        "nodes": {
-            "trig": {"type": "test.trigger"},
-            "keys": {"type": "midi.voices", "count": 1, "midi": "trig"},
-            "osc": {"type": "osc.saw", "freq": "keys.freq"},
-            "lfo": {"type": "lfo", "rate": 0.5},
-            "eq": {"type": "filter.peak", "in": "osc", "cutoff": {"from": "lfo", "range": [200.0, 2000.0]}},
-            "out": {"type": "io.output", "in": "eq"},
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "name": "styles",
+            "nodes": {
+                "trig": {"type": "test.trigger"},
+                "keys": {"type": "midi.voices", "count": 1, "midi": "trig"},
+                "osc": {"type": "osc.saw", "freq": "keys.freq"},
+                "lfo": {"type": "lfo", "rate": 0.5},
+                "eq": {"type": "filter.peak", "in": "osc", "cutoff": {"from": "lfo", "range": [200.0, 2000.0]}},
+                "out": {"type": "io.output", "in": "eq"},
+            },
         },
-    }, registry=registry)
+        registry=registry,
+    )
     edges = edge_lines(patch_to_dot(patch))
     assert len(edges) == 5
 
@@ -182,8 +193,18 @@ def test_render_plot_writes_a_png_with_the_title(tmp_path):
     from PIL import Image  # matplotlib depends on Pillow
 
     wav, png = tmp_path / "chord.wav", tmp_path / "chord.png"
-    run = neuralgraph("render", str(ROOT / "graphs" / "saw_chord.toml"), "-o", str(wav), "--seconds", "0.3",
-                      "--plot", str(png), "--set", "root.freq=110")
+    run = neuralgraph(
+        "render",
+        str(ROOT / "graphs" / "saw_chord.toml"),
+        "-o",
+        str(wav),
+        "--seconds",
+        "0.3",
+        "--plot",
+        str(png),
+        "--set",
+        "root.freq=110",
+    )
     assert run.returncode == 0, run.stderr
     assert f"wrote {png}" in run.stdout or "waveform and spectrogram" in run.stdout
     with Image.open(png) as image:
@@ -195,8 +216,10 @@ def test_render_plot_writes_a_png_with_the_title(tmp_path):
 def test_plot_title_carries_patch_name_and_settings():
     from neuralgraph._tools.plotting import title_for
 
-    assert title_for("Saw chord", ["saw_chord.toml", "48000 Hz", "block 128"]) == \
-        "Saw chord · saw_chord.toml · 48000 Hz · block 128"
+    assert (
+        title_for("Saw chord", ["saw_chord.toml", "48000 Hz", "block 128"])
+        == "Saw chord · saw_chord.toml · 48000 Hz · block 128"
+    )
 
 
 def test_render_plot_without_matplotlib_says_what_to_install(tmp_path, capsys, monkeypatch):
@@ -204,8 +227,18 @@ def test_render_plot_without_matplotlib_says_what_to_install(tmp_path, capsys, m
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    code = cli.main(["render", str(ROOT / "graphs" / "saw_chord.toml"), "-o", str(tmp_path / "x.wav"),
-                     "--seconds", "0.1", "--plot", str(tmp_path / "x.png")])
+    code = cli.main(
+        [
+            "render",
+            str(ROOT / "graphs" / "saw_chord.toml"),
+            "-o",
+            str(tmp_path / "x.wav"),
+            "--seconds",
+            "0.1",
+            "--plot",
+            str(tmp_path / "x.png"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "--plot needs matplotlib" in err and "pip install 'neuralgraph[plot]'" in err
     assert not (tmp_path / "x.wav").exists()  # it says so before spending time on the render

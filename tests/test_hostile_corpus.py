@@ -42,10 +42,10 @@ class Case:
         self.cli = False
         for header in lines[1:3]:
             if header.startswith("# env: "):
-                name, value = header[len("# env: "):].split("=", 1)
+                name, value = header[len("# env: ") :].split("=", 1)
                 self.env[name] = value
             elif header.startswith("# set: "):
-                self.sets.append(header[len("# set: "):])
+                self.sets.append(header[len("# set: ") :])
             elif header == "# via: cli":
                 self.cli = True
 
@@ -90,8 +90,9 @@ def test_the_corpus_is_large_and_covers_every_patch_error_code():
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-def test_hostile_patch_fails_cleanly(path: Path, clean_limits: None, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_patch_fails_cleanly(
+    path: Path, clean_limits: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     case = Case(path)
     for name, value in case.env.items():
         monkeypatch.setenv(name, value)
@@ -110,7 +111,7 @@ def test_hostile_patch_fails_cleanly(path: Path, clean_limits: None, monkeypatch
     first = error.problems[0]
     assert (first.code, first.line) == (case.code, case.line), str(error)
     assert path.name in str(error)
-    assert "Traceback" not in str(error) and "File \"" not in str(error)
+    assert "Traceback" not in str(error) and 'File "' not in str(error)
     for problem in error.problems:
         assert problem.code in CODES
         assert problem.file == shown, problem

@@ -44,8 +44,9 @@ def _inputs(path: Path, node: str) -> dict[str, tuple]:
 
 def test_a_pattern_is_the_same_patch_as_every_key_written_out(write_patch):
     pattern = _inputs(write_patch(HEAD + '"amp_*" = "decoder.harm_*"\n', "a.toml"), "harmonic")
-    explicit = _inputs(write_patch(HEAD + "".join(f'amp_{k} = "decoder.harm_{k}"\n' for k in range(1, 5)),
-                                   "b.toml"), "harmonic")
+    explicit = _inputs(
+        write_patch(HEAD + "".join(f'amp_{k} = "decoder.harm_{k}"\n' for k in range(1, 5)), "b.toml"), "harmonic"
+    )
     assert pattern == explicit
     assert pattern["amp_3"] == (0.0, (("decoder", "harm_3", None),))
 
@@ -59,16 +60,20 @@ def test_mappings_lists_and_constants_take_the_matched_text(write_patch):
 
 def test_pattern_render_equals_explicit_render(write_patch):
     a = ng.Engine(ng.load_patch(write_patch(HEAD + '"amp_*" = "decoder.harm_*"\n', "a.toml"))).render(0.2)
-    b = ng.Engine(ng.load_patch(write_patch(HEAD + "".join(f'amp_{k} = "decoder.harm_{k}"\n' for k in range(1, 5)),
-                                            "b.toml"))).render(0.2)
-    assert np.sqrt(np.mean(a ** 2)) > 0.001
+    b = ng.Engine(
+        ng.load_patch(write_patch(HEAD + "".join(f'amp_{k} = "decoder.harm_{k}"\n' for k in range(1, 5)), "b.toml"))
+    ).render(0.2)
+    assert np.sqrt(np.mean(a**2)) > 0.001
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize(("line", "code", "words"), [
-    ('"gain_*" = 1.0', "NG111", "no input matching `gain_*`"),
-    ('"amp_*_*" = 1.0', "NG115", "exactly one `*`"),
-])
+@pytest.mark.parametrize(
+    ("line", "code", "words"),
+    [
+        ('"gain_*" = 1.0', "NG111", "no input matching `gain_*`"),
+        ('"amp_*_*" = 1.0', "NG115", "exactly one `*`"),
+    ],
+)
 def test_bad_patterns_are_located(write_patch, line, code, words):
     with pytest.raises(ng.PatchError) as info:
         ng.load_patch(write_patch(HEAD + line + "\n"))

@@ -40,7 +40,7 @@ def test_sine_arrives_at_a_recording_client_at_its_frequency_and_level():
     assert r["frames"] >= 24000
     assert r["freq"] == pytest.approx(1000.0, abs=0.5)
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
-    assert r["rms"] == pytest.approx(0.5 / 2 ** 0.5, rel=0.02)
+    assert r["rms"] == pytest.approx(0.5 / 2**0.5, rel=0.02)
     assert r["channels_equal"]
     assert r["faults"] == 0 and r["silent"] == 0
     assert_clean(r)
@@ -77,12 +77,26 @@ def test_buffer_size_change_rebuilds_the_engine_and_keeps_playing():
 
 def test_play_command_stops_cleanly_on_ctrl_c(tmp_path):
     patch = tmp_path / "sine.toml"
-    patch.write_text('schema = 1\n[nodes.osc]\ntype = "osc.sine"\nfreq = 440.0\n'
-                     '[nodes.out]\ntype = "io.output"\nchannels = 2\nin = "osc"\n', encoding="utf-8")
-    cmd = [sys.executable, "-m", "neuralgraph", "play", str(patch), "--backend", "jack", "--no-connect",
-           "--osc-port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                            start_new_session=True)
+    patch.write_text(
+        'schema = 1\n[nodes.osc]\ntype = "osc.sine"\nfreq = 440.0\n'
+        '[nodes.out]\ntype = "io.output"\nchannels = 2\nin = "osc"\n',
+        encoding="utf-8",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "neuralgraph",
+        "play",
+        str(patch),
+        "--backend",
+        "jack",
+        "--no-connect",
+        "--osc-port",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
+    )
     err_lines: list[str] = []
     reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
     reader.start()
@@ -112,8 +126,19 @@ def test_play_command_stops_cleanly_on_ctrl_c(tmp_path):
 
 
 def test_play_with_a_missing_midi_port_fails_clearly_and_leaves_no_client():
-    cmd = [sys.executable, "-m", "neuralgraph", "play", "graphs/poly_saw.toml", "--backend", "jack", "--seconds", "1",
-           "--midi-in", "no_such_port*"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "neuralgraph",
+        "play",
+        "graphs/poly_saw.toml",
+        "--backend",
+        "jack",
+        "--seconds",
+        "1",
+        "--midi-in",
+        "no_such_port*",
+    ]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=root, timeout=60)
     assert proc.returncode == 1
@@ -123,8 +148,10 @@ def test_play_with_a_missing_midi_port_fails_clearly_and_leaves_no_client():
     assert "neuralgraph:" not in ports
 
 
-@pytest.mark.parametrize("kind, name", [("system_exit", "SystemExit"), ("keyboard_interrupt", "KeyboardInterrupt"),
-                                        ("base", "PlantedBaseException")])
+@pytest.mark.parametrize(
+    "kind, name",
+    [("system_exit", "SystemExit"), ("keyboard_interrupt", "KeyboardInterrupt"), ("base", "PlantedBaseException")],
+)
 def test_a_node_raising_systemexit_or_keyboardinterrupt_does_not_kill_the_jack_callback(kind, name):
     # these used to escape the containment: JACK's process callback died, audio stopped, and
     # `play` still printed "played 2.67 s" and exited 0

@@ -19,9 +19,14 @@ SR, BLOCK = 48000, 128
 
 def prepared_bytes(node: Node, lanes: int, sample_rate: int = SR) -> int:
     """The peak memory ``prepare`` allocates, as tracemalloc (which sees numpy) measures it."""
-    ctx = PrepareContext(sample_rate=sample_rate, block_size=BLOCK, lanes=lanes,
-                         input_lanes={p: lanes for p in node.inputs()},
-                         output_lanes=dict(node.output_lanes(lanes)), patch_dir=ROOT)
+    ctx = PrepareContext(
+        sample_rate=sample_rate,
+        block_size=BLOCK,
+        lanes=lanes,
+        input_lanes={p: lanes for p in node.inputs()},
+        output_lanes=dict(node.output_lanes(lanes)),
+        patch_dir=ROOT,
+    )
     tracemalloc.start()
     try:
         node.prepare(ctx)
@@ -31,14 +36,17 @@ def prepared_bytes(node: Node, lanes: int, sample_rate: int = SR) -> int:
     return peak
 
 
-@pytest.mark.parametrize(("type_name", "params", "lanes"), [
-    ("fx.delay", {"max_ms": 5000.0}, 8),
-    ("fx.chorus", {}, 16),
-    ("fx.reverb", {}, 2),
-    ("fx.limiter", {"lookahead_ms": 100.0}, 8),
-    ("osc.wavetable", {"table": str(ROOT / "graphs" / "tables" / "organ.npy")}, 1),
-    ("onnx.model", {"model": str(ROOT / "graphs" / "models" / "amp_gru.onnx"), "rate": "stream"}, 16),
-])
+@pytest.mark.parametrize(
+    ("type_name", "params", "lanes"),
+    [
+        ("fx.delay", {"max_ms": 5000.0}, 8),
+        ("fx.chorus", {}, 16),
+        ("fx.reverb", {}, 2),
+        ("fx.limiter", {"lookahead_ms": 100.0}, 8),
+        ("osc.wavetable", {"table": str(ROOT / "graphs" / "tables" / "organ.npy")}, 1),
+        ("onnx.model", {"model": str(ROOT / "graphs" / "models" / "amp_gru.onnx"), "rate": "stream"}, 16),
+    ],
+)
 def test_memory_estimate_matches_what_prepare_allocates(type_name, params, lanes):
     cls = ng.default_registry().node_class(type_name)
     estimate = cls(**params).memory_bytes(SR, BLOCK, lanes)
@@ -60,8 +68,11 @@ def test_a_node_declares_no_memory_by_default():
 
 def test_budget_names_the_setting_and_biggest_consumers(tmp_path):
     nodes = {f"d{i}": {"type": "fx.delay", "in": "osc", "max_ms": 10000.0} for i in range(3)}
-    nodes |= {"osc": {"type": "osc.sine"}, "mix": {"type": "math.add", "a": "d0", "b": "d1"},
-              "out": {"type": "io.output", "in": ["mix", "d2"]}}
+    nodes |= {
+        "osc": {"type": "osc.sine"},
+        "mix": {"type": "math.add", "a": "d0", "b": "d1"},
+        "out": {"type": "io.output", "in": ["mix", "d2"]},
+    }
     patch = ng.load_patch({"schema": 1, "nodes": nodes}, memory_budget_mb=1)
     with pytest.raises(ng.CompileError) as info:
         ng.Engine(patch, sample_rate=SR, block_size=BLOCK)
@@ -100,15 +111,19 @@ def test_paths_inside_the_patch_folder_still_load(tmp_path):
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "t.npy").write_bytes((ROOT / "graphs" / "tables" / "organ.npy").read_bytes())
     patch = tmp_path / "p.toml"
-    patch.write_text('schema = 1\n[nodes.o]\ntype = "osc.wavetable"\ntable = "tables/../tables/t.npy"\n'
-                     '[nodes.out]\ntype = "io.output"\nin = "o"\n', encoding="utf-8")
+    patch.write_text(
+        'schema = 1\n[nodes.o]\ntype = "osc.wavetable"\ntable = "tables/../tables/t.npy"\n'
+        '[nodes.out]\ntype = "io.output"\nin = "o"\n',
+        encoding="utf-8",
+    )
     loaded = ng.load_patch(patch)
     assert loaded.spec.nodes["o"].params["table"] == str((tmp_path / "tables" / "t.npy").resolve())
 
 
 def test_an_empty_file_parameter_means_no_file(tmp_path):
-    patch = ng.load_patch({"schema": 1, "nodes": {"o": {"type": "osc.wavetable", "table": ""},
-                                                  "out": {"type": "io.output", "in": "o"}}})
+    patch = ng.load_patch(
+        {"schema": 1, "nodes": {"o": {"type": "osc.wavetable", "table": ""}, "out": {"type": "io.output", "in": "o"}}}
+    )
     assert patch.spec.nodes["o"].params["table"] == ""
     assert ng.Engine(patch, sample_rate=SR, block_size=BLOCK).render(0.01).any()
 

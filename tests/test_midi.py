@@ -19,8 +19,9 @@ SR = 48000
 TPB = 480  # at 120 BPM one tick is 1/960 s = 50 frames at 48 kHz
 
 
-def write_song(path: Path, tracks: list[list[tuple[int, mido.Message | mido.MetaMessage]]], *, kind: int = 1,
-               bpm: float = 120.0) -> Path:
+def write_song(
+    path: Path, tracks: list[list[tuple[int, mido.Message | mido.MetaMessage]]], *, kind: int = 1, bpm: float = 120.0
+) -> Path:
     """A standard MIDI file from tracks of (absolute tick, message); tempo first in track 0."""
     song = mido.MidiFile(type=kind, ticks_per_beat=TPB)
     for n, events in enumerate(tracks):
@@ -50,8 +51,12 @@ def cc(control: int, value: int, ch: int = 0) -> mido.Message:
 
 def voices_patch(load, port: str, count: int, **keys) -> ng.Patch:
     """midi.voices' ``port`` lanes straight to an output with one channel per voice."""
-    return load({"keys": {"type": "midi.voices", "count": count, **keys},
-                 "out": {"type": "io.output", "channels": count, "in": f"keys.{port}"}})
+    return load(
+        {
+            "keys": {"type": "midi.voices", "count": count, **keys},
+            "out": {"type": "io.output", "channels": count, "in": f"keys.{port}"},
+        }
+    )
 
 
 def render(load, song: Path, port: str, count: int, seconds: float, block: int = 64, **keys) -> np.ndarray:
@@ -86,12 +91,17 @@ def test_gates_change_at_the_exact_event_frame(load, tmp_path):
 
 def test_voice_stealing_order(load, tmp_path):
     # 3 voices, long tail so released voices stay "released" (not free)
-    events = [(0, on(60)), (10, on(62)), (20, off(60)),  # voice 0 released, voice 1 playing
-              (30, on(64)),  # a free voice (2) wins over the released one
-              (40, on(65)),  # no free voice: the oldest released (0)
-              (50, on(67)),  # none released: the oldest playing (1, note 62)
-              (60, off(64)), (61, off(65)),  # 2 released before 0
-              (70, on(69))]  # oldest released: voice 2
+    events = [
+        (0, on(60)),
+        (10, on(62)),
+        (20, off(60)),  # voice 0 released, voice 1 playing
+        (30, on(64)),  # a free voice (2) wins over the released one
+        (40, on(65)),  # no free voice: the oldest released (0)
+        (50, on(67)),  # none released: the oldest playing (1, note 62)
+        (60, off(64)),
+        (61, off(65)),  # 2 released before 0
+        (70, on(69)),
+    ]  # oldest released: voice 2
     song = write_song(tmp_path / "s.mid", [events])
     notes = render(load, song, "note", 3, 0.1, tail_ms=10000.0)
     at = lambda tick: notes[:, tick * 50 + 10].tolist()  # noqa: E731
@@ -137,8 +147,16 @@ def test_legato_changes_pitch_without_retriggering(load, tmp_path):
 
 
 def test_sustain_pedal_holds_gates_until_released(load, tmp_path):
-    events = [(0, cc(64, 127)), (5, on(60)), (10, off(60)), (12, on(64)), (14, off(64)),
-              (20, cc(64, 0)), (30, on(67)), (34, off(67))]
+    events = [
+        (0, cc(64, 127)),
+        (5, on(60)),
+        (10, off(60)),
+        (12, on(64)),
+        (14, off(64)),
+        (20, cc(64, 0)),
+        (30, on(67)),
+        (34, off(67)),
+    ]
     song = write_song(tmp_path / "s.mid", [events])
     gate = render(load, song, "gate", 3, 0.05)
     assert rises(gate[0]) == [250] and falls(gate[0]) == [1000]  # held past its note-off at 500
@@ -148,8 +166,7 @@ def test_sustain_pedal_holds_gates_until_released(load, tmp_path):
 
 def test_pitch_bend_aftertouch_and_channel_filter(load, tmp_path):
     bend_up = mido.Message("pitchwheel", pitch=8191, channel=0)
-    events = [(0, on(69)), (0, on(57, ch=1)), (10, bend_up),
-              (12, mido.Message("aftertouch", value=64, channel=0))]
+    events = [(0, on(69)), (0, on(57, ch=1)), (10, bend_up), (12, mido.Message("aftertouch", value=64, channel=0))]
     song = write_song(tmp_path / "s.mid", [events])
     freq = render(load, song, "freq", 2, 0.05, bend_range=12.0)
     assert freq[0, 499] == pytest.approx(440.0) and freq[1, 499] == pytest.approx(220.0)
@@ -163,9 +180,12 @@ def test_pitch_bend_aftertouch_and_channel_filter(load, tmp_path):
 
 def test_midi_cc_maps_controller_exponentially_at_its_frame(load, tmp_path):
     song = write_song(tmp_path / "s.mid", [[(10, cc(74, 127)), (20, cc(74, 0)), (30, cc(1, 127))]])
-    patch = load({"ctl": {"type": "midi.cc", "controller": 74, "lo": 100.0, "hi": 1000.0, "curve": "exp",
-                          "smooth_ms": 0.0},
-                  "out": {"type": "io.output", "channels": 1, "in": "ctl"}})
+    patch = load(
+        {
+            "ctl": {"type": "midi.cc", "controller": 74, "lo": 100.0, "hi": 1000.0, "curve": "exp", "smooth_ms": 0.0},
+            "out": {"type": "io.output", "channels": 1, "in": "ctl"},
+        }
+    )
     out = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf).render(0.05, midi=song)[0]
     assert out[499] == pytest.approx(100.0) and out[500] == pytest.approx(1000.0, rel=1e-5)
     assert out[1000] == pytest.approx(100.0) and out[2000] == pytest.approx(100.0)  # CC 1 ignored
@@ -173,14 +193,24 @@ def test_midi_cc_maps_controller_exponentially_at_its_frame(load, tmp_path):
 
 def test_midi_cc_exp_curve_needs_positive_ends(load):
     with pytest.raises(ng.PatchError, match="lo and hi > 0"):
-        ng.Engine(load({"ctl": {"type": "midi.cc", "lo": 0.0, "hi": 1.0, "curve": "exp"},
-                        "out": {"type": "io.output", "channels": 1, "in": "ctl"}}))
+        ng.Engine(
+            load(
+                {
+                    "ctl": {"type": "midi.cc", "lo": 0.0, "hi": 1.0, "curve": "exp"},
+                    "out": {"type": "io.output", "channels": 1, "in": "ctl"},
+                }
+            )
+        )
 
 
 def test_pitchbend_ratio_and_smoothing(load, tmp_path):
     song = write_song(tmp_path / "s.mid", [[(10, mido.Message("pitchwheel", pitch=-8192))]])
-    patch = load({"pb": {"type": "midi.pitchbend", "bend_range": 12.0, "smooth_ms": 1.0},
-                  "out": {"type": "io.output", "channels": 2, "in": ["pb.ratio"]}})
+    patch = load(
+        {
+            "pb": {"type": "midi.pitchbend", "bend_range": 12.0, "smooth_ms": 1.0},
+            "out": {"type": "io.output", "channels": 2, "in": ["pb.ratio"]},
+        }
+    )
     ratio = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf).render(0.05, midi=song)[0]
     assert ratio[499] == pytest.approx(1.0)
     assert 0.5 < ratio[520] < 0.99  # gliding, not a step
@@ -189,9 +219,13 @@ def test_pitchbend_ratio_and_smoothing(load, tmp_path):
 
 def test_voices_sum_collapses_lanes(load, tmp_path):
     song = write_song(tmp_path / "s.mid", [[(0, on(60)), (0, on(64)), (0, on(67))]])
-    patch = load({"keys": {"type": "midi.voices", "count": 4},
-                  "sum": {"type": "voices.sum", "in": "keys.gate"},
-                  "out": {"type": "io.output", "channels": 1, "in": "sum"}})
+    patch = load(
+        {
+            "keys": {"type": "midi.voices", "count": 4},
+            "sum": {"type": "voices.sum", "in": "keys.gate"},
+            "out": {"type": "io.output", "channels": 1, "in": "sum"},
+        }
+    )
     out = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf).render(0.01, midi=song)
     assert out.shape == (1, 480) and np.all(out[0] == 3.0)
 
@@ -244,11 +278,14 @@ def test_render_cli_plays_a_type1_file_with_tempo_change_on_several_channels(tmp
     patch.write_text(SINE_PATCH, encoding="utf-8")
     tempo90 = mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(90))
     # 120 BPM for 960 ticks (1 s), then 90 BPM: one tick = 1/720 s
-    song = write_song(tmp_path / "song.mid", [
-        [(960, tempo90)],
-        [(480, on(69, ch=0)), (720, off(69, ch=0))],  # 0.5 s .. 0.75 s
-        [(1200, on(76, ch=1)), (1440, off(76, ch=1))],  # 1 + 240/720 s .. 1 + 480/720 s
-    ])
+    song = write_song(
+        tmp_path / "song.mid",
+        [
+            [(960, tempo90)],
+            [(480, on(69, ch=0)), (720, off(69, ch=0))],  # 0.5 s .. 0.75 s
+            [(1200, on(76, ch=1)), (1440, off(76, ch=1))],  # 1 + 240/720 s .. 1 + 480/720 s
+        ],
+    )
     out = tmp_path / "out.wav"
     assert cli_main(["render", str(patch), "--midi", str(song), "-o", str(out), "--tail", "0.5"]) == 0
     audio, rate = sf.read(str(out), dtype="float32")
@@ -302,8 +339,9 @@ def test_an_empty_block_applies_events_without_writing(load, node):
 def test_same_key_notes_each_get_a_voice_and_note_offs_end_the_oldest(load, tmp_path):
     # two parts (tracks, one channel) play key 60: the second starts while the first still
     # sounds; the first note-off must end the first note (velocity 100), not the second (velocity 50)
-    song = write_song(tmp_path / "s.mid", [[(0, on(60, vel=100)), (20, off(60))],
-                                           [(10, on(60, vel=50)), (30, off(60))]])
+    song = write_song(
+        tmp_path / "s.mid", [[(0, on(60, vel=100)), (20, off(60))], [(10, on(60, vel=50)), (30, off(60))]]
+    )
     gate = render(load, song, "gate", 2, 0.05)
     vel = render(load, song, "velocity", 2, 0.05)
     assert rises(gate[0]) == [0] and falls(gate[0]) == [1000]
@@ -319,8 +357,9 @@ def test_same_key_notes_each_get_a_voice_and_note_offs_end_the_oldest(load, tmp_
 def test_a_stolen_notes_own_note_off_is_absorbed(load, tmp_path):
     # two voices: 60 (A), 62 (B), then 60 again (C) steals A, the oldest; A's note-off at tick 30
     # must not end C, which lasts until its own note-off at tick 40
-    song = write_song(tmp_path / "s.mid", [[(0, on(60)), (10, on(62)), (20, on(60)), (30, off(60)),
-                                            (35, off(62)), (40, off(60))]])
+    song = write_song(
+        tmp_path / "s.mid", [[(0, on(60)), (10, on(62)), (20, on(60)), (30, off(60)), (35, off(62)), (40, off(60))]]
+    )
     gate = render(load, song, "gate", 2, 0.05)
     assert rises(gate[0]) == [0, 1001] and falls(gate[0]) == [1000, 2000]  # C from tick 20 to 40
     assert rises(gate[1]) == [500] and falls(gate[1]) == [1750]
@@ -331,9 +370,22 @@ def test_pedal_held_voices_are_stolen_same_key_first_then_longest_lifted(load, t
     # three ring on the pedal. A new 60 takes the voice of the pedalled 60 (re-striking its key,
     # not the longest lifted, 64); then a 65 takes the voice whose key went up longest ago (64),
     # not the one with the oldest note-on (62)
-    song = write_song(tmp_path / "s.mid", [[(0, cc(64, 127)), (1, on(60)), (2, on(62)), (3, on(64)),
-                                            (4, off(64)), (5, off(62)), (6, off(60)),
-                                            (10, on(60)), (20, on(65))]])
+    song = write_song(
+        tmp_path / "s.mid",
+        [
+            [
+                (0, cc(64, 127)),
+                (1, on(60)),
+                (2, on(62)),
+                (3, on(64)),
+                (4, off(64)),
+                (5, off(62)),
+                (6, off(60)),
+                (10, on(60)),
+                (20, on(65)),
+            ]
+        ],
+    )
     notes = render(load, song, "note", 3, 0.05, tail_ms=10000.0)
     gate = render(load, song, "gate", 3, 0.05, tail_ms=10000.0)
     assert notes[:, 8 * 50].tolist() == [60, 62, 64]
@@ -356,26 +408,31 @@ def test_all_notes_off_lifts_keys_but_the_pedal_still_holds(load, tmp_path):
 def test_all_sound_off_ends_every_voice_at_once_and_frees_it(load, tmp_path):
     # CC 120 at tick 10 ends held and pedal-held notes of its channel: gates fall on its frame
     # and the voices are free at once (no tail_ms wait): the lanes are flagged idle
-    song = write_song(tmp_path / "s.mid", [[(0, cc(64, 127)), (0, on(60)), (2, on(64)), (5, off(64)),
-                                            (10, cc(120, 0))]])
-    engine = ng.Engine(voices_patch(load, "gate", 3, tail_ms=10000.0), sample_rate=SR, block_size=64,
-                       ceiling=np.inf)
+    song = write_song(
+        tmp_path / "s.mid", [[(0, cc(64, 127)), (0, on(60)), (2, on(64)), (5, off(64)), (10, cc(120, 0))]]
+    )
+    engine = ng.Engine(voices_patch(load, "gate", 3, tail_ms=10000.0), sample_rate=SR, block_size=64, ceiling=np.inf)
     gate = engine.render(0.05, midi=song)
     assert falls(gate[0]) == [500] and falls(gate[1]) == [500] and not gate[2].any()
     assert engine.plan.nodes["keys"].lane_activity().tolist() == [0, 0, 0]
     assert engine.plan.nodes["keys"].active_voices == 0
     # without CC 120 (only CC 123, pedal up first) the same voices stay active in their 10 s tail
     song = write_song(tmp_path / "t.mid", [[(0, on(60)), (2, on(64)), (10, cc(123, 0))]])
-    engine = ng.Engine(voices_patch(load, "gate", 3, tail_ms=10000.0), sample_rate=SR, block_size=64,
-                       ceiling=np.inf)
+    engine = ng.Engine(voices_patch(load, "gate", 3, tail_ms=10000.0), sample_rate=SR, block_size=64, ceiling=np.inf)
     engine.render(0.05, midi=song)
     assert engine.plan.nodes["keys"].active_voices == 2
 
 
 def test_reset_controllers_centres_bend_lifts_the_pedal_and_zeroes_pressure(load, tmp_path):
     bend = mido.Message("pitchwheel", pitch=8191, channel=0)
-    events = [(0, cc(64, 127)), (0, on(69)), (2, bend), (3, mido.Message("aftertouch", value=100, channel=0)),
-              (5, off(69)), (10, cc(121, 0))]
+    events = [
+        (0, cc(64, 127)),
+        (0, on(69)),
+        (2, bend),
+        (3, mido.Message("aftertouch", value=100, channel=0)),
+        (5, off(69)),
+        (10, cc(121, 0)),
+    ]
     song = write_song(tmp_path / "s.mid", [events])
     freq = render(load, song, "freq", 1, 0.05, bend_range=12.0)
     touch = render(load, song, "aftertouch", 1, 0.05)
@@ -393,8 +450,11 @@ def test_type_2_files_are_refused_with_a_clear_message(load, tmp_path, capsys):
     path = tmp_path / "two.mid"
     song.save(str(path))
     engine = ng.Engine(voices_patch(load, "gate", 2), sample_rate=SR, block_size=64)
-    with pytest.raises(ng.NeuralgraphError, match=r"two\.mid: type 2 MIDI files \(independent sequences\) are not "
-                                                  r"supported"):
+    with pytest.raises(
+        ng.NeuralgraphError,
+        match=r"two\.mid: type 2 MIDI files \(independent sequences\) are not "
+        r"supported",
+    ):
         engine.render(0.1, midi=path)
     patch = tmp_path / "keys.toml"
     patch.write_text(SINE_PATCH, encoding="utf-8")
@@ -423,8 +483,12 @@ def test_a_note_off_after_a_burst_of_controllers_in_one_tick_still_arrives(load,
 def test_a_merged_controller_burst_keeps_the_last_value(load, tmp_path):
     burst = [(10, cc(74, k % 128)) for k in range(1100)] + [(10, cc(74, 100))]
     song = write_song(tmp_path / "s.mid", [burst])
-    patch = load({"ctl": {"type": "midi.cc", "controller": 74, "smooth_ms": 0.0},
-                  "out": {"type": "io.output", "channels": 1, "in": "ctl"}})
+    patch = load(
+        {
+            "ctl": {"type": "midi.cc", "controller": 74, "smooth_ms": 0.0},
+            "out": {"type": "io.output", "channels": 1, "in": "ctl"},
+        }
+    )
     out = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf).render(0.05, midi=song)[0]
     assert out[-1] == pytest.approx(100 / 127, abs=1e-6)
 

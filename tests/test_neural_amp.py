@@ -32,8 +32,8 @@ def run_amp(x: np.ndarray, block: int) -> np.ndarray:
     out = np.zeros((1, block), np.float32)
     y = np.zeros_like(x)
     for b in range(x.size // block):
-        node.process(Ports({"x": x[None, b * block:(b + 1) * block]}), Ports({"y": out}), block)
-        y[b * block:(b + 1) * block] = out[0]
+        node.process(Ports({"x": x[None, b * block : (b + 1) * block]}), Ports({"y": out}), block)
+        y[b * block : (b + 1) * block] = out[0]
     return y
 
 
@@ -80,4 +80,4 @@ def test_neural_drive_patch_renders():
     engine = ng.Engine(ng.load_patch(ROOT / "graphs" / "neural_drive.toml"))
     audio = engine.render(0.5)
     assert engine.plan.latency == 0
-    assert 0.05 < np.sqrt(np.mean(audio ** 2)) and np.abs(audio).max() < 1.0
+    assert 0.05 < np.sqrt(np.mean(audio**2)) and np.abs(audio).max() < 1.0

@@ -35,8 +35,8 @@ def through_node(x: np.ndarray, block: int) -> np.ndarray:
     out = np.zeros((1, block), np.float32)
     y = np.zeros_like(padded)
     for b in range(blocks):
-        node.process(Ports({"x": padded[None, b * block:(b + 1) * block]}), Ports({"y": out}), block)
-        y[b * block:(b + 1) * block] = out[0]
+        node.process(Ports({"x": padded[None, b * block : (b + 1) * block]}), Ports({"y": out}), block)
+        y[b * block : (b + 1) * block] = out[0]
     return y[: x.size]
 
 
@@ -61,7 +61,7 @@ def test_a_random_partition_carrying_the_state_equals_the_whole_signal_output(wh
     sizes = []
     while pos < N:
         n = int(min(rng.integers(1, 701), N - pos))
-        y, state = session.run(None, {"x": x[None, pos:pos + n], "state_in": state})
+        y, state = session.run(None, {"x": x[None, pos : pos + n], "state_in": state})
         parts.append(y[0])
         sizes.append(n)
         pos += n

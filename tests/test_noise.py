@@ -12,8 +12,9 @@ import neuralgraph as ng
 SR = 48000
 
 
-def render(load, node: dict, seconds: float, *, block: int = 256, extra: dict | None = None,
-           channels: int = 1) -> np.ndarray:
+def render(
+    load, node: dict, seconds: float, *, block: int = 256, extra: dict | None = None, channels: int = 1
+) -> np.ndarray:
     nodes = {"o": node, **(extra or {}), "out": {"type": "io.output", "channels": channels, "in": "o"}}
     return raw_render(raw_engine(load(nodes), SR, block), seconds).astype(np.float64)
 
@@ -63,8 +64,13 @@ def test_reset_restarts_the_sequence(load):
 
 def test_lanes_get_independent_noise_scaled_by_amp(load):
     # a 2-lane amp makes two noise lanes: uncorrelated, each at its own level
-    x = render(load, {"type": "noise.white", "amp": {"from": "lanes", "range": [0.0, 1.0]}}, 1.0,
-               extra={"lanes": {"type": "test.lanes", "count": 2}}, channels=2)
+    x = render(
+        load,
+        {"type": "noise.white", "amp": {"from": "lanes", "range": [0.0, 1.0]}},
+        1.0,
+        extra={"lanes": {"type": "test.lanes", "count": 2}},
+        channels=2,
+    )
     assert abs(np.corrcoef(x[0], x[1])[0, 1]) < 0.02
     rms = np.sqrt(np.mean(x**2, axis=1))
     assert rms[1] / rms[0] == pytest.approx(2.0, rel=0.03)

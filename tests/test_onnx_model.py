@@ -36,8 +36,12 @@ def const(name: str, array: np.ndarray) -> onnx.NodeProto:
 def gain_model(path: Path, batch: str | int = "N") -> Path:
     """Block rate: y = x * [2, -3] on a [batch, 2] tensor."""
     nodes = [const("g", np.array([2.0, -3.0])), helper.make_node("Mul", ["x", "g"], ["y"])]
-    graph = helper.make_graph(nodes, "gain", [helper.make_tensor_value_info("x", F32, [batch, 2])],
-                              [helper.make_tensor_value_info("y", F32, [batch, 2])])
+    graph = helper.make_graph(
+        nodes,
+        "gain",
+        [helper.make_tensor_value_info("x", F32, [batch, 2])],
+        [helper.make_tensor_value_info("y", F32, [batch, 2])],
+    )
     return save(graph, path)
 
 
@@ -45,9 +49,11 @@ def tanh_model(path: Path) -> Path:
     """Stream: out = tanh(drive * in) per sample, two audio inputs."""
     nodes = [helper.make_node("Mul", ["in", "drive"], ["m"]), helper.make_node("Tanh", ["m"], ["out"])]
     graph = helper.make_graph(
-        nodes, "tanh",
+        nodes,
+        "tanh",
         [helper.make_tensor_value_info("in", F32, ["N", "T"]), helper.make_tensor_value_info("drive", F32, ["N", "T"])],
-        [helper.make_tensor_value_info("out", F32, ["N", "T"])])
+        [helper.make_tensor_value_info("out", F32, ["N", "T"])],
+    )
     return save(graph, path)
 
 
@@ -65,14 +71,24 @@ def fir_model(path: Path) -> Path:
         helper.make_node("Squeeze", ["y3", "ax1"], ["y"]),
         helper.make_node("Slice", ["cat", "start", "end", "ax1"], ["state_out"]),  # last 3 samples
         helper.make_node("Constant", [], ["ax1"], value=helper.make_tensor("ax1v", TensorProto.INT64, [1], [1])),
-        helper.make_node("Constant", [], ["start"], value=helper.make_tensor("sv", TensorProto.INT64, [1], [-(taps - 1)])),
+        helper.make_node(
+            "Constant", [], ["start"], value=helper.make_tensor("sv", TensorProto.INT64, [1], [-(taps - 1)])
+        ),
         helper.make_node("Constant", [], ["end"], value=helper.make_tensor("ev", TensorProto.INT64, [1], [2**62])),
     ]
     nodes = nodes[-3:] + nodes[:-3]
     graph = helper.make_graph(
-        nodes, "fir",
-        [helper.make_tensor_value_info("x", F32, ["N", "T"]), helper.make_tensor_value_info("state_in", F32, ["N", taps - 1])],
-        [helper.make_tensor_value_info("y", F32, ["N", "T"]), helper.make_tensor_value_info("state_out", F32, ["N", taps - 1])])
+        nodes,
+        "fir",
+        [
+            helper.make_tensor_value_info("x", F32, ["N", "T"]),
+            helper.make_tensor_value_info("state_in", F32, ["N", taps - 1]),
+        ],
+        [
+            helper.make_tensor_value_info("y", F32, ["N", "T"]),
+            helper.make_tensor_value_info("state_out", F32, ["N", taps - 1]),
+        ],
+    )
     return save(graph, path)
 
 
@@ -87,7 +103,10 @@ V_OUT = RNG.normal(0, 0.7, (H, 1)).astype(np.float32)
 def rnn_model(path: Path, batch: str | int = "N") -> Path:
     """Block rate recurrent cell: h' = tanh(x W + h U + b), y = h' v; h is state_in/state_out."""
     nodes = [
-        const("wi", W_IN), const("wr", W_REC), const("b", B_REC), const("v", V_OUT),
+        const("wi", W_IN),
+        const("wr", W_REC),
+        const("b", B_REC),
+        const("v", V_OUT),
         helper.make_node("MatMul", ["x", "wi"], ["a"]),
         helper.make_node("MatMul", ["state_in", "wr"], ["r"]),
         helper.make_node("Add", ["a", "r"], ["s"]),
@@ -96,9 +115,17 @@ def rnn_model(path: Path, batch: str | int = "N") -> Path:
         helper.make_node("MatMul", ["state_out", "v"], ["y"]),
     ]
     graph = helper.make_graph(
-        nodes, "rnn",
-        [helper.make_tensor_value_info("x", F32, [batch, 1]), helper.make_tensor_value_info("state_in", F32, [batch, H])],
-        [helper.make_tensor_value_info("y", F32, [batch, 1]), helper.make_tensor_value_info("state_out", F32, [batch, H])])
+        nodes,
+        "rnn",
+        [
+            helper.make_tensor_value_info("x", F32, [batch, 1]),
+            helper.make_tensor_value_info("state_in", F32, [batch, H]),
+        ],
+        [
+            helper.make_tensor_value_info("y", F32, [batch, 1]),
+            helper.make_tensor_value_info("state_out", F32, [batch, H]),
+        ],
+    )
     return save(graph, path)
 
 
@@ -106,7 +133,7 @@ def rnn_reference(xs: np.ndarray) -> np.ndarray:
     h = np.zeros((xs.shape[0], H), np.float32)
     ys = np.zeros_like(xs)
     for i in range(xs.shape[1]):
-        h = np.tanh(xs[:, i:i + 1] @ W_IN + h @ W_REC + B_REC)
+        h = np.tanh(xs[:, i : i + 1] @ W_IN + h @ W_REC + B_REC)
         ys[:, i] = (h @ V_OUT)[:, 0]
     return ys
 
@@ -122,7 +149,10 @@ G_V = RNG.normal(0, 0.6, (GH, 1)).astype(np.float32)
 def gru_model(path: Path) -> Path:
     """Stream GRU: x [N, T] -> GRU(hidden 6) per sample -> linear -> y [N, T]; h in state_in/out [N, 6]."""
     nodes = [
-        const("W", G_W), const("R", G_R), const("B", G_B), const("V", G_V),
+        const("W", G_W),
+        const("R", G_R),
+        const("B", G_B),
+        const("V", G_V),
         helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]),  # [T, N]
         helper.make_node("Unsqueeze", ["xt", "ax2"], ["seq"]),  # [T, N, 1]
         helper.make_node("Unsqueeze", ["state_in", "ax0"], ["h0"]),  # [1, N, H]
@@ -134,11 +164,24 @@ def gru_model(path: Path) -> Path:
         helper.make_node("Transpose", ["yt"], ["y"], perm=[1, 0]),
     ]
     for name, axis in (("ax0", 0), ("ax1", 1), ("ax2", 2)):
-        nodes.insert(0, helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "v", TensorProto.INT64, [1], [axis])))
+        nodes.insert(
+            0,
+            helper.make_node(
+                "Constant", [], [name], value=helper.make_tensor(name + "v", TensorProto.INT64, [1], [axis])
+            ),
+        )
     graph = helper.make_graph(
-        nodes, "gru",
-        [helper.make_tensor_value_info("x", F32, ["N", "T"]), helper.make_tensor_value_info("state_in", F32, ["N", GH])],
-        [helper.make_tensor_value_info("y", F32, ["N", "T"]), helper.make_tensor_value_info("state_out", F32, ["N", GH])])
+        nodes,
+        "gru",
+        [
+            helper.make_tensor_value_info("x", F32, ["N", "T"]),
+            helper.make_tensor_value_info("state_in", F32, ["N", GH]),
+        ],
+        [
+            helper.make_tensor_value_info("y", F32, ["N", "T"]),
+            helper.make_tensor_value_info("state_out", F32, ["N", GH]),
+        ],
+    )
     return save(graph, path)
 
 
@@ -151,7 +194,7 @@ def gru_reference(x: np.ndarray) -> np.ndarray:
     h = np.zeros((x.shape[0], GH), np.float64)
     y = np.zeros(x.shape, np.float64)
     for t in range(x.shape[1]):
-        xt = x[:, t:t + 1].astype(np.float64)
+        xt = x[:, t : t + 1].astype(np.float64)
         z = sig(xt @ Wz.T + h @ Rz.T + Wbz + Rbz)
         r = sig(xt @ Wr.T + h @ Rr.T + Wbr + Rbr)
         hh = np.tanh(xt @ Wh.T + (r * h) @ Rh.T + Rbh + Wbh)
@@ -162,14 +205,17 @@ def gru_reference(x: np.ndarray) -> np.ndarray:
 
 def frame_model(path: Path, frame: int = 64) -> Path:
     graph = helper.make_graph(
-        [const("half", np.array(0.5)), helper.make_node("Mul", ["x", "half"], ["y"])], "frame",
-        [helper.make_tensor_value_info("x", F32, ["N", frame])], [helper.make_tensor_value_info("y", F32, ["N", frame])])
+        [const("half", np.array(0.5)), helper.make_node("Mul", ["x", "half"], ["y"])],
+        "frame",
+        [helper.make_tensor_value_info("x", F32, ["N", frame])],
+        [helper.make_tensor_value_info("y", F32, ["N", frame])],
+    )
     return save(graph, path)
 
 
 def write_patch(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "patch.toml"
-    path.write_text(f"schema = 1\nname = \"t\"\n[engine]\nsample_rate = {SR}\nblock_size = 64\n" + body)
+    path.write_text(f'schema = 1\nname = "t"\n[engine]\nsample_rate = {SR}\nblock_size = 64\n' + body)
     return path
 
 
@@ -182,7 +228,7 @@ def run_node(node: OnnxModel, inputs: dict[str, np.ndarray], lanes: int, block: 
     outs = Ports(outs_arrays)
     got: dict[str, list] = {p: [] for p in outs_arrays}
     for b in range(blocks):
-        ins = Ports({p: a[:, b * rate_width:(b + 1) * rate_width] for p, a in inputs.items()})
+        ins = Ports({p: a[:, b * rate_width : (b + 1) * rate_width] for p, a in inputs.items()})
         node.process(ins, outs, block)
         for p, a in outs_arrays.items():
             got[p].append(a.copy())
@@ -190,6 +236,7 @@ def run_node(node: OnnxModel, inputs: dict[str, np.ndarray], lanes: int, block: 
 
 
 # ---- ports from the signature ---------------------------------------------------------------
+
 
 def test_ports_follow_the_model_signature(tmp_path):
     node = OnnxModel(model=str(gain_model(tmp_path / "g.onnx")))
@@ -205,7 +252,9 @@ def test_ports_follow_the_model_signature(tmp_path):
 
 def test_block_gain_model_in_a_patch_scales_a_sine(tmp_path):
     gain_model(tmp_path / "gain.onnx")
-    patch = write_patch(tmp_path, """
+    patch = write_patch(
+        tmp_path,
+        """
 [nodes.net]
 type = "onnx.model"
 model = "gain.onnx"
@@ -226,7 +275,8 @@ gain = "net.y_2"
 type = "io.output"
 channels = 1
 in = ["vca", "vca2"]
-""")
+""",
+    )
     audio = ng.Engine(ng.load_patch(patch)).render(0.05)
     tail = audio[0, 1200:]  # after the first block's gain ramp
     peak = np.abs(tail).max()
@@ -235,7 +285,9 @@ in = ["vca", "vca2"]
 
 def test_stream_tanh_model_matches_numpy(tmp_path):
     tanh_model(tmp_path / "tanh.onnx")
-    patch = write_patch(tmp_path, """
+    patch = write_patch(
+        tmp_path,
+        """
 [nodes.src]
 type = "io.input"
 channels = 1
@@ -249,7 +301,8 @@ drive = 3.0
 type = "io.output"
 channels = 1
 in = "shaper"
-""")
+""",
+    )
     x = (0.9 * np.sin(2 * np.pi * 440.0 * np.arange(960) / SR)).astype(np.float32)[None, :]
     audio = ng.Engine(ng.load_patch(patch)).render(960 / SR, input=x)[0]
     np.testing.assert_allclose(audio, np.tanh(3.0 * x[0]), atol=2e-4)
@@ -349,6 +402,7 @@ def test_process_allocates_nothing(tmp_path):
 
 # ---- bad models -----------------------------------------------------------------------------
 
+
 def load_error(tmp_path: Path, body: str) -> ng.PatchError:
     with pytest.raises(ng.PatchError) as info:
         ng.load_patch(write_patch(tmp_path, body))
@@ -357,8 +411,9 @@ def load_error(tmp_path: Path, body: str) -> ng.PatchError:
 
 def test_not_onnx_file_is_a_patch_problem_with_the_path(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"RIFF....WAVEfmt this is not a model")
-    err = load_error(tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "junk.onnx"\n'
-                               '[nodes.out]\ntype = "io.output"\nin = 0.0\n')
+    err = load_error(
+        tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "junk.onnx"\n[nodes.out]\ntype = "io.output"\nin = 0.0\n'
+    )
     assert err.codes == ["NG117"]
     text = str(err)
     assert "junk.onnx" in text and "not a loadable ONNX model" in text
@@ -367,15 +422,17 @@ def test_not_onnx_file_is_a_patch_problem_with_the_path(tmp_path):
 
 
 def test_missing_model_file_is_reported(tmp_path):
-    err = load_error(tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "nope.onnx"\n'
-                               '[nodes.out]\ntype = "io.output"\nin = 0.0\n')
+    err = load_error(
+        tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "nope.onnx"\n[nodes.out]\ntype = "io.output"\nin = 0.0\n'
+    )
     assert err.codes == ["NG116"] and "nope.onnx" in str(err)
 
 
 def test_wrong_signature_names_expected_and_actual(tmp_path):
     gru_model(tmp_path / "gru.onnx")  # [N, T] dynamic time axis: not a block-rate model
-    err = load_error(tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "gru.onnx"\n'
-                               '[nodes.out]\ntype = "io.output"\nin = 0.0\n')
+    err = load_error(
+        tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "gru.onnx"\n[nodes.out]\ntype = "io.output"\nin = 0.0\n'
+    )
     text = str(err)
     assert err.codes == ["NG117"]
     assert "gru.onnx" in text and "dynamic feature axis" in text
@@ -384,23 +441,29 @@ def test_wrong_signature_names_expected_and_actual(tmp_path):
 
 
 def test_wrong_type_and_unpaired_state_are_rejected(tmp_path):
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "int",
-                              [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 1])],
-                              [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 1])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "int",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 1])],
+    )
     node = OnnxModel(model=str(save(graph, tmp_path / "int.onnx")))  # int64 is cast at the boundary
     got = run_node(node, {"x": np.array([[2.7, -3.2, 7.0]], np.float32)}, lanes=1, block=16, blocks=3)
     np.testing.assert_array_equal(got["y"], [[2.0, -3.0, 7.0]])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "u8",
-                              [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", 1])],
-                              [helper.make_tensor_value_info("y", TensorProto.UINT8, ["N", 1])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "u8",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, ["N", 1])],
+    )
     with pytest.raises(ValueError, match=r"tensor 'x' is tensor\(uint8\)"):
         OnnxModel(model=str(save(graph, tmp_path / "u8.onnx")))
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"]),
-                               helper.make_node("Identity", ["state_in"], ["h"])], "half",
-                              [helper.make_tensor_value_info("x", F32, ["N", 1]),
-                               helper.make_tensor_value_info("state_in", F32, ["N", 2])],
-                              [helper.make_tensor_value_info("y", F32, ["N", 1]),
-                               helper.make_tensor_value_info("h", F32, ["N", 2])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["state_in"], ["h"])],
+        "half",
+        [helper.make_tensor_value_info("x", F32, ["N", 1]), helper.make_tensor_value_info("state_in", F32, ["N", 2])],
+        [helper.make_tensor_value_info("y", F32, ["N", 1]), helper.make_tensor_value_info("h", F32, ["N", 2])],
+    )
     with pytest.raises(ValueError, match="unpaired state tensor.*state_in"):
         OnnxModel(model=str(save(graph, tmp_path / "half.onnx")))
 
@@ -413,8 +476,11 @@ def test_frame_size_must_match_a_static_frame_axis(tmp_path):
 
 def test_stream_model_with_a_fixed_time_axis_must_match_the_block_size(tmp_path):
     frame_model(tmp_path / "fixed.onnx", frame=64)  # [N, 64]: a stream model only for 64-sample blocks
-    patch = write_patch(tmp_path, '[nodes.net]\ntype = "onnx.model"\nmodel = "fixed.onnx"\nrate = "stream"\n'
-                                  '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "net"\n')
+    patch = write_patch(
+        tmp_path,
+        '[nodes.net]\ntype = "onnx.model"\nmodel = "fixed.onnx"\nrate = "stream"\n'
+        '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "net"\n',
+    )
     assert ng.Engine(ng.load_patch(patch), block_size=64).render(0.01).shape == (1, 480)
     with pytest.raises(ng.CompileError) as info:
         ng.Engine(ng.load_patch(patch), block_size=128)
@@ -423,6 +489,7 @@ def test_stream_model_with_a_fixed_time_axis_must_match_the_block_size(tmp_path)
 
 
 # ---- worker thread ----------------------------------------------------------------------------
+
 
 def settle(node: OnnxModel) -> None:
     """Test-side synchronisation: let the worker finish what it was handed (not an assertion on time)."""
@@ -438,7 +505,7 @@ def test_worker_delivers_the_synchronous_result_one_block_later(tmp_path):
     out = np.zeros((2, 1), np.float32)
     got = []
     for b in range(30):
-        node.process(Ports({"x": xs[:, b:b + 1]}), Ports({"y": out}), 64)
+        node.process(Ports({"x": xs[:, b : b + 1]}), Ports({"y": out}), 64)
         got.append(out.copy())
         settle(node)
     got = np.concatenate(got, axis=1)
@@ -454,26 +521,38 @@ def test_worker_delivers_the_synchronous_result_one_block_later(tmp_path):
 
 def test_worker_stream_in_a_patch_declares_one_block_of_latency(tmp_path):
     fir_model(tmp_path / "fir.onnx")
-    patch = write_patch(tmp_path, '[nodes.src]\ntype = "io.input"\nchannels = 1\n'
-                                  '[nodes.net]\ntype = "onnx.model"\nmodel = "fir.onnx"\nrate = "stream"\n'
-                                  'worker = true\nx = "src"\n'
-                                  '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "net"\n')
+    patch = write_patch(
+        tmp_path,
+        '[nodes.src]\ntype = "io.input"\nchannels = 1\n'
+        '[nodes.net]\ntype = "onnx.model"\nmodel = "fir.onnx"\nrate = "stream"\n'
+        'worker = true\nx = "src"\n'
+        '[nodes.out]\ntype = "io.output"\nchannels = 1\nin = "net"\n',
+    )
     assert ng.Engine(ng.load_patch(patch), block_size=128).plan.latency == 128
 
 
 def slow_model(path: Path, size: int = 512, chain: int = 4) -> Path:
     """y = x + 0 * mean(M^chain scaled by mean(x)): tens of ms per call, input-dependent (no folding)."""
     m = (np.random.default_rng(0).normal(0, 1 / np.sqrt(size), (size, size))).astype(np.float32)
-    nodes = [const("m", m), const("zero", np.array(0.0)),
-             helper.make_node("ReduceMean", ["x"], ["mx"], keepdims=0),
-             helper.make_node("Mul", ["m", "mx"], ["p0"])]
+    nodes = [
+        const("m", m),
+        const("zero", np.array(0.0)),
+        helper.make_node("ReduceMean", ["x"], ["mx"], keepdims=0),
+        helper.make_node("Mul", ["m", "mx"], ["p0"]),
+    ]
     for i in range(chain):
         nodes.append(helper.make_node("MatMul", [f"p{i}", "m"], [f"p{i + 1}"]))
-    nodes += [helper.make_node("ReduceMean", [f"p{chain}"], ["s"], keepdims=0),
-              helper.make_node("Mul", ["s", "zero"], ["z"]),
-              helper.make_node("Add", ["x", "z"], ["y"])]
-    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", F32, ["N", 1])],
-                              [helper.make_tensor_value_info("y", F32, ["N", 1])])
+    nodes += [
+        helper.make_node("ReduceMean", [f"p{chain}"], ["s"], keepdims=0),
+        helper.make_node("Mul", ["s", "zero"], ["z"]),
+        helper.make_node("Add", ["x", "z"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", F32, ["N", 1])],
+        [helper.make_tensor_value_info("y", F32, ["N", 1])],
+    )
     return save(graph, path)
 
 

@@ -16,8 +16,16 @@ import neuralgraph as ng
 SR = 48000
 
 
-def render(load, node: dict, seconds: float, *, sample_rate: int = SR, block: int = 256, extra: dict | None = None,
-           input: np.ndarray | None = None) -> np.ndarray:
+def render(
+    load,
+    node: dict,
+    seconds: float,
+    *,
+    sample_rate: int = SR,
+    block: int = 256,
+    extra: dict | None = None,
+    input: np.ndarray | None = None,
+) -> np.ndarray:
     """Render node ``o`` (plus ``extra`` nodes) to a 1-channel output; returns the samples."""
     nodes = {"o": node, **(extra or {}), "out": {"type": "io.output", "channels": 1, "in": "o"}}
     engine = raw_engine(load(nodes), sample_rate, block)
@@ -74,8 +82,10 @@ def test_aliasing_far_below_fundamental_and_naive(load, kind, f0):
         naive = np.where(phase < 0.5, 1.0, -1.0)
         polyblep = naive + 2 * blep_residual(phase, f0 / SR) - 2 * blep_residual(np.mod(phase + 0.5, 1.0), f0 / SR)
     ours, theirs = alias_ratio_db(out, f0), alias_ratio_db(naive, f0)
-    print(f"{kind} {f0} Hz: aliasing {ours:.1f} dB (naive {theirs:.1f} dB, "
-          f"2-point PolyBLEP {alias_ratio_db(polyblep, f0):.1f} dB)")
+    print(
+        f"{kind} {f0} Hz: aliasing {ours:.1f} dB (naive {theirs:.1f} dB, "
+        f"2-point PolyBLEP {alias_ratio_db(polyblep, f0):.1f} dB)"
+    )
     assert ours < -40.0
     assert ours < theirs - 30.0
     assert abs(out.mean()) < 1e-3  # no DC offset growing with frequency
@@ -140,8 +150,7 @@ def test_triangle_aliasing_below_naive(load, f0):
 def test_sine_fm_sidebands_follow_bessel_functions(load):
     # freq = 1000 + 300 sin(2 pi 100 t): index 3; the lines at 1000 + k 100 Hz have |J_k(3)|
     mod = {"type": "osc.sine", "freq": 100.0}
-    x = render(load, {"type": "osc.sine", "freq": {"from": "mod", "range": [700.0, 1300.0]}}, 1.0,
-               extra={"mod": mod})
+    x = render(load, {"type": "osc.sine", "freq": {"from": "mod", "range": [700.0, 1300.0]}}, 1.0, extra={"mod": mod})
     spec = periodic_spectrum(x)
     for k in range(-4, 5):
         assert spec[1000 + 100 * k] == pytest.approx(abs(jv(k, 3.0)), abs=0.002), k
@@ -160,19 +169,43 @@ def test_sync_resets_phase_at_its_exact_frame(load, block):
     n = np.arange(2000)
     t = (n - at) / SR
     after = slice(at + 40, at + 230)  # past the minBLEP correction, before the next edge
-    sine = render(load, {"type": "osc.sine", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
-                  input=sync_signal(2000, at))
+    sine = render(
+        load,
+        {"type": "osc.sine", "freq": f, "sync": "inp"},
+        2000 / SR,
+        block=block,
+        extra=inp,
+        input=sync_signal(2000, at),
+    )
     np.testing.assert_allclose(sine[:at], np.sin(2 * np.pi * f * n[:at] / SR), atol=1e-5)
     np.testing.assert_allclose(sine[at:], np.sin(2 * np.pi * f * t[at:]), atol=1e-5)
-    saw = render(load, {"type": "osc.saw", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
-                 input=sync_signal(2000, at))
+    saw = render(
+        load,
+        {"type": "osc.saw", "freq": f, "sync": "inp"},
+        2000 / SR,
+        block=block,
+        extra=inp,
+        input=sync_signal(2000, at),
+    )
     np.testing.assert_allclose(saw[after], 2 * f * t[after] - 1, atol=1e-3)  # linear-phase steps: no lag
-    tri = render(load, {"type": "osc.triangle", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
-                 input=sync_signal(2000, at))
+    tri = render(
+        load,
+        {"type": "osc.triangle", "freq": f, "sync": "inp"},
+        2000 / SR,
+        block=block,
+        extra=inp,
+        input=sync_signal(2000, at),
+    )
     ramp = slice(at + 40, at + 100)
     np.testing.assert_allclose(tri[ramp], 4 * f * t[ramp], atol=1e-4)  # linear-phase corners: no lag either
-    sq = render(load, {"type": "osc.square", "freq": f, "sync": "inp"}, 2000 / SR, block=block, extra=inp,
-                input=sync_signal(2000, at))
+    sq = render(
+        load,
+        {"type": "osc.square", "freq": f, "sync": "inp"},
+        2000 / SR,
+        block=block,
+        extra=inp,
+        input=sync_signal(2000, at),
+    )
     np.testing.assert_allclose(sq[after], 1.0, atol=0.01)
 
 
@@ -205,8 +238,7 @@ def test_wavetable_removes_harmonics_above_nyquist(load, tmp_path, monkeypatch):
     # harmonic 64 of a 1 kHz cycle is 64 kHz: the octave copy in use must not contain it
     x = np.arange(2048) / 2048
     np.save(tmp_path / "bright.npy", np.sin(2 * np.pi * x) + np.sin(2 * np.pi * 64 * x))
-    spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": "bright.npy",
-                                           "freq": 1000.0}, 1.0))
+    spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": "bright.npy", "freq": 1000.0}, 1.0))
     assert spec[1000] == pytest.approx(1.0, abs=0.002)
     assert np.delete(spec, 1000).max() < 1e-3
 
@@ -229,8 +261,11 @@ def test_wavetable_bad_file_is_a_patch_error(load, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a patch built in code reads files relative to the working directory
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     with pytest.raises(ng.PatchError, match="1-D or 2-D"):
-        ng.Engine(load({"o": {"type": "osc.wavetable", "table": "cube.npy"},
-                        "out": {"type": "io.output", "in": "o"}}), sample_rate=SR, block_size=64)
+        ng.Engine(
+            load({"o": {"type": "osc.wavetable", "table": "cube.npy"}, "out": {"type": "io.output", "in": "o"}}),
+            sample_rate=SR,
+            block_size=64,
+        )
 
 
 def test_render_cli_writes_a_square_wav(write_patch, tmp_path):
@@ -253,8 +288,12 @@ channels = 1
 in = "half"
 """)
     wav = tmp_path / "square.wav"
-    done = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(patch), "-o", str(wav),
-                           "--seconds", "1.1"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "neuralgraph", "render", str(patch), "-o", str(wav), "--seconds", "1.1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     data, rate = soundfile.read(wav, dtype="float64")
     assert rate == 48000
@@ -266,16 +305,24 @@ in = "half"
 @pytest.mark.parametrize("kind", ["osc.saw", "osc.square", "osc.triangle", "osc.sine", "osc.wavetable"])
 def test_through_zero_fm_stays_bounded(load, kind):
     # freq swings -30 kHz .. +30 kHz at 700 Hz: backwards phase, clamped steps, corrections every sample
-    x = render(load, {"type": kind, "freq": {"from": "mod", "range": [-30000.0, 30000.0]}}, 0.5,
-               extra={"mod": {"type": "osc.sine", "freq": 700.0}})
+    x = render(
+        load,
+        {"type": kind, "freq": {"from": "mod", "range": [-30000.0, 30000.0]}},
+        0.5,
+        extra={"mod": {"type": "osc.sine", "freq": 700.0}},
+    )
     assert np.abs(x).max() < 2.5  # band-limited steps and corners crowding near Nyquist overshoot, boundedly
 
 
 def test_audio_rate_pwm_keeps_the_mean_and_stays_bounded(load):
     # width swept 0.1..0.9 by a 30 Hz sine: the pulse's mean follows 2w - 1 (average 0) and
     # over one modulation cycle the duty cycle averages 0.5
-    x = render(load, {"type": "osc.square", "freq": 1000.0, "width": {"from": "mod", "range": [0.1, 0.9]}}, 1.0,
-               extra={"mod": {"type": "osc.sine", "freq": 30.0}})
+    x = render(
+        load,
+        {"type": "osc.square", "freq": 1000.0, "width": {"from": "mod", "range": [0.1, 0.9]}},
+        1.0,
+        extra={"mod": {"type": "osc.sine", "freq": 30.0}},
+    )
     assert np.all(np.isfinite(x)) and np.abs(x).max() < 1.5
     assert abs(x.mean()) < 0.01
     # within 1 ms around the modulator's crest (width 0.9) the pulse is mostly high
@@ -292,8 +339,7 @@ def test_wavetable_fades_harmonics_out_over_an_octave(load, tmp_path, monkeypatc
     np.save(tmp_path / "buzz.npy", sum(np.sin(2 * np.pi * h * x) for h in range(1, 65)))
     for k in range(9):
         f = round(375 * 2 ** (k / 8))
-        spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": "buzz.npy",
-                                               "freq": float(f)}, 1.0))
+        spec = periodic_spectrum(render(load, {"type": "osc.wavetable", "table": "buzz.npy", "freq": float(f)}, 1.0))
         fade = min(1.0, max(0.0, np.log2(2 * f / SR * 1024) - 4))
         assert spec[17 * f] == pytest.approx(1 - fade, abs=0.01), f
         assert spec[3 * f] == pytest.approx(1.0, abs=0.01)  # low harmonics are in every copy used
@@ -326,21 +372,27 @@ def test_band_limited_peaks_stay_within_the_gibbs_overshoot_at_any_phase(load, k
         assert np.abs(x).max() < bound, (k, np.abs(x).max())
 
 
-@pytest.mark.parametrize("table, message", [
-    (np.zeros((0, 4096)), r"cube\.npy has shape \(0, 4096\): no cycles"),
-    (np.zeros((3, 0)), "cycles have 0 samples; at least 4"),
-    (np.zeros(0), "cycles have 0 samples; at least 4"),
-    (np.zeros((2, 1)), "cycles have 1 samples; at least 4"),
-    (np.ones(64, np.complex128), "real numbers.*complex128"),
-    (np.ones(64, bool), "real numbers.*bool"),
-    (np.full(64, np.nan), "NaN or infinite"),
-    (np.array([0.0, 1.0, np.inf, 0.0]), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        (np.zeros((0, 4096)), r"cube\.npy has shape \(0, 4096\): no cycles"),
+        (np.zeros((3, 0)), "cycles have 0 samples; at least 4"),
+        (np.zeros(0), "cycles have 0 samples; at least 4"),
+        (np.zeros((2, 1)), "cycles have 1 samples; at least 4"),
+        (np.ones(64, np.complex128), "real numbers.*complex128"),
+        (np.ones(64, bool), "real numbers.*bool"),
+        (np.full(64, np.nan), "NaN or infinite"),
+        (np.array([0.0, 1.0, np.inf, 0.0]), "NaN or infinite"),
+    ],
+)
 def test_wavetable_shape_and_values_are_checked_at_load(load, tmp_path, monkeypatch, table, message):
     # a (0, 4096) table used to render leftover memory (NaN, subnormals, 5.7e32) into the file
     monkeypatch.chdir(tmp_path)
     np.save(tmp_path / "cube.npy", table)
     with pytest.raises(ng.PatchError, match=message) as err:
-        ng.Engine(load({"o": {"type": "osc.wavetable", "table": "cube.npy"},
-                        "out": {"type": "io.output", "in": "o"}}), sample_rate=SR, block_size=64)
+        ng.Engine(
+            load({"o": {"type": "osc.wavetable", "table": "cube.npy"}, "out": {"type": "io.output", "in": "o"}}),
+            sample_rate=SR,
+            block_size=64,
+        )
     assert "`o`" in str(err.value) or "o:" in str(err.value) or "nodes.o" in str(err.value), str(err.value)

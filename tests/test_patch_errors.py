@@ -43,7 +43,7 @@ def test_good_patch_loads(write_patch):
 
 
 def test_syntax_error_has_line_and_column(write_patch):
-    err = problems_of(write_patch(GOOD.replace('freq = 440.0', 'freq = = 440.0')))
+    err = problems_of(write_patch(GOOD.replace("freq = 440.0", "freq = = 440.0")))
     assert isinstance(err, ng.PatchSyntaxError)
     p = only(err, "NG100")
     assert (p.line, p.col) == (6, 8)
@@ -79,7 +79,7 @@ def test_unknown_node_in_connection(write_patch):
 
 
 def test_wrong_type_and_range(write_patch):
-    text = GOOD.replace("freq = 440.0", 'freq = true') + "channels = 100\n"
+    text = GOOD.replace("freq = 440.0", "freq = true") + "channels = 100\n"
     err = problems_of(write_patch(text))
     wrong = only(err, "NG112")
     assert (wrong.line, wrong.path) == (6, "nodes.osc.freq")
@@ -105,8 +105,13 @@ def test_cycle_without_feedback_names_its_path(write_patch):
 
 
 def test_feedback_edge_allows_the_cycle(write_patch):
-    text = GOOD + '\n[nodes.a]\ntype = "math.add"\na = { from = "b", feedback = true }\n\n[nodes.b]\ntype = "math.mul"\nin = "a"\n'
-    assert ng.load_patch(write_patch(text)).topology.order.index("a") < ng.load_patch(write_patch(text)).topology.order.index("b")
+    text = (
+        GOOD
+        + '\n[nodes.a]\ntype = "math.add"\na = { from = "b", feedback = true }\n\n[nodes.b]\ntype = "math.mul"\nin = "a"\n'
+    )
+    assert ng.load_patch(write_patch(text)).topology.order.index("a") < ng.load_patch(
+        write_patch(text)
+    ).topology.order.index("b")
 
 
 def test_lane_mismatch_names_both_ends(registry, write_patch):
@@ -187,7 +192,9 @@ def test_missing_model_file_is_relative_to_the_patch(tmp_path, registry):
     reg = ng.Registry.load(entry_points=True)
     reg.register_node(Sampler, plugin="tests")
     path = tmp_path / "p.toml"
-    path.write_text('schema = 1\n[nodes.s]\ntype = "test.sampler"\nsample = "kick.wav"\n[nodes.out]\ntype = "io.output"\nin = "s"\n')
+    path.write_text(
+        'schema = 1\n[nodes.s]\ntype = "test.sampler"\nsample = "kick.wav"\n[nodes.out]\ntype = "io.output"\nin = "s"\n'
+    )
     err = problems_of(path, reg)
     p = only(err, "NG116")
     assert (p.line, p.path) == (4, "nodes.s.sample") and "kick.wav" in p.message
@@ -201,7 +208,9 @@ def test_check_command_prints_every_problem_and_exits_2(write_patch):
     run = subprocess.run([sys.executable, "-m", "neuralgraph", "check", str(path)], capture_output=True, text=True)
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
-    assert lines[0].endswith("patch.toml:6:1: NG111 nodes.osc.fre: `osc.sine` has no parameter or input `fre` (did you mean `freq`?)")
+    assert lines[0].endswith(
+        "patch.toml:6:1: NG111 nodes.osc.fre: `osc.sine` has no parameter or input `fre` (did you mean `freq`?)"
+    )
     assert "patch.toml:9:8: NG110 nodes.out.type: unknown node type `io.outptu` (did you mean `io.output`?)" in lines[1]
     assert lines[-1] == "2 problems found"
     assert "Traceback" not in run.stderr
@@ -209,8 +218,11 @@ def test_check_command_prints_every_problem_and_exits_2(write_patch):
 
 def test_render_bad_patch_exits_2_without_traceback(write_patch, tmp_path):
     path = write_patch(GOOD.replace('in = "osc"', 'in = "nowhere"'))
-    run = subprocess.run([sys.executable, "-m", "neuralgraph", "render", str(path), "-o", str(tmp_path / "x.wav")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "neuralgraph", "render", str(path), "-o", str(tmp_path / "x.wav")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "NG120" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "x.wav").exists()
 

@@ -23,6 +23,7 @@ def plugin_module(name: str, *classes: type, backends: dict | None = None) -> ty
 
     module.ng_register_nodes = ng_register_nodes
     if backends:
+
         @hookimpl
         def ng_register_backends(register):
             for key, factory in backends.items():
@@ -48,8 +49,10 @@ def test_builtin_nodes_come_from_entry_points():
 
 
 def test_the_core_never_imports_a_concrete_node():
-    code = "import neuralgraph, neuralgraph._compile.compiler, neuralgraph._runtime.engine, neuralgraph._tools.cli, sys; " \
-           "print(any(m.startswith('neuralgraph_plugins') for m in sys.modules))"
+    code = (
+        "import neuralgraph, neuralgraph._compile.compiler, neuralgraph._runtime.engine, neuralgraph._tools.cli, sys; "
+        "print(any(m.startswith('neuralgraph_plugins') for m in sys.modules))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "False"
 
@@ -143,9 +146,15 @@ def test_backends_hook_registers_factories():
 def test_third_party_example_plugin_is_installed_and_renders(tmp_path):
     run = subprocess.run([sys.executable, "-m", "neuralgraph", "nodes"], capture_output=True, text=True, check=True)
     assert "fx.bitcrush" in run.stdout and "[bitcrush]" in run.stdout
-    patch = ng.load_patch({"schema": 1, "nodes": {
-        "osc": {"type": "osc.sine", "freq": 440.0},
-        "crush": {"type": "fx.bitcrush", "in": "osc", "bits": 2},
-        "out": {"type": "io.output", "channels": 1, "in": "crush"}}})
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "osc": {"type": "osc.sine", "freq": 440.0},
+                "crush": {"type": "fx.bitcrush", "in": "osc", "bits": 2},
+                "out": {"type": "io.output", "channels": 1, "in": "crush"},
+            },
+        }
+    )
     audio = ng.Engine(patch, sample_rate=48000, block_size=64).render(0.1)
     assert set(audio.ravel().tolist()) <= {-1.0, -0.5, 0.0, 0.5, 1.0}

@@ -14,13 +14,15 @@ BLOCK = 64
 
 
 def _patch(load, after: int) -> ng.Patch:
-    return load({
-        "osc": {"type": "osc.sine", "freq": 1000.0},
-        "bad": {"type": "test.raiser", "after": after, "in": "osc"},
-        "good": {"type": "osc.sine", "freq": 3000.0},
-        "sum": {"type": "math.add", "a": "bad", "b": "good"},
-        "out": {"type": "io.output", "channels": 1, "in": "sum"},
-    })
+    return load(
+        {
+            "osc": {"type": "osc.sine", "freq": 1000.0},
+            "bad": {"type": "test.raiser", "after": after, "in": "osc"},
+            "good": {"type": "osc.sine", "freq": 3000.0},
+            "sum": {"type": "math.add", "a": "bad", "b": "good"},
+            "out": {"type": "io.output", "channels": 1, "in": "sum"},
+        }
+    )
 
 
 @pytest.mark.parametrize("k", [0, 7])
@@ -67,12 +69,18 @@ class _Plugin:
 def test_one_nan_in_a_feedback_loop_does_not_silence_it_for_good():
     """The feedback copy turns NaN into 0 (VCV Rack's cable rule): the loop sounds again at once."""
     registry = ng.Registry.load(plugins={"reliability": _Plugin()})
-    patch = ng.load_patch({"schema": 1, "nodes": {
-        "src": {"type": "osc.sine", "freq": 440.0},
-        "sum": {"type": "math.add", "a": "src", "b": {"from": "half", "feedback": True}},
-        "half": {"type": "reliability.nan_once", "in": "sum"},
-        "out": {"type": "io.output", "channels": 1, "in": "sum"},
-    }}, registry=registry)
+    patch = ng.load_patch(
+        {
+            "schema": 1,
+            "nodes": {
+                "src": {"type": "osc.sine", "freq": 440.0},
+                "sum": {"type": "math.add", "a": "src", "b": {"from": "half", "feedback": True}},
+                "half": {"type": "reliability.nan_once", "in": "sum"},
+                "out": {"type": "io.output", "channels": 1, "in": "sum"},
+            },
+        },
+        registry=registry,
+    )
     engine = ng.Engine(patch, sample_rate=SR, block_size=BLOCK)
     audio = engine.render(0.25)[0]
     assert engine.plan.guard.non_finite == 0  # the NaN never came round the loop to the output
@@ -82,20 +90,29 @@ def test_one_nan_in_a_feedback_loop_does_not_silence_it_for_good():
 
 
 def _burst_patch(load, downstream: dict) -> ng.Patch:
-    return load({
-        "osc": {"type": "osc.sine", "freq": 440.0},
-        "pre": {"type": "math.mul", "in": "osc", "gain": 0.5},
-        "bad": {"type": "test.nan_burst", "in": "pre", "start": 5, "count": 6},
-        **downstream,
-        "out": {"type": "io.output", "channels": 1, "in": "last"},
-    })
+    return load(
+        {
+            "osc": {"type": "osc.sine", "freq": 440.0},
+            "pre": {"type": "math.mul", "in": "osc", "gain": 0.5},
+            "bad": {"type": "test.nan_burst", "in": "pre", "start": 5, "count": 6},
+            **downstream,
+            "out": {"type": "io.output", "channels": 1, "in": "last"},
+        }
+    )
 
 
-@pytest.mark.parametrize("downstream", [
-    {"last": {"type": "math.mul", "in": "bad", "gain": 0.5}},
-    {"post": {"type": "math.mul", "in": "bad", "gain": 0.5}, "other": {"type": "osc.sine", "freq": 1000.0},
-     "last": {"type": "math.add", "a": "post", "b": "other"}},
-], ids=["gain", "gain-then-sum"])
+@pytest.mark.parametrize(
+    "downstream",
+    [
+        {"last": {"type": "math.mul", "in": "bad", "gain": 0.5}},
+        {
+            "post": {"type": "math.mul", "in": "bad", "gain": 0.5},
+            "other": {"type": "osc.sine", "freq": 1000.0},
+            "last": {"type": "math.add", "a": "post", "b": "other"},
+        },
+    ],
+    ids=["gain", "gain-then-sum"],
+)
 def test_the_node_that_emits_nan_is_named_not_its_neighbours(load, tmp_path, downstream):
     from neuralgraph.plugin import read_audio, write_audio
 
@@ -115,8 +132,9 @@ def test_the_node_that_emits_nan_is_named_not_its_neighbours(load, tmp_path, dow
 
 
 def test_diagnosis_costs_nothing_while_the_output_is_clean(load):
-    engine = ng.Engine(_burst_patch(load, {"last": {"type": "math.mul", "in": "bad"}}), sample_rate=SR,
-                       block_size=BLOCK)
+    engine = ng.Engine(
+        _burst_patch(load, {"last": {"type": "math.mul", "in": "bad"}}), sample_rate=SR, block_size=BLOCK
+    )
     engine.plan.nodes["bad"].count = 0  # no burst
     engine.render(0.25)
     assert engine.plan.diagnostic_blocks == 0 and engine.bad_values() == []
@@ -133,7 +151,8 @@ def test_the_render_summary_names_the_node(tmp_path, capsys, monkeypatch):
     load_patch = neuralgraph._patch.patch.load_patch
     monkeypatch.setattr(neuralgraph._patch.patch, "load_patch", lambda *a, **k: load_patch(*a, registry=registry, **k))
     patch = tmp_path / "burst.toml"
-    patch.write_text("""schema = 1
+    patch.write_text(
+        """schema = 1
 [nodes.osc]
 type = "osc.sine"
 [nodes.bad]
@@ -142,7 +161,9 @@ in = "osc"
 [nodes.out]
 type = "io.output"
 in = "bad"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     assert cli.main(["render", str(patch), "-o", str(tmp_path / "burst.wav"), "--seconds", "0.2"]) == 0
     err = capsys.readouterr().err
     assert "NaN/Inf samples replaced by silence; produced by bad (" in err, err
@@ -151,11 +172,15 @@ in = "bad"
 @pytest.mark.parametrize("kind, error", [("system_exit", SystemExit), ("base", BaseException)])
 def test_systemexit_and_any_baseexception_from_a_node_are_contained_in_render(load, kind, error):
     # SystemExit used to end `neuralgraph render` with exit 3 and no message
-    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
-                  "bad": {"type": "test.raiser", "after": 3, "kind": kind, "in": "osc"},
-                  "good": {"type": "osc.sine", "freq": 3000.0},
-                  "sum": {"type": "math.add", "a": "bad", "b": "good"},
-                  "out": {"type": "io.output", "channels": 1, "in": "sum"}})
+    patch = load(
+        {
+            "osc": {"type": "osc.sine", "freq": 1000.0},
+            "bad": {"type": "test.raiser", "after": 3, "kind": kind, "in": "osc"},
+            "good": {"type": "osc.sine", "freq": 3000.0},
+            "sum": {"type": "math.add", "a": "bad", "b": "good"},
+            "out": {"type": "io.output", "channels": 1, "in": "sum"},
+        }
+    )
     for fuse in (True, False):
         engine = ng.Engine(patch, sample_rate=SR, block_size=BLOCK, fuse=fuse)
         audio = engine.render(0.1)
@@ -167,9 +192,13 @@ def test_systemexit_and_any_baseexception_from_a_node_are_contained_in_render(lo
 def test_keyboard_interrupt_in_a_node_still_stops_an_offline_render(load):
     # offline blocks run in the main thread, where Ctrl-C lands inside whatever node runs: the
     # node is recorded and bypassed, and the render stops (a backend's audio thread plays on)
-    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
-                  "bad": {"type": "test.raiser", "after": 3, "kind": "keyboard_interrupt", "in": "osc"},
-                  "out": {"type": "io.output", "channels": 1, "in": "bad"}})
+    patch = load(
+        {
+            "osc": {"type": "osc.sine", "freq": 1000.0},
+            "bad": {"type": "test.raiser", "after": 3, "kind": "keyboard_interrupt", "in": "osc"},
+            "out": {"type": "io.output", "channels": 1, "in": "bad"},
+        }
+    )
     engine = ng.Engine(patch, sample_rate=SR, block_size=BLOCK)
     with pytest.raises(KeyboardInterrupt):
         engine.render(0.1)
@@ -179,9 +208,13 @@ def test_keyboard_interrupt_in_a_node_still_stops_an_offline_render(load):
 
 def test_a_node_too_slow_for_real_time_is_named(load):
     # a node sleeping 20 ms per 5.3 ms block: the status used to show only xruns, never which node
-    patch = load({"osc": {"type": "osc.sine", "freq": 1000.0},
-                  "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
-                  "out": {"type": "io.output", "channels": 1, "in": "slow"}})
+    patch = load(
+        {
+            "osc": {"type": "osc.sine", "freq": 1000.0},
+            "slow": {"type": "test.sleeper", "ms": 20.0, "in": "osc"},
+            "out": {"type": "io.output", "channels": 1, "in": "slow"},
+        }
+    )
     engine = ng.Engine(patch, sample_rate=SR, block_size=256)
     assert engine.slow_steps() == []
     for _ in range(64):  # one block in 32 is timed
@@ -196,8 +229,16 @@ def test_a_node_too_slow_for_real_time_is_named(load):
 def test_step_sampling_does_not_allocate(load):
     from neuralgraph.testing import assert_no_allocations
 
-    engine = ng.Engine(load({"osc": {"type": "osc.saw", "freq": 300.0},
-                             "lpf": {"type": "math.mul", "in": "osc", "gain": 0.5},
-                             "out": {"type": "io.output", "channels": 1, "in": "lpf"}}), sample_rate=SR, block_size=64)
+    engine = ng.Engine(
+        load(
+            {
+                "osc": {"type": "osc.saw", "freq": 300.0},
+                "lpf": {"type": "math.mul", "in": "osc", "gain": 0.5},
+                "out": {"type": "io.output", "channels": 1, "in": "lpf"},
+            }
+        ),
+        sample_rate=SR,
+        block_size=64,
+    )
     engine.step_timer.every = 1  # every block timed
     assert_no_allocations(engine.process)

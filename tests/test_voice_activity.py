@@ -15,14 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _probe_patch(load, second_source: str):
-    return load({
-        "keys": {"type": "midi.voices", "count": 4, "tail_ms": 0.0},
-        "osc": {"type": "osc.saw", "freq": "keys.freq"},
-        "probe": {"type": "test.activity_probe", "in": "osc"},
-        "mixed": {"type": "math.add", "a": "probe", "b": second_source},
-        "sum": {"type": "voices.sum", "in": "mixed"},
-        "out": {"type": "io.output", "channels": 1, "in": "sum"},
-    })
+    return load(
+        {
+            "keys": {"type": "midi.voices", "count": 4, "tail_ms": 0.0},
+            "osc": {"type": "osc.saw", "freq": "keys.freq"},
+            "probe": {"type": "test.activity_probe", "in": "osc"},
+            "mixed": {"type": "math.add", "a": "probe", "b": second_source},
+            "sum": {"type": "voices.sum", "in": "mixed"},
+            "out": {"type": "io.output", "channels": 1, "in": "sum"},
+        }
+    )
 
 
 def test_flags_follow_the_voices_through_per_lane_nodes(load):
@@ -42,14 +44,16 @@ def test_flags_follow_the_voices_through_per_lane_nodes(load):
 
 def test_a_lane_source_without_flags_turns_skipping_off(load):
     # test.lanes makes 4 lanes of its own: `mixed` cannot know which of them sound
-    patch = load({
-        "keys": {"type": "midi.voices", "count": 4},
-        "other": {"type": "test.lanes", "count": 4},
-        "probe": {"type": "test.activity_probe", "in": "keys.freq"},
-        "later": {"type": "test.activity_probe", "in": "other"},
-        "sum": {"type": "voices.sum", "in": ["probe", "later"]},
-        "out": {"type": "io.output", "channels": 1, "in": "sum"},
-    })
+    patch = load(
+        {
+            "keys": {"type": "midi.voices", "count": 4},
+            "other": {"type": "test.lanes", "count": 4},
+            "probe": {"type": "test.activity_probe", "in": "keys.freq"},
+            "later": {"type": "test.activity_probe", "in": "other"},
+            "sum": {"type": "voices.sum", "in": ["probe", "later"]},
+            "out": {"type": "io.output", "channels": 1, "in": "sum"},
+        }
+    )
     engine = ng.Engine(patch)
     assert engine.plan.nodes["probe"].active_lanes is not None
     assert engine.plan.nodes["later"].active_lanes is None
@@ -67,12 +71,19 @@ def test_harmonic_and_noise_write_silence_on_free_lanes_and_keep_sounding_lanes_
         for active in (None, flags):
             rng = np.random.default_rng(3)
             node = cls(**ports)
-            ctx = PrepareContext(sample_rate=sr, block_size=block, lanes=lanes,
-                                 input_lanes={p: lanes for p in node.inputs()}, output_lanes={"out": lanes},
-                                 active_lanes=active)
+            ctx = PrepareContext(
+                sample_rate=sr,
+                block_size=block,
+                lanes=lanes,
+                input_lanes={p: lanes for p in node.inputs()},
+                output_lanes={"out": lanes},
+                active_lanes=active,
+            )
             node.prepare(ctx)
-            ins = {name: np.full((lanes, block if decl.rate is Rate.AUDIO else 1), 0.25, np.float32)
-                   for name, decl in node.inputs().items()}
+            ins = {
+                name: np.full((lanes, block if decl.rate is Rate.AUDIO else 1), 0.25, np.float32)
+                for name, decl in node.inputs().items()
+            }
             if "freq" in ins:
                 ins["freq"][:] = rng.uniform(100.0, 400.0, (lanes, 1))
             out = np.zeros((lanes, block), np.float32)

@@ -41,8 +41,8 @@ def stream(model: Path, x: np.ndarray, block: int = 128) -> np.ndarray:
     y = np.zeros_like(padded)
     out = np.zeros((1, block), np.float32)
     for b in range(blocks):
-        node.process(Ports({"x": padded[None, b * block:(b + 1) * block]}), Ports({"y": out}), block)
-        y[b * block:(b + 1) * block] = out[0]
+        node.process(Ports({"x": padded[None, b * block : (b + 1) * block]}), Ports({"y": out}), block)
+        y[b * block : (b + 1) * block] = out[0]
     return y[: x.size]
 
 

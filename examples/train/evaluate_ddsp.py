@@ -81,13 +81,13 @@ def multiscale_spectral_distance(x: np.ndarray, y: np.ndarray, sizes: tuple[int,
 def loudness_track(audio: np.ndarray, frames: int) -> np.ndarray:
     """Loudness in dB (RMS of a Hann-windowed 2048-sample frame, as in training) at the end of each hop."""
     window = np.hanning(td.WIN)
-    wsq = float(np.sum(window ** 2))
+    wsq = float(np.sum(window**2))
     padded = np.concatenate([np.zeros(td.WIN // 2), audio, np.zeros(td.WIN)])
     out = np.empty(frames)
     for b in range(frames):
         centre = (b + 1) * td.HOP + td.WIN // 2  # the sample a block ramps towards: its last one
-        frame = padded[centre - td.WIN // 2: centre + td.WIN // 2] * window
-        out[b] = 20.0 * np.log10(np.sqrt(np.sum(frame ** 2) / wsq) + 1e-7)
+        frame = padded[centre - td.WIN // 2 : centre + td.WIN // 2] * window
+        out[b] = 20.0 * np.log10(np.sqrt(np.sum(frame**2) / wsq) + 1e-7)
     return out
 
 
@@ -149,7 +149,7 @@ def _render(f0: float, loud: np.ndarray, controls, model: Path | None = None) ->
             n_ins = {f"band_{k}": np.full((1, 1), bands[k - 1], np.float32) for k in range(1, td.BANDS + 1)}
         harmonic.process(Ports({"freq": freq, **h_ins}), Ports({"out": h_out}), td.HOP)
         noise.process(Ports(n_ins), Ports({"out": n_out}), td.HOP)
-        audio[b * td.HOP:(b + 1) * td.HOP] = h_out[0] + n_out[0]
+        audio[b * td.HOP : (b + 1) * td.HOP] = h_out[0] + n_out[0]
     return audio
 
 
@@ -166,7 +166,7 @@ def render_baseline(real: np.ndarray, note: int, spectrum: dict[str, list[float]
     noise = np.array(spectrum["noise"])
     k = np.arange(1, td.HARMONICS + 1)
     harm = np.where(k * f0 < td.SR / 2, harm, 0.0)  # what synth.harmonic can play at this pitch
-    unit_rms = np.sqrt(np.sum(harm ** 2) / 2.0 + np.sum(noise ** 2))  # sine peak a has RMS a / sqrt(2)
+    unit_rms = np.sqrt(np.sum(harm**2) / 2.0 + np.sum(noise**2))  # sine peak a has RMS a / sqrt(2)
 
     def controls(_b: int, db: float) -> tuple[np.ndarray, np.ndarray]:
         gain = 10.0 ** (db / 20.0) / unit_rms
@@ -187,15 +187,16 @@ def render_oracle(real: np.ndarray, note: int, track_pitch: bool) -> np.ndarray:
     return _render(td.midi_hz(note), loudness_track(real, frames), lambda b, _db: (harm[b], noise[b]))[: real.size]
 
 
-def heldout_notes(soundfont: str, program: int, workdir: Path,
-                  pitches: tuple[int, ...] = td.HELD_OUT_NOTES) -> dict[tuple[int, int], np.ndarray]:
+def heldout_notes(
+    soundfont: str, program: int, workdir: Path, pitches: tuple[int, ...] = td.HELD_OUT_NOTES
+) -> dict[tuple[int, int], np.ndarray]:
     """Every held-out note (default: the flute's) at every velocity, rendered by fluidsynth:
     {(note, velocity): CLIP_S of audio}."""
     audio, notes = td.render(soundfont, program, workdir, pitches)
     clips = {}
     for start, _end, note, vel in notes:
         a = round(start * td.SR)
-        clips[(note, vel)] = audio[a:a + int(CLIP_S * td.SR)]
+        clips[(note, vel)] = audio[a : a + int(CLIP_S * td.SR)]
     return clips
 
 
@@ -206,8 +207,11 @@ def main() -> None:
     ap.add_argument("--program", type=int, help="General MIDI program, 1-based (default: the instrument's)")
     ap.add_argument("--model", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--test-data", type=Path, help="write the mean spectrum and two held-out notes here")
-    ap.add_argument("--oracle", action="store_true",
-                    help="also render each note from its own analysed targets: the bound for any decoder")
+    ap.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also render each note from its own analysed targets: the bound for any decoder",
+    )
     args = ap.parse_args()
     inst = td.INSTRUMENTS[args.instrument]
     program = args.program or inst.program
@@ -219,8 +223,17 @@ def main() -> None:
     if args.test_data:
         args.test_data.mkdir(parents=True, exist_ok=True)
         path = spectrum_path(args.test_data, inst.name)
-        path.write_text(json.dumps({"sample_rate": td.SR, "harm": [round(v, 6) for v in spectrum["harm"]],
-                                    "noise": [round(v, 6) for v in spectrum["noise"]]}, indent=1) + "\n")
+        path.write_text(
+            json.dumps(
+                {
+                    "sample_rate": td.SR,
+                    "harm": [round(v, 6) for v in spectrum["harm"]],
+                    "noise": [round(v, 6) for v in spectrum["noise"]],
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         print(f"wrote {path}")
         for note, vel in inst.fixtures:
             path = fixture_path(args.test_data, inst.name, note, vel)
@@ -233,11 +246,15 @@ def main() -> None:
         base = multiscale_spectral_distance(render_baseline(real, note, spectrum), real)
         oracle = multiscale_spectral_distance(render_oracle(real, note, inst.track_pitch), real) if args.oracle else 0.0
         rows.append((neural, base, oracle))
-        print(f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}" + (f" {oracle:>7.2f}" if args.oracle else ""), flush=True)
+        print(
+            f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}" + (f" {oracle:>7.2f}" if args.oracle else ""), flush=True
+        )
     n, b, o = np.array(rows).T
-    print(f"mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
-          f"({100 * (1 - n.mean() / b.mean()):.0f} % closer); neural closer on {int(np.sum(n < b))} of {len(rows)}"
-          + (f"; oracle {o.mean():.2f} ({100 * (1 - o.mean() / b.mean()):.0f} % closer)" if args.oracle else ""))
+    print(
+        f"mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
+        f"({100 * (1 - n.mean() / b.mean()):.0f} % closer); neural closer on {int(np.sum(n < b))} of {len(rows)}"
+        + (f"; oracle {o.mean():.2f} ({100 * (1 - o.mean() / b.mean()):.0f} % closer)" if args.oracle else "")
+    )
 
 
 if __name__ == "__main__":

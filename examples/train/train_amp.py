@@ -58,8 +58,26 @@ def guitar_phrase(soundfont: str, workdir: Path, seconds: float, seed: int) -> n
         track.append(msg.copy(time=tick - now))
         now = tick
     mid.save(str(workdir / "guitar.mid"))
-    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-R", "0", "-C", "0", "-F", str(workdir / "guitar.wav"),
-                    "-r", str(SR), soundfont, str(workdir / "guitar.mid")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-g",
+            "0.8",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-F",
+            str(workdir / "guitar.wav"),
+            "-r",
+            str(SR),
+            soundfont,
+            str(workdir / "guitar.mid"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     audio, _ = sf.read(str(workdir / "guitar.wav"), dtype="float64", always_2d=True)
     audio = audio.mean(axis=1)
     return 0.9 * audio / np.abs(audio).max()
@@ -82,8 +100,9 @@ def oscillator_tones(seconds: float, seed: int) -> np.ndarray:
 def sox(dry: np.ndarray, workdir: Path) -> np.ndarray:
     """Run ``dry`` through the sox effect chain; same length, float64."""
     sf.write(str(workdir / "dry.wav"), dry.astype(np.float32), SR, subtype="FLOAT")
-    subprocess.run(["sox", "-D", str(workdir / "dry.wav"), str(workdir / "wet.wav"), *SOX_CHAIN],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sox", "-D", str(workdir / "dry.wav"), str(workdir / "wet.wav"), *SOX_CHAIN], check=True, capture_output=True
+    )
     wet, _ = sf.read(str(workdir / "wet.wav"), dtype="float64")
     return wet[: dry.size]
 
@@ -124,8 +143,8 @@ def train(dry: np.ndarray, wet: np.ndarray, steps: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     for step in range(steps):
         starts = rng.integers(0, dry.size - chunk, batch)
-        x = torch.stack([x_all[s:s + chunk] for s in starts])
-        y = torch.stack([y_all[s:s + chunk] for s in starts])
+        x = torch.stack([x_all[s : s + chunk] for s in starts])
+        y = torch.stack([y_all[s : s + chunk] for s in starts])
         pred, _ = model(x, torch.zeros(batch, HIDDEN))
         err = ((pred[:, warm:] - y[:, warm:]) ** 2).sum()
         loss = err / ((y[:, warm:] ** 2).sum() + 1e-8)
@@ -145,10 +164,21 @@ def export(model, out: Path) -> None:
     model.eval()
     x = torch.zeros(1, 64)
     h = torch.zeros(1, HIDDEN)
-    torch.onnx.export(model, (x, h), str(out), input_names=["x", "state_in"], output_names=["y", "state_out"],
-                      dynamic_axes={"x": {0: "batch", 1: "frames"}, "state_in": {0: "batch"},
-                                    "y": {0: "batch", 1: "frames"}, "state_out": {0: "batch"}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        (x, h),
+        str(out),
+        input_names=["x", "state_in"],
+        output_names=["y", "state_out"],
+        dynamic_axes={
+            "x": {0: "batch", 1: "frames"},
+            "state_in": {0: "batch"},
+            "y": {0: "batch", 1: "frames"},
+            "state_out": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
     print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
@@ -162,7 +192,7 @@ def main() -> None:
         work = Path(tmp)
         dry = np.concatenate([guitar_phrase(args.soundfont, work, 20.0, seed=1), oscillator_tones(20.0, seed=2)])
         wet = sox(dry, work)
-    print(f"{dry.size / SR:.1f} s of training audio; wet RMS {np.sqrt(np.mean(wet ** 2)):.3f}")
+    print(f"{dry.size / SR:.1f} s of training audio; wet RMS {np.sqrt(np.mean(wet**2)):.3f}")
     model = train(dry, wet, args.steps)
     export(model, args.out)
 

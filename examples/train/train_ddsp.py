@@ -88,10 +88,18 @@ class Instrument:
 
 INSTRUMENTS: dict[str, Instrument] = {
     "flute": Instrument("flute", 74, tuple(range(60, 97)), (63, 70, 77, 84, 91), ((70, 105), (84, 75))),
-    "violin": Instrument("violin", 41, tuple(range(55, 92)), (58, 65, 72, 79, 86), ((65, 105), (79, 75)),
-                         track_pitch=True, smooth_frames=11),
-    "trumpet": Instrument("trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)),
-                          track_pitch=True),
+    "violin": Instrument(
+        "violin",
+        41,
+        tuple(range(55, 92)),
+        (58, 65, 72, 79, 86),
+        ((65, 105), (79, 75)),
+        track_pitch=True,
+        smooth_frames=11,
+    ),
+    "trumpet": Instrument(
+        "trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)), track_pitch=True
+    ),
 }
 FLUTE = INSTRUMENTS["flute"]
 # The flute's, as module constants (the flute was the first instrument).
@@ -119,8 +127,9 @@ def note_list(pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> list
     return notes
 
 
-def render(soundfont: str, program: int, workdir: Path,
-           pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> tuple[np.ndarray, list]:
+def render(
+    soundfont: str, program: int, workdir: Path, pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)
+) -> tuple[np.ndarray, list]:
     """Render ``pitches`` (default: the flute's training notes) with fluidsynth; mono float audio at SR and the notes."""
     notes = note_list(pitches)
     mid = mido.MidiFile(ticks_per_beat=960)
@@ -139,8 +148,26 @@ def render(soundfont: str, program: int, workdir: Path,
         now = tick
     mid_path, wav_path = workdir / "train.mid", workdir / "train.wav"
     mid.save(str(mid_path))
-    subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-R", "0", "-C", "0", "-F", str(wav_path),
-                    "-r", str(SR), soundfont, str(mid_path)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-g",
+            "0.6",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-F",
+            str(wav_path),
+            "-r",
+            str(SR),
+            soundfont,
+            str(mid_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
     audio, sr = sf.read(str(wav_path), dtype="float64", always_2d=True)
     assert sr == SR, sr
     return audio.mean(axis=1), notes
@@ -170,7 +197,7 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[s
     fundamental (``partial_f0``) instead of the nominal one.
     """
     window = np.hanning(WIN)
-    wsum, wsq = window.sum(), (window ** 2).sum()
+    wsum, wsq = window.sum(), (window**2).sum()
     bin_hz = SR / WIN
     starts = np.array([n[0] for n in notes])
     f0s, louds, harms, noises = [], [], [], []
@@ -183,9 +210,9 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[s
         if idx < 0:
             continue
         f0 = midi_hz(notes[idx][2])
-        frame = audio[centre - WIN // 2: centre + WIN // 2] * window
+        frame = audio[centre - WIN // 2 : centre + WIN // 2] * window
         spec = np.abs(np.fft.rfft(frame))
-        power = spec ** 2
+        power = spec**2
         harm = np.full(HARMONICS, FLOOR)
         keep = np.ones(spec.size, bool)
         f_part = partial_f0(spec, f0) if track_pitch else f0
@@ -196,7 +223,7 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[s
             c = round(fk / bin_hz)
             lo, hi = max(c - 2, 0), min(c + 3, spec.size)
             harm[k - 1] = max(2.0 * spec[lo:hi].max() / wsum, FLOOR)
-            keep[max(c - 4, 0):min(c + 5, spec.size)] = False
+            keep[max(c - 4, 0) : min(c + 5, spec.size)] = False
         noise = np.full(BANDS, FLOOR)
         for b in range(BANDS):
             in_band = band_of_bin == b
@@ -205,13 +232,18 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[s
                 continue
             p = 2.0 / WIN * power[kept].sum() * (in_band.sum() / kept.sum()) / wsq
             noise[b] = max(np.sqrt(p), FLOOR)
-        rms = np.sqrt(np.sum(frame ** 2) / wsq)
+        rms = np.sqrt(np.sum(frame**2) / wsq)
         f0s.append(f0)
         louds.append(20.0 * np.log10(rms + 1e-7))
         harms.append(harm)
         noises.append(noise)
-    return {"f0": np.array(f0s, np.float32), "loudness": np.array(louds, np.float32),
-            "harm": np.array(harms, np.float32), "noise": np.array(noises, np.float32), "edges": band_edges}
+    return {
+        "f0": np.array(f0s, np.float32),
+        "loudness": np.array(louds, np.float32),
+        "harm": np.array(harms, np.float32),
+        "noise": np.array(noises, np.float32),
+        "edges": band_edges,
+    }
 
 
 def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.ndarray]:
@@ -238,9 +270,12 @@ def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.nda
 ENV_SPAN_DB = 48.0
 ENV_FLOOR_DB = -70.0
 #: The grid ``fit_envelope`` searches: env.adsr times in ms and sustain levels.
-ENV_GRID = {"attack_ms": (5, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200, 260, 330, 400),
-            "decay_ms": (20, 50, 100, 200, 400), "sustain": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0),
-            "release_ms": (20, 40, 60, 90, 120, 160, 220, 300, 400, 550, 700, 900, 1200)}
+ENV_GRID = {
+    "attack_ms": (5, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200, 260, 330, 400),
+    "decay_ms": (20, 50, 100, 200, 400),
+    "sustain": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0),
+    "release_ms": (20, 40, 60, 90, 120, 160, 220, 300, 400, 550, 700, 900, 1200),
+}
 
 
 def loudness_frames(audio: np.ndarray) -> np.ndarray:
@@ -248,10 +283,12 @@ def loudness_frames(audio: np.ndarray) -> np.ndarray:
     window = np.hanning(WIN)
     padded = np.concatenate([np.zeros(WIN // 2), audio, np.zeros(WIN)])
     frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[::HOP][: -(-audio.size // HOP)]
-    return 20.0 * np.log10(np.sqrt(((frames * window) ** 2).sum(axis=1) / (window ** 2).sum()) + 1e-7)
+    return 20.0 * np.log10(np.sqrt(((frames * window) ** 2).sum(axis=1) / (window**2).sum()) + 1e-7)
 
 
-def adsr_curve(frames: int, gate: int, attack_ms: float, decay_ms: float, sustain: float, release_ms: float) -> np.ndarray:
+def adsr_curve(
+    frames: int, gate: int, attack_ms: float, decay_ms: float, sustain: float, release_ms: float
+) -> np.ndarray:
     """env.adsr (curve "exp") sampled once per HOP: gate on at frame 0, off at frame ``gate``."""
     hop_ms = 1000.0 * HOP / SR
 
@@ -287,8 +324,8 @@ def fit_envelope(audio: np.ndarray, notes: list) -> tuple[dict[str, float], floa
     curves, sustains = [], []
     for start, _end, _note, _vel in notes:
         i = round(start * SR / HOP)
-        sustain = float(np.median(loud[i + round(0.5 * SR / HOP): i + round(0.9 * SR / HOP)]))
-        curves.append(np.maximum(loud[i - pre: i + gate + post], ENV_FLOOR_DB) - sustain)
+        sustain = float(np.median(loud[i + round(0.5 * SR / HOP) : i + round(0.9 * SR / HOP)]))
+        curves.append(np.maximum(loud[i - pre : i + gate + post], ENV_FLOOR_DB) - sustain)
         sustains.append(sustain)
     real = np.mean(curves, axis=0)
     floor = ENV_FLOOR_DB - float(np.mean(sustains))
@@ -320,8 +357,10 @@ def fit_vibrato(audio: np.ndarray, notes: list, step: int = 128) -> tuple[float,
     depths, rates = [], []
     for start, end, note, _vel in notes[::3]:
         f0 = midi_hz(note)
-        track = [partial_f0(np.abs(np.fft.rfft(audio[c - WIN // 2 : c + WIN // 2] * window)), f0, steps=121)
-                 for c in range(int((start + 0.25) * SR), int((end - 0.05) * SR), step)]
+        track = [
+            partial_f0(np.abs(np.fft.rfft(audio[c - WIN // 2 : c + WIN // 2] * window)), f0, steps=121)
+            for c in range(int((start + 0.25) * SR), int((end - 0.05) * SR), step)
+        ]
         cents = 1200.0 * np.log2(np.array(track) / f0)
         cents -= cents.mean()
         depths.append(np.sqrt(2.0) * cents.std())
@@ -339,7 +378,7 @@ def fit_velocity(audio: np.ndarray, notes: list) -> tuple[float, float]:
     vel, level = [], []
     for start, _end, _note, velocity in notes:
         i = round(start * SR / HOP)
-        level.append(float(np.median(loud[i + round(0.5 * SR / HOP): i + round(0.9 * SR / HOP)])))
+        level.append(float(np.median(loud[i + round(0.5 * SR / HOP) : i + round(0.9 * SR / HOP)])))
         vel.append(velocity / 127.0)
     slope, at_zero = np.polyfit(vel, level, 1)
     return float(at_zero + slope), float(slope)
@@ -358,8 +397,15 @@ def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
 
         def __init__(self) -> None:
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(2, 96), nn.LeakyReLU(0.1), nn.Linear(96, 96), nn.LeakyReLU(0.1),
-                                     nn.Linear(96, 96), nn.LeakyReLU(0.1), nn.Linear(96, HARMONICS + BANDS))
+            self.net = nn.Sequential(
+                nn.Linear(2, 96),
+                nn.LeakyReLU(0.1),
+                nn.Linear(96, 96),
+                nn.LeakyReLU(0.1),
+                nn.Linear(96, 96),
+                nn.LeakyReLU(0.1),
+                nn.Linear(96, HARMONICS + BANDS),
+            )
 
         def log_outputs(self, f0, loudness):
             x = torch.cat([torch.log2(torch.clamp(f0, min=20.0) / 440.0), (loudness + 40.0) / 20.0], dim=1)
@@ -399,9 +445,16 @@ def export(model, out: Path) -> None:
     model.eval()
     f0 = torch.full((1, 1), 440.0)
     loud = torch.full((1, 1), -30.0)
-    torch.onnx.export(model, (f0, loud), str(out), input_names=["f0", "loudness"], output_names=["harm", "noise"],
-                      dynamic_axes={"f0": {0: "batch"}, "loudness": {0: "batch"}, "harm": {0: "batch"},
-                                    "noise": {0: "batch"}}, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        (f0, loud),
+        str(out),
+        input_names=["f0", "loudness"],
+        output_names=["harm", "noise"],
+        dynamic_axes={"f0": {0: "batch"}, "loudness": {0: "batch"}, "harm": {0: "batch"}, "noise": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
     print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
@@ -409,7 +462,7 @@ def save_reference(audio: np.ndarray, notes: list, path: Path, note: int = 69, v
     """Save 0.5 s of the real rendered note (sustain part) as a 16-bit WAV, for tests."""
     start = next(s for s, _, n, v in notes if n == note and v == velocity)
     a = int((start + 0.3) * SR)
-    sf.write(str(path), audio[a:a + SR // 2].astype(np.float32), SR, subtype="PCM_16")
+    sf.write(str(path), audio[a : a + SR // 2].astype(np.float32), SR, subtype="PCM_16")
     print(f"wrote {path}")
 
 
@@ -422,8 +475,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
     ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
-    ap.add_argument("--envelope-only", action="store_true",
-                    help="only fit the patch's envelope, velocity mapping and vibrato to the recordings (no training)")
+    ap.add_argument(
+        "--envelope-only",
+        action="store_true",
+        help="only fit the patch's envelope, velocity mapping and vibrato to the recordings (no training)",
+    )
     args = ap.parse_args()
     inst = INSTRUMENTS[args.instrument]
     program = args.program or inst.program
@@ -433,16 +489,22 @@ def main() -> None:
         audio, notes = render(args.soundfont, program, Path(tmp), inst.train_notes)
     print(f"rendered {audio.size / SR:.1f} s of audio ({inst.name}, program {program})")
     settings, err, _ = fit_envelope(audio, notes)
-    print(f"env.adsr fitted to the recordings' attacks and releases ({err:.1f} dB RMS): "
-          + ", ".join(f"{k} = {v}" for k, v in settings.items()))
+    print(
+        f"env.adsr fitted to the recordings' attacks and releases ({err:.1f} dB RMS): "
+        + ", ".join(f"{k} = {v}" for k, v in settings.items())
+    )
     top, span = fit_velocity(audio, notes)
     low = top - ENV_SPAN_DB * settings["sustain"]
-    print(f"sustain level {top:.1f} dB at velocity 127, {span:.1f} dB less at 0: "
-          f"loudness = [{{ from = \"env\", range = [{low:.1f}, {low + ENV_SPAN_DB:.1f}] }}, "
-          f"{{ from = \"keys.velocity\", range = [{-span:.1f}, 0.0] }}]")
+    print(
+        f"sustain level {top:.1f} dB at velocity 127, {span:.1f} dB less at 0: "
+        f'loudness = [{{ from = "env", range = [{low:.1f}, {low + ENV_SPAN_DB:.1f}] }}, '
+        f'{{ from = "keys.velocity", range = [{-span:.1f}, 0.0] }}]'
+    )
     depth, rate = fit_vibrato(audio, notes)
-    print(f"the recordings' vibrato: {depth:.1f} cents at {rate:.1f} Hz: "
-          f"wheel.initial = {depth / 50.0:.2f} (of 50 cents), pitch.vibrato_hz = {rate:.1f}")
+    print(
+        f"the recordings' vibrato: {depth:.1f} cents at {rate:.1f} Hz: "
+        f"wheel.initial = {depth / 50.0:.2f} (of 50 cents), pitch.vibrato_hz = {rate:.1f}"
+    )
     if args.envelope_only:
         return
     data = smooth_targets(analyse(audio, notes, inst.track_pitch), args.smooth or inst.smooth_frames)

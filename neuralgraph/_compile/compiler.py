@@ -143,16 +143,25 @@ class Compiler:
                 own = node.lane_activity()
             except Exception as exc:  # a plugin's prepare must not crash the host
                 loc = node_spec.loc
-                problems.append(Problem("NG117", f"{node_spec.type} failed to prepare: {exc}", loc.file,
-                                        loc.line, loc.col, f"nodes.{name}"))
+                problems.append(
+                    Problem(
+                        "NG117",
+                        f"{node_spec.type} failed to prepare: {exc}",
+                        loc.file,
+                        loc.line,
+                        loc.col,
+                        f"nodes.{name}",
+                    )
+                )
                 own = None
             activity[name] = _readonly(own) if own is not None else inherited
             self.nodes[name] = node
         if problems:
             raise CompileError(problems)
 
-    def _inherited_activity(self, name: str, lanes: int,
-                            activity: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
+    def _inherited_activity(
+        self, name: str, lanes: int, activity: Mapping[str, np.ndarray | None]
+    ) -> np.ndarray | None:
         """The lane-activity flags node ``name`` inherits: those of the source its multi-lane inputs
         all come from (one voices node, directly or through per-lane nodes), else None.
 
@@ -211,8 +220,9 @@ class Compiler:
         output_node = self.topology.output_node
         self.latency = at_output[output_node] if output_node else 0
 
-    def _input(self, name: str, port: str, decl: Input, at_input: Mapping[str, int],
-               at_output: Mapping[str, int]) -> Any:
+    def _input(
+        self, name: str, port: str, decl: Input, at_input: Mapping[str, int], at_output: Mapping[str, int]
+    ) -> Any:
         """What ``name.port`` reads: an event buffer, a constant's buffer, a source's signal read in
         place, or the output of a mix step emitted here (sums, mappings, rate or lane changes)."""
         edges = self._by_dst.get((name, port), [])
@@ -239,8 +249,13 @@ class Compiler:
         constant = input_spec.constant if input_spec else 0.0
         # a plain connection is read in place; anything else (sums, mappings, rate or
         # lane conversion) gets a mix step, so nodes always see full, dense arrays
-        simple = (len(terms) == 1 and constant == 0.0 and terms[0][0].source.range is None
-                  and terms[0][1].width == width and terms[0][1].lanes == lanes)
+        simple = (
+            len(terms) == 1
+            and constant == 0.0
+            and terms[0][0].source.range is None
+            and terms[0][1].width == width
+            and terms[0][1].lanes == lanes
+        )
         if simple:
             return terms[0][1]
         return self._mix(name, port, decl, lanes, width, terms, constant)
@@ -254,9 +269,15 @@ class Compiler:
             src_sig.pinned = True
             fb = Signal(src_sig.lanes, src_sig.width, pinned=True)
             self._feedback_signals[key] = fb
-            self._feedback_copies.append(ProtoStep(f"{e.src}.{e.src_port} (feedback)", "feedback",
-                                                   CopyStep((fb.lanes, fb.width)).process,
-                                                   {"in": src_sig}, {"out": fb}))
+            self._feedback_copies.append(
+                ProtoStep(
+                    f"{e.src}.{e.src_port} (feedback)",
+                    "feedback",
+                    CopyStep((fb.lanes, fb.width)).process,
+                    {"in": src_sig},
+                    {"out": fb},
+                )
+            )
         return self._feedback_signals[key]
 
     def _outputs(self, name: str, node: Node) -> dict[str, Any]:
@@ -290,12 +311,28 @@ class Compiler:
             step: DelayStep = ControlDelayStep(delay, source.lanes, self.block_size)
         else:
             step = DelayStep(delay, source.lanes, source.width)
-        self.steps.append(ProtoStep(f"{e.src}.{e.src_port} (delay {delay})", "delay", step.process, {"in": source},
-                                    {"out": delayed}, state=step))
+        self.steps.append(
+            ProtoStep(
+                f"{e.src}.{e.src_port} (delay {delay})",
+                "delay",
+                step.process,
+                {"in": source},
+                {"out": delayed},
+                state=step,
+            )
+        )
         return delayed
 
-    def _mix(self, name: str, port: str, decl: Input, lanes: int, width: int,
-             terms: list[tuple[Edge, Signal]], constant: float) -> Signal:
+    def _mix(
+        self,
+        name: str,
+        port: str,
+        decl: Input,
+        lanes: int,
+        width: int,
+        terms: list[tuple[Edge, Signal]],
+        constant: float,
+    ) -> Signal:
         out = Signal(lanes, width)
         term_objs: list[Term] = []
         reads: dict[str, Any] = {}
@@ -310,13 +347,15 @@ class Compiler:
             reads[f"t{i}"] = (sig, lanes, 1 if sig.width == 1 or width == 1 else width, "last" if width == 1 else "all")
             term_objs.append(term)
         step = MixStep(term_objs, constant, (lanes, width), self.block_size)
-        self.steps.append(ProtoStep(f"{name}.{port} (mix)", "mix", step.process, reads, {"out": out}, mix=step,
-                                    state=step))
+        self.steps.append(
+            ProtoStep(f"{name}.{port} (mix)", "mix", step.process, reads, {"out": out}, mix=step, state=step)
+        )
         return out
 
     # ---- 4. buffers ---------------------------------------------------------------------------
     def colour(self) -> tuple[int, int]:
         """Assign slab slots by reference counting; returns (buffer count, slab bytes)."""
+
         def sig_of(item: Any) -> Signal | None:
             if isinstance(item, Signal):
                 return item
@@ -385,10 +424,19 @@ class Compiler:
             thru = None
             if step.node is not None and step.node.bypass == "thru":
                 thru = next((v for v in ins.values() if isinstance(v, np.ndarray) and v.ndim == 2), None)
-            records.append(StepRecord(step.name, step.kind, step.process, in_ports, out_ports,
-                                      BypassStep(thru).process, node=step.node,
-                                      kernel_source=step.node if step.node is not None else step.mix,
-                                      state=step.state))
+            records.append(
+                StepRecord(
+                    step.name,
+                    step.kind,
+                    step.process,
+                    in_ports,
+                    out_ports,
+                    BypassStep(thru).process,
+                    node=step.node,
+                    kernel_source=step.node if step.node is not None else step.mix,
+                    state=step.state,
+                )
+            )
         return records
 
     def _view(self, item: Any, step: ProtoStep) -> Any:
@@ -418,9 +466,21 @@ class Compiler:
         if self.topology.input_node:
             node = self.nodes[self.topology.input_node]
             inp = self.signals[(self.topology.input_node, node.main_output)].buffer
-        plan = Plan(sample_rate=self.sample_rate, block_size=self.block_size, nodes=self.nodes, records=records,
-                    output=output, input=inp, midi=self.midi, latency=self.latency, buffer_count=count,
-                    slab_bytes=nbytes, ceiling=ceiling, order=self.topology.order, slab=self.slab)
+        plan = Plan(
+            sample_rate=self.sample_rate,
+            block_size=self.block_size,
+            nodes=self.nodes,
+            records=records,
+            output=output,
+            input=inp,
+            midi=self.midi,
+            latency=self.latency,
+            buffer_count=count,
+            slab_bytes=nbytes,
+            ceiling=ceiling,
+            order=self.topology.order,
+            slab=self.slab,
+        )
         for i, record in enumerate(records):
             if record.kind == "fused":
                 record.state.report = plan.fused_fault(i)
@@ -435,8 +495,15 @@ def _readonly(buf: np.ndarray) -> np.ndarray:
 
 
 @gc_paused()  # many small objects that all live on: no collector passes over them mid-build
-def build_plan(patch: Patch, sample_rate: float, block_size: int, *, ceiling: float = 1.0, fuse: bool = True,
-               pin: tuple[str, ...] = ()) -> tuple[Plan, Mapping[str, ConstantInput]]:
+def build_plan(
+    patch: Patch,
+    sample_rate: float,
+    block_size: int,
+    *,
+    ceiling: float = 1.0,
+    fuse: bool = True,
+    pin: tuple[str, ...] = (),
+) -> tuple[Plan, Mapping[str, ConstantInput]]:
     """Instantiate, prepare and wire ``patch`` for ``sample_rate`` and ``block_size``.
 
     ``fuse=False`` keeps one step per node (no kernel fusion), e.g. to see per-node costs.

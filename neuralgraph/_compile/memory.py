@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 FLOAT32 = 4
 #: consumers named in an NG127 message
 SHOWN = 3
-BUDGET_HINT = ("raise the budget on purpose: memory_budget_mb in [limits] of config.toml, "
-               "NEURALGRAPH_MEMORY_BUDGET_MB, --memory-budget-mb, or load_patch(..., memory_budget_mb=N)")
+BUDGET_HINT = (
+    "raise the budget on purpose: memory_budget_mb in [limits] of config.toml, "
+    "NEURALGRAPH_MEMORY_BUDGET_MB, --memory-budget-mb, or load_patch(..., memory_budget_mb=N)"
+)
 
 
 @attrs.frozen
@@ -85,10 +87,14 @@ def check_memory(patch: Patch, nodes: Mapping[str, Node], sample_rate: float, bl
     if total <= budget:
         return total
     top = consumers[0]
-    biggest = "; ".join(f"nodes.{c.node} ({c.type}, {c.lanes} lane{'s' if c.lanes != 1 else ''}) "
-                        f"{format_bytes(c.total)}" for c in consumers[:SHOWN])
+    biggest = "; ".join(
+        f"nodes.{c.node} ({c.type}, {c.lanes} lane{'s' if c.lanes != 1 else ''}) {format_bytes(c.total)}"
+        for c in consumers[:SHOWN]
+    )
     loc = patch.spec.nodes[top.node].loc
-    message = (f"the plan needs about {format_bytes(total)} at {sample_rate:g} Hz, block {block_size}, "
-               f"more than the memory budget of {patch.limits.memory_budget_mb} MiB; biggest: {biggest}")
+    message = (
+        f"the plan needs about {format_bytes(total)} at {sample_rate:g} Hz, block {block_size}, "
+        f"more than the memory budget of {patch.limits.memory_budget_mb} MiB; biggest: {biggest}"
+    )
     hint = f"shorten delays, use fewer voices or a lower sample rate, or {BUDGET_HINT}"
     raise CompileError([Problem("NG127", message, loc.file, loc.line, loc.col, f"nodes.{top.node}", total, hint)])

@@ -10,8 +10,7 @@ from neuralgraph._errors import (  # an unreadable input file is the user's to f
     UsageError,
 )
 
-CHANNEL_MESSAGES = {"note_on", "note_off", "control_change", "pitchwheel", "aftertouch", "polytouch",
-                    "program_change"}
+CHANNEL_MESSAGES = {"note_on", "note_off", "control_change", "pitchwheel", "aftertouch", "polytouch", "program_change"}
 
 
 def open_midi(path: str | Path) -> Any:
@@ -28,8 +27,10 @@ def open_midi(path: str | Path) -> Any:
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise UsageError(f"{path}: not a readable standard MIDI file ({exc})") from None
     if song.type == 2:
-        raise UsageError(f"{path}: type 2 MIDI files (independent sequences) are not supported; "
-                         "save it as type 0 or 1 (one song, tracks played together)")
+        raise UsageError(
+            f"{path}: type 2 MIDI files (independent sequences) are not supported; "
+            "save it as type 0 or 1 (one song, tracks played together)"
+        )
     return song
 
 

@@ -243,8 +243,10 @@ class Node:
 
         for name, decl in self.params().items():
             if not decl.live and name in state and state[name] != self.__dict__.get(name):
-                raise ValueError(f"the state was saved with {name} = {state[name]!r}, this node has "
-                                 f"{name} = {self.__dict__.get(name)!r} (it cannot change while running)")
+                raise ValueError(
+                    f"the state was saved with {name} = {state[name]!r}, this node has "
+                    f"{name} = {self.__dict__.get(name)!r} (it cannot change while running)"
+                )
         restore(self, state)
 
     def kernel(self, ins: Ports, outs: Ports) -> tuple[Any, tuple[Any, ...]] | None:

@@ -28,8 +28,15 @@ from typing import Any
 import numpy as np
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
-_CODE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.BuiltinMethodType,
-         types.ModuleType, type, np.ufunc)
+_CODE = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.BuiltinMethodType,
+    types.ModuleType,
+    type,
+    np.ufunc,
+)
 
 
 class _Skip:
@@ -81,8 +88,10 @@ def snapshot_value(value: Any, where: str) -> Any:
     save = getattr(value, "save_state", None)
     if callable(save) and callable(getattr(value, "load_state", None)):
         return _Nested(save())
-    raise TypeError(f"`{where}` holds a {type(value).__name__}, which the default save_state cannot copy: "
-                    f"override save_state/load_state, or list the attribute in `transient` if it is not state")
+    raise TypeError(
+        f"`{where}` holds a {type(value).__name__}, which the default save_state cannot copy: "
+        f"override save_state/load_state, or list the attribute in `transient` if it is not state"
+    )
 
 
 def restore_value(current: Any, saved: Any, where: str) -> Any:

@@ -140,8 +140,14 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, file: str | None) -> Problem:
         if m:
             line, col = int(m[1]), int(m[2])
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-    return Problem("NG100", f"invalid TOML: {message}", file, line, col,
-                   hint="check quotes, brackets and that each key is written once")
+    return Problem(
+        "NG100",
+        f"invalid TOML: {message}",
+        file,
+        line,
+        col,
+        hint="check quotes, brackets and that each key is written once",
+    )
 
 
 def parse_toml(text: str, file: str | None) -> tuple[dict[str, Any], dict[Key, tuple[int, int]]]:
@@ -191,15 +197,28 @@ class PatchLoader:
         p = self.problems
         for key, value in data.items():
             if key not in TOP_LEVEL:
-                p.add("NG103", (key,), f"unknown top-level key `{key}`", value=value,
-                      hint=did_you_mean(key, TOP_LEVEL), at_value=False)
+                p.add(
+                    "NG103",
+                    (key,),
+                    f"unknown top-level key `{key}`",
+                    value=value,
+                    hint=did_you_mean(key, TOP_LEVEL),
+                    at_value=False,
+                )
         _walk_non_finite(data, (), p)
         schema = data.get("schema")
         if schema is None:
-            p.add("NG102", (), "missing `schema = 1` at the top of the patch", hint="add `schema = 1` as the first line")
+            p.add(
+                "NG102", (), "missing `schema = 1` at the top of the patch", hint="add `schema = 1` as the first line"
+            )
         elif schema != SCHEMA or isinstance(schema, bool):
-            p.add("NG102", ("schema",), f"schema {_describe(schema)} is not supported", value=schema,
-                  hint=f"this version of neuralgraph reads schema {SCHEMA}")
+            p.add(
+                "NG102",
+                ("schema",),
+                f"schema {_describe(schema)} is not supported",
+                value=schema,
+                hint=f"this version of neuralgraph reads schema {SCHEMA}",
+            )
         name = data.get("name", file.stem if file else "patch")
         if not isinstance(name, str):
             p.add("NG112", ("name",), f"`name` must be a string, not {_describe(name)}", value=name)
@@ -207,20 +226,34 @@ class PatchLoader:
         engine = self._engine(data.get("engine", {}))
         nodes_data = data.get("nodes", {})
         if not isinstance(nodes_data, dict):
-            p.add("NG103", ("nodes",), "`nodes` must be a table of node tables", value=nodes_data,
-                  hint="write each node as [nodes.NAME]")
+            p.add(
+                "NG103",
+                ("nodes",),
+                "`nodes` must be a table of node tables",
+                value=nodes_data,
+                hint="write each node as [nodes.NAME]",
+            )
             nodes_data = {}
         elif not nodes_data:
-            p.add("NG125", ("nodes",) if "nodes" in data else (), "the patch has no nodes",
-                  hint='add at least [nodes.out] with type = "io.output"')
+            p.add(
+                "NG125",
+                ("nodes",) if "nodes" in data else (),
+                "the patch has no nodes",
+                hint='add at least [nodes.out] with type = "io.output"',
+            )
         self.declared = set(nodes_data)
         if len(nodes_data) > self.limits.max_nodes:  # refuse before building a single node
             first_over = list(nodes_data)[self.limits.max_nodes]
-            p.add("NG126", ("nodes", first_over),
-                  f"the patch has {len(nodes_data)} nodes, more than the limit of {self.limits.max_nodes} "
-                  f"(node `{first_over}` is number {self.limits.max_nodes + 1})", value=len(nodes_data),
-                  hint="raise it on purpose: max_nodes in [limits] of config.toml, NEURALGRAPH_MAX_NODES, "
-                       "--max-nodes, or load_patch(..., max_nodes=N)", at_value=False)
+            p.add(
+                "NG126",
+                ("nodes", first_over),
+                f"the patch has {len(nodes_data)} nodes, more than the limit of {self.limits.max_nodes} "
+                f"(node `{first_over}` is number {self.limits.max_nodes + 1})",
+                value=len(nodes_data),
+                hint="raise it on purpose: max_nodes in [limits] of config.toml, NEURALGRAPH_MAX_NODES, "
+                "--max-nodes, or load_patch(..., max_nodes=N)",
+                at_value=False,
+            )
             return PatchSpec(name=name, file=file, engine=engine, nodes={})
         staged = {}
         for node_name, table in nodes_data.items():
@@ -239,8 +272,14 @@ class PatchLoader:
         out = {}
         for key, value in table.items():
             if key not in ENGINE_KEYS:
-                p.add("NG103", ("engine", key), f"unknown engine setting `{key}`", value=value,
-                      hint=did_you_mean(key, ENGINE_KEYS), at_value=False)
+                p.add(
+                    "NG103",
+                    ("engine", key),
+                    f"unknown engine setting `{key}`",
+                    value=value,
+                    hint=did_you_mean(key, ENGINE_KEYS),
+                    at_value=False,
+                )
                 continue
             kind, lo, hi = ENGINE_KEYS[key]
             if isinstance(value, bool) or not isinstance(value, int):
@@ -273,17 +312,32 @@ class PatchLoader:
         p = self.problems
         key: Key = ("nodes", name)
         if not NAME.match(name):
-            p.add("NG103", key, f"node name `{name}` must be snake_case (a-z, 0-9, _; starting with a letter)",
-                  value=name, at_value=False)
+            p.add(
+                "NG103",
+                key,
+                f"node name `{name}` must be snake_case (a-z, 0-9, _; starting with a letter)",
+                value=name,
+                at_value=False,
+            )
         if not isinstance(table, dict):
-            p.add("NG103", key, f"node `{name}` must be a table with a `type`", value=table,
-                  hint=f'write [nodes.{name}] then type = "..."')
+            p.add(
+                "NG103",
+                key,
+                f"node `{name}` must be a table with a `type`",
+                value=table,
+                hint=f'write [nodes.{name}] then type = "..."',
+            )
             return None
         type_name = table.get("type")
         if type_name is None:
-            p.add("NG110", key, f"node `{name}` has no `type`", at_value=False,
-                  hint=f'add type = "namespace.kind"; `neuralgraph nodes` lists the '
-                       f"{len(self.registry.node_types)} installed types")
+            p.add(
+                "NG110",
+                key,
+                f"node `{name}` has no `type`",
+                at_value=False,
+                hint=f'add type = "namespace.kind"; `neuralgraph nodes` lists the '
+                f"{len(self.registry.node_types)} installed types",
+            )
             return None
         if not isinstance(type_name, str):
             p.add("NG112", key + ("type",), f"`type` must be a string, not {_describe(type_name)}", value=type_name)
@@ -291,8 +345,10 @@ class PatchLoader:
         if type_name not in self.registry.node_types:
             hint = did_you_mean(type_name, self.registry.node_types) or ""
             if not hint.startswith("did you mean"):  # nothing close: a list of a dozen types helps no one
-                hint = (f"node types come only from installed plugins; `neuralgraph nodes` lists the "
-                        f"{len(self.registry.node_types)} installed")
+                hint = (
+                    f"node types come only from installed plugins; `neuralgraph nodes` lists the "
+                    f"{len(self.registry.node_types)} installed"
+                )
             failed = [f"{f.plugin}: {f.error}" for f in self.registry.failures]
             if failed:  # the type may belong to a plugin that did not load
                 hint += "; plugins that failed to load: " + "; ".join(failed)
@@ -300,8 +356,9 @@ class PatchLoader:
             return None
         return self.registry.node_class(type_name)
 
-    def _params(self, key: Key, cls: type[Node], table: dict[str, Any]
-                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+    def _params(
+        self, key: Key, cls: type[Node], table: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
         """``(parameters coerced, other keys, path parameters resolved)``; None after a problem."""
         p = self.problems
         params: dict[str, Any] = {}
@@ -332,8 +389,9 @@ class PatchLoader:
             return None
         return params, rest, files
 
-    def _construct(self, name: str, table: dict[str, Any], cls: type[Node], params: dict[str, Any],
-                   files: dict[str, str]) -> Node | None:
+    def _construct(
+        self, name: str, table: dict[str, Any], cls: type[Node], params: dict[str, Any], files: dict[str, str]
+    ) -> Node | None:
         """``cls(**params)``; None after a problem naming the parameter the constructor refused."""
         p = self.problems
         key: Key = ("nodes", name)
@@ -347,8 +405,13 @@ class PatchLoader:
                 message = message.replace(resolved, table[pname])
             pname = getattr(exc, "param", None)
             if pname in table:  # a table parameter may point at a key inside it (subkey)
-                p.add("NG117", key + (pname, *getattr(exc, "subkey", ())), f"{type_name}: {message}",
-                      value=table[pname], hint=getattr(exc, "hint", None))
+                p.add(
+                    "NG117",
+                    key + (pname, *getattr(exc, "subkey", ())),
+                    f"{type_name}: {message}",
+                    value=table[pname],
+                    hint=getattr(exc, "hint", None),
+                )
             else:
                 p.add("NG117", key, f"{type_name}: {message}", at_value=False)
             return None
@@ -376,22 +439,39 @@ class PatchLoader:
         if not self.limits.allow_outside_paths:
             outside = given.is_absolute() or (resolved != root and root not in resolved.parents)
             if outside:
-                what = ("is an absolute path" if given.is_absolute()
-                        else f"leads outside the patch's folder (to {display_path(resolved)})")
-                p.add("NG118", key, f"file {text!r} {what}; a patch may only name files inside "
-                                    f"{display_path(root)}", value=text,
-                      hint="a shared patch must not read arbitrary files: copy the file next to the patch, "
-                           "or allow it on purpose: --allow-outside-paths, "
-                           "allow_outside_paths = true in [limits] of config.toml, "
-                           "NEURALGRAPH_ALLOW_OUTSIDE_PATHS=1, or load_patch(..., allow_outside=True)")
+                what = (
+                    "is an absolute path"
+                    if given.is_absolute()
+                    else f"leads outside the patch's folder (to {display_path(resolved)})"
+                )
+                p.add(
+                    "NG118",
+                    key,
+                    f"file {text!r} {what}; a patch may only name files inside {display_path(root)}",
+                    value=text,
+                    hint="a shared patch must not read arbitrary files: copy the file next to the patch, "
+                    "or allow it on purpose: --allow-outside-paths, "
+                    "allow_outside_paths = true in [limits] of config.toml, "
+                    "NEURALGRAPH_ALLOW_OUTSIDE_PATHS=1, or load_patch(..., allow_outside=True)",
+                )
                 return None
         if not resolved.exists():
-            p.add("NG116", key, f"file {text!r} does not exist", value=text,
-                  hint=f"paths are relative to the patch file; looked for {display_path(resolved)}")
+            p.add(
+                "NG116",
+                key,
+                f"file {text!r} does not exist",
+                value=text,
+                hint=f"paths are relative to the patch file; looked for {display_path(resolved)}",
+            )
             return None
         if resolved.is_dir():
-            p.add("NG116", key, f"{text!r} is a directory, not a file", value=text,
-                  hint=f"name the file inside {display_path(resolved)}")
+            p.add(
+                "NG116",
+                key,
+                f"{text!r} is a directory, not a file",
+                value=text,
+                hint=f"name the file inside {display_path(resolved)}",
+            )
             return None
         return resolved
 
@@ -412,32 +492,61 @@ class PatchLoader:
             decl = decls.get(iname)
             if decl is None:
                 valid = set(decls) | set(node.params()) | {"type"}
-                p.add("NG111", key + (iname,), f"`{node.type_name}` has no parameter or input `{iname}`",
-                      value=value, hint=did_you_mean(iname, valid), at_value=False)
+                p.add(
+                    "NG111",
+                    key + (iname,),
+                    f"`{node.type_name}` has no parameter or input `{iname}`",
+                    value=value,
+                    hint=did_you_mean(iname, valid),
+                    at_value=False,
+                )
                 continue
             spec = self._input(key + (iname,), decl, value)
             if spec is not None:
                 inputs[iname] = spec
-        return NodeSpec(name=name, type=node.type_name or type(node).__name__, params=params,
-                        inputs=inputs, loc=p.loc(key, value=False))
+        return NodeSpec(
+            name=name,
+            type=node.type_name or type(node).__name__,
+            params=params,
+            inputs=inputs,
+            loc=p.loc(key, value=False),
+        )
 
-    def _expand_pattern(self, key: Key, node: Node, pattern: str, value: Any,
-                        explicit: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    def _expand_pattern(
+        self, key: Key, node: Node, pattern: str, value: Any, explicit: Mapping[str, Any]
+    ) -> list[tuple[str, Any]]:
         """``"amp_*" = "decoder.harm_*"``: one connection per input the pattern matches, the text
         ``*`` stood for put in place of each ``*`` in the value's connections. Inputs named
         explicitly in the same node keep their own value."""
         p = self.problems
         if pattern.count("*") != 1:
-            p.add("NG115", key + (pattern,), f"input pattern `{pattern}` must have exactly one `*`",
-                  value=value, at_value=False, hint='e.g. "amp_*" = "decoder.harm_*"')
+            p.add(
+                "NG115",
+                key + (pattern,),
+                f"input pattern `{pattern}` must have exactly one `*`",
+                value=value,
+                at_value=False,
+                hint='e.g. "amp_*" = "decoder.harm_*"',
+            )
             return []
         head, tail = pattern.split("*")
-        matches = [(name[len(head):len(name) - len(tail)], name) for name, decl in node.inputs().items()
-                   if len(name) > len(head) + len(tail) and name.startswith(head) and name.endswith(tail)
-                   and name not in explicit]
+        matches = [
+            (name[len(head) : len(name) - len(tail)], name)
+            for name, decl in node.inputs().items()
+            if len(name) > len(head) + len(tail)
+            and name.startswith(head)
+            and name.endswith(tail)
+            and name not in explicit
+        ]
         if not matches:
-            p.add("NG111", key + (pattern,), f"`{node.type_name}` has no input matching `{pattern}`",
-                  value=value, at_value=False, hint="inputs: " + ", ".join(node.inputs()) if node.inputs() else None)
+            p.add(
+                "NG111",
+                key + (pattern,),
+                f"`{node.type_name}` has no input matching `{pattern}`",
+                value=value,
+                at_value=False,
+                hint="inputs: " + ", ".join(node.inputs()) if node.inputs() else None,
+            )
             return []
 
         def fill(term: Any, text: str) -> Any:
@@ -460,8 +569,9 @@ class PatchLoader:
             tkey = key + (i,) if isinstance(value, list) else key
             if isinstance(term, bool):
                 ok = False
-                self.problems.add("NG112", tkey, "an input takes a number, \"node.port\" or a mapping, not true/false",
-                                  value=term)
+                self.problems.add(
+                    "NG112", tkey, 'an input takes a number, "node.port" or a mapping, not true/false', value=term
+                )
             elif isinstance(term, (int, float)):
                 if decl.rate is Rate.EVENTS:
                     ok = False
@@ -472,15 +582,21 @@ class PatchLoader:
                     continue
                 if isinstance(term, int) and abs(term) > FLOAT32_MAX:  # float(term) could even overflow
                     ok = False
-                    self.problems.add("NG113", tkey, f"{_describe(term)} is too large for a signal (float32)",
-                                      value=term, hint=f"valid: {_range_text(decl)}")
+                    self.problems.add(
+                        "NG113",
+                        tkey,
+                        f"{_describe(term)} is too large for a signal (float32)",
+                        value=term,
+                        hint=f"valid: {_range_text(decl)}",
+                    )
                     continue
                 if not isinstance(value, list):
                     reason = decl.check(float(term))
                     if reason:
                         ok = False
-                        self.problems.add("NG113", tkey, f"{term!r} {reason}", value=term,
-                                          hint=f"valid: {_range_text(decl)}")
+                        self.problems.add(
+                            "NG113", tkey, f"{term!r} {reason}", value=term, hint=f"valid: {_range_text(decl)}"
+                        )
                         continue
                 constant += float(term)
             elif isinstance(term, (str, dict)):  # "node.port", or { from = ..., range = ... }
@@ -491,8 +607,12 @@ class PatchLoader:
                     sources.append(src)
             else:
                 ok = False
-                self.problems.add("NG112", tkey, f"an input takes a number, \"node.port\" or a mapping, not {_describe(term)}",
-                                  value=term)
+                self.problems.add(
+                    "NG112",
+                    tkey,
+                    f'an input takes a number, "node.port" or a mapping, not {_describe(term)}',
+                    value=term,
+                )
         if not ok:
             return None
         return InputSpec(constant=constant, sources=tuple(sources), loc=self.problems.loc(key))
@@ -500,8 +620,9 @@ class PatchLoader:
     def _source_text(self, key: Key, text: str) -> Source | None:
         m = SOURCE.match(text.strip())
         if not m:
-            self.problems.add("NG115", key, f'"{text}" is not a connection', value=text,
-                              hint='write "node" or "node.port"')
+            self.problems.add(
+                "NG115", key, f'"{text}" is not a connection', value=text, hint='write "node" or "node.port"'
+            )
             return None
         return Source(node=m[1], port=m[2], loc=self.problems.loc(key))
 
@@ -511,18 +632,32 @@ class PatchLoader:
         for k in table:
             if k not in MAPPING_KEYS:
                 ok = False
-                p.add("NG115", key + (k,), f"unknown key `{k}` in a mapping", value=table[k],
-                      hint=did_you_mean(k, MAPPING_KEYS), at_value=False)
+                p.add(
+                    "NG115",
+                    key + (k,),
+                    f"unknown key `{k}` in a mapping",
+                    value=table[k],
+                    hint=did_you_mean(k, MAPPING_KEYS),
+                    at_value=False,
+                )
         src_text = table.get("from")
         if not isinstance(src_text, str):
-            p.add("NG115", key, "a mapping needs `from = \"node.port\"`", value=table,
-                  hint='e.g. { from = "env", range = [200.0, 4000.0], curve = "exp" }')
+            p.add(
+                "NG115",
+                key,
+                'a mapping needs `from = "node.port"`',
+                value=table,
+                hint='e.g. { from = "env", range = [200.0, 4000.0], curve = "exp" }',
+            )
             return None
         src = self._source_text(key + ("from",), src_text)
         rng = table.get("range")
         if rng is not None:
-            if (not isinstance(rng, list) or len(rng) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)):
+            if (
+                not isinstance(rng, list)
+                or len(rng) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+            ):
                 ok = False
                 p.add("NG115", key + ("range",), "`range` must be two numbers [lo, hi]", value=rng)
                 rng = None
@@ -534,39 +669,50 @@ class PatchLoader:
         curve = table.get("curve", "lin")
         if curve not in ("lin", "exp"):
             ok = False
-            p.add("NG115", key + ("curve",), f"unknown curve {_describe(curve)}", value=curve, hint='valid: "lin", "exp"')
+            p.add(
+                "NG115", key + ("curve",), f"unknown curve {_describe(curve)}", value=curve, hint='valid: "lin", "exp"'
+            )
         elif curve == "exp" and rng is not None and (rng[0] <= 0 or rng[1] <= 0):
             ok = False
-            p.add("NG113", key + ("range",), "an exp curve needs a range above zero", value=list(rng),
-                  hint="use curve = \"lin\" or positive bounds")
+            p.add(
+                "NG113",
+                key + ("range",),
+                "an exp curve needs a range above zero",
+                value=list(rng),
+                hint='use curve = "lin" or positive bounds',
+            )
         feedback = table.get("feedback", False)
         if not isinstance(feedback, bool):
             ok = False
             p.add("NG112", key + ("feedback",), "`feedback` must be true or false", value=feedback)
         if src is None or not ok:
             return None
-        return Source(node=src.node, port=src.port, range=rng, curve=curve, feedback=feedback,
-                      loc=src.loc)
+        return Source(node=src.node, port=src.port, range=rng, curve=curve, feedback=feedback, loc=src.loc)
 
 
 def _range_text(decl: Input) -> str:
     lo = "" if decl.min is None else f"{decl.min:g}"
     hi = "" if decl.max is None else f"{decl.max:g}"
     unit = f" {decl.unit}" if decl.unit else ""
-    return f"a number in [{lo}, {hi}]{unit}, \"node.port\", or a mapping"
+    return f'a number in [{lo}, {hi}]{unit}, "node.port", or a mapping'
 
 
-def apply_overrides(
-    data: dict[str, Any], overrides: Mapping[str, Any], problems: Problems
-) -> None:
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], problems: Problems) -> None:
     """Set ``{"node.param": value}`` pairs in the parsed data (as ``--set`` does)."""
     nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
     for target, value in overrides.items():
         node, _, param = target.partition(".")
         if node not in nodes or not isinstance(nodes[node], dict):
-            problems.items.append(Problem("NG130", f"--set {target}: no node `{node}` in the patch",
-                                          "<--set>", path=target, value=value, hint=did_you_mean(node, nodes)))
+            problems.items.append(
+                Problem(
+                    "NG130",
+                    f"--set {target}: no node `{node}` in the patch",
+                    "<--set>",
+                    path=target,
+                    value=value,
+                    hint=did_you_mean(node, nodes),
+                )
+            )
             continue
         nodes[node][param] = value
         problems.overridden.add(("nodes", node, param))
-

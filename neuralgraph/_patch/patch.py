@@ -55,8 +55,7 @@ class Patch:
     limits: Limits = attrs.field(factory=Limits, repr=False)
     #: The loader's instance of every node, for reading declarations (ports, parameters);
     #: the first plan built from the patch prepares and runs them.
-    instances: Mapping[str, Node] = attrs.field(factory=dict, repr=False, eq=False,
-                                                converter=types.MappingProxyType)
+    instances: Mapping[str, Node] = attrs.field(factory=dict, repr=False, eq=False, converter=types.MappingProxyType)
     _unclaimed: _Unclaimed = attrs.field(init=False, repr=False, eq=False)
 
     @_unclaimed.default
@@ -146,8 +145,12 @@ def load_patch(
     before parsing (NG100).
     """
     registry = registry or default_registry()
-    limits = load_limits(allow_outside_paths=allow_outside, max_nodes=max_nodes,
-                         memory_budget_mb=memory_budget_mb, max_patch_bytes=max_patch_bytes)
+    limits = load_limits(
+        allow_outside_paths=allow_outside,
+        max_nodes=max_nodes,
+        memory_budget_mb=memory_budget_mb,
+        max_patch_bytes=max_patch_bytes,
+    )
     file, shown, data, positions, directory = _read_source(source, text_name, base_dir, limits.max_patch_bytes)
     problems = Problems(shown, positions)
     if overrides:
@@ -194,8 +197,9 @@ def _copy_mapping(source: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return copy.deepcopy(dict(source))
     except RecursionError:  # a dict nested thousands deep: refused like a file that nests too deep
-        raise PatchValidationError([Problem("NG103", f"the patch nests more than {MAX_NESTING} deep",
-                                            hint="a patch nests 5 levels at most")]) from None
+        raise PatchValidationError(
+            [Problem("NG103", f"the patch nests more than {MAX_NESTING} deep", hint="a patch nests 5 levels at most")]
+        ) from None
 
 
 def read_toml_text(file: Path, shown: str | None, what: str = "patch", max_bytes: int = DEFAULT_MAX_PATCH_BYTES) -> str:
@@ -212,8 +216,9 @@ def read_toml_text(file: Path, shown: str | None, what: str = "patch", max_bytes
         start = exc.start
         line = exc.object.count(b"\n", 0, start) + 1
         col = start - (exc.object.rfind(b"\n", 0, start) + 1) + 1
-        raise PatchSyntaxError([Problem("NG101", f"cannot read the {what}: {exc}", shown, line, col,
-                                        hint="save the file as UTF-8")]) from None
+        raise PatchSyntaxError(
+            [Problem("NG101", f"cannot read the {what}: {exc}", shown, line, col, hint="save the file as UTF-8")]
+        ) from None
     except OSError as exc:
         raise PatchSyntaxError([Problem("NG101", f"cannot read the {what}: {exc}", shown)]) from None
 

@@ -108,8 +108,12 @@ class Registry:
                 if ep.name in blocked or (allowed is not None and ep.name not in allowed):
                     if ep.value not in ESSENTIAL_PLUGINS:
                         continue
-                    reg._refuse_to_drop(ep.name, ESSENTIAL_PLUGINS[ep.value], ep.name in blocked,
-                                        from_env=(block if ep.name in blocked else allow) is None)
+                    reg._refuse_to_drop(
+                        ep.name,
+                        ESSENTIAL_PLUGINS[ep.value],
+                        ep.name in blocked,
+                        from_env=(block if ep.name in blocked else allow) is None,
+                    )
                 try:
                     module = ep.load()
                 except Exception as exc:  # a broken plugin must not take the others down
@@ -209,17 +213,22 @@ class Registry:
         return self.backends[name].factory
 
 
-def _check_names(allowed: set[str] | None, blocked: set[str], allow_from_env: bool, block_from_env: bool,
-                 known: set[str]) -> None:
+def _check_names(
+    allowed: set[str] | None, blocked: set[str], allow_from_env: bool, block_from_env: bool, known: set[str]
+) -> None:
     """A plugin name in the allow- or block-list that is not installed is a mistake, not a silent no-op
     (``NEURALGRAPH_PLUGINS=nope`` used to disable every plugin without a word)."""
-    for names, var, from_env in ((allowed, "NEURALGRAPH_PLUGINS", allow_from_env),
-                                 (blocked, "NEURALGRAPH_DISABLE_PLUGINS", block_from_env)):
+    for names, var, from_env in (
+        (allowed, "NEURALGRAPH_PLUGINS", allow_from_env),
+        (blocked, "NEURALGRAPH_DISABLE_PLUGINS", block_from_env),
+    ):
         unknown = sorted((names or set()) - known)
         if unknown:
             where = f"{var}={os.environ.get(var, '')!r}" if from_env else "the plugin list"
-            raise UsageError(f"{where} names plugins that are not installed: {', '.join(unknown)} "
-                             f"(installed: {', '.join(sorted(known)) or 'none'})")
+            raise UsageError(
+                f"{where} names plugins that are not installed: {', '.join(unknown)} "
+                f"(installed: {', '.join(sorted(known)) or 'none'})"
+            )
 
 
 @functools.cache

@@ -38,9 +38,11 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
     """The limit flags as ``load_patch`` keywords (None: config.toml or the environment decides)."""
-    return {"allow_outside": True if getattr(args, "allow_outside_paths", False) else None,
-            "max_nodes": getattr(args, "max_nodes", None),
-            "memory_budget_mb": getattr(args, "memory_budget_mb", None)}
+    return {
+        "allow_outside": True if getattr(args, "allow_outside_paths", False) else None,
+        "max_nodes": getattr(args, "max_nodes", None),
+        "memory_budget_mb": getattr(args, "memory_budget_mb", None),
+    }
 
 
 def _fail(message: str, code: int) -> int:
@@ -61,8 +63,10 @@ def _settings(args: argparse.Namespace, patch: Any) -> tuple[int, int]:
 
     settings = load_settings()
     picked = []
-    for flag, key, default in (("--sample-rate", "sample_rate", patch.sample_rate),
-                               ("--block-size", "buffer_size", patch.block_size)):
+    for flag, key, default in (
+        ("--sample-rate", "sample_rate", patch.sample_rate),
+        ("--block-size", "buffer_size", patch.block_size),
+    ):
         value = getattr(args, flag[2:].replace("-", "_"), None)
         if value is not None:
             lo, hi = AUDIO_RANGES[key]
@@ -78,8 +82,11 @@ def _report_bad_values(engine: Any) -> None:
     bad = engine.bad_values()
     if guard.non_finite:
         culprits = ", ".join(f"{b.node} ({b.non_finite})" for b in bad if b.non_finite)
-        print(f"neuralgraph: warning: {guard.non_finite} NaN/Inf samples replaced by silence"
-              + (f"; produced by {culprits}" if culprits else ""), file=sys.stderr)
+        print(
+            f"neuralgraph: warning: {guard.non_finite} NaN/Inf samples replaced by silence"
+            + (f"; produced by {culprits}" if culprits else ""),
+            file=sys.stderr,
+        )
     subnormal = ", ".join(f"{b.node} ({b.subnormal})" for b in bad if b.subnormal)
     if subnormal:
         print(f"neuralgraph: warning: subnormal samples produced by {subnormal}", file=sys.stderr)
@@ -123,8 +130,9 @@ def _patch_inputs(engine: Any) -> tuple[list[str], list[str]]:
 
 
 def _inputs_text(midi: list[str], audio: list[str]) -> str:
-    parts = ([f"MIDI into {', '.join(midi)}"] if midi else []) + ([f"audio into {', '.join(audio)} (io.input)"]
-                                                                  if audio else [])
+    parts = ([f"MIDI into {', '.join(midi)}"] if midi else []) + (
+        [f"audio into {', '.join(audio)} (io.input)"] if audio else []
+    )
     return "; ".join(parts) if parts else "none (it plays on its own)"
 
 
@@ -133,16 +141,19 @@ def _check_inputs(args: argparse.Namespace, engine: Any) -> None:
     midi, audio = _patch_inputs(engine)
     name = display_path(args.patch)
     if args.midi and not midi:
-        raise UsageError(f"--midi {args.midi}: {name} has no MIDI input, so the file would be ignored "
-                         f"(the patch's inputs: {_inputs_text(midi, audio)})")
+        raise UsageError(
+            f"--midi {args.midi}: {name} has no MIDI input, so the file would be ignored "
+            f"(the patch's inputs: {_inputs_text(midi, audio)})"
+        )
     if args.input and not audio:
-        raise UsageError(f"--input {args.input}: {name} has no io.input node, so the file would be ignored "
-                         f"(the patch's inputs: {_inputs_text(midi, audio)})")
+        raise UsageError(
+            f"--input {args.input}: {name} has no io.input node, so the file would be ignored "
+            f"(the patch's inputs: {_inputs_text(midi, audio)})"
+        )
     if midi and not args.midi:
         _warn(f"{name} takes MIDI ({', '.join(midi)}) but no --midi file was given: it renders without notes")
     if audio and not args.input:
-        _warn(f"{name} takes audio ({', '.join(audio)}, io.input) but no --input file was given: "
-              "its input is silence")
+        _warn(f"{name} takes audio ({', '.join(audio)}, io.input) but no --input file was given: its input is silence")
 
 
 def _warn(message: str) -> None:
@@ -163,9 +174,11 @@ def _render_length(args: argparse.Namespace, rate: int, source: Any, max_seconds
     if seconds is None:
         seconds = 5.0
     if seconds > max_seconds:
-        raise UsageError(f"the render would be {seconds:.1f} s long ({why}), more than the limit of "
-                         f"{max_seconds:g} s; raise it on purpose with --max-seconds, max_render_seconds in "
-                         "[limits] of config.toml or NEURALGRAPH_MAX_RENDER_SECONDS")
+        raise UsageError(
+            f"the render would be {seconds:.1f} s long ({why}), more than the limit of "
+            f"{max_seconds:g} s; raise it on purpose with --max-seconds, max_render_seconds in "
+            "[limits] of config.toml or NEURALGRAPH_MAX_RENDER_SECONDS"
+        )
     return seconds
 
 
@@ -209,16 +222,29 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.input:
         source, in_rate = read_audio(args.input)
         if in_rate != rate:
-            return _fail(f"--input {args.input} is at {in_rate} Hz but the engine runs at {rate} Hz "
-                         f"(resample it, or render with --sample-rate {in_rate})", EXIT_PATCH)
+            return _fail(
+                f"--input {args.input} is at {in_rate} Hz but the engine runs at {rate} Hz "
+                f"(resample it, or render with --sample-rate {in_rate})",
+                EXIT_PATCH,
+            )
     seconds = _render_length(args, rate, source, max_seconds)
     removed = 0 if args.no_latency_compensation else max(0, int(engine.latency))
     progress = RenderProgress(f"rendering {display_path(args.patch)}", seconds, quiet=args.quiet)
-    result = render_to_file(engine, target, seconds, midi=args.midi, input=source, progress=progress,
-                            keep_partial=args.keep_partial, skip=removed)
+    result = render_to_file(
+        engine,
+        target,
+        seconds,
+        midi=args.midi,
+        input=source,
+        progress=progress,
+        keep_partial=args.keep_partial,
+        skip=removed,
+    )
     if removed:
-        print(f"latency compensation: removed the patch's declared latency of {removed} samples "
-              f"({1000.0 * removed / rate:.2f} ms) from the start (--no-latency-compensation keeps it)")
+        print(
+            f"latency compensation: removed the patch's declared latency of {removed} samples "
+            f"({1000.0 * removed / rate:.2f} ms) from the start (--no-latency-compensation keeps it)"
+        )
     for fault in engine.faults():
         _warn(f"{fault.node} raised {fault.error!r} and was bypassed")
     for notice in engine.notices():
@@ -228,15 +254,25 @@ def cmd_render(args: argparse.Namespace) -> int:
     if guard.clipped:
         _warn(f"{guard.clipped} samples clipped at the ±1.0 ceiling (peak {guard.peak:.2f}); lower the output level")
     factor = seconds / result.wall if result.wall > 0 else float("inf")
-    print(f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
-          f"rendered in {result.wall:.2f} s ({factor:.1f}x real time)")
+    print(
+        f"wrote {display_path(out)}: {seconds:.2f} s, {engine.channels} ch, {rate} Hz, block {block}; "
+        f"rendered in {result.wall:.2f} s ({factor:.1f}x real time)"
+    )
     if args.plot:
         from neuralgraph._tools.plotting import plot_render, title_for
 
         audio, _ = read_audio(out)  # the picture needs the whole render: read it back from the file
-        title = title_for(patch.name, [Path(args.patch).name, f"{rate} Hz", f"block {block}", f"{seconds:.2f} s",
-                                       *([f"midi {Path(args.midi).name}"] if args.midi else []),
-                                       *(f"--set {item}" for item in args.set)])
+        title = title_for(
+            patch.name,
+            [
+                Path(args.patch).name,
+                f"{rate} Hz",
+                f"block {block}",
+                f"{seconds:.2f} s",
+                *([f"midi {Path(args.midi).name}"] if args.midi else []),
+                *(f"--set {item}" for item in args.set),
+            ],
+        )
         plot_render(audio, rate, args.plot, title)
         print(f"wrote {display_path(args.plot)}: waveform and spectrogram")
     return 0
@@ -271,16 +307,20 @@ def _format_node(name: str, node_type: Any) -> str:
     doc = _plain((cls.__doc__ or "").strip())
     if doc:
         lines += ["    " + line.strip() for line in doc.splitlines()]
+
     def limits(lo: float | None, hi: float | None, unit: str) -> str:
         if lo is None and hi is None:
             return unit
         text = f"[{'' if lo is None else f'{lo:g}'}, {'' if hi is None else f'{hi:g}'}]"
         return f"{text} {unit}".strip()
+
     if node.inputs():
         lines.append("  inputs:")
         for port, decl in node.inputs().items():
-            lines.append(f"    {port:<14} {decl.rate.value:<8} init {decl.init:g}  {limits(decl.min, decl.max, decl.unit)}"
-                         f"  {_plain(decl.doc)}".rstrip())
+            lines.append(
+                f"    {port:<14} {decl.rate.value:<8} init {decl.init:g}  {limits(decl.min, decl.max, decl.unit)}"
+                f"  {_plain(decl.doc)}".rstrip()
+            )
     if node.outputs():
         lines.append("  outputs:")
         for port, decl in node.outputs().items():
@@ -290,7 +330,9 @@ def _format_node(name: str, node_type: Any) -> str:
         lines.append("  parameters:")
         for pname, decl in cls.params().items():
             flags = "" if decl.live else " (fixed while running)"
-            lines.append(f"    {pname:<14} {decl.describe()}, init {decl.init!r} {decl.unit}{flags}  {_plain(decl.doc)}".rstrip())
+            lines.append(
+                f"    {pname:<14} {decl.describe()}, init {decl.init!r} {decl.unit}{flags}  {_plain(decl.doc)}".rstrip()
+            )
     return "\n".join(lines)
 
 
@@ -376,11 +418,18 @@ class _Playing:
         if args.watch:
             from neuralgraph._tools.watch import PatchWatcher
 
-            self.watcher = PatchWatcher(args.patch, self.engine,
-                                        lambda path: load_patch(path, overrides=self.overrides, **_limits(args)),
-                                        fade=args.fade, problems=_print_problems).start()
-            print(f"watching {display_path(args.patch)}: every save is swapped in (crossfade {args.fade:g} s)",
-                  file=sys.stderr, flush=True)
+            self.watcher = PatchWatcher(
+                args.patch,
+                self.engine,
+                lambda path: load_patch(path, overrides=self.overrides, **_limits(args)),
+                fade=args.fade,
+                problems=_print_problems,
+            ).start()
+            print(
+                f"watching {display_path(args.patch)}: every save is swapped in (crossfade {args.fade:g} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         if self.osc is not None:
             print(f"OSC: /node/param value on {self.osc.host}:{self.osc.port}", file=sys.stderr)
 
@@ -394,8 +443,11 @@ class _Playing:
         for slow in engine.slow_steps():
             if slow.name not in self.slow_named:  # once per node: the one making the xruns
                 self.slow_named.add(slow.name)
-                print(f"\nneuralgraph: warning: {slow.name} took {slow.worst_ms:.1f} ms of a "
-                      f"{slow.budget_ms:.1f} ms block (sampled); it is too slow for real time", file=sys.stderr)
+                print(
+                    f"\nneuralgraph: warning: {slow.name} took {slow.worst_ms:.1f} ms of a "
+                    f"{slow.budget_ms:.1f} ms block (sampled); it is too slow for real time",
+                    file=sys.stderr,
+                )
         while self.osc is not None and self.osc.errors:
             print(f"\nneuralgraph: OSC: {self.osc.errors.popleft()}", file=sys.stderr)
 
@@ -429,12 +481,16 @@ def _play_until_done(playing: _Playing, seconds: float | None, done: Any, live: 
 def _report_played(playing: _Playing) -> int:
     """What was played (and recorded), the bad values the guard replaced; exit 1 if the backend failed."""
     status = playing.backend.status()
-    print(f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
-          f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}")
+    print(
+        f"played {status.callbacks * status.period / max(status.sample_rate, 1):.2f} s: {status.line()}; "
+        f"callbacks {status.callbacks}, silent {status.silent}, midi events {status.midi_events}"
+    )
     recorder = playing.recorder
     if recorder is not None:
-        print(f"wrote {display_path(recorder.path)}: {recorder.frames / status.sample_rate:.2f} s"
-              + (f" ({recorder.lost} frames lost: the disk did not keep up)" if recorder.lost else ""))
+        print(
+            f"wrote {display_path(recorder.path)}: {recorder.frames / status.sample_rate:.2f} s"
+            + (f" ({recorder.lost} frames lost: the disk did not keep up)" if recorder.lost else "")
+        )
     _report_bad_values(playing.engine())  # the stream has stopped: safe to read
     if status.message:
         return _fail(status.message, EXIT_ERROR)
@@ -525,8 +581,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def load(source: Any) -> Any:  # the file at start, then the page editor's text (errors name the file)
         if isinstance(source, Path):
             return load_patch(source, overrides=overrides, **_limits(args))
-        return load_patch(source, text_name=display_path(args.patch), base_dir=folder, overrides=overrides,
-                          **_limits(args))
+        return load_patch(
+            source, text_name=display_path(args.patch), base_dir=folder, overrides=overrides, **_limits(args)
+        )
 
     patch = load(Path(args.patch))
     rate, block = _settings(args, patch)
@@ -535,19 +592,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _limit_flags(p: argparse.ArgumentParser) -> None:
     """--allow-outside-paths, --max-nodes and --memory-budget-mb: the limits a patch is loaded under."""
-    p.add_argument("--allow-outside-paths", action="store_true",
-                   help="let file parameters (models, tables) name files outside the patch's folder "
-                        "or absolute paths; refused by default (NG118)")
-    p.add_argument("--max-nodes", type=int, metavar="N",
-                   help="refuse patches with more nodes (default: config [limits], env, 10000)")
-    p.add_argument("--memory-budget-mb", type=int, metavar="MB",
-                   help="refuse plans needing more buffer and state memory (default: config [limits], env, 2048)")
+    p.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        help="let file parameters (models, tables) name files outside the patch's folder "
+        "or absolute paths; refused by default (NG118)",
+    )
+    p.add_argument(
+        "--max-nodes",
+        type=int,
+        metavar="N",
+        help="refuse patches with more nodes (default: config [limits], env, 10000)",
+    )
+    p.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        metavar="MB",
+        help="refuse plans needing more buffer and state memory (default: config [limits], env, 2048)",
+    )
 
 
 def _engine_flags(p: argparse.ArgumentParser) -> None:
     """--set, the limits, --sample-rate and --block-size: how a command builds its engine."""
-    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                   help="override a parameter or input (TOML value syntax); repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="override a parameter or input (TOML value syntax); repeatable",
+    )
     _limit_flags(p)
     p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: patch, config, env)")
     p.add_argument("--block-size", type=int, metavar="N", help="frames per block (default: patch, config, env)")
@@ -561,18 +634,30 @@ def _add_render_parser(sub: Any) -> None:
     p.add_argument("--midi", metavar="FILE.mid", help="play a standard MIDI file through the patch")
     p.add_argument("--input", metavar="IN.wav", help="feed io.input from an audio file")
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the MIDI/input ends (2)")
-    p.add_argument("--bits", choices=["float", "16", "24", "32"],
-                   help="sample format (default: float where the format holds it; not for .ogg/.mp3)")
+    p.add_argument(
+        "--bits",
+        choices=["float", "16", "24", "32"],
+        help="sample format (default: float where the format holds it; not for .ogg/.mp3)",
+    )
     p.add_argument("--plot", metavar="OUT.png", help="also draw the waveform and spectrogram (needs matplotlib)")
-    p.add_argument("--no-latency-compensation", action="store_true",
-                   help="keep the patch's declared latency at the start (default: removed, so the file "
-                        "lines up with --input sample for sample)")
-    p.add_argument("--max-seconds", type=float, metavar="S",
-                   help="refuse renders longer than this (default: config [limits] max_render_seconds, "
-                        "env NEURALGRAPH_MAX_RENDER_SECONDS, 3600)")
-    p.add_argument("--keep-partial", action="store_true",
-                   help="if the render stops early (Ctrl-C, SIGTERM, an error), keep what was rendered "
-                        "as OUT.partial.wav")
+    p.add_argument(
+        "--no-latency-compensation",
+        action="store_true",
+        help="keep the patch's declared latency at the start (default: removed, so the file "
+        "lines up with --input sample for sample)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        metavar="S",
+        help="refuse renders longer than this (default: config [limits] max_render_seconds, "
+        "env NEURALGRAPH_MAX_RENDER_SECONDS, 3600)",
+    )
+    p.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="if the render stops early (Ctrl-C, SIGTERM, an error), keep what was rendered as OUT.partial.wav",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or progress lines")
     _engine_flags(p)
     p.set_defaults(func=cmd_render)
@@ -602,10 +687,18 @@ def _add_play_parser(sub: Any) -> None:
     p.add_argument("--client-name", metavar="NAME", help="jack: the client's name (neuralgraph)")
     p.add_argument("--osc-port", type=int, metavar="N", help="accept /node/param VALUE over OSC on this UDP port")
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds to (127.0.0.1)")
-    p.add_argument("--watch", action="store_true",
-                   help="reload the patch file on every save, keeping the state of unchanged nodes (docs/live.md)")
-    p.add_argument("--fade", type=float, default=0.05, metavar="S",
-                   help="--watch: crossfade for added or removed nodes, in seconds (0.05)")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the patch file on every save, keeping the state of unchanged nodes (docs/live.md)",
+    )
+    p.add_argument(
+        "--fade",
+        type=float,
+        default=0.05,
+        metavar="S",
+        help="--watch: crossfade for added or removed nodes, in seconds (0.05)",
+    )
     p.add_argument("--record", metavar="FILE.wav|.flac", help="also write what is played to this file")
     _engine_flags(p)
     p.set_defaults(func=cmd_play)
@@ -614,14 +707,21 @@ def _add_play_parser(sub: Any) -> None:
 def _add_serve_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="play a patch with a control surface in the web browser (docs/serve.md)")
     p.add_argument("patch")
-    p.add_argument("--backend", help="jack, sounddevice, or none (a real-time clock, no sound device); "
-                                     "default: config, env, sounddevice")
+    p.add_argument(
+        "--backend",
+        help="jack, sounddevice, or none (a real-time clock, no sound device); default: config, env, sounddevice",
+    )
     p.add_argument("--port", type=int, default=0, metavar="N", help="TCP port (default: any free one)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1 only; anything else warns)")
     p.add_argument("--device", help="sounddevice: device number or name; jack: server name")
     p.add_argument("--no-connect", action="store_true", help="jack: do not connect to the physical ports")
-    p.add_argument("--fade", type=float, default=0.05, metavar="S",
-                   help="crossfade when a saved edit adds or removes nodes, in seconds (0.05)")
+    p.add_argument(
+        "--fade",
+        type=float,
+        default=0.05,
+        metavar="S",
+        help="crossfade when a saved edit adds or removes nodes, in seconds (0.05)",
+    )
     _engine_flags(p)
     p.set_defaults(func=cmd_serve)
 
@@ -629,10 +729,19 @@ def _add_serve_parser(sub: Any) -> None:
 def _add_graph_parser(sub: Any) -> None:
     p = sub.add_parser("graph", help="draw a patch: DOT text, or SVG/PNG through Graphviz")
     p.add_argument("patch")
-    p.add_argument("-o", "--output", metavar="OUT.svg|.png|.pdf|.dot",
-                   help="file to write; the suffix picks the format (default: DOT text on stdout)")
-    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                   help="override a parameter or input before drawing; repeatable")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.svg|.png|.pdf|.dot",
+        help="file to write; the suffix picks the format (default: DOT text on stdout)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="override a parameter or input before drawing; repeatable",
+    )
     _limit_flags(p)
     p.set_defaults(func=cmd_graph)
 
@@ -642,8 +751,9 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("patch")
     p.add_argument("--seconds", type=float, default=10.0, help="audio rendered per pass (10)")
     p.add_argument("--notes", type=int, default=0, help="hold this many MIDI notes (voice patches)")
-    p.add_argument("--no-fuse", action="store_true",
-                   help="one step per node (no kernel fusion), to see every node's own cost")
+    p.add_argument(
+        "--no-fuse", action="store_true", help="one step per node (no kernel fusion), to see every node's own cost"
+    )
     _engine_flags(p)
     p.set_defaults(func=cmd_bench)
 
@@ -732,8 +842,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(str(exc), EXIT_PATCH)
     except RenderInterrupted as exc:
-        code = 143 if isinstance(exc.cause, Terminated) else 130 if isinstance(exc.cause, KeyboardInterrupt) \
+        code = (
+            143
+            if isinstance(exc.cause, Terminated)
+            else 130
+            if isinstance(exc.cause, KeyboardInterrupt)
             else EXIT_ERROR
+        )
         return _fail(str(exc), code)
     except NeuralgraphError as exc:  # PluginError, BackendError, ParameterError, ...
         return _fail(str(exc), EXIT_ERROR)
@@ -744,7 +859,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, with how to see the details
         if os.environ.get("NEURALGRAPH_DEBUG"):
             raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} (run with NEURALGRAPH_DEBUG=1 for the "
-                     "traceback, and please report it)", EXIT_ERROR)
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with NEURALGRAPH_DEBUG=1 for the "
+            "traceback, and please report it)",
+            EXIT_ERROR,
+        )
     finally:
         sys.stdout = real_stdout

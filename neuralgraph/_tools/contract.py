@@ -126,8 +126,10 @@ class ContractReport:
         return [f for f in self.failures if f.check == check]
 
     def __str__(self) -> str:
-        head = (f"{self.node_type}: {len(self.checks)} checks x {self.configurations} parameter set(s), "
-                f"{len(self.failures)} failure(s)")
+        head = (
+            f"{self.node_type}: {len(self.checks)} checks x {self.configurations} parameter set(s), "
+            f"{len(self.failures)} failure(s)"
+        )
         return "\n".join([head, *(f"  {f}" for f in self.failures), *(f"  note: {n}" for n in self.notes)])
 
     def raise_for_failures(self) -> None:
@@ -157,17 +159,30 @@ class Harness:
     buffers the harness owns, so the harness can also see writes that bypass the flag.
     """
 
-    def __init__(self, node_cls: type[Node], params: Mapping[str, Any], sample_rate: float, block_size: int,
-                 seed: int = 0, lanes: int | None = None) -> None:
+    def __init__(
+        self,
+        node_cls: type[Node],
+        params: Mapping[str, Any],
+        sample_rate: float,
+        block_size: int,
+        seed: int = 0,
+        lanes: int | None = None,
+    ) -> None:
         self.node = node = node_cls(**params)
         self.sample_rate, self.block_size = float(sample_rate), int(block_size)
         self.lanes = lanes = node.fixed_lanes() or lanes or DEFAULT_LANES
         self.in_decls: dict[str, Input] = dict(node.inputs())
         self.out_decls: dict[str, Output] = dict(node.outputs())
         out_lanes = dict(node.output_lanes(lanes))
-        ctx = PrepareContext(sample_rate=self.sample_rate, block_size=self.block_size, lanes=lanes,
-                             input_lanes={p: lanes for p in self.in_decls}, output_lanes=out_lanes,
-                             node_name="under_test", patch_dir=Path.cwd())
+        ctx = PrepareContext(
+            sample_rate=self.sample_rate,
+            block_size=self.block_size,
+            lanes=lanes,
+            input_lanes={p: lanes for p in self.in_decls},
+            output_lanes=out_lanes,
+            node_name="under_test",
+            patch_dir=Path.cwd(),
+        )
         node.prepare(ctx)
         self.rng = np.random.default_rng(seed)
         self.buffers: dict[str, np.ndarray] = {}
@@ -318,10 +333,22 @@ class _Context:
         if all(check != done for done, _ in self.failures):  # the first observation per check says enough
             self.failures.append((check, message))
 
-    def harness(self, sample_rate: float = 48000, block_size: int = 256, seed: int | None = None,
-                params: Mapping[str, Any] | None = None, lanes: int | None = None) -> Harness:
-        return Harness(self.node_cls, self.params if params is None else params, sample_rate, block_size,
-                       self.seed if seed is None else seed, lanes)
+    def harness(
+        self,
+        sample_rate: float = 48000,
+        block_size: int = 256,
+        seed: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        lanes: int | None = None,
+    ) -> Harness:
+        return Harness(
+            self.node_cls,
+            self.params if params is None else params,
+            sample_rate,
+            block_size,
+            self.seed if seed is None else seed,
+            lanes,
+        )
 
 
 def _check_construct(c: _Context) -> None:
@@ -488,15 +515,19 @@ def _check_fp_warnings(c: _Context) -> None:
         h = c.harness()
         for b in range(3):
             h.fill(kind, b)
-            with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn",
-                                                                            divide="warn"):
+            with (
+                warnings.catch_warnings(record=True) as caught,
+                np.errstate(over="warn", invalid="warn", divide="warn"),
+            ):
                 warnings.simplefilter("always")
                 _process(h, f"{kind} input, block {b}")
             fp = [w for w in caught if issubclass(w.category, RuntimeWarning)]
             if fp:
                 w = fp[0]
-                raise _CheckFailed(f"numpy warned \"{w.message}\" ({Path(w.filename).name}:{w.lineno}) with {kind} "
-                                   f"input, block {b}: in the audio thread that is a write to stderr")
+                raise _CheckFailed(
+                    f'numpy warned "{w.message}" ({Path(w.filename).name}:{w.lineno}) with {kind} '
+                    f"input, block {b}: in the audio thread that is a write to stderr"
+                )
 
 
 def _check_nonfinite_recovery(c: _Context) -> None:
@@ -524,14 +555,17 @@ def _check_nonfinite_recovery(c: _Context) -> None:
             if bad is None and recovered_at is None:
                 recovered_at = b
             elif bad is not None and recovered_at is not None:
-                raise _CheckFailed(f"after {kind} input the output was finite at block {recovered_at} "
-                                   f"but then {bad} at block {b}")
+                raise _CheckFailed(
+                    f"after {kind} input the output was finite at block {recovered_at} but then {bad} at block {b}"
+                )
             if recovered_at is None and b + 1 >= limit:
                 seconds = getattr(c.node_cls, "contract_recovery_s", DEFAULT_RECOVERY_S)
                 allowed = "right after reset()" if seconds is None else f"within {seconds} s"
-                raise _CheckFailed(f"{kind} on the inputs poisons the state: {bad} {b + 1} blocks "
-                                   f"({(b + 1) * h.block_size} frames) after the input became normal "
-                                   f"(recovery allowed {allowed}; 48000 Hz, block 256)")
+                raise _CheckFailed(
+                    f"{kind} on the inputs poisons the state: {bad} {b + 1} blocks "
+                    f"({(b + 1) * h.block_size} frames) after the input became normal "
+                    f"(recovery allowed {allowed}; 48000 Hz, block 256)"
+                )
             if recovered_at is not None and b >= recovered_at + 4:
                 break
 
@@ -575,8 +609,7 @@ def _random_value(p: Param, rng: np.random.Generator) -> Any:
 
 
 def _automatable(node_cls: type[Node]) -> dict[str, Param]:
-    return {n: p for n, p in node_cls.params().items()
-            if p.live and not p.path and (p.kind is not str or p.choices)}
+    return {n: p for n, p in node_cls.params().items() if p.live and not p.path and (p.kind is not str or p.choices)}
 
 
 def _set_param(node: Node, name: str, decl: Param, value: Any) -> None:
@@ -606,8 +639,9 @@ def _check_automation(c: _Context) -> None:
         out = _process(h, f"block {b} of automation")
         bad = _bad_values(out, names)
         if bad:
-            raise _CheckFailed(f"{bad} in block {b} of automation every {AUTOMATION_FRAMES} frames, "
-                               f"parameters {current}")
+            raise _CheckFailed(
+                f"{bad} in block {b} of automation every {AUTOMATION_FRAMES} frames, parameters {current}"
+            )
         sub = _subnormals(out, names)
         if sub:
             c.fail("no_subnormals", f"{sub} in block {b} of automation, parameters {current}")
@@ -664,12 +698,16 @@ def _check_thread_safety(c: _Context) -> None:
         raise _CheckFailed(f"engine.set from a second thread raised {type(errors[0]).__name__}: {errors[0]}")
     faults = engine.faults()
     if faults:
-        raise _CheckFailed(f"the node faulted in the engine while a second thread set parameters "
-                           f"({sets} sets, {blocks} blocks): {type(faults[0].error).__name__}: {faults[0].error}")
+        raise _CheckFailed(
+            f"the node faulted in the engine while a second thread set parameters "
+            f"({sets} sets, {blocks} blocks): {type(faults[0].error).__name__}: {faults[0].error}"
+        )
     sink = engine.plan.nodes.get("sink") or engine.plan.nodes["dut"]
     if getattr(sink, "non_finite", 0):
-        raise _CheckFailed(f"{sink.non_finite} of {blocks} blocks carried NaN or Inf while a second thread "
-                           f"set parameters ({sets} sets)")
+        raise _CheckFailed(
+            f"{sink.non_finite} of {blocks} blocks carried NaN or Inf while a second thread "
+            f"set parameters ({sets} sets)"
+        )
 
 
 def _engine_around(c: _Context, node: Node, signal_outs: list[str]) -> Any:
@@ -713,8 +751,9 @@ def _settable(c: _Context, node: Node, engine: Any) -> list[tuple[str, Callable[
     return targets
 
 
-def _play_while_setting(c: _Context, engine: Any, targets: list[tuple[str, Callable[[np.random.Generator], Any]]]
-                        ) -> tuple[int, int, list[BaseException]]:
+def _play_while_setting(
+    c: _Context, engine: Any, targets: list[tuple[str, Callable[[np.random.Generator], Any]]]
+) -> tuple[int, int, list[BaseException]]:
     """Play blocks (with notes) while a second thread calls ``engine.set`` at random; returns
     ``(blocks played, sets made, errors the setter raised)``."""
     from neuralgraph._errors import ParameterError
@@ -786,8 +825,10 @@ def _check_reset_determinism(c: _Context) -> None:
     for k, (a, b) in enumerate(zip(first, second)):
         if not np.array_equal(a, b, equal_nan=True):
             diff = np.abs(a.astype(np.float64) - b)
-            raise _CheckFailed(f"after reset() the same input gave different output: block {k // per_block}, "
-                               f"output `{list(h.outputs)[k % per_block]}`, largest difference {np.nanmax(diff):.3g}")
+            raise _CheckFailed(
+                f"after reset() the same input gave different output: block {k // per_block}, "
+                f"output `{list(h.outputs)[k % per_block]}`, largest difference {np.nanmax(diff):.3g}"
+            )
 
 
 def _compare_runs(first: list[np.ndarray], second: list[np.ndarray], outputs: Sequence[str]) -> str | None:
@@ -797,8 +838,10 @@ def _compare_runs(first: list[np.ndarray], second: list[np.ndarray], outputs: Se
         if not np.array_equal(a, b, equal_nan=True):
             with np.errstate(invalid="ignore"):
                 diff = np.abs(a.astype(np.float64) - b)
-            return (f"block {k // per_block}, output `{list(outputs)[k % per_block]}`, largest difference "
-                    f"{np.nanmax(diff) if np.isfinite(diff).any() else np.inf:.3g}")
+            return (
+                f"block {k // per_block}, output `{list(outputs)[k % per_block]}`, largest difference "
+                f"{np.nanmax(diff) if np.isfinite(diff).any() else np.inf:.3g}"
+            )
     return None
 
 
@@ -838,9 +881,11 @@ def _check_state(c: _Context) -> None:
     second = _run_sequence(h, 4)
     where = _compare_runs(first, second, list(h.outputs))
     if where:
-        raise _CheckFailed(f"after load_state the same input gave different output: {where} (state saved after "
-                           f"4 blocks; 48000 Hz, block 256): state the snapshot misses, or a load that does "
-                           f"not restore")
+        raise _CheckFailed(
+            f"after load_state the same input gave different output: {where} (state saved after "
+            f"4 blocks; 48000 Hz, block 256): state the snapshot misses, or a load that does "
+            f"not restore"
+        )
 
 
 def _check_zero_frames(c: _Context) -> None:
@@ -870,8 +915,10 @@ def _check_zero_frames(c: _Context) -> None:
     b = _run_sequence(plain, 4)
     where = _compare_runs(b, a, list(called.outputs))
     if where:
-        raise _CheckFailed(f"a block of 0 frames changed the node's state: the following blocks differ from a run "
-                           f"without it at {where} (48000 Hz, block 256)")
+        raise _CheckFailed(
+            f"a block of 0 frames changed the node's state: the following blocks differ from a run "
+            f"without it at {where} (48000 Hz, block 256)"
+        )
 
 
 def _check_inputs_unchanged(c: _Context) -> None:
@@ -879,8 +926,9 @@ def _check_inputs_unchanged(c: _Context) -> None:
     for b in range(4):
         h.fill("normal", b)
         before = {n: buf.copy() for n, buf in h.buffers.items()}
-        events = {n: (e.count, e.frame.copy(), e.status.copy(), e.data1.copy(), e.data2.copy())
-                  for n, e in h.events.items()}
+        events = {
+            n: (e.count, e.frame.copy(), e.status.copy(), e.data1.copy(), e.data2.copy()) for n, e in h.events.items()
+        }
         try:
             h.run()
         except ValueError as exc:
@@ -927,12 +975,15 @@ def _check_latency(c: _Context) -> None:
         if onset is not None:
             break
     if onset is None:
-        c.report.notes.append(f"latency: {c.report.node_type} did not respond to an impulse on `{port}` "
-                              f"within {blocks * bs} samples")
+        c.report.notes.append(
+            f"latency: {c.report.node_type} did not respond to an impulse on `{port}` within {blocks * bs} samples"
+        )
         return
     if onset != declared:
-        raise _CheckFailed(f"declared latency {declared} samples but an impulse on `{port}` reaches the output "
-                           f"after {onset} samples (48000 Hz, block {bs})")
+        raise _CheckFailed(
+            f"declared latency {declared} samples but an impulse on `{port}` reaches the output "
+            f"after {onset} samples (48000 Hz, block {bs})"
+        )
 
 
 def _check_allocations(c: _Context) -> None:
@@ -952,11 +1003,15 @@ def _check_allocations(c: _Context) -> None:
     except Exception as exc:
         raise _CheckFailed(f"process raised {type(exc).__name__}: {exc}") from exc
     if arrays:
-        raise _CheckFailed(f"process made a numpy array of {max(arrays)} bytes in {len(arrays)} of {calls} blocks "
-                           f"after warm-up (48000 Hz, block 4096, {h.lanes} lanes)")
+        raise _CheckFailed(
+            f"process made a numpy array of {max(arrays)} bytes in {len(arrays)} of {calls} blocks "
+            f"after warm-up (48000 Hz, block 4096, {h.lanes} lanes)"
+        )
     if worst > DEFAULT_TOLERANCE:
-        raise _CheckFailed(f"process allocated up to {worst} bytes within one block after warm-up "
-                           f"(tolerance {DEFAULT_TOLERANCE}; 48000 Hz, block 4096, {h.lanes} lanes)")
+        raise _CheckFailed(
+            f"process allocated up to {worst} bytes within one block after warm-up "
+            f"(tolerance {DEFAULT_TOLERANCE}; 48000 Hz, block 4096, {h.lanes} lanes)"
+        )
     if net > DEFAULT_TOLERANCE:
         raise _CheckFailed(f"memory grew by {net} bytes over {calls} blocks (tolerance {DEFAULT_TOLERANCE})")
 
@@ -975,8 +1030,10 @@ def _check_kernel(c: _Context) -> None:
         return
     usable = kernel_of(h.node, h.ins, h.outs)
     if usable is None:
-        raise _CheckFailed("kernel() offers something the compiler cannot fuse: it must return (a module-level "
-                           "numba @njit function, a tuple of C-contiguous numeric arrays and finite scalars)")
+        raise _CheckFailed(
+            "kernel() offers something the compiler cannot fuse: it must return (a module-level "
+            "numba @njit function, a tuple of C-contiguous numeric arrays and finite scalars)"
+        )
     dispatcher, args = usable
     for b in range(8):
         ref.fill("normal", b)
@@ -990,14 +1047,18 @@ def _check_kernel(c: _Context) -> None:
             got = h.outputs[name]
             if not np.allclose(want, got, rtol=1e-5, atol=1e-6, equal_nan=True):
                 diff = np.nanmax(np.abs(want.astype(np.float64) - got))
-                raise _CheckFailed(f"the kernel's output `{name}` differs from process(): block {b}, largest "
-                                   f"difference {diff:.3g}")
+                raise _CheckFailed(
+                    f"the kernel's output `{name}` differs from process(): block {b}, largest difference {diff:.3g}"
+                )
     h.node.reset()
     again = kernel_of(h.node, h.ins, h.outs)
     if again is None or [id(a) for a in again[1] if isinstance(a, np.ndarray)] != [
-            id(a) for a in args if isinstance(a, np.ndarray)]:
-        raise _CheckFailed("after reset() kernel() binds other arrays: reset must fill state arrays, not replace "
-                           "them (a fused kernel holds their addresses)")
+        id(a) for a in args if isinstance(a, np.ndarray)
+    ]:
+        raise _CheckFailed(
+            "after reset() kernel() binds other arrays: reset must fill state arrays, not replace "
+            "them (a fused kernel holds their addresses)"
+        )
 
 
 _RUNNERS: dict[str, Callable[[_Context], None]] = {
@@ -1021,8 +1082,9 @@ _RUNNERS: dict[str, Callable[[_Context], None]] = {
 }
 
 
-def _configurations(node_cls: type[Node], params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
-                    ) -> list[dict[str, Any]]:
+def _configurations(
+    node_cls: type[Node], params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
     if params is None:
         hook = getattr(node_cls, "contract_params", None)
         params = hook() if callable(hook) else [{}]

@@ -44,9 +44,11 @@ MAX_SETTINGS = 8
 BUS_MIN = 3
 
 #: The key under the title: what each edge style means.
-LEGEND = ('<font point-size="9">audio: solid · <font color="#2b6cb0">control: dashed</font> · '
-          '<font color="#7b3fa0">events: dotted</font> · <font color="#c53030">feedback: red</font> · '
-          '×N: lanes carried · → [lo, hi]: mapped range</font>')
+LEGEND = (
+    '<font point-size="9">audio: solid · <font color="#2b6cb0">control: dashed</font> · '
+    '<font color="#7b3fa0">events: dotted</font> · <font color="#c53030">feedback: red</font> · '
+    "×N: lanes carried · → [lo, hi]: mapped range</font>"
+)
 
 INSTALL_HINT = (
     "install Graphviz (Debian/Ubuntu: apt-get install graphviz; Fedora: dnf install graphviz; "
@@ -188,7 +190,7 @@ def patch_to_dot(patch: Patch) -> str:
         outs = list(used_out.get(name, {}).items())
         settings = _settings(patch, name, node)
         fill = "#fde8c8" if node.role in ("output", "input") else "#eef2f7"
-        header = f"<b>{_esc(name)}</b><br/><font point-size=\"9\">{_esc(spec.type)}"
+        header = f'<b>{_esc(name)}</b><br/><font point-size="9">{_esc(spec.type)}'
         out_lanes = set(topo.output_lanes.get(name, {}).values()) or {lanes}
         if out_lanes != {lanes}:  # a node that starts or collapses lanes: midi.voices, voices.sum, fx.pan
             header += f" · {lanes} → {max(out_lanes)} lanes"
@@ -199,15 +201,23 @@ def patch_to_dot(patch: Patch) -> str:
         cells = [f'<tr><td colspan="3" bgcolor="{fill}">{header}</td></tr>']
         body = "<br/>".join(_esc(s) for s in settings) if settings else " "
         for i in range(rows):
-            left = (f'<td port="in_{_esc(ins[i][0])}" align="left" bgcolor="#ffffff">{_esc(ins[i][1])}</td>'
-                    if i < len(ins) else '<td border="0"></td>')
-            right = (f'<td port="out_{_esc(outs[i][0])}" align="right" bgcolor="#ffffff">{_esc(outs[i][1])}</td>'
-                     if i < len(outs) else '<td border="0"></td>')
-            middle = (f'<td rowspan="{rows}" align="left" balign="left"><font point-size="9">{body}</font></td>'
-                      if i == 0 else "")
+            left = (
+                f'<td port="in_{_esc(ins[i][0])}" align="left" bgcolor="#ffffff">{_esc(ins[i][1])}</td>'
+                if i < len(ins)
+                else '<td border="0"></td>'
+            )
+            right = (
+                f'<td port="out_{_esc(outs[i][0])}" align="right" bgcolor="#ffffff">{_esc(outs[i][1])}</td>'
+                if i < len(outs)
+                else '<td border="0"></td>'
+            )
+            middle = (
+                f'<td rowspan="{rows}" align="left" balign="left"><font point-size="9">{body}</font></td>'
+                if i == 0
+                else ""
+            )
             cells.append(f"<tr>{left}{middle}{right}</tr>")
-        table = ('<table border="0" cellborder="1" cellspacing="0" cellpadding="3">'
-                 + "".join(cells) + "</table>")
+        table = '<table border="0" cellborder="1" cellspacing="0" cellpadding="3">' + "".join(cells) + "</table>"
         lines.append(f'  "{name}" [label=<{table}>];')
     for w in wires:
         e = w.edge
@@ -232,9 +242,12 @@ def render_dot(dot: str, fmt: str) -> bytes:
     """Run ``dot -T<fmt>`` on DOT text; raises NeuralgraphError naming what to install."""
     program = dot_program()
     if program is None:
-        raise NeuralgraphError(f"drawing {fmt.upper()} needs Graphviz's `dot` program, which is not on PATH: "
-                               + INSTALL_HINT)
-    run = subprocess.run([program, f"-T{fmt}"], input=dot.encode("utf-8"), capture_output=True, timeout=120, check=False)
+        raise NeuralgraphError(
+            f"drawing {fmt.upper()} needs Graphviz's `dot` program, which is not on PATH: " + INSTALL_HINT
+        )
+    run = subprocess.run(
+        [program, f"-T{fmt}"], input=dot.encode("utf-8"), capture_output=True, timeout=120, check=False
+    )
     if run.returncode != 0:
         raise NeuralgraphError(f"Graphviz `dot -T{fmt}` failed: {run.stderr.decode(errors='replace').strip()}")
     return run.stdout
@@ -258,6 +271,7 @@ def draw_patch(patch: Patch, output: str | Path) -> Path:
         out.write_bytes(render_dot(dot, RENDERED[suffix]))
     else:
         known = ", ".join((*DOT_SUFFIXES, *RENDERED))
-        raise UsageError(f"{out.name}: cannot tell the drawing format from {suffix or 'no suffix'!r}; "
-                               f"use one of {known}")
+        raise UsageError(
+            f"{out.name}: cannot tell the drawing format from {suffix or 'no suffix'!r}; use one of {known}"
+        )
     return out

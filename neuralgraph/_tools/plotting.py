@@ -44,8 +44,10 @@ def check_plot_format(output: str | Path) -> None:
     plt.close("all")
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in formats:
-        raise UsageError(f"--plot {output}: {'no suffix' if not suffix else f'.{suffix} is not a picture format'}; "
-                         f"formats that work: {', '.join('.' + f for f in sorted(formats))}")
+        raise UsageError(
+            f"--plot {output}: {'no suffix' if not suffix else f'.{suffix} is not a picture format'}; "
+            f"formats that work: {', '.join('.' + f for f in sorted(formats))}"
+        )
 
 
 def title_for(name: str, settings: Sequence[str]) -> str:
@@ -53,8 +55,9 @@ def title_for(name: str, settings: Sequence[str]) -> str:
     return " · ".join([name, *settings]) if settings else name
 
 
-def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: str,
-                *, max_hz: float | None = None) -> Path:
+def plot_render(
+    audio: np.ndarray, sample_rate: int, output: str | Path, title: str, *, max_hz: float | None = None
+) -> Path:
     """Write a PNG (or any format matplotlib knows by suffix) of ``audio`` (channels, frames).
 
     Top: every channel's waveform against time. Bottom: the spectrogram of the channels' mean,
@@ -64,8 +67,9 @@ def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: 
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     channels, frames = audio.shape
     seconds = frames / sample_rate
-    fig, (wave_ax, spec_ax) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
-                                           gridspec_kw={"height_ratios": [1, 2]}, constrained_layout=True)
+    fig, (wave_ax, spec_ax) = plt.subplots(
+        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [1, 2]}, constrained_layout=True
+    )
     fig.suptitle(title, fontsize=11)
     t = np.arange(frames) / sample_rate
     # Many samples per pixel: draw each channel's min/max envelope per pixel column, as DAWs do,
@@ -94,13 +98,28 @@ def plot_render(audio: np.ndarray, sample_rate: int, output: str | Path, title: 
     if frames >= nfft:
         with np.errstate(divide="ignore"):  # silent passages are log10(0): drawn at the floor, not warned about
             *_, image = spec_ax.specgram(
-                mono, NFFT=nfft, Fs=sample_rate, noverlap=nfft * 3 // 4, window=np.hanning(nfft),
-                scale="dB", mode="magnitude", cmap="magma", vmin=FLOOR_DB, vmax=0.0)
+                mono,
+                NFFT=nfft,
+                Fs=sample_rate,
+                noverlap=nfft * 3 // 4,
+                window=np.hanning(nfft),
+                scale="dB",
+                mode="magnitude",
+                cmap="magma",
+                vmin=FLOOR_DB,
+                vmax=0.0,
+            )
         colorbar = fig.colorbar(image, ax=spec_ax, pad=0.01)
         colorbar.set_label("dB")
     else:
-        spec_ax.text(0.5, 0.5, f"too short for a spectrogram ({frames} samples)", ha="center", va="center",
-                     transform=spec_ax.transAxes)
+        spec_ax.text(
+            0.5,
+            0.5,
+            f"too short for a spectrogram ({frames} samples)",
+            ha="center",
+            va="center",
+            transform=spec_ax.transAxes,
+        )
     spec_ax.set_ylim(0, max_hz or sample_rate / 2)
     spec_ax.set_ylabel("frequency (Hz)")
     spec_ax.set_xlabel("time (s)")

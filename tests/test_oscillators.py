@@ -156,6 +156,18 @@ def test_sine_fm_sidebands_follow_bessel_functions(load):
         assert spec[1000 + 100 * k] == pytest.approx(abs(jv(k, 3.0)), abs=0.002), k
 
 
+@pytest.mark.parametrize("block", [64, 100, 7])
+def test_modulated_sine_follows_the_integral_of_its_frequency(load, block):
+    # a frequency that moves every sample: the phases are a prefix sum of freq / rate, taken four
+    # samples a step (and the rest of a block not a multiple of four one by one)
+    n = np.arange(SR)
+    freq = (440.0 + 300.0 * np.sin(2 * np.pi * 3.0 * n / SR)).astype(np.float32)
+    inp = {"inp": {"type": "io.input", "channels": 1}}
+    x = render(load, {"type": "osc.sine", "freq": "inp"}, 1.0, block=block, extra=inp, input=freq[None, :])
+    phase = np.concatenate([[0.0], np.cumsum(freq.astype(np.float64))[:-1]]) / SR
+    np.testing.assert_allclose(x, np.sin(2 * np.pi * phase), atol=1e-5)
+
+
 def sync_signal(frames: int, at: int) -> np.ndarray:
     sync = np.zeros((1, frames), np.float32)
     sync[0, at:] = 1.0

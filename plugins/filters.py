@@ -221,7 +221,7 @@ def _rbj(mode, fc, q, gain_db, sample_rate, c):  # pragma: no cover - compiled
     c[4] = a2 / a0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _biquad_kernel(
     x, cutoff, q, gain_db, mode, state, params, coeffs, sample_rate, out, frames
 ):  # pragma: no cover - compiled
@@ -251,7 +251,8 @@ def _biquad_kernel(
             if not _finite_jit(v):
                 v = 0.0
             y = b0 * v + s1
-            s1 = b1 * v - a1 * y + s2
+            # b1*v + s2 does not wait for y: the serial chain per sample is two fused multiply-adds
+            s1 = (b1 * v + s2) - a1 * y
             s2 = b2 * v - a2 * y
             out[lane, i] = y
         if not (_finite_jit(s1) and _finite_jit(s2)):

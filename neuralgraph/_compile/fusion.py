@@ -430,8 +430,10 @@ def _build(
 
 #: The longest run fused into one function. LLVM inlines every member's kernel, and compile
 #: time grows faster than linearly with the function's size: 201 members took 66 s to compile
-#: cold, 22 members (P3) about 1.3 s. Longer runs are split into several fused steps.
-MAX_RUN = 24
+#: cold, 22 members (P3) about 1.3 s. Longer runs are split into several fused steps. 48, not
+#: 24: each run's call unpacks its arrays again, 1.15x on the per-voice P2 (130 members) for
+#: +19 % cold compile of the 202-node wide patch (performance.md).
+MAX_RUN = 48
 
 
 def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MAX_RUN) -> list[StepRecord]:

@@ -30,13 +30,13 @@ ev = _load("evaluate_ddsp")
 INSTRUMENTS = ev.td.INSTRUMENTS
 #: (instrument, note, velocity, neural distance must be below this fraction of the baseline's)
 #: measured on these 16-bit fixtures: flute 70/v105 neural 5.86 vs baseline 8.15, 84/v75 5.94 vs 8.98;
-#: violin 65/v105 5.97 vs 6.21, 79/v75 5.66 vs 6.01 (the violin's margin is smaller: see docs/neural.md);
+#: violin 65/v105 5.65 vs 6.25, 79/v75 5.58 vs 6.01 (the violin's margin is smaller: see docs/neural.md);
 #: trumpet 64/v105 5.82 vs 7.40, 78/v75 4.98 vs 12.22
 CASES = [
     ("flute", 70, 105, 0.85),
     ("flute", 84, 75, 0.85),
-    ("violin", 65, 105, 0.98),
-    ("violin", 79, 75, 0.97),
+    ("violin", 65, 105, 0.93),
+    ("violin", 79, 75, 0.935),
     ("trumpet", 64, 105, 0.85),
     ("trumpet", 78, 75, 0.6),
 ]

@@ -74,6 +74,8 @@ class Instrument:
     track_pitch: bool = False
     #: Average the targets' power over this many consecutive frames (``smooth_targets``); 1 = off.
     smooth_frames: int = 1
+    #: Replace each frame's targets by its note's mean spectrum at the frame's level (``note_mean_targets``).
+    note_mean: bool = False
 
     @property
     def train_notes(self) -> list[int]:
@@ -95,7 +97,7 @@ INSTRUMENTS: dict[str, Instrument] = {
         (58, 65, 72, 79, 86),
         ((65, 105), (79, 75)),
         track_pitch=True,
-        smooth_frames=11,
+        note_mean=True,
     ),
     "trumpet": Instrument(
         "trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)), track_pitch=True
@@ -263,6 +265,31 @@ def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.nda
         power = data[key].astype(np.float64) ** 2
         smoothed = np.stack([np.convolve(power[:, i], kernel, mode="same") for i in range(power.shape[1])], axis=1)
         out[key] = np.maximum(np.sqrt(smoothed), FLOOR).astype(np.float32)
+    return out
+
+
+def note_mean_targets(data: dict[str, np.ndarray], silence_db: float = -70.0) -> dict[str, np.ndarray]:
+    """Give every frame its note's mean spectrum (each harmonic's and band's power relative to the
+    frame's RMS, averaged over the note's frames above ``silence_db``), scaled to the frame's RMS.
+
+    A note is a run of frames at one f0 (the notes of ``note_list`` never repeat a pitch twice in a
+    row). The soundfont violin's timbre hardly changes with level, while its vibrato makes each
+    frame's partials swing by many dB: fitted frame by frame in the log domain the decoder learns
+    that swing's geometric mean, several dB too low and noisy between notes. The note's power mean
+    is what the spectral distance rewards (measured in docs/neural.md).
+    """
+    f0, loud = data["f0"], data["loudness"].astype(np.float64)
+    rms = 10.0 ** (loud / 20.0)
+    starts = np.flatnonzero(np.concatenate([[True], f0[1:] != f0[:-1], [True]]))
+    out = dict(data)
+    for key in ("harm", "noise"):
+        rel = data[key].astype(np.float64) / rms[:, None]
+        target = np.empty_like(rel)
+        for a, b in zip(starts[:-1], starts[1:]):
+            loud_enough = loud[a:b] > silence_db
+            mean = rel[a:b][loud_enough].mean(axis=0) if loud_enough.any() else rel[a:b].mean(axis=0)
+            target[a:b] = mean[None, :] * rms[a:b, None]
+        out[key] = np.maximum(target, FLOOR).astype(np.float32)
     return out
 
 
@@ -507,7 +534,8 @@ def main() -> None:
     )
     if args.envelope_only:
         return
-    data = smooth_targets(analyse(audio, notes, inst.track_pitch), args.smooth or inst.smooth_frames)
+    data = analyse(audio, notes, inst.track_pitch)
+    data = note_mean_targets(data) if inst.note_mean else smooth_targets(data, args.smooth or inst.smooth_frames)
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:
         save_reference(audio, notes, args.reference)

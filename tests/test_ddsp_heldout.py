@@ -66,6 +66,23 @@ def test_distance_is_zero_for_identical_signals_and_grows_with_difference():
     assert 0.0 < near < ev.multiscale_spectral_distance(x, x * 2.0)
 
 
+def test_note_mean_targets_give_each_frame_its_notes_steady_spectrum_at_the_frames_level():
+    real, _sr = sf.read(str(ev.fixture_path(DATA, "violin", 65, 105)), dtype="float64")
+    other, _sr = sf.read(str(ev.fixture_path(DATA, "violin", 79, 75)), dtype="float64")
+    td = ev.td
+    assert INSTRUMENTS["violin"].note_mean and not INSTRUMENTS["flute"].note_mean
+    audio = np.concatenate([real, np.zeros(td.WIN), other])  # two held-out notes: two runs of frames
+    data = td.analyse(audio, [(0.0, 1.2, 65, 105), (real.size / td.SR + 0.01, 9.0, 79, 75)], track_pitch=True)
+    out = ev.td.note_mean_targets(data)
+    assert np.array_equal(out["loudness"], data["loudness"]) and np.array_equal(out["f0"], data["f0"])
+    loud = data["loudness"] > -40.0
+    rel = lambda d: 20 * np.log10(d["harm"][loud, 5] / 10 ** (d["loudness"][loud] / 20))  # 6th harmonic, dB re RMS
+    first, second = data["f0"][loud] == data["f0"][0], data["f0"][loud] != data["f0"][0]
+    assert np.ptp(rel(data)[first]) > 10.0  # the vibrato swings the raw frame targets by many dB
+    assert np.ptp(rel(out)[first]) < 0.01 and np.ptp(rel(out)[second]) < 0.01  # one steady spectrum per note
+    assert abs(np.median(rel(out)[first]) - np.median(rel(out)[second])) > 1.0  # each note keeps its own
+
+
 @pytest.mark.parametrize("name, note, velocity, ratio", CASES)
 def test_neural_model_is_closer_to_the_real_held_out_note_than_the_baseline(name, note, velocity, ratio):
     real, sr = sf.read(str(ev.fixture_path(DATA, name, note, velocity)), dtype="float64")

@@ -269,14 +269,14 @@ def smooth_targets(data: dict[str, np.ndarray], frames: int) -> dict[str, np.nda
 
 
 def note_mean_targets(data: dict[str, np.ndarray], silence_db: float = -70.0) -> dict[str, np.ndarray]:
-    """Give every frame its note's mean spectrum (each harmonic's and band's power relative to the
+    """Give every frame its note's mean spectrum (each harmonic's and band's amplitude relative to the
     frame's RMS, averaged over the note's frames above ``silence_db``), scaled to the frame's RMS.
 
     A note is a run of frames at one f0 (the notes of ``note_list`` never repeat a pitch twice in a
     row). The soundfont violin's timbre hardly changes with level, while its vibrato makes each
     frame's partials swing by many dB: fitted frame by frame in the log domain the decoder learns
-    that swing's geometric mean, several dB too low and noisy between notes. The note's power mean
-    is what the spectral distance rewards (measured in docs/neural.md).
+    that swing's geometric mean, several dB too low and noisy between notes. The note's amplitude
+    mean scored best on held-out notes (power and geometric means were worse: docs/neural.md).
     """
     f0, loud = data["f0"], data["loudness"].astype(np.float64)
     rms = 10.0 ** (loud / 20.0)

@@ -449,6 +449,11 @@ def check_swap_xruns(args: dict[str, Any]) -> dict[str, Any]:
 
     server = args["server"]
     sources = swap_sources(args.get("swaps", 100))
+    # Compile both patches' kernels first: a kernel compiled for the first time on this machine
+    # holds Python's lock inside LLVM for tens of ms, and a swap that needs one can cost an xrun
+    # (a known limit, docs/live.md). This run measures swapping between compiled patches.
+    for text in sources[:3]:
+        ng.render(ng.Patch.from_string(text), seconds=0.05, sample_rate=48000, block_size=256)
     player = ng.play(sources[-1], backend="jack", connect=False, client_name="ng_swapper", server=server)
     try:
         rate = player.engine.sample_rate

@@ -77,8 +77,8 @@ def test_a_tiny_model_with_a_huge_inference_is_refused_at_its_model_key(tmp_path
         run.stderr,
     ), run.stderr
     # The refusal must not allocate what the model asks for (2 GiB; it was 4.6 GB before the probe).
-    # The process usually peaks near 210 MB, but two full-suite runs out of four measured 1.1 GB
-    # (not reproduced alone): the bound is what the model asks, and the 1.1 GB is an open question.
+    # The process usually peaks near 210 MB, but 2 of the 6 full-suite runs of one session measured
+    # 1.1 GB (not reproduced alone): the bound is what the model asks; the 1.1 GB is an open question.
     assert int(peak_kb) < 2 * 1024 * 1024, f"peak {int(peak_kb) / 1024:.0f} MB: the refusal allocated what was asked"
     assert "\x1b[" not in run.stderr and "onnxruntime" not in run.stderr.replace("onnx.model", "")  # no ORT log lines
 

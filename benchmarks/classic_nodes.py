@@ -19,24 +19,15 @@ from timing import per_block
 import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
 
-TYPES = [
-    "osc.sine",
-    "osc.saw",
-    "osc.square",
-    "osc.triangle",
-    "osc.wavetable",
-    "noise.white",
-    "noise.pink",
-    "filter.lowpass",
-    "filter.highpass",
-    "filter.bandpass",
-    "filter.notch",
-    "filter.peak",
-    "filter.lowshelf",
-    "filter.highshelf",
-    "filter.onepole",
-    "filter.dc_block",
-]
+
+def classic_types() -> list[str]:
+    """The built-in oscillator, noise and filter types (``neuralgraph_plugins``), sorted."""
+    registry = ng.Registry.load()
+    return sorted(
+        name
+        for name, t in registry.node_types.items()
+        if name.split(".")[0] in ("osc", "noise", "filter") and t.cls.__module__.startswith("neuralgraph_plugins.")
+    )
 
 
 def node_runner(cls: type, lanes: int, block: int):
@@ -86,7 +77,7 @@ def numpy_sine(lanes: int, block: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=2000)
-    parser.add_argument("--types", default=",".join(TYPES))
+    parser.add_argument("--types", default=",".join(classic_types()))
     args = parser.parse_args()
     registry = ng.Registry.load()
     configs = [(1, 64), (1, 256), (16, 64), (16, 256)]

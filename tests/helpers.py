@@ -1,9 +1,15 @@
-"""Patches the tests share: the text of a patch file around its node tables, and the smallest
-polyphonic saw patch (keys -> saw -> gate -> sum -> level -> output) as a dict."""
+"""What the tests share: the text of a patch file around its node tables, the smallest
+polyphonic saw patch (keys -> saw -> gate -> sum -> level -> output) as a dict, and the node types
+the project's own plugins register."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import neuralgraph as ng
+
+#: The classic DSP families: oscillators, noise and filters.
+CLASSIC_FAMILIES = ("osc", "noise", "filter")
 
 
 def patch_toml(
@@ -30,3 +36,17 @@ def saw_voices(count: int, gain: float) -> dict[str, Any]:
             "out": {"type": "io.output", "channels": 1, "in": "lvl"},
         },
     }
+
+
+def builtin_types(registry: ng.Registry) -> set[str]:
+    """Node types registered by the project's own plugins (plugins/, shipped as neuralgraph_plugins).
+
+    Third-party plugins installed alongside (examples/bitcrush) are not ours to cover; backends
+    are not node types, so the registry keeps them apart and they do not appear here.
+    """
+    return {name for name, t in registry.node_types.items() if t.cls.__module__.startswith("neuralgraph_plugins.")}
+
+
+def classic_types(registry: ng.Registry) -> list[str]:
+    """The built-in oscillator, noise and filter types, sorted (a new one is covered by itself)."""
+    return sorted(t for t in builtin_types(registry) if t.split(".")[0] in CLASSIC_FAMILIES)

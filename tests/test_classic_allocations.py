@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import classic_types
 
 import neuralgraph as ng
 from neuralgraph.plugin import Ports, PrepareContext, Rate
 from neuralgraph.testing import assert_no_allocations
 
-TYPES = [
-    "osc.sine",
-    "osc.saw",
-    "osc.square",
-    "osc.triangle",
-    "osc.wavetable",
-    "noise.white",
-    "noise.pink",
-    "filter.lowpass",
-    "filter.highpass",
-    "filter.bandpass",
-    "filter.notch",
-    "filter.peak",
-    "filter.lowshelf",
-    "filter.highshelf",
-    "filter.onepole",
-    "filter.dc_block",
-]
+TYPES = classic_types(ng.Registry.load())
 BLOCK, LANES = 4096, 2
 
 

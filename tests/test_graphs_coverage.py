@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import builtin_types
 
 import neuralgraph as ng
 from neuralgraph._io.midifile import midi_length
@@ -69,15 +70,6 @@ ISSUE_TYPES = [
     "io.output",
     "io.input",
 ]
-
-
-def builtin_types(registry: ng.Registry) -> set[str]:
-    """Node types registered by the project's own plugins (plugins/, shipped as neuralgraph_plugins).
-
-    Third-party plugins installed alongside (examples/bitcrush) are not ours to cover; backends
-    are not node types, so the registry keeps them apart and they do not appear here.
-    """
-    return {name for name, t in registry.node_types.items() if t.cls.__module__.startswith("neuralgraph_plugins.")}
 
 
 def needs_midi(patch: ng.Patch) -> bool:

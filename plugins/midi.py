@@ -697,45 +697,6 @@ class Voices(Node):
         """1 for each voice held, sustained or in its ``tail_ms`` after release; 0 for a free voice."""
         return self.activity
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        ev = ins.midi
-        _voices_block(
-            ev.frame,
-            ev.status,
-            ev.data1,
-            ev.data2,
-            ev.count,
-            frames,
-            self._mode,
-            self.channel,
-            self.bend_range,
-            self._tail,
-            self.v_note,
-            self.v_chan,
-            self.v_state,
-            self.v_gate,
-            self.v_vel,
-            self.v_at,
-            self.v_freq,
-            self.v_on,
-            self.v_off_seq,
-            self.v_off_time,
-            self.v_gap,
-            self.ch_bend,
-            self.ch_sus,
-            self.stack_note,
-            self.stack_chan,
-            self.stack_vel,
-            self.misc,
-            outs.freq,
-            outs.note,
-            outs.gate,
-            outs.velocity,
-            outs.aftertouch,
-            self.activity,
-            self.orphans,
-        )
-
     def kernel(self, ins: Ports, outs: Ports):
         ev = ins.midi
         return _voices_kernel, (

@@ -114,9 +114,6 @@ class WhiteNoise(_Noise):
     type_name = "noise.white"
     out = Output(span=(-1.0, 1.0), doc="Uniform white noise.")
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _white_kernel(self.states, ins.amp, outs.out, frames)
-
     def kernel(self, ins: Ports, outs: Ports):
         return _white_kernel, (self.states, ins.amp, outs.out)
 
@@ -131,8 +128,12 @@ class PinkNoise(_Noise):
         super().prepare(ctx)
         self.memory = np.zeros((ctx.lanes, len(KELLETT_POLES) + 1), np.float64)
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _pink_kernel(
+    def reset(self) -> None:
+        super().reset()
+        self.memory.fill(0.0)
+
+    def kernel(self, ins: Ports, outs: Ports):
+        return _pink_kernel, (
             self.states,
             self.memory,
             KELLETT_POLES,
@@ -142,12 +143,7 @@ class PinkNoise(_Noise):
             PINK_GAIN,
             ins.amp,
             outs.out,
-            frames,
         )
-
-    def reset(self) -> None:
-        super().reset()
-        self.memory.fill(0.0)
 
 
 @hookimpl

@@ -421,6 +421,8 @@ class Compiler:
             in_ports, out_ports = Ports(ins), Ports(outs)
             if step.node is not None:  # the node sees its views once (Node.bind), before any block
                 step.node.bind(in_ports, out_ports)
+                if step.node._runs_kernel():  # bound here, so the first block builds nothing
+                    step.node._bind_kernel(in_ports, out_ports)
             thru = None
             if step.node is not None and step.node.bypass == "thru":
                 thru = next((v for v in ins.values() if isinstance(v, np.ndarray) and v.ndim == 2), None)

@@ -66,6 +66,19 @@ class PrepareContext:
         return np.zeros(shape, dtype=dtype)
 
 
+class KernelCall:
+    """A node's compiled kernel and its arguments, bound to one pair of :class:`Ports`. Code,
+    not state: a snapshot skips it (it is callable) and a swap binds the new node's own."""
+
+    __slots__ = ("args", "function", "ins", "outs")
+
+    def __init__(self, ins: Ports, outs: Ports, function: Any, args: tuple[Any, ...]) -> None:
+        self.ins, self.outs, self.function, self.args = ins, outs, function, args
+
+    def __call__(self, frames: int) -> None:
+        self.function(*self.args, frames)
+
+
 class Node:
     """Base class of every node type.
 
@@ -103,6 +116,8 @@ class Node:
     #: Attribute names the default :meth:`save_state` leaves out: caches and handles that are
     #: not running state (e.g. a session object or scratch buffers rebuilt on every block).
     transient: ClassVar[tuple[str, ...]] = ()
+    #: The kernel the default ``process`` runs, bound by the plan (see :meth:`process`).
+    _kernel_call: KernelCall | None = None
 
     _input_decls: ClassVar[dict[str, Input]] = {}
     _output_decls: ClassVar[dict[str, Output]] = {}
@@ -210,8 +225,28 @@ class Node:
         at them here. ``process`` must still work with any other Ports it is given. Default: nothing."""
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        """Compute one block. Must fill every output; must not allocate."""
-        raise NotImplementedError(f"{type(self).__name__}.process")
+        """Compute one block. Must fill every output; must not allocate.
+
+        Default: run what :meth:`kernel` offers, bound once per ``ins``/``outs`` (the plan binds
+        it when it is built), so a node with a compiled kernel writes its argument list once and
+        runs the same code fused and unfused. A node without a kernel must override this.
+        """
+        call = self._kernel_call
+        if call is None or call.ins is not ins or call.outs is not outs:
+            call = self._bind_kernel(ins, outs)
+        call(frames)
+
+    def _bind_kernel(self, ins: Ports, outs: Ports) -> KernelCall:
+        """Bind :meth:`kernel` to these Ports for the default :meth:`process` (control thread)."""
+        offered = self.kernel(ins, outs)
+        if offered is None:
+            raise NotImplementedError(f"{type(self).__name__}.process (it offers no kernel() to run instead)")
+        self._kernel_call = KernelCall(ins, outs, *offered)
+        return self._kernel_call
+
+    def _runs_kernel(self) -> bool:
+        """True when this node's type uses the default :meth:`process` (it runs its kernel)."""
+        return type(self).process is Node.process
 
     def reset(self) -> None:
         """Clear state (phases, filter memories, envelopes) as if just prepared."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from neuralgraph._errors import NeuralgraphError, ParameterError, PatchError, Problem, display_path
+from neuralgraph._io.backend import control_priority
 from neuralgraph._nodes.ports import Input, Param, Rate
 from neuralgraph._patch.patch import Patch
 
@@ -327,8 +328,9 @@ class Surface:
         A text that does not load, compile or swap changes nothing (the old patch keeps playing)
         and raises :class:`RequestError` with every located problem."""
         try:
-            patch = self.load(text)
-            report = self.engine.swap(patch, fade=self.fade)
+            with control_priority():  # parsing holds the GIL the audio callback needs, as compiling does
+                patch = self.load(text)
+                report = self.engine.swap(patch, fade=self.fade)
         except PatchError as exc:
             self.failed_swaps += 1
             problems = [_problem(p) for p in exc.problems]

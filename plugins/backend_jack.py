@@ -80,7 +80,6 @@ class JackBackend:
         self._want_block = 0
         self._follower: threading.Thread | None = None
         self._running = False
-        self._pinned = False
 
     @property
     def engine(self) -> Any:
@@ -134,10 +133,7 @@ class JackBackend:
             adapter = self.adapter
             if adapter is None:
                 break
-            adapter.collect()
-            if adapter.audio_thread and not self._pinned:
-                RealtimeGuard.pin_audio_thread(adapter.audio_thread)  # live edits run beside it, below it
-                self._pinned = True
+            adapter.tend()
             want = self._want_block
             if want and self._running:
                 self._want_block = 0
@@ -166,7 +162,6 @@ class JackBackend:
             if client.samplerate != engine.sample_rate or client.blocksize != engine.block_size:
                 engine = engine.rebuilt(sample_rate=client.samplerate, block_size=client.blocksize)
             self.adapter = CallbackAdapter(warm_up(engine))
-            self._pinned = False  # a new client: a new audio thread
             self._outs = [client.outports.register(f"out_{i + 1}") for i in range(engine.channels)]
             self._out_names = [port.name for port in self._outs]
             if engine.input is not None:

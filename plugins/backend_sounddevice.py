@@ -5,6 +5,7 @@ sounddevice is imported in ``start()`` only, so neuralgraph renders offline with
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -68,6 +69,7 @@ class SoundDeviceBackend:
         self._midi_port: Any = None
         self._device_name = str(device) if device is not None else "default"
         self._running = False
+        self._tender: threading.Thread | None = None
 
     def _callback_out(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         if status:
@@ -133,6 +135,15 @@ class SoundDeviceBackend:
         self.guard.enter()
         self._running = True
         self.stream.start()
+        self._tender = threading.Thread(target=self._tend, name="neuralgraph-sounddevice-tend", daemon=True)
+        self._tender.start()
+
+    def _tend(self) -> None:
+        """Control thread: pin PortAudio's audio thread once it has called back (as the JACK
+        backend does, so that live edits run beside it, below it), drop swapped-out engines."""
+        while self._running:
+            self.adapter.tend()
+            time.sleep(0.1)
 
     def _open_midi(self) -> None:
         try:
@@ -175,6 +186,9 @@ class SoundDeviceBackend:
             except Exception:  # the device went away already
                 pass
             self.stream = None
+        if self._tender is not None:
+            self._tender.join(timeout=1.0)
+            self._tender = None
         self.guard.exit()
 
     def status(self) -> Status:

@@ -312,11 +312,16 @@ def check_sounddevice_jack(args: dict[str, Any]) -> dict[str, Any]:
     idle_xruns = idle.xruns - idle_xruns
     status = backend.status()
     engine_xruns = status.xruns - engine_xruns
+    audio_thread = backend.adapter.audio_thread  # PortAudio's callback thread, pinned by the backend
+    realtime = os.sched_getscheduler(audio_thread) != os.SCHED_OTHER
+    audio_cpus = len(os.sched_getaffinity(audio_thread))
     backend.stop()
     rec.close()
     idle.close()
     data, _ = rec.take()
     return {
+        "realtime": realtime,
+        "audio_cpus": audio_cpus,
         "device": status.device,
         "sources": sources,
         "frames": int(data.shape[1]),

@@ -27,3 +27,5 @@ def test_sounddevice_stream_on_jack_host_api_plays_and_is_captured():
     assert r["peak"] == pytest.approx(0.5, abs=0.01)
     assert r["glitches"] <= 2 * r["idle_xruns"], r  # discontinuities only where the machine xran
     assert r["faults"] == 0
+    if r["realtime"]:  # live edits run on the audio thread's CPU, below it (as with the JACK backend)
+        assert r["audio_cpus"] == 1, r

@@ -281,6 +281,7 @@ class CallbackAdapter:
         #: the native id of the thread calling back, recorded by its first callback (0 before):
         #: what :meth:`RealtimeGuard.pin_audio_thread` pins
         self.audio_thread = 0
+        self._pinned = False
 
     # ---- audio thread -----------------------------------------------------------------------
     def push_midi(self, frame: int, status: int, data1: int, data2: int) -> None:
@@ -373,6 +374,15 @@ class CallbackAdapter:
         """Release the engine the callback swapped out (control thread)."""
         if self.retired is not None:
             self.retired = None
+
+    def tend(self) -> None:
+        """What a backend's control thread does a few times a second while it plays: release an
+        engine the callback swapped out, and pin the audio thread once its first callback has
+        named it (:meth:`RealtimeGuard.pin_audio_thread`), so that live edits run beside it."""
+        self.collect()
+        if self.audio_thread and not self._pinned:
+            RealtimeGuard.pin_audio_thread(self.audio_thread)
+            self._pinned = True
 
     def active_voices(self) -> int:
         """Voices sounding now: the lanes flagged by the plan's lane sources (``Node.lane_activity``)."""

@@ -297,3 +297,39 @@ def test_the_replaced_plan_is_freed_by_collect_without_a_garbage_collection():
     finally:
         gc.enable()
     assert "post" in engine.plan.nodes and np.isfinite(run(engine, 2)).all()  # the new plan plays on
+
+
+def sine_chain(links: int) -> dict:
+    """``links`` sines into gains, summed: a patch with many small objects to build."""
+    nodes: dict = {f"s{i}": {"type": "osc.sine", "freq": 100.0 + i} for i in range(links)}
+    nodes |= {f"g{i}": {"type": "math.mul", "in": f"s{i}", "gain": 0.01} for i in range(links)}
+    nodes["out"] = {"type": "io.output", "channels": 1, "in": [f"g{i}" for i in range(links)]}
+    return {"schema": 1, "nodes": nodes}
+
+
+@pytest.mark.parametrize("playing", [True, False])
+def test_while_playing_a_swap_leaves_nothing_for_the_collector_to_scan(playing):
+    """The objects a live edit builds are frozen while audio plays (RealtimeGuard): collector
+    passes over them held the GIL the audio callback needs for 5 to 20 ms. Frozen, they are
+    still freed by reference counting: the replaced plan goes when it is released."""
+    import gc
+    import weakref
+
+    from neuralgraph.plugin import RealtimeGuard
+
+    guard = RealtimeGuard()
+    if playing:
+        guard.enter()
+    try:
+        engine = ng.Engine(ng.load_patch(sine_chain(300)), SR, 128)
+        run(engine, 3)
+        engine.swap(ng.load_patch(sine_chain(301)), fade=0.01)
+        run(engine, 10)
+        old_node = weakref.ref(engine._retired.old_plan.nodes["s0"])
+        engine.collect()
+        assert old_node() is None  # freed by reference counting, frozen or not
+        scanned = {id(o) for o in gc.get_objects()}  # what a collector pass goes over (not the frozen)
+        left = sum(id(node) in scanned for node in engine.plan.nodes.values())
+    finally:
+        guard.exit()
+    assert left == (0 if playing else len(engine.plan.nodes)), left

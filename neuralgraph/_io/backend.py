@@ -49,6 +49,7 @@ import attrs
 import numpy as np
 
 from neuralgraph._nodes.events import EventBuffer
+from neuralgraph._nodes.gcpause import freeze_after_builds
 
 #: The GIL switch interval while playing (seconds); CPython's default is 0.005.
 SWITCH_INTERVAL_S = 0.0005
@@ -133,6 +134,7 @@ class RealtimeGuard:
                 RealtimeGuard._saved_interval = sys.getswitchinterval()
                 gc.collect()
                 gc.freeze()  # objects alive now are never scanned again: short GC pauses in the callback
+                freeze_after_builds(True)  # and so are those a live edit's build leaves
                 sys.setswitchinterval(self.switch_interval)
             RealtimeGuard._depth += 1
 
@@ -144,6 +146,7 @@ class RealtimeGuard:
             RealtimeGuard._depth -= 1
             if RealtimeGuard._depth == 0:
                 sys.setswitchinterval(RealtimeGuard._saved_interval)
+                freeze_after_builds(False)
                 gc.unfreeze()
                 RealtimeGuard._audio_cpu = None
 

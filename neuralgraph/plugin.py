@@ -43,6 +43,7 @@ from neuralgraph._errors import BackendError, NeuralgraphError, PluginError, did
 from neuralgraph._io.audiofile import read_audio, write_audio
 from neuralgraph._io.backend import Backend, CallbackAdapter, RealtimeGuard, Status, warm_up
 from neuralgraph._nodes.buffers import dense
+from neuralgraph._nodes.escape import EscapeKernel
 from neuralgraph._nodes.events import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, EventBuffer
 from neuralgraph._nodes.mapping import apply_mapping, mapping_transform
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
@@ -62,6 +63,7 @@ __all__ = [
     "BackendRegistrar",
     "BackendError",
     "CallbackAdapter",
+    "EscapeKernel",
     "EventBuffer",
     "Input",
     "NeuralgraphError",

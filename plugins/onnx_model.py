@@ -148,6 +148,8 @@ class OnnxModel(Node):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        #: [pos, wp, done, called]: shared by ``process`` and the fused lines (onnx_fused.py)
+        self.cursor = np.zeros(4, np.int64)
         self._session: ort.InferenceSession | None = None
         self.map: ModelMap | None = None
         self.signature: Signature | None = None
@@ -424,6 +426,31 @@ class OnnxModel(Node):
         uses them as the outputs' buffers, so results reach readers without a copy per port."""
         return None if self.owned is None else self._owned_views
 
+    @property
+    def pos(self) -> int:
+        """Samples of the current hop already taken (frame rate)."""
+        return int(self.cursor[0])
+
+    @pos.setter
+    def pos(self, value: int) -> None:
+        self.cursor[0] = value
+
+    @property
+    def wp(self) -> int:
+        """Where the next sample goes in the window (after the context)."""
+        return int(self.cursor[1])
+
+    @wp.setter
+    def wp(self, value: int) -> None:
+        self.cursor[1] = value
+
+    def kernel(self, ins: Ports, outs: Ports) -> Any:
+        """At frame and stream rates, the block's copies as compiled lines that stop for each
+        model call (:mod:`onnx_fused`): a block with no call due then never enters Python."""
+        from .onnx_fused import escape_kernel
+
+        return escape_kernel(self, ins, outs)
+
     # ---- the audio thread -----------------------------------------------------------------------
     def bind(self, ins: Ports, outs: Ports) -> None:
         """The plan's Ports: a float32 input tensor that is exactly one port's array (C-contiguous,
@@ -651,7 +678,7 @@ class OnnxModel(Node):
         for slot in self.slots:
             for tm, value in self.values:
                 fill(slot.storage[tm.name], value, tm)
-        self.pos = 0
+        self.cursor.fill(0)
         self.wp = self.context
 
     def save_state(self) -> dict[str, Any]:

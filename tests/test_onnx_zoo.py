@@ -115,10 +115,11 @@ def test_mapped_models_allocate_nothing_per_block(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["vad", "multirate"])
-def test_frame_rate_blocks_in_a_plan_run_one_compiled_copy(tmp_path, name):
-    """At a block size that divides the hop, every block of a frame-rate model in a plan is one
-    compiled copy (samples in, held outputs out) made in bind; the stream equals, bit for bit, the
-    one a block size of 37 gives (blocks that calls split, the general loop)."""
+def test_frame_rate_blocks_in_a_plan_run_compiled_and_leave_it_only_for_calls(tmp_path, name):
+    """In a plan, a frame-rate model's blocks are compiled lines in a fused run (onnx_fused.py),
+    which return to Python only where a call is due: over 4 hops, the model's call is made
+    exactly once per hop. The stream equals, bit for bit, the unfused node's at block 64 (whole
+    blocks) and at block 37 (blocks that calls split)."""
     entry = next(e for e in ZOO if e.name == name)
     port = next(
         iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
@@ -126,13 +127,23 @@ def test_frame_rate_blocks_in_a_plan_run_one_compiled_copy(tmp_path, name):
     x = np.random.default_rng(5).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
     engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
     node = engine.plan.nodes["net"]
-    _, ins, _ = engine.plan.steps[engine.plan.step_names.index("net")]
-    assert node._phase_ins is ins and sorted(node._phases) == list(range(0, node.hop, 64))
-    assert all(program is not None for program, _, _ in node._phases.values())
+    fused = [r for r in engine.plan.records if r.kind == "fused" and any(m.name == "net" for m in r.members)]
+    assert len(fused) == 1 and "net" not in engine.plan.step_names
+    calls = []
+    step = fused[0].state
+    k = [m.name for m in fused[0].members].index("net")
+    escape = step.escapes[k]
+    step.escapes[k] = lambda: (calls.append(node.pos), escape())
+    for _ in range(4 * node.hop // 64):
+        engine.process()
+    step.escapes[k] = escape
+    assert calls == [0] * 4  # once per hop, after the hop's last block (its position back to 0)
+    engine.reset()
     whole = engine.render(entry.samples / SR, input=x)
-    split = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37))).render(entry.samples / SR, input=x)
-    assert np.abs(whole).max() > 0.05
-    np.testing.assert_array_equal(whole, split)
+    for block, fuse in ((64, False), (37, True), (37, False)):
+        other = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, block)), fuse=fuse)
+        assert np.abs(whole).max() > 0.05
+        np.testing.assert_array_equal(whole, other.render(entry.samples / SR, input=x), err_msg=f"{block} {fuse}")
 
 
 def test_flute_runs_from_its_own_buffers_in_a_plan():

@@ -27,6 +27,13 @@ slot, so when it raises the step knows the culprit: that node is bypassed (silen
 its type says) and reported with its own name, the members after it run unfused for the rest of
 the block, and from then on the step runs its members one by one, each contained as the plan
 contains any step. Members before the culprit ran once, so no state advances twice.
+
+Escapes: a member may be an :class:`~neuralgraph._nodes.escape.EscapeKernel` (a model node's
+per-block copies, with a Python call due now and then). Where its lines escape, the function
+stores the member's index + 1 in the progress array's second slot and returns; the step makes
+the member's call and calls the function again, which skips the members before it and re-enters
+it (:func:`_escape_body`). A fault in the call is the member's fault, contained as above. A run
+of one such member is fused too: its blocks without a call then never enter Python.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import numpy as np
 
 from neuralgraph._compile.inline import Inline
 from neuralgraph._compile.records import Process, StepRecord
+from neuralgraph._nodes.escape import EscapeKernel
 
 #: Generated source format; bump to invalidate every cached file.
 FORMAT = 2
@@ -99,8 +107,10 @@ def address_as_pointer():  # pragma: no cover - returns a numba intrinsic
     return _pointer
 
 
-#: What a step offers for fusion: a kernel and its bound arguments, or source lines.
-Member = tuple[Any, tuple[Any, ...]] | Inline
+#: What a step offers for fusion: a kernel and its bound arguments, or source lines (which may escape).
+Member = tuple[Any, tuple[Any, ...]] | Inline | EscapeKernel
+#: The progress array: [the member being run, the member that escaped + 1 (0: none)].
+PROGRESS = 2
 
 
 def clock_gettime():
@@ -126,7 +136,7 @@ def kernel_of(node: Any, ins: Any, outs: Any) -> Member | None:
         return None
     if offered is None:
         return None
-    if isinstance(offered, Inline):
+    if isinstance(offered, (Inline, EscapeKernel)):
         args = offered.args
     else:
         dispatcher, args = offered
@@ -140,11 +150,11 @@ def kernel_of(node: Any, ins: Any, outs: Any) -> Member | None:
             return None
         elif isinstance(a, (float, np.floating)) and not np.isfinite(a):
             return None
-    return offered if isinstance(offered, Inline) else (dispatcher, tuple(args))
+    return offered if isinstance(offered, (Inline, EscapeKernel)) else (dispatcher, tuple(args))
 
 
 def _args(member: Member) -> tuple[Any, ...]:
-    return member.args if isinstance(member, Inline) else member[1]
+    return member.args if isinstance(member, (Inline, EscapeKernel)) else member[1]
 
 
 def _signature(member: Member | None) -> tuple[Any, ...] | None:
@@ -204,8 +214,9 @@ def generate(
 ) -> tuple[str, list[np.ndarray]]:
     """The source of the fused function and the arrays whose addresses it takes, in order.
 
-    ``progress`` (int64, one element) is array 0: the function stores the index of each member
-    before calling it, so after an exception the step knows which member raised. ``ticks``
+    ``progress`` (int64, :data:`PROGRESS` elements) is array 0: the function stores the index of
+    each member before calling it, so after an exception the step knows which member raised, and
+    where a member escapes, its index + 1 (:func:`_escape_body`). ``ticks``
     (int64, one per member) makes the profile build (not cached: it calls libc through a
     pointer): after each member the monotonic clock is read and the nanoseconds since the
     previous read are added to the member's slot.
@@ -228,19 +239,26 @@ def generate(
             arrays.append(a)
         return f"a{slot[key]}"
 
+    parts: list[list[str]] = []
     for index, member in enumerate(members):
-        body.append(f"    a0[0] = {index}")
-        if isinstance(member, Inline):
+        lines = [f"a0[0] = {index}"]
+        if isinstance(member, EscapeKernel):
             names = [name_of(a) for a in member.args]
-            body += ["    " + line.format(*names, m=f"m{index}_") for line in member.lines]
+            escape = f"a0[1] = {index + 1}; return"
+            lines += [line.format(*names, m=f"m{index}_", escape=escape) for line in member.lines]
+        elif isinstance(member, Inline):
+            names = [name_of(a) for a in member.args]
+            lines += [line.format(*names, m=f"m{index}_") for line in member.lines]
         else:
             dispatcher, args = member
             path = _import_path(dispatcher)
             assert path is not None
             alias = imports.setdefault(path, f"k{len(imports)}")
-            body.append(f"    {alias}({', '.join([name_of(a) for a in args] + ['frames'])})")
+            lines.append(f"{alias}({', '.join([name_of(a) for a in args] + ['frames'])})")
         if ticks is not None:
-            body += [*read, f"    a1[{index}] += t1 - t0", "    t0 = t1"]
+            lines += [read[0].strip(), read[1].strip(), f"a1[{index}] += t1 - t0", "t0 = t1"]
+        parts.append(lines)
+    body += _escape_body(parts, [isinstance(m, EscapeKernel) for m in members])
     views = [
         f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})" for i, a in enumerate(arrays)
     ]
@@ -263,6 +281,24 @@ def generate(
         "def fused(addr, frames):  # pragma: no cover - compiled",
     ]
     return "\n".join(head + views + body) + "\n", arrays
+
+
+def _escape_body(parts: list[list[str]], escapes: list[bool]) -> list[str]:
+    """The members' lines as the function's body. With an escaping member, the function first
+    reads where the last call stopped (``a0[1]``: the member that escaped + 1, 0 when none) and
+    clears it; each member up to the last escaping one runs only from that member on, so on a
+    resumed call the members before the escape point do not run twice."""
+    if not any(escapes):
+        return ["    " + line for lines in parts for line in lines]
+    last = max(k for k, e in enumerate(escapes) if e)
+    body = ["    resume_at = a0[1] - 1", "    a0[1] = 0"]
+    for index, lines in enumerate(parts):
+        if index <= last:
+            body.append(f"    if resume_at <= {index}:")
+            body += ["        " + line for line in lines]
+        else:
+            body += ["    " + line for line in lines]
+    return body
 
 
 def load(source: str) -> Callable[..., None]:
@@ -325,8 +361,10 @@ class FusedStep:
         self.members = tuple(members)
         self.nodes = [m.kernel_source for m in members]
         self.names = [m.name for m in members]
-        self.progress = np.zeros(1, np.int64)
+        self.progress = np.zeros(PROGRESS, np.int64)
         self._kernels = kernels
+        #: per member, the Python call an escaping member stops for (None for the others)
+        self.escapes = [k.call if isinstance(k, EscapeKernel) else None for k in kernels]
         self._signature = [_signature(k) for k in kernels]
         # compile (or load from the disk cache) now, not in the first block: a failure here
         # leaves the run unfused instead of blaming its first member
@@ -362,17 +400,27 @@ class FusedStep:
     def process(self, ins: Any, outs: Any, frames: int) -> None:
         if self.fused:
             try:
-                self.kernel(self.addresses, frames)
+                kernel, addresses, progress = self.kernel, self.addresses, self.progress
+                kernel(addresses, frames)
+                while progress[1]:  # a member escaped: its call, then on from that member
+                    self.escapes[progress[1] - 1]()
+                    kernel(addresses, frames)
                 return
             except BaseException as exc:  # SystemExit and KeyboardInterrupt included
                 self.recover(exc, frames)
                 return
         self.run_unfused(frames)
 
+    def escape(self) -> None:
+        """The call of the member that escaped (the offline driver's way back into Python); the
+        next call of the fused function resumes at that member."""
+        self.escapes[self.progress[1] - 1]()
+
     def recover(self, exc: BaseException, frames: int) -> None:
         """After the fused function raised: the members before the culprit ran; the culprit is
         bypassed and reported; the rest run unfused, now and from now on."""
         self.fused = False
+        self.progress[1] = 0  # an escape left pending by a failed call is not resumed
         culprit = int(self.progress[0])
         member = self.members[culprit]
         self.faulted[culprit] = True
@@ -443,6 +491,7 @@ def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MA
     any other step ends a run. The fused record's ``members`` are the records it replaced.
     """
     kernels = [None if r.kernel_source is None else kernel_of(r.kernel_source, r.ins, r.outs) for r in records]
+    alone = [isinstance(k, EscapeKernel) for k in kernels]  # fused even alone (module doc)
     out: list[StepRecord] = []
     i = 0
     n = len(records)
@@ -451,7 +500,7 @@ def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MA
         while j < n and kernels[j] is not None and j - i < max_run:
             j += 1
         step = None
-        if j - i >= min_run:
+        if j - i >= min_run or (j - i == 1 and alone[i]):
             try:
                 step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None])
             except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...

@@ -270,7 +270,7 @@ class Plan:
         """The driver stopped in block ``b`` inside run ``k``: the blocks before ``b`` are done, runs
         before ``k`` ran in ``b``. Run ``k`` recovers (its culprit bypassed and reported), the
         later steps and the guard finish block ``b`` as :meth:`run_block` would."""
-        block, k = (int(v) for v in driver.where)
+        block, k = int(driver.where[0]), int(driver.where[1])
         frames = self.block_size
         driver.runs[k].recover(exc, frames)
         for i in range(k + 1, len(self.steps)):

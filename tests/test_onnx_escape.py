@@ -1,0 +1,119 @@
+"""onnx.model inside a fused run (plugins/onnx_fused.py): its blocks are compiled lines that escape
+to Python only for a model call (neuralgraph/_compile/fusion.py, driver.py). Fed by and feeding
+fused neighbours, at block sizes that split calls and that do not, through the block-by-block
+path and the offline many-block driver, the stream is bit for bit the unfused one; a model call
+that fails is contained and reported by the node's name, as unfused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+from helpers import patch_toml
+from onnx import TensorProto, helper
+from onnx_zoo import SR, ZOO, const, save, vi
+
+import neuralgraph as ng
+from neuralgraph._compile.driver import Driver
+
+#: hops: vad 512, crepe 160, rave and multirate 2048; nam is stream rate (one call per block)
+MODELS = ("vad", "crepe", "rave", "multirate", "nam")
+#: 64 and 512 divide the 512 and 2048 hops (whole blocks, or one call per block); 37 and 100 split calls
+BLOCKS = (37, 64, 100, 512)
+
+
+def sandwich(tmp_path: Path, name: str, block: int, model_keys: str, lanes: int, port: str, audio_in: str) -> Path:
+    """fixed lanes -> sine -> gain -> [the model] -> gain -> output: every step offers compiled code."""
+    nodes = f"""[nodes.lanes]
+type = "voices.fixed"
+count = {lanes}
+start = 110.0
+ratio = 1.5
+[nodes.osc]
+type = "osc.sine"
+freq = "lanes"
+[nodes.pre]
+type = "math.mul"
+in = "osc"
+gain = 0.8
+[nodes.net]
+type = "onnx.model"
+{audio_in} = "pre"
+{model_keys}
+[nodes.post]
+type = "math.mul"
+in = "net.{port}"
+gain = 0.5
+[nodes.out]
+type = "io.output"
+channels = {lanes}
+in = "post"
+"""
+    path = tmp_path / f"{name}_{block}.toml"
+    path.write_text(patch_toml(nodes, name=name, sample_rate=SR, block_size=block))
+    return path
+
+
+def zoo_sandwich(tmp_path: Path, name: str, block: int) -> tuple[Path, float]:
+    entry = next(e for e in ZOO if e.name == name)
+    model = entry.build(tmp_path / f"{name}.onnx")
+    port = next(iter(entry.reference(model, np.zeros((entry.lanes, 4096), np.float32))))
+    keys = f'model = "{name}.onnx"\n{entry.node}'
+    return sandwich(tmp_path, name, block, keys, entry.lanes, port, entry.audio_in), entry.samples / SR
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_model_between_fused_neighbours_equals_the_unfused_run_bit_for_bit(tmp_path, name):
+    for block in BLOCKS:
+        path, seconds = zoo_sandwich(tmp_path, name, block)
+        fused = ng.Engine(ng.load_patch(path))
+        (record,) = fused.plan.records  # one fused run: the model and its neighbours
+        assert record.kind == "fused" and "net" in [m.name for m in record.members]
+        chunked = fused.render(seconds)  # the offline driver, many blocks per compiled call
+        assert isinstance(fused.plan._driver, Driver)
+        fused.reset()
+        by_block = np.concatenate(list(b.copy() for b in fused.stream(seconds)), axis=1)
+        plain = ng.Engine(ng.load_patch(path), fuse=False).render(seconds)
+        assert np.abs(plain).max() > 0.05, "the comparison is not between silences"
+        np.testing.assert_array_equal(chunked, plain, err_msg=f"{name}: driver at block {block}")
+        np.testing.assert_array_equal(by_block, plain, err_msg=f"{name}: block by block at block {block}")
+        assert fused.faults() == []
+
+
+def gather_model(path: Path) -> Path:
+    """y = table[int(x * 2.5 + 2)] per sample, a window of 64: a value of x >= 0.8 makes an index
+    out of the table's 4 entries, and onnxruntime fails the call (the probe on zeros passes)."""
+    nodes = [
+        const("k", np.float32(2.5)),
+        const("b", np.float32(2.0)),
+        const("table", np.array([-0.3, -0.1, 0.1, 0.3], np.float32)),
+        helper.make_node("Mul", ["x", "k"], ["xk"]),
+        helper.make_node("Add", ["xk", "b"], ["xb"]),
+        helper.make_node("Cast", ["xb"], ["idx"], to=TensorProto.INT64),
+        helper.make_node("Gather", ["table", "idx"], ["y"], axis=0),
+    ]
+    x, y = vi("x", TensorProto.FLOAT, ["B", 64]), vi("y", TensorProto.FLOAT, ["B", 64])
+    return save(nodes, "gather", [x], [y], path)
+
+
+@pytest.mark.parametrize("block", [37, 64])
+def test_a_failing_model_call_is_contained_and_named_as_unfused(tmp_path, block):
+    gather_model(tmp_path / "gather.onnx")
+    keys = 'model = "gather.onnx"\nrate = "frame"\nframe_size = 64'
+    path = sandwich(tmp_path, "gather", block, keys, 2, "y", "x")
+    outcomes = []
+    for fuse in (True, False):
+        for whole in (True, False):  # the offline driver, and block by block
+            engine = ng.Engine(ng.load_patch(path), fuse=fuse)
+            assert len(engine.plan.records) == (1 if fuse else 6)
+            audio = engine.render(0.25) if whole else np.concatenate([b.copy() for b in engine.stream(0.25)], axis=1)
+            faults = engine.faults()
+            assert [f.node for f in faults] == ["net"], faults
+            assert "indices element out of data bounds" in str(faults[0].error)
+            outcomes.append(audio)
+    assert np.abs(outcomes[0][:, -1000:]).max() > 0.1  # the neighbours play on, the model passes its input
+    for audio in outcomes[1:]:
+        np.testing.assert_array_equal(audio, outcomes[0])

@@ -1,187 +1,165 @@
-"""onnx.model's overhead over a bare onnxruntime IOBinding loop, per model, in one run.
+"""onnx.model's overhead over a bare onnxruntime IOBinding loop, per model, run by the engine.
 
-    python benchmarks/onnx_overhead.py [--block 128] [--units 400]
+    python benchmarks/onnx_overhead.py [--block 128] [--units 200]
 
 For each model (the shipped flute decoder at 1 and 8 lanes, the drive's GRU amp, and the seven
-models of the signature zoo in tests/onnx_zoo.py, built into a temporary folder), the node is
-prepared as the engine prepares it (its own output buffers, ``bind`` with the plan's port arrays)
-and driven block by block; the baseline runs the same bound model the
-same number of times (one call per lane for per-lane models, through the same C++ entry point
-the node uses) with nothing else: no port copies,
-no casts, no state feedback, no rings (``/ bare``); and, for stream and frame rates, a hand-written
-streaming loop doing the same job block by block (``/ loop``: one copy in and out per tensor per
-block, the run, state feedback, the context shift). ratio = node time / baseline time per call, medians
-of units timed one after the other (see ``measure``). Read the ratios, not the microseconds.
+models of the signature zoo in tests/onnx_zoo.py, built into a temporary folder) two patches are
+compiled as a user's would be: ``io.input -> the model -> io.output`` and the same patch without
+the model (``io.input -> io.output``). Each is run by an ``Engine`` on both of its paths:
+
+- real time: ``Engine.process()`` block by block, what a backend's callback calls;
+- offline: ``Engine.stream_chunks``, what ``render`` uses (many blocks per compiled call where the
+  plan allows, ``_compile/driver.py``).
+
+The node's time is the patch's time minus the model-less patch's, so what the engine costs with
+or without a model (commands, the output guard, the io nodes) is not counted against it. The
+baseline runs the same prepared model the same number of times (one call per lane for per-lane
+models) through the same C++ entry point the node uses, with nothing else: no copies, no casts, no
+state feedback. ratio = node time / baseline time. The three are timed one unit after the other
+(a unit: the fewest blocks holding a whole number of calls, repeated to at least 32 blocks), and
+the medians taken; on a loaded machine a preempted unit is an outlier the median ignores. Read
+the ratios, not the microseconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from neuralgraph.plugin import Ports, PrepareContext, Rate
+import neuralgraph as ng
 from neuralgraph_plugins.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def prepared(params: dict, lanes: int, block: int, sr: float, values: dict[str, float]):
-    """A node prepared and bound as in a plan, and its per-block runner."""
-    node = OnnxModel(**params)
-    node.prepare(PrepareContext(sample_rate=sr, block_size=block, lanes=lanes, input_lanes={}, output_lanes={}))
-    rng = np.random.default_rng(0)
+def patch(folder: Path, name: str, sr: int, block: int, lanes: int, node: str | None, port: str) -> Path:
+    """io.input (``lanes`` channels) -> [nodes.net] (``node``: its keys) -> io.output, or the
+    input straight to the output when ``node`` is None."""
+    text = f"""schema = 1
+[engine]
+sample_rate = {sr}
+block_size = {block}
+[nodes.src]
+type = "io.input"
+channels = {lanes}
+[nodes.out]
+type = "io.output"
+channels = {lanes}
+in = {'"net.' + port + '"' if node is not None else '"src"'}
+"""
+    if node is not None:
+        text += f'[nodes.net]\ntype = "onnx.model"\n{node}'
+    path = folder / f"{name}{'' if node is not None else '_empty'}_{block}.toml"
+    path.write_text(text)
+    return path
 
-    def width(d: Any) -> int:
-        return 1 if d.rate is Rate.CONTROL else block
 
-    ins = Ports(
-        {
-            p: (values.get(p, 0.1) + 0.05 * rng.standard_normal((lanes, width(d)))).astype(np.float32)
-            for p, d in node.inputs().items()
-        }
-    )
-    own = node.output_buffers()
-    outs = Ports(
-        own if own is not None else {p: np.zeros((lanes, width(d)), np.float32) for p, d in node.outputs().items()}
-    )
-    node.bind(ins, outs)
-    return node, (lambda: node.process(ins, outs, block))
+def cases(tmp: Path) -> list[tuple[str, str, int, int]]:
+    """(label, the [nodes.net] body, lanes, sample rate) per model."""
+    from onnx_zoo import SR, ZOO
 
-
-def streaming_loop(node: OnnxModel, block: int):
-    """The loop a user writes by hand with onnxruntime for the same stream (no neuralgraph): per
-    block, the block's samples copied (cast) into the bound window and the current output copied
-    out, one copy per tensor; per call, the model run, the state fed back and the context shifted."""
-    mm, slot, hop, context, lanes = node.map, node.slots[0], node.hop, node.context, node.lanes
-    run, bindings = node._session.run_with_iobinding, node.io_bindings
-    ins = [(slot.views[tm.name], np.full((lanes, 1, block), 0.1, np.float32)) for tm in mm.inputs if tm.role == "audio"]
-    outs = [
-        (slot.views[tm.name], np.zeros((lanes, tm.features, block), np.float32))
-        for tm in mm.outputs
-        if tm.role in ("audio", "control")
+    for shipped in ("ddsp_flute.onnx", "amp_gru.onnx"):  # a patch reads models beside it
+        shutil.copy(ROOT / "graphs" / "models" / shipped, tmp / shipped)
+    flute_keys = 'model = "ddsp_flute.onnx"\nf0 = 440.0\nloudness = -30.0\n'
+    out = [
+        ("flute (block, 1 lane)", flute_keys, 1, 48000),
+        ("flute (block, 8 lanes)", flute_keys, 8, 48000),
+        ("drive amp_gru (stream, 1 lane)", 'model = "amp_gru.onnx"\nrate = "stream"\nx = "src"\n', 1, 48000),
     ]
-    scratch = [np.zeros_like(view[..., :context]) for view, _ in ins]
-    states, pos = node.states, [0]
-
-    def step() -> None:
-        done = 0
-        while done < block:
-            p = pos[0]
-            n = min(hop - p, block - done)
-            for view, src in ins:
-                np.copyto(view[..., context + p : context + p + n], src[..., done : done + n], casting="unsafe")
-            for view, dst in outs:
-                np.copyto(
-                    dst[..., done : done + n], view[..., :n] if view.shape[2] >= n else view[..., :1], casting="unsafe"
-                )
-            pos[0] = p = p + n
-            done += n
-            if p == hop:
-                for binding in bindings:
-                    run(binding)
-                for state_in, state_out in states:
-                    np.copyto(state_in, state_out)
-                if context:
-                    for (view, _), tmp in zip(ins, scratch):
-                        np.copyto(tmp, view[..., hop:])
-                        np.copyto(view[..., :context], tmp)
-                pos[0] = 0
-
-    return step
+    for entry in ZOO:
+        entry.build(tmp / f"{entry.name}.onnx")
+        body = f'model = "{entry.name}.onnx"\n{entry.audio_in} = "src"\n{entry.node}'
+        rate = tomllib.loads("[nodes.net]\n" + body)["nodes"]["net"].get("rate", "block")
+        out.append((f"zoo {entry.name} ({rate}, {entry.lanes} lanes)", body, entry.lanes, SR))
+    return out
 
 
-def measure(node: OnnxModel, step, block: int, units: int) -> tuple[float, float, float, int]:
-    """Median seconds per model call of (node, bare calls, hand-written loop), and calls per unit.
+def engines(tmp: Path, label: str, body: str, lanes: int, sr: int, block: int) -> tuple[ng.Engine, ng.Engine]:
+    """The patch with the model and without, compiled, their inputs filled with a steady noise."""
+    table = tomllib.loads("[nodes.net]\n" + body)["nodes"]["net"]
+    params = {k: v for k, v in table.items() if k in OnnxModel.params()}
+    port = next(iter(OnnxModel(**{**params, "model": str(tmp / params["model"])}).outputs()))
+    name = label.split(" (")[0].replace(" ", "_")
+    with_model = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, body, port)))
+    without = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, None, port)))
+    rng = np.random.default_rng(0)
+    for engine in (with_model, without):
+        if engine.plan.input is not None:
+            engine.plan.input[:] = 0.1 + 0.05 * rng.standard_normal(engine.plan.input.shape)
+    return with_model, without
 
-    A unit is the fewest blocks that hold a whole number of calls (1 block at block and stream
-    rates; 5 blocks of 128 = 4 calls of a 160-sample hop). The three are timed one unit after the
-    other, ``units`` times, and each median is taken: on a loaded machine a preempted unit is an
-    outlier the median ignores, and all three see the same load."""
+
+def medians(fns: list[Callable[[], None]], units: int) -> list[float]:
+    times = np.zeros((len(fns), units))
+    for u in range(-10, units):  # 10 units of warm-up
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            if u >= 0:
+                times[i, u] = time.perf_counter() - t0
+    return [float(np.median(t)) for t in times]
+
+
+def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -> tuple[int, float, list[float]]:
+    """Calls per unit, the bare calls' seconds per call, and per path (real time, offline) the
+    node's seconds per call (the patch's time minus the model-less patch's)."""
+    node = with_model.plan.nodes["net"]
     blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
-    calls = blocks * block // node.hop if node.rate == "frame" else 1
-    # the bare calls go through the same C++ entry the node uses (onnxruntime's public
-    # run_with_iobinding adds about a microsecond of Python checks per call, which the node skips:
-    # timed against it, the node would look cheaper than it is)
+    blocks *= -(-32 // blocks)
+    calls = blocks * block // node.hop if node.rate == "frame" else blocks
+    seconds = blocks * block / with_model.sample_rate
     run, bindings = node._run, node.bindings
-    by_hand = streaming_loop(node, block) if node.rate != "block" else None
 
     def bare() -> None:
         for _ in range(calls):
             for binding in bindings:
                 run(binding, None)
 
-    def loop() -> None:
-        for _ in range(blocks):
-            by_hand()
+    def realtime(engine: ng.Engine) -> Callable[[], None]:
+        process = engine.process
 
-    def framework() -> None:
-        for _ in range(blocks):
-            step()
+        def go() -> None:
+            for _ in range(blocks):
+                process()
 
-    fns = (framework, bare, loop) if by_hand is not None else (framework, bare)
-    times = np.zeros((len(fns), units))
-    for u in range(-20, units):  # 20 units of warm-up
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            if u >= 0:
-                times[i, u] = time.perf_counter() - t0
-    med = [float(np.median(t)) / calls for t in times]
-    return med[0], med[1], med[2] if by_hand is not None else med[1], calls
+        return go
 
+    def offline(engine: ng.Engine) -> Callable[[], None]:
+        def go() -> None:
+            for _ in engine.stream_chunks(seconds):
+                pass
 
-def cases(tmp: Path) -> list[tuple[str, dict, int, dict[str, float], float]]:
-    from onnx_zoo import SR, ZOO
+        return go
 
-    flute = str(ROOT / "graphs" / "models" / "ddsp_flute.onnx")
-    amp = str(ROOT / "graphs" / "models" / "amp_gru.onnx")
-    out = [
-        ("flute (block, 1 lane)", {"model": flute}, 1, {"f0": 440.0, "loudness": -30.0}, 48000.0),
-        ("flute (block, 8 lanes)", {"model": flute}, 8, {"f0": 440.0, "loudness": -30.0}, 48000.0),
-        ("drive amp_gru (stream, 1 lane)", {"model": amp, "rate": "stream"}, 1, {}, 48000.0),
-    ]
-    for entry in ZOO:
-        table = tomllib.loads("[nodes.net]\n" + entry.node)["nodes"]["net"]
-        params = {k: v for k, v in table.items() if k in OnnxModel.params()}
-        values = {k: float(v) for k, v in table.items() if k not in OnnxModel.params()}
-        params["model"] = str(entry.build(tmp / f"{entry.name}.onnx"))
-        out.append(
-            (
-                f"zoo {entry.name} ({params.get('rate', 'block')}, {entry.lanes} lanes)",
-                params,
-                entry.lanes,
-                values,
-                float(SR),
-            )
-        )
-    return out
+    rt_model, rt_empty, off_model, off_empty, base = medians(
+        [realtime(with_model), realtime(without), offline(with_model), offline(without), bare], units
+    )
+    return calls, base / calls, [(rt_model - rt_empty) / calls, (off_model - off_empty) / calls]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--block", type=int, default=128)
-    ap.add_argument("--units", type=int, default=400, help="timed units per model (see measure)")
+    ap.add_argument("--units", type=int, default=200, help="timed units per model (see the module doc)")
     args = ap.parse_args()
-    print(
-        f"{'model':<36} {'calls':>6} {'node us/call':>13} {'bare us/call':>13} {'loop us/call':>13} "
-        f"{'/ bare':>7} {'/ loop':>7}"
-    )
+    print(f"{'model':<36} {'calls':>5} {'bare us':>8} {'rt us':>8} {'off us':>8} {'rt / bare':>10} {'off / bare':>10}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, params, lanes, values, sr in cases(Path(tmp)):
-            node, step = prepared(params, lanes, args.block, sr, values)
-            ours, bare, loop, calls = measure(node, step, args.block, args.units)
+        for label, body, lanes, sr in cases(Path(tmp)):
+            with_model, without = engines(Path(tmp), label, body, lanes, sr, args.block)
+            calls, bare, (rt, off) = measure(with_model, without, args.block, args.units)
             print(
-                f"{name:<36} {calls:>6} {1e6 * ours:>13.1f} {1e6 * bare:>13.1f} "
-                f"{1e6 * loop:>13.1f} {ours / bare:>7.2f} {ours / loop:>7.2f}",
+                f"{label:<36} {calls:>5} {1e6 * bare:>8.1f} {1e6 * rt:>8.1f} {1e6 * off:>8.1f} "
+                f"{rt / bare:>10.2f} {off / bare:>10.2f}",
                 flush=True,
             )
 

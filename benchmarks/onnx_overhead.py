@@ -15,7 +15,10 @@ The node's time is the patch's time minus the model-less patch's, so what the en
 or without a model (commands, the output guard, the io nodes) is not counted against it. The
 baseline runs the same prepared model the same number of times (one call per lane for per-lane
 models) through the same C++ entry point the node uses, with nothing else: no copies, no casts, no
-state feedback. ratio = node time / baseline time. The three are timed one unit after the other
+state feedback. ratio = node time / baseline time. ``floor`` adds to the bare calls the least
+any node must do besides: write each of its output samples once (one ``fill`` of an array the
+size of its ports over the unit); a model whose outputs are many samples per call cannot be
+run below it. The timed functions are timed one unit after the other
 (a unit: the fewest blocks holding a whole number of calls, repeated to at least 32 blocks), and
 the medians taken; on a loaded machine a preempted unit is an outlier the median ignores. Read
 the ratios, not the microseconds.
@@ -42,9 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def patch(folder: Path, name: str, sr: int, block: int, lanes: int, node: str | None, port: str) -> Path:
-    """io.input (``lanes`` channels) -> [nodes.net] (``node``: its keys) -> io.output, or the
-    input straight to the output when ``node`` is None."""
+def patch(folder: Path, name: str, sr: int, block: int, lanes: int, node: str | None, port: str | None) -> Path:
+    """io.input (``lanes`` channels) -> [nodes.net] (``node``: its keys) -> io.output (its output
+    ``port``), or the input straight to the output when ``node`` or ``port`` is None (a model
+    with control outputs hangs off the patch: an output ramping them to audio is not its cost)."""
     text = f"""schema = 1
 [engine]
 sample_rate = {sr}
@@ -55,7 +59,7 @@ channels = {lanes}
 [nodes.out]
 type = "io.output"
 channels = {lanes}
-in = {'"net.' + port + '"' if node is not None else '"src"'}
+in = {'"net.' + port + '"' if node is not None and port is not None else '"src"'}
 """
     if node is not None:
         text += f'[nodes.net]\ntype = "onnx.model"\n{node}'
@@ -88,7 +92,8 @@ def engines(tmp: Path, label: str, body: str, lanes: int, sr: int, block: int) -
     """The patch with the model and without, compiled, their inputs filled with a steady noise."""
     table = tomllib.loads("[nodes.net]\n" + body)["nodes"]["net"]
     params = {k: v for k, v in table.items() if k in OnnxModel.params()}
-    port = next(iter(OnnxModel(**{**params, "model": str(tmp / params["model"])}).outputs()))
+    model = OnnxModel(**{**params, "model": str(tmp / params["model"])})
+    port = next(iter(model.outputs())) if model.rate != "block" else None
     name = label.split(" (")[0].replace(" ", "_")
     with_model = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, body, port)))
     without = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, None, port)))
@@ -111,8 +116,8 @@ def medians(fns: list[Callable[[], None]], units: int) -> list[float]:
 
 
 def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -> tuple[int, float, list[float]]:
-    """Calls per unit, the bare calls' seconds per call, and per path (real time, offline) the
-    node's seconds per call (the patch's time minus the model-less patch's)."""
+    """Calls per unit, the bare calls' seconds per call, per path (real time, offline) the node's
+    seconds per call (the patch's time minus the model-less patch's), and the floor's."""
     node = with_model.plan.nodes["net"]
     blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
     blocks *= -(-32 // blocks)
@@ -141,10 +146,17 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
 
         return go
 
-    rt_model, rt_empty, off_model, off_empty, base = medians(
-        [realtime(with_model), realtime(without), offline(with_model), offline(without), bare], units
+    ports, lanes, width = node.owned.shape
+    sink = np.zeros((ports, lanes, width * blocks), np.float32)
+
+    def floor() -> None:
+        bare()
+        sink.fill(0.5)
+
+    rt_model, rt_empty, off_model, off_empty, base, least = medians(
+        [realtime(with_model), realtime(without), offline(with_model), offline(without), bare, floor], units
     )
-    return calls, base / calls, [(rt_model - rt_empty) / calls, (off_model - off_empty) / calls]
+    return calls, base / calls, [(rt_model - rt_empty) / calls, (off_model - off_empty) / calls, least / calls]
 
 
 def main() -> None:
@@ -152,14 +164,17 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--units", type=int, default=200, help="timed units per model (see the module doc)")
     args = ap.parse_args()
-    print(f"{'model':<36} {'calls':>5} {'bare us':>8} {'rt us':>8} {'off us':>8} {'rt / bare':>10} {'off / bare':>10}")
+    print(
+        f"{'model':<36} {'calls':>5} {'bare us':>8} {'rt us':>8} {'off us':>8} "
+        f"{'rt / bare':>10} {'off / bare':>10} {'floor / bare':>13}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for label, body, lanes, sr in cases(Path(tmp)):
             with_model, without = engines(Path(tmp), label, body, lanes, sr, args.block)
-            calls, bare, (rt, off) = measure(with_model, without, args.block, args.units)
+            calls, bare, (rt, off, least) = measure(with_model, without, args.block, args.units)
             print(
                 f"{label:<36} {calls:>5} {1e6 * bare:>8.1f} {1e6 * rt:>8.1f} {1e6 * off:>8.1f} "
-                f"{rt / bare:>10.2f} {off / bare:>10.2f}",
+                f"{rt / bare:>10.2f} {off / bare:>10.2f} {least / bare:>13.2f}",
                 flush=True,
             )
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from neuralgraph.plugin import EscapeKernel, Ports
 
@@ -34,8 +35,59 @@ if TYPE_CHECKING:
     from .onnx_model import OnnxModel
 
 POS, WP, DONE, CALLED = range(4)
-#: tensor dtypes whose values the lines cast to float32 themselves (numba's casts are numpy's)
-CASTS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.int64))
+F16 = np.dtype(np.float16)
+#: tensor dtypes whose values the lines cast to float32 themselves (numba's casts are numpy's;
+#: float16 through its bits, :func:`float_bits`)
+CASTS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.int64), F16)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def half_bits(f: int) -> int:  # pragma: no cover - compiled
+    """The float16 bits of the float32 whose bits are ``f``: numpy's conversion (round to nearest
+    even, overflow to infinity, subnormals, NaN kept a NaN), which numba does not offer."""
+    f = f & 0xFFFFFFFF
+    sign = (f & 0x80000000) >> 16
+    exp = f & 0x7F800000
+    if exp >= 0x47800000:  # overflow, infinity or NaN
+        sig = f & 0x007FFFFF
+        if exp == 0x7F800000 and sig != 0:
+            nan = 0x7C00 + (sig >> 13)
+            return sign + (nan + 1 if nan == 0x7C00 else nan)
+        return sign + 0x7C00
+    if exp <= 0x38000000:  # a subnormal half, or zero
+        if exp < 0x33000000:
+            return sign
+        exp >>= 23
+        sig = 0x00800000 + (f & 0x007FFFFF)
+        sig >>= 113 - exp
+        if (sig & 0x00003FFF) != 0x00001000 or (f & 0x000007FF) != 0:
+            sig += 0x00001000
+        return sign + (sig >> 13)
+    hexp = (exp - 0x38000000) >> 13
+    sig = f & 0x007FFFFF
+    if (sig & 0x00003FFF) != 0x00001000:
+        sig += 0x00001000
+    return sign + hexp + (sig >> 13)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def float_bits(h: int) -> int:  # pragma: no cover - compiled
+    """The float32 bits of the float16 whose bits are ``h`` (exact)."""
+    h = h & 0xFFFF
+    sign = (h & 0x8000) << 16
+    exp = h & 0x7C00
+    if exp == 0:
+        sig = h & 0x03FF
+        if sig == 0:
+            return sign
+        sig <<= 1
+        while (sig & 0x0400) == 0:
+            sig <<= 1
+            exp += 1
+        return sign + ((127 - 15 - exp) << 23) + ((sig & 0x03FF) << 13)
+    if exp == 0x7C00:
+        return sign + 0x7F800000 + ((h & 0x03FF) << 13)
+    return sign + (((h & 0x7FFF) + 0x1C000) << 13)
 
 
 def flat(view: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -80,6 +132,18 @@ class _Lines:
             f"            {dn}[{_at('{m}d', '{m}i', d2)}] = {element}",
         ]
 
+    def cast(self, dst: np.ndarray, dst_at: str, src: np.ndarray, src_at: str, n: str) -> list[str]:
+        """:meth:`copy` with ``src`` cast to ``dst``'s dtype as numpy casts it (float16 through
+        the bits: ``{f0}`` is :func:`half_bits`, ``{f1}`` :func:`float_bits`)."""
+        if dst.dtype == src.dtype:  # float16 as its bits (numba has no float16)
+            bits = np.dtype(f"u{dst.itemsize}")
+            return self.copy(dst.view(bits), dst_at, src.view(bits), src_at, n)
+        if dst.dtype == F16:
+            return self.copy(dst.view(np.uint16), dst_at, src.view(np.uint32), src_at, n, "{{f0}}(np.int64({v}))")
+        if src.dtype == F16:
+            return self.copy(dst.view(np.uint32), dst_at, src.view(np.uint16), src_at, n, "{{f1}}(np.int64({v}))")
+        return self.copy(dst, dst_at, src, src_at, n, f"np.{dst.dtype.name}({{v}})")
+
     def state(self, state_in: np.ndarray, state_out: np.ndarray) -> list[str]:
         """The state fed back: ``state_in = state_out`` (same dtype and shape, copied as bits)."""
         bits = np.dtype(f"u{state_in.itemsize}")
@@ -91,13 +155,12 @@ class _Lines:
         output's float32 hop buffer, then scaled and offset."""
         tm, hop = out.tm, out.hop
         assert hop is not None
-        cast = "np.float32({v})"
         if out.spread is not None:  # frame f held over its hop / frames samples
             lines = self._spread(hop, view, out.frames, hop.shape[2] // out.frames)
         elif out.resample:
             lines = self._resample(out, view)
         else:
-            lines = self.copy(hop, "0", view, str(out.start), str(hop.shape[2]), cast)
+            lines = self.cast(hop, "0", view, str(out.start), str(hop.shape[2]))
         if tm.scale != 1.0:
             lines += self.copy(hop, "0", hop, "0", str(hop.shape[2]), f"{{v}} * np.float32({float(tm.scale)!r})")
         if tm.offset:
@@ -143,8 +206,8 @@ class _Lines:
 
 def usable(node: OnnxModel, ins: Ports, outs: Ports) -> bool:
     """Whether the node's block can be these lines: bound to the plan's Ports with its own output
-    buffers, no worker, samples written straight into a float32 window with no scale or offset
-    (stream rate: not already zero-copy through its own bindings)."""
+    buffers, no worker, float32 samples written straight into a float32 or float16 window with
+    no scale or offset (stream rate: not already zero-copy through its own bindings)."""
     if node.map is None or node.worker or node.rate == "block" or not node.direct_in:
         return False
     if node.owned is None or outs is not node._plan_outs or node._gather is not None:
@@ -152,21 +215,31 @@ def usable(node: OnnxModel, ins: Ports, outs: Ports) -> bool:
     if node.rate == "stream" and node._plan_ins is not None:
         return False
     for port, ring, scale, offset in node.ring_in:
-        if scale != 1.0 or offset != 0.0 or ring.dtype != np.float32 or ins[port].dtype != np.float32:
+        if scale != 1.0 or offset != 0.0 or ring.dtype not in (np.float32, F16) or ins[port].dtype != np.float32:
             return False
     return all(src.dtype == np.float32 and dst.dtype == np.float32 for dst, src in node.owned_copies)
 
 
 def compiled(out: TensorOut, view: np.ndarray) -> bool:
     """Whether :meth:`_Lines.unpack` makes this output's unpack (else the escape does, in Python)."""
-    return view.dtype in CASTS and out.hop is not None
+    plain = out.spread is None and not out.resample
+    return view.dtype in CASTS and out.hop is not None and (view.dtype != F16 or plain)
+
+
+def compiled_control(view: np.ndarray, scale: float, offset: float) -> bool:
+    """Whether the lines write this control input (a float tensor, no scale or offset)."""
+    return view.dtype in (np.float32, np.float64, F16) and scale == 1.0 and offset == 0.0
 
 
 def model_call(node: OnnxModel, ins: Ports, unpacks: list[tuple[TensorOut, np.ndarray]]) -> Callable[[], None]:
-    """What the escape runs in Python: the control inputs written, the model's bindings run, and
-    the unpacks the lines cannot make (float16, bool)."""
+    """What the escape runs in Python: the control inputs and unpacks the lines do not make
+    (other dtypes, scale or offset), and the model's bindings run."""
     run, bindings = node._run, node.bindings
-    control = [(view, ins[port], scale, offset) for port, view, scale, offset in node.control_in]
+    control = [
+        (view, ins[port], scale, offset)
+        for port, view, scale, offset in node.control_in
+        if not compiled_control(view, scale, offset)
+    ]
 
     def call() -> None:
         for view, src, scale, offset in control:
@@ -188,7 +261,13 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
     cur = src.arg(node.cursor)
     hop = node.hop if frame else "frames"
     copy_in = [
-        line for port, ring, _, _ in node.ring_in for line in src.copy(ring, "{m}wp", ins[port], "{m}done", "{m}n")
+        line for port, ring, _, _ in node.ring_in for line in src.cast(ring, "{m}wp", ins[port], "{m}done", "{m}n")
+    ]
+    control = [
+        line
+        for port, view, scale, offset in node.control_in
+        if compiled_control(view, scale, offset)
+        for line in src.cast(view, "0", ins[port], "0", "1")
     ]
     # frame rate: the previous call's results from the hop position; stream: this call's, after it
     copy_out = [
@@ -202,9 +281,8 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
     after += [line for out, view in node.unpacks if compiled(out, view) for line in src.unpack(out, view)]
     if node.rings:  # the context moves to the front of the window; the next hop is written after it
         c = node.context
-        after += [
-            line for ring in node.rings.values() for line in src.copy(ring, "0", ring, f"{cur}[{WP}] - {c}", str(c))
-        ]
+        shifts = [src.cast(ring, "0", ring, f"{cur}[{WP}] - {c}", str(c)) for ring in node.rings.values()] if c else []
+        after += [line for lines in shifts for line in lines]
         after.append(f"{cur}[{WP}] = {c}")
     lines = [
         f"if {cur}[{CALLED}] != 0:",
@@ -222,8 +300,9 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         f"    if {{m}}pos + {{m}}n == {hop}:",
         f"        {cur}[{POS}] = 0",
         f"        {cur}[{CALLED}] = 1",
+        *("        " + line for line in control),
         "        {escape}",
         f"{cur}[{DONE}] = 0",
     ]
     python = [(out, view) for out, view in node.unpacks if not compiled(out, view)]
-    return EscapeKernel(tuple(lines), tuple(src.args), model_call(node, ins, python))
+    return EscapeKernel(tuple(lines), tuple(src.args), model_call(node, ins, python), (half_bits, float_bits))

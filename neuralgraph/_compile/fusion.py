@@ -136,6 +136,8 @@ def kernel_of(node: Any, ins: Any, outs: Any) -> Member | None:
         return None
     if offered is None:
         return None
+    if isinstance(offered, EscapeKernel) and any(_import_path(f) is None for f in offered.functions):
+        return None
     if isinstance(offered, (Inline, EscapeKernel)):
         args = offered.args
     else:
@@ -245,16 +247,14 @@ def generate(
         if isinstance(member, EscapeKernel):
             names = [name_of(a) for a in member.args]
             escape = f"a0[1] = {index + 1}; return"
-            lines += [line.format(*names, m=f"m{index}_", escape=escape) for line in member.lines]
+            functions = {f"f{i}": _alias(imports, f) for i, f in enumerate(member.functions)}
+            lines += [line.format(*names, m=f"m{index}_", escape=escape, **functions) for line in member.lines]
         elif isinstance(member, Inline):
             names = [name_of(a) for a in member.args]
             lines += [line.format(*names, m=f"m{index}_") for line in member.lines]
         else:
             dispatcher, args = member
-            path = _import_path(dispatcher)
-            assert path is not None
-            alias = imports.setdefault(path, f"k{len(imports)}")
-            lines.append(f"{alias}({', '.join([name_of(a) for a in args] + ['frames'])})")
+            lines.append(f"{_alias(imports, dispatcher)}({', '.join([name_of(a) for a in args] + ['frames'])})")
         if ticks is not None:
             lines += [read[0].strip(), read[1].strip(), f"a1[{index}] += t1 - t0", "t0 = t1"]
         parts.append(lines)
@@ -281,6 +281,13 @@ def generate(
         "def fused(addr, frames):  # pragma: no cover - compiled",
     ]
     return "\n".join(head + views + body) + "\n", arrays
+
+
+def _alias(imports: dict[tuple[str, str], str], dispatcher: Any) -> str:
+    """The generated module's name for a compiled function it imports (one import per function)."""
+    path = _import_path(dispatcher)
+    assert path is not None
+    return imports.setdefault(path, f"k{len(imports)}")
 
 
 def _escape_body(parts: list[list[str]], escapes: list[bool]) -> list[str]:

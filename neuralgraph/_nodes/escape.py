@@ -36,3 +36,6 @@ class EscapeKernel:
     lines: tuple[str, ...]
     args: tuple[Any, ...]
     call: Callable[[], None]
+    #: module-level numba functions the lines call, as ``{f0}``, ``{f1}``, ... (importable as
+    #: ``module.name``, as a fused kernel must be)
+    functions: tuple[Any, ...] = ()

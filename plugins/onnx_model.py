@@ -95,6 +95,7 @@ class OnnxModel(Node):
 
     type_name = "onnx.model"
     _phase_ins: Ports | None = None  # the plan's Ports at frame rate, once bound (see _bind_phases)
+    _runs_only: list | None = None  # set by bind(): a plan's block is these runs, nothing else
     bypass = "thru"
     model = Param(init="", kind=str, path=True, live=False, doc="The .onnx file, relative to the patch.")
     rate = Param(
@@ -456,6 +457,7 @@ class OnnxModel(Node):
         """The plan's Ports: a float32 input tensor that is exactly one port's array (C-contiguous,
         lanes by samples) gets a second set of bindings that read that array in place, so the
         plan's calls copy nothing in; outputs living in :meth:`output_buffers` copy nothing out."""
+        self._runs_only = None
         if self.map is None:
             return
         if self.owned is not None and all(outs[p] is a for p, a in self._owned_views.items()):
@@ -509,6 +511,13 @@ class OnnxModel(Node):
             if tm.name not in direct
         ]
         self._plan_ins = ins
+        if (
+            self.rate == "block"
+            and outs is self._plan_outs
+            and not (self._plan_control or self._plan_ring or self.states or self.unpacks or self.owned_copies)
+            and self._gather is None
+        ):
+            self._runs_only = self._plan_bindings
 
     def _bind_phases(self, ins: Ports, outs: Ports) -> None:
         """Frame rate with the plan's Ports: for every position a whole block can start at within
@@ -555,6 +564,12 @@ class OnnxModel(Node):
             self.wp = c
 
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        runs = self._runs_only
+        if runs is not None and ins is self._plan_ins and outs is self._plan_outs:
+            run = self._run  # every tensor is a port's array: the block is the model's run
+            for binding in runs:
+                run(binding, None)
+            return
         if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:
             phase = self._phases.get(self.pos)
             if phase is not None:  # frame rate, a whole block before (or up to) the call

@@ -1,6 +1,6 @@
 """onnx.model's overhead over a bare onnxruntime IOBinding loop, per model, run by the engine.
 
-    python benchmarks/onnx_overhead.py [--block 128] [--units 200]
+    python benchmarks/onnx_overhead.py [--block 128] [--units 200] [--only half]
 
 For each model (the shipped flute decoder at 1 and 8 lanes, the drive's GRU amp, and the seven
 models of the signature zoo in tests/onnx_zoo.py, built into a temporary folder) two patches are
@@ -163,6 +163,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--units", type=int, default=200, help="timed units per model (see the module doc)")
+    ap.add_argument("--only", default="", help="only the models whose label contains this text")
     args = ap.parse_args()
     print(
         f"{'model':<36} {'calls':>5} {'bare us':>8} {'rt us':>8} {'off us':>8} "
@@ -170,6 +171,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for label, body, lanes, sr in cases(Path(tmp)):
+            if args.only not in label:
+                continue
             with_model, without = engines(Path(tmp), label, body, lanes, sr, args.block)
             calls, bare, (rt, off, least) = measure(with_model, without, args.block, args.units)
             print(

@@ -122,7 +122,7 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
     blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
     blocks *= -(-32 // blocks)
     calls = blocks * block // node.hop if node.rate == "frame" else blocks
-    seconds = blocks * block / with_model.sample_rate
+    seconds = blocks * block / with_model.sample_rate  # one unit
     run, bindings = node._run, node.bindings
 
     def bare() -> None:
@@ -140,9 +140,11 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
         return go
 
     def offline(engine: ng.Engine) -> Callable[[], None]:
+        # one long render, a chunk of one unit's blocks at a time (as render_to_file takes them)
+        chunks = engine.stream_chunks(1e6 * seconds, chunk_frames=blocks * block)
+
         def go() -> None:
-            for _ in engine.stream_chunks(seconds):
-                pass
+            next(chunks)
 
         return go
 

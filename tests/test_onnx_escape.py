@@ -152,3 +152,40 @@ def test_float16_bits_convert_as_numpy_casts():
     to_half(floats, out)
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(out, floats.view(np.float32).astype(np.float16).view(np.uint16))
+
+
+@pytest.mark.parametrize("block", [1, 37, 100, 256])
+def test_an_escaping_node_between_fused_neighbours_resumes_where_it_stopped(load, block):
+    """``test.stepper`` (tests/testnodes.py) stops its fused run every 100 samples for a Python
+    call, in the middle of blocks or at their ends: the sine before it runs once per block (not
+    again on resume), the gain after it sees every step, and the stream equals the unfused one
+    bit for bit, block by block and through the offline driver."""
+    nodes = {
+        "osc": {"type": "osc.sine", "freq": 220.0},
+        "step": {"type": "test.stepper", "in": "osc"},
+        "vca": {"type": "math.mul", "in": "step", "gain": 0.02},
+        "out": {"type": "io.output", "in": "vca"},
+    }
+    fused = ng.Engine(load(nodes), sample_rate=SR, block_size=block)
+    assert [r.kind for r in fused.plan.records] == ["fused"]
+    whole = fused.render(0.2)
+    node = fused.plan.nodes["step"]
+    assert node.calls == -(-len(whole[0]) // block) * block // 100  # whole blocks run
+    fused.reset()
+    by_block = np.concatenate([b.copy() for b in fused.stream(0.2)], axis=1)
+    plain = ng.Engine(load(nodes), sample_rate=SR, block_size=block, fuse=False).render(0.2)
+    sine = np.sin(2 * np.pi * 220.0 * np.arange(len(whole[0])) / SR)
+    steps = np.arange(len(whole[0])) // 100
+    np.testing.assert_allclose(plain[0], 0.02 * (sine + steps), atol=1e-5)  # what the patch means
+    np.testing.assert_array_equal(whole, plain)
+    np.testing.assert_array_equal(by_block, plain)
+
+
+def test_the_contract_suite_runs_an_escaping_kernel_beside_process():
+    from testnodes import Stepper
+
+    from neuralgraph.testing import run_contract_suite
+
+    report = run_contract_suite(Stepper, quick=True)
+    assert report.ok, str(report)
+    assert "kernel" in report.checks and not [n for n in report.notes if n.startswith("kernel")]

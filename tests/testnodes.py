@@ -7,7 +7,7 @@ import time
 import numpy as np
 from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import EscapeKernel, Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
 
 
 class Impulse(Node):
@@ -149,6 +149,53 @@ class KernelRaiser(Node):
         return _kernel_raiser, (ins.in_, self.counter, outs.out)
 
 
+class Stepper(Node):
+    """``out = in + level``; every ``every`` samples a Python call raises ``level`` by 1 (an
+    :class:`EscapeKernel` that stops the fused run mid-block: a model's run, in miniature)."""
+
+    type_name = "test.stepper"
+    every = Param(init=100, kind=int, min=1, max=100000, live=False)
+    in_ = Input()
+    out = Output()
+
+    def prepare(self, ctx: PrepareContext) -> None:
+        self.cursor = np.zeros(2, np.int64)  # samples since the last step, samples of this block done
+        self.level = np.zeros(1, np.float32)
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.cursor.fill(0)
+        self.level.fill(0.0)
+        self.calls = 0
+
+    def step(self) -> None:
+        self.level[0] += np.float32(1.0)
+        self.calls += 1
+
+    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
+        for i in range(frames):
+            outs.out[:, i] = ins.in_[:, i] + self.level[0]
+            self.cursor[0] += 1
+            if self.cursor[0] == self.every:
+                self.cursor[0] = 0
+                self.step()
+
+    def kernel(self, ins: Ports, outs: Ports):
+        lines = (
+            "while {2}[1] < frames:",
+            "    {m}i = {2}[1]",
+            "    for {m}l in range({1}.shape[0]):",
+            "        {1}[{m}l, {m}i] = {0}[{m}l, {m}i] + {3}[0]",
+            "    {2}[1] = {m}i + 1",
+            "    {2}[0] += 1",
+            "    if {2}[0] == {4}:",
+            "        {2}[0] = 0",
+            "        {escape}",
+            "{2}[1] = 0",
+        )
+        return EscapeKernel(lines, (ins.in_, outs.out, self.cursor, self.level, self.every), self.step)
+
+
 class Allocating(Node):
     """Multiplies without ``out=``: allocates a temporary array every block (a planted bug)."""
 
@@ -256,6 +303,7 @@ ALL = [
     ActivityProbe,
     NanBurst,
     Sleeper,
+    Stepper,
 ]
 
 

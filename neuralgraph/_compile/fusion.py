@@ -362,6 +362,7 @@ class FusedStep:
         "_plain",
         "_profiled",
         "ticks",
+        "escapes",
     )
 
     def __init__(self, members: Sequence[StepRecord], kernels: list[Member]) -> None:

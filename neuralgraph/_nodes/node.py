@@ -294,7 +294,9 @@ class Node:
         address: they must stay the same objects for the plan's life (``reset`` fills them, never
         replaces them). Scalars are frozen into the fused code: anything a live parameter changes
         (``on_param``) must reach the kernel through an array. Return None (the default) to be run
-        by ``process`` alone. See docs/plugins.md.
+        by ``process`` alone. A node whose block needs Python now and then (a model's run) may
+        return an :class:`~neuralgraph._nodes.escape.EscapeKernel` instead: source lines that
+        stop the fused function for that call and resume after it. See docs/plugins.md.
         """
         return None
 

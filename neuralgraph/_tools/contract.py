@@ -1017,9 +1017,10 @@ def _check_allocations(c: _Context) -> None:
 
 
 def _check_kernel(c: _Context) -> None:
-    """A node that offers ``kernel()`` (fusion): ``dispatcher(*args, frames)`` gives what
-    ``process`` gives, block after block, and ``reset()`` keeps the bound arrays."""
-    from neuralgraph._compile.fusion import kernel_of
+    """A node that offers ``kernel()`` (fusion): ``dispatcher(*args, frames)`` (or its source
+    lines compiled alone, escapes answered) gives what ``process`` gives, block after block, and
+    ``reset()`` keeps the bound arrays."""
+    from neuralgraph._compile.fusion import _args, kernel_of
 
     ref, h = c.harness(48000, 256), c.harness(48000, 256)
     try:
@@ -1034,13 +1035,14 @@ def _check_kernel(c: _Context) -> None:
             "kernel() offers something the compiler cannot fuse: it must return (a module-level "
             "numba @njit function, a tuple of C-contiguous numeric arrays and finite scalars)"
         )
-    dispatcher, args = usable
+    run = _kernel_runner(usable)
+    args = _args(usable)
     for b in range(8):
         ref.fill("normal", b)
         h.fill("normal", b)
         expected = _process(ref, f"block {b}")
         try:
-            dispatcher(*args, h.block_size)
+            run(h.block_size)
         except Exception as exc:
             raise _CheckFailed(f"the kernel raised {type(exc).__name__}: {exc} (block {b})") from exc
         for name, want in zip(h.outputs, expected):
@@ -1052,13 +1054,34 @@ def _check_kernel(c: _Context) -> None:
                 )
     h.node.reset()
     again = kernel_of(h.node, h.ins, h.outs)
-    if again is None or [id(a) for a in again[1] if isinstance(a, np.ndarray)] != [
+    if again is None or [id(a) for a in _args(again) if isinstance(a, np.ndarray)] != [
         id(a) for a in args if isinstance(a, np.ndarray)
     ]:
         raise _CheckFailed(
             "after reset() kernel() binds other arrays: reset must fill state arrays, not replace "
             "them (a fused kernel holds their addresses)"
         )
+
+
+def _kernel_runner(member: Any) -> Callable[[int], None]:
+    """``run(frames)``: a ``(dispatcher, args)`` kernel called, or source lines (an
+    ``EscapeKernel``) compiled alone as the fusion pass would and run, each escape's call made."""
+    from neuralgraph._compile.fusion import PROGRESS, _build
+    from neuralgraph._nodes.escape import EscapeKernel
+
+    if not isinstance(member, EscapeKernel):
+        dispatcher, args = member
+        return lambda frames: dispatcher(*args, frames)
+    progress = np.zeros(PROGRESS, np.int64)
+    function, addresses, _ = _build([member], progress)
+
+    def run(frames: int) -> None:
+        function(addresses, frames)
+        while progress[1]:
+            member.call()
+            function(addresses, frames)
+
+    return run
 
 
 _RUNNERS: dict[str, Callable[[_Context], None]] = {

@@ -195,21 +195,13 @@ class _Lines:
             f"        {ext}[{{m}}l, {{m}}k, 0] = {ext}[{{m}}l, {{m}}k, {frames}]",
             f"        for {{m}}f in range({frames}):",
             f"            {ext}[{{m}}l, {{m}}k, {{m}}f + 1] = np.float32({sn}[{{m}}l * {s0} + {{m}}k * {s1} + {{m}}f * {s2}])",
-            # runs of one frame pair, as the kernel walks them: its two values loaded once
-            "        {m}j = 0",
-            f"        while {{m}}j < {hop.shape[2]}:",
+            f"        for {{m}}j in range({hop.shape[2]}):",
             f"            {{m}}f = {lo}[{{m}}j]",
-            "            {m}end = {m}j",
-            f"            while {{m}}end < {hop.shape[2]} and {lo}[{{m}}end] == {{m}}f:",
-            "                {m}end += 1",
             f"            {{m}}e0 = {ext}[{{m}}l, {{m}}k, {{m}}f]",
             f"            {{m}}e1 = {ext}[{{m}}l, {{m}}k, min({{m}}f + 1, {frames})]",
-            f"            {{m}}d = {{m}}l * {d0} + {{m}}k * {d1}",
-            "            for {m}t in range({m}j, {m}end):",
-            f"                {{m}}w = {frac}[{{m}}t]",
-            "                {m}a = {m}e0 * (np.float32(1.0) - {m}w)",
-            f"                {dn}[{{m}}d + {{m}}t * {d2}] = {{m}}a + {{m}}e1 * {{m}}w if {{m}}w != 0.0 else {{m}}a",
-            "            {m}j = {m}end",
+            f"            {{m}}w = {frac}[{{m}}j]",
+            "            {m}a = {m}e0 * (np.float32(1.0) - {m}w)",
+            f"            {dn}[{{m}}l * {d0} + {{m}}k * {d1} + {{m}}j * {d2}] = {{m}}a + {{m}}e1 * {{m}}w if {{m}}w != 0.0 else {{m}}a",
         ]
 
 

@@ -227,7 +227,7 @@ def generate(
     body: list[str] = []
     read = f"    _clock({MONOTONIC}, _ptr(addr[2]))", "    t1 = a2[0] * 1000000000 + a2[1]"
     if ticks is not None:
-        arrays += [ticks, np.zeros(2, np.int64)]  # the slots, a timespec
+        arrays += [ticks, np.zeros(3, np.int64)]  # the slots, a timespec, the time of an escape
         body += [*read, "    t0 = t1"]
     slot: dict[tuple[int, tuple[int, ...], str], int] = {}
     imports: dict[tuple[str, str], str] = {}
@@ -247,6 +247,8 @@ def generate(
         if isinstance(member, EscapeKernel):
             names = [name_of(a) for a in member.args]
             escape = f"a0[1] = {index + 1}; return"
+            if ticks is not None:  # the member's time so far, and when its Python call began
+                escape = f"{read[0].strip()}; {read[1].strip()}; a1[{index}] += t1 - t0; a2[2] = t1; {escape}"
             functions = {f"f{i}": _alias(imports, f) for i, f in enumerate(member.functions)}
             lines += [line.format(*names, m=f"m{index}_", escape=escape, **functions) for line in member.lines]
         elif isinstance(member, Inline):
@@ -258,7 +260,7 @@ def generate(
         if ticks is not None:
             lines += [read[0].strip(), read[1].strip(), f"a1[{index}] += t1 - t0", "t0 = t1"]
         parts.append(lines)
-    body += _escape_body(parts, [isinstance(m, EscapeKernel) for m in members])
+    body += _escape_body(parts, [isinstance(m, EscapeKernel) for m in members], ticks is not None)
     views = [
         f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})" for i, a in enumerate(arrays)
     ]
@@ -290,15 +292,18 @@ def _alias(imports: dict[tuple[str, str], str], dispatcher: Any) -> str:
     return imports.setdefault(path, f"k{len(imports)}")
 
 
-def _escape_body(parts: list[list[str]], escapes: list[bool]) -> list[str]:
+def _escape_body(parts: list[list[str]], escapes: list[bool], profiled: bool = False) -> list[str]:
     """The members' lines as the function's body. With an escaping member, the function first
     reads where the last call stopped (``a0[1]``: the member that escaped + 1, 0 when none) and
     clears it; each member up to the last escaping one runs only from that member on, so on a
-    resumed call the members before the escape point do not run twice."""
+    resumed call the members before the escape point do not run twice. The profile build adds
+    the escape's Python call (from ``a2[2]`` to now) to the member that escaped."""
     if not any(escapes):
         return ["    " + line for lines in parts for line in lines]
     last = max(k for k, e in enumerate(escapes) if e)
     body = ["    resume_at = a0[1] - 1", "    a0[1] = 0"]
+    if profiled:
+        body += ["    if resume_at >= 0:", "        a1[resume_at] += t0 - a2[2]"]
     for index, lines in enumerate(parts):
         if index <= last:
             body.append(f"    if resume_at <= {index}:")

@@ -169,16 +169,16 @@ class _Lines:
         return lines
 
     def _spread(self, hop: np.ndarray, view: np.ndarray, frames: int, span: int) -> list[str]:
-        (d, (d0, d1, _)), (s, (s0, s1, s2)) = flat(hop), flat(view)
+        (d, (d0, d1, d2)), (s, (s0, s1, s2)) = flat(hop), flat(view)
         dn, sn = self.arg(d), self.arg(s)
         return [
             f"for {{m}}l in range({hop.shape[0]}):",
             f"    for {{m}}k in range({hop.shape[1]}):",
             f"        for {{m}}f in range({frames}):",
             f"            {{m}}v = np.float32({sn}[{{m}}l * {s0} + {{m}}k * {s1} + {{m}}f * {s2}])",
-            f"            {{m}}d = np.uint64({{m}}l * {d0} + {{m}}k * {d1} + {{m}}f * {span})",
+            f"            {{m}}d = np.uint64({{m}}l * {d0} + {{m}}k * {d1} + {{m}}f * {span * d2})",
             f"            for {{m}}i in range(np.uint64({span})):",
-            f"                {dn}[{{m}}d + {{m}}i] = {{m}}v",
+            f"                {dn}[{_at('{m}d', '{m}i', d2)}] = {{m}}v",
         ]
 
     def _resample(self, out: TensorOut, view: np.ndarray) -> list[str]:
@@ -218,6 +218,8 @@ def usable(node: OnnxModel, ins: Ports, outs: Ports) -> bool:
     for port, ring, scale, offset in node.ring_in:
         if scale != 1.0 or offset != 0.0 or ring.dtype not in (np.float32, F16) or ins[port].dtype != np.float32:
             return False
+    if not all(a.flags.c_contiguous for pair in node.states for a in pair):  # copied as flat bits
+        return False
     return all(src.dtype == np.float32 and dst.dtype == np.float32 for dst, src in node.owned_copies)
 
 

@@ -8,8 +8,9 @@ compiled as a user's would be: ``io.input -> the model -> io.output`` and the sa
 the model (``io.input -> io.output``). Each is run by an ``Engine`` on both of its paths:
 
 - real time: ``Engine.process()`` block by block, what a backend's callback calls;
-- offline: ``Engine.stream_chunks``, what ``render`` uses (many blocks per compiled call where the
-  plan allows, ``_compile/driver.py``).
+- offline: ``Engine.stream`` fed a signal, what ``neuralgraph render --input`` runs (one long
+  render, a unit's blocks at a time; a patch whose every step is fused, with no input, would go
+  through the many-block driver instead, ``_compile/driver.py``).
 
 The node's time is the patch's time minus the model-less patch's, so what the engine costs with
 or without a model (commands, the output guard, the io nodes) is not counted against it. The
@@ -122,7 +123,6 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
     blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
     blocks *= -(-32 // blocks)
     calls = blocks * block // node.hop if node.rate == "frame" else blocks
-    seconds = blocks * block / with_model.sample_rate  # one unit
     run, bindings = node._run, node.bindings
 
     def bare() -> None:
@@ -139,12 +139,16 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
 
         return go
 
+    signal = 0.1 * np.random.default_rng(1).standard_normal(
+        (with_model.plan.input.shape[0], blocks * block * (units + 20))
+    )
+
     def offline(engine: ng.Engine) -> Callable[[], None]:
-        # one long render, a chunk of one unit's blocks at a time (as render_to_file takes them)
-        chunks = engine.stream_chunks(1e6 * seconds, chunk_frames=blocks * block)
+        blocks_out = engine.stream(signal.shape[1] / engine.sample_rate, input=signal.astype(np.float32))
 
         def go() -> None:
-            next(chunks)
+            for _ in range(blocks):
+                next(blocks_out)
 
         return go
 

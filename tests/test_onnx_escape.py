@@ -22,8 +22,9 @@ from neuralgraph._compile.driver import Driver
 #: hops: vad 512, crepe 160, rave and multirate 2048; nam (context) and half (float16 tensors, a
 #: control input) are stream rate, one call per block
 MODELS = ("vad", "crepe", "rave", "multirate", "nam", "half")
-#: 64 and 512 divide the 512 and 2048 hops (whole blocks, or one call per block); 37 and 100 split calls
-BLOCKS = (37, 64, 100, 512)
+#: 64 and 512 divide the 512 and 2048 hops (whole blocks, or one call per block); 37 splits calls;
+#: 512 holds several of crepe's 160-sample hops (escapes three or four times a block)
+BLOCKS = (37, 64, 512)
 
 
 def sandwich(tmp_path: Path, name: str, block: int, model_keys: str, lanes: int, port: str, audio_in: str) -> Path:

@@ -51,6 +51,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from neuralgraph._compile.chains import chained
 from neuralgraph._compile.inline import Inline
 from neuralgraph._compile.records import Process, StepRecord
 from neuralgraph._nodes.escape import EscapeKernel
@@ -381,7 +382,7 @@ class FusedStep:
         self._signature = [_signature(k) for k in kernels]
         # compile (or load from the disk cache) now, not in the first block: a failure here
         # leaves the run unfused instead of blaming its first member
-        self.kernel, self.addresses, self.arrays = self._plain = _build(kernels, self.progress)
+        self.kernel, self.addresses, self.arrays = self._plain = _build_chained(kernels, self.progress)
         self._profiled: tuple[Callable[..., None], np.ndarray, list[np.ndarray]] | None = None
         #: nanoseconds spent in each member while the profile build runs (:meth:`profile`)
         self.ticks = np.zeros(len(members), np.int64)
@@ -487,6 +488,20 @@ def _build(
     kernel.compile((types.Array(types.int64, 1, "C"), types.int64))
     kernel.neuralgraph_digest = digest_of(source)  # type: ignore[attr-defined]  # the driver's name for it
     return kernel, np.array([a.__array_interface__["data"][0] for a in arrays], np.int64), arrays
+
+
+def _build_chained(
+    kernels: list[Member], progress: np.ndarray
+) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray]]:
+    """The plain build with series chains run sample by sample (``chains``); the separate calls
+    when that build fails (a plugin's chain form numba cannot compile)."""
+    linked = chained(kernels)
+    if all(a is b for a, b in zip(linked, kernels)):
+        return _build(kernels, progress)
+    try:
+        return _build(linked, progress)
+    except Exception:
+        return _build(kernels, progress)
 
 
 #: The longest run fused into one function. LLVM inlines every member's kernel, and compile

@@ -285,6 +285,8 @@ def _biquad_kernel(
 
 #: Columns of a cascade's table (one row per filter): addresses, the mode, the control widths.
 _CUTOFF, _Q, _GAIN, _MODE, _STATE, _PARAMS, _COEFFS, _OUT, _CUTOFF_W, _Q_W, _GAIN_W, _IN = range(12)
+#: Samples a filter runs per step of the skewed loop (its state stays in registers over them).
+_SPAN = 4
 
 
 @intrinsic
@@ -318,6 +320,18 @@ def _store_f32(typingctx, address, value):  # pragma: no cover - compiled
     return types.none(types.int64, types.float32), codegen
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")
+def _biquad_sample(src, dst, i, b0, b1, b2, a1, a2, s1, s2):  # pragma: no cover - compiled
+    """One sample of one filter of a cascade, read from and written to float32 rows by address;
+    the same arithmetic as ``_biquad_kernel``'s loop. Returns the new state."""
+    v = np.float64(_load_f32(src + i * 4))
+    if not _finite_jit(v):
+        v = 0.0
+    y = b0 * v + s1
+    _store_f32(dst + i * 4, np.float32(y))
+    return (b1 * v + s2) - a1 * y, b2 * v - a2 * y
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _biquad_cascade_kernel(x, table, work, rows, sample_rate, frames):  # pragma: no cover - compiled
     n = table.shape[0]
@@ -337,22 +351,33 @@ def _biquad_cascade_kernel(x, table, work, rows, sample_rate, frames):  # pragma
                 w[j] = c[j]
             w[5] = state[lane, 0]
             w[6] = state[lane, 1]
-        # skewed: at step t filter k does sample t - k, reading what filter k - 1 wrote a step
-        # before, so the filters of one step are independent of each other
+        # skewed: at step t filter k does samples (t - k) * SPAN .. + SPAN, reading what filter
+        # k - 1 wrote a step before, so the filters of one step are independent of each other
         row_bytes = width * 4
         for k in range(n):
             rows[k, 0] = table[k, _IN] + lane * row_bytes
             rows[k, 1] = table[k, _OUT] + lane * row_bytes
-        for t in range(frames + n - 1):
-            for k in range(max(0, t - frames + 1), min(n, t + 1)):
-                offset = (t - k) * 4
-                v = np.float64(_load_f32(rows[k, 0] + offset))
-                if not _finite_jit(v):
-                    v = 0.0
-                y = work[k, 0] * v + work[k, 5]
-                work[k, 5] = (work[k, 1] * v + work[k, 6]) - work[k, 3] * y
-                work[k, 6] = work[k, 2] * v - work[k, 4] * y
-                _store_f32(rows[k, 1] + offset, np.float32(y))
+        steps = (frames + _SPAN - 1) // _SPAN
+        for t in range(steps + n - 1):
+            for k in range(max(0, t - steps + 1), min(n, t + 1)):
+                start = (t - k) * _SPAN
+                src = rows[k, 0]
+                dst = rows[k, 1]
+                b0 = work[k, 0]
+                b1 = work[k, 1]
+                b2 = work[k, 2]
+                a1 = work[k, 3]
+                a2 = work[k, 4]
+                s1 = work[k, 5]
+                s2 = work[k, 6]
+                if start + _SPAN <= frames:  # a whole span: a loop of known length, unrolled
+                    for j in range(_SPAN):
+                        s1, s2 = _biquad_sample(src, dst, start + j, b0, b1, b2, a1, a2, s1, s2)
+                else:
+                    for i in range(start, frames):
+                        s1, s2 = _biquad_sample(src, dst, i, b0, b1, b2, a1, a2, s1, s2)
+                work[k, 5] = s1
+                work[k, 6] = s2
         for k in range(n):
             state = carray(_pointer(table[k, _STATE]), (lanes, 2), np.float64)
             state[lane, 0], state[lane, 1] = _flushed(work[k, 5], work[k, 6])

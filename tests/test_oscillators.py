@@ -408,3 +408,19 @@ def test_wavetable_shape_and_values_are_checked_at_load(load, tmp_path, monkeypa
             block_size=64,
         )
     assert "`o`" in str(err.value) or "o:" in str(err.value) or "nodes.o" in str(err.value), str(err.value)
+
+
+def test_the_sine_polynomial_is_within_3_4e_9_of_sin_and_the_output_within_float32_rounding(load):
+    """``_sin_cycle`` (odd degree-9 minimax on a quarter cycle) against numpy's sin on a dense grid
+    of phases, and a rendered constant-frequency sine against the ideal one: the polynomial's
+    error is 18x below float32's resolution, so the output is the ideal rounded to float32
+    (within one float32 step at full scale, 2**-24 each side)."""
+    from neuralgraph_plugins.oscillators import _sin_cycle
+
+    phases = np.linspace(0.0, 1.0, 200_003, endpoint=False)
+    error = max(abs(_sin_cycle(float(p)) - np.sin(2 * np.pi * p)) for p in phases)
+    assert 1e-9 < error < 3.4e-9  # the figure docs/nodes-classic.md quotes (a change of fit must update it)
+    f = 1234.5
+    x = render(load, {"type": "osc.sine", "freq": f}, 0.5, block=64)
+    ideal = np.sin(2 * np.pi * ((f / SR * np.arange(x.size)) % 1.0))
+    assert np.max(np.abs(x.astype(np.float64) - ideal)) < 2.0**-24 + 1e-9

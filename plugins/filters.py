@@ -294,7 +294,7 @@ def _biquad_kernel(
 # Each biquad's sample waits on its own previous sample (two multiply-adds), so one filter per pass
 # over the block is bound by that latency. In a series chain, filter k's sample i needs only filter
 # k-1's sample i: running every filter of the chain inside one loop over the samples lets the CPU
-# overlap the chains (1.4-1.7x on 20 filters, benchmarks/cascade_speed.py). Same arithmetic, same
+# overlap the chains (1.65x on P3's 20 filters, benchmarks/cascade_speed.py). Same arithmetic, same
 # order per filter, the float32 rounding of each filter's output kept: bit for bit the separate calls.
 
 #: Columns of a cascade's table (one row per filter): addresses, the mode, the control widths.

@@ -251,13 +251,15 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
             quiet &= reset[lane, i] <= 0.0
             constant &= freq[lane, i] == f0
         if quiet and constant:
-            # p + i * step: independent per sample, so LLVM vectorises it
+            # p + i * step: independent per sample, so the sines of the lane are one vectorised pass
             step = f0 * inv_sr
             for i in range(frames):
-                scratch[i] = p + i * step
+                q = p + i * step
+                out[lane, i] = _sin_cycle(q - math.floor(q))
             phase[lane] = _wrap(p + frames * step)
             last_reset[lane] = reset[lane, frames - 1]
-        elif quiet:
+            continue
+        if quiet:
             phase[lane] = _wrap(_phases_unwrapped(freq, lane, p, inv_sr, scratch, frames))
             last_reset[lane] = reset[lane, frames - 1]
         else:

@@ -278,32 +278,70 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
             out[lane, i] = _sin_cycle(q - math.floor(q))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _saw_ramp(freq, reset, lane, p, r0, inv_sr, ring, pos, out, frames):  # pragma: no cover - compiled
+    """The block as one pass when it is a plain ramp: a constant frequency, no sync edge and no
+    wrap before its end. Each sample is ``2 (p + i dt) - 1`` (independent, so vectorised) plus
+    what the ring holds for it from earlier steps; the ring's slots are cleared as ``_emit``
+    clears them. Returns the phase after the block, or NaN (nothing written) when the block is
+    not a plain ramp."""
+    f0 = freq[lane, 0]
+    quiet = r0 <= 0.0
+    constant = True
+    for i in range(frames):
+        quiet &= reset[lane, i] <= 0.0
+        constant &= freq[lane, i] == f0
+    dt = min(0.5, max(-0.5, f0 * inv_sr))
+    end = p + frames * dt
+    if not (quiet and constant and 0.0 <= end < 1.0):
+        return math.nan
+    length = ring.shape[1]
+    held = min(frames, length)  # later samples' slots were cleared on their first use this block
+    for i in range(held):
+        slot = pos + i
+        if slot >= length:
+            slot -= length
+        out[lane, i] = (2.0 * (p + i * dt) - 1.0) + ring[lane, slot]
+        ring[lane, slot] = 0.0
+    for i in range(held, frames):
+        out[lane, i] = 2.0 * (p + i * dt) - 1.0
+    return end
+
+
 @njit(cache=True, nogil=True)
 def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, out, frames):  # pragma: no cover
     # Every wrap (and sync) adds a linear-phase band-limited step around its exact time: the half
     # before the jump into the samples already written, the half after into the ring. Wraps just
-    # past the block are predicted (_predict_saw) so their first half is not lost.
+    # past the block are predicted (_predict_saw) so their first half is not lost. A block that
+    # is a plain ramp (most of them: a 110 Hz saw wraps every 436 samples) is one pass (_saw_ramp).
     far = frames + 2 * BLEP_ZERO_CROSSINGS
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
         pos = ring_pos[lane]
-        dt = 0.0
-        for i in range(frames):
-            dt = min(0.5, max(-0.5, freq[lane, i] * inv_sr))  # one wrap per sample at most
-            r = reset[lane, i]
-            if r > 0.0 and r0 <= 0.0:  # naive jumps from 2p-1 to -1 on this frame
-                _add_step(out, lane, ring, pos, i - 1, float(i), -2.0 * p, table, far)
-                p = 0.0
-            r0 = r
-            pos = _emit(out, lane, i, 2.0 * p - 1.0, ring, pos)
-            p += dt
-            if p >= 1.0:
-                p -= 1.0
-                _add_step(out, lane, ring, pos, i, i + 1.0 - p / dt, -2.0, table, far)
-            elif p < 0.0:
-                p += 1.0
-                _add_step(out, lane, ring, pos, i, i + 1.0 - (1.0 - p) / -dt, 2.0, table, far)
+        end = _saw_ramp(freq, reset, lane, p, r0, inv_sr, ring, pos, out, frames)
+        if end == end:  # not NaN: the ramp is written
+            dt = min(0.5, max(-0.5, freq[lane, 0] * inv_sr))
+            p = end
+            pos = (pos + frames) % ring.shape[1]
+            r0 = reset[lane, frames - 1]
+        else:
+            dt = 0.0
+            for i in range(frames):
+                dt = min(0.5, max(-0.5, freq[lane, i] * inv_sr))  # one wrap per sample at most
+                r = reset[lane, i]
+                if r > 0.0 and r0 <= 0.0:  # naive jumps from 2p-1 to -1 on this frame
+                    _add_step(out, lane, ring, pos, i - 1, float(i), -2.0 * p, table, far)
+                    p = 0.0
+                r0 = r
+                pos = _emit(out, lane, i, 2.0 * p - 1.0, ring, pos)
+                p += dt
+                if p >= 1.0:
+                    p -= 1.0
+                    _add_step(out, lane, ring, pos, i, i + 1.0 - p / dt, -2.0, table, far)
+                elif p < 0.0:
+                    p += 1.0
+                    _add_step(out, lane, ring, pos, i, i + 1.0 - (1.0 - p) / -dt, 2.0, table, far)
         _predict_saw(out, lane, ring, pos, frames, p, dt, table)
         phase[lane] = p
         last_reset[lane] = r0

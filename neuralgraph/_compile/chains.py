@@ -26,7 +26,7 @@ EMPTY = Inline((), ())
 
 
 def _chain_of(member: Any) -> tuple[Any, Callable[[list[tuple[Any, ...]]], Any]] | None:
-    if isinstance(member, Inline):
+    if not isinstance(member, tuple):  # source lines (Inline) or a call out to Python (EscapeKernel)
         return None
     dispatcher = member[0]
     chain = getattr(dispatcher, "chain", None)

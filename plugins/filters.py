@@ -50,6 +50,20 @@ def _svf_step(a1, a2, a3):  # pragma: no cover - compiled
     return 2.0 * a1 - 1.0, 2.0 * a2, 1.0 - 2.0 * a3
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _svf_coefficients(fc, qq, sample_rate, hi_cut):  # pragma: no cover - compiled
+    """Simper's k, a1, a2, a3 for a cutoff and Q (NaN: the lowest cutoff, Q 0.707), both clamped."""
+    f = fc if fc == fc else MIN_CUTOFF
+    f = min(hi_cut, max(MIN_CUTOFF, f))
+    qv = qq if qq == qq else 0.7071067811865476
+    qv = min(MAX_Q, max(MIN_Q, qv))
+    g = math.tan(math.pi * f / sample_rate)
+    k = 1.0 / qv
+    a1 = 1.0 / (1.0 + g * (g + k))
+    a2 = g * a1
+    return k, a1, a2, g * a2
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames):  # pragma: no cover - compiled
     # Simper's update (v3 = v0 - ic2, v1 = a1 ic1 + a2 v3, v2 = ic2 + a2 ic1 + a3 v3, ic = 2 v - ic)
@@ -73,15 +87,7 @@ def _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames):  #
             if fc != last_fc or qq != last_q:  # recompute only when modulated
                 last_fc = fc
                 last_q = qq
-                f = fc if fc == fc else MIN_CUTOFF
-                f = min(hi_cut, max(MIN_CUTOFF, f))
-                qv = qq if qq == qq else 0.7071067811865476
-                qv = min(MAX_Q, max(MIN_Q, qv))
-                g = math.tan(math.pi * f / sample_rate)
-                k = 1.0 / qv
-                a1 = 1.0 / (1.0 + g * (g + k))
-                a2 = g * a1
-                a3 = g * a2
+                k, a1, a2, a3 = _svf_coefficients(fc, qq, sample_rate, hi_cut)
                 m11, m12, m22 = _svf_step(a1, a2, a3)
             v0 = x[lane, i]
             if not _finite_jit(v0):

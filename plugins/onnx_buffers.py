@@ -331,14 +331,22 @@ class TensorOut:
         return np.broadcast_to(src, src.shape[:2] + (self.span,)) if self.held else src
 
     def unpack(self, view: np.ndarray) -> None:
+        """After a call: the hop buffer from the call's frames ``view``."""
         if self.direct:
             return
+        if self.resample and self.spread is None:
+            shift_back(self.ext, self.frames, 1)  # the last frame leads the next call's (no temporary)
+            np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
+        self.fill(view)
+
+    def fill(self, view: np.ndarray) -> None:
+        """The hop buffer from the last call's frames (and, interpolated, ``ext`` as that call
+        left it): :meth:`unpack` without moving ``ext``, so it may be repeated. The fused lines
+        compute their blocks from the frames and leave the buffer to this (``onnx_fused``)."""
         tm = self.tm
         if self.spread is not None:
             np.copyto(self.spread, view[..., None], casting="unsafe")
         elif self.resample:
-            shift_back(self.ext, self.frames, 1)  # the last frame leads the next call's (no temporary)
-            np.copyto(self.ext[:, :, 1:], view, casting="unsafe")
             resample(self.ext, self.lo, self.frac, self.hop)
         else:
             np.copyto(self.hop, view[:, :, self.start : self.start + self.length], casting="unsafe")

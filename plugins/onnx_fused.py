@@ -11,9 +11,17 @@ and finish the block. At stream rate the same lines copy the block in, escape fo
 copy the results out. Every step is the node's ``process`` step with the same float32
 operations in the same order (``onnx_buffers``), so the stream is bit for bit the unfused one.
 
-The cursor (int64): ``[pos, wp, done, called]``: the position in the hop, the write position in
-the window, the samples of this block already handled, and whether the run was just made. The
-last two are 0 between blocks, so ``process`` and these lines can take turns.
+The cursor (int64): ``[pos, wp, done, called, stale]``: the position in the hop, the write
+position in the window, the samples of this block already handled, whether the run was just
+made, and whether hop buffers are stale. ``done`` and ``called`` are 0 between blocks, so
+``process`` and these lines can take turns.
+
+An output whose frames are held or interpolated over the hop (fewer frames than samples) is not
+spread into its hop buffer at the call and copied out per block (two writes of every sample):
+each block computes its samples from the frames (:meth:`_Lines.held`, :meth:`_Lines.ramp`) and
+the call sets ``stale``; should ``process`` run a block instead (``fuse = false`` is not this,
+but a tap or another member's fault is), it first fills the hop buffers from the same frames
+(``TensorOut.fill``).
 
 Indices are unsigned: numba wraps a negative signed index around, a test that keeps LLVM from
 vectorising the copies (2.4x slower on a (2, 4, 128) copy).
@@ -35,7 +43,7 @@ from .onnx_buffers import TensorOut, write_scaled
 if TYPE_CHECKING:
     from .onnx_model import OnnxModel
 
-POS, WP, DONE, CALLED = range(4)
+POS, WP, DONE, CALLED, STALE = range(5)
 F16 = np.dtype(np.float16)
 #: tensor dtypes whose values the lines cast to float32 themselves (numba's casts are numpy's;
 #: float16 through its bits, :func:`float_bits`)
@@ -181,20 +189,78 @@ class _Lines:
             f"                {dn}[{_at('{m}d', '{m}i', d2)}] = {{m}}v",
         ]
 
-    def _resample(self, out: TensorOut, view: np.ndarray) -> list[str]:
-        """The last frame leads the next call's, the call's frames after it, then each sample
-        of the hop between two of them (``onnx_buffers.resample``'s arithmetic)."""
-        frames, hop = out.frames, out.hop
-        assert hop is not None
-        ext, lo, frac = self.arg(out.ext), self.arg(out.lo), self.arg(out.frac)
-        (d, (d0, d1, d2)), (s, (s0, s1, s2)) = flat(hop), flat(view)
-        dn, sn = self.arg(d), self.arg(s)
+    def advance(self, out: TensorOut, view: np.ndarray) -> list[str]:
+        """At a call, for an interpolated output: the last frame leads the next call's, the
+        call's frames after it (``out.ext``)."""
+        frames, ext = out.frames, self.arg(out.ext)
+        s, (s0, s1, s2) = flat(view)
+        sn = self.arg(s)
         return [
-            f"for {{m}}l in range({hop.shape[0]}):",
-            f"    for {{m}}k in range({hop.shape[1]}):",
+            f"for {{m}}l in range({view.shape[0]}):",
+            f"    for {{m}}k in range({view.shape[1]}):",
             f"        {ext}[{{m}}l, {{m}}k, 0] = {ext}[{{m}}l, {{m}}k, {frames}]",
             f"        for {{m}}f in range({frames}):",
             f"            {ext}[{{m}}l, {{m}}k, {{m}}f + 1] = np.float32({sn}[{{m}}l * {s0} + {{m}}k * {s1} + {{m}}f * {s2}])",
+        ]
+
+    def held(self, dst: np.ndarray, out: TensorOut, view: np.ndarray) -> list[str]:
+        """The block's samples ``[pos, pos + n)`` of the hop straight from the frames ``view``
+        (lanes, K, frames), each frame held over ``hop / frames`` samples: what ``unpack``'s
+        spread and the copy out give, with one write per sample."""
+        span = out.span // out.frames
+        (d, (d0, d1, d2)), (s, (s0, s1, s2)) = flat(dst), flat(view)
+        dn, sn = self.arg(d), self.arg(s)
+        value = _scaled(out, f"np.float32({sn}[{{m}}hs + {{m}}hf * {s2}])")
+        return [
+            f"for {{m}}hl in range({view.shape[0]}):",
+            f"    for {{m}}hk in range({view.shape[1]}):",
+            f"        {{m}}hd = np.uint64({{m}}hl * {d0} + {{m}}hk * {d1} + {{m}}done * {d2})",
+            f"        {{m}}hs = {{m}}hl * {s0} + {{m}}hk * {s1}",
+            "        {m}hj = {m}pos",
+            "        while {m}hj < {m}pos + {m}n:",
+            f"            {{m}}hf = {{m}}hj // {span}",
+            f"            {{m}}he = min(({{m}}hf + 1) * {span}, {{m}}pos + {{m}}n)",
+            f"            {{m}}hv = {value}",
+            "            for {m}hi in range(np.uint64({m}hj - {m}pos), np.uint64({m}he - {m}pos)):",
+            f"                {dn}[{_at('{m}hd', '{m}hi', d2)}] = {{m}}hv",
+            "            {m}hj = {m}he",
+        ]
+
+    def ramp(self, dst: np.ndarray, out: TensorOut, k: int | None) -> list[str]:
+        """The block's samples ``[pos, pos + n)`` of the hop interpolated between the frames in
+        ``out.ext`` (feature ``k``, or all): ``onnx_buffers.resample``'s arithmetic per sample."""
+        frames = out.frames
+        ext = out.ext if k is None else out.ext[:, k : k + 1, :]
+        lo, frac = self.arg(out.lo), self.arg(out.frac)
+        (d, (d0, d1, d2)), (e, (e0, e1, e2)) = flat(dst), flat(ext)
+        dn, en = self.arg(d), self.arg(e)
+        value = _scaled(out, "({m}ra + {m}re1 * {m}rw if {m}rw != 0.0 else {m}ra)")
+        return [
+            f"for {{m}}rl in range({ext.shape[0]}):",
+            f"    for {{m}}rk in range({ext.shape[1]}):",
+            f"        {{m}}rd = np.uint64({{m}}rl * {d0} + {{m}}rk * {d1} + {{m}}done * {d2})",
+            f"        {{m}}rs = np.uint64({{m}}rl * {e0} + {{m}}rk * {e1})",
+            "        for {m}ri in range(np.uint64({m}n)):",
+            "            {m}rj = np.uint64({m}pos) + {m}ri",
+            f"            {{m}}rf = np.uint64({lo}[{{m}}rj])",
+            f"            {{m}}re0 = {en}[{_at('{m}rs', '{m}rf', e2)}]",
+            f"            {{m}}re1 = {en}[{_at('{m}rs', f'min({{m}}rf + np.uint64(1), np.uint64({frames}))', e2)}]",
+            f"            {{m}}rw = {frac}[{{m}}rj]",
+            "            {m}ra = {m}re0 * (np.float32(1.0) - {m}rw)",
+            f"            {dn}[{_at('{m}rd', '{m}ri', d2)}] = {value}",
+        ]
+
+    def _resample(self, out: TensorOut, view: np.ndarray) -> list[str]:
+        """:meth:`advance`, then each sample of the hop between two frames
+        (``onnx_buffers.resample``'s arithmetic)."""
+        frames, hop = out.frames, out.hop
+        assert hop is not None
+        ext, lo, frac = self.arg(out.ext), self.arg(out.lo), self.arg(out.frac)
+        d, (d0, d1, d2) = flat(hop)
+        dn = self.arg(d)
+        return self.advance(out, view) + [
+            f"for {{m}}l in range({hop.shape[0]}):",
+            f"    for {{m}}k in range({hop.shape[1]}):",
             f"        for {{m}}j in range({hop.shape[2]}):",
             f"            {{m}}f = {lo}[{{m}}j]",
             f"            {{m}}e0 = {ext}[{{m}}l, {{m}}k, {{m}}f]",
@@ -203,6 +269,22 @@ class _Lines:
             "            {m}a = {m}e0 * (np.float32(1.0) - {m}w)",
             f"            {dn}[{{m}}l * {d0} + {{m}}k * {d1} + {{m}}j * {d2}] = {{m}}a + {{m}}e1 * {{m}}w if {{m}}w != 0.0 else {{m}}a",
         ]
+
+
+def _scaled(out: TensorOut, value: str) -> str:
+    """``value`` scaled and offset as ``TensorOut.fill`` does it (float32, in that order)."""
+    tm = out.tm
+    if tm.scale != 1.0:
+        value = f"np.float32({value}) * np.float32({float(tm.scale)!r})"
+    if tm.offset:
+        value = f"np.float32({value}) + np.float32({float(tm.offset)!r})"
+    return value
+
+
+def renders(out: TensorOut, view: np.ndarray) -> bool:
+    """Whether the lines make this output's blocks from its frames (held or interpolated over a
+    frame-rate hop), leaving the hop buffer stale (module doc)."""
+    return out.resample and compiled(out, view)
 
 
 def usable(node: OnnxModel, ins: Ports, outs: Ports) -> bool:
@@ -275,15 +357,27 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         for line in src.cast(view, "0", ins[port], "0", "1")
     ]
     # frame rate: the previous call's results from the hop position; stream: this call's, after it
-    copy_out = [
-        line
-        for dst, out in node.owned_copies
-        for line in (
-            src.copy(dst, "{m}done", out, "{m}pos", "{m}n") if frame else src.copy(dst, "0", out, "0", "frames")
-        )
-    ]
+    lazy = {id(out) for out, view in node.lazy if renders(out, view)}
+    copy_out: list[str] = []
+    for (dst, hop_src), (_, out, view, k) in zip(node.owned_copies, node.owned_outs):
+        if id(out) in lazy:
+            copy_out += (
+                src.held(dst, out, view if k is None else view[:, k : k + 1, :])
+                if out.spread is not None
+                else src.ramp(dst, out, k)
+            )
+        elif frame:
+            copy_out += src.copy(dst, "{m}done", hop_src, "{m}pos", "{m}n")
+        else:
+            copy_out += src.copy(dst, "0", hop_src, "0", "frames")
     after = [line for state_in, state_out in node.states for line in src.state(state_in, state_out)]
-    after += [line for out, view in node.unpacks if compiled(out, view) for line in src.unpack(out, view)]
+    for out, view in node.unpacks:
+        if id(out) in lazy:
+            after += [] if out.spread is not None else src.advance(out, view)
+        elif compiled(out, view):
+            after += src.unpack(out, view)
+    if lazy:
+        after.append(f"{cur}[{STALE}] = 1")
     if node.rings:  # the context moves to the front of the window; the next hop is written after it
         c = node.context
         shifts = [src.cast(ring, "0", ring, f"{cur}[{WP}] - {c}", str(c)) for ring in node.rings.values()] if c else []

@@ -149,8 +149,8 @@ class OnnxModel(Node):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        #: [pos, wp, done, called]: shared by ``process`` and the fused lines (onnx_fused.py)
-        self.cursor = np.zeros(4, np.int64)
+        #: [pos, wp, done, called, stale]: shared by ``process`` and the fused lines (onnx_fused.py)
+        self.cursor = np.zeros(5, np.int64)
         self._session: ort.InferenceSession | None = None
         self.map: ModelMap | None = None
         self.signature: Signature | None = None
@@ -239,7 +239,11 @@ class OnnxModel(Node):
         self._plan_ins = self._plan_outs = self._phase_ins = None  # set by bind()
         self._phases: dict[int, tuple[np.ndarray | None, list[tuple[np.ndarray, np.ndarray]], int]] = {}
         self.out_srcs = [(port, outs[tm.name].source(slot.views[tm.name])[:, k, :]) for port, tm, k in mm.out_ports()]
+        #: frame rate, outputs whose frames are held or interpolated over the hop: the fused lines
+        #: make each block's samples from the frames and leave the hop buffer stale (cursor[4])
+        self.lazy = [(o, v) for o, v in self.unpacks if self.rate == "frame" and o.resample]
         if self.owned is not None:
+            self.owned_outs = [(dst, outs[name], slot.views[name], k) for dst, name, k in self.owned_copies]
             self.owned_copies = [
                 (
                     dst,
@@ -570,6 +574,8 @@ class OnnxModel(Node):
             for binding in runs:
                 run(binding, None)
             return
+        if self.cursor[4]:  # the fused lines ran the last call: the hop buffers from its frames
+            self._fill_hops()
         if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:
             phase = self._phases.get(self.pos)
             if phase is not None:  # frame rate, a whole block before (or up to) the call
@@ -611,6 +617,11 @@ class OnnxModel(Node):
             return
         for port, src in self.out_srcs:
             np.copyto(outs[port], src)
+
+    def _fill_hops(self) -> None:
+        for out, view in self.lazy:
+            out.fill(view)
+        self.cursor[4] = 0
 
     def _process_frames(self, ins: Ports, outs: Ports, frames: int) -> None:
         """Fill the current hop; the outputs play the previous call's result."""
@@ -711,7 +722,7 @@ class OnnxModel(Node):
                 self.late_blocks,
                 self.dropped_blocks,
             )
-        state["pos"], state["wp"] = self.pos, self.wp
+        state["pos"], state["wp"], state["stale"] = self.pos, self.wp, int(self.cursor[4])
         state["arrays"] = {name: arr.copy() for name, arr in self._arrays().items()}
         return state
 
@@ -740,6 +751,7 @@ class OnnxModel(Node):
         for name, arr in ours.items():
             np.copyto(arr, saved[name])
         self.pos, self.wp = state["pos"], state["wp"]
+        self.cursor[4] = state["stale"]
 
     def __del__(self) -> None:
         worker = self.__dict__.get("_worker")

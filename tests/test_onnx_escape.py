@@ -85,6 +85,41 @@ def test_a_model_between_fused_neighbours_equals_the_unfused_run_bit_for_bit(tmp
         assert fused.faults() == []
 
 
+@pytest.mark.parametrize("port", ["notes_3", "contour"])
+def test_frames_held_or_ramped_in_the_lines_read_the_same_after_a_switch_to_process_mid_hop(tmp_path, port):
+    """multirate's notes (8 frames held over 256 samples each) and contour (32 frames ramped over
+    64) are made block by block from the model's frames in the fused lines, which leave the hop
+    buffers stale. Mid-hop, the run is switched to its members' ``process`` (what a tap on a
+    buffer reused inside the run does), and the node's snapshot taken there is loaded into the
+    same node of an unfused engine at the same block: both read the hop from the same frames, so
+    each stream is bit for bit a never-fused run's."""
+    entry = next(e for e in ZOO if e.name == "multirate")
+    entry.build(tmp_path / "multirate.onnx")
+    keys = f'model = "multirate.onnx"\n{entry.node}'
+    path = sandwich(tmp_path, "multirate", 64, keys, entry.lanes, port, entry.audio_in)
+    seconds, head = entry.samples / SR, 2048 // 64 + 5  # one call made, 5 blocks into the next hop
+    plain = ng.Engine(ng.load_patch(path), fuse=False).render(seconds)
+    assert np.abs(plain[:, head * 64 :]).max() > 0.05
+    fused = ng.Engine(ng.load_patch(path))
+    blocks = fused.stream(seconds)
+    got = [next(blocks).copy() for _ in range(head)]
+    node = fused.plan.nodes["net"]
+    assert node.cursor[4] == 1  # the lines made the call and left the hop buffers to a fallback
+    saved = node.save_state()
+    (record,) = fused.plan.records
+    k = record.state.names.index("net")
+    record.state.run_member_with(k, record.state.members[k].process)
+    got += [b.copy() for b in blocks]
+    assert not record.state.fused and node.cursor[4] == 0  # process filled the hop buffers
+    np.testing.assert_array_equal(np.concatenate(got, axis=1), plain)
+    unfused = ng.Engine(ng.load_patch(path), fuse=False)
+    blocks = unfused.stream(seconds)
+    got = [next(blocks).copy() for _ in range(head)]
+    unfused.plan.nodes["net"].load_state(saved)
+    got += [b.copy() for b in blocks]
+    np.testing.assert_array_equal(np.concatenate(got, axis=1), plain)
+
+
 def gather_model(path: Path) -> Path:
     """y = table[int(x * 2.5 + 2)] per sample, a window of 64: a value of x >= 0.8 makes an index
     out of the table's 4 entries, and onnxruntime fails the call (the probe on zeros passes)."""

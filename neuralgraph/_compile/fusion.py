@@ -416,9 +416,13 @@ class FusedStep:
             try:
                 kernel, addresses, progress = self.kernel, self.addresses, self.progress
                 kernel(addresses, frames)
-                while progress[1]:  # a member escaped: its call, then on from that member
-                    self.escapes[progress[1] - 1]()
+                # a member escaped: its call, then on from that member (``item``: a Python int,
+                # not a numpy scalar whose test and arithmetic cost about 0.1 us a block)
+                escaped = progress.item(1)
+                while escaped:
+                    self.escapes[escaped - 1]()
                     kernel(addresses, frames)
+                    escaped = progress.item(1)
                 return
             except BaseException as exc:  # SystemExit and KeyboardInterrupt included
                 self.recover(exc, frames)
@@ -428,7 +432,7 @@ class FusedStep:
     def escape(self) -> None:
         """The call of the member that escaped (the offline driver's way back into Python); the
         next call of the fused function resumes at that member."""
-        self.escapes[self.progress[1] - 1]()
+        self.escapes[self.progress.item(1) - 1]()
 
     def recover(self, exc: BaseException, frames: int) -> None:
         """After the fused function raised: the members before the culprit ran; the culprit is

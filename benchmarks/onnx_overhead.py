@@ -133,9 +133,12 @@ def user_loop(node: OnnxModel) -> Callable[[], None]:
             steps.append(lambda mine=mine, view=view: mine.unpack(view))
             continue
         frames = out.frames - out.start if out.start else out.frames  # a held frame: 1
-        buf = np.zeros((node.lanes, out.tm.features, frames, node.hop // frames), np.float32)
-        src = view[:, :, out.start : out.start + frames, None]
-        steps.append(lambda buf=buf, src=src: np.copyto(buf, src, casting="unsafe"))
+        n = len(out.tm.ports())  # the ports the patch reads (a selection of the features, or all)
+        features = [slice(None)] if n == out.tm.features else [slice(k, k + 1) for k in out.tm.select]
+        for part in features:
+            buf = np.zeros((node.lanes, n if n == out.tm.features else 1, frames, node.hop // frames), np.float32)
+            src = view[:, part, out.start : out.start + frames, None]
+            steps.append(lambda buf=buf, src=src: np.copyto(buf, src, casting="unsafe"))
 
     def play() -> None:
         for step in steps:

@@ -19,9 +19,9 @@ made, and whether hop buffers are stale. ``done`` and ``called`` are 0 between b
 An output whose frames are held or interpolated over the hop (fewer frames than samples) is not
 spread into its hop buffer at the call and copied out per block (two writes of every sample):
 each block computes its samples from the frames (:meth:`_Lines.held`, :meth:`_Lines.ramp`) and
-the call sets ``stale``; should ``process`` run a block instead (``fuse = false`` is not this,
-but a tap or another member's fault is), it first fills the hop buffers from the same frames
-(``TensorOut.fill``).
+the call sets ``stale``. Should ``process`` run a block after such a call (the run falling back
+member by member, or the node's snapshot loaded into an unfused engine), it first fills the hop
+buffers from the same frames (``TensorOut.fill``).
 
 Indices are unsigned: numba wraps a negative signed index around, a test that keeps LLVM from
 vectorising the copies (2.4x slower on a (2, 4, 128) copy).

@@ -751,7 +751,7 @@ class OnnxModel(Node):
         for name, arr in ours.items():
             np.copyto(arr, saved[name])
         self.pos, self.wp = state["pos"], state["wp"]
-        self.cursor[4] = state["stale"]
+        self.cursor[4] = state.get("stale", 0)  # 0 in a snapshot from before the flag: its hops were filled
 
     def __del__(self) -> None:
         worker = self.__dict__.get("_worker")

@@ -23,6 +23,8 @@ Live (docs/live.md): ``Engine.swap`` plays an edited patch keeping every kept no
 notebook, :func:`render` to an :class:`Audio` array and :func:`play` to a :class:`Player`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from neuralgraph._compile.compiler import build_plan
 from neuralgraph._compile.plan import Plan
 from neuralgraph._errors import (
@@ -48,12 +50,28 @@ from neuralgraph._runtime.latency import render_aligned
 from neuralgraph._runtime.steptimer import SlowStep
 from neuralgraph._runtime.swap import SwapReport
 from neuralgraph._runtime.tap import Tap, TapChunk
-from neuralgraph._tools.batch import Job, JobError, load_job, run_batch
 from neuralgraph._tools.progress import RenderProgress
 from neuralgraph._tools.render_file import RenderInterrupted, RenderResult, Target, check_target, render_to_file
 from neuralgraph._tools.session import Audio, Player, play, register, render
 
 __version__ = "0.1.0"
+#: Batch rendering's names, imported on first use (``neuralgraph._tools.batch``): a render does
+#: not pay for the batch machinery.
+_BATCH = ("Job", "JobError", "load_job", "run_batch")
+
+if TYPE_CHECKING:
+    from neuralgraph._tools.batch.job import load_job
+    from neuralgraph._tools.batch.run import run_batch
+    from neuralgraph._tools.batch.spec import Job, JobError
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BATCH:
+        from neuralgraph._tools import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Audio",

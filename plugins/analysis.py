@@ -13,9 +13,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl, njit
 
 #: The sample rate the pitch tracker analyses at (the input is low-passed and decimated by the
 #: whole factor that comes closest): YIN's cost grows with the square of the rate, and 16 kHz

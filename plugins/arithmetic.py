@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, dense, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, dense, hookimpl, njit
 
 
 @njit(cache=True, nogil=True)

@@ -12,9 +12,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl, njit
 
 from .oscillators import _sin_cycle
 

@@ -6,9 +6,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, dense, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, dense, hookimpl, njit
 
 LN10_OVER_20 = math.log(10.0) / 20.0
 

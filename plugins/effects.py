@@ -6,9 +6,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl, njit
 
 TWO_PI = 2.0 * math.pi
 MAX_FEEDBACK = 0.99  # keeps a fed-back line decaying whatever a connected signal asks for

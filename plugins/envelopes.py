@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl, njit
 
 IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0, 1, 2, 3, 4
 ATTACK_RATIO = 0.3

@@ -22,12 +22,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import carray, njit
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import (
+    Input,
+    Node,
+    Output,
+    Param,
+    Ports,
+    PrepareContext,
+    Rate,
+    carray,
+    hookimpl,
+    intrinsic,
+    njit,
+)
 
 MIN_CUTOFF = 1.0  # Hz
 NYQUIST_FRACTION = 0.499  # the highest cutoff, as a fraction of the sample rate
@@ -312,6 +320,7 @@ _SPAN = 4
 @intrinsic
 def _pointer(typingctx, address):  # pragma: no cover - compiled
     """int64 address -> void* (the cascade's filters are reached through its table of addresses)."""
+    from numba.core import cgutils, types  # at typing time: importing this module imports no numba
 
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], cgutils.voidptr_t)
@@ -322,6 +331,8 @@ def _pointer(typingctx, address):  # pragma: no cover - compiled
 @intrinsic
 def _load_f32(typingctx, address):  # pragma: no cover - compiled
     """The float32 at an int64 address."""
+    from llvmlite import ir
+    from numba.core import types
 
     def codegen(context, builder, signature, args):
         return builder.load(builder.inttoptr(args[0], ir.FloatType().as_pointer()))
@@ -332,6 +343,8 @@ def _load_f32(typingctx, address):  # pragma: no cover - compiled
 @intrinsic
 def _store_f32(typingctx, address, value):  # pragma: no cover - compiled
     """Store a float32 at an int64 address."""
+    from llvmlite import ir
+    from numba.core import types
 
     def codegen(context, builder, signature, args):
         builder.store(args[1], builder.inttoptr(args[0], ir.FloatType().as_pointer()))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, ParamValueError, Ports, PrepareContext, hookimpl, njit
 
 POLICIES = ("fold", "clamp")
 NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")

@@ -13,9 +13,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, Rate, hookimpl, njit
 
 # voice states
 FREE, HELD, SUSTAINED, RELEASED = 0, 1, 2, 3

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl, njit
 
 SHAPES = ("sine", "triangle", "saw", "square", "sample_hold")
 TWO_PI = 2.0 * math.pi

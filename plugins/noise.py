@@ -8,9 +8,8 @@ block sizes, and lanes (voices) are uncorrelated.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl, njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+
+from neuralgraph.plugin import intrinsic, njit
 
 from .onnx_mapping import ModelMap, TensorMap
 from .onnx_signature import quiet_run_options
@@ -48,6 +48,8 @@ def shift_back(ring: np.ndarray, src: int, n: int) -> None:  # pragma: no cover 
 @intrinsic
 def _float32_at(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
     """The float32 at a raw address (an array's data pointer plus byte offsets)."""
+    from numba import types  # at typing time: importing this module imports no numba
+
     sig = types.CPointer(types.float32)(types.int64)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:

@@ -34,9 +34,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import EscapeKernel, Ports
+from neuralgraph.plugin import EscapeKernel, Ports, njit
 
 from .onnx_buffers import TensorOut, write_scaled
 

@@ -28,9 +28,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl, njit
 
 TWO_PI = 2.0 * math.pi
 

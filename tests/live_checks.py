@@ -444,23 +444,28 @@ def quiet_xruns(server: str, seconds: float) -> int:
 def check_swap_xruns(args: dict[str, Any]) -> dict[str, Any]:
     """A hundred swaps in a row on a playing patch against the same time unswapped, on a server of
     this check's own (``args["server"]``: no other client's xruns are counted), and the xruns of a
-    do-nothing client alone for as long."""
+    do-nothing client alone for as long. ``args["cache"]``: an empty folder for every kernel
+    cache (ours and numba's), so the first structural swap compiles its kernels while audio plays."""
+    cache = Path(args["cache"])
+    os.environ["NEURALGRAPH_CACHE_DIR"] = str(cache / "neuralgraph")
+    os.environ["NUMBA_CACHE_DIR"] = str(cache / "numba")
     import neuralgraph as ng
 
     server = args["server"]
     sources = swap_sources(args.get("swaps", 100))
-    # Compile both patches' kernels first: a kernel compiled for the first time on this machine
-    # holds Python's lock inside LLVM for tens of ms, and a swap that needs one can cost an xrun
-    # (a known limit, docs/live.md). This run measures swapping between compiled patches.
-    for text in sources[:3]:
-        ng.render(ng.Patch.from_string(text), seconds=0.05, sample_rate=48000, block_size=256)
     player = ng.play(sources[-1], backend="jack", connect=False, client_name="ng_swapper", server=server)
+    modules_before = len(list(cache.glob("neuralgraph/aot/ng_*")))
     try:
         rate = player.engine.sample_rate
         out = player.tap(seconds=2.0)
         hold(0.5)  # the first periods after activation are not part of either run
         xruns0, t0 = player.status().xruns, time.monotonic()
-        reports = [player.swap(text) for text in sources]
+        reports, late = [], {}  # late: swap index -> xruns that appeared during it (reported)
+        for k, text in enumerate(sources):
+            before = player.status().xruns
+            reports.append(player.swap(text))
+            if player.status().xruns > before:
+                late[k] = player.status().xruns - before
         wait_for("the last crossfade", lambda: player.engine._swap is None, 10)
         swap_s = time.monotonic() - t0
         xruns1 = player.status().xruns
@@ -485,6 +490,10 @@ def check_swap_xruns(args: dict[str, Any]) -> dict[str, Any]:
         "faults": status.faults,
         "silent": status.silent,
         "load_max": status.load_max,
+        "xruns_at_swap": late,
+        "compile_s": [round(r.compile_s, 3) for r in reports[:3]],
+        "modules_built_while_playing": len(list(cache.glob("neuralgraph/aot/ng_*"))) - modules_before,
+        "numba_imported": "numba" in sys.modules,
     }
 
 

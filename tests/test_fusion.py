@@ -184,22 +184,38 @@ from neuralgraph._compile.fusion import FusedStep
 engine = ng.Engine(ng.load_patch(sys.argv[1]), sample_rate=48000, block_size=64)
 fused = [p.__self__ for p, _, _ in engine.plan.steps if isinstance(getattr(p, "__self__", None), FusedStep)]
 kernel = fused[0].kernel
-print(json.dumps({"hits": sum(kernel._cache_hits.values()), "misses": sum(kernel._cache_misses.values())}))
+if hasattr(kernel, "_cache_hits"):  # numba's JIT (NEURALGRAPH_AOT=0)
+    print(json.dumps({"hits": sum(kernel._cache_hits.values()), "misses": sum(kernel._cache_misses.values())}))
+else:  # a compiled module's function
+    print(json.dumps({"numba": "numba" in sys.modules, "kernel": type(kernel).__name__}))
 """
 
 
-def test_generated_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
+def _probe(patch: str, env: dict) -> dict:
+    done = subprocess.run([sys.executable, "-c", PROBE, patch], env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_generated_kernels_are_compiled_ahead_of_time_once_and_loaded_without_numba(tmp_path):
     env = {**os.environ, "NEURALGRAPH_CACHE_DIR": str(tmp_path / "cache")}
     patch = str(ROOT / "graphs" / "bench" / "p3_peq.toml")
+    first = _probe(patch, env)
+    modules = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "aot").glob("ng_*")}
+    assert first["kernel"] == "builtin_function_or_method" and modules  # built by the compile subprocess
+    second = _probe(patch, env)
+    # loaded from disk: no compilation, and no numba in the process at all
+    assert second == {"numba": False, "kernel": "builtin_function_or_method"}
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "aot").glob("ng_*")} == modules
 
-    def probe() -> dict:
-        done = subprocess.run([sys.executable, "-c", PROBE, patch], env=env, capture_output=True, text=True, check=True)
-        return json.loads(done.stdout.strip().splitlines()[-1])
 
-    first = probe()
+def test_without_ahead_of_time_compiling_kernels_are_cached_by_numba_for_the_next_process(tmp_path):
+    env = {**os.environ, "NEURALGRAPH_CACHE_DIR": str(tmp_path / "cache"), "NEURALGRAPH_AOT": "0"}
+    patch = str(ROOT / "graphs" / "bench" / "p3_peq.toml")
+    first = _probe(patch, env)
     assert first["misses"] == 1 and first["hits"] == 0  # compiled, and written to the cache
     assert list((tmp_path / "cache" / "fused").glob("fused_*.py"))
-    second = probe()
+    assert not list((tmp_path / "cache" / "aot").glob("ng_*"))
+    second = _probe(patch, env)
     assert second == {"hits": 1, "misses": 0}  # loaded from disk: no compilation
 
 
@@ -238,6 +254,7 @@ def test_without_a_writable_cache_the_patch_runs_unfused(load, tmp_path, monkeyp
 
 def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatch):
     from neuralgraph._compile import fusion
+    from neuralgraph._nodes import aot
     from neuralgraph_plugins.filters import _biquad_kernel
 
     arrays = [np.zeros((1, 64), np.float32) for _ in range(2)]
@@ -259,7 +276,7 @@ def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatc
         )
     ]
     before, _ = fusion.generate(members, np.zeros(1, np.int64))
-    monkeypatch.setitem(fusion._stamps, "neuralgraph_plugins.filters", "0" * 16)  # as if the file changed
+    monkeypatch.setitem(aot._stamps, "neuralgraph_plugins.filters", "0" * 16)  # as if the file changed
     after, _ = fusion.generate(members, np.zeros(1, np.int64))
     assert before != after and "neuralgraph_plugins.filters" in before
 

@@ -40,7 +40,6 @@ from neuralgraph._compile.steps import (
 from neuralgraph._errors import CompileError, Problem
 from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._nodes.gcpause import gc_paused
-from neuralgraph._nodes.jit import use_light_cache_loads
 from neuralgraph._nodes.node import Node, Ports, PrepareContext
 from neuralgraph._nodes.ports import Input, Rate
 from neuralgraph._patch.graph import Edge
@@ -512,5 +511,4 @@ def build_plan(
     ``pin`` names audio or control outputs (``"node.port"``) that keep their own buffer, readable
     after each block as ``plan.pinned["node.port"]`` (batch rendering saves them as taps).
     """
-    use_light_cache_loads()  # before any kernel compiles or loads (cached kernels load without a refresh)
     return Compiler(patch, sample_rate, block_size, pin).build(ceiling, fuse)

@@ -6,13 +6,14 @@ arguments bound when the plan is built (its input and output arrays, its state a
 scalars). The calling convention is fixed: ``dispatcher(*args, frames)`` must do exactly what
 ``process(ins, outs, frames)`` does.
 
-After binding, the compiler (:func:`fuse_steps`) replaces every maximal run of two or more
-consecutive node steps that offer a kernel by one :class:`FusedStep`. Its kernel is generated
-Python source, one ``@njit(cache=True)`` function that calls each member's kernel in order,
-written once to a content-addressed file in the cache directory (numba's disk cache needs a real
-file), so a second process loads machine code instead of compiling. numba does not invalidate a
-cached function when a function it calls changes, so the source carries a hash of each member
-kernel's module file (and numba's version): an edited or upgraded plugin gets a new file.
+After binding, the compiler (:func:`fuse_steps`) replaces every maximal run of consecutive node
+steps that offer a kernel (a lone one included) by one :class:`FusedStep`. Its kernel is
+generated Python source, one ``fused(addr, frames)`` numba function that calls each member's
+kernel in order (:data:`SIGNATURE`), compiled ahead of time into an extension module in the cache
+directory (``_nodes/aot.py``: every missing run of a plan in one compile subprocess, loaded
+without numba; numba's JIT in process as the fallback). numba does not invalidate a compiled
+function when a function it calls changes, so the source carries a hash of each member kernel's
+module file (and numba's version): an edited or upgraded plugin gets a new module.
 
 Why pointers: numba's dispatcher types and unboxes every array argument (about 0.06 µs each,
 ``benchmarks/fusion_estimate.py``), so a 20-filter run passing its 62 arrays would give back
@@ -38,14 +39,9 @@ of one such member is fused too: its blocks without a call then never enter Pyth
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
-import os
-import sys
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -54,7 +50,9 @@ import numpy as np
 from neuralgraph._compile.chains import chained
 from neuralgraph._compile.inline import Inline
 from neuralgraph._compile.records import Process, StepRecord
+from neuralgraph._nodes import aot
 from neuralgraph._nodes.escape import EscapeKernel
+from neuralgraph._nodes.lazyjit import LazyKernel
 
 #: Generated source format; bump to invalidate every cached file.
 FORMAT = 2
@@ -71,23 +69,12 @@ _DTYPES = {
     np.dtype(np.int16): "np.int16",
     np.dtype(np.uint16): "np.uint16",
 }
-_loaded: dict[str, Callable[..., None]] = {}
+#: What every fused function is called with: the address table and the block's frame count.
+SIGNATURE = "void(int64[::1], int64)"
 _pointer = None
 _clock = None
 #: CLOCK_MONOTONIC (Linux)
 MONOTONIC = 1
-
-
-def cache_dir() -> Path:
-    """Where generated fused kernels (and numba's cache of them) live.
-
-    ``NEURALGRAPH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/neuralgraph`` (``~/.cache/neuralgraph``).
-    """
-    env = os.environ.get("NEURALGRAPH_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "neuralgraph"
 
 
 def address_as_pointer():  # pragma: no cover - returns a numba intrinsic
@@ -172,6 +159,7 @@ def _signature(member: Member | None) -> tuple[Any, ...] | None:
 
 
 def _import_path(dispatcher: Any) -> tuple[str, str] | None:
+    """Where a kernel is importable from (a numba dispatcher, or a lazy one: ``_nodes/lazyjit.py``)."""
     func = getattr(dispatcher, "py_func", None)
     if func is None or not hasattr(dispatcher, "compile"):
         return None
@@ -179,27 +167,13 @@ def _import_path(dispatcher: Any) -> tuple[str, str] | None:
     if "." in name or "<" in name:
         return None
     try:
-        if getattr(importlib.import_module(module), name) is not dispatcher:
-            return None
+        found = getattr(importlib.import_module(module), name)
     except Exception:
         return None
+    # a lazy kernel held elsewhere (a table, a class) is the same kernel once realised
+    if found is not dispatcher and not (isinstance(dispatcher, LazyKernel) and found is dispatcher.dispatcher):
+        return None
     return module, name
-
-
-_stamps: dict[str, str] = {}
-
-
-def _module_stamp(module: str) -> str:
-    """A hash of a kernel module's source file and numba's version (its compiled code's inputs)."""
-    if module not in _stamps:
-        import numba
-
-        digest = hashlib.sha1(numba.__version__.encode())
-        path = getattr(sys.modules.get(module), "__file__", None)
-        if path:
-            digest.update(Path(path).read_bytes())
-        _stamps[module] = digest.hexdigest()[:16]
-    return _stamps[module]
 
 
 def _scalar(value: Any) -> str:
@@ -268,7 +242,7 @@ def generate(
     # numba's cache does not see changes in the functions a cached one calls (here inlined), so
     # the source, and with it the file name, carries a fingerprint of every member's module
     # (this module's own intrinsics included)
-    stamps = [f"# {m}: {_module_stamp(m)}" for m in [__name__, *(m for m, _ in imports)]]
+    stamps = [f"# {m}: {aot.module_stamp(m)}" for m in [__name__, *(m for m, _ in imports)]]
     head = [
         f"# generated by neuralgraph._compile.fusion (format {FORMAT}); do not edit",
         *stamps,
@@ -314,39 +288,6 @@ def _escape_body(parts: list[list[str]], escapes: list[bool], profiled: bool = F
     return body
 
 
-def load(source: str) -> Callable[..., None]:
-    """The ``fused`` function of ``source``: written once under :func:`cache_dir`, imported once."""
-    digest = digest_of(source)
-    if digest in _loaded:
-        return _loaded[digest]
-    folder = cache_dir() / "fused"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"fused_{digest}.py"
-    if not path.exists() or path.read_text() != source:
-        tmp = folder / f".{digest}.{os.getpid()}.tmp"
-        tmp.write_text(source)
-        os.replace(tmp, path)  # atomic: a concurrent process sees the whole file or none
-    name = f"neuralgraph_fused_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    _loaded[digest] = module.fused
-    return module.fused
-
-
-def loaded(digest: str) -> Callable[..., None]:
-    """The fused function :func:`load` loaded under ``digest`` in this process (for the plan
-    driver, which calls fused functions by name)."""
-    return _loaded[digest]
-
-
-def digest_of(source: str) -> str:
-    """The content address of a generated source (its file name under :func:`cache_dir`)."""
-    return hashlib.sha1(source.encode()).hexdigest()[:20]
-
-
 class FusedStep:
     """One plan step running a run of fused nodes; falls back to them one by one on a fault.
 
@@ -371,7 +312,9 @@ class FusedStep:
         "escapes",
     )
 
-    def __init__(self, members: Sequence[StepRecord], kernels: list[Member]) -> None:
+    def __init__(
+        self, members: Sequence[StepRecord], kernels: list[Member], function: Callable[..., None] | None = None
+    ) -> None:
         self.members = tuple(members)
         self.nodes = [m.kernel_source for m in members]
         self.names = [m.name for m in members]
@@ -381,9 +324,11 @@ class FusedStep:
         self.escapes = [k.call if isinstance(k, EscapeKernel) else None for k in kernels]
         self._signature = [_signature(k) for k in kernels]
         # compile (or load from the disk cache) now, not in the first block: a failure here
-        # leaves the run unfused instead of blaming its first member
-        self.kernel, self.addresses, self.arrays = self._plain = _build_chained(kernels, self.progress)
-        self._profiled: tuple[Callable[..., None], np.ndarray, list[np.ndarray]] | None = None
+        # leaves the run unfused instead of blaming its first member. ``function``: already
+        # compiled from the same (chained) source by fuse_steps (every run of a plan in one batch)
+        self._plain = _build_chained(kernels, self.progress, function)
+        self.kernel, self.addresses, self.arrays, self.digest = self._plain
+        self._profiled: tuple[Callable[..., None], np.ndarray, list[np.ndarray], str] | None = None
         #: nanoseconds spent in each member while the profile build runs (:meth:`profile`)
         self.ticks = np.zeros(len(members), np.int64)
         self.fused = True
@@ -392,6 +337,8 @@ class FusedStep:
 
     @property
     def name(self) -> str:
+        if len(self.names) == 1:  # a lone kernel, compiled like a run: it keeps its node's name
+            return self.names[0]
         return f"{self.names[0]} … {self.names[-1]} (fused, {len(self.names)} nodes)"
 
     def profile(self, on: bool) -> None:
@@ -409,7 +356,9 @@ class FusedStep:
                 except Exception:  # the run is then reported as one step
                     self._profiled = self._plain
             self.ticks.fill(0)
-        self.kernel, self.addresses, self.arrays = self._profiled if on and self._profiled is not None else self._plain
+        self.kernel, self.addresses, self.arrays, _ = (
+            self._profiled if on and self._profiled is not None else self._plain
+        )
 
     def process(self, ins: Any, outs: Any, frames: int) -> None:
         if self.fused:
@@ -481,29 +430,35 @@ class FusedStep:
 
 
 def _build(
-    kernels: list[Member], progress: np.ndarray, ticks: np.ndarray | None = None
-) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray]]:
-    """The fused function compiled (or loaded from the disk cache), its address array and the
-    arrays behind the addresses (kept referenced while the step lives)."""
-    from numba.core import types
-
-    source, arrays = generate(kernels, progress, ticks)
-    kernel = load(source)
-    kernel.compile((types.Array(types.int64, 1, "C"), types.int64))
-    kernel.neuralgraph_digest = digest_of(source)  # type: ignore[attr-defined]  # the driver's name for it
-    return kernel, np.array([a.__array_interface__["data"][0] for a in arrays], np.int64), arrays
+    kernels: list[Member],
+    progress: np.ndarray,
+    ticks: np.ndarray | None = None,
+    function: Callable[..., None] | None = None,
+) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray], str]:
+    """The fused function (ahead of time, or by numba's JIT for the profile build), its address
+    array, the arrays behind the addresses (kept referenced while the step lives) and its digest."""
+    text, arrays = generate(kernels, progress, ticks)
+    if function is not None:
+        kernel = function
+    elif ticks is None:
+        [kernel] = aot.compiled([(text, SIGNATURE)])
+    else:  # calls libc through a pointer: not cached, not ahead of time
+        kernel = aot.jit(text, SIGNATURE)
+    addresses = np.array([a.__array_interface__["data"][0] for a in arrays], np.int64)
+    return kernel, addresses, arrays, aot.digest_of(text, SIGNATURE)
 
 
 def _build_chained(
-    kernels: list[Member], progress: np.ndarray
-) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray]]:
+    kernels: list[Member], progress: np.ndarray, function: Callable[..., None] | None = None
+) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray], str]:
     """The plain build with series chains run sample by sample (``chains``); the separate calls
-    when that build fails (a plugin's chain form numba cannot compile)."""
+    when that build fails (a plugin's chain form numba cannot compile). ``function``: compiled
+    from the chained source already."""
     linked = chained(kernels)
     if all(a is b for a, b in zip(linked, kernels)):
-        return _build(kernels, progress)
+        return _build(kernels, progress, function=function)
     try:
-        return _build(linked, progress)
+        return _build(linked, progress, function=function)
     except Exception:
         return _build(kernels, progress)
 
@@ -516,44 +471,68 @@ def _build_chained(
 MAX_RUN = 48
 
 
-def fuse_steps(records: list[StepRecord], *, min_run: int = 2, max_run: int = MAX_RUN) -> list[StepRecord]:
+def fuse_steps(records: list[StepRecord], *, min_run: int = 1, max_run: int = MAX_RUN) -> list[StepRecord]:
     """Replace maximal runs of consecutive kernel-offering steps by one ``fused`` record each.
+
+    A lone kernel is a run of one: it runs from a compiled module too, so that a plan whose
+    modules are cached calls no numba dispatcher (and imports no numba). A lone escaping member
+    is fused whatever ``min_run`` (module doc).
 
     A record offers a kernel through its ``kernel_source`` (a node, or a compiler mix step);
     any other step ends a run. The fused record's ``members`` are the records it replaced.
     """
     kernels = [None if r.kernel_source is None else kernel_of(r.kernel_source, r.ins, r.outs) for r in records]
-    alone = [isinstance(k, EscapeKernel) for k in kernels]  # fused even alone (module doc)
+    runs = _runs(kernels, min_run, max_run)
+    functions = _compile_runs({i: [k for k in kernels[i:j] if k is not None] for i, j in runs})
     out: list[StepRecord] = []
-    i = 0
-    n = len(records)
+    done = 0
+    for i, j in runs:
+        out.extend(records[done:i])
+        done = i
+        try:
+            step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None], functions.get(i))
+        except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
+            warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}", stacklevel=2)
+            continue
+        # the step contains its members' faults itself, so its "bypass" is the step again
+        out.append(
+            StepRecord(
+                step.name,
+                "fused",
+                step.process,
+                records[i].ins,
+                records[j - 1].outs,
+                step.process,
+                state=step,
+                members=tuple(records[i:j]),
+            )
+        )
+        done = j
+    out.extend(records[done:])
+    return out
+
+
+def _runs(kernels: Sequence[Member | None], min_run: int, max_run: int) -> list[tuple[int, int]]:
+    """The ``(start, end)`` of each run :func:`fuse_steps` fuses."""
+    runs = []
+    i, n = 0, len(kernels)
     while i < n:
         j = i
         while j < n and kernels[j] is not None and j - i < max_run:
             j += 1
-        step = None
-        if j - i >= min_run or (j - i == 1 and alone[i]):
-            try:
-                step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None])
-            except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
-                warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}", stacklevel=2)
-        if step is not None:
-            # the step contains its members' faults itself, so its "bypass" is the step again
-            out.append(
-                StepRecord(
-                    step.name,
-                    "fused",
-                    step.process,
-                    records[i].ins,
-                    records[j - 1].outs,
-                    step.process,
-                    state=step,
-                    members=tuple(records[i:j]),
-                )
-            )
-            i = j
-        else:
-            end = max(j, i + 1)
-            out.extend(records[i:end])
-            i = end
-    return out
+        if j - i >= min_run or (j - i == 1 and isinstance(kernels[i], EscapeKernel)):
+            runs.append((i, j))
+        i = max(j, i + 1)
+    return runs
+
+
+def _compile_runs(runs: dict[int, list[Member]]) -> dict[int, Callable[..., None]]:
+    """Every run's (chained) function compiled in one batch (one compile subprocess for a plan's
+    missing ones), by the run's start; empty if the batch fails (each run then compiles on its
+    own, and the one that fails is reported)."""
+    try:
+        progress = np.zeros(PROGRESS, np.int64)
+        sources = [(generate(chained(members), progress)[0], SIGNATURE) for members in runs.values()]
+        return dict(zip(runs, aot.compiled(sources)))
+    except Exception:
+        return {}

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from neuralgraph._compile.records import StepRecord
+from neuralgraph._nodes import aot
 from neuralgraph._nodes.events import EventBuffer
 from neuralgraph._nodes.node import Node, Ports
 
@@ -76,32 +77,36 @@ def _attribute_pass(tally, counts, step):  # pragma: no cover - compiled by _dia
         tally[k] = 0
 
 
-_compiled_guard = None
-_compiled_diagnostics = None
+#: What the guard and the diagnostic passes are called with (compiled modules do not check types).
+GUARD_SIGNATURE = "int64(float32[:, :], float32, float32, float64[::1])"
+SCAN_SIGNATURE = "void(float32[:, :], int64[::1], int64)"
+ATTRIBUTE_SIGNATURE = "void(int64[::1], int64[:, ::1], int64)"
+_compiled: list[Callable[..., Any]] = []
 
 
-def _guard_kernel() -> Callable[..., None]:
-    """``_guard_pass`` compiled (cached on disk); numba is imported on first use, so that
-    ``import neuralgraph`` and commands that build no engine do not pay 0.3 s for it."""
-    global _compiled_guard
-    if _compiled_guard is None:
-        from numba import njit
-
-        _compiled_guard = njit(cache=True, nogil=True)(_guard_pass)
-    return _compiled_guard
-
-
-def _diagnostic_kernels() -> tuple[Callable[..., None], Callable[..., None]]:
-    """``_scan_pass`` and ``_attribute_pass`` compiled (cached on disk, imported on first use)."""
-    global _compiled_diagnostics
-    if _compiled_diagnostics is None:
-        from numba import njit
-
-        _compiled_diagnostics = (
-            njit(cache=True, nogil=True)(_scan_pass),
-            njit(cache=True, nogil=True)(_attribute_pass),
+def _plan_kernels() -> list[Callable[..., Any]]:
+    """The guard, scan and attribute passes compiled in one batch, ahead of time where possible
+    (``_nodes/aot.py``): a render whose modules are cached loads them without numba."""
+    if not _compiled:
+        _compiled.extend(
+            aot.compiled_functions(
+                __name__,
+                ("_guard_pass", "_scan_pass", "_attribute_pass"),
+                (GUARD_SIGNATURE, SCAN_SIGNATURE, ATTRIBUTE_SIGNATURE),
+            )
         )
-    return _compiled_diagnostics
+    return _compiled
+
+
+def _guard_kernel() -> Callable[..., Any]:
+    """``_guard_pass`` compiled (see :func:`_plan_kernels`)."""
+    return _plan_kernels()[0]
+
+
+def _diagnostic_kernels() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``_scan_pass`` and ``_attribute_pass`` compiled (see :func:`_plan_kernels`)."""
+    scan, attribute = _plan_kernels()[1:]
+    return scan, attribute
 
 
 class _Stat:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 NOTE_OFF = 0x80
@@ -33,16 +35,18 @@ def _coalesce_pass(status, data1, data2, count, s, a, b):  # pragma: no cover - 
     return False
 
 
-_coalescer = None
+_coalescer: Any = None
+#: What ``_coalesce_pass`` is called with (a compiled module does not check types).
+COALESCE_SIGNATURE = "boolean(uint8[::1], uint8[::1], uint8[::1], int64, int64, int64, int64)"
 
 
-def _coalesce_kernel():
-    """``_coalesce_pass`` compiled (cached on disk); numba is imported on first use."""
+def _coalesce_kernel() -> Any:
+    """``_coalesce_pass`` compiled, ahead of time where possible (``_nodes/aot.py``), on first use."""
     global _coalescer
     if _coalescer is None:
-        from numba import njit
+        from neuralgraph._nodes.aot import compiled_functions
 
-        _coalescer = njit(cache=True, nogil=True)(_coalesce_pass)
+        [_coalescer] = compiled_functions(__name__, ["_coalesce_pass"], [COALESCE_SIGNATURE])
     return _coalescer
 
 

@@ -17,8 +17,10 @@ start-up costs made for compiling:
   find it. :func:`load_numba_registries` imports that registry with the probe's import made to
   fail (``sys.modules[name] = None`` is Python's way to make an import raise ``ImportError``).
 
-Both are installed once per process by the compiler before any kernel loads; if numba's
-internals are not the ones expected, numba is left as it is.
+Both are installed once per process when kernels are first compiled or loaded in process by
+numba (``_nodes/lazyjit.realise_all``: the JIT fallback of ``_nodes/aot.py``, profile builds);
+a render whose kernels come from compiled modules never imports numba. If numba's internals are
+not the ones expected, numba is left as it is.
 """
 
 from __future__ import annotations

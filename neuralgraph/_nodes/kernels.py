@@ -1,8 +1,8 @@
-"""Compiled kernels offered for fusion and re-exported to plugin authors (imported on first use: numba)."""
+"""Compiled kernels offered for fusion and re-exported to plugin authors (numba imported only to compile them)."""
 
 from __future__ import annotations
 
-from numba import njit
+from neuralgraph._nodes.lazyjit import njit
 
 
 @njit(cache=True, nogil=True)

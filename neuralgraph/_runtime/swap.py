@@ -36,6 +36,7 @@ from neuralgraph._io.backend import control_priority
 from neuralgraph._nodes.node import Node
 from neuralgraph._nodes.state import _CODE, _SCALARS
 from neuralgraph._patch.patch import Patch
+from neuralgraph._runtime.statecopy import copy_kernel
 from neuralgraph._runtime.tap import TapPoint, carry_taps
 from neuralgraph._runtime.targets import InputRamp
 
@@ -95,10 +96,8 @@ class Transfer:
                 self._kept.append((src, dst))
             else:
                 rest.append((src, dst))
-        # imported on the first swap: numba's import is 0.2 s that `import neuralgraph` should not pay
-        from neuralgraph._runtime.statecopy import copy_bytes
-
-        copy_bytes(np.zeros((0, 3), np.int64))  # loaded (or compiled) here, not in the callback
+        copy_bytes = copy_kernel()  # loaded (or compiled) here, not in the callback
+        copy_bytes(np.zeros((0, 3), np.int64))
         if self._kept:
             self._table = np.array(
                 [(s.__array_interface__["data"][0], d.__array_interface__["data"][0], s.nbytes) for s, d in self._kept],

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
 import attrs
@@ -44,7 +44,8 @@ def local_results(job: Job, todo: list[int]) -> Iterator[Result]:
 
 def pool_results(job: Job, todo: list[int], workers: int) -> Iterator[Result]:
     """Render on ``workers`` processes, each starting once; at most two renders queued per worker."""
-    import multiprocessing
+    import multiprocessing  # with the process pool: only a batch pays for their import
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
     if context.get_start_method() == "forkserver":

@@ -1073,7 +1073,7 @@ def _kernel_runner(member: Any) -> Callable[[int], None]:
         dispatcher, args = member
         return lambda frames: dispatcher(*args, frames)
     progress = np.zeros(PROGRESS, np.int64)
-    function, addresses, _ = _build([member], progress)
+    function, addresses, _, _ = _build([member], progress)
 
     def run(frames: int) -> None:
         function(addresses, frames)

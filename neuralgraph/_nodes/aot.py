@@ -214,12 +214,16 @@ def _build(jobs: dict[str, tuple[str, str]]) -> None:
 def _spawn(request: str) -> tuple[int, str, str]:
     """Run the compile subprocess on ``request``; its exit status, stdout and stderr.
 
-    ``posix_spawn`` starts it at normal scheduling policy even from a real-time thread (a swap
-    while audio plays runs at SCHED_FIFO, ``control_priority``): a child that inherited the
-    policy would compile at real-time priority until it could reset it, and the kernel's
-    real-time throttling then starves the audio thread too (10 xruns at a cold swap). Files,
+    The calling thread must not hold the GIL while the child starts: a swap runs this while
+    audio plays, and the audio callback needs the lock. ``os.posix_spawn`` and ``subprocess``
+    keep it while the parent waits for the child to ``exec`` (a vfork); a busy machine made
+    that 6-12 ms, and pinned to the audio CPU, up to 120 ms (5-23 xruns at a cold swap). libc's
+    ``posix_spawn`` called through ctypes lets the GIL go for the whole call (:mod:`.spawn`).
+    The child starts at normal scheduling policy (a swap's thread runs at SCHED_FIFO); files,
     not pipes, carry the data; ``waitpid`` lets the GIL go while the compile runs."""
     import tempfile  # imported here: a render whose modules are cached starts none
+
+    from neuralgraph._nodes.spawn import spawn
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     if os.sched_getscheduler(0) != os.SCHED_OTHER:
@@ -227,15 +231,8 @@ def _spawn(request: str) -> tuple[int, str, str]:
     with tempfile.TemporaryDirectory(prefix="neuralgraph-aot-") as tmp:
         files = {name: os.path.join(tmp, name) for name in ("request", "out", "err")}
         Path(files["request"]).write_text(request)
-        write = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        actions = [
-            (os.POSIX_SPAWN_OPEN, 0, files["request"], os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, files["out"], write, 0o600),
-            (os.POSIX_SPAWN_OPEN, 2, files["err"], write, 0o600),
-        ]
-        argv = [sys.executable, "-m", "neuralgraph._nodes.aotbuild"]
-        pid = os.posix_spawn(
-            sys.executable, argv, env, file_actions=actions, scheduler=(os.SCHED_OTHER, os.sched_param(0))
+        pid = spawn(
+            [sys.executable, "-m", "neuralgraph._nodes.aotbuild"], env, files["request"], files["out"], files["err"]
         )
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status), Path(files["out"]).read_text(), Path(files["err"]).read_text()

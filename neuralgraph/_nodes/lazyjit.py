@@ -90,8 +90,9 @@ def _carray(pointer: Any, shape: Any, dtype: Any = None) -> Any:  # pragma: no c
     raise TypeError("carray works in compiled code only")
 
 
-#: numba's ``carray`` for plugin kernels, without importing numba (``neuralgraph.plugin.carray``).
 carray = LazyKernel(_carray, {}, "numba.carray")
+"""numba's ``carray`` for plugin kernels (an array over a pointer, in compiled code), without
+importing numba until a kernel compiles in process (``neuralgraph.plugin.carray``)."""
 
 
 def intrinsic(function: Callable[..., Any]) -> Any:

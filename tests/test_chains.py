@@ -15,6 +15,7 @@ import pytest
 
 import neuralgraph as ng
 import neuralgraph._compile.fusion as fusion
+from neuralgraph._nodes import aot
 from neuralgraph_plugins.filters import _biquad_cascade_kernel, _biquad_kernel
 
 SR = 48000
@@ -63,7 +64,7 @@ def cascades(engine: ng.Engine) -> list[int]:
         step = getattr(process, "__self__", None)
         if not isinstance(step, fusion.FusedStep):
             continue
-        source = (fusion.cache_dir() / "fused" / f"fused_{step._plain[0].neuralgraph_digest}.py").read_text()
+        source = aot.source_path(step.digest).read_text()
         alias = re.search(r"import _biquad_cascade_kernel as (k\d+)", source)
         if alias:
             for table in re.findall(rf"    {alias.group(1)}\(a\d+, a(\d+),", source):

@@ -454,7 +454,7 @@ def check_swap_xruns(args: dict[str, Any]) -> dict[str, Any]:
     server = args["server"]
     sources = swap_sources(args.get("swaps", 100))
     player = ng.play(sources[-1], backend="jack", connect=False, client_name="ng_swapper", server=server)
-    modules_before = len(list(cache.glob("neuralgraph/aot/ng_*")))
+    modules_before = len(list(cache.glob("neuralgraph/aot/*/ng_*")))
     try:
         rate = player.engine.sample_rate
         out = player.tap(seconds=2.0)
@@ -492,7 +492,7 @@ def check_swap_xruns(args: dict[str, Any]) -> dict[str, Any]:
         "load_max": status.load_max,
         "xruns_at_swap": late,
         "compile_s": [round(r.compile_s, 3) for r in reports[:3]],
-        "modules_built_while_playing": len(list(cache.glob("neuralgraph/aot/ng_*"))) - modules_before,
+        "modules_built_while_playing": len(list(cache.glob("neuralgraph/aot/*/ng_*"))) - modules_before,
         "numba_imported": "numba" in sys.modules,
     }
 

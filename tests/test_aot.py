@@ -84,3 +84,28 @@ def test_plugin_kernel_modules_import_no_numba_until_a_kernel_compiles_in_proces
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, cwd=ROOT)
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"before": False, "still": False, "after": True, "realised": "CPUDispatcher"}
+
+
+def test_a_kernel_module_is_rebuilt_when_a_neighbour_it_may_inline_changes(tmp_path, monkeypatch):
+    """A kernel inlines its neighbours' functions (plugins/ddsp.py the oscillators' sine): an edit
+    or an upgrade that changes only the neighbour must give every kernel of the package a new stamp,
+    hence a new compiled module (numba's own cache checks only the kernel's file)."""
+    import importlib
+    import sys
+
+    from neuralgraph._nodes import aot
+
+    package = tmp_path / "stamped_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "caller.py").write_text("from stamped_pkg.helper import twice\n\ndef k(x):\n    return twice(x)\n")
+    (package / "helper.py").write_text("def twice(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("stamped_pkg.caller")
+    before = aot.module_stamp("stamped_pkg.caller")
+    (package / "helper.py").write_text("def twice(x):\n    return 3 * x\n")
+    aot._stamps.clear()
+    after = aot.module_stamp("stamped_pkg.caller")
+    for name in [m for m in sys.modules if m.startswith("stamped_pkg")]:
+        del sys.modules[name]
+    assert before != after

@@ -4,7 +4,7 @@ Every generated kernel (a fused run, the offline driver, the output guard, the s
 copy, ...) is Python source defining one numba function named ``fused`` plus the signature it
 is called with. :func:`compiled` turns a batch of them into callables:
 
-- **Cached:** the source's extension module (``ng_<digest>.so`` under ``<cache>/aot``) is
+- **Cached:** the source's extension module (``ng_<digest>.so`` under ``<cache>/aot/<cpu>``) is
   imported: a ``dlopen``, about a millisecond, no numba, no LLVM.
 - **Missing:** ONE subprocess (``python -m neuralgraph._nodes.aotbuild``) compiles every missing
   source with ``numba.pycc`` and moves each module into the cache atomically (a concurrent
@@ -18,7 +18,8 @@ is called with. :func:`compiled` turns a batch of them into callables:
 
 pycc's wrappers do not check argument types (a float64 array passed for an int64 one crashes the
 process): every caller passes exactly the signature's types. The modules are compiled for this
-machine's CPU (``target_cpu = "host"``) like the JIT's code: a cache directory is per machine.
+machine's CPU (``target_cpu = "host"``) like the JIT's code, so they are kept per CPU model and
+features (:func:`cpu_key`): a cache folder shared between machines never hands one another's.
 """
 
 from __future__ import annotations
@@ -74,15 +75,42 @@ _stamps: dict[str, str] = {}
 
 
 def module_stamp(module: str) -> str:
-    """A hash of an imported module's source file and numba's version (a compiled kernel's inputs:
-    numba's cache does not see a change in a function a cached one calls)."""
+    """A hash of numba's version and every source file of an imported module's package folder (a
+    compiled kernel's inputs). The whole folder, not the module's file alone: a kernel calls and
+    inlines functions of its neighbours (``plugins/ddsp.py`` the oscillators' sine), and an edit or
+    an upgrade that changed only those must still give its callers a new module."""
     if module not in _stamps:
         digest = hashlib.sha1(numba_stamp().encode())
         path = getattr(sys.modules.get(module), "__file__", None)
         if path:
-            digest.update(Path(path).read_bytes())
+            for source in sorted(Path(path).parent.glob("*.py")):
+                digest.update(source.name.encode())
+                digest.update(source.read_bytes())
         _stamps[module] = digest.hexdigest()[:16]
     return _stamps[module]
+
+
+_cpu: str | None = None
+
+
+def cpu_key() -> str:
+    """This machine's CPU model and features, hashed: modules are compiled for the host CPU, so a
+    cache folder shared by machines with other CPUs keeps each one's modules apart."""
+    global _cpu
+    if _cpu is None:
+        digest = hashlib.sha1(os.uname().machine.encode())
+        try:
+            with open("/proc/cpuinfo") as info:
+                seen = set()
+                for line in info:
+                    key = line.split(":", 1)[0].strip()
+                    if key in ("model name", "flags", "Features", "CPU part") and key not in seen:
+                        seen.add(key)
+                        digest.update(line.encode())
+        except OSError:  # not Linux: the machine's name only
+            pass
+        _cpu = digest.hexdigest()[:12]
+    return _cpu
 
 
 def compiled_functions(module: str, names: Sequence[str], signatures: Sequence[str]) -> list[Callable[..., Any]]:
@@ -108,7 +136,7 @@ def source_path(digest: str) -> Path:
 
 def _module_path(digest: str) -> Path:
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]  # this interpreter's (".cpython-311-x86_64-linux-gnu.so")
-    return cache_dir() / "aot" / f"ng_{digest}{suffix}"
+    return cache_dir() / "aot" / cpu_key() / f"ng_{digest}{suffix}"
 
 
 def write_source(source: str, digest: str) -> Path:
@@ -188,7 +216,7 @@ def _build(jobs: dict[str, tuple[str, str]]) -> None:
     if reason is not None:
         report_once("compiler", reason)
         return
-    mixins = str(cache_dir() / "aot" / f"mixins_{numba_stamp()}_{sys.implementation.cache_tag}")
+    mixins = str(cache_dir() / "aot" / cpu_key() / f"mixins_{numba_stamp()}_{sys.implementation.cache_tag}")
     request = [
         {
             "digest": d,
@@ -211,6 +239,18 @@ def _build(jobs: dict[str, tuple[str, str]]) -> None:
             report_once(error, error)
 
 
+def _sources_stamp(request: str) -> str:
+    """A hash of the module stamps the request's sources carry (``# module: stamp`` lines; the
+    stamps alone, so that every batch using the same package versions shares one cache)."""
+    import json
+
+    stamps: set[str] = set()
+    for job in json.loads(request):
+        text = Path(job["source"]).read_text()
+        stamps.update(line.rsplit(": ", 1)[1] for line in text.splitlines() if line.startswith("# ") and ": " in line)
+    return hashlib.sha1("\n".join(sorted(stamps)).encode()).hexdigest()[:12]
+
+
 def _spawn(request: str) -> tuple[int, str, str]:
     """Run the compile subprocess on ``request``; its exit status, stdout and stderr.
 
@@ -226,6 +266,10 @@ def _spawn(request: str) -> tuple[int, str, str]:
     from neuralgraph._nodes.spawn import spawn
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    # numba's own cache of the plugins' kernels, which the build compiles into the modules, checks
+    # only each kernel's own file: kept per version of the sources, it cannot hand a build a kernel
+    # that inlined an older neighbour
+    env.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba" / _sources_stamp(request)))
     if os.sched_getscheduler(0) != os.SCHED_OTHER:
         env["NEURALGRAPH_AOT_BACKGROUND"] = "1"  # the child nices itself and leaves the audio CPU
     with tempfile.TemporaryDirectory(prefix="neuralgraph-aot-") as tmp:

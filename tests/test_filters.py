@@ -189,13 +189,18 @@ def test_biquad_lanes_keep_their_own_state_and_cutoff(load):
 
 
 @pytest.mark.parametrize("mode", ["lowpass", "highpass", "bandpass", "notch"])
-def test_svf_lanes_in_fours_equal_each_lane_filtered_alone(load, mode):
+@pytest.mark.parametrize("stepped", [False, True])
+def test_svf_lanes_in_fours_equal_each_lane_filtered_alone(load, mode, stepped):
     # 8 lanes take the four-at-a-time path once the coefficients hold; every lane must come out
-    # bit-identical to the same input through a one-lane filter, a NaN in one lane included
+    # bit-identical to the same input through a one-lane filter, a NaN in one lane included.
+    # Stepped: the cutoff jumps (a 10 Hz square, 800 <-> 3000 Hz) inside blocks that start held.
+    cutoff = {"from": "sq", "range": [800.0, 3000.0]} if stepped else 1500.0
+
     def render(x: np.ndarray) -> np.ndarray:
         nodes = {
             "inp": {"type": "io.input", "channels": len(x)},
-            "f": {"type": f"filter.{mode}", "in": "inp", "cutoff": 1500.0, "q": 3.0},
+            "sq": {"type": "osc.square", "freq": 10.0},
+            "f": {"type": f"filter.{mode}", "in": "inp", "cutoff": cutoff, "q": 3.0},
             "out": {"type": "io.output", "channels": len(x), "in": "f"},
         }
         return raw_render(raw_engine(load(nodes), 48000, 64), x.shape[1] / 48000, input=x)

@@ -1,4 +1,5 @@
-"""Oscillator, noise and filter nodes allocate nothing per block (tracemalloc, block 4096)."""
+"""Oscillator, noise and filter nodes allocate nothing per block (tracemalloc, block 4096):
+2 lanes with modulated inputs, and 4 lanes with inputs held (the SVF's four-lanes path)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from neuralgraph.plugin import Ports, PrepareContext, Rate
 from neuralgraph.testing import assert_no_allocations
 
 TYPES = classic_types(ng.Registry.load())
-BLOCK, LANES = 4096, 2
+BLOCK = 4096
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +21,18 @@ def node_classes():
     return {name: registry.node_class(name) for name in TYPES}
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["modulated", "held"])
 @pytest.mark.parametrize("type_name", TYPES)
-def test_process_does_not_allocate(node_classes, type_name):
+def test_process_does_not_allocate(node_classes, type_name, held):
+    lanes = 4 if held else 2
     node = node_classes[type_name]()
     inputs = node.inputs()
     ctx = PrepareContext(
         sample_rate=48000.0,
         block_size=BLOCK,
-        lanes=LANES,
-        input_lanes={p: LANES for p in inputs},
-        output_lanes={p: LANES for p in node.outputs()},
+        lanes=lanes,
+        input_lanes={p: lanes for p in inputs},
+        output_lanes={p: lanes for p in node.outputs()},
     )
     node.prepare(ctx)
     rng = np.random.default_rng(0)
@@ -37,12 +40,14 @@ def test_process_does_not_allocate(node_classes, type_name):
     for name, decl in inputs.items():
         width = 1 if decl.rate is Rate.CONTROL else BLOCK
         if name == "in":
-            value = rng.uniform(-1, 1, (LANES, width)).astype(np.float32)
+            value = rng.uniform(-1, 1, (lanes, width)).astype(np.float32)
+        elif held:
+            value = np.full((lanes, width), decl.init, np.float32)
         else:  # modulated around the default so per-sample coefficient paths run
-            value = (decl.init * (1.0 + 0.1 * rng.uniform(-1, 1, (LANES, width)))).astype(np.float32)
+            value = (decl.init * (1.0 + 0.1 * rng.uniform(-1, 1, (lanes, width)))).astype(np.float32)
         value.flags.writeable = False
         arrays[name] = value
-    outs = Ports({name: np.zeros((LANES, BLOCK), np.float32) for name in node.outputs()})
+    outs = Ports({name: np.zeros((lanes, BLOCK), np.float32) for name in node.outputs()})
     ins = Ports(arrays)
     node.process(ins, outs, BLOCK)  # compile outside the measurement
     assert_no_allocations(lambda: node.process(ins, outs, BLOCK), calls=50)

@@ -223,7 +223,7 @@ def _svf_lanes_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frame
         _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames)
         return
     _svf_lanes(x, mode, state, coeffs, out, frames)
-    for lane in range(out.shape[0]):
+    for lane in range(out.shape[0]):  # _svf_kernel's settle (a helper shared slowed its one-lane loop)
         ic1 = state[lane, 0]
         ic2 = state[lane, 1]
         if not (_finite_jit(ic1) and _finite_jit(ic2)):

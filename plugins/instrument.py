@@ -14,6 +14,9 @@ TWO_PI = 2.0 * math.pi
 #: The vibrato factor is computed every this many samples and held: at most 0.6 cents per step
 #: for 50 cents at 5.5 Hz (the synth integrates the frequency, so the phase stays continuous).
 VIBRATO_EVERY = 16
+#: With ``tracked``: a held stretch's pitch must move this many semitones from the note the range
+#: decision was taken for before it is taken again (vibrato at a range edge never flips an octave).
+RETAKE_SEMITONES = 2
 
 
 def note_name(note: int) -> str:
@@ -83,9 +86,13 @@ def _pitch(
     held_note,
     last_key,
     counts,
+    tracked,
     frames,
 ):  # pragma: no cover - compiled
     lanes = out_freq.shape[0]
+    # a tracked pitch's `voiced` is ramped across the block like its f0: a stretch starts when the
+    # gate is fully up, where f0 has reached the frame's value (halfway, it is between two pitches)
+    rise = 0.999 if tracked else 0.5
     frames = min(frames, out_freq.shape[1])
     for lane in range(lanes):
         p = phase[lane]
@@ -98,13 +105,19 @@ def _pitch(
         r0 = ratio_f0[n]
         for i in range(frames):
             f = freq[lane, i]
-            if gate[lane, i] > 0.5:
+            if gate[lane, i] > rise:
                 k = note[lane, i]
                 if not on or k != kp:  # a rising gate, or another note number under the gate
                     kp = k
                     new = _note_number(k, f, n)
                     if not on or new != n:  # a note starts: its range decision holds until the next one
                         n, p, t = new, 0.0, 0
+                        rf, r0 = _start_note(n, ratio_freq, ratio_f0, outside, counts)
+                elif tracked:  # a held stretch of tracked audio that moved well away: decide again
+                    new = _note_number(k, f, n)
+                    moved = new - n >= RETAKE_SEMITONES or n - new >= RETAKE_SEMITONES
+                    if moved and (ratio_freq[new] != rf or ratio_f0[new] != r0):
+                        n = new
                         rf, r0 = _start_note(n, ratio_freq, ratio_f0, outside, counts)
                 on = True
             else:
@@ -136,6 +149,11 @@ class InstrumentPitch(Node):
     octave. The audio thread only counts such notes; the first of each note number is reported
     once, naming the note and the policy (``render`` prints it, ``play`` shows it).
 
+    With ``tracked`` the pitch comes from audio (``analysis.pitch``): a voiced stretch is a note,
+    decided from its pitch once the gate is fully up, and decided again (and reported if outside)
+    when the pitch moves two semitones or more to a note the policy treats otherwise, so a singer
+    gliding out of the range is followed while vibrato at a range edge never flips an octave.
+
     ``vibrato`` is a depth in cents (peak deviation) applied at ``vibrato_hz`` to both outputs,
     each note starting at phase 0 (no vibrato at depth 0).
     """
@@ -156,6 +174,14 @@ class InstrumentPitch(Node):
     highest = Param(init=91, kind=int, min=0, max=127, live=False, unit="note", doc="Highest trained note.")
     policy = Param(init="fold", kind=str, choices=POLICIES, live=False, doc="Outside the range: fold or clamp.")
     vibrato_hz = Param(init=5.5, min=0.0, max=20.0, live=False, unit="Hz", doc="Vibrato rate.")
+    tracked = Param(
+        init=False,
+        kind=bool,
+        live=False,
+        doc="The pitch is tracked audio (`analysis.pitch`: `freq` its f0, `gate` its `voiced`, no `note`): "
+        "a stretch starts when the gate is fully up, and is decided again when its pitch moves two "
+        "semitones or more into another part of the range policy.",
+    )
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
@@ -222,6 +248,7 @@ class InstrumentPitch(Node):
             self.held_note,
             self.last_key,
             self.counts,
+            self.tracked,
             frames,
         )
 
@@ -244,6 +271,7 @@ class InstrumentPitch(Node):
             self.held_note,
             self.last_key,
             self.counts,
+            self.tracked,
         )
 
     def notices(self) -> list[str]:

@@ -24,6 +24,7 @@ from neuralgraph import JobError, NeuralgraphError, load_job, run_batch
 from neuralgraph._tools.batch.render import encode_audio
 from neuralgraph._tools.batch.space import render_at
 
+ROOT = Path(__file__).resolve().parent.parent
 RATE = 16000
 PATCH = patch_toml(
     name="batch sine",
@@ -391,9 +392,40 @@ def test_the_command_prints_every_job_problem_without_a_traceback(tmp_path: Path
         load_job(tmp_path / "job.toml")
 
 
+def test_each_render_shows_its_notices_as_render_does(tmp_path: Path) -> None:
+    """The shipped violin (trained G3-G6) over two real MIDI files: G2 (43), played twice, is
+    folded to G3 and named once for its render, in the terminal and in the metadata; D4 is not."""
+    (tmp_path / "midi").mkdir()
+    low = mido.MidiFile(type=0, ticks_per_beat=480)  # 120 BPM: 960 ticks per second
+    track = mido.MidiTrack()
+    low.tracks.append(track)
+    for on in (0, 1):
+        track.append(mido.Message("note_on", note=43, velocity=100, time=0 if on == 0 else 240))
+        track.append(mido.Message("note_off", note=43, velocity=0, time=720))
+    low.save(tmp_path / "midi" / "low.mid")
+    write_midi(tmp_path / "midi" / "inside.mid", 0.0, 0.75, note=62)
+    (tmp_path / "job.toml").write_text(
+        f'patch = "{(ROOT / "graphs" / "neural_violin.toml").as_posix()}"\ntail = 0.25\n[midi]\nfiles = "midi/*.mid"\n'
+    )
+    run = neuralgraph("batch", "job.toml", "-o", "out", "--workers", "1", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    warned = [line for line in run.stderr.splitlines() if "warning" in line]
+    by_midi = {row["midi"]: row for row in rows(tmp_path / "out")}
+    assert warned == [
+        f"neuralgraph: warning: render {by_midi['midi/low.mid']['id']} (midi/low.mid): pitch: note 43 (G2) is "
+        "outside the trained range 55..91 (G3–G6); policy 'fold': played as note 55 (G3)"
+    ]
+    assert by_midi["midi/low.mid"]["notices"] == [warned[0].split("(midi/low.mid): ")[1]]
+    assert by_midi["midi/inside.mid"]["notices"] == []
+    # what the notice says is what was played: G3's fundamental, nothing at the written G2
+    audio, rate = soundfile.read(tmp_path / "out" / by_midi["midi/low.mid"]["path"], always_2d=True)
+    x = audio[round(0.2 * rate) : round(0.7 * rate), 0]
+    played = peak_frequency(x, rate, lo=80.0, hi=260.0)
+    assert abs(1200 * np.log2(played / 196.0)) < 30, played  # the violin's own vibrato: ±18 cents
+
+
 # ---- Ray ---------------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 # Run inside tools/ray_loopback.sh (RAY_ADDRESS names its head): the job, then the long job with one
 # actor's process SIGKILLed once renders are arriving (inside the PID namespace, only ours exist).
 RAY_SCRIPT = r"""

@@ -51,6 +51,11 @@ SILENCE_DB = -70.0
 CLIP_S = 1.25
 #: The flute's held-out notes shipped as test fixtures: (MIDI note, velocity).
 FIXTURES = td.FLUTE.fixtures
+#: ``--f0 measured``: analysis.pitch as the timbre-transfer patches set it (graphs/transfer_*.toml),
+#: run in blocks of this many samples (one f0 frame per 4 ms at 32 kHz).
+PITCH_MIN_HZ = 50.0
+PITCH_MAX_HZ = 2000.0
+PITCH_BLOCK = 128
 
 
 def fixture_path(folder: Path, instrument: str, note: int, velocity: int) -> Path:
@@ -117,11 +122,13 @@ def _synth_nodes(sr: float, block: int):
     return ctx, harmonic, noise
 
 
-def _render(f0: float, loud: np.ndarray, controls, model: Path | None = None) -> np.ndarray:
+def _render(f0: np.ndarray, loud: np.ndarray, controls, model: Path | None = None) -> np.ndarray:
     """Run synth.harmonic + synth.filtered_noise block by block (block = one analysis hop).
 
-    ``controls(b, loudness_db)`` gives (harmonic amplitudes, noise levels) for block b, unless
-    ``model`` is given: then the ONNX decoder (``onnx.model``) computes them from f0 and loudness.
+    ``f0`` is the pitch per sample (``loud.size`` blocks of td.HOP); the decoder is told each
+    block's last value, the one its outputs ramp towards. ``controls(b, loudness_db, f0)`` gives
+    (harmonic amplitudes, noise levels) for block b, unless ``model`` is given: then the ONNX
+    decoder (``onnx.model``) computes them from f0 and loudness.
     """
     from neuralgraph.plugin import Ports
 
@@ -132,19 +139,21 @@ def _render(f0: float, loud: np.ndarray, controls, model: Path | None = None) ->
 
         decoder = OnnxModel(model=str(model))
         decoder.prepare(ctx)
-        dec_in = Ports({"f0": np.full((1, 1), f0, np.float32), "loudness": np.zeros((1, 1), np.float32)})
+        dec_in = Ports({"f0": np.zeros((1, 1), np.float32), "loudness": np.zeros((1, 1), np.float32)})
         dec_out = Ports({p: np.zeros((1, 1), np.float32) for p in decoder.outputs()})
-    freq = np.full((1, td.HOP), f0, np.float32)
+    freq = np.zeros((1, td.HOP), np.float32)
     h_out, n_out = np.zeros((1, td.HOP), np.float32), np.zeros((1, td.HOP), np.float32)
     audio = np.zeros(loud.size * td.HOP)
     for b, db in enumerate(loud):
+        freq[0] = f0[b * td.HOP : (b + 1) * td.HOP]
         if decoder is not None:
+            dec_in["f0"][0, 0] = freq[0, -1]
             dec_in["loudness"][0, 0] = db
             decoder.process(dec_in, dec_out, td.HOP)
             h_ins = {f"amp_{k}": dec_out[f"harm_{k}"] for k in range(1, td.HARMONICS + 1)}
             n_ins = {f"band_{k}": dec_out[f"noise_{k}"] for k in range(1, td.BANDS + 1)}
         else:
-            harm, bands = controls(b, db)
+            harm, bands = controls(b, db, float(freq[0, -1]))
             h_ins = {f"amp_{k}": np.full((1, 1), harm[k - 1], np.float32) for k in range(1, td.HARMONICS + 1)}
             n_ins = {f"band_{k}": np.full((1, 1), bands[k - 1], np.float32) for k in range(1, td.BANDS + 1)}
         harmonic.process(Ports({"freq": freq, **h_ins}), Ports({"out": h_out}), td.HOP)
@@ -153,38 +162,88 @@ def _render(f0: float, loud: np.ndarray, controls, model: Path | None = None) ->
     return audio
 
 
-def render_neural(real: np.ndarray, note: int, model: Path) -> np.ndarray:
-    """The decoder + DDSP nodes driven by the recording's f0 and loudness; same length as ``real``."""
-    frames = -(-real.size // td.HOP)
-    return _render(td.midi_hz(note), loudness_track(real, frames), None, model)[: real.size]
+def _blocks(real: np.ndarray) -> int:
+    return -(-real.size // td.HOP)
 
 
-def render_baseline(real: np.ndarray, note: int, spectrum: dict[str, list[float]]) -> np.ndarray:
-    """The same DDSP nodes with one fixed spectrum, scaled per frame to the recording's loudness."""
-    f0 = td.midi_hz(note)
-    harm = np.array(spectrum["harm"])
+def _pitch(real: np.ndarray, note: int, f0: np.ndarray | None) -> np.ndarray:
+    """The per-sample pitch a render plays: ``f0`` (a measured track, padded to whole blocks with
+    its last value), or the MIDI note's frequency throughout."""
+    samples = _blocks(real) * td.HOP
+    if f0 is None:
+        return np.full(samples, td.midi_hz(note))
+    return np.concatenate([f0, np.full(samples - f0.size, f0[-1])])[:samples]
+
+
+def measured_f0(real: np.ndarray, min_hz: float = PITCH_MIN_HZ, max_hz: float = PITCH_MAX_HZ) -> np.ndarray:
+    """The recording's own fundamental per sample, as the timbre-transfer patches measure it:
+    ``analysis.pitch`` (with their ``min_hz``/``max_hz``) run over the recording in blocks of
+    PITCH_BLOCK samples, each frame's f0 placed at its centre (the block's end minus the node's
+    declared latency, which is what ``render`` removes) and interpolated between frames. Before
+    the first voiced frame the first voiced f0 is used, after the last the last one (the node
+    holds it)."""
+    from neuralgraph.plugin import Ports, PrepareContext
+    from neuralgraph_plugins.analysis import PitchTracker
+
+    ctx = PrepareContext(sample_rate=td.SR, block_size=PITCH_BLOCK, lanes=1, input_lanes={}, output_lanes={})
+    tracker = PitchTracker(min_hz=min_hz, max_hz=max_hz)
+    tracker.prepare(ctx)
+    block = np.zeros((1, PITCH_BLOCK), np.float32)
+    ins = Ports({"in": block, "octave": np.zeros((1, 1), np.float32)})
+    outs = Ports({p: np.zeros((1, 1), np.float32) for p in ("f0", "confidence", "voiced")})
+    padded = np.concatenate([real, np.zeros(tracker.latency + PITCH_BLOCK)])
+    times, values, voiced = [], [], []
+    for start in range(0, padded.size - PITCH_BLOCK + 1, PITCH_BLOCK):
+        block[0] = padded[start : start + PITCH_BLOCK]
+        tracker.process(ins, outs, PITCH_BLOCK)
+        times.append(start + PITCH_BLOCK - 1 - tracker.latency)
+        values.append(float(outs["f0"][0, 0]))
+        voiced.append(outs["voiced"][0, 0] > 0.5)
+    times_a, values_a, voiced_a = np.array(times), np.array(values), np.array(voiced)
+    if not voiced_a.any():
+        raise ValueError("analysis.pitch found no voiced frame in the recording")
+    first = int(np.argmax(voiced_a))
+    values_a[:first] = values_a[first]
+    return np.interp(np.arange(real.size), times_a, values_a)
+
+
+def render_neural(real: np.ndarray, note: int, model: Path, f0: np.ndarray | None = None) -> np.ndarray:
+    """The decoder + DDSP nodes driven by the recording's loudness and f0 (the MIDI note's, or the
+    per-sample track ``f0``, e.g. ``measured_f0``); same length as ``real``."""
+    pitch = _pitch(real, note, f0)
+    return _render(pitch, loudness_track(real, _blocks(real)), None, model)[: real.size]
+
+
+def render_baseline(
+    real: np.ndarray, note: int, spectrum: dict[str, list[float]], f0: np.ndarray | None = None
+) -> np.ndarray:
+    """The same DDSP nodes with one fixed spectrum, scaled per frame to the recording's loudness
+    (pitch as in ``render_neural``)."""
+    mean_harm = np.array(spectrum["harm"])
     noise = np.array(spectrum["noise"])
     k = np.arange(1, td.HARMONICS + 1)
-    harm = np.where(k * f0 < td.SR / 2, harm, 0.0)  # what synth.harmonic can play at this pitch
-    unit_rms = np.sqrt(np.sum(harm**2) / 2.0 + np.sum(noise**2))  # sine peak a has RMS a / sqrt(2)
 
-    def controls(_b: int, db: float) -> tuple[np.ndarray, np.ndarray]:
+    def controls(_b: int, db: float, hz: float) -> tuple[np.ndarray, np.ndarray]:
+        harm = np.where(k * hz < td.SR / 2, mean_harm, 0.0)  # what synth.harmonic can play at this pitch
+        unit_rms = np.sqrt(np.sum(harm**2) / 2.0 + np.sum(noise**2))  # sine peak a has RMS a / sqrt(2)
         gain = 10.0 ** (db / 20.0) / unit_rms
         return harm * gain, noise * gain
 
-    frames = -(-real.size // td.HOP)
-    return _render(f0, loudness_track(real, frames), controls)[: real.size]
+    pitch = _pitch(real, note, f0)
+    return _render(pitch, loudness_track(real, _blocks(real)), controls)[: real.size]
 
 
-def render_oracle(real: np.ndarray, note: int, track_pitch: bool) -> np.ndarray:
+def render_oracle(real: np.ndarray, note: int, track_pitch: bool, f0: np.ndarray | None = None) -> np.ndarray:
     """The same DDSP nodes fed the recording's OWN per-frame targets (the training analysis of this
-    very note, at the block's frame): what a perfect decoder with these 48 outputs would play from
-    the MIDI f0, a bound on what any (f0, loudness) decoder can reach under this protocol."""
-    frames = -(-real.size // td.HOP)
+    very note, at the block's frame): what a perfect decoder with these 48 outputs would play
+    (pitch as in ``render_neural``), a bound on what any (f0, loudness) decoder can reach under
+    the protocol."""
+    frames = _blocks(real)
     padded = np.concatenate([np.zeros(td.WIN // 2), real, np.zeros(2 * td.WIN)])
     targets = td.analyse(padded, [(0.0, padded.size / td.SR, note, 0)], track_pitch)
     harm, noise = targets["harm"][1 : frames + 1], targets["noise"][1 : frames + 1]  # frame b + 1 ends block b
-    return _render(td.midi_hz(note), loudness_track(real, frames), lambda b, _db: (harm[b], noise[b]))[: real.size]
+    pitch = _pitch(real, note, f0)
+    return _render(pitch, loudness_track(real, frames), lambda b, _db, _hz: (harm[b], noise[b]))[: real.size]
 
 
 def heldout_notes(
@@ -211,6 +270,13 @@ def main() -> None:
         "--oracle",
         action="store_true",
         help="also render each note from its own analysed targets: the bound for any decoder",
+    )
+    ap.add_argument(
+        "--f0",
+        choices=("midi", "measured"),
+        default="midi",
+        help="the pitch every render plays: the MIDI note's (default), or the recording's own measured "
+        "by analysis.pitch (vibrato included; DDSP's resynthesis protocol)",
     )
     args = ap.parse_args()
     inst = td.INSTRUMENTS[args.instrument]
@@ -242,16 +308,19 @@ def main() -> None:
     print(f"{'note':>4} {'vel':>4} {'neural':>8} {'baseline':>9}" + (f" {'oracle':>7}" if args.oracle else ""))
     rows = []
     for (note, vel), real in sorted(clips.items()):
-        neural = multiscale_spectral_distance(render_neural(real, note, model), real)
-        base = multiscale_spectral_distance(render_baseline(real, note, spectrum), real)
-        oracle = multiscale_spectral_distance(render_oracle(real, note, inst.track_pitch), real) if args.oracle else 0.0
+        f0 = measured_f0(real) if args.f0 == "measured" else None
+        neural = multiscale_spectral_distance(render_neural(real, note, model, f0), real)
+        base = multiscale_spectral_distance(render_baseline(real, note, spectrum, f0), real)
+        oracle = (
+            multiscale_spectral_distance(render_oracle(real, note, inst.track_pitch, f0), real) if args.oracle else 0.0
+        )
         rows.append((neural, base, oracle))
         print(
             f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}" + (f" {oracle:>7.2f}" if args.oracle else ""), flush=True
         )
     n, b, o = np.array(rows).T
     print(
-        f"mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
+        f"f0 {args.f0}: mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
         f"({100 * (1 - n.mean() / b.mean()):.0f} % closer); neural closer on {int(np.sum(n < b))} of {len(rows)}"
         + (f"; oracle {o.mean():.2f} ({100 * (1 - o.mean() / b.mean()):.0f} % closer)" if args.oracle else "")
     )

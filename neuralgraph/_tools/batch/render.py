@@ -123,8 +123,11 @@ class Renderer:
         faults = [f"{f.node}: {f.error!r}" for f in engine.faults()]
         if faults:  # a faulted step stays bypassed: the next render must not inherit it
             del self.engines[key]
+        # read before the next render's reset clears what the nodes counted
+        notices = [f"{n.node}: {n.text}" for n in engine.notices()]
         files, taps = self._files(render, engine, audio, captured)
         row = self._row(render, engine, audio, captured, files, taps, faults)
+        row["notices"] = notices
         row["render_s"] = time.perf_counter() - t0
         return {"row": row, "files": files}
 

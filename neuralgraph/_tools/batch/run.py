@@ -70,6 +70,15 @@ def pool_results(job: Job, todo: list[int], workers: int) -> Iterator[Result]:
             fill()
 
 
+def warnings(row: dict) -> list[str]:
+    """What ``render`` would warn about for this render (faults, then the nodes' notices, such as
+    a note outside an instrument's range), each line naming the render."""
+    where = row["id"] + (f" ({row['midi']})" if row.get("midi") else "")
+    return [f"neuralgraph: warning: render {where}: {fault} and was bypassed" for fault in row["faults"]] + [
+        f"neuralgraph: warning: render {where}: {notice}" for notice in row.get("notices", [])
+    ]
+
+
 @attrs.frozen
 class Summary:
     total: int
@@ -155,6 +164,8 @@ def run_batch(
                 store.add(result)
                 rendered += 1
                 bar.update(1)
+                for line in warnings(result["row"]):
+                    bar.write(line, file=sys.stderr)
         finally:
             bar.close()
         missing = job.total - len(store.done)

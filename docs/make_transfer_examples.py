@@ -7,7 +7,8 @@ IN.wav` does, latency removed):
 - a clarinet phrase (General MIDI program 72 of FluidR3_GM, rendered by fluidsynth; the decoders
   never heard a clarinet) into graphs/transfer_violin.toml;
 - a spoken phrase from espeak-ng (its default English voice, with its own intonation) into
-  graphs/transfer_flute.toml an octave up (`pitch.octave = 1`: the flute was trained from C4).
+  graphs/transfer_flute.toml two octaves up (`pitch.octave = 2`: the flute was trained from C4, and
+  one octave up most of the voice is still below it, which the patch's range node would fold).
 
     python docs/make_transfer_examples.py            # needs fluidsynth, fluid-soundfont-gm, espeak-ng, matplotlib
     python docs/make_transfer_examples.py build/ex   # somewhere else
@@ -134,7 +135,7 @@ def make(images: Path = DOCS / "images", audio: Path | None = None) -> list[Path
     with tempfile.TemporaryDirectory() as tmp:
         clar, spoken = clarinet(Path(tmp)), voice(Path(tmp))
     violin = transfer("transfer_violin", clar)
-    flute = transfer("transfer_flute", spoken, pitch__octave=1.0)
+    flute = transfer("transfer_flute", spoken, pitch__octave=2.0)
     written = []
     for name, sound in (
         ("clarinet_in", clar),
@@ -147,7 +148,7 @@ def make(images: Path = DOCS / "images", audio: Path | None = None) -> list[Path
         written.append(path)
     pairs = [
         ("clarinet → transfer_violin", clar, violin),
-        ("espeak-ng voice → transfer_flute, octave +1", spoken, flute),
+        ("espeak-ng voice → transfer_flute, octave +2", spoken, flute),
     ]
     written.append(spectrograms(pairs, images / "transfer_spectrograms.png"))
     return written

@@ -233,14 +233,14 @@ def render_baseline(
     return _render(pitch, loudness_track(real, _blocks(real)), controls)[: real.size]
 
 
-def render_oracle(real: np.ndarray, note: int, track_pitch: bool, f0: np.ndarray | None = None) -> np.ndarray:
+def render_oracle(real: np.ndarray, note: int, inst: td.Instrument, f0: np.ndarray | None = None) -> np.ndarray:
     """The same DDSP nodes fed the recording's OWN per-frame targets (the training analysis of this
     very note, at the block's frame): what a perfect decoder with these 48 outputs would play
     (pitch as in ``render_neural``), a bound on what any (f0, loudness) decoder can reach under
     the protocol."""
     frames = _blocks(real)
     padded = np.concatenate([np.zeros(td.WIN // 2), real, np.zeros(2 * td.WIN)])
-    targets = td.analyse(padded, [(0.0, padded.size / td.SR, note, 0)], track_pitch)
+    targets = td.analyse(padded, [(0.0, padded.size / td.SR, note, 0)], inst.track_pitch, inst.energy)
     harm, noise = targets["harm"][1 : frames + 1], targets["noise"][1 : frames + 1]  # frame b + 1 ends block b
     pitch = _pitch(real, note, f0)
     return _render(pitch, loudness_track(real, frames), lambda b, _db, _hz: (harm[b], noise[b]))[: real.size]
@@ -285,7 +285,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train_audio, train_notes = td.render(args.soundfont, program, Path(tmp), inst.train_notes)
         clips = heldout_notes(args.soundfont, program, Path(tmp), inst.held_out)
-    spectrum = mean_spectrum(td.analyse(train_audio, train_notes, inst.track_pitch))
+    spectrum = mean_spectrum(td.analyse(train_audio, train_notes, inst.track_pitch, inst.energy))
     if args.test_data:
         args.test_data.mkdir(parents=True, exist_ok=True)
         path = spectrum_path(args.test_data, inst.name)
@@ -311,9 +311,7 @@ def main() -> None:
         f0 = measured_f0(real) if args.f0 == "measured" else None
         neural = multiscale_spectral_distance(render_neural(real, note, model, f0), real)
         base = multiscale_spectral_distance(render_baseline(real, note, spectrum, f0), real)
-        oracle = (
-            multiscale_spectral_distance(render_oracle(real, note, inst.track_pitch, f0), real) if args.oracle else 0.0
-        )
+        oracle = multiscale_spectral_distance(render_oracle(real, note, inst, f0), real) if args.oracle else 0.0
         rows.append((neural, base, oracle))
         print(
             f"{note:>4} {vel:>4} {neural:>8.2f} {base:>9.2f}" + (f" {oracle:>7.2f}" if args.oracle else ""), flush=True

@@ -55,6 +55,8 @@ WIN = 2048
 HARMONICS = 32
 BANDS = 16
 TOP_HZ = 16000.0
+#: ``analyse(energy=True)``: the bins on each side of a harmonic whose energy is its amplitude.
+ENERGY_BINS = 3
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Instrument:
     smooth_frames: int = 1
     #: Replace each frame's targets by its note's mean spectrum at the frame's level (``note_mean_targets``).
     note_mean: bool = False
+    #: Read each harmonic's amplitude from the energy around its peak (``analyse(energy=True)``).
+    energy: bool = False
 
     @property
     def train_notes(self) -> list[int]:
@@ -98,6 +102,7 @@ INSTRUMENTS: dict[str, Instrument] = {
         ((65, 105), (79, 75)),
         track_pitch=True,
         note_mean=True,
+        energy=True,
     ),
     "trumpet": Instrument(
         "trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)), track_pitch=True
@@ -191,12 +196,16 @@ def partial_f0(spec: np.ndarray, f0: float, cents: float = 60.0, steps: int = 49
     return float(cands[int(np.argmax(score))])
 
 
-def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[str, np.ndarray]:
+def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False, energy: bool = False) -> dict[str, np.ndarray]:
     """Per-frame f0, loudness, harmonic amplitudes and noise band levels.
 
     The f0 returned (the model's input) is always the MIDI note's; with ``track_pitch`` the
     harmonics are read (and removed before the noise analysis) at multiples of the frame's actual
-    fundamental (``partial_f0``) instead of the nominal one.
+    fundamental (``partial_f0``) instead of the nominal one. A harmonic's amplitude is its peak
+    (2 |X| / sum(w) within +-2 bins: exact for a steady sine), or with ``energy`` the amplitude of
+    the sine with the energy of the +-ENERGY_BINS bins around it (2 sqrt(sum |X|^2 / (N sum(w^2)))):
+    a partial that moves within the frame (vibrato) spreads over several bins and its peak reads
+    it too low.
     """
     window = np.hanning(WIN)
     wsum, wsq = window.sum(), (window**2).sum()
@@ -223,8 +232,13 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False) -> dict[s
             if fk >= SR / 2 - 2 * bin_hz:
                 break
             c = round(fk / bin_hz)
-            lo, hi = max(c - 2, 0), min(c + 3, spec.size)
-            harm[k - 1] = max(2.0 * spec[lo:hi].max() / wsum, FLOOR)
+            if energy:
+                lo, hi = max(c - ENERGY_BINS, 0), min(c + ENERGY_BINS + 1, spec.size)
+                amp = 2.0 * np.sqrt(power[lo:hi].sum() / (WIN * wsq))
+            else:
+                lo, hi = max(c - 2, 0), min(c + 3, spec.size)
+                amp = 2.0 * spec[lo:hi].max() / wsum
+            harm[k - 1] = max(amp, FLOOR)
             keep[max(c - 4, 0) : min(c + 5, spec.size)] = False
         noise = np.full(BANDS, FLOOR)
         for b in range(BANDS):
@@ -534,7 +548,7 @@ def main() -> None:
     )
     if args.envelope_only:
         return
-    data = analyse(audio, notes, inst.track_pitch)
+    data = analyse(audio, notes, inst.track_pitch, inst.energy)
     data = note_mean_targets(data) if inst.note_mean else smooth_targets(data, args.smooth or inst.smooth_frames)
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:

@@ -11,6 +11,10 @@ two renders are made from that recording's own controls, f0 (from the MIDI note)
   harmonic distribution and noise band levels (each relative to the frame's RMS level), scaled
   per frame so the output's RMS level equals the recording's loudness.
 
+With ``--f0 measured`` every render plays instead the pitch ``analysis.pitch`` measures on the
+recording (``measured_f0``: its vibrato, in phase), as the timbre-transfer patches do; the
+resynthesis protocol of DDSP.
+
 Both are compared with the recording by the multi-scale spectral distance of DDSP (Engel et
 al. 2020): the sum over FFT sizes 2048, 1024, 512, 256, 128 and 64 (Hann window, 75 % overlap) of
 the mean |S - S'| plus the mean |log S - log S'| of the magnitude spectrograms. Lower is closer.
@@ -21,6 +25,7 @@ Usage (needs fluidsynth and fluid-soundfont-gm; no torch)::
     python examples/train/evaluate_ddsp.py --test-data tests/data # also writes the test fixtures
     python examples/train/evaluate_ddsp.py --instrument violin --test-data tests/data
     python examples/train/evaluate_ddsp.py --instrument violin --oracle   # + the bound for any decoder
+    python examples/train/evaluate_ddsp.py --instrument violin --oracle --f0 measured
 
 ``--test-data`` writes the baseline's mean spectrum (``ddsp_<instrument>_mean_spectrum.json``) and
 two held-out notes (the instrument's ``fixtures``) as 16-bit WAVs

@@ -12,8 +12,9 @@ all offline, a minute or two of CPU each:
    soundfont's instruments are recordings of real ones, so this is real sound.
 2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
    the MIDI note; loudness is the frame's RMS level in dB; the targets are the peak amplitude of
-   each of 32 harmonics (read from the spectrum at k * f0) and the RMS level of 16 noise bands
-   (0-16 kHz in 1 kHz bands, from the spectrum with the harmonic peaks removed).
+   each of 32 harmonics (read from the spectrum at k * f0; the violin's from the energy around it,
+   ``energy``) and the RMS level of 16 noise bands (0-16 kHz in 1 kHz bands, from the spectrum
+   with the harmonic peaks removed).
 3. ``train``: a small MLP (f0, loudness) -> (32 harmonic amplitudes, 16 noise band levels), fitted
    in the log-amplitude domain with torch on the CPU.
 4. ``export``: ONNX with a dynamic batch axis (``onnx.model`` runs all voices in one call):

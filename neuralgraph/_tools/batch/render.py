@@ -126,8 +126,7 @@ class Renderer:
         # read before the next render's reset clears what the nodes counted
         notices = [f"{n.node}: {n.text}" for n in engine.notices()]
         files, taps = self._files(render, engine, audio, captured)
-        row = self._row(render, engine, audio, captured, files, taps, faults)
-        row["notices"] = notices
+        row = self._row(render, engine, audio, captured, files, taps, faults, notices)
         row["render_s"] = time.perf_counter() - t0
         return {"row": row, "files": files}
 
@@ -184,6 +183,7 @@ class Renderer:
         files: dict[str, bytes],
         taps: dict[str, str],
         faults: list[str],
+        notices: list[str],
     ) -> dict[str, Any]:
         """The render's metadata row: what was rendered, its levels, files and provenance."""
         job = self.job
@@ -208,6 +208,7 @@ class Renderer:
             "clipped": int(guard.clipped),
             "non_finite": int(guard.non_finite),
             "faults": faults,
+            "notices": notices,
             "taps": taps,
             "tap_rates": {
                 tap: engine.sample_rate / (engine.block_size // data.shape[2]) for tap, data in captured.items()

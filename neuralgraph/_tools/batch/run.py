@@ -74,8 +74,8 @@ def warnings(row: dict) -> list[str]:
     """What ``render`` would warn about for this render (faults, then the nodes' notices, such as
     a note outside an instrument's range), each line naming the render."""
     where = row["id"] + (f" ({row['midi']})" if row.get("midi") else "")
-    return [f"neuralgraph: warning: render {where}: {fault} and was bypassed" for fault in row["faults"]] + [
-        f"neuralgraph: warning: render {where}: {notice}" for notice in row.get("notices", [])
+    return [f"neuralgraph: warning: render {where}: {fault} (bypassed)" for fault in row["faults"]] + [
+        f"neuralgraph: warning: render {where}: {notice}" for notice in row["notices"]
     ]
 
 

@@ -55,7 +55,7 @@ def test_map_range_exponential_is_log_linear_and_held_in_range():
 
 
 @pytest.mark.parametrize("curve,rng", [("lin", [-3.0, 5.0]), ("exp", [50.0, 5000.0]), ("exp", [8000.0, 80.0])])
-def test_map_range_matches_the_inline_mapping_bit_for_bit(curve, rng):
+def test_map_range_matches_the_inline_mapping_within_float32_rounding(curve, rng):
     values = np.linspace(-1.2, 1.2, 640)
     node = run(
         {
@@ -71,7 +71,10 @@ def test_map_range_matches_the_inline_mapping_bit_for_bit(curve, rng):
     )
     # io.input declares the span -1..1, so the inline mapping maps the same interval
     inline = run({"type": "math.add", "a": {"from": "src", "range": rng, "curve": curve}, "b": 0.0}, values)
-    assert np.array_equal(node, inline)
+    if curve == "lin":
+        assert np.array_equal(node, inline)
+    else:  # the inline mapping runs compiled (LLVM's exp, even alone: a run of one), the node numpy's
+        np.testing.assert_allclose(node, inline, rtol=2**-22, atol=0)  # two float32 steps at most
 
 
 def test_map_range_rejects_impossible_ranges_with_its_own_error():

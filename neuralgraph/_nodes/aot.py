@@ -34,9 +34,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from neuralgraph._nodes.gcpause import audio_plays
 from neuralgraph._nodes.lazyjit import realise_all
 
-#: ``0`` turns ahead-of-time compilation off (every kernel then compiles in process by numba's JIT).
+#: ``0`` turns ahead-of-time compilation off (every kernel then compiles in process by numba's JIT);
+#: ``1`` builds modules even where the JIT is cheaper (numba imported already, no audio playing).
 ENV = "NEURALGRAPH_AOT"
 #: Bump to rebuild every module.
 FORMAT = 1
@@ -154,14 +156,15 @@ def compiled(kernels: Sequence[tuple[str, str]]) -> list[Callable[..., Any]]:
     """The ``fused`` function of each ``(source, signature)``, ahead of time where possible.
 
     Missing modules are built in one subprocess, waited for without the GIL. The rest (no
-    compiler, a build that failed, ``NEURALGRAPH_AOT=0``) compile in process with numba's JIT.
+    compiler, a build that failed, ``NEURALGRAPH_AOT=0``, or numba imported here already while
+    no audio plays: :func:`_jit_is_cheaper`) compile in process with numba's JIT.
     """
     digests = [digest_of(source, signature) for source, signature in kernels]
     for digest, (source, _) in zip(digests, kernels):
         write_source(source, digest)  # a kernel calling this one compiles it from its source
     ahead = {d: k for d, k in zip(digests, kernels) if _aot_possible(k[0])}
     missing = {d: k for d, k in ahead.items() if (d, True) not in _functions and not _module_path(d).exists()}
-    if missing:
+    if missing and not _jit_is_cheaper():
         _build(missing)
     found = []
     for digest, (source, signature) in zip(digests, kernels):
@@ -172,6 +175,17 @@ def compiled(kernels: Sequence[tuple[str, str]]) -> list[Callable[..., Any]]:
             _functions[key] = function if function is not None else jit(source, signature)
         found.append(_functions[key])
     return found
+
+
+def _jit_is_cheaper() -> bool:
+    """True when this process has numba imported already and no audio plays: a build subprocess
+    would pay numba's import again (0.3-0.5 s a batch, and pycc's link), which the JIT here does
+    not, and there is no audio callback whose GIL the JIT could hold up. The kernel then comes
+    from numba's JIT and its disk cache; the next process that needs it without numba builds the
+    module."""
+    if os.environ.get(ENV) == "1":
+        return False
+    return "numba" in sys.modules and not audio_plays()
 
 
 def _aot_possible(source: str) -> bool:

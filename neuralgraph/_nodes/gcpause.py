@@ -38,6 +38,11 @@ def freeze_after_builds(on: bool) -> None:
     _freeze = on
 
 
+def audio_plays() -> bool:
+    """True while a backend plays (its ``RealtimeGuard`` turned :func:`freeze_after_builds` on)."""
+    return _freeze
+
+
 class gc_paused(ContextDecorator):
     """Pause the cyclic collector for a ``with`` block or a decorated call (nestable, any thread).
 

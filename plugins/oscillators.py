@@ -603,11 +603,6 @@ class SineOsc(_PhaseOsc):
         super().prepare(ctx)
         self.scratch = np.zeros(ctx.block_size, np.float64)  # one lane's phases
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _sine_kernel(
-            ins.freq, ins.sync, self.phase, self.last_reset, self.inv_sr, SINE_TABLE, self.scratch, outs.out, frames
-        )
-
     def kernel(self, ins: Ports, outs: Ports):
         return _sine_kernel, (
             ins.freq,
@@ -643,20 +638,6 @@ class SawOsc(_BlepOsc):
     sync = _sync_input()
     out = Output(span=(-1.0, 1.0), doc="The sawtooth, -1..1.")
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _saw_kernel(
-            ins.freq,
-            ins.sync,
-            self.phase,
-            self.last_reset,
-            self.ring,
-            self.ring_pos,
-            self.inv_sr,
-            STEP_TABLE,
-            outs.out,
-            frames,
-        )
-
     def kernel(self, ins: Ports, outs: Ports):
         return _saw_kernel, (
             ins.freq,
@@ -689,8 +670,8 @@ class SquareOsc(_BlepOsc):
         super().prepare(ctx)
         self.level = np.ones(ctx.lanes, np.float64)  # phase 0 is in the high part
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _square_kernel(
+    def kernel(self, ins: Ports, outs: Ports):
+        return _square_kernel, (
             ins.freq,
             ins.width,
             ins.sync,
@@ -702,7 +683,6 @@ class SquareOsc(_BlepOsc):
             self.inv_sr,
             STEP_TABLE,
             outs.out,
-            frames,
         )
 
     def reset(self) -> None:
@@ -718,8 +698,8 @@ class TriangleOsc(_BlepOsc):
     sync = _sync_input()
     out = Output(span=(-1.0, 1.0), doc="The triangle, -1..1.")
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _triangle_kernel(
+    def kernel(self, ins: Ports, outs: Ports):
+        return _triangle_kernel, (
             ins.freq,
             ins.sync,
             self.phase,
@@ -730,7 +710,6 @@ class TriangleOsc(_BlepOsc):
             STEP_TABLE,
             CORNER_TABLE,
             outs.out,
-            frames,
         )
 
 
@@ -884,8 +863,8 @@ class WavetableOsc(_PhaseOsc):
         self.tables = mipmaps(cycles)
         self.half_size = float(cycles.shape[1] // 2)
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _wavetable_kernel(
+    def kernel(self, ins: Ports, outs: Ports):
+        return _wavetable_kernel, (
             ins.freq,
             ins.position,
             ins.sync,
@@ -896,7 +875,6 @@ class WavetableOsc(_PhaseOsc):
             self.half_size,
             self.interpolation == "cubic",
             outs.out,
-            frames,
         )
 
 

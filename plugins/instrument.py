@@ -229,29 +229,6 @@ class InstrumentPitch(Node):
         self.counts.fill(0)
         self.reported.fill(False)
 
-    def process(self, ins: Ports, outs: Ports, frames: int) -> None:
-        _pitch(
-            ins.freq,
-            ins.note,
-            ins.gate,
-            ins.vibrato,
-            outs.freq,
-            outs.f0,
-            self.ratio_freq,
-            self.ratio_f0,
-            self.outside,
-            self.vib_step,
-            self.phase,
-            self.tick,
-            self.factor,
-            self.was_on,
-            self.held_note,
-            self.last_key,
-            self.counts,
-            self.tracked,
-            frames,
-        )
-
     def kernel(self, ins: Ports, outs: Ports):
         return _pitch, (
             ins.freq,

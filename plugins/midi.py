@@ -494,17 +494,13 @@ def _event_frame(ev_frame, i, n_events, frames, pos):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True)
-def _voices_block(
+def _voices_kernel(
     ev_frame,
     ev_status,
     ev_d1,
     ev_d2,
-    n_events,
-    frames,
-    mode,
-    chan_filter,
-    bend_range,
-    tail,
+    ev_count,
+    settings,
     note,
     chan,
     state,
@@ -529,15 +525,19 @@ def _voices_block(
     o_at,
     activity,
     orphans,
+    frames,
 ):  # pragma: no cover
-    """One block of voice allocation; flags the voices sounding at its end in ``activity`` (1
-    sounding, 0 free).
+    """``midi.voices``' kernel, one block of voice allocation; flags the voices sounding at its end
+    in ``activity`` (1 sounding, 0 free). The event count and the live settings (mode, channel,
+    bend range, tail) come from arrays, so that the fused code sees ``on_param``'s changes.
 
     misc[0] = sample clock at the block start, misc[1] = keys on the mono stack, misc[2] = a
     sequence counter ordering note-ons and releases (ties inside a frame stay ordered).
     ``orphans[ch * 128 + key]`` counts the key's held notes whose voice was stolen: their
     note-offs are still to come and must not end a later note of the same key.
     """
+    n_events = ev_count[0]
+    mode, chan_filter, bend_range, tail = int(settings[0]), int(settings[1]), settings[2], int(settings[3])
     clock = misc[0]
     pos = 0
     for i in range(n_events + 1):
@@ -730,79 +730,6 @@ class Voices(Node):
             self.activity,
             self.orphans,
         )
-
-
-@njit(cache=True, nogil=True)
-def _voices_kernel(
-    ev_frame,
-    ev_status,
-    ev_d1,
-    ev_d2,
-    ev_count,
-    settings,
-    note,
-    chan,
-    state,
-    gate,
-    vel,
-    at,
-    freq,
-    on_seq,
-    off_seq,
-    off_time,
-    gap,
-    ch_bend,
-    ch_sus,
-    stack_note,
-    stack_chan,
-    stack_vel,
-    misc,
-    o_freq,
-    o_note,
-    o_gate,
-    o_vel,
-    o_at,
-    activity,
-    orphans,
-    frames,
-):  # pragma: no cover - compiled
-    """``midi.voices``' kernel for fusion: the event count and live settings come from arrays."""
-    _voices_block(
-        ev_frame,
-        ev_status,
-        ev_d1,
-        ev_d2,
-        ev_count[0],
-        frames,
-        int(settings[0]),
-        int(settings[1]),
-        settings[2],
-        int(settings[3]),
-        note,
-        chan,
-        state,
-        gate,
-        vel,
-        at,
-        freq,
-        on_seq,
-        off_seq,
-        off_time,
-        gap,
-        ch_bend,
-        ch_sus,
-        stack_note,
-        stack_chan,
-        stack_vel,
-        misc,
-        o_freq,
-        o_note,
-        o_gate,
-        o_vel,
-        o_at,
-        activity,
-        orphans,
-    )
 
 
 @njit(cache=True, nogil=True)

@@ -166,7 +166,8 @@ def check_jack_sine(args: dict[str, Any]) -> dict[str, Any]:
     idle = IdleClient(jack)
     idle_alone = idle.run_for(seconds)  # the machine's own xruns, before the engine runs
     backend = ng.open_backend("jack", engine, client_name="ng_sine", connect=False)
-    rec = Recorder(jack, "ng_rec", 2, seconds + 1.0)
+    # room for the engine swap's wait too (up to 10 s: a rebuild on a cold cache compiles kernels)
+    rec = Recorder(jack, "ng_rec", 2, seconds + 11.0)
     backend.start()
     rec.client.activate()
     for port, dest in zip(backend.port_names(), [p.name for p in rec.ports]):

@@ -52,24 +52,27 @@ from neuralgraph._runtime.swap import SwapReport
 from neuralgraph._runtime.tap import Tap, TapChunk
 from neuralgraph._tools.progress import RenderProgress
 from neuralgraph._tools.render_file import RenderInterrupted, RenderResult, Target, check_target, render_to_file
-from neuralgraph._tools.session import Audio, Player, play, register, render
 
 __version__ = "0.1.0"
-#: Batch rendering's names, imported on first use (``neuralgraph._tools.batch``): a render does
-#: not pay for the batch machinery.
-_BATCH = ("Job", "JobError", "load_job", "run_batch")
+#: Names imported on first use, by the module that defines them: a render does not pay for the
+#: batch machinery, nor for the script session's drawing and player.
+_LAZY = {
+    **dict.fromkeys(("Job", "JobError", "load_job", "run_batch"), "neuralgraph._tools.batch"),
+    **dict.fromkeys(("Audio", "Player", "play", "register", "render"), "neuralgraph._tools.session"),
+}
 
 if TYPE_CHECKING:
     from neuralgraph._tools.batch.job import load_job
     from neuralgraph._tools.batch.run import run_batch
     from neuralgraph._tools.batch.spec import Job, JobError
+    from neuralgraph._tools.session import Audio, Player, play, register, render
 
 
 def __getattr__(name: str) -> Any:
-    if name in _BATCH:
-        from neuralgraph._tools import batch
+    if name in _LAZY:
+        import importlib
 
-        return getattr(batch, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

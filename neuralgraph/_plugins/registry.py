@@ -18,20 +18,20 @@ plugins registering one type name is a :class:`~neuralgraph._errors.PluginError`
 from __future__ import annotations
 
 import functools
-import importlib.metadata
+import importlib
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from types import ModuleType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import pluggy
 
 from neuralgraph._errors import PluginError, PluginWarning, UsageError
 from neuralgraph._nodes.node import Node
-from neuralgraph._plugins import hookspecs
+from neuralgraph._plugins import hookspecs, index
 
 ENTRY_POINT_GROUP = "neuralgraph"
 #: Entry points (by the module they load) without which the framework cannot work, and why.
@@ -66,6 +66,50 @@ class PluginFailure:
     error: str
 
 
+_T = TypeVar("_T")
+
+
+class _Names(MutableMapping[str, _T], Generic[_T]):
+    """Registered names, plus names an index says a not yet imported plugin registers: asking
+    for one of those imports that plugin first (``load_plugin``)."""
+
+    def __init__(self, load_plugin: Callable[[str], None]) -> None:
+        self._loaded: dict[str, _T] = {}
+        self.pending: dict[str, str] = {}  #: name -> entry point that registers it
+        self._load_plugin = load_plugin
+
+    def __getitem__(self, name: str) -> _T:
+        if name not in self._loaded and name in self.pending:
+            self._load_plugin(self.pending[name])
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, value: _T) -> None:
+        self._loaded[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        if self.pending.pop(name, None) is None or name in self._loaded:
+            del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded or name in self.pending
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(self._loaded), **dict.fromkeys(self.pending)})
+
+    def __len__(self) -> int:
+        return len(self._loaded.keys() | self.pending.keys())
+
+
+def _resolve(value: str) -> Any:
+    """What the entry point ``module[:attribute.path]`` names (``EntryPoint.load`` without
+    importing ``importlib.metadata``)."""
+    module_name, _, attributes = value.partition(":")
+    target: Any = importlib.import_module(module_name.strip())
+    for attribute in filter(None, attributes.strip().split(".")):
+        target = getattr(target, attribute)
+    return target
+
+
 def _env_list(name: str) -> set[str] | None:
     raw = os.environ.get(name)
     if raw is None:
@@ -79,8 +123,9 @@ class Registry:
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
-        self.node_types: dict[str, NodeType] = {}
-        self.backends: dict[str, BackendType] = {}
+        self.node_types: _Names[NodeType] = _Names(self._load_indexed)
+        self.backends: _Names[BackendType] = _Names(self._load_indexed)
+        self._entry_points: dict[str, str] = {}  #: indexed plugins not imported yet: name -> module
         self.failures: list[PluginFailure] = []
         self.plugins: list[str] = []
         #: Requests that were not followed (an essential plugin asked to be disabled).
@@ -97,11 +142,20 @@ class Registry:
         block: Iterable[str] | None = None,
     ) -> Registry:
         """Load the entry-point plugins (filtered by ``allow``/``block`` or the environment),
-        plus ``plugins`` given directly as ``{name: module_or_object}``."""
+        plus ``plugins`` given directly as ``{name: module_or_object}``.
+
+        Unfiltered, with no direct plugins, a valid index (``_plugins/index.py``) stands in for
+        the imports: a plugin module is imported when one of its names is first asked for."""
         reg = cls()
+        unfiltered = entry_points and not plugins and allow is None and block is None
+        unfiltered = unfiltered and not {"NEURALGRAPH_PLUGINS", "NEURALGRAPH_DISABLE_PLUGINS"} & os.environ.keys()
+        if unfiltered and reg._use_index():
+            return reg
         allowed = set(allow) if allow is not None else _env_list("NEURALGRAPH_PLUGINS")
         blocked = set(block) if block is not None else (_env_list("NEURALGRAPH_DISABLE_PLUGINS") or set())
         if entry_points:
+            import importlib.metadata  # with its email parser, only for a full load
+
             found = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
             _check_names(allowed, blocked, allow is None, block is None, {ep.name for ep in found})
             for ep in found:
@@ -123,7 +177,40 @@ class Registry:
         for name, plugin in (plugins or {}).items():
             reg.add_plugin(plugin, name)
         reg._collect()
+        if unfiltered and not (reg.failures or reg.notices):
+            reg._write_index({ep.name: ep.value for ep in found})
         return reg
+
+    def _use_index(self) -> bool:
+        data = index.read()
+        if data is None:
+            return False
+        self._entry_points = dict(data["entry_points"])
+        self.node_types.pending.update(data["types"])
+        self.backends.pending.update(data["backends"])
+        return True
+
+    def _write_index(self, entry_points: dict[str, str]) -> None:
+        files = [path for name in self.plugins for path in index.source_files(self._pm.get_plugin(name))]
+        types = {name: t.plugin for name, t in self.node_types.items()}
+        backends = {name: b.plugin for name, b in self.backends.items()}
+        index.write(entry_points, types, backends, files)
+
+    def _load_indexed(self, name: str) -> None:
+        """Import and register the indexed entry point ``name`` (once)."""
+        value = self._entry_points.pop(name, None)
+        if value is None:
+            return
+        for names in (self.node_types.pending, self.backends.pending):
+            for key in [key for key, plugin in names.items() if plugin == name]:
+                del names[key]
+        try:
+            module = _resolve(value)
+        except Exception as exc:
+            self.failures.append(PluginFailure(name, f"cannot import {value}: {exc!r}"))
+            return
+        self.add_plugin(module, name)
+        self._collect(only=name)
 
     def _refuse_to_drop(self, name: str, why: str, blocked: bool, *, from_env: bool) -> None:
         """Note (and warn) that the essential plugin ``name`` loads although a setting left it out."""
@@ -146,11 +233,13 @@ class Registry:
             return
         self.plugins.append(name)
 
-    def _collect(self) -> None:
+    def _collect(self, only: str | None = None) -> None:
         for impl in self._pm.hook.ng_register_nodes.get_hookimpls():
-            self._call(impl, self._node_registrar(impl.plugin_name))
+            if only in (None, impl.plugin_name):
+                self._call(impl, self._node_registrar(impl.plugin_name))
         for impl in self._pm.hook.ng_register_backends.get_hookimpls():
-            self._call(impl, self._backend_registrar(impl.plugin_name))
+            if only in (None, impl.plugin_name):
+                self._call(impl, self._backend_registrar(impl.plugin_name))
 
     def _call(self, impl: pluggy.HookImpl, register: Callable[..., None]) -> None:
         try:

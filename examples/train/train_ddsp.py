@@ -16,7 +16,8 @@ all offline, a minute or two of CPU each:
    ``energy``) and the RMS level of 16 noise bands (0-16 kHz in 1 kHz bands, from the spectrum
    with the harmonic peaks removed).
 3. ``train``: a small MLP (f0, loudness) -> (32 harmonic amplitudes, 16 noise band levels), fitted
-   in the log-amplitude domain with torch on the CPU.
+   in the log-amplitude domain with torch on the CPU (the violin's also hears f0's offset from the
+   nearest semitone, computed inside the model: ``vibrato_response``).
 4. ``export``: ONNX with a dynamic batch axis (``onnx.model`` runs all voices in one call):
    inputs ``f0`` [batch, 1] (Hz) and ``loudness`` [batch, 1] (dB), outputs ``harm`` [batch, 32]
    and ``noise`` [batch, 16] -- exactly what ``synth.harmonic`` (count = 32) and
@@ -81,6 +82,9 @@ class Instrument:
     note_mean: bool = False
     #: Read each harmonic's amplitude from the energy around its peak (``analyse(energy=True)``).
     energy: bool = False
+    #: The decoder hears the pitch's offset from the nearest semitone and learns how each partial's
+    #: level follows it within a note (``vibrato_response_targets``); needs ``track_pitch``.
+    vibrato_response: bool = False
 
     @property
     def train_notes(self) -> list[int]:
@@ -104,6 +108,7 @@ INSTRUMENTS: dict[str, Instrument] = {
         track_pitch=True,
         note_mean=True,
         energy=True,
+        vibrato_response=True,
     ),
     "trumpet": Instrument(
         "trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)), track_pitch=True
@@ -138,7 +143,16 @@ def note_list(pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> list
 def render(
     soundfont: str, program: int, workdir: Path, pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)
 ) -> tuple[np.ndarray, list]:
-    """Render ``pitches`` (default: the flute's training notes) with fluidsynth; mono float audio at SR and the notes."""
+    """Render ``pitches`` (default: the flute's training notes) with fluidsynth; mono float audio at SR
+    (the mean of the two channels) and the notes."""
+    audio, notes = render_channels(soundfont, program, workdir, pitches)
+    return audio.mean(axis=1), notes
+
+
+def render_channels(
+    soundfont: str, program: int, workdir: Path, pitches: list[int] | tuple[int, ...]
+) -> tuple[np.ndarray, list]:
+    """``render``'s fluidsynth output as it is: [samples, 2] float audio at SR, and the notes."""
     notes = note_list(pitches)
     mid = mido.MidiFile(ticks_per_beat=960)
     track = mido.MidiTrack()
@@ -178,7 +192,7 @@ def render(
     )
     audio, sr = sf.read(str(wav_path), dtype="float64", always_2d=True)
     assert sr == SR, sr
-    return audio.mean(axis=1), notes
+    return audio, notes
 
 
 def partial_f0(spec: np.ndarray, f0: float, cents: float = 60.0, steps: int = 49, count: int = 8) -> float:
@@ -212,7 +226,7 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False, energy: b
     wsum, wsq = window.sum(), (window**2).sum()
     bin_hz = SR / WIN
     starts = np.array([n[0] for n in notes])
-    f0s, louds, harms, noises = [], [], [], []
+    f0s, louds, harms, noises, parts = [], [], [], [], []
     band_edges = np.linspace(0.0, TOP_HZ, BANDS + 1)
     bins_hz = np.arange(WIN // 2 + 1) * bin_hz
     band_of_bin = np.minimum((bins_hz / (TOP_HZ / BANDS)).astype(int), BANDS)
@@ -251,6 +265,7 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False, energy: b
             noise[b] = max(np.sqrt(p), FLOOR)
         rms = np.sqrt(np.sum(frame**2) / wsq)
         f0s.append(f0)
+        parts.append(f_part)
         louds.append(20.0 * np.log10(rms + 1e-7))
         harms.append(harm)
         noises.append(noise)
@@ -259,6 +274,7 @@ def analyse(audio: np.ndarray, notes: list, track_pitch: bool = False, energy: b
         "loudness": np.array(louds, np.float32),
         "harm": np.array(harms, np.float32),
         "noise": np.array(noises, np.float32),
+        "f_part": np.array(parts, np.float32),
         "edges": band_edges,
     }
 
@@ -305,6 +321,43 @@ def note_mean_targets(data: dict[str, np.ndarray], silence_db: float = -70.0) ->
             mean = rel[a:b][loud_enough].mean(axis=0) if loud_enough.any() else rel[a:b].mean(axis=0)
             target[a:b] = mean[None, :] * rms[a:b, None]
         out[key] = np.maximum(target, FLOOR).astype(np.float32)
+    return out
+
+
+#: ``vibrato_response_targets``: the width of its cents bins and the offsets they cover.
+CENTS_BIN = 5.0
+CENTS_SPAN = 40.0
+
+
+def vibrato_response_targets(data: dict[str, np.ndarray], silence_db: float = -70.0) -> dict[str, np.ndarray]:
+    """``note_mean_targets``, with each frame's harmonics scaled by how its note's partials respond
+    to the pitch's offset from the note: per note, the frames (above ``silence_db``) are put in
+    CENTS_BIN bins of their actual fundamental's offset (``f_part``) and each harmonic's mean power
+    relative to the note's mean spectrum is taken per bin; a frame gets its bin's factor. The model's
+    f0 becomes the frame's actual fundamental, so the decoder can learn that response.
+
+    The soundfont violin's vibrato swings each partial by many dB in step with the pitch (its samples
+    mix two channels a few milliseconds apart, whose sum is a comb the partials move through), and a
+    note's neighbours of the same sample share it. Binning by offset keeps that part of the swing and
+    drops what does not follow the pitch; the power mean of each bin avoids the log-domain bias.
+    """
+    out = note_mean_targets(data, silence_db)
+    f0, loud, part = data["f0"], data["loudness"], data["f_part"].astype(np.float64)
+    cents = 1200.0 * np.log2(part / f0)
+    edges = np.arange(-CENTS_SPAN, CENTS_SPAN + CENTS_BIN, CENTS_BIN)
+    bins = np.clip(np.digitize(cents, edges) - 1, 0, edges.size - 2)
+    starts = np.flatnonzero(np.concatenate([[True], f0[1:] != f0[:-1], [True]]))
+    ratio = (data["harm"].astype(np.float64) / out["harm"]) ** 2
+    harm = out["harm"].astype(np.float64)
+    for a, b in zip(starts[:-1], starts[1:]):
+        loud_enough = loud[a:b] > silence_db
+        for i in np.unique(bins[a:b]):
+            here = bins[a:b] == i
+            chosen = here & loud_enough
+            if chosen.sum() >= 2:
+                harm[a:b][here] *= np.sqrt(ratio[a:b][chosen].mean(axis=0))
+    out["harm"] = np.maximum(harm, FLOOR).astype(np.float32)
+    out["f0"] = data["f_part"]
     return out
 
 
@@ -426,8 +479,9 @@ def fit_velocity(audio: np.ndarray, notes: list) -> tuple[float, float]:
     return float(at_zero + slope), float(slope)
 
 
-def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
-    """Fit the decoder MLP to the analysed frames; returns the torch module."""
+def train(data: dict[str, np.ndarray], steps: int, seed: int = 0, cents_input: bool = False):
+    """Fit the decoder MLP to the analysed frames; returns the torch module. With ``cents_input`` the
+    MLP also sees the pitch's offset from the nearest semitone (``vibrato_response``)."""
     import torch
     from torch import nn
 
@@ -440,7 +494,7 @@ def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
         def __init__(self) -> None:
             super().__init__()
             self.net = nn.Sequential(
-                nn.Linear(2, 96),
+                nn.Linear(3 if cents_input else 2, 96),
                 nn.LeakyReLU(0.1),
                 nn.Linear(96, 96),
                 nn.LeakyReLU(0.1),
@@ -450,7 +504,10 @@ def train(data: dict[str, np.ndarray], steps: int, seed: int = 0):
             )
 
         def log_outputs(self, f0, loudness):
-            x = torch.cat([torch.log2(torch.clamp(f0, min=20.0) / 440.0), (loudness + 40.0) / 20.0], dim=1)
+            octaves = torch.log2(torch.clamp(f0, min=20.0) / 440.0)
+            x = torch.cat([octaves, (loudness + 40.0) / 20.0], dim=1)
+            if cents_input:  # the offset from the nearest semitone, -0.5 .. 0.5 semitones, times 2
+                x = torch.cat([x, 2.0 * (12.0 * octaves - torch.round(12.0 * octaves))], dim=1)
             return self.net(x) - 6.0  # start near exp(-6): quiet
 
         def forward(self, f0, loudness):
@@ -550,11 +607,16 @@ def main() -> None:
     if args.envelope_only:
         return
     data = analyse(audio, notes, inst.track_pitch, inst.energy)
-    data = note_mean_targets(data) if inst.note_mean else smooth_targets(data, args.smooth or inst.smooth_frames)
+    if inst.vibrato_response:
+        data = vibrato_response_targets(data)
+    elif inst.note_mean:
+        data = note_mean_targets(data)
+    else:
+        data = smooth_targets(data, args.smooth or inst.smooth_frames)
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:
         save_reference(audio, notes, args.reference)
-    model = train(data, args.steps)
+    model = train(data, args.steps, cents_input=inst.vibrato_response)
     export(model, out)
     print(f"total {time.perf_counter() - t0:.0f} s (render, analysis, training, export)")
 

@@ -85,6 +85,8 @@ class Instrument:
     #: The decoder hears the pitch's offset from the nearest semitone and learns how each partial's
     #: level follows it within a note (``vibrato_response_targets``); needs ``track_pitch``.
     vibrato_response: bool = False
+    #: Adam steps of training (``--steps`` overrides).
+    steps: int = 3000
 
     @property
     def train_notes(self) -> list[int]:
@@ -109,6 +111,7 @@ INSTRUMENTS: dict[str, Instrument] = {
         note_mean=True,
         energy=True,
         vibrato_response=True,
+        steps=6000,
     ),
     "trumpet": Instrument(
         "trumpet", 57, tuple(range(54, 87)), (57, 64, 71, 78, 85), ((64, 105), (78, 75)), track_pitch=True
@@ -570,7 +573,7 @@ def main() -> None:
     ap.add_argument("--instrument", choices=sorted(INSTRUMENTS), default="flute")
     ap.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
     ap.add_argument("--program", type=int, help="General MIDI program, 1-based (default: the instrument's)")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, help="Adam steps (default: the instrument's, 3000 or 6000)")
     ap.add_argument("--out", type=Path, help="default: graphs/models/ddsp_<instrument>.onnx")
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
     ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
@@ -616,7 +619,7 @@ def main() -> None:
     print(f"{data['f0'].size} frames; loudness {data['loudness'].min():.1f} .. {data['loudness'].max():.1f} dB")
     if args.reference:
         save_reference(audio, notes, args.reference)
-    model = train(data, args.steps, cents_input=inst.vibrato_response)
+    model = train(data, args.steps or inst.steps, cents_input=inst.vibrato_response)
     export(model, out)
     print(f"total {time.perf_counter() - t0:.0f} s (render, analysis, training, export)")
 

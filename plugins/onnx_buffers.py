@@ -235,15 +235,21 @@ class Slot:
             else:
                 self.storage[tm.name] = np.zeros(lead + shape, tm.tensor.dtype)
         self.bindings = []
+        #: per binding, what it binds: (tensor name, is an input, the array), for the C API's own
+        #: bindings of the same arrays (``onnx_capi``)
+        self.specs: list[list[tuple[str, bool, np.ndarray]]] = []
         for lane in per_lane or [None]:
             binding = session.io_binding()
+            spec = []
             for tm in mm.inputs + mm.outputs:
                 arr = self.storage[tm.name]
                 if lane is not None and tm.role != "constant":
                     arr = arr[lane]
                 bind = binding.bind_input if tm.is_input else binding.bind_output
                 bind(tm.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+                spec.append((tm.name, tm.is_input, arr))
             self.bindings.append(binding)
+            self.specs.append(spec)
         self.views: dict[str, np.ndarray] = {}
         for tm in mm.inputs + mm.outputs:
             if tm.role in ("audio", "control"):

@@ -38,6 +38,7 @@ import numpy as np
 from neuralgraph.plugin import EscapeKernel, Ports, njit
 
 from .onnx_buffers import TensorOut, write_scaled
+from .onnx_capi import CSession, run_binding
 
 if TYPE_CHECKING:
     from .onnx_model import OnnxModel
@@ -315,15 +316,21 @@ def compiled_control(view: np.ndarray, scale: float, offset: float) -> bool:
     return view.dtype in (np.float32, np.float64, F16) and scale == 1.0 and offset == 0.0
 
 
-def model_call(node: OnnxModel, ins: Ports, unpacks: list[tuple[TensorOut, np.ndarray]]) -> Callable[[], None]:
-    """What the escape runs in Python: the control inputs and unpacks the lines do not make
-    (other dtypes, scale or offset), and the model's bindings run."""
-    run, bindings = node._run, node.bindings
-    control = [
+def python_control(node: OnnxModel, ins: Ports) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """The control inputs the lines do not write (other dtypes, scale or offset): ``(tensor view,
+    port, scale, offset)``, written in Python before the run."""
+    return [
         (view, ins[port], scale, offset)
         for port, view, scale, offset in node.control_in
         if not compiled_control(view, scale, offset)
     ]
+
+
+def model_call(node: OnnxModel, ins: Ports, unpacks: list[tuple[TensorOut, np.ndarray]]) -> Callable[[], None]:
+    """What the escape runs in Python: the control inputs and unpacks the lines do not make
+    (other dtypes, scale or offset), and the model's bindings run."""
+    run, bindings = node._run, node.bindings
+    control = python_control(node, ins)
     if not control and not unpacks and len(bindings) == 1:
         return functools.partial(run, bindings[0], None)  # the run alone: the cheapest Python call
 
@@ -382,10 +389,18 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         shifts = [src.cast(ring, "0", ring, f"{cur}[{WP}] - {c}", str(c)) for ring in node.rings.values()] if c else []
         after += [line for lines in shifts for line in lines]
         after.append(f"{cur}[{WP}] = {c}")
+    python = [(out, view) for out, view in node.unpacks if not compiled(out, view)]
+    call = model_call(node, ins, python)
+    resume = after + ([] if frame else copy_out)
+    if node.capi is not None and not python and not python_control(node, ins):  # the run alone: made here
+        run = c_run(src, node.capi, len(node.bindings)) + resume
+        head: list[str] = []
+        call = node.capi.failure
+    else:  # escape for the call, and resume after it
+        run = [f"{cur}[{CALLED}] = 1", "{escape}"]
+        head = [f"if {cur}[{CALLED}] != 0:", f"    {cur}[{CALLED}] = 0", *("    " + line for line in resume)]
     lines = [
-        f"if {cur}[{CALLED}] != 0:",
-        f"    {cur}[{CALLED}] = 0",
-        *("    " + line for line in after + ([] if frame else copy_out)),
+        *head,
         f"while {cur}[{DONE}] < frames:",
         f"    {{m}}done = {cur}[{DONE}]",
         f"    {{m}}pos = {cur}[{POS}]",
@@ -397,10 +412,22 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         f"    {cur}[{DONE}] = {{m}}done + {{m}}n",
         f"    if {{m}}pos + {{m}}n == {hop}:",
         f"        {cur}[{POS}] = 0",
-        f"        {cur}[{CALLED}] = 1",
-        *("        " + line for line in control),
-        "        {escape}",
+        *("        " + line for line in control + run),
         f"{cur}[{DONE}] = 0",
     ]
-    python = [(out, view) for out, view in node.unpacks if not compiled(out, view)]
-    return EscapeKernel(tuple(lines), tuple(src.args), model_call(node, ins, python), (half_bits, float_bits))
+    return EscapeKernel(tuple(lines), tuple(src.args), call, (half_bits, float_bits, run_binding))
+
+
+def c_run(src: _Lines, capi: CSession, bindings: int) -> list[str]:
+    """The model's runs through onnxruntime's C API (``{f2}``: :func:`onnx_capi.run_binding`), one
+    per binding; a failed run stores its status and escapes to :meth:`CSession.failure`, which
+    makes it the node's fault. ``status[1]`` counts the calls made here."""
+    table, status = src.arg(capi.table), src.arg(capi.status)
+    return [
+        f"for {{m}}b in range({bindings}):",
+        f"    {{m}}st = {{f2}}({table}, {{m}}b)",
+        "    if {m}st != 0:",
+        f"        {status}[0] = {{m}}st",
+        "        {escape}",
+        f"{status}[1] += 1",
+    ]

@@ -115,29 +115,35 @@ def test_mapped_models_allocate_nothing_per_block(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["vad", "multirate"])
-def test_frame_rate_blocks_in_a_plan_run_compiled_and_leave_it_only_for_calls(tmp_path, name):
+def test_frame_rate_blocks_in_a_plan_run_compiled_and_leave_it_only_for_calls(tmp_path, name, monkeypatch):
     """In a plan, a frame-rate model's blocks are compiled lines in a fused run (onnx_fused.py),
-    which return to Python only where a call is due: over 4 hops, the model's call is made
-    exactly once per hop. The stream equals, bit for bit, the unfused node's at block 64 (whole
-    blocks) and at block 37 (blocks that calls split)."""
+    which make the model's call themselves through onnxruntime's C API (onnx_capi.py), or with
+    ``NEURALGRAPH_ONNX_CAPI=0`` return to Python only where a call is due: over 4 hops, the call
+    is made exactly once per hop either way. The stream equals, bit for bit, the unfused node's at
+    block 64 (whole blocks) and at block 37 (blocks that calls split)."""
     entry = next(e for e in ZOO if e.name == name)
     port = next(
         iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
     )
     x = np.random.default_rng(5).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
-    engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
-    node = engine.plan.nodes["net"]
-    fused = [r for r in engine.plan.records if r.kind == "fused" and any(m.name == "net" for m in r.members)]
-    assert len(fused) == 1 and "net" not in engine.plan.step_names
-    calls = []
-    step = fused[0].state
-    k = [m.name for m in fused[0].members].index("net")
-    escape = step.escapes[k]
-    step.escapes[k] = lambda: (calls.append(node.pos), escape())
-    for _ in range(4 * node.hop // 64):
-        engine.process()
-    step.escapes[k] = escape
-    assert calls == [0] * 4  # once per hop, after the hop's last block (its position back to 0)
+    for capi in ("0", "1"):
+        monkeypatch.setenv("NEURALGRAPH_ONNX_CAPI", capi)
+        engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 64)))
+        node = engine.plan.nodes["net"]
+        fused = [r for r in engine.plan.records if r.kind == "fused" and any(m.name == "net" for m in r.members)]
+        assert len(fused) == 1 and "net" not in engine.plan.step_names
+        calls = []
+        step = fused[0].state
+        k = [m.name for m in fused[0].members].index("net")
+        escape = step.escapes[k]
+        step.escapes[k] = lambda: (calls.append(node.pos), escape())
+        for _ in range(4 * node.hop // 64):
+            engine.process()
+        step.escapes[k] = escape
+        if capi == "1":  # made in the lines: no escape at all
+            assert calls == [] and node.capi.status.tolist() == [0, 4]
+        else:  # once per hop, after the hop's last block (its position back to 0)
+            assert calls == [0] * 4 and node.capi is None
     engine.reset()
     whole = engine.render(entry.samples / SR, input=x)
     for block, fuse in ((64, False), (37, True), (37, False)):

@@ -1,0 +1,119 @@
+"""onnx.model's calls made from the fused lines through onnxruntime's C API (plugins/onnx_capi.py):
+the model opened a second time through the wheel's libonnxruntime, bound to the node's own
+arrays, run by compiled code with no return to Python. Every fused zoo model takes that path,
+plays exactly what the Python session plays, and a failing run is the node's contained fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+from onnx_zoo import SR, ZOO
+from test_onnx_escape import MODELS, gather_model, sandwich
+from test_onnx_model import steady_state_allocations
+from test_onnx_zoo import zoo_patch
+
+import neuralgraph as ng
+
+
+def render(path: Path, seconds: float, x: np.ndarray) -> tuple[np.ndarray, ng.Engine, list[int]]:
+    """The render, its engine, and where the model node's escapes were answered (its cursor's
+    hop position at each)."""
+    engine = ng.Engine(ng.load_patch(path))
+    step = next(r.state for r in engine.plan.records if r.kind == "fused" and "net" in r.state.names)
+    k, node, escapes = step.names.index("net"), engine.plan.nodes["net"], []
+    escape = step.escapes[k]
+    step.escapes[k] = lambda: (escapes.append(node.pos), escape())
+    return engine.render(seconds, input=x), engine, escapes
+
+
+def engine_warmup_runs(path: Path) -> int:
+    """The runs an engine makes while it is built (its warm-up blocks, before a reset)."""
+    return int(ng.Engine(ng.load_patch(path)).plan.nodes["net"].capi.status[1])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_fused_zoo_model_runs_through_the_c_api_as_the_python_session_does(tmp_path, name, monkeypatch):
+    """At odd and even blocks, with 2 or 3 lanes: every call is made from compiled code (no
+    escape; the C session counts as many runs as the Python session makes when the lines escape
+    to it for each call, ``NEURALGRAPH_ONNX_CAPI=0``), and the output equals that patch's sample
+    for sample."""
+    entry = next(e for e in ZOO if e.name == name)
+    port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32))))
+    x = np.random.default_rng(3).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
+    seconds = entry.samples / SR
+    for block in (1, 37, 64, 512):
+        path = zoo_patch(tmp_path, entry, port, block)
+        monkeypatch.setenv("NEURALGRAPH_ONNX_CAPI", "1")
+        got, engine, escapes = render(path, seconds, x)
+        node = engine.plan.nodes["net"]
+        assert node.capi is not None, node.capi_reason
+        assert escapes == []
+        runs = node.capi.status[1] - engine_warmup_runs(path)
+        monkeypatch.setenv("NEURALGRAPH_ONNX_CAPI", "0")
+        want, python, calls = render(path, seconds, x)
+        assert python.plan.nodes["net"].capi is None
+        assert len(calls) >= entry.samples // node.hop  # the Python session's calls, one per escape
+        assert node.capi.status[0] == 0 and runs == len(calls), f"{name} at block {block}"
+        assert np.abs(want).max() > 0.05, "the comparison is not between silences"
+        np.testing.assert_array_equal(got, want, err_msg=f"{name} at block {block}")
+
+
+def test_the_loaded_library_is_the_installed_onnxruntime():
+    """The C API comes from the wheel's own shared library: its version string is the Python
+    package's, and the API version the field indices were taken from is served."""
+    import onnxruntime
+
+    from neuralgraph_plugins import onnx_capi
+
+    api = onnx_capi.api()
+    assert api is not None, onnx_capi.unavailable()
+    assert api.version == onnxruntime.__version__
+
+
+@pytest.mark.parametrize("block", [37, 64])
+def test_a_failing_run_through_the_c_api_is_contained_and_named(tmp_path, block):
+    """The gather model fails once the sine reaches an index past its table: the compiled run
+    gets onnxruntime's status, escapes, and the node is faulted by its name with onnxruntime's
+    message (the status released), while the neighbours play on, as the unfused run does."""
+    gather_model(tmp_path / "gather.onnx")
+    path = sandwich(tmp_path, "gather", block, 'model = "gather.onnx"\nrate = "frame"\nframe_size = 64', 2, "y", "x")
+    engine = ng.Engine(ng.load_patch(path))
+    node = engine.plan.nodes["net"]
+    assert node.capi is not None
+    audio = np.concatenate([b.copy() for b in engine.stream(0.25)], axis=1)
+    faults = engine.faults()
+    assert [f.node for f in faults] == ["net"]
+    assert "indices element out of data bounds" in str(faults[0].error)
+    assert node.capi.status[0] == 0 and node.capi.status[1] > 0  # ran from compiled code, then failed
+    plain = ng.Engine(ng.load_patch(path), fuse=False).render(0.25)
+    np.testing.assert_array_equal(audio, plain)
+
+
+def test_worker_and_block_rate_models_keep_the_python_session(tmp_path):
+    """A worker's calls run on its thread, and a block-rate model's in process(): neither opens
+    a C session, and each says why."""
+    lstm = next(e for e in ZOO if e.name == "lstm")
+    lstm.build(tmp_path / "lstm.onnx")
+    body = f'model = "lstm.onnx"\n{lstm.inputs_line()}{lstm.node}'.replace('rate = "stream"', 'rate = "stream"\nworker = true')
+    from test_onnx_zoo import node_patch
+
+    engine = ng.Engine(ng.load_patch(node_patch(tmp_path, "worker", lstm.lanes, 64, body, '"net.output"')))
+    node = engine.plan.nodes["net"]
+    assert node.capi is None and "worker" in node.capi_reason
+    flute = ng.Engine(ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "neural_flute.toml"))
+    models = [n for n in flute.plan.nodes.values() if getattr(n, "type_name", "") == "onnx.model"]
+    assert models and all(n.capi is None and "block-rate" in n.capi_reason for n in models)
+
+
+@pytest.mark.parametrize("name", ["multirate", "half"])
+def test_blocks_that_run_the_model_through_the_c_api_allocate_nothing(tmp_path, name):
+    entry = next(e for e in ZOO if e.name == name)
+    port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32))))
+    engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37)))
+    assert engine.plan.nodes["net"].capi is not None
+    engine.plan.input[:] = 0.25
+    steady_state_allocations(engine.process)

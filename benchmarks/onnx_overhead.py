@@ -23,7 +23,10 @@ run below it. ``loop`` is the bare calls plus what a user's own loop must do wit
 play them: every output written at audio rate from its frames, copied (cast), each frame held
 over its share of the hop, or linearly interpolated (the node's own compiled kernel), once per
 call; for a model whose outputs come at another rate than the audio (multirate) that is more
-than the floor's one fill, and ``rt / loop`` is the fairer ratio. The timed functions are timed one unit after the other
+than the floor's one fill, and ``rt / loop`` is the fairer ratio. Where the node runs its model
+from its fused lines through onnxruntime's C API (``plugins/onnx_capi.py``), ``bare C`` is that C
+session's runs alone from a compiled loop, the same number of runs: the node's own call without
+the Python binding's cost per call, which ``bare`` includes. The timed functions are timed one unit after the other
 (a unit: the fewest blocks holding a whole number of calls, repeated to at least 32 blocks), and
 the medians taken; on a loaded machine a preempted unit is an outlier the median ignores. Read
 the ratios, not the microseconds.
@@ -199,11 +202,32 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
                 run(binding, None)
             play()
 
-    rt_model, rt_empty, off_model, off_empty, base, least, own = medians(
-        [realtime(with_model), realtime(without), offline(with_model), offline(without), bare, floor, loop], units
-    )
+    fns = [realtime(with_model), realtime(without), offline(with_model), offline(without), bare, floor, loop]
+    if node.capi is not None:
+        fns.append(bare_c(node, calls))
+    rt_model, rt_empty, off_model, off_empty, base, least, own, *c_base = medians(fns, units)
     node_rt, node_off = (rt_model - rt_empty) / calls, (off_model - off_empty) / calls
-    return calls, base / calls, [node_rt, node_off, least / calls, own / calls]
+    return calls, base / calls, [node_rt, node_off, least / calls, own / calls, *(t / calls for t in c_base)]
+
+
+def bare_c(node: OnnxModel, calls: int) -> Callable[[], None]:
+    """The C API session's runs alone (``plugins/onnx_capi.py``, what the fused lines call), from
+    a compiled loop: the same number of runs as ``bare``, without Python around each."""
+    import numba
+
+    from neuralgraph_plugins.onnx_capi import run_binding
+
+    run = getattr(run_binding, "realised", lambda: run_binding)()
+    table, bindings = node.capi.table, len(node.bindings)
+
+    @numba.njit(nogil=True)
+    def loop(table: np.ndarray, calls: int, bindings: int) -> None:  # pragma: no cover - compiled
+        for _ in range(calls):
+            for k in range(bindings):
+                run(table, k)
+
+    loop(table, 0, bindings)
+    return lambda: loop(table, calls, bindings)
 
 
 def main() -> None:
@@ -214,17 +238,20 @@ def main() -> None:
     args = ap.parse_args()
     print(
         f"{'model':<36} {'calls':>5} {'bare us':>8} {'rt us':>8} {'off us':>8} "
-        f"{'rt / bare':>10} {'off / bare':>10} {'floor / bare':>13} {'loop / bare':>12} {'rt / loop':>10}"
+        f"{'rt / bare':>10} {'off / bare':>10} {'floor / bare':>13} {'loop / bare':>12} {'rt / loop':>10} "
+        f"{'bare C us':>9} {'rt / bare C':>11}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for label, body, lanes, sr in cases(Path(tmp)):
             if args.only not in label:
                 continue
             with_model, without = engines(Path(tmp), label, body, lanes, sr, args.block)
-            calls, bare, (rt, off, least, own) = measure(with_model, without, args.block, args.units)
+            calls, bare, (rt, off, least, own, *c_bare) = measure(with_model, without, args.block, args.units)
+            c_text = f"{1e6 * c_bare[0]:>9.1f} {rt / c_bare[0]:>11.2f}" if c_bare else f"{'-':>9} {'-':>11}"
             print(
                 f"{label:<36} {calls:>5} {1e6 * bare:>8.1f} {1e6 * rt:>8.1f} {1e6 * off:>8.1f} "
-                f"{rt / bare:>10.2f} {off / bare:>10.2f} {least / bare:>13.2f} {own / bare:>12.2f} {rt / own:>10.2f}",
+                f"{rt / bare:>10.2f} {off / bare:>10.2f} {least / bare:>13.2f} {own / bare:>12.2f} {rt / own:>10.2f} "
+                + c_text,
                 flush=True,
             )
 

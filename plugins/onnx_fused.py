@@ -392,10 +392,11 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
     python = [(out, view) for out, view in node.unpacks if not compiled(out, view)]
     call = model_call(node, ins, python)
     resume = after + ([] if frame else copy_out)
-    if node.capi is not None and not python and not python_control(node, ins):  # the run alone: made here
-        run = c_run(src, node.capi, len(node.bindings)) + resume
+    capi = node.c_session() if not python and not python_control(node, ins) else None
+    if capi is not None:  # the run alone, made here
+        run = c_run(src, capi, len(node.bindings)) + resume
         head: list[str] = []
-        call = node.capi.failure
+        call = capi.failure
     else:  # escape for the call, and resume after it
         run = [f"{cur}[{CALLED}] = 1", "{escape}"]
         head = [f"if {cur}[{CALLED}] != 0:", f"    {cur}[{CALLED}] = 0", *("    " + line for line in resume)]

@@ -153,7 +153,8 @@ class OnnxModel(Node):
         #: [pos, wp, done, called, stale]: shared by ``process`` and the fused lines (onnx_fused.py)
         self.cursor = np.zeros(5, np.int64)
         self._session: ort.InferenceSession | None = None
-        self.capi: Any = None  # the C API session the fused lines run (onnx_capi), made in prepare
+        self.capi: Any = None  # the C API session the fused lines run (onnx_capi.CSession)
+        self.capi_reason: str | None = None  # why there is none
         self.map: ModelMap | None = None
         self.signature: Signature | None = None
         if self.worker and (self.rate == "frame" or self.context):
@@ -253,33 +254,46 @@ class OnnxModel(Node):
                 )
                 for dst, name, k in self.owned_copies
             ]
-        self.capi = self._c_session(slot)
+        self.capi = None  # bound to the arrays of a previous prepare: opened again when needed
+        self.capi_reason = (
+            "a worker's or a block-rate model's calls are made by process()"
+            if self.worker or self.rate == "block"
+            else None
+        )
         for i in range(PREWARM_CALLS):
             self._run(self.bindings[i % len(self.bindings)], None)
-            if self.capi is not None:
-                self.capi.run(i % len(self.bindings))
         if self.worker:
             self._start_worker(ctx)
         self.reset()
 
-    def _c_session(self, slot: Slot) -> Any:
+    def c_session(self) -> Any:
         """The model opened again through onnxruntime's C API over the same arrays, so that the
-        fused lines run it from compiled code (:mod:`onnx_capi`); None, with ``capi_reason``,
-        where it does not apply (a worker, block rate: no fused lines; ``NEURALGRAPH_ONNX_CAPI=0``)
-        or cannot be opened: the lines then escape to Python for each call."""
+        fused lines run it from compiled code (:mod:`onnx_capi`). Opened when the lines first ask
+        for it (at compile, so an unfused plan or a model run by ``process`` opens none) and kept
+        until the next ``prepare``. None, with ``capi_reason``, where it does not apply (a worker,
+        block rate, ``NEURALGRAPH_ONNX_CAPI=0``) or cannot be opened: the lines then escape to
+        Python for each call."""
+        if self.capi is not None or self.capi_reason is not None or self.map is None:
+            return self.capi
         from . import onnx_capi
 
-        self.capi_reason: str | None = None
-        if self.worker or self.rate == "block":
-            self.capi_reason = "a worker's or a block-rate model's calls are made by process()"
-        elif os.environ.get("NEURALGRAPH_ONNX_CAPI", "1") == "0":
+        if os.environ.get("NEURALGRAPH_ONNX_CAPI", "1") == "0":
             self.capi_reason = "NEURALGRAPH_ONNX_CAPI=0"
-        else:
-            try:
-                return onnx_capi.CSession(self.model, slot.specs)
-            except onnx_capi.CApiError as exc:
-                self.capi_reason = str(exc)
-        return None
+            return None
+        storage = self.slots[0].storage
+        try:
+            capi = onnx_capi.CSession(self.model, self.slots[0].specs)
+        except onnx_capi.CApiError as exc:
+            self.capi_reason = str(exc)
+            return None
+        # onnxruntime's first-run setup here, not in a block; the runs leave the arrays as they were
+        kept = [(arr, arr.copy()) for arr in storage.values()]
+        for i in range(PREWARM_CALLS):
+            capi.run(i % len(self.bindings))
+        for arr, was in kept:
+            np.copyto(arr, was)
+        self.capi = capi
+        return capi
 
     def _start_worker(self, ctx: PrepareContext) -> None:
         """The thread that runs the model one block behind, over the two slots."""

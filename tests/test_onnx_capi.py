@@ -123,3 +123,28 @@ def test_blocks_that_run_the_model_through_the_c_api_allocate_nothing(tmp_path, 
     assert engine.plan.nodes["net"].capi is not None
     engine.plan.input[:] = 0.25
     steady_state_allocations(engine.process)
+
+
+def test_a_compiled_module_runs_the_model_through_the_c_api(tmp_path, monkeypatch):
+    """The fused function built ahead of time by numba.pycc (what a playing process loads, with
+    no numba) calls the C API through the table's addresses, read at run time: built into an
+    empty cache, it makes every call and plays what the JIT's build of the same source plays."""
+    from neuralgraph._nodes import aot
+
+    entry = next(e for e in ZOO if e.name == "vad")
+    entry.build(tmp_path / "vad.onnx")
+    path = zoo_patch(tmp_path, entry, "output", 37)
+    x = np.random.default_rng(4).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
+    played = []
+    for build in ("1", "0"):  # the compiled module, then numba's JIT
+        monkeypatch.setenv(aot.ENV, build)
+        monkeypatch.setenv("NEURALGRAPH_CACHE_DIR", str(tmp_path / f"cache{build}"))
+        engine = ng.Engine(ng.load_patch(path))
+        step = next(r.state for r in engine.plan.records if r.kind == "fused" and "net" in r.state.names)
+        assert type(step.kernel).__name__ == ("builtin_function_or_method" if build == "1" else "CPUDispatcher")
+        capi = engine.plan.nodes["net"].capi
+        before = int(capi.status[1])
+        played.append(engine.render(entry.samples / SR, input=x))
+        assert capi.status[1] - before == entry.samples // 512  # a call per 512-sample hop, all made by the lines
+    assert np.abs(played[0]).max() > 0.05
+    np.testing.assert_array_equal(played[0], played[1])

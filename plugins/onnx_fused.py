@@ -429,6 +429,20 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
     return EscapeKernel(tuple(lines), tuple(src.args), call, (half_bits, float_bits, run_binding))
 
 
+def runs_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | None:
+    """A block-rate model whose block is its runs alone (every tensor a port's array, bound in
+    place: ``OnnxModel.bind``) as lines that make them through its C API session over those
+    arrays; None where ``process`` does more, or without a C session."""
+    if node._runs_only is None or ins is not node._plan_ins or outs is not node._plan_outs:
+        return None
+    capi = node.c_session()
+    if capi is None:
+        return None
+    src = _Lines()
+    lines = c_run(src, capi, len(node._runs_only))
+    return EscapeKernel(tuple(lines), tuple(src.args), capi.failure, (half_bits, float_bits, run_binding))
+
+
 def c_run(src: _Lines, capi: CSession, bindings: int) -> list[str]:
     """The model's runs through onnxruntime's C API (``{f2}``: :func:`onnx_capi.run_binding`), one
     per binding; a failed run stores its status and escapes to :meth:`CSession.failure`, which

@@ -255,11 +255,7 @@ class OnnxModel(Node):
                 for dst, name, k in self.owned_copies
             ]
         self.capi = None  # bound to the arrays of a previous prepare: opened again when needed
-        self.capi_reason = (
-            "a worker's or a block-rate model's calls are made by process()"
-            if self.worker or self.rate == "block"
-            else None
-        )
+        self.capi_reason = "a worker's calls are made on its thread" if self.worker else None
         for i in range(PREWARM_CALLS):
             self._run(self.bindings[i % len(self.bindings)], None)
         if self.worker:
@@ -270,9 +266,10 @@ class OnnxModel(Node):
         """The model opened again through onnxruntime's C API over the same arrays, so that the
         fused lines run it from compiled code (:mod:`onnx_capi`). Opened when the lines first ask
         for it (at compile, so an unfused plan or a model run by ``process`` opens none) and kept
-        until the next ``prepare``. None, with ``capi_reason``, where it does not apply (a worker,
-        block rate, ``NEURALGRAPH_ONNX_CAPI=0``) or cannot be opened: the lines then escape to
-        Python for each call."""
+        until the next ``prepare`` (at block rate, the next ``bind``: it binds the plan's own port
+        arrays). None, with ``capi_reason``, where it does not apply (a worker, a block-rate model
+        with copies around its run, ``NEURALGRAPH_ONNX_CAPI=0``) or cannot be opened: the lines
+        then escape to Python for each call (block rate: ``process`` runs the Python session)."""
         if self.capi is not None or self.capi_reason is not None or self.map is None:
             return self.capi
         from . import onnx_capi
@@ -280,14 +277,14 @@ class OnnxModel(Node):
         if os.environ.get("NEURALGRAPH_ONNX_CAPI", "1") == "0":
             self.capi_reason = "NEURALGRAPH_ONNX_CAPI=0"
             return None
-        storage = self.slots[0].storage
+        specs = self._plan_specs if self.rate == "block" else self.slots[0].specs
         try:
-            capi = onnx_capi.CSession(self.model, self.slots[0].specs)
+            capi = onnx_capi.CSession(self.model, specs)
         except onnx_capi.CApiError as exc:
             self.capi_reason = str(exc)
             return None
-        # onnxruntime's first-run setup here, not in a block; the runs leave the arrays as they were
-        kept = [(arr, arr.copy()) for arr in storage.values()]
+        # onnxruntime's first-run setup here, not in a block; the outputs are left as they were
+        kept = [(arr, arr.copy()) for spec in specs for _, is_input, arr in spec if not is_input]
         for i in range(PREWARM_CALLS):
             capi.run(i % len(self.bindings))
         for arr, was in kept:
@@ -488,11 +485,12 @@ class OnnxModel(Node):
         self.cursor[1] = value
 
     def kernel(self, ins: Ports, outs: Ports) -> Any:
-        """At frame and stream rates, the block's copies as compiled lines that stop for each
-        model call (:mod:`onnx_fused`): a block with no call due then never enters Python."""
-        from .onnx_fused import escape_kernel
+        """At frame and stream rates, the block's copies as compiled lines that make each model
+        call through the C API or stop for it (:mod:`onnx_fused`): a block never enters Python.
+        At block rate, a block that is the model's runs alone, as lines that make them."""
+        from .onnx_fused import escape_kernel, runs_kernel
 
-        return escape_kernel(self, ins, outs)
+        return runs_kernel(self, ins, outs) if self.rate == "block" else escape_kernel(self, ins, outs)
 
     # ---- the audio thread -----------------------------------------------------------------------
     def bind(self, ins: Ports, outs: Ports) -> None:
@@ -500,6 +498,8 @@ class OnnxModel(Node):
         lanes by samples) gets a second set of bindings that read that array in place, so the
         plan's calls copy nothing in; outputs living in :meth:`output_buffers` copy nothing out."""
         self._runs_only = None
+        if self.rate == "block":  # its C session binds this plan's arrays (c_session)
+            self.capi, self.capi_reason = None, "a block-rate model with copies around its run is run by process()"
         if self.map is None:
             return
         if self.owned is not None and all(outs[p] is a for p, a in self._owned_views.items()):
@@ -524,9 +524,10 @@ class OnnxModel(Node):
                 direct[tm.name] = arr
         if not direct:
             return
-        bindings = []
+        bindings, specs = [], []
         for lane in range(len(self.bindings)):
             ours = session.io_binding()
+            specs.append([])
             for tm in mm.inputs + mm.outputs:
                 arr = direct.get(tm.name)
                 if arr is None:
@@ -539,6 +540,7 @@ class OnnxModel(Node):
                     arr = arr.reshape(self.slots[0].storage[tm.name].shape)
                 bind = ours.bind_input if tm.is_input else ours.bind_output
                 bind(tm.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+                specs[-1].append((tm.name, tm.is_input, arr))
             bindings.append(ours)
         self._plan_io = bindings
         self._plan_bindings = [self._handle(b) for b in bindings]
@@ -560,6 +562,7 @@ class OnnxModel(Node):
             and self._gather is None
         ):
             self._runs_only = self._plan_bindings
+            self._plan_specs, self.capi_reason = specs, None
 
     def _bind_phases(self, ins: Ports, outs: Ports) -> None:
         """Frame rate with the plan's Ports: for every position a whole block can start at within

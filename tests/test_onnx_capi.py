@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
+from helpers import patch_toml
 from onnx_zoo import SR, ZOO
 from test_onnx_escape import MODELS, gather_model, sandwich
 from test_onnx_model import steady_state_allocations
 from test_onnx_zoo import zoo_patch
 
 import neuralgraph as ng
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def render(path: Path, seconds: float, x: np.ndarray) -> tuple[np.ndarray, ng.Engine, list[int]]:
@@ -108,7 +111,7 @@ def test_worker_and_block_rate_models_keep_the_python_session(tmp_path):
     engine = ng.Engine(ng.load_patch(node_patch(tmp_path, "worker", lstm.lanes, 64, body, '"net.output"')))
     node = engine.plan.nodes["net"]
     assert node.capi is None and "worker" in node.capi_reason
-    flute = ng.Engine(ng.load_patch(Path(__file__).resolve().parent.parent / "graphs" / "neural_flute.toml"))
+    flute = ng.Engine(ng.load_patch(ROOT / "graphs" / "neural_flute.toml"))
     models = [n for n in flute.plan.nodes.values() if getattr(n, "type_name", "") == "onnx.model"]
     assert models and all(n.capi is None and "block-rate" in n.capi_reason for n in models)
 
@@ -133,7 +136,8 @@ def test_a_compiled_module_runs_the_model_through_the_c_api(tmp_path, monkeypatc
 
     entry = next(e for e in ZOO if e.name == "vad")
     entry.build(tmp_path / "vad.onnx")
-    path = zoo_patch(tmp_path, entry, "output", 37)
+    # a block size no other test uses: a source this process compiled before is not built again
+    path = zoo_patch(tmp_path, entry, "output", 45)
     x = np.random.default_rng(4).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
     played = []
     for build in ("1", "0"):  # the compiled module, then numba's JIT
@@ -148,3 +152,45 @@ def test_a_compiled_module_runs_the_model_through_the_c_api(tmp_path, monkeypatc
         assert capi.status[1] - before == entry.samples // 512  # a call per 512-sample hop, all made by the lines
     assert np.abs(played[0]).max() > 0.05
     np.testing.assert_array_equal(played[0], played[1])
+
+
+def test_a_block_rate_model_whose_block_is_its_run_runs_through_the_c_api(tmp_path, monkeypatch):
+    """The flute decoder with every tensor a port's array (one lane: f0 from a fixed voice,
+    loudness a constant, the 48 outputs bound onto the node's port buffers): its block is the
+    model's run alone, made from compiled code over the plan's own arrays, once per block; its
+    outputs equal the Python session's block for block. With more lanes the outputs need a
+    transposing gather, and ``process`` keeps the block."""
+    import shutil
+
+    shutil.copy(ROOT / "graphs" / "models" / "ddsp_flute.onnx", tmp_path / "flute.onnx")
+    nodes = """[nodes.lanes]
+type = "voices.fixed"
+count = 1
+start = 220.0
+[nodes.net]
+type = "onnx.model"
+model = "flute.onnx"
+f0 = "lanes"
+loudness = -30.0
+[nodes.out]
+type = "io.output"
+in = "lanes"
+"""
+    path = tmp_path / "flute.toml"
+    path.write_text(patch_toml(nodes, name="flute", sample_rate=SR, block_size=64))
+    blocks = []
+    for capi in ("1", "0"):
+        monkeypatch.setenv("NEURALGRAPH_ONNX_CAPI", capi)
+        engine = ng.Engine(ng.load_patch(path))
+        node = engine.plan.nodes["net"]
+        assert "net" not in engine.plan.step_names if capi == "1" else node.capi is None
+        before = 0 if node.capi is None else int(node.capi.status[1])
+        got = []
+        for _ in range(20):
+            engine.process()
+            got.append(node.owned.copy())
+        if capi == "1":
+            assert node.capi.status[1] - before == 20
+        blocks.append(np.stack(got))
+    assert np.abs(blocks[0][:, :32]).max() > 0  # harmonic levels come out
+    np.testing.assert_array_equal(blocks[0], blocks[1])

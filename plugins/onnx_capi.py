@@ -15,8 +15,8 @@ Python, where :meth:`CSession.failure` turns it into the node's fault (and relea
 
 The ``OrtApi`` field indices are taken from ``include/onnxruntime/core/session/onnxruntime_c_api.h``
 (API version 13, the version requested here); onnxruntime only appends to that table, so a newer
-library serves version 13 with the same fields. Loading is checked (the library's version string,
-a status round trip) and any failure leaves the node on its Python session, with the reason.
+library serves version 13 with the same fields. Loading is checked (a status made and read back
+through the table) and any failure leaves the node on its Python session, with the reason.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ RUN_OPTIONS_SET_RUN_LOG_SEVERITY_LEVEL = 41
 CREATE_TENSOR_WITH_DATA_AS_ORT_VALUE = 49
 CREATE_CPU_MEMORY_INFO = 69
 RELEASE_STATUS = 93
-RELEASE_MEMORY_INFO = 94
 RELEASE_SESSION = 95
 RELEASE_VALUE = 96
 RELEASE_RUN_OPTIONS = 97
@@ -242,7 +241,7 @@ class CSession:
             a.check((bind_in if is_input else bind_out)(binding, name.encode(), value))
 
     def run(self, k: int) -> None:
-        """Run binding ``k`` from Python (the prewarm calls in ``prepare``)."""
+        """Run binding ``k`` from Python (the prewarm calls when the session is opened)."""
         self.api.check(self._run(self.session, self.run_options, self._bindings[k]))
 
     def failure(self) -> None:

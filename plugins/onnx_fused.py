@@ -400,7 +400,6 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         after += [line for lines in shifts for line in lines]
         after.append(f"{cur}[{WP}] = {c}")
     python = [(out, view) for out, view in node.unpacks if not compiled(out, view)]
-    call = model_call(node, ins, python)
     resume = after + ([] if frame else copy_out)
     capi = node.c_session() if not python and not python_control(node, ins) else None
     if capi is not None:  # the run alone, made here
@@ -410,6 +409,7 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
     else:  # escape for the call, and resume after it
         run = [f"{cur}[{CALLED}] = 1", "{escape}"]
         head = [f"if {cur}[{CALLED}] != 0:", f"    {cur}[{CALLED}] = 0", *("    " + line for line in resume)]
+        call = model_call(node, ins, python)
     lines = [
         *head,
         f"while {cur}[{DONE}] < frames:",

@@ -485,9 +485,9 @@ class OnnxModel(Node):
         self.cursor[1] = value
 
     def kernel(self, ins: Ports, outs: Ports) -> Any:
-        """At frame and stream rates, the block's copies as compiled lines that make each model
-        call through the C API or stop for it (:mod:`onnx_fused`): a block never enters Python.
-        At block rate, a block that is the model's runs alone, as lines that make them."""
+        """At frame and stream rates, the block as compiled lines that make each model call
+        through the C API, or stop for it where that does not apply (:mod:`onnx_fused`). At block
+        rate, a block that is the model's runs alone, as lines that make them."""
         from .onnx_fused import escape_kernel, runs_kernel
 
         return runs_kernel(self, ins, outs) if self.rate == "block" else escape_kernel(self, ins, outs)
@@ -498,7 +498,7 @@ class OnnxModel(Node):
         lanes by samples) gets a second set of bindings that read that array in place, so the
         plan's calls copy nothing in; outputs living in :meth:`output_buffers` copy nothing out."""
         self._runs_only = None
-        if self.rate == "block":  # its C session binds this plan's arrays (c_session)
+        if self.rate == "block" and not self.worker:  # its C session binds this plan's arrays (c_session)
             self.capi, self.capi_reason = None, "a block-rate model with copies around its run is run by process()"
         if self.map is None:
             return

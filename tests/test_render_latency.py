@@ -28,3 +28,14 @@ def test_render_aligns_a_frame_model_with_its_input(tmp_path, capsys):
     raw, _ = read_audio(tmp_path / "raw.wav")
     assert raw.shape == x.shape and not raw[:, :64].any()
     np.testing.assert_allclose(raw[:, 64:], 0.5 * x[:, :-64], atol=1e-7)
+
+
+def test_render_aligned_lines_the_output_up_with_its_input_in_memory(tmp_path):
+    import neuralgraph as ng
+
+    frame_model(tmp_path / "frame.onnx", frame=64)
+    engine = ng.Engine(ng.load_patch(write_patch(tmp_path, FRAME_PATCH)), block_size=48)
+    x = np.random.default_rng(6).uniform(-0.9, 0.9, (1, 960)).astype(np.float32)
+    audio, removed = ng.render_aligned(engine, 960 / SR, input=x)
+    assert removed == 64 and audio.shape == (1, 960)
+    np.testing.assert_allclose(audio, 0.5 * x, atol=1e-7)  # every sample: no leading silence, no short tail

@@ -102,11 +102,11 @@ def _svf_tick(mode, v0, ic1, ic2, c):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _svf_held_coeffs(coeffs, lane):  # pragma: no cover - compiled
-    """A lane's held k, a1, a2, a3 and its 2x2 state map m11, m12, m22."""
-    a1, a2, a3 = coeffs[lane, 3], coeffs[lane, 4], coeffs[lane, 5]
+def _svf_held_coeffs(coeffs):  # pragma: no cover - compiled
+    """A lane's held k, a1, a2, a3 and its 2x2 state map m11, m12, m22 (``coeffs``: its row)."""
+    a1, a2, a3 = coeffs[3], coeffs[4], coeffs[5]
     m11, m12, m22 = _svf_step(a1, a2, a3)
-    return coeffs[lane, 2], a1, a2, a3, m11, m12, m22
+    return coeffs[2], a1, a2, a3, m11, m12, m22
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -124,23 +124,38 @@ def _svf_lanes(x, mode, state, coeffs, out, frames):  # pragma: no cover - compi
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")
 def _svf_groups(x, mode, state, coeffs, out, frames):  # pragma: no cover - compiled
-    # Held coefficients: four lanes at a time, sample-outer, each lane's state in registers, so
-    # four independent serial chains overlap instead of each waiting for its own previous sample
-    # (1.18x on 8 lanes). Per-lane arithmetic is _svf_kernel's, so the output is bit-identical.
     # Lanes must be a multiple of 4: a remainder loop gained nothing and LLVM fused its
     # multiply-adds differently (not bit-identical).
     for g in range(0, out.shape[0], 4):
-        c0, c1 = _svf_held_coeffs(coeffs, g), _svf_held_coeffs(coeffs, g + 1)
-        c2, c3 = _svf_held_coeffs(coeffs, g + 2), _svf_held_coeffs(coeffs, g + 3)
-        p1, p2, q1, q2 = state[g, 0], state[g, 1], state[g + 1, 0], state[g + 1, 1]
-        r1, r2, s1, s2 = state[g + 2, 0], state[g + 2, 1], state[g + 3, 0], state[g + 3, 1]
-        for i in range(frames):
-            out[g, i], p1, p2 = _svf_tick(mode, x[g, i], p1, p2, c0)
-            out[g + 1, i], q1, q2 = _svf_tick(mode, x[g + 1, i], q1, q2, c1)
-            out[g + 2, i], r1, r2 = _svf_tick(mode, x[g + 2, i], r1, r2, c2)
-            out[g + 3, i], s1, s2 = _svf_tick(mode, x[g + 3, i], s1, s2, c3)
-        state[g, 0], state[g, 1], state[g + 1, 0], state[g + 1, 1] = p1, p2, q1, q2
-        state[g + 2, 0], state[g + 2, 1], state[g + 3, 0], state[g + 3, 1] = r1, r2, s1, s2
+        _svf_four(
+            mode,
+            (x[g], x[g + 1], x[g + 2], x[g + 3]),
+            (state[g], state[g + 1], state[g + 2], state[g + 3]),
+            (coeffs[g], coeffs[g + 1], coeffs[g + 2], coeffs[g + 3]),
+            (out[g], out[g + 1], out[g + 2], out[g + 3]),
+            frames,
+        )
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")
+def _svf_four(mode, x, state, coeffs, out, frames):  # pragma: no cover - compiled
+    # Held coefficients: four lanes (each argument a tuple of their four rows) at a time,
+    # sample-outer, each lane's state in registers, so four independent serial chains overlap
+    # instead of each waiting for its own previous sample (1.18x on 8 lanes, 2x on four one-lane
+    # filters). Per-lane arithmetic is _svf_kernel's, so the output is bit-identical.
+    x0, x1, x2, x3 = x
+    o0, o1, o2, o3 = out
+    c0, c1 = _svf_held_coeffs(coeffs[0]), _svf_held_coeffs(coeffs[1])
+    c2, c3 = _svf_held_coeffs(coeffs[2]), _svf_held_coeffs(coeffs[3])
+    p1, p2, q1, q2 = state[0][0], state[0][1], state[1][0], state[1][1]
+    r1, r2, s1, s2 = state[2][0], state[2][1], state[3][0], state[3][1]
+    for i in range(frames):
+        o0[i], p1, p2 = _svf_tick(mode, x0[i], p1, p2, c0)
+        o1[i], q1, q2 = _svf_tick(mode, x1[i], q1, q2, c1)
+        o2[i], r1, r2 = _svf_tick(mode, x2[i], r1, r2, c2)
+        o3[i], s1, s2 = _svf_tick(mode, x3[i], s1, s2, c3)
+    state[0][0], state[0][1], state[1][0], state[1][1] = p1, p2, q1, q2
+    state[2][0], state[2][1], state[3][0], state[3][1] = r1, r2, s1, s2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -223,7 +238,13 @@ def _svf_lanes_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frame
         _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames)
         return
     _svf_lanes(x, mode, state, coeffs, out, frames)
-    for lane in range(out.shape[0]):  # _svf_kernel's settle (a helper shared slowed its one-lane loop)
+    _svf_settle(state)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _svf_settle(state):  # pragma: no cover - compiled
+    """_svf_kernel's end of block for every lane (a helper shared with it slowed its one-lane loop)."""
+    for lane in range(state.shape[0]):
         ic1 = state[lane, 0]
         ic2 = state[lane, 1]
         if not (_finite_jit(ic1) and _finite_jit(ic2)):
@@ -231,6 +252,59 @@ def _svf_lanes_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frame
             ic2 = 0.0
         state[lane, 0] = 0.0 if abs(ic1) < TINY else ic1
         state[lane, 1] = 0.0 if abs(ic2) < TINY else ic2
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _svf_side_by_side(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames):  # pragma: no cover - compiled
+    """_svf_kernel for four one-lane filters, each array argument a tuple of the four filters' own:
+    side by side (_svf_four) when all four hold their coefficients, else one after the other."""
+    held = _svf_held(cutoff[0], q[0], coeffs[0], frames) and _svf_held(cutoff[1], q[1], coeffs[1], frames)
+    if not (held and _svf_held(cutoff[2], q[2], coeffs[2], frames) and _svf_held(cutoff[3], q[3], coeffs[3], frames)):
+        _svf_kernel(x[0], cutoff[0], q[0], mode, state[0], coeffs[0], sample_rate, out[0], frames)
+        _svf_kernel(x[1], cutoff[1], q[1], mode, state[1], coeffs[1], sample_rate, out[1], frames)
+        _svf_kernel(x[2], cutoff[2], q[2], mode, state[2], coeffs[2], sample_rate, out[2], frames)
+        _svf_kernel(x[3], cutoff[3], q[3], mode, state[3], coeffs[3], sample_rate, out[3], frames)
+        return
+    xs, outs = (x[0][0], x[1][0], x[2][0], x[3][0]), (out[0][0], out[1][0], out[2][0], out[3][0])
+    ss, cs = (
+        (state[0][0], state[1][0], state[2][0], state[3][0]),
+        (coeffs[0][0], coeffs[1][0], coeffs[2][0], coeffs[3][0]),
+    )
+    if mode == 0:  # a literal mode per copy of the loop, as in _svf_lanes
+        _svf_four(0, xs, ss, cs, outs, frames)
+    elif mode == 1:
+        _svf_four(1, xs, ss, cs, outs, frames)
+    elif mode == 2:
+        _svf_four(2, xs, ss, cs, outs, frames)
+    else:
+        _svf_four(3, xs, ss, cs, outs, frames)
+    _svf_settle(state[0])
+    _svf_settle(state[1])
+    _svf_settle(state[2])
+    _svf_settle(state[3])
+
+
+def _svf_lanes_form(calls: list[tuple]) -> tuple | None:
+    """_svf_kernel's lanes form (neuralgraph._compile.lanes): three or four one-lane filters of one
+    mode and sample rate, no data path between them, as one _svf_side_by_side call. Three get a
+    fourth, spare lane: the third's inputs into state and output arrays of its own, never read."""
+    if len(calls) not in (3, 4) or len({(c[3], c[6]) for c in calls}) != 1:
+        return None
+    shapes = {tuple((a.shape, a.dtype) for a in c if isinstance(a, np.ndarray)) for c in calls}
+    if len(shapes) != 1 or any(shape[0] != 1 for shape, _ in next(iter(shapes))):
+        return None
+    calls = list(calls)
+    if len(calls) == 3:
+        x, cutoff, q, mode, state, coeffs, rate, out = calls[-1]
+        spare = np.zeros_like(coeffs)
+        spare[:, 0] = np.nan  # computed on its first block, as a reset filter's
+        calls.append((x, cutoff, q, mode, np.zeros_like(state), spare, rate, np.zeros_like(out)))
+    x, cutoff, q, mode, state, coeffs, rate, out = zip(*calls)
+    return _svf_side_by_side, (x, cutoff, q, mode[0], state, coeffs, rate[0], out)
+
+
+#: fusion runs up to four separate one-lane calls of this kernel side by side (neuralgraph._compile.lanes)
+_svf_kernel.lanes = _svf_lanes_form
 
 
 class _StateVariable(Node):

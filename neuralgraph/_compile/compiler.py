@@ -7,7 +7,8 @@
 3. emit a mix step for each input that sums, maps or converts the rate of its sources;
 4. colour buffers: walk the steps in order, give each output a buffer from a free list and
    return it when its last reader has run (SuperCollider's wire-buffer colouring), then carve
-   every buffer out of one float32 slab;
+   every buffer out of one float32 slab; a fused plan first puts steps that can run side by
+   side next to each other, and a buffer read in such a group is returned after it (``lanes.py``);
 5. bind read-only input views and output views for every step;
 6. fuse runs of consecutive nodes that offer a compiled kernel into one step (``fusion.py``).
 
@@ -25,6 +26,7 @@ import attrs
 import numpy as np
 
 from neuralgraph._compile.fusion import fuse_steps
+from neuralgraph._compile.lanes import schedule
 from neuralgraph._compile.memory import check_memory
 from neuralgraph._compile.plan import Plan
 from neuralgraph._compile.records import StepRecord
@@ -352,8 +354,12 @@ class Compiler:
         return out
 
     # ---- 4. buffers ---------------------------------------------------------------------------
-    def colour(self) -> tuple[int, int]:
-        """Assign slab slots by reference counting; returns (buffer count, slab bytes)."""
+    def colour(self, ends: list[int] | None = None) -> tuple[int, int]:
+        """Assign slab slots by reference counting; returns (buffer count, slab bytes).
+
+        ``ends`` (``lanes.schedule``): per step, the last step of the group it runs in as one
+        call; what a group's steps read, and what they write that nobody reads, is released only
+        after that last step, so no step of the group writes where another reads or writes."""
 
         def sig_of(item: Any) -> Signal | None:
             if isinstance(item, Signal):
@@ -369,7 +375,8 @@ class Compiler:
                     s.readers += 1
         free: dict[int, list[int]] = defaultdict(list)
         sizes: list[int] = []
-        for step in self.steps:
+        done: list[Signal] = []  # read for the last time (or never read), free once its group ends
+        for t, step in enumerate(self.steps):
             for sig in step.writes.values():
                 if isinstance(sig, Signal) and sig.index < 0 and not sig.owned:
                     size = sig.lanes * sig.width
@@ -384,10 +391,14 @@ class Compiler:
                     continue
                 s.readers -= 1
                 if s.readers == 0 and not s.pinned:
-                    free[s.lanes * s.width].append(s.index)
+                    done.append(s)
             for sig in step.writes.values():  # outputs nobody reads are free right away
                 if isinstance(sig, Signal) and sig.readers == 0 and not sig.pinned:
-                    free[sig.lanes * sig.width].append(sig.index)
+                    done.append(sig)
+            if ends is None or ends[t] == t:
+                for s in done:
+                    free[s.lanes * s.width].append(s.index)
+                done.clear()
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         slab = np.zeros(int(offsets[-1]), np.float32)
         self.slab = slab
@@ -458,7 +469,10 @@ class Compiler:
     def build(self, ceiling: float, fuse: bool = True) -> tuple[Plan, dict[str, ConstantInput]]:
         self.make_nodes()
         self.emit()
-        count, nbytes = self.colour()
+        ends = None
+        if fuse:  # steps whose kernels can run side by side are put next to each other (lanes.py)
+            self.steps, ends = schedule(self.steps)
+        count, nbytes = self.colour(ends)
         records = self.bind()
         if fuse:  # runs of consecutive steps offering kernels become one compiled call (fusion.py)
             records = fuse_steps(records)

@@ -49,6 +49,7 @@ import numpy as np
 
 from neuralgraph._compile.chains import chained
 from neuralgraph._compile.inline import Inline
+from neuralgraph._compile.lanes import laned
 from neuralgraph._compile.records import Process, StepRecord
 from neuralgraph._nodes import aot
 from neuralgraph._nodes.escape import EscapeKernel
@@ -208,6 +209,8 @@ def generate(
     imports: dict[tuple[str, str], str] = {}
 
     def name_of(a: Any) -> str:
+        if isinstance(a, tuple):  # a lanes form's argument: one array (or scalar) per call
+            return f"({''.join(name_of(x) + ', ' for x in a)})"
         if not isinstance(a, np.ndarray):
             return _scalar(a)
         key = (a.__array_interface__["data"][0], a.shape, a.dtype.str)
@@ -325,8 +328,8 @@ class FusedStep:
         self._signature = [_signature(k) for k in kernels]
         # compile (or load from the disk cache) now, not in the first block: a failure here
         # leaves the run unfused instead of blaming its first member. ``function``: already
-        # compiled from the same (chained) source by fuse_steps (every run of a plan in one batch)
-        self._plain = _build_chained(kernels, self.progress, function)
+        # compiled from the same (grouped) source by fuse_steps (every run of a plan in one batch)
+        self._plain = _build_grouped(kernels, self.progress, function)
         self.kernel, self.addresses, self.arrays, self.digest = self._plain
         self._profiled: tuple[Callable[..., None], np.ndarray, list[np.ndarray], str] | None = None
         #: nanoseconds spent in each member while the profile build runs (:meth:`profile`)
@@ -448,13 +451,18 @@ def _build(
     return kernel, addresses, arrays, aot.digest_of(text, SIGNATURE)
 
 
-def _build_chained(
+def grouped(kernels: Sequence[Member]) -> list[Member]:
+    """A run's members with series chains (``chains``) and side-by-side lanes (``lanes``) each as one member."""
+    return laned(chained(kernels))
+
+
+def _build_grouped(
     kernels: list[Member], progress: np.ndarray, function: Callable[..., None] | None = None
 ) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray], str]:
-    """The plain build with series chains run sample by sample (``chains``); the separate calls
-    when that build fails (a plugin's chain form numba cannot compile). ``function``: compiled
-    from the chained source already."""
-    linked = chained(kernels)
+    """The plain build with series chains run sample by sample (``chains``) and independent calls
+    side by side (``lanes``); the separate calls when that build fails (a plugin's chain or lanes
+    form numba cannot compile). ``function``: compiled from the grouped source already."""
+    linked = grouped(kernels)
     if all(a is b for a, b in zip(linked, kernels)):
         return _build(kernels, progress, function=function)
     try:
@@ -527,12 +535,12 @@ def _runs(kernels: Sequence[Member | None], min_run: int, max_run: int) -> list[
 
 
 def _compile_runs(runs: dict[int, list[Member]]) -> dict[int, Callable[..., None]]:
-    """Every run's (chained) function compiled in one batch (one compile subprocess for a plan's
+    """Every run's (grouped) function compiled in one batch (one compile subprocess for a plan's
     missing ones), by the run's start; empty if the batch fails (each run then compiles on its
     own, and the one that fails is reported)."""
     try:
         progress = np.zeros(PROGRESS, np.int64)
-        sources = [(generate(chained(members), progress)[0], SIGNATURE) for members in runs.values()]
+        sources = [(generate(grouped(members), progress)[0], SIGNATURE) for members in runs.values()]
         return dict(zip(runs, aot.compiled(sources)))
     except Exception:
         return {}

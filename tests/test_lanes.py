@@ -1,0 +1,148 @@
+"""Independent one-lane filters inside a fused run: one side-by-side call, the separate calls' samples.
+
+``neuralgraph._compile.lanes`` orders the steps whose kernel offers a lanes form in groups of up
+to four with no data path between them, keeps the buffers a group reads from being reused inside
+it, and hands each group to the kernel's lanes form (the SVF's ``_svf_side_by_side``). These tests
+render patches with the pass, without it (the same fused plan in the plain order, calls one by
+one) and unfused, compare samples bit for bit, and check which filters were grouped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neuralgraph as ng
+import neuralgraph._compile.compiler as compiler
+import neuralgraph._compile.fusion as fusion
+from neuralgraph._nodes import aot
+from neuralgraph._tools.profiling import profile
+
+SR = 48000
+ROOT = Path(__file__).resolve().parent.parent
+P1 = ROOT / "graphs" / "bench" / "per_voice" / "p1_saw_filter.toml"
+
+
+def engine(patch: ng.Patch, *, fuse: bool = True, lanes: bool = True, block: int = 64) -> ng.Engine:
+    saved = fusion.laned, compiler.schedule
+    if not lanes:  # the same fused plan, in the plain order, each filter its own call
+        fusion.laned = list
+        compiler.schedule = lambda steps: (list(steps), None)
+    try:
+        return ng.Engine(patch, sample_rate=SR, block_size=block, fuse=fuse)
+    finally:
+        fusion.laned, compiler.schedule = saved
+
+
+def render(e: ng.Engine, blocks: int, edits=None) -> np.ndarray:
+    out = []
+    for b in range(blocks):
+        for name, value in (edits or {}).get(b, []):
+            e.set(name, value)
+        out.append(e.process().copy())
+    return np.concatenate(out, axis=1)
+
+
+def side_by_side(e: ng.Engine) -> list[list[str]]:
+    """The nodes each side-by-side call of the plan's compiled (plain) fused functions runs: the
+    generated source names the call's member index, whose position starts the group."""
+    found = []
+    for record in e.plan.records:
+        if record.kind != "fused":
+            continue
+        step = record.state
+        source = aot.source_path(step.digest).read_text()
+        alias = re.search(r"import _svf_side_by_side as (k\d+)", source)
+        if not alias:
+            continue
+        lines = source.splitlines()
+        for k, line in enumerate(lines):
+            if line.strip().startswith(f"{alias.group(1)}("):
+                member = int(re.search(r"a0\[0\] = (\d+)", lines[k - 1]).group(1))
+                names = [m.name for m in record.members]
+                found.append(names[member : member + 4])
+    return found
+
+
+def test_one_lane_filters_run_side_by_side_with_the_separate_calls_samples():
+    patch = ng.load_patch(P1)
+    lanes = engine(patch)
+    out = render(lanes, 400, edits={150: [("lp3.cutoff", 2500.0)], 250: [("lp6.q", 6.0)]})
+    separate = render(engine(patch, lanes=False), 400, edits={150: [("lp3.cutoff", 2500.0)], 250: [("lp6.q", 6.0)]})
+    unfused = render(engine(patch, fuse=False), 400, edits={150: [("lp3.cutoff", 2500.0)], 250: [("lp6.q", 6.0)]})
+    assert side_by_side(lanes) == [["lp1", "lp2", "lp3", "lp4"], ["lp5", "lp6", "lp7", "lp8"]]
+    np.testing.assert_array_equal(out, separate)
+    np.testing.assert_array_equal(out, unfused)
+    assert abs(np.sqrt(np.mean(out[:, : 149 * 64].astype(np.float64) ** 2)) - 0.2249) < 0.005  # the harness's P1
+    # the edits were heard: lp3 opened up, so the blocks after it differ from a render without it
+    plain = render(engine(patch), 400)
+    assert np.max(np.abs(plain[:, 160 * 64 :] - out[:, 160 * 64 :])) > 1e-3
+
+
+def _parallel(count: int, **extra) -> dict:
+    nodes: dict = {}
+    for k in range(count):
+        nodes[f"osc{k}"] = {"type": "osc.saw", "freq": 110.0 * (k + 1)}
+        nodes[f"lp{k}"] = {"type": "filter.lowpass", "in": f"osc{k}", "cutoff": 600.0 + 300.0 * k, "q": 3.0}
+    nodes.update(extra)
+    nodes["out"] = {"type": "io.output", "channels": 1, "in": [f"lp{k}" for k in range(count)]}
+    return nodes
+
+
+@pytest.mark.parametrize(
+    "count,groups", [(3, [["lp0", "lp1", "lp2"]]), (2, []), (7, [["lp0", "lp1", "lp2", "lp3"], ["lp4", "lp5", "lp6"]])]
+)
+def test_three_filters_take_a_spare_lane_and_two_stay_separate_calls(load, count, groups):
+    e = engine(load(_parallel(count)))
+    out = render(e, 100)
+    assert [g[: len(groups[i])] for i, g in enumerate(side_by_side(e))] == groups
+    np.testing.assert_array_equal(out, render(engine(load(_parallel(count)), fuse=False), 100))
+    assert np.sqrt(np.mean(out**2)) > 0.05
+
+
+def test_a_data_path_between_filters_keeps_them_apart(load):
+    """Four lowpasses in series are not independent; nor is one whose cutoff another one's output
+    moves (through a mapping): neither shares a side-by-side call with what it reads."""
+    nodes = {
+        "osc": {"type": "osc.saw", "freq": 220.0},
+        "a": {"type": "filter.lowpass", "in": "osc", "cutoff": 3000.0},
+        "b": {"type": "filter.lowpass", "in": "a", "cutoff": 2500.0},
+        "c": {"type": "filter.lowpass", "in": "b", "cutoff": 2000.0},
+        "d": {"type": "filter.lowpass", "in": "c", "cutoff": 1500.0},
+        "out": {"type": "io.output", "channels": 1, "in": "d"},
+    }
+    e = engine(load(nodes))
+    out = render(e, 60)
+    assert side_by_side(e) == []
+    np.testing.assert_array_equal(out, render(engine(load(nodes), fuse=False), 60))
+    lfo = {"lfo": {"type": "osc.sine", "freq": 3.0}}
+    modulated = _parallel(4, **lfo)
+    modulated["lp3"]["cutoff"] = {"from": "lp0", "range": [300.0, 3000.0]}
+    e = engine(load(modulated))
+    out = render(e, 100)
+    assert all("lp0" not in g or "lp3" not in g for g in side_by_side(e))
+    np.testing.assert_array_equal(out, render(engine(load(modulated), fuse=False), 100))
+
+
+def test_a_buffer_read_inside_a_group_is_not_reused_inside_it(monkeypatch):
+    """Without the group's deferred release, the second filter's output takes the slot the first
+    one reads (its saw's, read for the last time): the calls would overlap, so the pass refuses."""
+    patch = ng.load_patch(P1)
+    assert len(side_by_side(engine(patch))) == 2
+    colour = compiler.Compiler.colour
+    monkeypatch.setattr(compiler.Compiler, "colour", lambda self, ends=None: colour(self))
+    e = engine(patch)
+    assert side_by_side(e) == []
+    np.testing.assert_array_equal(render(e, 50), render(engine(patch, fuse=False), 50))
+
+
+def test_bench_still_names_each_filter_of_a_side_by_side_call():
+    e = engine(ng.load_patch(P1))
+    assert side_by_side(e)
+    costs = {c.name: c for c in profile(e, 300, warmup=10).steps}
+    for k in range(1, 9):  # every filter and saw its own row, from inside the fused run, with a cost
+        for name, kind in ((f"lp{k}", "filter.lowpass*"), (f"osc{k}", "osc.saw*")):
+            assert costs[name].kind == kind and costs[name].ns_per_block > 0

@@ -146,3 +146,42 @@ def test_bench_still_names_each_filter_of_a_side_by_side_call():
     for k in range(1, 9):  # every filter and saw its own row, from inside the fused run, with a cost
         for name, kind in ((f"lp{k}", "filter.lowpass*"), (f"osc{k}", "osc.saw*")):
             assert costs[name].kind == kind and costs[name].ns_per_block > 0
+
+
+def test_the_side_by_side_call_keeps_each_filters_samples_through_a_step_inside_a_block_and_a_nan():
+    """The form on its own, against the separate calls: held blocks run interleaved; a cutoff that
+    steps inside a block (its first sample unchanged) and a NaN input keep each filter's rules."""
+    from neuralgraph_plugins.filters import _svf_kernel, _svf_side_by_side
+
+    frames, blocks = 64, 12
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.5, 0.5, (blocks, 4, frames)).astype(np.float32)
+    x[7, 1, 10] = np.nan
+    cutoff = np.full((blocks, 4, frames), 900.0, np.float32)
+    cutoff[:, 3] = 2500.0
+    cutoff[5, 2, 40:] = 4000.0  # steps inside block 5, back at block 6: the held check must see it
+
+    def calls(mode: int) -> list[tuple]:
+        out = []
+        for lane in range(4):
+            coeffs = np.zeros((1, 6))
+            coeffs[0, 0] = np.nan
+            q = np.full((1, frames), 1.5 + lane, np.float32)
+            ins = (np.zeros((1, frames), np.float32), np.zeros((1, frames), np.float32), q)
+            out.append((*ins, mode, np.zeros((1, 2)), coeffs, float(SR), np.zeros((1, frames), np.float32)))
+        return out
+
+    for mode in range(4):
+        separate, together = calls(mode), calls(mode)
+        member = _svf_kernel.lanes(together)
+        assert member is not None and member[0].py_func is _svf_side_by_side.py_func
+        for b in range(blocks):
+            for lane in range(4):
+                for args in (separate[lane], together[lane]):
+                    args[0][0], args[1][0] = x[b, lane], cutoff[b, lane]
+                _svf_kernel(*separate[lane], frames)
+            member[0](*member[1], frames)
+            for a, c in zip(separate, together):
+                np.testing.assert_array_equal(a[7], c[7])  # every filter's output
+                np.testing.assert_array_equal(a[4], c[4])  # and its state
+        assert np.all(np.isfinite(together[1][7]))

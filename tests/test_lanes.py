@@ -185,3 +185,20 @@ def test_the_side_by_side_call_keeps_each_filters_samples_through_a_step_inside_
                 np.testing.assert_array_equal(a[7], c[7])  # every filter's output
                 np.testing.assert_array_equal(a[4], c[4])  # and its state
         assert np.all(np.isfinite(together[1][7]))
+
+
+def test_a_many_lane_filter_of_the_type_does_not_keep_one_lane_ones_apart(load):
+    """A 4-lane lowpass (its own kernel, four lanes at a time already) probed first: the one-lane
+    lowpasses after it are still grouped."""
+    nodes = {
+        "keys": {"type": "voices.fixed", "count": 4, "start": 110.0, "step": 55.0},
+        "saws": {"type": "osc.saw", "freq": "keys"},
+        "wide": {"type": "filter.lowpass", "in": "saws", "cutoff": 800.0},
+        "sum": {"type": "voices.sum", "in": "wide"},
+        **_parallel(4),
+    }
+    nodes["out"]["in"] = ["sum", *nodes["out"]["in"]]
+    e = engine(load(nodes))
+    out = render(e, 60)
+    assert side_by_side(e) == [["lp0", "lp1", "lp2", "lp3"]]
+    np.testing.assert_array_equal(out, render(engine(load(nodes), fuse=False), 60))

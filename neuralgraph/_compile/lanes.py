@@ -126,9 +126,12 @@ def _placeholder(item: Any, shared: dict[tuple[Any, ...], np.ndarray], writeable
 def _lane_key(step: Step, probed: dict[Any, bool], shared: dict[tuple[Any, ...], np.ndarray]) -> Hashable | None:
     """What a node step's kernel would be (its dispatcher, scalars, array shapes) when that kernel
     offers a lanes form, else None. Asked with placeholder arrays before buffers exist; a node
-    type whose first probe offers none is not asked again."""
+    type whose first probe at a lane count offers none is not asked again at that count."""
     node = step.node
-    if step.kind != "node" or node is None or not _compiled(step) or probed.get(type(node)) is False:
+    if step.kind != "node" or node is None or not _compiled(step):
+        return None
+    kind = (type(node), tuple(getattr(w, "lanes", 0) for w in step.writes.values()))
+    if probed.get(kind) is False:
         return None
     try:
         ins = Ports({p: _placeholder(v, shared, False) for p, v in step.reads.items()})
@@ -136,12 +139,11 @@ def _lane_key(step: Step, probed: dict[Any, bool], shared: dict[tuple[Any, ...],
     except Exception:  # a plugin's kernel hook must not break compilation
         return None
     found = _lanes_form(offered)
-    if type(node) not in probed:
-        probed[type(node)] = found is not None
+    probed.setdefault(kind, found is not None)
     if found is None or offered is None:
         return None
-    kind = [(a.shape, a.dtype.str) if isinstance(a, np.ndarray) else a for a in offered[1]]
-    key = (id(found[0]), *kind)
+    bound = [(a.shape, a.dtype.str) if isinstance(a, np.ndarray) else a for a in offered[1]]
+    key = (id(found[0]), *bound)
     try:
         hash(key)
     except TypeError:  # an unhashable scalar: not grouped

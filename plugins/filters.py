@@ -309,6 +309,7 @@ _svf_kernel.lanes = _svf_lanes_form
 
 class _StateVariable(Node):
     bypass = "thru"
+    side_by_side = True  # one-lane filters run four at a time in a fused plan (_svf_lanes_form)
     mode = "lowpass"
     in_ = Input(init=0.0, doc="The signal to filter.")
     cutoff = Input(

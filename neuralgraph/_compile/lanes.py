@@ -125,10 +125,11 @@ def _placeholder(item: Any, shared: dict[tuple[Any, ...], np.ndarray], writeable
 
 def _lane_key(step: Step, probed: dict[Any, bool], shared: dict[tuple[Any, ...], np.ndarray]) -> Hashable | None:
     """What a node step's kernel would be (its dispatcher, scalars, array shapes) when that kernel
-    offers a lanes form, else None. Asked with placeholder arrays before buffers exist; a node
+    offers a lanes form, else None. Asked, of a type that says it may offer one
+    (``Node.side_by_side``), with placeholder arrays before buffers exist; a node
     type whose first probe at a lane count offers none is not asked again at that count."""
     node = step.node
-    if step.kind != "node" or node is None or not _compiled(step):
+    if step.kind != "node" or node is None or not type(node).side_by_side or not _compiled(step):
         return None
     kind = (type(node), tuple(getattr(w, "lanes", 0) for w in step.writes.values()))
     if probed.get(kind) is False:

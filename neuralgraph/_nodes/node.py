@@ -113,6 +113,11 @@ class Node:
     #: What a node that faulted emits from then on: "silence", or "thru" (its first audio input).
     bypass: ClassVar[str] = "silence"
 
+    #: True for a type whose :meth:`kernel` may offer a lanes form (several one-lane calls run side
+    #: by side, docs/plugins.md): a fused plan then asks its ``kernel()`` with placeholder arrays
+    #: before buffers exist, to put such nodes next to each other. ``kernel()`` must then keep
+    #: nothing of what it is handed.
+    side_by_side: ClassVar[bool] = False
     #: Attribute names the default :meth:`save_state` leaves out: caches and handles that are
     #: not running state (e.g. a session object or scratch buffers rebuilt on every block).
     transient: ClassVar[tuple[str, ...]] = ()

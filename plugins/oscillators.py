@@ -69,6 +69,19 @@ def linear_step(
 STEP_TABLE = linear_step()
 
 
+def step_rows(step: np.ndarray, oversampling: int = BLEP_OVERSAMPLING) -> np.ndarray:
+    """``step`` regrouped by fractional offset: ``rows[r, n] = step[r + oversampling n]`` for
+    r = 0 .. oversampling (the last row is the next sample's first), past the end the step's final
+    value (1). A step's taps on whole samples all share one offset, so they read two adjacent rows
+    front to back, a loop that vectorises, instead of table entries ``oversampling`` apart."""
+    taps = (len(step) - 1) // oversampling + 1
+    index = np.arange(oversampling + 1)[:, None] + oversampling * np.arange(taps)[None, :]
+    return step[np.minimum(index, len(step) - 1)]
+
+
+STEP_ROWS = step_rows(STEP_TABLE)
+
+
 def linear_corner(step: np.ndarray, oversampling: int = BLEP_OVERSAMPLING) -> np.ndarray:
     """The band-limited corner (a slope change of 1 per sample) minus the ideal corner: the
     integral of ``step`` minus the ramp ``max(0, t)``, on the same grid. Symmetric around the
@@ -125,7 +138,61 @@ def _emit(out, lane, i, naive, ring, pos):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _predict_saw(out, lane, ring, pos, frames, p, dt, table):  # pragma: no cover - compiled
+def _tap_phase(t):  # pragma: no cover - compiled
+    """A step at time ``t``: the sample of its first tap, ceil(t - BLEP_ZERO_CROSSINGS), and where
+    the taps fall between tabulated points: the row of ``STEP_ROWS`` and the fraction to the next."""
+    first = int(math.ceil(t - BLEP_ZERO_CROSSINGS))
+    x = (first - t + BLEP_ZERO_CROSSINGS) * BLEP_OVERSAMPLING  # in [0, BLEP_OVERSAMPLING]
+    row = min(int(x), BLEP_OVERSAMPLING - 1)
+    return first, row, x - row
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _taps(dst, lane, j0, j1, base, first, row, a, rows, height, ideal):  # pragma: no cover - compiled
+    """Add ``height`` x (the step minus ``ideal``) at samples ``j0 .. j1 - 1`` to ``dst[lane, base + j]``
+    (``first``, ``row``, ``a``: :func:`_tap_phase`). Contiguous in both arrays, indices visibly not
+    negative (as in :func:`_ramp_piece`): it vectorises."""
+    lo, hi = rows[row], rows[row + 1]
+    n0 = max(j0 - first, 0)
+    d0 = max(base + j0, 0)
+    for n in range(j1 - j0):
+        dst[lane, d0 + n] += height * ((lo[n0 + n] + a * (hi[n0 + n] - lo[n0 + n])) - ideal)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ring_taps(ring, lane, j0, j1, base, first, row, a, rows, height):  # pragma: no cover - compiled
+    """:func:`_taps` of samples after the naive jump, into the ring: sample ``j`` in slot ``base + j``
+    wrapped round (at most a ring's length of samples), split at the wrap so each part is contiguous."""
+    length = ring.shape[1]
+    if base + j0 >= length:
+        base -= length
+    split = min(j1, max(j0, length - base))
+    _taps(ring, lane, j0, split, base, first, row, a, rows, height, 1.0)
+    _taps(ring, lane, split, j1, base - length, first, row, a, rows, height, 1.0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_saw_step(out, lane, ring, pos, now, t, height, rows, last):  # pragma: no cover - compiled
+    """:func:`_add_step` with the step read from ``STEP_ROWS``, for the sample-by-sample loop: samples
+    up to ``now`` in ``out``, later ones (up to ``last``) in the ring, whose slot ``pos`` holds sample
+    ``now + 1``. One scalar loop: inside that loop the split, vectorised form was 7 % slower."""
+    first, row, a = _tap_phase(t)
+    lo, hi = rows[row], rows[row + 1]
+    length = ring.shape[1]
+    for j in range(max(0, first), min(last, int(math.floor(t + BLEP_ZERO_CROSSINGS))) + 1):
+        n = j - first
+        value = height * (lo[n] + a * (hi[n] - lo[n]))
+        if j <= now:
+            out[lane, j] += value
+        else:
+            slot = pos + (j - now - 1)
+            if slot >= length:
+                slot -= length
+            ring[lane, slot] += value - height
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _predict_saw(out, lane, frames, p, dt, rows):  # pragma: no cover - compiled
     """Apply the first half of the saw's wraps expected within the next BLEP_ZERO_CROSSINGS samples
     after the block, predicted from the last frequency, to the end of this block: the next block
     applies their second half at the time they really happen."""
@@ -136,7 +203,8 @@ def _predict_saw(out, lane, ring, pos, frames, p, dt, table):  # pragma: no cove
     else:
         return
     while t - BLEP_ZERO_CROSSINGS < frames:
-        _add_step(out, lane, ring, pos, frames - 1, t, height, table, frames - 1)
+        first, row, a = _tap_phase(t)
+        _taps(out, lane, max(0, first), frames, 0, first, row, a, rows, height, 0.0)
         t += period
 
 
@@ -207,17 +275,20 @@ def _sin_cycle(p):  # pragma: no cover - compiled
 def _phases_unwrapped(freq, lane, p, inv_sr, scratch, frames):  # pragma: no cover - compiled
     """The phase before each sample, not folded, into ``scratch``; returns the phase after the block.
 
-    A prefix sum four samples a step: the carry takes one add per four samples and the sums
-    inside a step are independent, so the serial chain is a quarter of the sample-by-sample
-    recursion's (which was an FM carrier's whole cost at block 64).
+    The steps ``freq * inv_sr`` first, in one vectorised pass; then a prefix sum four samples a
+    step: the carry takes one add per four samples and the sums inside a step are independent,
+    so the serial chain is a quarter of the sample-by-sample recursion's (which was an FM
+    carrier's whole cost at block 64). The sum pass is adds only (it is bound by their count).
     """
+    for i in range(frames):
+        scratch[i] = freq[lane, i] * inv_sr
     acc = p
     i = 0
     while i + 4 <= frames:
-        d0 = freq[lane, i] * inv_sr
-        d1 = freq[lane, i + 1] * inv_sr
-        d2 = freq[lane, i + 2] * inv_sr
-        d3 = freq[lane, i + 3] * inv_sr
+        d0 = scratch[i]
+        d1 = scratch[i + 1]
+        d2 = scratch[i + 2]
+        d3 = scratch[i + 3]
         d01 = d0 + d1
         scratch[i] = acc
         scratch[i + 1] = acc + d0
@@ -226,8 +297,9 @@ def _phases_unwrapped(freq, lane, p, inv_sr, scratch, frames):  # pragma: no cov
         acc += d01 + (d2 + d3)
         i += 4
     while i < frames:
+        d = scratch[i]
         scratch[i] = acc
-        acc += freq[lane, i] * inv_sr
+        acc += d
         i += 1
     return acc
 
@@ -254,7 +326,7 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
             step = f0 * inv_sr
             for i in range(frames):
                 q = p + i * step
-                out[lane, i] = _sin_cycle(q - math.floor(q))
+                out[lane, i] = _sin_cycle(q - np.floor(q))
             phase[lane] = _wrap(p + frames * step)
             last_reset[lane] = reset[lane, frames - 1]
             continue
@@ -274,54 +346,111 @@ def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, fr
             last_reset[lane] = r0
         for i in range(frames):
             q = scratch[i]
-            out[lane, i] = _sin_cycle(q - math.floor(q))
+            out[lane, i] = _sin_cycle(q - np.floor(q))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _saw_ramp(freq, reset, lane, p, r0, inv_sr, ring, pos, out, frames):  # pragma: no cover - compiled
-    """The block as one pass when it is a plain ramp: a constant frequency, no sync edge and no
-    wrap before its end. Each sample is ``2 (p + i dt) - 1`` (independent, so vectorised) plus
-    what the ring holds for it from earlier steps; the ring's slots are cleared as ``_emit``
-    clears them. Returns the phase after the block, or NaN (nothing written) when the block is
-    not a plain ramp."""
+def _ramp_piece(out, lane, ring, a, b, base, p, dt, off):  # pragma: no cover - compiled
+    """Samples ``a .. b - 1`` of the naive ramp ``2 ((p + i dt) - off) - 1`` plus ring slot ``base + i``,
+    which is cleared for reuse (as :func:`_emit` clears it). Independent samples: it vectorises, once
+    the indices are visibly not negative (numba wraps negative ones round: a select per access)."""
+    a = max(a, 0)
+    s = max(base + a, 0)
+    for n in range(b - a):
+        i = a + n
+        out[lane, i] = (2.0 * ((p + i * dt) - off) - 1.0) + ring[lane, s + n]
+        ring[lane, s + n] = 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ramp_segment(out, lane, ring, pos, a, b, p, dt, off):  # pragma: no cover - compiled
+    """Samples ``a .. b - 1`` of the naive ramp (:func:`_ramp_piece`); the block's first ring-length
+    samples add what the ring holds for them (slot ``pos`` holds sample 0), in two contiguous parts."""
+    length = ring.shape[1]
+    w = length - pos
+    _ramp_piece(out, lane, ring, a, min(b, w), pos, p, dt, off)
+    _ramp_piece(out, lane, ring, max(a, w), min(b, length), pos - length, p, dt, off)
+    a = max(a, length)
+    for n in range(b - a):
+        out[lane, a + n] = 2.0 * ((p + (a + n) * dt) - off) - 1.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _wrap_index(p, dt, k, a, frames):  # pragma: no cover - compiled
+    """The last sample from ``a`` on before the ramp ``p + i dt`` crosses ``k``: below ``k`` when rising,
+    at or above it when falling. Decided on the ramp's own values, as :func:`_ramp_segment` computes
+    them, so the naive jump and its step agree on which side a sample is."""
+    up = dt > 0.0
+    now = min(frames - 1, max(a, int((k - p) / dt)))
+    while now > a and ((p + now * dt >= k) if up else (p + now * dt < k)):
+        now -= 1
+    while now < frames - 1 and ((p + (now + 1) * dt < k) if up else (p + (now + 1) * dt >= k)):
+        now += 1
+    return now
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _steady(freq, reset, lane, r0, frames):  # pragma: no cover - compiled
+    """True when the lane's frequency holds all block and no sync edge comes (a vectorised scan)."""
     f0 = freq[lane, 0]
     quiet = r0 <= 0.0
     constant = True
     for i in range(frames):
         quiet &= reset[lane, i] <= 0.0
         constant &= freq[lane, i] == f0
-    dt = min(0.5, max(-0.5, f0 * inv_sr))
+    return quiet and constant
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _saw_steady(freq, lane, p, inv_sr, ring, pos, rows, out, frames):  # pragma: no cover - compiled
+    """A block at a constant frequency without a sync edge in vectorised passes: the naive ramp, one
+    segment between each two wraps (computable: the ramp crosses k at (k - p) / dt), then each wrap's
+    step, whose samples of this block are already written and whose later ones go into the ring.
+    Returns the phase after the block."""
+    dt = min(0.5, max(-0.5, freq[lane, 0] * inv_sr))
     end = p + frames * dt
-    if not (quiet and constant and 0.0 <= end < 1.0):
-        return math.nan
-    length = ring.shape[1]
-    held = min(frames, length)  # later samples' slots were cleared on their first use this block
-    for i in range(held):
-        slot = pos + i
-        if slot >= length:
-            slot -= length
-        out[lane, i] = (2.0 * (p + i * dt) - 1.0) + ring[lane, slot]
-        ring[lane, slot] = 0.0
-    for i in range(held, frames):
-        out[lane, i] = 2.0 * (p + i * dt) - 1.0
-    return end
+    up = dt > 0.0
+    first = 1.0 if up else 0.0  # the level of the first wrap: 1 rising, 0 falling
+    k, a, off = first, 0, 0.0
+    while True:  # one call site for the segments: a second copy for the last one cost 1.3x in blocks without a wrap
+        crosses = (end >= k) if up else (end < k)
+        b = _wrap_index(p, dt, k, a, frames) + 1 if crosses else frames
+        _ramp_segment(out, lane, ring, pos, a, b, p, dt, off)
+        if not crosses:
+            break
+        a, off = b, (k if up else k - 1.0)
+        k += 1.0 if up else -1.0
+    k, a = first, 0
+    base = (pos + frames) % ring.shape[1] - frames  # the ring slot of sample j >= frames is base + j
+    while (end >= k) if up else (end < k):
+        now = _wrap_index(p, dt, k, a, frames)
+        t = min(now + 1.0, max(float(now), (k - p) / dt))
+        height = -2.0 if up else 2.0
+        start, row, frac = _tap_phase(t)
+        stop = int(math.floor(t + BLEP_ZERO_CROSSINGS)) + 1
+        _taps(out, lane, max(0, start), now + 1, 0, start, row, frac, rows, height, 0.0)
+        _taps(out, lane, now + 1, min(stop, frames), 0, start, row, frac, rows, height, 1.0)
+        _ring_taps(ring, lane, frames, stop, base, start, row, frac, rows, height)
+        a = now + 1
+        k += 1.0 if up else -1.0
+    return end - off
 
 
 @njit(cache=True, nogil=True)
-def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, out, frames):  # pragma: no cover
+def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, rows, out, frames):  # pragma: no cover
     # Every wrap (and sync) adds a linear-phase band-limited step around its exact time: the half
     # before the jump into the samples already written, the half after into the ring. Wraps just
-    # past the block are predicted (_predict_saw) so their first half is not lost. A block that
-    # is a plain ramp (most of them: a 110 Hz saw wraps every 436 samples) is one pass (_saw_ramp).
+    # past the block are predicted (_predict_saw) so their first half is not lost. A block at a
+    # constant frequency with no sync edge (every block of a held note) is vectorised passes
+    # (_saw_steady); the others run sample by sample.
     far = frames + 2 * BLEP_ZERO_CROSSINGS
     for lane in range(out.shape[0]):
         p = phase[lane]
         r0 = last_reset[lane]
         pos = ring_pos[lane]
-        end = _saw_ramp(freq, reset, lane, p, r0, inv_sr, ring, pos, out, frames)
-        if end == end:  # not NaN: the ramp is written
+        if _steady(freq, reset, lane, r0, frames):
+            p = _wrap(_saw_steady(freq, lane, p, inv_sr, ring, pos, rows, out, frames))
             dt = min(0.5, max(-0.5, freq[lane, 0] * inv_sr))
-            p = end
             pos = (pos + frames) % ring.shape[1]
             r0 = reset[lane, frames - 1]
         else:
@@ -330,18 +459,18 @@ def _saw_kernel(freq, reset, phase, last_reset, ring, ring_pos, inv_sr, table, o
                 dt = min(0.5, max(-0.5, freq[lane, i] * inv_sr))  # one wrap per sample at most
                 r = reset[lane, i]
                 if r > 0.0 and r0 <= 0.0:  # naive jumps from 2p-1 to -1 on this frame
-                    _add_step(out, lane, ring, pos, i - 1, float(i), -2.0 * p, table, far)
+                    _add_saw_step(out, lane, ring, pos, i - 1, float(i), -2.0 * p, rows, far)
                     p = 0.0
                 r0 = r
                 pos = _emit(out, lane, i, 2.0 * p - 1.0, ring, pos)
                 p += dt
                 if p >= 1.0:
                     p -= 1.0
-                    _add_step(out, lane, ring, pos, i, i + 1.0 - p / dt, -2.0, table, far)
+                    _add_saw_step(out, lane, ring, pos, i, i + 1.0 - p / dt, -2.0, rows, far)
                 elif p < 0.0:
                     p += 1.0
-                    _add_step(out, lane, ring, pos, i, i + 1.0 - (1.0 - p) / -dt, 2.0, table, far)
-        _predict_saw(out, lane, ring, pos, frames, p, dt, table)
+                    _add_saw_step(out, lane, ring, pos, i, i + 1.0 - (1.0 - p) / -dt, 2.0, rows, far)
+        _predict_saw(out, lane, frames, p, dt, rows)
         phase[lane] = p
         last_reset[lane] = r0
         ring_pos[lane] = pos
@@ -647,7 +776,7 @@ class SawOsc(_BlepOsc):
             self.ring,
             self.ring_pos,
             self.inv_sr,
-            STEP_TABLE,
+            STEP_ROWS,
             outs.out,
         )
 

@@ -391,7 +391,7 @@ def test_every_shipped_graph_fused_equals_unfused(name):
 
 def test_offline_render_runs_many_blocks_per_compiled_call_with_the_same_samples():
     """A plan made of fused runs renders offline through the many-block driver: the same samples
-    as block by block, and the step timer still samples one block in 32 (slow-node warnings)."""
+    as block by block, and the step timer still samples one block in 256 (slow-node warnings)."""
     patch = ng.load_patch(ROOT / "graphs" / "bench" / "per_voice" / "p2_fm.toml")
     chunked = ng.Engine(patch, sample_rate=SR, block_size=64)
     audio = chunked.render(1.0)

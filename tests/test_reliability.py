@@ -226,6 +226,27 @@ def test_a_node_too_slow_for_real_time_is_named(load):
     assert engine.slow_steps() == []
 
 
+def test_an_offline_render_times_one_block_in_256_and_playing_goes_back_to_32(load):
+    # a timed block runs every step on its own: at one in 32 it cost offline renders 3-15 % of their CPU
+    patch = load(
+        {
+            "osc": {"type": "osc.sine", "freq": 1000.0},
+            "slow": {"type": "test.sleeper", "ms": 6.0, "in": "osc"},  # over a 5.33 ms block
+            "out": {"type": "io.output", "channels": 1, "in": "slow"},
+        }
+    )
+    for render in ("render", "stream"):
+        engine = ng.Engine(patch, sample_rate=SR, block_size=256)
+        audio = getattr(engine, render)(300 * 256 / SR)
+        if render == "stream":
+            audio = sum(float(np.abs(block).sum()) for block in audio)
+        (slow,) = engine.slow_steps()
+        assert slow.name == "slow" and slow.samples == 2 and np.any(audio)  # blocks 32 and 32 + 256
+        for _ in range(64):  # played block by block again: one in 32
+            engine.process()
+        assert engine.slow_steps()[0].samples == 4
+
+
 def test_step_sampling_does_not_allocate(load):
     from neuralgraph.testing import assert_no_allocations
 

@@ -312,7 +312,8 @@ class Engine:
 
     def slow_steps(self) -> list[SlowStep]:
         """Nodes (steps) that alone took longer than the block's period in a sampled block, slowest
-        first (control thread). Sampled: one block in ``step_timer.every`` is timed per step."""
+        first (control thread). Sampled: one block in ``step_timer.every`` is timed per step (32; one in
+        256 while an offline render runs, ``steptimer.OFFLINE_EVERY``)."""
         return self.step_timer.slow_steps()
 
     def save_state(self) -> dict[str, Any]:
@@ -508,18 +509,19 @@ class Engine:
 
             schedule = read_midi_events(midi, self.sample_rate)
         next_event = 0
-        for start in range(0, total, block):
-            if schedule is not None:
-                frames, messages = schedule
-                end = start + block
-                while next_event < len(frames) and frames[next_event] < end:
-                    status, d1, d2 = messages[next_event]
-                    self.send_midi(status, d1, d2, frame=frames[next_event] - start)
-                    next_event += 1
-            if input is not None and self.plan.input is not None:
-                self._feed_input(input, start)
-            block_out = self.process()
-            yield block_out[:, : min(block, total - start)]
+        with self.step_timer.offline():
+            for start in range(0, total, block):
+                if schedule is not None:
+                    frames, messages = schedule
+                    end = start + block
+                    while next_event < len(frames) and frames[next_event] < end:
+                        status, d1, d2 = messages[next_event]
+                        self.send_midi(status, d1, d2, frame=frames[next_event] - start)
+                        next_event += 1
+                if input is not None and self.plan.input is not None:
+                    self._feed_input(input, start)
+                block_out = self.process()
+                yield block_out[:, : min(block, total - start)]
 
     def stream_chunks(self, seconds: float, *, chunk_frames: int = 8192) -> Iterator[np.ndarray]:
         """Render ``seconds`` as (channels, n) arrays of up to ``chunk_frames`` frames (whole
@@ -532,18 +534,19 @@ class Engine:
         per_chunk = max(1, chunk_frames // block)
         chunk = np.zeros((self.channels, per_chunk * block), np.float32)
         start = 0
-        while start < total:
-            filled = 0
-            while filled < per_chunk and start + filled * block < total:
-                room = min(per_chunk - filled, (total - start) // block - filled)
-                done = self._run_blocks(chunk[:, filled * block :], room) if room > 1 else 0
-                if done == 0:  # one block the ordinary way
-                    chunk[:, filled * block : (filled + 1) * block] = self.process()
-                    done = 1
-                filled += done
-            n = min(filled * block, total - start)
-            yield chunk[:, :n]
-            start += n
+        with self.step_timer.offline():
+            while start < total:
+                filled = 0
+                while filled < per_chunk and start + filled * block < total:
+                    room = min(per_chunk - filled, (total - start) // block - filled)
+                    done = self._run_blocks(chunk[:, filled * block :], room) if room > 1 else 0
+                    if done == 0:  # one block the ordinary way
+                        chunk[:, filled * block : (filled + 1) * block] = self.process()
+                        done = 1
+                    filled += done
+                n = min(filled * block, total - start)
+                yield chunk[:, :n]
+                start += n
 
     def _run_blocks(self, chunk: np.ndarray, room: int) -> int:
         """Offline: up to ``room`` blocks in one compiled call when nothing needs Python between

@@ -8,6 +8,9 @@ real-time budget (its period), naming the node (or the fused run).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import attrs
 import numpy as np
 
@@ -23,6 +26,13 @@ class SlowStep:
     budget_ms: float  #: the block's period: what real time allows for the whole block
     times_over: int  #: sampled blocks in which the step alone exceeded the budget
     samples: int  #: blocks sampled so far
+
+
+#: Offline renders time one block in this many. A timed block runs every step on its own (no fused
+#: runs, no many-block driver call), which cost offline renders of P1 and P2 at block 64 3-15 % of
+#: their CPU at one block in 32; a node too slow for real time is slow in every block, so it is
+#: still named after the first few hundred blocks.
+OFFLINE_EVERY = 256
 
 
 class StepTimer:
@@ -74,6 +84,17 @@ class StepTimer:
             for i in np.flatnonzero(self.over)
         ]
         return sorted(found, key=lambda s: -s.worst_ms)
+
+    @contextlib.contextmanager
+    def offline(self) -> Iterator[None]:
+        """While an offline render runs: one block in :data:`OFFLINE_EVERY` (at least) is timed."""
+        every = self.every
+        self.every = max(every, OFFLINE_EVERY)
+        try:
+            yield
+        finally:
+            self.every = every
+            self.countdown = min(self.countdown, every)
 
     def reset(self) -> None:
         self.countdown = self.every

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,38 @@ def write_patch(tmp_path):
         return path
 
     return _write
+
+
+# ---- the shipped graphs' kernel modules, built in the background at the start of a long run ----------
+#: a run of at least this many tests starts the warm-up (one test, or a file, is not worth it)
+WARMUP_MIN_TESTS = 200
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_warmup(request: pytest.FixtureRequest) -> Any:
+    """``tests/kernel_warmup.py`` in the background: the modules the command-line tests need are
+    built in one batch on the second core while the first tests run, instead of one compile
+    subprocess in each test's ``neuralgraph render`` (docs/performance.md, "The test suite").
+    Tests that check cold-cache behaviour use caches of their own. ``NEURALGRAPH_TEST_WARMUP=0``
+    turns it off."""
+    if len(request.session.items) < WARMUP_MIN_TESTS or os.environ.get("NEURALGRAPH_TEST_WARMUP") == "0":
+        yield None
+        return
+    script = Path(__file__).with_name("kernel_warmup.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    yield proc
+    proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cpu_for_server_tests(request: pytest.FixtureRequest, kernel_warmup: Any) -> None:
+    """A JACK test compares xruns with an idle client: it must not share the CPU with the warm-up
+    (the ``server`` marker, or a module that runs audio checks against the server)."""
+    realtime = request.node.get_closest_marker("server") is not None or hasattr(request.module, "require_jack")
+    if kernel_warmup is not None and realtime:
+        kernel_warmup.wait()
 
 
 # ---- in CI a missing dependency fails, it does not skip ----------------------------------------------

@@ -30,7 +30,8 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ ENV = "NEURALGRAPH_AOT"
 FORMAT = 1
 
 _functions: dict[tuple[str, bool], Callable[..., Any]] = {}
+#: missing modules noted inside :func:`batched_builds`, built together when it ends
+_batch: dict[str, tuple[str, str]] | None = None
 _reported: set[str] = set()
 _numba_stamp: str | None = None
 
@@ -164,7 +167,9 @@ def compiled(kernels: Sequence[tuple[str, str]]) -> list[Callable[..., Any]]:
         write_source(source, digest)  # a kernel calling this one compiles it from its source
     ahead = {d: k for d, k in zip(digests, kernels) if _aot_possible(k[0])}
     missing = {d: k for d, k in ahead.items() if (d, True) not in _functions and not _module_path(d).exists()}
-    if missing and not _jit_is_cheaper():
+    if missing and _batch is not None:
+        _batch.update(missing)
+    elif missing and not _jit_is_cheaper():
         _build(missing)
     found = []
     for digest, (source, signature) in zip(digests, kernels):
@@ -175,6 +180,22 @@ def compiled(kernels: Sequence[tuple[str, str]]) -> list[Callable[..., Any]]:
             _functions[key] = function if function is not None else jit(source, signature)
         found.append(_functions[key])
     return found
+
+
+@contextmanager
+def batched_builds() -> Iterator[None]:
+    """Within it, kernels whose module is missing compile in process (numba's JIT) and the missing
+    modules are noted; on leaving, ONE subprocess builds them all. For a process that prepares many
+    plans for other processes (the test suite's warm-up, ``tests/kernel_warmup.py``): one numba
+    import and one pycc set-up instead of one per plan."""
+    global _batch
+    _batch = {}
+    try:
+        yield
+    finally:
+        jobs, _batch = _batch, None
+        if jobs:
+            _build(jobs)
 
 
 def _jit_is_cheaper() -> bool:

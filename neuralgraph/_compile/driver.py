@@ -109,6 +109,10 @@ class Driver:
         escapes = [any(e is not None for e in run.escapes) for run in runs]
         source = generate([run.digest for run in runs], out.shape[0], out.shape[1], escapes)
         self.function: Callable[..., int] = aot.compiled([(source, signature(len(runs), sum(escapes)))])[0]
+        if hasattr(self.function, "disable_compile"):  # numba's JIT (no module): like a module, it runs
+            # the signature's code; else the first call, with C-contiguous arrays where the signature
+            # says any layout, compiled the whole loop a second time (seconds, in every test process)
+            self.function.disable_compile()
         self.addresses = tuple(run.addresses for run in runs)  # the plain builds' (kept referenced)
         self.progress = tuple(run.progress for run, e in zip(runs, escapes) if e)
         #: the block and the run the loop was in (where a run that raised or escaped stopped it),

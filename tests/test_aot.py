@@ -67,6 +67,23 @@ def test_without_a_c_compiler_kernels_compile_in_process_and_the_reason_is_said_
     np.testing.assert_array_equal(second, expected)
 
 
+def test_batched_builds_jit_inside_and_build_every_missing_module_on_leaving(tmp_path, monkeypatch):
+    """The test suite's warm-up (tests/kernel_warmup.py): many plans prepared in one process, their
+    modules built together at the end, then loaded as any process loads them."""
+    monkeypatch.setenv("NEURALGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(aot, "_functions", {})
+    paths = [ROOT / "graphs" / g for g in ("saw_chord.toml", "bench/p3_peq.toml")]
+    with aot.batched_builds():
+        inside = [_render(path) for path in paths]
+        assert not list((tmp_path / "cache").glob("aot/*/ng_*"))  # nothing built yet
+    assert all(set(kinds) == {"CPUDispatcher"} for _, kinds in inside)
+    monkeypatch.setattr(aot, "_functions", {})
+    for path, (samples, kinds) in zip(paths, inside):
+        loaded, loaded_kinds = _render(path)
+        assert set(loaded_kinds) == {"builtin_function_or_method"} and len(loaded_kinds) == len(kinds)
+        np.testing.assert_array_equal(loaded, samples)
+
+
 CHILD = """
 import json, sys
 import neuralgraph_plugins.filters, neuralgraph_plugins.oscillators, neuralgraph_plugins.midi

@@ -87,8 +87,10 @@ class _Names(MutableMapping[str, _T], Generic[_T]):
         self._loaded[name] = value
 
     def __delitem__(self, name: str) -> None:
-        if self.pending.pop(name, None) is None or name in self._loaded:
-            del self._loaded[name]
+        if name not in self:
+            raise KeyError(name)
+        self.pending.pop(name, None)
+        self._loaded.pop(name, None)
 
     def __contains__(self, name: object) -> bool:
         return name in self._loaded or name in self.pending

@@ -26,6 +26,10 @@ Usage (needs fluidsynth and fluid-soundfont-gm; no torch)::
     python examples/train/evaluate_ddsp.py --instrument violin --test-data tests/data
     python examples/train/evaluate_ddsp.py --instrument violin --oracle   # + the bound for any decoder
     python examples/train/evaluate_ddsp.py --instrument violin --oracle --f0 measured
+    python examples/train/evaluate_ddsp.py --instrument violin --oracle --channel right  # one channel
+
+``--channel`` measures on one of fluidsynth's two channels instead of the instrument's data form
+(``train_ddsp.render``; the baseline's mean spectrum is taken from the same form).
 
 ``--test-data`` writes the baseline's mean spectrum (``ddsp_<instrument>_mean_spectrum.json``) and
 two held-out notes (the instrument's ``fixtures``) as 16-bit WAVs
@@ -252,11 +256,15 @@ def render_oracle(real: np.ndarray, note: int, inst: td.Instrument, f0: np.ndarr
 
 
 def heldout_notes(
-    soundfont: str, program: int, workdir: Path, pitches: tuple[int, ...] = td.HELD_OUT_NOTES
+    soundfont: str,
+    program: int,
+    workdir: Path,
+    pitches: tuple[int, ...] = td.HELD_OUT_NOTES,
+    channel: str = "mix",
 ) -> dict[tuple[int, int], np.ndarray]:
-    """Every held-out note (default: the flute's) at every velocity, rendered by fluidsynth:
-    {(note, velocity): CLIP_S of audio}."""
-    audio, notes = td.render(soundfont, program, workdir, pitches)
+    """Every held-out note (default: the flute's) at every velocity, rendered by fluidsynth
+    (``channel`` as in ``train_ddsp.render``): {(note, velocity): CLIP_S of audio}."""
+    audio, notes = td.render(soundfont, program, workdir, pitches, channel)
     clips = {}
     for start, _end, note, vel in notes:
         a = round(start * td.SR)
@@ -283,13 +291,19 @@ def main() -> None:
         help="the pitch every render plays: the MIDI note's (default), or the recording's own measured "
         "by analysis.pitch (vibrato included; DDSP's resynthesis protocol)",
     )
+    ap.add_argument(
+        "--channel",
+        choices=td.CHANNELS,
+        help="the recordings: the mean of fluidsynth's two channels or one of them (default: the instrument's)",
+    )
     args = ap.parse_args()
     inst = td.INSTRUMENTS[args.instrument]
     program = args.program or inst.program
     model = args.model or ROOT / inst.model
+    channel = args.channel or inst.channel
     with tempfile.TemporaryDirectory() as tmp:
-        train_audio, train_notes = td.render(args.soundfont, program, Path(tmp), inst.train_notes)
-        clips = heldout_notes(args.soundfont, program, Path(tmp), inst.held_out)
+        train_audio, train_notes = td.render(args.soundfont, program, Path(tmp), inst.train_notes, channel)
+        clips = heldout_notes(args.soundfont, program, Path(tmp), inst.held_out, channel)
     spectrum = mean_spectrum(td.analyse(train_audio, train_notes, inst.track_pitch, inst.energy))
     if args.test_data:
         args.test_data.mkdir(parents=True, exist_ok=True)
@@ -323,7 +337,7 @@ def main() -> None:
         )
     n, b, o = np.array(rows).T
     print(
-        f"f0 {args.f0}: mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
+        f"{channel}, f0 {args.f0}: mean over {len(rows)} held-out notes: neural {n.mean():.2f}, baseline {b.mean():.2f} "
         f"({100 * (1 - n.mean() / b.mean()):.0f} % closer); neural closer on {int(np.sum(n < b))} of {len(rows)}"
         + (f"; oracle {o.mean():.2f} ({100 * (1 - o.mean() / b.mean()):.0f} % closer)" if args.oracle else "")
     )

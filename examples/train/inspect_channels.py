@@ -10,7 +10,10 @@ mean of its two channels. This script renders every note of an instrument's rang
   energy that copy leaves unexplained;
 - ``detune``: the right channel's mean pitch minus the left's, in cents, and ``vib corr``: the
   correlation of their pitch tracks (``partial_f0`` every 16 ms): 1 is one vibrato;
-- ``mono/ch``: the mono mix's RMS over the two channels' mean RMS: below 1, the channels cancel.
+- ``mono/ch``: the mono mix's RMS over the two channels' mean RMS: below 1, the channels cancel;
+- ``swing mix``, ``swing L``, ``swing R``: how much harmonics 3-12 move from frame to frame in the
+  mono mix, the left and the right channel (``partial_swing``): if the mix's comb made the swing,
+  one channel alone would swing less.
 
 Usage (needs fluidsynth and fluid-soundfont-gm; no torch)::
 
@@ -31,6 +34,8 @@ import train_ddsp as td  # the training script's render and pitch reading, one d
 
 #: The sustain compared, in seconds from the note-on.
 SUSTAIN = (0.3, 0.9)
+#: ``partial_swing``: the harmonics whose levels it follows.
+SWING_HARMONICS = (3, 12)
 #: The largest delay between the channels searched, in samples (12.5 ms at 32 kHz).
 MAX_LAG = 400
 VELOCITY = 75
@@ -62,6 +67,17 @@ def pitch_track(x: np.ndarray, note: int, step: int = 512) -> np.ndarray:
     return 1200.0 * np.log2(np.array(track) / f0)
 
 
+def partial_swing(x: np.ndarray, note: int) -> float:
+    """How much a note's partials move from frame to frame: the standard deviation in dB over ``x``'s
+    analysis frames (the training analysis, ``track_pitch`` and ``energy``) of each of harmonics
+    SWING_HARMONICS (below 12 kHz) relative to the frame's loudness, averaged over those harmonics."""
+    data = td.analyse(x, [(0.0, x.size / td.SR, note, 0)], track_pitch=True, energy=True)
+    k = np.arange(1, td.HARMONICS + 1)
+    chosen = (k >= SWING_HARMONICS[0]) & (k <= SWING_HARMONICS[1]) & (k * td.midi_hz(note) < 12000.0)
+    level = 20.0 * np.log10(data["harm"][:, chosen]) - data["loudness"][:, None]
+    return float(level.std(axis=0).mean())
+
+
 def compare(stereo: np.ndarray, note: int) -> dict[str, float]:
     """The figures of one note's sustain, ``stereo`` [samples, 2]."""
     left, right = stereo[:, 0], stereo[:, 1]
@@ -77,6 +93,9 @@ def compare(stereo: np.ndarray, note: int) -> dict[str, float]:
         "detune": float(np.mean(pr - pl)),
         "vib corr": float(np.corrcoef(pl, pr)[0, 1]),
         "mono/ch": mono / channels,
+        "swing mix": partial_swing(stereo.mean(axis=1), note),
+        "swing L": partial_swing(left, note),
+        "swing R": partial_swing(right, note),
     }
 
 
@@ -93,7 +112,7 @@ def main() -> None:
             audio, notes = td.render_channels(args.soundfont, inst.program, Path(tmp), inst.notes)
     finally:
         td.VELOCITIES[:] = velocities
-    keys = ("corr", "lag ms", "gain", "left over", "detune", "vib corr", "mono/ch")
+    keys = ("corr", "lag ms", "gain", "left over", "detune", "vib corr", "mono/ch", "swing mix", "swing L", "swing R")
     print(f"{args.instrument}, program {inst.program}, velocity {VELOCITY}, sustain {SUSTAIN[0]}-{SUSTAIN[1]} s")
     print(f"{'note':>4} " + " ".join(f"{k:>9}" for k in keys))
     for start, _end, note, _vel in notes:

@@ -9,7 +9,9 @@ all offline, a minute or two of CPU each:
    instrument's held-out notes (every 7th note), which training never sees and
    ``evaluate_ddsp.py`` measures the model on, and render it with the fluidsynth command line and
    a General MIDI soundfont (Debian: ``apt-get install fluidsynth fluid-soundfont-gm``). The
-   soundfont's instruments are recordings of real ones, so this is real sound.
+   soundfont's instruments are recordings of real ones, so this is real sound. The data is the
+   mean of fluidsynth's two channels (the preset's ``channel``, "mix" for all three: one channel
+   alone was measured and not adopted, docs/neural.md; ``--channel left|right`` trains on one).
 2. ``analyse``: per frame (hop 256 at 32 kHz, window 2048), the fundamental f0 is known exactly from
    the MIDI note; loudness is the frame's RMS level in dB; the targets are the peak amplitude of
    each of 32 harmonics (read from the spectrum at k * f0; the violin's from the energy around it,
@@ -30,7 +32,8 @@ Usage (torch is only needed here: ``pip install -e .[train]``)::
     python examples/train/train_ddsp.py --instrument violin                   # -> graphs/models/ddsp_violin.onnx
 
 Options: ``--instrument`` (flute, violin, trumpet), ``--soundfont`` (default
-/usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program`` (overrides the preset's), ``--steps``, ``--out``.
+/usr/share/sounds/sf2/FluidR3_GM.sf2), ``--program`` (overrides the preset's), ``--steps``, ``--out``,
+``--channel`` (mix, left, right: overrides the preset's).
 
 ``--envelope-only`` skips training and fits what the MIDI patches (graphs/neural_<instrument>.toml)
 take from the recordings: the env.adsr settings that follow their mean attack and release
@@ -87,6 +90,11 @@ class Instrument:
     vibrato_response: bool = False
     #: Adam steps of training (``--steps`` overrides).
     steps: int = 3000
+    #: Which of fluidsynth's two output channels the data is (``render``): "mix" (their mean),
+    #: "left" or "right" (``--channel`` overrides). "mix" for all three: the violin's partials swing
+    #: as much in one channel as in the mix, and one channel's model did not reach 25 % against
+    #: that channel's baseline (docs/neural.md, "One channel instead of the mix").
+    channel: str = "mix"
 
     @property
     def train_notes(self) -> list[int]:
@@ -143,13 +151,23 @@ def note_list(pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)) -> list
     return notes
 
 
+#: ``render``'s choice of channel: the mean of fluidsynth's two, or one of them.
+CHANNELS = ("mix", "left", "right")
+
+
 def render(
-    soundfont: str, program: int, workdir: Path, pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES)
+    soundfont: str,
+    program: int,
+    workdir: Path,
+    pitches: list[int] | tuple[int, ...] = tuple(TRAIN_NOTES),
+    channel: str = "mix",
 ) -> tuple[np.ndarray, list]:
     """Render ``pitches`` (default: the flute's training notes) with fluidsynth; mono float audio at SR
-    (the mean of the two channels) and the notes."""
+    (``channel``: the mean of the two channels, or the left or right one alone) and the notes."""
     audio, notes = render_channels(soundfont, program, workdir, pitches)
-    return audio.mean(axis=1), notes
+    if channel == "mix":
+        return audio.mean(axis=1), notes
+    return audio[:, CHANNELS.index(channel) - 1], notes
 
 
 def render_channels(
@@ -339,9 +357,9 @@ def vibrato_response_targets(data: dict[str, np.ndarray], silence_db: float = -7
     relative to the note's mean spectrum is taken per bin; a frame gets its bin's factor. The model's
     f0 becomes the frame's actual fundamental, so the decoder can learn that response.
 
-    The soundfont violin's vibrato swings each partial by many dB in step with the pitch (its samples
-    mix two channels a few milliseconds apart, whose sum is a comb the partials move through), and a
-    note's neighbours of the same sample share it. Binning by offset keeps that part of the swing and
+    The soundfont violin's vibrato swings each partial by many dB in step with the pitch (as much in
+    each of its samples' two channels as in their mix: ``inspect_channels.py``), and a note's
+    neighbours of the same sample share it. Binning by offset keeps that part of the swing and
     drops what does not follow the pitch; the power mean of each bin avoids the log-domain bias.
     """
     out = note_mean_targets(data, silence_db)
@@ -578,6 +596,11 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, help="also save a real note (A4) as a WAV here")
     ap.add_argument("--smooth", type=int, help="target smoothing in frames (default: the instrument's)")
     ap.add_argument(
+        "--channel",
+        choices=CHANNELS,
+        help="the recordings: the mean of fluidsynth's two channels or one of them (default: the instrument's)",
+    )
+    ap.add_argument(
         "--envelope-only",
         action="store_true",
         help="only fit the patch's envelope, velocity mapping and vibrato to the recordings (no training)",
@@ -588,8 +611,8 @@ def main() -> None:
     out = args.out or Path(inst.model)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        audio, notes = render(args.soundfont, program, Path(tmp), inst.train_notes)
-    print(f"rendered {audio.size / SR:.1f} s of audio ({inst.name}, program {program})")
+        audio, notes = render(args.soundfont, program, Path(tmp), inst.train_notes, args.channel or inst.channel)
+    print(f"rendered {audio.size / SR:.1f} s of audio ({inst.name}, program {program}, {args.channel or inst.channel})")
     settings, err, _ = fit_envelope(audio, notes)
     print(
         f"env.adsr fitted to the recordings' attacks and releases ({err:.1f} dB RMS): "

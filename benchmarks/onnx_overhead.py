@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -104,8 +105,10 @@ def engines(tmp: Path, label: str, body: str, lanes: int, sr: int, block: int) -
     model = OnnxModel(**{**params, "model": str(tmp / params["model"])})
     port = next(iter(model.outputs())) if model.rate != "block" else None
     name = label.split(" (")[0].replace(" ", "_")
-    with_model = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, body, port)))
-    without = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, None, port)))
+    # no limiting: the guard clipping a model's output (multirate's first note port holds about
+    # 1.0 on this input) is the patch's cost, not the node's
+    with_model = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, body, port)), ceiling=math.inf)
+    without = ng.Engine(ng.load_patch(patch(tmp, name, sr, block, lanes, None, port)), ceiling=math.inf)
     rng = np.random.default_rng(0)
     for engine in (with_model, without):
         if engine.plan.input is not None:
@@ -114,11 +117,16 @@ def engines(tmp: Path, label: str, body: str, lanes: int, sr: int, block: int) -
 
 
 def medians(fns: list[Callable[[], None]], units: int) -> list[float]:
+    """Each function's median time over ``units`` units, the functions run in a new random order
+    in each unit (a fixed order would hand one of them the caches another left, every time)."""
     times = np.zeros((len(fns), units))
+    order = np.arange(len(fns))
+    rng = np.random.default_rng(2)
     for u in range(-10, units):  # 10 units of warm-up
-        for i, fn in enumerate(fns):
+        rng.shuffle(order)
+        for i in order:
             t0 = time.perf_counter()
-            fn()
+            fns[i]()
             if u >= 0:
                 times[i, u] = time.perf_counter() - t0
     return [float(np.median(t)) for t in times]
@@ -150,10 +158,10 @@ def user_loop(node: OnnxModel) -> Callable[[], None]:
     return play
 
 
-def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -> tuple[int, float, list[float]]:
-    """Calls per unit, the bare calls' seconds per call, per path (real time, offline) the node's
-    seconds per call (the patch's time minus the model-less patch's), the floor's and the user
-    loop's."""
+def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int, rounds: int) -> tuple[int, np.ndarray]:
+    """Calls per unit, and per round (rows) seconds per call (columns): the bare calls, the node
+    per path (real time, offline: the patch's time minus the model-less patch's), the floor, the
+    user loop and, with a C session, the bare C runs."""
     node = with_model.plan.nodes["net"]
     blocks = node.hop // math.gcd(node.hop, block) if node.rate == "frame" else 1
     blocks *= -(-32 // blocks)
@@ -175,7 +183,7 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
         return go
 
     signal = 0.1 * np.random.default_rng(1).standard_normal(
-        (with_model.plan.input.shape[0], blocks * block * (units + 20))
+        (with_model.plan.input.shape[0], blocks * block * (units + 10) * rounds + blocks * block)
     )
 
     def offline(engine: ng.Engine) -> Callable[[], None]:
@@ -205,9 +213,12 @@ def measure(with_model: ng.Engine, without: ng.Engine, block: int, units: int) -
     fns = [realtime(with_model), realtime(without), offline(with_model), offline(without), bare, floor, loop]
     if node.capi is not None:
         fns.append(bare_c(node, calls))
-    rt_model, rt_empty, off_model, off_empty, base, least, own, *c_base = medians(fns, units)
-    node_rt, node_off = (rt_model - rt_empty) / calls, (off_model - off_empty) / calls
-    return calls, base / calls, [node_rt, node_off, least / calls, own / calls, *(t / calls for t in c_base)]
+    per_round = []
+    for _ in range(rounds):
+        rt_model, rt_empty, off_model, off_empty, base, least, own, *c_base = medians(fns, units)
+        node_rt, node_off = rt_model - rt_empty, off_model - off_empty
+        per_round.append([base, node_rt, node_off, least, own, *c_base])
+    return calls, np.array(per_round) / calls
 
 
 def bare_c(node: OnnxModel, calls: int) -> Callable[[], None]:
@@ -233,27 +244,45 @@ def bare_c(node: OnnxModel, calls: int) -> Callable[[], None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--block", type=int, default=128)
-    ap.add_argument("--units", type=int, default=200, help="timed units per model (see the module doc)")
+    ap.add_argument("--units", type=int, default=100, help="timed units per round (see the module doc)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds per model; the figures are their medians")
     ap.add_argument("--only", default="", help="only the models whose label contains this text")
     args = ap.parse_args()
+    # Every plan's fused runs from their compiled modules (built once if missing), as in a user's
+    # process, which imports no numba: this one does (the baselines' compiled loop, the user
+    # loop's kernels), and with numba imported aot.compiled would give every later model's runs
+    # numba's JIT dispatcher instead, whose type checks cost about 0.1 us per block.
+    os.environ["NEURALGRAPH_AOT"] = "1"
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
     print(
         f"{'model':<36} {'calls':>5} {'bare us':>8} {'rt us':>8} {'off us':>8} "
-        f"{'rt / bare':>10} {'off / bare':>10} {'floor / bare':>13} {'loop / bare':>12} {'rt / loop':>10} "
-        f"{'bare C us':>9} {'rt / bare C':>11}"
+        f"{'rt / bare':>10} {'(range)':>11} {'off / bare':>10} {'floor / bare':>13} {'loop / bare':>12} "
+        f"{'rt / loop':>10} {'bare C us':>9} {'rt / bare C':>11}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for label, body, lanes, sr in cases(Path(tmp)):
             if args.only not in label:
                 continue
             with_model, without = engines(Path(tmp), label, body, lanes, sr, args.block)
-            calls, bare, (rt, off, least, own, *c_bare) = measure(with_model, without, args.block, args.units)
-            c_text = f"{1e6 * c_bare[0]:>9.1f} {rt / c_bare[0]:>11.2f}" if c_bare else f"{'-':>9} {'-':>11}"
+            calls, t = measure(with_model, without, args.block, args.units, args.rounds)
+            bare, rt, off, least, own = (float(np.median(t[:, i])) for i in range(5))
+            rt_bare = t[:, 1] / t[:, 0]  # each round's ratio: its figures were timed side by side
+            ratio = {
+                name: float(np.median(t[:, i] / t[:, d]))
+                for name, i, d in (("off", 2, 0), ("floor", 3, 0), ("loop", 4, 0), ("rt/loop", 1, 4))
+            }
+            c_text = (
+                f"{1e6 * np.median(t[:, 5]):>9.1f} {np.median(t[:, 1] / t[:, 5]):>11.2f}"
+                if t.shape[1] > 5
+                else f"{'-':>9} {'-':>11}"
+            )
             print(
                 f"{label:<36} {calls:>5} {1e6 * bare:>8.1f} {1e6 * rt:>8.1f} {1e6 * off:>8.1f} "
-                f"{rt / bare:>10.2f} {off / bare:>10.2f} {least / bare:>13.2f} {own / bare:>12.2f} {rt / own:>10.2f} "
-                + c_text,
+                f"{np.median(rt_bare):>10.2f} {f'{rt_bare.min():.2f}-{rt_bare.max():.2f}':>11} {ratio['off']:>10.2f} "
+                f"{ratio['floor']:>13.2f} {ratio['loop']:>12.2f} {ratio['rt/loop']:>10.2f} " + c_text,
                 flush=True,
             )
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
 
 
 if __name__ == "__main__":

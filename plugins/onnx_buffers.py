@@ -92,9 +92,7 @@ def copy_program(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | Non
                 *((0,) * len(lead) + src.strides),
             ]
         )
-    program = np.array(rows, np.int64).reshape(-1, 11)
-    run_copies(program[:0])  # compiled (or loaded from numba's cache) here, not in a block
-    return program
+    return np.array(rows, np.int64).reshape(-1, 11)  # the caller has run_copies compiled before a block runs it
 
 
 def canonical(arr: np.ndarray, feat: int | None, time: int | None) -> np.ndarray:
@@ -337,8 +335,6 @@ class TensorOut:
             self.ext = np.zeros((lanes, tm.features, frames + 1), np.float32)
             self.lo, self.frac = resample_points(frames, hop, tm.interpolate)
             self.ends = run_ends(self.lo)
-            resample(self.ext, self.lo, self.frac, self.hop[:, :, :0])  # compiled here, not in a block
-            shift_back(self.ext, frames, 0)
         # holding frames that split the hop evenly is a broadcast copy (faster than the kernel)
         self.spread = (
             self.hop.reshape(lanes, tm.features, frames, hop // frames)
@@ -346,6 +342,13 @@ class TensorOut:
             else None
         )
         self.span = hop
+
+    def warm(self) -> None:
+        """Compile (or load from numba's cache) the kernels :meth:`unpack` and :meth:`fill` run,
+        so that no block compiles them (control thread; imports numba)."""
+        if self.resample:
+            resample(self.ext, self.lo, self.frac, self.hop[:, :, :0])
+            shift_back(self.ext, self.frames, 0)
 
     def source(self, view: np.ndarray) -> np.ndarray:
         src = view[:, :, self.start : self.start + self.length] if self.direct else self.hop

@@ -400,6 +400,8 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         after += [line for lines in shifts for line in lines]
         after.append(f"{cur}[{WP}] = {c}")
     python = [(out, view) for out, view in node.unpacks if not compiled(out, view)]
+    if python:  # the escape unpacks these in Python, with compiled helpers
+        node.warm()
     resume = after + ([] if frame else copy_out)
     capi = node.c_session() if not python and not python_control(node, ins) else None
     if capi is not None:  # the run alone, made here

@@ -97,6 +97,7 @@ class OnnxModel(Node):
     type_name = "onnx.model"
     _phase_ins: Ports | None = None  # the plan's Ports at frame rate, once bound (see _bind_phases)
     _runs_only: list | None = None  # set by bind(): a plan's block is these runs, nothing else
+    _warmed = False  # whether warm() compiled the Python path's helpers (in this prepare)
     bypass = "thru"
     model = Param(init="", kind=str, path=True, live=False, doc="The .onnx file, relative to the patch.")
     rate = Param(
@@ -187,12 +188,17 @@ class OnnxModel(Node):
         return self._out_decls
 
     def memory_bytes(self, sample_rate: float, block_size: int, lanes: int) -> int:
-        """The tensors bound to the model (twice with a worker), rings and hop buffers, estimated."""
+        """The tensors bound to the model (twice with a worker), rings and hop buffers, and the
+        model's sessions, estimated: each holds the model's weights, about the file's size (a
+        16.8 MB MatMul measured 17-50 MB per session). The node keeps its Python session, and
+        where its fused lines may run the model through the C API (:meth:`c_session`) a second
+        one over the same file."""
         if self.map is None:
             return 0
+        sessions = 2 if self.c_session_possible() else 1
+        total = sessions * os.path.getsize(self.model)
         hop = self.map.hop or (block_size if self.rate == "stream" else 1)
         window = hop + self.context
-        total = 0
         for tm in self.map.inputs + self.map.outputs:
             size = math.prod(d or (window if a == tm.time_axis else 1) for a, d in enumerate(tm.tensor.shape))
             total += 8 * size * lanes * (2 if self.worker else 1) + (
@@ -254,6 +260,7 @@ class OnnxModel(Node):
                 )
                 for dst, name, k in self.owned_copies
             ]
+        self._warmed = False  # the Python path's compiled helpers: see warm()
         self.capi = None  # bound to the arrays of a previous prepare: opened again when needed
         self.capi_reason = "a worker's calls are made on its thread" if self.worker else None
         for i in range(PREWARM_CALLS):
@@ -261,6 +268,32 @@ class OnnxModel(Node):
         if self.worker:
             self._start_worker(ctx)
         self.reset()
+
+    def warm(self) -> None:
+        """Compile (or load from numba's cache) the helpers the Python path runs (``process``, and
+        an escape's Python unpacks): the context shift, interpolation, the block copies, the
+        gather. Not in ``prepare``: that would import numba (0.3 s, 100 MB) in every process,
+        and with numba imported the plan's fused runs are compiled by its JIT instead of loaded
+        from their cached modules (a dispatcher's type checks, about 0.1 us a block). It runs
+        at the first ``process`` (in an unfused plan, the engine's warm-up block) or when
+        escaping lines need it (:mod:`onnx_fused`); a fused plan that never falls back to
+        ``process`` never compiles them, as any node's kernel."""
+        if self._warmed or self.map is None:
+            return
+        for out in self.outs:
+            out.warm()
+        for ring in self.rings.values() if self.context else ():
+            shift_back(ring, 0, 0)
+        if any(program is not None for program, _, _ in self._phases.values()):
+            run_copies(np.zeros((0, 11), np.int64))
+        if self._gather is not None:
+            gather(*self._gather)
+        self._warmed = True
+
+    def c_session_possible(self) -> bool:
+        """Whether :meth:`c_session` may open a second session (not a worker's model, nor with
+        ``NEURALGRAPH_ONNX_CAPI=0``); a plan decides whether it does."""
+        return not self.worker and os.environ.get("NEURALGRAPH_ONNX_CAPI", "1") != "0"
 
     def c_session(self) -> Any:
         """The model opened again through onnxruntime's C API over the same arrays, so that the
@@ -347,8 +380,6 @@ class OnnxModel(Node):
             for tm in audio
         }
         self.ring_len = window
-        for ring in self.rings.values() if self.context else ():
-            shift_back(ring, 0, 0)  # compiled (or loaded from numba's cache) here, not in a block
         self.ring_in = [
             (port, self.rings[tm.name][:, k, :], tm.scale, tm.offset)
             for port, tm, k in mm.in_ports()
@@ -437,7 +468,6 @@ class OnnxModel(Node):
             )
             offset += size
         self._gather = (flat, perm.reshape(-1), self.owned.reshape(-1))
-        gather(*self._gather)  # compiled (or loaded from numba's cache) here, not in the first block
         self.owned_copies = []
         return alias
 
@@ -615,6 +645,8 @@ class OnnxModel(Node):
             for binding in runs:
                 run(binding, None)
             return
+        if not self._warmed:
+            self.warm()
         if self.cursor[4]:  # the fused lines ran the last call: the hop buffers from its frames
             self._fill_hops()
         if ins is self._phase_ins and outs is self._plan_outs and frames == self.frames:

@@ -194,3 +194,86 @@ in = "lanes"
         blocks.append(np.stack(got))
     assert np.abs(blocks[0][:, :32]).max() > 0  # harmonic levels come out
     np.testing.assert_array_equal(blocks[0], blocks[1])
+
+
+FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import neuralgraph as ng
+path, seconds = sys.argv[1], float(sys.argv[2])
+x = np.load(sys.argv[3])
+engine = ng.Engine(ng.load_patch(path))
+step = next(r.state for r in engine.plan.records if r.kind == "fused" and "net" in r.state.names)
+played = engine.render(seconds, input=x)
+np.save(sys.argv[4], played)
+fused = {"numba": "numba" in sys.modules, "kernel": type(step.kernel).__name__}
+unfused = ng.Engine(ng.load_patch(path), fuse=False)  # its warm-up block runs process()
+print(json.dumps({"fused": fused, "unfused_built": "numba" in sys.modules}))
+"""
+
+
+def test_a_fused_frame_rate_model_plays_from_compiled_modules_without_numba(tmp_path):
+    """multirate (interpolated and held outputs at another rate) fused: a fresh process builds the
+    engine and renders with no numba imported (its Python path's helpers are compiled only where
+    that path runs), so the fused run is its compiled module, not numba's JIT dispatcher whose
+    type checks cost about 0.1 us a block; it plays what a direct onnxruntime loop gives. An
+    unfused plan of the same patch has those helpers compiled by the time it is built (its
+    warm-up block), not in a played block."""
+    import json
+    import subprocess
+    import sys
+
+    entry = next(e for e in ZOO if e.name == "multirate")
+    x = np.random.default_rng(5).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
+    want = entry.reference(entry.build(tmp_path / "multirate.onnx"), x)
+    port = "contour"
+    np.save(tmp_path / "x.npy", x)
+    path = zoo_patch(tmp_path, entry, port, 128)
+    args = [str(path), str(entry.samples / SR), str(tmp_path / "x.npy"), str(tmp_path / "played.npy")]
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, *args], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["fused"] == {"numba": False, "kernel": "builtin_function_or_method"}, done.stderr
+    assert report["unfused_built"] is True
+    played = np.load(tmp_path / "played.npy")
+    np.testing.assert_allclose(played, want[port], atol=entry.atol, rtol=0)
+    assert np.abs(want[port]).max() > 0.05
+
+
+def test_the_memory_estimate_counts_the_c_api_session(tmp_path, monkeypatch):
+    """Each onnxruntime session holds the model's weights: a node that may open the C API's
+    session beside its Python one declares the model's size twice, one that cannot (a worker, or
+    ``NEURALGRAPH_ONNX_CAPI=0``) once, and the fused plan does open it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx_zoo import vi
+
+    weights = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "wide",
+        [vi("x", TensorProto.FLOAT, ["batch", 512])],
+        [vi("y", TensorProto.FLOAT, ["batch", 512])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "wide.onnx"))
+    size = (tmp_path / "wide.onnx").stat().st_size
+    assert size > weights.nbytes
+    cls = ng.default_registry().node_class("onnx.model")
+    params = {"model": str(tmp_path / "wide.onnx"), "rate": "frame"}
+    both = cls(**params).memory_bytes(SR, 64, 2)
+    worker = cls(model=str(tmp_path / "wide.onnx"), rate="stream", worker=True).memory_bytes(SR, 512, 2)
+    monkeypatch.setenv("NEURALGRAPH_ONNX_CAPI", "0")
+    python_only = cls(**params).memory_bytes(SR, 64, 2)
+    assert both - python_only == size
+    assert size < python_only < 2 * size and worker < 2 * size
+    monkeypatch.setenv("NEURALGRAPH_ONNX_CAPI", "1")
+    from test_onnx_zoo import node_patch
+
+    engine = ng.Engine(
+        ng.load_patch(
+            node_patch(tmp_path, "wide", 2, 64, 'model = "wide.onnx"\nrate = "frame"\nx = "src"\n', '"net.y"')
+        )
+    )
+    assert engine.plan.nodes["net"].capi is not None

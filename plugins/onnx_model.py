@@ -98,6 +98,7 @@ class OnnxModel(Node):
     _phase_ins: Ports | None = None  # the plan's Ports at frame rate, once bound (see _bind_phases)
     _runs_only: list | None = None  # set by bind(): a plan's block is these runs, nothing else
     _warmed = False  # whether warm() compiled the Python path's helpers (in this prepare)
+    _gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _gather_outputs (no worker)
     bypass = "thru"
     model = Param(init="", kind=str, path=True, live=False, doc="The .onnx file, relative to the patch.")
     rate = Param(

@@ -1,6 +1,6 @@
 """onnx.model's overhead over a bare onnxruntime IOBinding loop, per model, run by the engine.
 
-    python benchmarks/onnx_overhead.py [--block 128] [--units 200] [--only half]
+    python benchmarks/onnx_overhead.py [--block 128] [--units 100] [--rounds 5] [--only half]
 
 For each model (the shipped flute decoder at 1 and 8 lanes, the drive's GRU amp, and the seven
 models of the signature zoo in tests/onnx_zoo.py, built into a temporary folder) two patches are
@@ -27,9 +27,13 @@ than the floor's one fill, and ``rt / loop`` is the fairer ratio. Where the node
 from its fused lines through onnxruntime's C API (``plugins/onnx_capi.py``), ``bare C`` is that C
 session's runs alone from a compiled loop, the same number of runs: the node's own call without
 the Python binding's cost per call, which ``bare`` includes. The timed functions are timed one unit after the other
-(a unit: the fewest blocks holding a whole number of calls, repeated to at least 32 blocks), and
-the medians taken; on a loaded machine a preempted unit is an outlier the median ignores. Read
-the ratios, not the microseconds.
+(a unit: the fewest blocks holding a whole number of calls, repeated to at least 32 blocks), in a
+new random order each unit, and the medians taken; on a loaded machine a preempted unit is an
+outlier the median ignores. That is repeated ``--rounds`` times: each ratio printed is the median
+of the rounds' ratios (for ``rt / bare`` with their range). Both patches run with no output
+ceiling (the guard limiting the model's output is the patch's cost), and every fused run from its
+compiled module (``NEURALGRAPH_AOT=1``, see ``main``), as in a user's process. Read the ratios,
+not the microseconds.
 """
 
 from __future__ import annotations

@@ -375,17 +375,19 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
     # frame rate: the previous call's results from the hop position; stream: this call's, after it
     lazy = {id(out) for out, view in node.lazy if renders(out, view)}
     copy_out: list[str] = []
-    for (dst, hop_src), (_, out, view, k) in zip(node.owned_copies, node.owned_outs):
-        if id(out) in lazy:
-            copy_out += (
-                src.held(dst, out, view if k is None else view[:, k : k + 1, :])
-                if out.spread is not None
-                else src.ramp(dst, out, k)
-            )
-        elif frame:
-            copy_out += src.copy(dst, "{m}done", hop_src, "{m}pos", "{m}n")
-        else:
-            copy_out += src.copy(dst, "0", hop_src, "0", "frames")
+    unwritten: set[str] = set()
+    for (whole_dst, whole_src), (_, out, view, whole_k) in zip(node.owned_copies, node.owned_outs):
+        for dst, hop_src, k in read_parts(node, whole_dst, whole_src, out, whole_k, unwritten):
+            if id(out) in lazy:
+                copy_out += (
+                    src.held(dst, out, view if k is None else view[:, k : k + 1, :])
+                    if out.spread is not None
+                    else src.ramp(dst, out, k)
+                )
+            elif frame:
+                copy_out += src.copy(dst, "{m}done", hop_src, "{m}pos", "{m}n")
+            else:
+                copy_out += src.copy(dst, "0", hop_src, "0", "frames")
     after = [line for state_in, state_out in node.states for line in src.state(state_in, state_out)]
     for out, view in node.unpacks:
         if id(out) in lazy:
@@ -428,7 +430,25 @@ def escape_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | No
         *("        " + line for line in control + run),
         f"{cur}[{DONE}] = 0",
     ]
-    return EscapeKernel(tuple(lines), tuple(src.args), call, (half_bits, float_bits, run_binding))
+    return EscapeKernel(tuple(lines), tuple(src.args), call, (half_bits, float_bits, run_binding), frozenset(unwritten))
+
+
+def read_parts(
+    node: OnnxModel, dst: np.ndarray, hop_src: np.ndarray, out: TensorOut, k: int | None, unwritten: set[str]
+) -> list[tuple[np.ndarray, np.ndarray, int | None]]:
+    """One owned copy (a port, or with ``k`` None every port of the tensor as axis 1) cut to the
+    ports some connection reads (``node.read_outputs``): the whole copy, one part per read port,
+    or none. The ports left out are added to ``unwritten``: nothing reads them, and a tap on one
+    runs the node's ``process``, which writes them all."""
+    read = node.read_outputs
+    ports = out.tm.ports()
+    if k is not None:
+        ports = [(p, f) for p, f in ports if f == k]
+    kept = [(i, p, f) for i, (p, f) in enumerate(ports) if read is None or p in read]
+    unwritten.update(p for p, _ in ports if read is not None and p not in read)
+    if k is not None or len(kept) == len(ports):
+        return [(dst, hop_src, k)] if kept else []
+    return [(dst[:, i : i + 1, :], hop_src[:, i : i + 1, :], f) for i, _, f in kept]
 
 
 def runs_kernel(node: OnnxModel, ins: Ports, outs: Ports) -> EscapeKernel | None:

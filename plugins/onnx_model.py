@@ -211,6 +211,7 @@ class OnnxModel(Node):
     def prepare(self, ctx: PrepareContext) -> None:
         self.lanes = lanes = ctx.lanes
         self.frames = ctx.block_size
+        self.read_outputs = ctx.read_outputs  # the fused lines write only these (None: all)
         self.owned: np.ndarray | None = None
         if self.map is None:
             return

@@ -279,3 +279,37 @@ def test_the_memory_estimate_counts_the_c_api_session(tmp_path, monkeypatch):
         )
     )
     assert engine.plan.nodes["net"].capi is not None
+
+
+def test_outputs_nothing_reads_are_left_unwritten_until_a_tap_asks_for_one(tmp_path):
+    """The multirate patch reads only ``notes_3``: the fused lines write that port alone (the
+    other four are named unwritten and their buffers stay silent), and a tap on ``contour``
+    attached mid-render runs the node's own process from then on, so the tap gets what a direct
+    onnxruntime loop gives, and the output stays the same as an untapped render's."""
+    entry = next(e for e in ZOO if e.name == "multirate")
+    x = np.random.default_rng(5).uniform(-0.8, 0.8, (entry.lanes, entry.samples)).astype(np.float32)
+    want = entry.reference(entry.build(tmp_path / "multirate.onnx"), x)
+    path = zoo_patch(tmp_path, entry, "notes_3", 64)
+    engine = ng.Engine(ng.load_patch(path))
+    step = next(r.state for r in engine.plan.records if r.kind == "fused" and "net" in r.state.names)
+    assert step.unwritten(step.names.index("net")) == {"notes_1", "notes_2", "notes_4", "contour"}
+    half = entry.samples // 2 // 64
+    taps = []
+    got = engine.render(
+        entry.samples / SR,
+        input=x,
+        on_block=lambda b: taps.append(engine.tap("net.contour", 1.0)) if b == half else None,
+    )
+    np.testing.assert_allclose(got, want["notes_3"], atol=entry.atol, rtol=0)
+    start = (half + 1) * 64  # the tap hears the blocks after the one it was attached in
+    tapped = taps[0].read(max_frames=2 * entry.samples).data[:, : entry.samples - start]
+    assert tapped.shape[1] == entry.samples - start
+    np.testing.assert_allclose(tapped, want["contour"][:, start:], atol=entry.atol, rtol=0)
+    assert np.abs(tapped).max() > 0.05  # the comparison is not between silences
+    untapped = ng.Engine(ng.load_patch(path)).render(entry.samples / SR, input=x)
+    np.testing.assert_array_equal(got, untapped)
+    fresh = ng.Engine(ng.load_patch(path))
+    fresh.render(entry.samples / SR, input=x)
+    buffers = fresh.plan.nodes["net"].output_buffers()
+    assert np.abs(buffers["notes_3"]).max() > 0.05
+    assert not any(np.any(buffers[p]) for p in ("notes_1", "notes_2", "notes_4", "contour"))

@@ -137,6 +137,7 @@ class Compiler:
                 node_name=name,
                 patch_dir=spec.directory,
                 active_lanes=inherited,
+                read_outputs=frozenset(e.src_port for e in self.topology.edges if e.src == name),
             )
             try:
                 with model_budget(self.patch.limits.memory_budget_bytes):

@@ -338,6 +338,11 @@ class FusedStep:
         self.faulted = [False] * len(members)
         self.report: Callable[[str, BaseException], None] = lambda name, exc: None
 
+    def unwritten(self, member: int) -> frozenset[str]:
+        """The outputs member ``member``'s lines leave unwritten (``EscapeKernel.unwritten``)."""
+        kernel = self._kernels[member]
+        return kernel.unwritten if isinstance(kernel, EscapeKernel) else frozenset()
+
     @property
     def name(self) -> str:
         if len(self.names) == 1:  # a lone kernel, compiled like a run: it keeps its node's name

@@ -39,3 +39,6 @@ class EscapeKernel:
     #: module-level numba functions the lines call, as ``{f0}``, ``{f1}``, ... (importable as
     #: ``module.name``, as a fused kernel must be)
     functions: tuple[Any, ...] = ()
+    #: outputs the lines leave unwritten (no connection reads them: ``PrepareContext.read_outputs``);
+    #: a tap on one runs the node's ``process`` instead, which writes every output
+    unwritten: frozenset[str] = frozenset()

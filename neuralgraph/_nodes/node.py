@@ -60,6 +60,10 @@ class PrepareContext:
     #: A node may skip the work of a silent lane; it must then write silence (zeros) to that
     #: lane of every output. Read-only.
     active_lanes: np.ndarray | None = None
+    #: The outputs some connection of the patch reads; None when not known (read them all). A
+    #: node's fused kernel may leave the others unwritten if it says so (``EscapeKernel.unwritten``);
+    #: its ``process`` must write every output, since a tap on an unread one runs ``process``.
+    read_outputs: frozenset[str] | None = None
 
     def zeros(self, *shape: int, dtype: Any = np.float32) -> np.ndarray:
         """A zeroed array, for state and scratch buffers (call it only from ``prepare``)."""

@@ -15,7 +15,8 @@ port yields one column per block, stamped in sample frames). Taps follow the eng
 buffer size. Detach with :meth:`Tap.close`.
 
 A port inside a fused run is written after the run; when a later member of the run reuses its
-buffer, the run instead runs its members one by one (each node's own ``process``, which the
+buffer, or the run leaves it unwritten because nothing in the patch reads it
+(``EscapeKernel.unwritten``), the run instead runs its members one by one (each node's own ``process``, which the
 contract makes equal to its kernel) and the tap is written right after that member.
 """
 
@@ -202,6 +203,8 @@ def locate(engine: Any, port: str) -> tuple[int, int, np.ndarray, int]:
         if isinstance(owner, FusedStep) and node_name in owner.names:
             k = owner.names.index(node_name)
             buffer = owner.members[k].outs[out_name]
+            if out_name in owner.unwritten(k):
+                return i, k, buffer, per_column  # the run does not write it: tap the member itself
             for later in owner.members[k + 1 :]:
                 if any(isinstance(a, np.ndarray) and np.shares_memory(a, buffer) for _, a in later.outs.items()):
                     return i, k, buffer, per_column  # reused inside the run: tap the member itself

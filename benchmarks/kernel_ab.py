@@ -3,9 +3,9 @@
     python benchmarks/kernel_ab.py --against OTHER_CHECKOUT [--rounds 9] [--calls 20000]
 
 For each case (P1's saw: 8 lanes at P1's frequencies; P1's lowpass: 8 lanes of saw-like input at
-1.2 kHz, Q 2; P2's sines: 32 lanes at a constant frequency and 32 FM carriers; and a modulated
-saw, the sample-by-sample path), the node of this checkout's ``plugins/`` and the same node of
-``OTHER_CHECKOUT/plugins/`` are prepared at 48 kHz, block 64, and their kernels (``node.kernel``:
+1.2 kHz, Q 2; P2's sines: 32 lanes at a constant frequency and 32 FM carriers; P2's
+``voices.sum`` of 32 lanes; and a modulated saw, the sample-by-sample path), the node of this
+checkout's ``plugins/`` and the same node of ``OTHER_CHECKOUT/plugins/`` are prepared at 48 kHz, block 64, and their kernels (``node.kernel``:
 whatever arguments each version takes) are called from a compiled loop, in interleaved rounds
 (process time, minimum per round). Prints µs per block of each, the ratio (other / this: above 1
 is faster here), and the largest output difference over 300 blocks, compared first. On a shared
@@ -69,6 +69,7 @@ CASES = {
     "P1 lowpass, 8 lanes": ("filters", "Lowpass", svf_input),
     "P2 sine, 32 constant lanes": ("oscillators", "SineOsc", lambda n: saw_input(P2_FREQS, n, False)),
     "P2 sine, 32 FM carriers": ("oscillators", "SineOsc", fm_input),
+    "P2 voices.sum, 32 lanes": ("midi", "VoiceSum", lambda n: {"in_": fm_input(n)["freq"] / 1000.0}),
 }
 
 
@@ -79,18 +80,19 @@ class Case:
         lanes = next(iter(inputs.values())).shape[1]
         self.node = getattr(module, cls_name)()
         names = list(self.node.inputs())
+        out_lanes = self.node.output_lanes(lanes)["out"]  # voices.sum: one
         self.node.prepare(
             PrepareContext(
                 sample_rate=RATE,
                 block_size=BLOCK,
                 lanes=lanes,
                 input_lanes={p: lanes for p in names},
-                output_lanes={"out": lanes},
+                output_lanes={"out": out_lanes},
             )
         )
         self.inputs = inputs
         self.ins = {name: np.zeros((lanes, BLOCK), np.float32) for name in names}
-        self.out = np.zeros((lanes, BLOCK), np.float32)
+        self.out = np.zeros((out_lanes, BLOCK), np.float32)
         self.kernel, self.args = self.node.kernel(Ports(self.ins), Ports({"out": self.out}))
         self.kernel = getattr(self.kernel, "realised", lambda: self.kernel)()
 

@@ -10,7 +10,7 @@ every patch interleaved in one run: ``ng-lanes-N`` renders ``graphs/bench/p*.tom
 lanes of one node), ``ng-voice-N`` renders ``graphs/bench/per_voice/p*.toml`` (one node per voice,
 mixed by fan-in lists), at block N (64 and 256), with the ``neuralgraph`` on PATH; ``--before``
 names another ``neuralgraph`` executable (an older checkout) that renders the per-voice form as
-``before-voice-64``. After the harness's tables it prints each neuralgraph engine's net real-time
+``before-voice-64`` and the lanes form as ``before-lanes-64``. After the harness's tables it prints each neuralgraph engine's net real-time
 factor as a ratio to scsynth's, Pure Data's and the ``before`` engine's from the same run: the
 machine is shared, so only same-run ratios are compared.
 """
@@ -59,7 +59,7 @@ def ratios(rows: list[dict], baselines: list[str]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--peers", default=str(ROOT.parent / "shared" / "peers"), help="the peer harness folder")
-    ap.add_argument("--before", help="another neuralgraph executable: renders the per-voice form as before-voice-64")
+    ap.add_argument("--before", help="another neuralgraph executable: before-voice-64 and before-lanes-64")
     ap.add_argument(
         "--engines", default="pd,scsynth,csound,pyo,signalflow,ng-lanes-64,ng-voice-64,ng-lanes-256,ng-voice-256"
     )
@@ -78,7 +78,8 @@ def main() -> None:
     engines = a.engines
     if a.before:
         run_peers.ENGINES["before-voice-64"] = (render(a.before, PER_VOICE, 64), run_peers.ALL)
-        engines += ",before-voice-64"
+        run_peers.ENGINES["before-lanes-64"] = (render(a.before, LANES, 64), run_peers.ALL)
+        engines += ",before-voice-64,before-lanes-64"
     tag = a.tag or run_peers.time.strftime("%Y%m%d-%H%M%S")
     sys.argv = [
         "run_peers.py",

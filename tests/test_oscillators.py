@@ -438,3 +438,15 @@ def test_the_sine_polynomial_is_within_3_4e_9_of_sin_and_the_output_within_float
     x = render(load, {"type": "osc.sine", "freq": f}, 0.5, block=64)
     ideal = np.sin(2 * np.pi * ((f / SR * np.arange(x.size)) % 1.0))
     assert np.max(np.abs(x.astype(np.float64) - ideal)) < 2.0**-24 + 1e-9
+
+
+def test_the_sine_of_an_unfolded_phase_is_within_3_4e_9_of_sin():
+    """``_sin_phase`` (what ``osc.sine`` evaluates: the same polynomial on a fold by floor and
+    abs) takes phases outside [0, 1), negative and thousands of cycles on, and stays within the
+    polynomial's 3.4e-9 of sin on each side of every fold point (quarter and half cycles)."""
+    from neuralgraph_plugins.oscillators import _sin_phase
+
+    grid = np.linspace(-4.0, 4.0, 100_003)
+    phases = np.concatenate([grid, grid + 4096.0, np.arange(-8, 9) / 4.0, np.arange(-8, 9) / 4.0 + 1e-12])
+    error = max(abs(_sin_phase(float(q)) - np.sin(2 * np.pi * (q % 1.0))) for q in phases)
+    assert 1e-9 < error < 3.4e-9

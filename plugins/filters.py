@@ -257,65 +257,168 @@ def _svf_settle(state):  # pragma: no cover - compiled
         state[lane, 1] = 0.0 if abs(ic2) < TINY else ic2
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _svf_side_by_side(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames):  # pragma: no cover - compiled
-    """_svf_kernel for four one-lane filters, each array argument a tuple of the four filters' own:
-    side by side (_svf_four) when all four hold their coefficients and have finite inputs, else
-    one after the other."""
-    plain = _svf_plain(x[0], cutoff[0], q[0], coeffs[0], frames)
-    plain = plain and _svf_plain(x[1], cutoff[1], q[1], coeffs[1], frames)
-    plain = plain and _svf_plain(x[2], cutoff[2], q[2], coeffs[2], frames)
-    if not (plain and _svf_plain(x[3], cutoff[3], q[3], coeffs[3], frames)):
-        _svf_kernel(x[0], cutoff[0], q[0], mode, state[0], coeffs[0], sample_rate, out[0], frames)
-        _svf_kernel(x[1], cutoff[1], q[1], mode, state[1], coeffs[1], sample_rate, out[1], frames)
-        _svf_kernel(x[2], cutoff[2], q[2], mode, state[2], coeffs[2], sample_rate, out[2], frames)
-        _svf_kernel(x[3], cutoff[3], q[3], mode, state[3], coeffs[3], sample_rate, out[3], frames)
+#: One-lane filters a side-by-side call runs as one vector (eight float64 lanes: two AVX2
+#: registers or one AVX-512; fewer filters leave lanes that stay silent).
+SVF_VECTOR = 8
+
+
+@intrinsic
+def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - compiled
+    """Simper's recursion for SVF_VECTOR filters at once, written as LLVM vector operations (numba
+    leaves the straight-line vectoriser off, so a loop across lanes stays scalar). ``io``
+    [frames, SVF_VECTOR] float64 holds each sample's inputs, replaced by the outputs; ``c``
+    [8, SVF_VECTOR] the rows k, a1, a2, a3, 1 - a3, m11, m12, m22; ``s`` [2, SVF_VECTOR] the state,
+    updated. Every multiply-add is the fused one _svf_kernel's compiled loop makes (checked bit
+    for bit, all four modes: tests/test_lanes.py), so each lane's samples are that kernel's."""
+    from llvmlite import ir
+    from numba.core import types
+
+    if not isinstance(mode, types.IntegerLiteral):
+        return None
+    vector = ir.VectorType(ir.DoubleType(), SVF_VECTOR)
+
+    def codegen(context, builder, signature, args):
+        at = [
+            builder.bitcast(context.make_array(t)(context, builder, a).data, vector.as_pointer())
+            for t, a in zip(signature.args[:3], args[:3])
+        ]
+        name = f"llvm.fma.v{SVF_VECTOR}f64"
+        fma = builder.module.globals.get(name) or ir.Function(
+            builder.module, ir.FunctionType(vector, [vector] * 3), name
+        )
+
+        def row(pointer, k):
+            return builder.load(builder.gep(pointer, [ir.Constant(ir.IntType(64), k)]), align=8)
+
+        def madd(a, b, c):
+            return builder.call(fma, [a, b, c])
+
+        k, a1, a2, a3, b, m11, m12, m22 = (row(at[1], r) for r in range(8))
+        start, ic1_0, ic2_0 = builder.block, row(at[2], 0), row(at[2], 1)
+        loop, done = builder.append_basic_block("svf.loop"), builder.append_basic_block("svf.done")
+        zero = ir.Constant(ir.IntType(64), 0)
+        builder.cbranch(builder.icmp_signed(">", args[3], zero), loop, done)
+        builder.position_at_end(loop)
+        i, ic1, ic2 = builder.phi(ir.IntType(64)), builder.phi(vector), builder.phi(vector)
+        at_i = builder.gep(at[0], [i])
+        v0 = builder.load(at_i, align=8)
+        in1, in2 = builder.fmul(a2, v0), builder.fmul(a3, v0)
+        v1 = madd(builder.fneg(a2), ic2, madd(a1, ic1, in1))
+        out = [madd(b, ic2, madd(a2, ic1, in2)), None, builder.fmul(k, v1), madd(builder.fneg(k), v1, v0)]
+        out[1] = builder.fsub(out[3], out[0])  # v0 - k v1 - v2
+        builder.store(out[mode.literal_value], at_i, align=8)
+        next1 = madd(builder.fneg(m12), ic2, madd(m11, ic1, builder.fadd(in1, in1)))
+        next2 = madd(m22, ic2, madd(m12, ic1, builder.fadd(in2, in2)))
+        after = builder.add(i, ir.Constant(ir.IntType(64), 1))
+        for phi, first, again in ((i, zero, after), (ic1, ic1_0, next1), (ic2, ic2_0, next2)):
+            phi.add_incoming(first, start)
+            phi.add_incoming(again, loop)
+        builder.cbranch(builder.icmp_signed("<", after, args[3]), loop, done)
+        builder.position_at_end(done)
+        finals = [builder.phi(vector), builder.phi(vector)]  # phis first in their block
+        for k_row, (final, first, last) in enumerate(zip(finals, (ic1_0, ic2_0), (next1, next2))):
+            final.add_incoming(first, start)
+            final.add_incoming(last, loop)
+            builder.store(final, builder.gep(at[2], [ir.Constant(ir.IntType(64), k_row)]), align=8)
+        return context.get_dummy_value()
+
+    return types.none(io, c, s, frames, mode), codegen
+
+
+#: Columns of a side-by-side call's table (one row per filter): addresses, then control widths.
+_SX, _SCUT, _SQ, _SSTATE, _SCOEFFS, _SOUT, _SCUT_W, _SQ_W = range(8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _svf_row(row, frames):  # pragma: no cover - compiled
+    """One filter's arrays from its table row (raw views: no reference counting per block)."""
+    x = carray(_pointer(row[_SX]), (1, frames), np.float32)
+    cutoff = carray(_pointer(row[_SCUT]), (1, row[_SCUT_W]), np.float32)
+    q = carray(_pointer(row[_SQ]), (1, row[_SQ_W]), np.float32)
+    state = carray(_pointer(row[_SSTATE]), (1, 2), np.float64)
+    coeffs = carray(_pointer(row[_SCOEFFS]), (1, 6), np.float64)
+    return x, cutoff, q, state, coeffs, carray(_pointer(row[_SOUT]), (1, frames), np.float32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _svf_gather(table, io, c, s, frames):  # pragma: no cover - compiled
+    """Each filter's inputs, held coefficients and state into its column of the vector arrays."""
+    for j in range(table.shape[0]):
+        x, _, _, state, coeffs, _ = _svf_row(table[j], frames)
+        for i in range(frames):
+            io[i, j] = x[0, i]
+        a1, a2, a3 = coeffs[0, 3], coeffs[0, 4], coeffs[0, 5]
+        m11, m12, m22 = _svf_step(a1, a2, a3)
+        c[0, j], c[1, j], c[2, j], c[3, j], c[4, j] = coeffs[0, 2], a1, a2, a3, 1.0 - a3
+        c[5, j], c[6, j], c[7, j] = m11, m12, m22
+        s[0, j], s[1, j] = state[0, 0], state[0, 1]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _svf_scatter(table, io, s, frames):  # pragma: no cover - compiled
+    """Each filter's outputs and state from its column, the state settled as _svf_kernel's."""
+    for j in range(table.shape[0]):
+        _, _, _, state, _, out = _svf_row(table[j], frames)
+        for i in range(frames):
+            out[0, i] = io[i, j]
+        state[0, 0], state[0, 1] = s[0, j], s[1, j]
+        _svf_settle(state)
+
+
+@njit(cache=True, nogil=True)
+def _svf_across(table, mode, sample_rate, io, c, s, frames):  # pragma: no cover - compiled
+    """_svf_kernel for up to SVF_VECTOR one-lane filters (``table``: a row of addresses each): one
+    vector recursion (_svf_vector_run) when all hold their coefficients and have finite inputs,
+    else one after the other."""
+    plain = True
+    for j in range(table.shape[0]):
+        x, cutoff, q, _, coeffs, _ = _svf_row(table[j], frames)
+        plain = plain and _svf_plain(x, cutoff, q, coeffs, frames)
+    if not plain:
+        for j in range(table.shape[0]):
+            x, cutoff, q, state, coeffs, out = _svf_row(table[j], frames)
+            _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames)
         return
-    xs, outs = (x[0][0], x[1][0], x[2][0], x[3][0]), (out[0][0], out[1][0], out[2][0], out[3][0])
-    ss, cs = (
-        (state[0][0], state[1][0], state[2][0], state[3][0]),
-        (coeffs[0][0], coeffs[1][0], coeffs[2][0], coeffs[3][0]),
-    )
-    if mode == 0:  # a literal mode per copy of the loop, as in _svf_lanes
-        _svf_four(0, xs, ss, cs, outs, frames)
+    _svf_gather(table, io, c, s, frames)
+    if mode == 0:  # a literal mode per copy of the loop
+        _svf_vector_run(io, c, s, frames, 0)
     elif mode == 1:
-        _svf_four(1, xs, ss, cs, outs, frames)
+        _svf_vector_run(io, c, s, frames, 1)
     elif mode == 2:
-        _svf_four(2, xs, ss, cs, outs, frames)
+        _svf_vector_run(io, c, s, frames, 2)
     else:
-        _svf_four(3, xs, ss, cs, outs, frames)
-    _svf_settle(state[0])
-    _svf_settle(state[1])
-    _svf_settle(state[2])
-    _svf_settle(state[3])
+        _svf_vector_run(io, c, s, frames, 3)
+    _svf_scatter(table, io, s, frames)
 
 
 def _svf_lanes_form(calls: list[tuple]) -> tuple | None:
-    """_svf_kernel's lanes form (neuralgraph._compile.lanes): three or four one-lane filters of one
-    mode and sample rate, no data path between them, as one _svf_side_by_side call. Three get a
-    fourth, spare lane: the third's inputs into state and output arrays of its own, never read."""
-    if len(calls) not in (3, 4) or len({(c[3], c[6]) for c in calls}) != 1:
+    """_svf_kernel's lanes form (neuralgraph._compile.lanes): two to SVF_VECTOR one-lane filters
+    of one mode and sample rate, no data path between them, as one _svf_across call: a table of
+    their arrays' addresses (the plan keeps the arrays) and the vector arrays, made here."""
+    if not 2 <= len(calls) <= SVF_VECTOR or len({(c[3], c[6]) for c in calls}) != 1:
         return None
     shapes = {tuple((a.shape, a.dtype) for a in c if isinstance(a, np.ndarray)) for c in calls}
     if len(shapes) != 1 or any(shape[0] != 1 for shape, _ in next(iter(shapes))):
         return None
-    calls = list(calls)
-    if len(calls) == 3:
-        x, cutoff, q, mode, state, coeffs, rate, out = calls[-1]
-        spare = np.zeros_like(coeffs)
-        spare[:, 0] = np.nan  # computed on its first block, as a reset filter's
-        calls.append((x, cutoff, q, mode, np.zeros_like(state), spare, rate, np.zeros_like(out)))
-    x, cutoff, q, mode, state, coeffs, rate, out = zip(*calls)
-    return _svf_side_by_side, (x, cutoff, q, mode[0], state, coeffs, rate[0], out)
+    x, cutoff, q, mode, state, coeffs, rate, out = calls[0]
+    kinds = {x.dtype, cutoff.dtype, q.dtype, out.dtype}
+    if (state.shape, coeffs.shape) != ((1, 2), (1, 6)) or kinds != {np.dtype(np.float32)}:
+        return None
+    columns = (0, 1, 2, 4, 5, 7)  # x, cutoff, q, state, coeffs, out in a call's arguments
+    table = np.array([[_address(c[k]) for k in columns] + [cutoff.shape[1], q.shape[1]] for c in calls], np.int64)
+    io = np.zeros((x.shape[1], SVF_VECTOR), np.float64)
+    c, s = np.zeros((8, SVF_VECTOR), np.float64), np.zeros((2, SVF_VECTOR), np.float64)
+    return _svf_across, (table, mode, rate, io, c, s)
 
 
-#: fusion runs up to four separate one-lane calls of this kernel side by side (neuralgraph._compile.lanes)
+#: fusion runs up to SVF_VECTOR separate one-lane calls of this kernel side by side (neuralgraph._compile.lanes)
 _svf_kernel.lanes = _svf_lanes_form
+_svf_kernel.lanes_most = SVF_VECTOR
 
 
 class _StateVariable(Node):
     bypass = "thru"
-    side_by_side = True  # one-lane filters run four at a time in a fused plan (_svf_lanes_form)
+    side_by_side = True  # one-lane filters run eight at a time in a fused plan (_svf_lanes_form)
     mode = "lowpass"
     in_ = Input(init=0.0, doc="The signal to filter.")
     cutoff = Input(

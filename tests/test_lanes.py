@@ -1,8 +1,9 @@
 """Independent one-lane filters inside a fused run: one side-by-side call, the separate calls' samples.
 
-``neuralgraph._compile.lanes`` orders the steps whose kernel offers a lanes form in groups of up
-to four with no data path between them, keeps the buffers a group reads from being reused inside
-it, and hands each group to the kernel's lanes form (the SVF's ``_svf_side_by_side``). These tests
+``neuralgraph._compile.lanes`` orders the steps whose kernel offers a lanes form in groups (of up
+to eight for the SVF, its kernel's ``lanes_most``) with no data path between them, keeps the
+buffers a group reads from being reused inside it, and hands each group to the kernel's lanes
+form (the SVF's ``_svf_across``: one vector recursion for the group). These tests
 render patches with the pass, without it (the same fused plan in the plain order, calls one by
 one) and unfused, compare samples bit for bit, and check which filters were grouped.
 """
@@ -55,15 +56,18 @@ def side_by_side(e: ng.Engine) -> list[list[str]]:
             continue
         step = record.state
         source = aot.source_path(step.digest).read_text()
-        alias = re.search(r"import _svf_side_by_side as (k\d+)", source)
+        alias = re.search(r"import _svf_across as (k\d+)", source)
         if not alias:
             continue
-        lines = source.splitlines()
+        lines = [line.strip() for line in source.splitlines()]
+        names = [m.name for m in record.members]
         for k, line in enumerate(lines):
-            if line.strip().startswith(f"{alias.group(1)}("):
+            if line.startswith(f"{alias.group(1)}("):
                 member = int(re.search(r"a0\[0\] = (\d+)", lines[k - 1]).group(1))
-                names = [m.name for m in record.members]
-                found.append(names[member : member + 4])
+                count = 1  # then the group's other members: their index set, no call
+                while lines[k + count].startswith("a0[0] =") and lines[k + count + 1].startswith("a0[0] ="):
+                    count += 1
+                found.append(names[member : member + count])
     return found
 
 
@@ -73,7 +77,7 @@ def test_one_lane_filters_run_side_by_side_with_the_separate_calls_samples():
     out = render(lanes, 400, edits={150: [("lp3.cutoff", 2500.0)], 250: [("lp6.q", 6.0)]})
     separate = render(engine(patch, lanes=False), 400, edits={150: [("lp3.cutoff", 2500.0)], 250: [("lp6.q", 6.0)]})
     unfused = render(engine(patch, fuse=False), 400, edits={150: [("lp3.cutoff", 2500.0)], 250: [("lp6.q", 6.0)]})
-    assert side_by_side(lanes) == [["lp1", "lp2", "lp3", "lp4"], ["lp5", "lp6", "lp7", "lp8"]]
+    assert side_by_side(lanes) == [[f"lp{k}" for k in range(1, 9)]]
     np.testing.assert_array_equal(out, separate)
     np.testing.assert_array_equal(out, unfused)
     assert abs(np.sqrt(np.mean(out[:, : 149 * 64].astype(np.float64) ** 2)) - 0.2249) < 0.005  # the harness's P1
@@ -92,13 +96,12 @@ def _parallel(count: int, **extra) -> dict:
     return nodes
 
 
-@pytest.mark.parametrize(
-    "count,groups", [(3, [["lp0", "lp1", "lp2"]]), (2, []), (7, [["lp0", "lp1", "lp2", "lp3"], ["lp4", "lp5", "lp6"]])]
-)
-def test_three_filters_take_a_spare_lane_and_two_stay_separate_calls(load, count, groups):
+@pytest.mark.parametrize("count,sizes", [(2, [2]), (3, [3]), (8, [8]), (11, [8, 3])])
+def test_two_to_eight_filters_share_a_call_and_more_take_another(load, count, sizes):
     e = engine(load(_parallel(count)))
     out = render(e, 100)
-    assert [g[: len(groups[i])] for i, g in enumerate(side_by_side(e))] == groups
+    assert [len(g) for g in side_by_side(e)] == sizes
+    assert sum(side_by_side(e), []) == [f"lp{k}" for k in range(count)]
     np.testing.assert_array_equal(out, render(engine(load(_parallel(count)), fuse=False), 100))
     assert np.sqrt(np.mean(out**2)) > 0.05
 
@@ -131,7 +134,7 @@ def test_a_buffer_read_inside_a_group_is_not_reused_inside_it(monkeypatch):
     """Without the group's deferred release, the second filter's output takes the slot the first
     one reads (its saw's, read for the last time): the calls would overlap, so the pass refuses."""
     patch = ng.load_patch(P1)
-    assert len(side_by_side(engine(patch))) == 2
+    assert len(side_by_side(engine(patch))) == 1
     colour = compiler.Compiler.colour
     monkeypatch.setattr(compiler.Compiler, "colour", lambda self, ends=None: colour(self))
     e = engine(patch)
@@ -151,19 +154,20 @@ def test_bench_still_names_each_filter_of_a_side_by_side_call():
 def test_the_side_by_side_call_keeps_each_filters_samples_through_a_step_inside_a_block_and_a_nan():
     """The form on its own, against the separate calls: held blocks run interleaved; a cutoff that
     steps inside a block (its first sample unchanged) and a NaN input keep each filter's rules."""
-    from neuralgraph_plugins.filters import _svf_kernel, _svf_side_by_side
+    from neuralgraph_plugins.filters import _svf_across, _svf_kernel
 
-    frames, blocks = 64, 12
+    frames, blocks, count = 64, 12, 5  # three of the vector's eight lanes unused
     rng = np.random.default_rng(3)
-    x = rng.uniform(-0.5, 0.5, (blocks, 4, frames)).astype(np.float32)
+    x = rng.uniform(-0.5, 0.5, (blocks, count, frames)).astype(np.float32)
     x[7, 1, 10] = np.nan
-    cutoff = np.full((blocks, 4, frames), 900.0, np.float32)
+    cutoff = np.full((blocks, count, frames), 900.0, np.float32)
     cutoff[:, 3] = 2500.0
+    cutoff[:, 4] = 150.0
     cutoff[5, 2, 40:] = 4000.0  # steps inside block 5, back at block 6: the held check must see it
 
     def calls(mode: int) -> list[tuple]:
         out = []
-        for lane in range(4):
+        for lane in range(count):
             coeffs = np.zeros((1, 6))
             coeffs[0, 0] = np.nan
             q = np.full((1, frames), 1.5 + lane, np.float32)
@@ -174,9 +178,9 @@ def test_the_side_by_side_call_keeps_each_filters_samples_through_a_step_inside_
     for mode in range(4):
         separate, together = calls(mode), calls(mode)
         member = _svf_kernel.lanes(together)
-        assert member is not None and member[0].py_func is _svf_side_by_side.py_func
+        assert member is not None and member[0].py_func is _svf_across.py_func
         for b in range(blocks):
-            for lane in range(4):
+            for lane in range(count):
                 for args in (separate[lane], together[lane]):
                     args[0][0], args[1][0] = x[b, lane], cutoff[b, lane]
                 _svf_kernel(*separate[lane], frames)

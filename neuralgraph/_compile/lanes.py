@@ -5,7 +5,7 @@ as its own call, a serial per-sample recursion, one after the other: nothing ove
 patch written as lanes of one node runs one multi-lane kernel, which interleaves its lanes so
 that their serial chains overlap. A kernel offers that for separate calls by carrying a ``lanes``
 attribute: ``lanes(calls)`` takes the bound argument tuples of up to :data:`LANES` calls of that
-kernel, no data path between them, and returns one ``(dispatcher, args)`` member doing all of
+kernel (or its ``lanes_most`` attribute's count, when it has one), no data path between them, and returns one ``(dispatcher, args)`` member doing all of
 them (same samples, bit for bit), or None when it cannot run them so (the kernel's own rule: lane
 count, settings).
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,8 +36,8 @@ import numpy as np
 from neuralgraph._compile.chains import EMPTY
 from neuralgraph._nodes.node import Node, Ports
 
-#: The most calls handed to a lanes form at once (four float64 chains fill the core's pipelines;
-#: the SVF's lanes form interleaves four).
+#: The most calls handed to a lanes form at once, unless its kernel says otherwise with a
+#: ``lanes_most`` attribute (the SVF's runs eight filters as one vector of eight float64 lanes).
 LANES = 4
 
 
@@ -55,6 +55,12 @@ def _lanes_form(member: Any) -> tuple[Any, Callable[[list[tuple[Any, ...]]], Any
         return None
     form = getattr(member[0], "lanes", None)
     return (member[0], form) if callable(form) else None
+
+
+def most(kernel: Any) -> int:
+    """The most calls of ``kernel`` its lanes form takes at once (its ``lanes_most``, else :data:`LANES`)."""
+    count = getattr(kernel, "lanes_most", LANES)
+    return count if isinstance(count, int) and count >= 2 else LANES
 
 
 def _writes_apart(calls: Sequence[tuple[Any, ...]]) -> bool:
@@ -78,7 +84,7 @@ def laned(members: Sequence[Any]) -> list[Any]:
         while (
             found is not None
             and j < len(members)
-            and j - i < LANES
+            and j - i < most(found[0])
             and isinstance(members[j], tuple)
             and members[j][0] is found[0]
             and _writes_apart([m[1] for m in members[i : j + 1]])
@@ -123,7 +129,7 @@ def _placeholder(item: Any, shared: dict[tuple[Any, ...], np.ndarray], writeable
     return shared[key]
 
 
-def _lane_key(step: Step, probed: dict[Any, bool], shared: dict[tuple[Any, ...], np.ndarray]) -> Hashable | None:
+def _lane_key(step: Step, probed: dict[Any, bool], shared: dict[tuple[Any, ...], np.ndarray]) -> tuple[Any, ...] | None:
     """What a node step's kernel would be (its dispatcher, scalars, array shapes) when that kernel
     offers a lanes form, else None. Asked, of a type that says it may offer one
     (``Node.side_by_side``), with placeholder arrays before buffers exist; a node
@@ -144,7 +150,7 @@ def _lane_key(step: Step, probed: dict[Any, bool], shared: dict[tuple[Any, ...],
     if found is None or offered is None:
         return None
     bound = [(a.shape, a.dtype.str) if isinstance(a, np.ndarray) else a for a in offered[1]]
-    key = (id(found[0]), *bound)
+    key = (id(found[0]), most(found[0]), *bound)
     try:
         hash(key)
     except TypeError:  # an unhashable scalar: not grouped
@@ -178,16 +184,16 @@ def _dependencies(steps: Sequence[Step]) -> tuple[list[list[int]], list[int]]:
 class _Segment:
     """List scheduling of one stretch of compiled steps: the earliest ready step (in the original
     order) runs next, except a keyed step that waits while fewer of its kind are ready than can
-    still come (at most :data:`LANES`) and something else can run; a keyed step that runs takes
-    the other ready steps of its kind with it, up to :data:`LANES`."""
+    still come (at most its kernel's :func:`most`, the key's second item) and something else can
+    run; a keyed step that runs takes the other ready steps of its kind with it, up to that count."""
 
-    def __init__(self, steps: Sequence[Step], keys: Sequence[Hashable | None]) -> None:
+    def __init__(self, steps: Sequence[Step], keys: Sequence[tuple[Any, ...] | None]) -> None:
         self.keys = keys
         self.after, self.waits = _dependencies(steps)
         self.left = Counter(k for k in keys if k is not None)  # not placed yet, per kind
-        self.ready_count: Counter[Hashable] = Counter()
+        self.ready_count: Counter[tuple[Any, ...]] = Counter()
         self.ready: list[int] = []
-        self.ready_of: dict[Hashable, list[int]] = defaultdict(list)
+        self.ready_of: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         self.placed = [False] * len(steps)
         self.order: list[int] = []
         self.groups: list[int] = []  # per placed step, the size of the group it ends (0 inside one)
@@ -216,7 +222,7 @@ class _Segment:
 
     def _waits(self, i: int) -> bool:
         key = self.keys[i]
-        return key is not None and self.ready_count[key] < min(LANES, self.left[key])
+        return key is not None and self.ready_count[key] < min(key[1], self.left[key])
 
     def _next(self) -> int:
         held: list[int] = []
@@ -243,7 +249,7 @@ class _Segment:
             group = [i]
             if key is not None:
                 group = []
-                while self.ready_of[key] and len(group) < LANES:
+                while self.ready_of[key] and len(group) < key[1]:
                     j = heapq.heappop(self.ready_of[key])
                     if not self.placed[j]:
                         group.append(j)

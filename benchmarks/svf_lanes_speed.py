@@ -1,9 +1,10 @@
-"""The SVF's four-lanes-at-a-time form beside its per-lane loop, same process, same inputs.
+"""The SVF's four-lanes-at-a-time and vector forms beside its per-lane loop, same process, same inputs.
 
     python benchmarks/svf_lanes_speed.py [--lanes 4,8,16,32] [--block 64] [--rounds 25]
 
-For each lane count, both compiled kernels of ``filter.lowpass`` (``_svf_lanes_kernel``, used
-when the lanes are a multiple of 4, and ``_svf_kernel``, the per-lane loop) filter the same
+For each lane count, the compiled kernels of ``filter.lowpass`` (``_svf_lanes_kernel``, four at a
+time, used for a multiple of 4 lanes below 8; ``_svf_vector_kernel``, eight at a time as one
+vector, used from 8 lanes; and ``_svf_kernel``, the per-lane loop) filter the same
 noise at a held cutoff (1.2 kHz, Q 2, as in P1). They are timed in interleaved rounds (process
 time, minimum per round) and their µs per block and ratio printed: on a shared machine the ratio
 is the figure to quote. Outputs are compared first, in every mode over held and modulated
@@ -40,15 +41,29 @@ def render(kernel, x: np.ndarray, cutoff: np.ndarray, mode: int) -> np.ndarray:
     return out
 
 
+def vector(block: int):
+    """_svf_vector_kernel with its vector arrays, called as the other kernels are."""
+    io, c, s = (
+        np.zeros((block, filters.SVF_VECTOR)),
+        np.zeros((8, filters.SVF_VECTOR)),
+        np.zeros((2, filters.SVF_VECTOR)),
+    )
+
+    def kernel(x, cutoff, q, mode, state, coeffs, rate, out, frames):
+        filters._svf_vector_kernel(x, cutoff, q, mode, state, coeffs, rate, out, io, c, s, frames)
+
+    return kernel
+
+
 def check_equal(lanes: int, block: int) -> None:
     x = np.random.default_rng(1).standard_normal((300, lanes, block)).astype(np.float32)
     sweep = 1200.0 * (1.0 + 0.3 * np.sin(np.arange(300 * block) / 500.0))
     cutoff = np.repeat(sweep.astype(np.float32).reshape(300, 1, block), lanes, axis=1)
     cutoff[::3] = 1200.0  # held blocks between modulated ones
     for mode in range(4):
-        a = render(filters._svf_lanes_kernel, x, cutoff, mode)
         b = render(filters._svf_kernel, x, cutoff, mode)
-        assert np.array_equal(a, b), f"{lanes} lanes, mode {mode}: outputs differ"
+        for form in (filters._svf_lanes_kernel, vector(block)):
+            assert np.array_equal(render(form, x, cutoff, mode), b), f"{lanes} lanes, mode {mode}: outputs differ"
 
 
 def timer(kernel, lanes: int, block: int, calls: int):
@@ -73,16 +88,17 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=25)
     a = ap.parse_args()
-    print("lanes | per-lane loop µs/block | four at a time µs/block | ratio")
+    print("lanes | per-lane loop µs/block | four at a time | vector of 8 (each: µs/block, ratio to per-lane)")
     for lanes in [int(n) for n in a.lanes.split(",")]:
         check_equal(lanes, a.block)
-        fast = timer(filters._svf_lanes_kernel, lanes, a.block, 5000)
-        slow = timer(filters._svf_kernel, lanes, a.block, 5000)
-        best_fast = best_slow = float("inf")
+        kernels = (filters._svf_kernel, filters._svf_lanes_kernel, vector(a.block))
+        timers = [timer(k, lanes, a.block, 5000) for k in kernels]
+        best = [float("inf")] * 3
         for _ in range(a.rounds):
-            best_slow = min(best_slow, slow())
-            best_fast = min(best_fast, fast())
-        print(f"{lanes} | {best_slow:.2f} | {best_fast:.2f} | {best_slow / best_fast:.2f}x")
+            best = [min(b, t()) for b, t in zip(best, timers)]
+        print(
+            f"{lanes} | {best[0]:.2f} | {best[1]:.2f}, {best[0] / best[1]:.2f}x | {best[2]:.2f}, {best[0] / best[2]:.2f}x"
+        )
 
 
 if __name__ == "__main__":

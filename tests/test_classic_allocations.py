@@ -1,5 +1,6 @@
 """Oscillator, noise and filter nodes allocate nothing per block (tracemalloc, block 4096):
-2 lanes with modulated inputs, and 4 lanes with inputs held (the SVF's four-lanes path)."""
+2 lanes with modulated inputs, and 4 or 9 lanes with inputs held (the SVF's four-lanes path, and
+its vector path: a vector of 8, then one of 1)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ def node_classes():
     return {name: registry.node_class(name) for name in TYPES}
 
 
-@pytest.mark.parametrize("held", [False, True], ids=["modulated", "held"])
+@pytest.mark.parametrize("held,lanes", [(False, 2), (True, 4), (True, 9)], ids=["modulated", "held", "held-9"])
 @pytest.mark.parametrize("type_name", TYPES)
-def test_process_does_not_allocate(node_classes, type_name, held):
-    lanes = 4 if held else 2
+def test_process_does_not_allocate(node_classes, type_name, held, lanes):
     node = node_classes[type_name]()
     inputs = node.inputs()
     ctx = PrepareContext(

@@ -84,6 +84,34 @@ def test_mixed_chain_with_parameter_changes_fused_equals_unfused(load):
     assert np.max(np.abs(before[:, 30 * 64 :] - after[:, 30 * 64 :])) > 1e-3
 
 
+def _compiled(engine: ng.Engine) -> list[object]:
+    """The compiled functions an engine runs: each fused run's, then the many-block driver's."""
+    runs = [record.state.kernel for record in engine.plan.records if record.kind == "fused"]
+    return runs + [engine.plan._driver.function]
+
+
+def test_one_compiled_function_serves_every_block_size(load):
+    # an array's width is read from the fused function's table, not written into its source:
+    # the same patch (without a mix) at another block size compiles nothing new (the cold test
+    # suite renders the same graphs at many block sizes)
+    nodes = {
+        "osc": {"type": "osc.saw", "freq": 110.0},
+        "lp": {"type": "filter.lowpass", "in": "osc", "cutoff": 1200.0, "q": 2.0},
+        "vca": {"type": "math.mul", "in": "lp", "gain": 0.3},
+        "out": {"type": "io.output", "channels": 1, "in": "vca"},
+    }
+    first = None
+    for block in (64, 100, 256):
+        engine = ng.Engine(load(nodes), sample_rate=SR, block_size=block)
+        audio = engine.render(0.05)
+        assert fused_names(engine) and engine.plan._driver
+        first = first or _compiled(engine)
+        assert all(a is b for a, b in zip(_compiled(engine), first, strict=True))
+        plain = render(load(nodes), fuse=False, block=block, blocks=audio.shape[1] // block)[0]
+        np.testing.assert_array_equal(audio[:, : plain.shape[1]], plain)
+        assert np.max(np.abs(audio)) > 0.01
+
+
 def test_fused_mix_steps_map_with_scale_and_offset(load):
     """Inline linear mappings (scale and offset) of one and of two sources, and the output's
     1 -> 2 lane broadcast, compile into the fused run (inline.py) and compute what the numpy mix
@@ -275,9 +303,9 @@ def test_generated_source_changes_when_a_member_kernel_module_changes(monkeypatc
             ),
         )
     ]
-    before, _ = fusion.generate(members, np.zeros(1, np.int64))
+    before = fusion.generate(members, np.zeros(1, np.int64))[0]
     monkeypatch.setitem(aot._stamps, "neuralgraph_plugins.filters", "0" * 16)  # as if the file changed
-    after, _ = fusion.generate(members, np.zeros(1, np.int64))
+    after = fusion.generate(members, np.zeros(1, np.int64))[0]
     assert before != after and "neuralgraph_plugins.filters" in before
 
 

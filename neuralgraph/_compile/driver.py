@@ -25,7 +25,7 @@ import numpy as np
 from neuralgraph._compile.fusion import FORMAT, SIGNATURE, FusedStep
 from neuralgraph._nodes import aot
 
-DRIVER_FORMAT = 3
+DRIVER_FORMAT = 4
 
 
 def signature(runs: int, escaping: int) -> str:
@@ -35,11 +35,13 @@ def signature(runs: int, escaping: int) -> str:
     return f"int64({arrays}float32[:, :], float32[:, :], int64, int64, float32, float32, float64[::1], int64[::1])"
 
 
-def generate(digests: Sequence[str], channels: int, width: int, escapes: Sequence[bool] = ()) -> str:
+def generate(digests: Sequence[str], escapes: Sequence[bool] = ()) -> str:
     """The source of ``blocks(a0, …, p0, …, chunk, count, frames, ceiling, tiny, stats, where)``:
     ``count`` blocks, each run ``k`` called with its address array ``ak``, the guard, the copy
-    into ``chunk[:, b * width:(b + 1) * width]``; returns the blocks run, negated when the guard
-    met NaN or Inf in the last of them (the plan then goes on block by block, in diagnostic mode).
+    of ``out`` (channels, ``frames``) into ``chunk[:, b * frames:(b + 1) * frames]`` (sizes read
+    at run time: one driver serves every block size and channel count of a plan's runs); returns
+    the blocks run, negated when the guard met NaN or Inf in the last of them (the plan then goes
+    on block by block, in diagnostic mode).
     ``where`` holds the block and the run being called, for a run that raises, and a flag set
     when a run whose ``escapes[k]`` is true escaped (its progress array ``pk``, read after each
     call): the loop returns, and the next call resumes at that block and run (:func:`_run_lines`)."""
@@ -62,9 +64,9 @@ def generate(digests: Sequence[str], channels: int, width: int, escapes: Sequenc
         f"def fused({', '.join(runs)}, out, chunk, count, frames, ceiling, tiny, stats, where):  # pragma: no cover",
         *_run_lines(escapes),
         "        bad = _guard(out, ceiling, tiny, stats)",
-        f"        for c in range({channels}):",
-        f"            for i in range({width}):",
-        f"                chunk[c, b * {width} + i] = out[c, i]",
+        "        for c in range(out.shape[0]):",
+        "            for i in range(frames):",
+        "                chunk[c, b * frames + i] = out[c, i]",
         "        if bad:",
         "            return -(b + 1)",
         "    return count",
@@ -107,7 +109,7 @@ class Driver:
         self.runs = tuple(runs)
         self.out = out
         escapes = [any(e is not None for e in run.escapes) for run in runs]
-        source = generate([run.digest for run in runs], out.shape[0], out.shape[1], escapes)
+        source = generate([run.digest for run in runs], escapes)
         self.function: Callable[..., int] = aot.compiled([(source, signature(len(runs), sum(escapes)))])[0]
         if hasattr(self.function, "disable_compile"):  # numba's JIT (no module): like a module, it runs
             # the signature's code; else the first call, with C-contiguous arrays where the signature

@@ -18,8 +18,11 @@ module file (and numba's version): an edited or upgraded plugin gets a new modul
 Why pointers: numba's dispatcher types and unboxes every array argument (about 0.06 µs each,
 ``benchmarks/fusion_estimate.py``), so a 20-filter run passing its 62 arrays would give back
 most of what fusion saves. The fused function takes ONE int64 array holding the address of every
-bound array; shapes and dtypes are literals in the generated source and each array is rebuilt
-inside the compiled code with ``numba.carray`` (free). The step keeps a reference to every
+bound array, then the block's width of each: dtypes and lane counts are literals in the
+generated source, widths are not, so the block sizes of one run share one compiled function (the
+test suite renders the same graphs at many block sizes) unless a mix's inline lines (whose loop
+and strides stay literals) differ. Each array is rebuilt inside the compiled code with
+``numba.carray`` (free). The step keeps a reference to every
 array, so none can be freed while the plan lives; arrays must be C-contiguous (a broadcast view
 keeps its node out of the run).
 
@@ -56,7 +59,7 @@ from neuralgraph._nodes.escape import EscapeKernel
 from neuralgraph._nodes.lazyjit import LazyKernel
 
 #: Generated source format; bump to invalidate every cached file.
-FORMAT = 2
+FORMAT = 3
 _DTYPES = {
     np.dtype(np.float32): "np.float32",
     np.dtype(np.float64): "np.float64",
@@ -189,8 +192,10 @@ def _scalar(value: Any) -> str:
 
 def generate(
     members: Sequence[Member], progress: np.ndarray, ticks: np.ndarray | None = None
-) -> tuple[str, list[np.ndarray]]:
-    """The source of the fused function and the arrays whose addresses it takes, in order.
+) -> tuple[str, list[np.ndarray], list[int]]:
+    """The source of the fused function, the arrays whose addresses it takes, in order, and the
+    sizes it reads after them (:func:`table`): one source (and one compiled module) serves every
+    block size of a run without a mix (``_Bindings``).
 
     ``progress`` (int64, :data:`PROGRESS` elements) is array 0: the function stores the index of
     each member before calling it, so after an exception the step knows which member raised, and
@@ -205,19 +210,9 @@ def generate(
     if ticks is not None:
         arrays += [ticks, np.zeros(3, np.int64)]  # the slots, a timespec, the time of an escape
         body += [*read, "    t0 = t1"]
-    slot: dict[tuple[int, tuple[int, ...], str], int] = {}
     imports: dict[tuple[str, str], str] = {}
-
-    def name_of(a: Any) -> str:
-        if isinstance(a, tuple):  # a lanes form's argument: one array (or scalar) per call
-            return f"({''.join(name_of(x) + ', ' for x in a)})"
-        if not isinstance(a, np.ndarray):
-            return _scalar(a)
-        key = (a.__array_interface__["data"][0], a.shape, a.dtype.str)
-        if key not in slot:
-            slot[key] = len(arrays)
-            arrays.append(a)
-        return f"a{slot[key]}"
+    bound = _Bindings(arrays)
+    name_of = bound.name_of
 
     parts: list[list[str]] = []
     for index, member in enumerate(members):
@@ -239,9 +234,7 @@ def generate(
             lines += [read[0].strip(), read[1].strip(), f"a1[{index}] += t1 - t0", "t0 = t1"]
         parts.append(lines)
     body += _escape_body(parts, [isinstance(m, EscapeKernel) for m in members], ticks is not None)
-    views = [
-        f"    a{i} = carray(_ptr(addr[{i}]), {tuple(a.shape)!r}, {_DTYPES[a.dtype]})" for i, a in enumerate(arrays)
-    ]
+    views = bound.views()
     # numba's cache does not see changes in the functions a cached one calls (here inlined), so
     # the source, and with it the file name, carries a fingerprint of every member's module
     # (this module's own intrinsics included)
@@ -260,7 +253,53 @@ def generate(
         f"@njit(cache={ticks is None}, nogil=True)",
         "def fused(addr, frames):  # pragma: no cover - compiled",
     ]
-    return "\n".join(head + views + body) + "\n", arrays
+    return "\n".join(head + views + body) + "\n", arrays, bound.sizes
+
+
+class _Bindings:
+    """How the generated function names what its members bind: an array by its slot in the
+    address table (``a3``; one slot per memory, shape and dtype) and its last dimension (a
+    block's width) by a local read from the table after the addresses (``s5``); a scalar as a
+    literal. Lane counts (leading dimensions), scalars (flags, modes, settings) and a mix's
+    inline sizes (``inline.py``) stay literals: read from the table they cost P1, P2 and the
+    per-voice P2 5-20 % of their speed (their loops and branches are then unknown to LLVM)."""
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = arrays
+        self.sizes: list[int] = []
+        self._slot: dict[tuple[int, tuple[int, ...], str], int] = {}
+
+    def _shape(self, shape: tuple[int, ...]) -> str:
+        return f"({''.join(f'{n}, ' for n in shape[:-1])}{''.join(self.size_of(n) + ', ' for n in shape[-1:])})"
+
+    def size_of(self, n: int) -> str:
+        self.sizes.append(int(n))
+        return f"s{len(self.sizes) - 1}"
+
+    def name_of(self, a: Any) -> str:
+        if isinstance(a, tuple):  # a lanes form's argument: one array (or scalar) per call
+            return f"({''.join(self.name_of(x) + ', ' for x in a)})"
+        if not isinstance(a, np.ndarray):
+            return _scalar(a)
+        key = (a.__array_interface__["data"][0], a.shape, a.dtype.str)
+        if key not in self._slot:
+            self._slot[key] = len(self.arrays)
+            self.arrays.append(a)
+        return f"a{self._slot[key]}"
+
+    def views(self) -> list[str]:
+        """The function's first lines: the sizes, read once from the table, then the arrays, each
+        with its last dimension (a block's width) a size and the others (lanes) literals."""
+        arrays = [
+            f"    a{i} = carray(_ptr(addr[{i}]), {self._shape(a.shape)}, {_DTYPES[a.dtype]})"
+            for i, a in enumerate(self.arrays)
+        ]
+        return [f"    s{k} = addr[{len(self.arrays) + k}]" for k in range(len(self.sizes))] + arrays
+
+
+def table(arrays: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
+    """The fused function's ``addr`` argument: the address of each array, then the sizes."""
+    return np.array([a.__array_interface__["data"][0] for a in arrays] + list(sizes), np.int64)
 
 
 def _alias(imports: dict[tuple[str, str], str], dispatcher: Any) -> str:
@@ -445,15 +484,14 @@ def _build(
 ) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray], str]:
     """The fused function (ahead of time, or by numba's JIT for the profile build), its address
     array, the arrays behind the addresses (kept referenced while the step lives) and its digest."""
-    text, arrays = generate(kernels, progress, ticks)
+    text, arrays, sizes = generate(kernels, progress, ticks)
     if function is not None:
         kernel = function
     elif ticks is None:
         [kernel] = aot.compiled([(text, SIGNATURE)])
     else:  # calls libc through a pointer: not cached, not ahead of time
         kernel = aot.jit(text, SIGNATURE)
-    addresses = np.array([a.__array_interface__["data"][0] for a in arrays], np.int64)
-    return kernel, addresses, arrays, aot.digest_of(text, SIGNATURE)
+    return kernel, table(arrays, sizes), arrays, aot.digest_of(text, SIGNATURE)
 
 
 def grouped(kernels: Sequence[Member]) -> list[Member]:

@@ -262,14 +262,96 @@ def _svf_settle(state):  # pragma: no cover - compiled
 SVF_VECTOR = 8
 
 
+def _transposed(builder, rows):  # pragma: no cover - compiled
+    """SVF_VECTOR vectors of SVF_VECTOR as the columns of the square they form (three rounds of
+    swapping off-diagonal blocks of 1, 2, 4: shuffles, no memory)."""
+    rows, size, b = list(rows), SVF_VECTOR, 1
+    while b < size:
+        for p in (p for p in range(size) if not (p // b) % 2):
+            low = [q if not (q // b) % 2 else size + q - b for q in range(size)]
+            high = [q + b if not (q // b) % 2 else size + q for q in range(size)]
+            rows[p], rows[p + b] = (builder.shuffle_vector(rows[p], rows[p + b], _mask(m)) for m in (low, high))
+        b *= 2
+    return rows
+
+
+def _mask(indices):  # pragma: no cover - compiled
+    from llvmlite import ir
+
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(indices)), [ir.Constant(ir.IntType(32), k) for k in indices])
+
+
+def _svf_access(builder, io, ir):  # pragma: no cover - compiled
+    """How the vector recursion reads sample ``i``'s inputs and writes its outputs (one sample, and
+    SVF_VECTOR samples at a time or None): rows of a [frames, SVF_VECTOR] float64 array, or
+    (``io`` an int64 [2, SVF_VECTOR] table of addresses: inputs, outputs) each lane's own float32
+    buffer, SVF_VECTOR samples of every lane loaded and stored as the square they form, turned by
+    shuffles (_transposed), so that there is no gather before the recursion and no scatter after."""
+    double, single = ir.VectorType(ir.DoubleType(), SVF_VECTOR), ir.VectorType(ir.FloatType(), SVF_VECTOR)
+    if io.type.pointee != ir.IntType(64):
+        at = builder.bitcast(io, double.as_pointer())
+        return (lambda i: builder.load(builder.gep(at, [i]), align=8)), (
+            lambda i, v: builder.store(v, builder.gep(at, [i]), align=8)
+        ), None
+    f32 = ir.FloatType().as_pointer()
+    rows = [builder.inttoptr(builder.load(builder.gep(io, [ir.Constant(ir.IntType(64), k)])), f32) for k in range(2 * SVF_VECTOR)]
+    lanes = [ir.Constant(ir.IntType(32), k) for k in range(SVF_VECTOR)]
+
+    def load(i):
+        v = ir.Constant(double, None)
+        for k, lane in enumerate(lanes):
+            v = builder.insert_element(v, builder.fpext(builder.load(builder.gep(rows[k], [i]), align=4), ir.DoubleType()), lane)
+        return v
+
+    def store(i, v):
+        for k, lane in enumerate(lanes):
+            y = builder.fptrunc(builder.extract_element(v, lane), ir.FloatType())
+            builder.store(y, builder.gep(rows[SVF_VECTOR + k], [i]), align=4)
+
+    def span(k, i):
+        return builder.bitcast(builder.gep(rows[k], [i]), single.as_pointer())
+
+    def loads(i):
+        square = [builder.load(span(k, i), align=4) for k in range(SVF_VECTOR)]
+        return [builder.fpext(v, double) for v in _transposed(builder, square)]
+
+    def stores(i, vs):
+        for k, v in enumerate(_transposed(builder, [builder.fptrunc(v, single) for v in vs])):
+            builder.store(v, span(SVF_VECTOR + k, i), align=4)
+
+    return load, store, (loads, stores)
+
+
+def _svf_loop(builder, ir, first, limit, step, carried, body):  # pragma: no cover - compiled
+    """``for i in range(first, limit - step + 1, step)`` carrying the values ``carried`` (``body(i,
+    values)`` returns the next ones); returns i's value after the loop and the values."""
+    start, by = builder.block, ir.Constant(ir.IntType(64), step)
+    loop, done = builder.append_basic_block("svf.loop"), builder.append_basic_block("svf.done")
+    builder.cbranch(builder.icmp_signed("<=", builder.add(first, by), limit), loop, done)
+    builder.position_at_end(loop)
+    phis = [builder.phi(v.type) for v in [first, *carried]]
+    new = [builder.add(phis[0], by), *body(phis[0], phis[1:])]
+    end = builder.block
+    builder.cbranch(builder.icmp_signed("<=", builder.add(new[0], by), limit), loop, done)
+    builder.position_at_end(done)
+    finals = [builder.phi(v.type) for v in phis]  # phis first in their block
+    for phi, final, a, b in zip(phis, finals, [first, *carried], new):
+        for node in (phi, final):
+            node.add_incoming(a, start)
+            node.add_incoming(b, end)
+    return finals[0], finals[1:]
+
+
 @intrinsic
 def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - compiled
     """Simper's recursion for SVF_VECTOR filters at once, written as LLVM vector operations (numba
     leaves the straight-line vectoriser off, so a loop across lanes stays scalar). ``io``
-    [frames, SVF_VECTOR] float64 holds each sample's inputs, replaced by the outputs; ``c``
-    [8, SVF_VECTOR] the rows k, a1, a2, a3, 1 - a3, m11, m12, m22; ``s`` [2, SVF_VECTOR] the state,
-    updated. Every multiply-add is the fused one _svf_kernel's compiled loop makes (checked bit
-    for bit, all four modes: tests/test_lanes.py), so each lane's samples are that kernel's."""
+    [frames, SVF_VECTOR] float64 holds each sample's inputs, replaced by the outputs, or is an
+    int64 [2, SVF_VECTOR] table of the lanes' float32 input and output buffers' addresses
+    (_svf_access); ``c`` [8, SVF_VECTOR] the rows k, a1, a2, a3, 1 - a3, m11, m12, m22; ``s``
+    [2, SVF_VECTOR] the state, updated. Every multiply-add is the fused one _svf_kernel's compiled
+    loop makes (checked bit for bit, all four modes: tests/test_lanes.py), so each lane's samples
+    are that kernel's."""
     from llvmlite import ir
     from numba.core import types
 
@@ -278,10 +360,9 @@ def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - co
     vector = ir.VectorType(ir.DoubleType(), SVF_VECTOR)
 
     def codegen(context, builder, signature, args):
-        at = [
-            builder.bitcast(context.make_array(t)(context, builder, a).data, vector.as_pointer())
-            for t, a in zip(signature.args[:3], args[:3])
-        ]
+        data = [context.make_array(t)(context, builder, a).data for t, a in zip(signature.args[:3], args[:3])]
+        load, store, spans = _svf_access(builder, data[0], ir)
+        at = [builder.bitcast(d, vector.as_pointer()) for d in data[1:]]
         name = f"llvm.fma.v{SVF_VECTOR}f64"
         fma = builder.module.globals.get(name) or ir.Function(
             builder.module, ir.FunctionType(vector, [vector] * 3), name
@@ -293,33 +374,36 @@ def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - co
         def madd(a, b, c):
             return builder.call(fma, [a, b, c])
 
-        k, a1, a2, a3, b, m11, m12, m22 = (row(at[1], r) for r in range(8))
-        start, ic1_0, ic2_0 = builder.block, row(at[2], 0), row(at[2], 1)
-        loop, done = builder.append_basic_block("svf.loop"), builder.append_basic_block("svf.done")
-        zero = ir.Constant(ir.IntType(64), 0)
-        builder.cbranch(builder.icmp_signed(">", args[3], zero), loop, done)
-        builder.position_at_end(loop)
-        i, ic1, ic2 = builder.phi(ir.IntType(64)), builder.phi(vector), builder.phi(vector)
-        at_i = builder.gep(at[0], [i])
-        v0 = builder.load(at_i, align=8)
-        in1, in2 = builder.fmul(a2, v0), builder.fmul(a3, v0)
-        v1 = madd(builder.fneg(a2), ic2, madd(a1, ic1, in1))
-        out = [madd(b, ic2, madd(a2, ic1, in2)), None, builder.fmul(k, v1), madd(builder.fneg(k), v1, v0)]
-        out[1] = builder.fsub(out[3], out[0])  # v0 - k v1 - v2
-        builder.store(out[mode.literal_value], at_i, align=8)
-        next1 = madd(builder.fneg(m12), ic2, madd(m11, ic1, builder.fadd(in1, in1)))
-        next2 = madd(m22, ic2, madd(m12, ic1, builder.fadd(in2, in2)))
-        after = builder.add(i, ir.Constant(ir.IntType(64), 1))
-        for phi, first, again in ((i, zero, after), (ic1, ic1_0, next1), (ic2, ic2_0, next2)):
-            phi.add_incoming(first, start)
-            phi.add_incoming(again, loop)
-        builder.cbranch(builder.icmp_signed("<", after, args[3]), loop, done)
-        builder.position_at_end(done)
-        finals = [builder.phi(vector), builder.phi(vector)]  # phis first in their block
-        for k_row, (final, first, last) in enumerate(zip(finals, (ic1_0, ic2_0), (next1, next2))):
-            final.add_incoming(first, start)
-            final.add_incoming(last, loop)
-            builder.store(final, builder.gep(at[2], [ir.Constant(ir.IntType(64), k_row)]), align=8)
+        k, a1, a2, a3, b, m11, m12, m22 = (row(at[0], r) for r in range(8))
+
+        def tick(v0, ic1, ic2):
+            in1, in2 = builder.fmul(a2, v0), builder.fmul(a3, v0)
+            v1 = madd(builder.fneg(a2), ic2, madd(a1, ic1, in1))
+            out = [madd(b, ic2, madd(a2, ic1, in2)), None, builder.fmul(k, v1), madd(builder.fneg(k), v1, v0)]
+            out[1] = builder.fsub(out[3], out[0])  # v0 - k v1 - v2
+            next1 = madd(builder.fneg(m12), ic2, madd(m11, ic1, builder.fadd(in1, in1)))
+            next2 = madd(m22, ic2, madd(m12, ic1, builder.fadd(in2, in2)))
+            return out[mode.literal_value], next1, next2
+
+        def one(i, state):
+            out, *state = tick(load(i), *state)
+            store(i, out)
+            return state
+
+        def many(i, state):
+            outs = []
+            for v0 in spans[0](i):
+                out, *state = tick(v0, *state)
+                outs.append(out)
+            spans[1](i, outs)
+            return state
+
+        i, state = ir.Constant(ir.IntType(64), 0), [row(at[1], 0), row(at[1], 1)]
+        if spans is not None:
+            i, state = _svf_loop(builder, ir, i, args[3], SVF_VECTOR, state, many)
+        _, state = _svf_loop(builder, ir, i, args[3], 1, state, one)
+        for k_row, final in enumerate(state):
+            builder.store(final, builder.gep(at[1], [ir.Constant(ir.IntType(64), k_row)]), align=8)
         return context.get_dummy_value()
 
     return types.none(io, c, s, frames, mode), codegen
@@ -341,10 +425,8 @@ def _svf_row(row, frames):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _svf_into(x, state, coeffs, r, j, io, c, s, frames):  # pragma: no cover - compiled
-    """Row ``r``'s filter lane (inputs, held coefficients, state) into column ``j``."""
-    for i in range(frames):
-        io[i, j] = x[r, i]
+def _svf_lane_into(state, coeffs, r, j, c, s):  # pragma: no cover - compiled
+    """Row ``r``'s filter lane (held coefficients, state) into column ``j``."""
     a1, a2, a3 = coeffs[r, 3], coeffs[r, 4], coeffs[r, 5]
     m11, m12, m22 = _svf_step(a1, a2, a3)
     c[0, j], c[1, j], c[2, j], c[3, j], c[4, j] = coeffs[r, 2], a1, a2, a3, 1.0 - a3
@@ -353,11 +435,25 @@ def _svf_into(x, state, coeffs, r, j, io, c, s, frames):  # pragma: no cover - c
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _svf_into(x, state, coeffs, r, j, io, c, s, frames):  # pragma: no cover - compiled
+    """Row ``r``'s filter lane (inputs, held coefficients, state) into column ``j``."""
+    for i in range(frames):
+        io[i, j] = x[r, i]
+    _svf_lane_into(state, coeffs, r, j, c, s)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _svf_lane_from(state, r, j, s):  # pragma: no cover - compiled
+    """Row ``r``'s filter lane's state (not settled) from column ``j``."""
+    state[r, 0], state[r, 1] = s[0, j], s[1, j]
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _svf_from(out, state, r, j, io, s, frames):  # pragma: no cover - compiled
     """Row ``r``'s filter lane (outputs, state: not settled) from column ``j``."""
     for i in range(frames):
         out[r, i] = io[i, j]
-    state[r, 0], state[r, 1] = s[0, j], s[1, j]
+    _svf_lane_from(state, r, j, s)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -390,10 +486,11 @@ def _svf_vector_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, io, 
 
 
 @njit(cache=True, nogil=True)
-def _svf_across(table, mode, sample_rate, io, c, s, frames):  # pragma: no cover - compiled
+def _svf_across(table, mode, sample_rate, rows, c, s, spare, frames):  # pragma: no cover - compiled
     """_svf_kernel for up to SVF_VECTOR one-lane filters (``table``: a row of addresses each): one
-    vector recursion (_svf_vector_run) when all hold their coefficients and have finite inputs,
-    else one after the other."""
+    vector recursion (_svf_vector_run) straight from their inputs into their outputs (``rows``:
+    those buffers' addresses; spare lanes read and write ``spare``'s rows) when all hold their
+    coefficients and have finite inputs, else one after the other."""
     plain = True
     for j in range(table.shape[0]):
         x, cutoff, q, _, coeffs, _ = _svf_row(table[j], frames)
@@ -404,19 +501,20 @@ def _svf_across(table, mode, sample_rate, io, c, s, frames):  # pragma: no cover
             _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames)
         return
     for j in range(table.shape[0]):
-        x, _, _, state, coeffs, _ = _svf_row(table[j], frames)
-        _svf_into(x, state, coeffs, 0, j, io, c, s, frames)
-    _svf_run(mode, io, c, s, frames)
+        _, _, _, state, coeffs, _ = _svf_row(table[j], frames)
+        _svf_lane_into(state, coeffs, 0, j, c, s)
+    _svf_run(mode, rows, c, s, frames)
     for j in range(table.shape[0]):
-        _, _, _, state, _, out = _svf_row(table[j], frames)
-        _svf_from(out, state, 0, j, io, s, frames)
+        _, _, _, state, _, _ = _svf_row(table[j], frames)
+        _svf_lane_from(state, 0, j, s)
         _svf_settle(state)
 
 
 def _svf_lanes_form(calls: list[tuple]) -> tuple | None:
     """_svf_kernel's lanes form (neuralgraph._compile.lanes): two to SVF_VECTOR one-lane filters
     of one mode and sample rate, no data path between them, as one _svf_across call: a table of
-    their arrays' addresses (the plan keeps the arrays) and the vector arrays, made here."""
+    their arrays' addresses (the plan keeps the arrays), the vector's table of input and output
+    addresses (spare lanes read zeros and write a spare row, both kept here) and its arrays."""
     if not 2 <= len(calls) <= SVF_VECTOR or len({(c[3], c[6]) for c in calls}) != 1:
         return None
     shapes = {tuple((a.shape, a.dtype) for a in c if isinstance(a, np.ndarray)) for c in calls}
@@ -428,9 +526,12 @@ def _svf_lanes_form(calls: list[tuple]) -> tuple | None:
         return None
     columns = (0, 1, 2, 4, 5, 7)  # x, cutoff, q, state, coeffs, out in a call's arguments
     table = np.array([[_address(c[k]) for k in columns] + [cutoff.shape[1], q.shape[1]] for c in calls], np.int64)
-    io = np.zeros((x.shape[1], SVF_VECTOR), np.float64)
+    spare = np.zeros((2, x.shape[1]), np.float32)  # a spare lane's input (zeros) and output
+    ins = [_address(c[0]) for c in calls] + [_address(spare[0])] * (SVF_VECTOR - len(calls))
+    outs = [_address(c[7]) for c in calls] + [_address(spare[1])] * (SVF_VECTOR - len(calls))
+    rows = np.array(ins + outs, np.int64)
     c, s = np.zeros((8, SVF_VECTOR), np.float64), np.zeros((2, SVF_VECTOR), np.float64)
-    return _svf_across, (table, mode, rate, io, c, s)
+    return _svf_across, (table, mode, rate, rows, c, s, spare)
 
 
 #: fusion runs up to SVF_VECTOR separate one-lane calls of this kernel side by side (neuralgraph._compile.lanes)

@@ -43,14 +43,15 @@ def render(kernel, x: np.ndarray, cutoff: np.ndarray, mode: int) -> np.ndarray:
 
 def vector(block: int):
     """_svf_vector_kernel with its vector arrays, called as the other kernels are."""
-    io, c, s = (
+    io, c, s, rows = (
         np.zeros((block, filters.SVF_VECTOR)),
         np.zeros((8, filters.SVF_VECTOR)),
         np.zeros((2, filters.SVF_VECTOR)),
+        np.zeros(2 * filters.SVF_VECTOR, np.int64),
     )
 
     def kernel(x, cutoff, q, mode, state, coeffs, rate, out, frames):
-        filters._svf_vector_kernel(x, cutoff, q, mode, state, coeffs, rate, out, io, c, s, frames)
+        filters._svf_vector_kernel(x, cutoff, q, mode, state, coeffs, rate, out, io, c, s, rows, frames)
 
     return kernel
 

@@ -468,20 +468,44 @@ def _svf_run(mode, io, c, s, frames):  # pragma: no cover - compiled
         _svf_vector_run(io, c, s, frames, 3)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _svf_rows_of(x, out, g, rows):  # pragma: no cover - compiled
+    """The vector's table of addresses (_svf_access) for rows g .. g + SVF_VECTOR - 1 of x and out;
+    False when their samples are not side by side in memory (then the vector takes a copy)."""
+    if x.strides[1] != 4 or out.strides[1] != 4:
+        return False
+    for j in range(SVF_VECTOR):
+        rows[j] = x.ctypes.data + (g + j) * x.strides[0]
+        rows[SVF_VECTOR + j] = out.ctypes.data + (g + j) * out.strides[0]
+    return True
+
+
 @njit(cache=True, nogil=True)
-def _svf_vector_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, io, c, s, frames):  # pragma: no cover
+def _svf_vector_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, io, c, s, rows, frames):  # pragma: no cover
     """_svf_kernel for SVF_VECTOR lanes or more: a held block (_svf_plain) runs SVF_VECTOR lanes at a
-    time as one vector recursion (the per-lane loop's samples, bit for bit)."""
+    time as one vector recursion (the per-lane loop's samples, bit for bit): a full group straight
+    from x into out, a last group of fewer lanes through ``io``."""
     if not _svf_plain(x, cutoff, q, coeffs, frames):  # modulated, or a non-finite input
         _svf_kernel(x, cutoff, q, mode, state, coeffs, sample_rate, out, frames)
         return
     lanes = out.shape[0]
     for g in range(0, lanes, SVF_VECTOR):  # a last group's spare columns run what they held
-        for j in range(min(SVF_VECTOR, lanes - g)):
-            _svf_into(x, state, coeffs, g + j, j, io, c, s, frames)
-        _svf_run(mode, io, c, s, frames)
-        for j in range(min(SVF_VECTOR, lanes - g)):
-            _svf_from(out, state, g + j, j, io, s, frames)
+        count = min(SVF_VECTOR, lanes - g)
+        direct = count == SVF_VECTOR and _svf_rows_of(x, out, g, rows)
+        for j in range(count):
+            if direct:
+                _svf_lane_into(state, coeffs, g + j, j, c, s)
+            else:
+                _svf_into(x, state, coeffs, g + j, j, io, c, s, frames)
+        if direct:
+            _svf_run(mode, rows, c, s, frames)
+        else:
+            _svf_run(mode, io, c, s, frames)
+        for j in range(count):
+            if direct:
+                _svf_lane_from(state, g + j, j, s)
+            else:
+                _svf_from(out, state, g + j, j, io, s, frames)
     _svf_settle(state)
 
 
@@ -571,6 +595,7 @@ class _StateVariable(Node):
             np.zeros((ctx.block_size, SVF_VECTOR), np.float64),
             np.zeros((8, SVF_VECTOR), np.float64),
             np.zeros((2, SVF_VECTOR), np.float64),
+            np.zeros(2 * SVF_VECTOR, np.int64),
         )
         self.mode_index = SVF_MODES[self.mode]
         self.reset()
@@ -578,8 +603,7 @@ class _StateVariable(Node):
     def process(self, ins: Ports, outs: Ports, frames: int) -> None:
         x, cutoff, q, out, rate = ins.in_, ins.cutoff, ins.q, outs.out, self.sample_rate
         if self.svf_kernel is _svf_vector_kernel:
-            io, c, s = self.vector
-            _svf_vector_kernel(x, cutoff, q, self.mode_index, self.state, self.coeffs, rate, out, io, c, s, frames)
+            _svf_vector_kernel(x, cutoff, q, self.mode_index, self.state, self.coeffs, rate, out, *self.vector, frames)
         else:
             _svf_kernel(x, cutoff, q, self.mode_index, self.state, self.coeffs, rate, out, frames)
 

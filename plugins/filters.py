@@ -290,17 +290,24 @@ def _svf_access(builder, io, ir):  # pragma: no cover - compiled
     double, single = ir.VectorType(ir.DoubleType(), SVF_VECTOR), ir.VectorType(ir.FloatType(), SVF_VECTOR)
     if io.type.pointee != ir.IntType(64):
         at = builder.bitcast(io, double.as_pointer())
-        return (lambda i: builder.load(builder.gep(at, [i]), align=8)), (
-            lambda i, v: builder.store(v, builder.gep(at, [i]), align=8)
-        ), None
+        return (
+            (lambda i: builder.load(builder.gep(at, [i]), align=8)),
+            (lambda i, v: builder.store(v, builder.gep(at, [i]), align=8)),
+            None,
+        )
     f32 = ir.FloatType().as_pointer()
-    rows = [builder.inttoptr(builder.load(builder.gep(io, [ir.Constant(ir.IntType(64), k)])), f32) for k in range(2 * SVF_VECTOR)]
+    rows = [
+        builder.inttoptr(builder.load(builder.gep(io, [ir.Constant(ir.IntType(64), k)])), f32)
+        for k in range(2 * SVF_VECTOR)
+    ]
     lanes = [ir.Constant(ir.IntType(32), k) for k in range(SVF_VECTOR)]
 
     def load(i):
         v = ir.Constant(double, None)
         for k, lane in enumerate(lanes):
-            v = builder.insert_element(v, builder.fpext(builder.load(builder.gep(rows[k], [i]), align=4), ir.DoubleType()), lane)
+            v = builder.insert_element(
+                v, builder.fpext(builder.load(builder.gep(rows[k], [i]), align=4), ir.DoubleType()), lane
+            )
         return v
 
     def store(i, v):
@@ -342,6 +349,37 @@ def _svf_loop(builder, ir, first, limit, step, carried, body):  # pragma: no cov
     return finals[0], finals[1:]
 
 
+def _svf_vector_tick(builder, coeffs, mode, ir):  # pragma: no cover - compiled
+    """A function emitting one sample of the vector recursion: ``tick(v0, ic1, ic2)`` -> the
+    output of ``mode`` and the next states, from the rows of ``coeffs`` (a <SVF_VECTOR x double>*:
+    k, a1, a2, a3, 1 - a3, m11, m12, m22). Every multiply-add is the fused one _svf_kernel's
+    compiled loop makes, in the same order."""
+    vector = ir.VectorType(ir.DoubleType(), SVF_VECTOR)
+    name = f"llvm.fma.v{SVF_VECTOR}f64"
+    fma = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(vector, [vector] * 3), name)
+
+    def madd(a, b, c):
+        return builder.call(fma, [a, b, c])
+
+    k, a1, a2, a3, b, m11, m12, m22 = (_svf_row_of(builder, coeffs, r, ir) for r in range(8))
+
+    def tick(v0, ic1, ic2):
+        in1, in2 = builder.fmul(a2, v0), builder.fmul(a3, v0)
+        v1 = madd(builder.fneg(a2), ic2, madd(a1, ic1, in1))
+        out = [madd(b, ic2, madd(a2, ic1, in2)), None, builder.fmul(k, v1), madd(builder.fneg(k), v1, v0)]
+        out[1] = builder.fsub(out[3], out[0])  # v0 - k v1 - v2
+        next1 = madd(builder.fneg(m12), ic2, madd(m11, ic1, builder.fadd(in1, in1)))
+        next2 = madd(m22, ic2, madd(m12, ic1, builder.fadd(in2, in2)))
+        return out[mode], next1, next2
+
+    return tick
+
+
+def _svf_row_of(builder, pointer, k, ir):  # pragma: no cover - compiled
+    """Row ``k`` of a [rows, SVF_VECTOR] float64 array as one vector."""
+    return builder.load(builder.gep(pointer, [ir.Constant(ir.IntType(64), k)]), align=8)
+
+
 @intrinsic
 def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - compiled
     """Simper's recursion for SVF_VECTOR filters at once, written as LLVM vector operations (numba
@@ -362,28 +400,8 @@ def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - co
     def codegen(context, builder, signature, args):
         data = [context.make_array(t)(context, builder, a).data for t, a in zip(signature.args[:3], args[:3])]
         load, store, spans = _svf_access(builder, data[0], ir)
-        at = [builder.bitcast(d, vector.as_pointer()) for d in data[1:]]
-        name = f"llvm.fma.v{SVF_VECTOR}f64"
-        fma = builder.module.globals.get(name) or ir.Function(
-            builder.module, ir.FunctionType(vector, [vector] * 3), name
-        )
-
-        def row(pointer, k):
-            return builder.load(builder.gep(pointer, [ir.Constant(ir.IntType(64), k)]), align=8)
-
-        def madd(a, b, c):
-            return builder.call(fma, [a, b, c])
-
-        k, a1, a2, a3, b, m11, m12, m22 = (row(at[0], r) for r in range(8))
-
-        def tick(v0, ic1, ic2):
-            in1, in2 = builder.fmul(a2, v0), builder.fmul(a3, v0)
-            v1 = madd(builder.fneg(a2), ic2, madd(a1, ic1, in1))
-            out = [madd(b, ic2, madd(a2, ic1, in2)), None, builder.fmul(k, v1), madd(builder.fneg(k), v1, v0)]
-            out[1] = builder.fsub(out[3], out[0])  # v0 - k v1 - v2
-            next1 = madd(builder.fneg(m12), ic2, madd(m11, ic1, builder.fadd(in1, in1)))
-            next2 = madd(m22, ic2, madd(m12, ic1, builder.fadd(in2, in2)))
-            return out[mode.literal_value], next1, next2
+        coeffs, states = (builder.bitcast(d, vector.as_pointer()) for d in data[1:])
+        tick = _svf_vector_tick(builder, coeffs, mode.literal_value, ir)
 
         def one(i, state):
             out, *state = tick(load(i), *state)
@@ -398,12 +416,12 @@ def _svf_vector_run(typingctx, io, c, s, frames, mode):  # pragma: no cover - co
             spans[1](i, outs)
             return state
 
-        i, state = ir.Constant(ir.IntType(64), 0), [row(at[1], 0), row(at[1], 1)]
+        i, state = ir.Constant(ir.IntType(64), 0), [_svf_row_of(builder, states, r, ir) for r in (0, 1)]
         if spans is not None:
             i, state = _svf_loop(builder, ir, i, args[3], SVF_VECTOR, state, many)
         _, state = _svf_loop(builder, ir, i, args[3], 1, state, one)
-        for k_row, final in enumerate(state):
-            builder.store(final, builder.gep(at[1], [ir.Constant(ir.IntType(64), k_row)]), align=8)
+        for r, final in enumerate(state):
+            builder.store(final, builder.gep(states, [ir.Constant(ir.IntType(64), r)]), align=8)
         return context.get_dummy_value()
 
     return types.none(io, c, s, frames, mode), codegen

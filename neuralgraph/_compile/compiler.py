@@ -123,6 +123,9 @@ class Compiler:
                 if name not in built:
                     built[name] = self.patch.registry.node_class(spec.nodes[name].type)(**spec.nodes[name].params)
         check_memory(self.patch, built, self.sample_rate, self.block_size)
+        read_ports: dict[str, set[str]] = defaultdict(set)  # per node, the outputs a connection reads
+        for e in self.topology.edges:
+            read_ports[e.src].add(e.src_port)
         for name in self.topology.order:
             node_spec = spec.nodes[name]
             node = built[name]
@@ -137,7 +140,7 @@ class Compiler:
                 node_name=name,
                 patch_dir=spec.directory,
                 active_lanes=inherited,
-                read_outputs=frozenset(e.src_port for e in self.topology.edges if e.src == name),
+                read_outputs=frozenset(read_ports[name]),
             )
             try:
                 with model_budget(self.patch.limits.memory_budget_bytes):

@@ -11,6 +11,8 @@ import importlib.util
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +226,18 @@ def test_channel_inspection_finds_a_delayed_copy_and_a_detuned_take():
     assert abs(figures["detune"] - 10.0) < 1.5 and figures["vib corr"] > 0.9, figures
 
 
+@contextmanager
+def _velocity_75() -> Iterator[Path]:
+    """A scratch folder for renders made at velocity 75 only (train_ddsp.VELOCITIES restored after)."""
+    velocities = ev.td.VELOCITIES[:]
+    ev.td.VELOCITIES[:] = [75]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+    finally:
+        ev.td.VELOCITIES[:] = velocities
+
+
 @needs_soundfont
 def test_the_violins_two_channels_are_one_performance_but_not_one_signal():
     """The soundfont violin's held-out notes at velocity 75, left against right (inspect_channels.py):
@@ -232,13 +246,8 @@ def test_the_violins_two_channels_are_one_performance_but_not_one_signal():
     ch = _load("inspect_channels")
     td = ev.td
     inst = INSTRUMENTS["violin"]
-    velocities = td.VELOCITIES[:]
-    td.VELOCITIES[:] = [75]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            audio, notes = td.render_channels(SOUNDFONT, inst.program, Path(tmp), inst.held_out)
-    finally:
-        td.VELOCITIES[:] = velocities
+    with _velocity_75() as tmp:
+        audio, notes = td.render_channels(SOUNDFONT, inst.program, tmp, inst.held_out)
     for start, _end, note, _vel in notes:
         figures = ch.compare(audio[round((start + 0.3) * td.SR) : round((start + 0.9) * td.SR)], note)
         assert abs(figures["detune"]) < 5.0 and figures["vib corr"] > 0.5, (note, figures)
@@ -277,14 +286,9 @@ def test_one_violin_channel_swings_as_much_as_their_mono_mix():
     ch = _load("inspect_channels")
     td = ev.td
     inst = INSTRUMENTS["violin"]
-    velocities = td.VELOCITIES[:]
-    td.VELOCITIES[:] = [75]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            stereo, notes = td.render_channels(SOUNDFONT, inst.program, Path(tmp), inst.held_out)
-            forms = {c: td.render(SOUNDFONT, inst.program, Path(tmp), inst.held_out, c)[0] for c in td.CHANNELS}
-    finally:
-        td.VELOCITIES[:] = velocities
+    with _velocity_75() as tmp:
+        stereo, notes = td.render_channels(SOUNDFONT, inst.program, tmp, inst.held_out)
+        forms = {c: td.render(SOUNDFONT, inst.program, tmp, inst.held_out, c)[0] for c in td.CHANNELS}
     np.testing.assert_array_equal(forms["left"], stereo[:, 0])
     np.testing.assert_array_equal(forms["right"], stereo[:, 1])
     np.testing.assert_allclose(forms["mix"], stereo.mean(axis=1))

@@ -292,6 +292,11 @@ class OnnxModel(Node):
             gather(*self._gather)
         self._warmed = True
 
+    def ready(self, ins: Ports, outs: Ports) -> None:
+        """Before a fused run falls back to this node's ``process`` while playing: its helpers
+        compiled here (:meth:`warm`), not in the audio thread's next block."""
+        self.warm()
+
     def c_session_possible(self) -> bool:
         """Whether :meth:`c_session` may open a second session (not a worker's model, nor with
         ``NEURALGRAPH_ONNX_CAPI=0``); a plan decides whether it does."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -152,3 +156,83 @@ def test_a_closed_tap_stops_receiving():
     tap.close()
     engine.process()
     assert tap.written == 128
+
+
+#: In a fresh process: blocks of a fused plan loaded from its compiled modules (no numba), then a
+#: tap that makes the run fall back to its members one by one, then more blocks. Prints which
+#: thread imported numba and which threads compiled (or loaded) a kernel after the tap.
+PROBE_FALLBACK = """
+import importlib.abc, json, sys, threading
+imported_on = []
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "numba":
+            imported_on.append(threading.current_thread().name)
+        return None
+sys.meta_path.insert(0, Watch())
+import neuralgraph as ng
+engine = ng.Engine(ng.load_patch(sys.argv[1]))
+def play():
+    audio = threading.Thread(target=engine.render, args=(0.1,), name="audio")
+    audio.start()
+    audio.join()
+play()
+before = "numba" in sys.modules
+tap = engine.tap("a.out", seconds=1.0)
+from numba.core.dispatcher import Dispatcher  # a kernel compiled or loaded from numba's cache
+compiled_on = set()
+load = Dispatcher.compile
+def watched(self, sig):
+    compiled_on.add(threading.current_thread().name)
+    return load(self, sig)
+Dispatcher.compile = watched
+play()
+level = float(abs(tap.read().data).max())
+print(json.dumps({"before": before, "imported_on": imported_on, "compiled_on": sorted(compiled_on), "level": level}))
+"""
+
+
+def test_a_tap_that_makes_a_fused_run_fall_back_compiles_its_members_before_the_audio_thread_runs_them(tmp_path):
+    """A tap on a port the fused run reuses (the lowpass's output: the peak filter's later) makes the run call its members
+    one by one from the next block on. Their kernels were compiled into the run's module, which
+    is loaded without numba: their own ``process`` is compiled when the tap is attached (the
+    control thread), so the audio thread's blocks after it import and compile nothing, and the
+    tap hears the filtered sine."""
+    patch = tmp_path / "chain.toml"
+    patch.write_text(
+        """schema = 1
+[engine]
+sample_rate = 48000
+block_size = 64
+[nodes.s]
+type = "osc.sine"
+freq = 440
+[nodes.a]
+type = "filter.lowpass"
+in = "s"
+cutoff = 2000
+[nodes.b]
+type = "filter.highpass"
+in = "a"
+cutoff = 100
+[nodes.c]
+type = "filter.peak"
+in = "b"
+cutoff = 1000
+[nodes.out]
+type = "io.output"
+channels = 1
+in = "c"
+"""
+    )
+    env = {**os.environ, "NEURALGRAPH_CACHE_DIR": str(tmp_path / "cache")}
+    cli = [sys.executable, "-m", "neuralgraph", "render", str(patch), "-o", str(tmp_path / "x.wav"), "--seconds", "0.1"]
+    subprocess.run(cli, env=env, check=True, capture_output=True)  # builds the run's compiled module
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE_FALLBACK, str(patch)], env=env, capture_output=True, text=True, check=True
+    )
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["before"] is False  # the fused run came from its compiled module
+    assert set(got["imported_on"]) == {"MainThread"}  # by the tap, not by the audio thread's next block
+    assert "audio" not in got["compiled_on"]
+    assert 0.5 < got["level"] < 1.1  # a 440 Hz sine through a 2 kHz lowpass

@@ -456,6 +456,15 @@ class FusedStep:
                 self.report(member.name, exc)
                 member.bypass(member.ins, member.outs, frames)
 
+    def ready_members(self) -> None:
+        """Make every member's own ``process`` ready to run (control thread; ``Node.ready``), before
+        the run falls back to them one by one while playing, so no kernel compiles on the audio
+        thread."""
+        for member in self.members:
+            ready = getattr(member.kernel_source, "ready", None)
+            if callable(ready) and member.ins is not None and member.outs is not None:
+                ready(member.ins, member.outs)
+
     def run_member_with(self, k: int, process: Process) -> None:
         """Run member ``k`` through ``process`` from now on (a tap point wrapping its step), and
         so the whole run member by member (control thread: the audio thread sees the old tuple

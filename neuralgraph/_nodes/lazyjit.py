@@ -105,6 +105,23 @@ def intrinsic(function: Callable[..., Any]) -> Any:
     return LazyKernel(function, {}, "intrinsic")
 
 
+def compile_for(function: Any, args: tuple[Any, ...]) -> None:
+    """Compile (or load from numba's disk cache) ``function``'s overload for a call with ``args``,
+    without running it (control thread). A lazy kernel is realised first (numba is imported); a
+    function that is not a numba dispatcher, or arguments numba cannot type, are left alone: the
+    first call then compiles, as it would have."""
+    if isinstance(function, LazyKernel):
+        function = function.realised()
+    if not hasattr(function, "compile") or not hasattr(function, "py_func"):
+        return
+    from numba import typeof
+
+    try:
+        function.compile(tuple(typeof(a) for a in args))
+    except Exception:  # untypable arguments: compiled at the first call instead
+        return
+
+
 def realise_all() -> None:
     """Import numba and put a dispatcher in place of every lazy kernel, in every module that
     holds one (control thread: importing numba holds the GIL for a while)."""

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from neuralgraph._nodes.lazyjit import compile_for
 from neuralgraph._nodes.ports import Input, Output, Param, Rate
 
 
@@ -252,6 +253,21 @@ class Node:
             raise NotImplementedError(f"{type(self).__name__}.process (it offers no kernel() to run instead)")
         self._kernel_call = KernelCall(ins, outs, *offered)
         return self._kernel_call
+
+    def ready(self, ins: Ports, outs: Ports) -> None:
+        """Compile now (control thread) whatever :meth:`process` on these Ports would compile
+        the first time it runs, so that it does not compile on the audio thread.
+
+        A node that runs inside a fused run never calls its own ``process`` until the run falls
+        back to running its members one by one while playing (a tap on a port the run does not
+        keep); the plan calls this on every member first. Default: compile (or load from numba's
+        disk cache) what :meth:`kernel` offers, for these arguments (``process`` runs the same
+        kernel on the same arguments). A node whose ``process`` needs other compiled helpers
+        overrides it.
+        """
+        offered = self.kernel(ins, outs)
+        if isinstance(offered, tuple) and len(offered) == 2:
+            compile_for(offered[0], (*offered[1], 0))
 
     def _runs_kernel(self) -> bool:
         """True when this node's type uses the default :meth:`process` (it runs its kernel)."""

@@ -234,6 +234,7 @@ def _install(engine: Any, tap: Tap, plan_of: Any = None) -> None:
         point.taps = ((tap, buffer),)
         tap._point = point
         if member >= 0:
+            fused.ready_members()  # compiled here, not in the audio thread's next block
             fused.run_member_with(member, point.process)  # and unfused from now on: either way the block is whole
         else:
             plan.steps[index] = (point.process, ins, outs)

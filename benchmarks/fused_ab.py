@@ -31,7 +31,7 @@ os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fused_ab_")
 import numpy as np  # noqa: E402
 
 import neuralgraph as ng  # noqa: E402
-from neuralgraph._compile.fusion import SIGNATURE, FusedStep, generate, grouped  # noqa: E402
+from neuralgraph._compile.fusion import SIGNATURE, FusedStep, generate, grouped, table  # noqa: E402
 from neuralgraph._nodes import aot  # noqa: E402
 
 IMPORT = re.compile(r"^from neuralgraph_plugins\.(\w+) import", re.MULTILINE)
@@ -60,8 +60,8 @@ def runs(patch: Path, plugins: Path) -> list[tuple[Any, Any, np.ndarray, list[np
     for step, _, _ in engine.plan.steps:
         fused = getattr(step, "__self__", None)
         if isinstance(fused, FusedStep):
-            text, arrays = generate(grouped(fused._kernels), fused.progress)
-            addresses = np.array([a.__array_interface__["data"][0] for a in arrays], np.int64)
+            text, arrays, sizes = generate(grouped(fused._kernels), fused.progress)
+            addresses = table(arrays, sizes)
             other = aot.jit(other_source(text, plugins), SIGNATURE)
             found.append((aot.jit(text, SIGNATURE), other, addresses, arrays))
     return found

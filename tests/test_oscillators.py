@@ -450,3 +450,31 @@ def test_the_sine_of_an_unfolded_phase_is_within_3_4e_9_of_sin():
     phases = np.concatenate([grid, grid + 4096.0, np.arange(-8, 9) / 4.0, np.arange(-8, 9) / 4.0 + 1e-12])
     error = max(abs(_sin_phase(float(q)) - np.sin(2 * np.pi * (q % 1.0))) for q in phases)
     assert 1e-9 < error < 3.4e-9
+
+
+def test_the_vector_sine_pass_gives_the_scalar_polynomials_samples_bit_for_bit():
+    """An FM carrier's sines, eight at a time as LLVM vector operations (``_sines_of_phases``),
+    are the float32 of ``_sin_phase`` of each phase exactly: random phases, phases on each side of
+    every fold point (quarter and half cycles), negative ones and thousands of cycles on."""
+    from numba import njit
+
+    import neuralgraph_plugins.oscillators as osc
+
+    osc._sin_phase(0.0)  # compiled in this process: the module now holds numba's dispatchers
+    sines, step = osc._sines_of_phases, osc.SINES
+
+    @njit
+    def vector_pass(phases, out):  # row 1 of out, as a lane of a multi-lane node
+        for i in range(0, phases.size, step):
+            sines(phases, out, 1, i)
+
+    grid = np.arange(-8, 9) / 4.0
+    phases = np.concatenate(
+        [np.random.default_rng(3).uniform(-3.0, 3.0, 4000), grid, grid + 1e-12, grid - 1e-12, grid + 4096.0]
+    )
+    phases = phases[: phases.size // step * step]
+    out = np.zeros((3, phases.size), np.float32)
+    vector_pass(phases, out)
+    want = np.array([np.float32(osc._sin_phase(float(q))) for q in phases], np.float32)
+    np.testing.assert_array_equal(out[1], want)
+    assert not out[0].any() and not out[2].any()  # the other lanes untouched

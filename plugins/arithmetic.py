@@ -7,7 +7,7 @@ import numpy as np
 from neuralgraph.plugin import Input, Node, Output, Ports, PrepareContext, dense, hookimpl, njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _mul_kernel(a, b, out, frames):  # pragma: no cover - compiled
     """``out = a * b`` (float32, the same samples as ``np.multiply``): Mul's kernel for fusion."""
     for lane in range(out.shape[0]):

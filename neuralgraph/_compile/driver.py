@@ -25,7 +25,7 @@ import numpy as np
 from neuralgraph._compile.fusion import FORMAT, SIGNATURE, FusedStep
 from neuralgraph._nodes import aot
 
-DRIVER_FORMAT = 4
+DRIVER_FORMAT = 5
 
 
 def signature(runs: int, escaping: int) -> str:
@@ -54,9 +54,9 @@ def generate(digests: Sequence[str], escapes: Sequence[bool] = ()) -> str:
         f"# fused runs: {SIGNATURE}",
         "import numpy as np",
         "from numba import njit",
-        "from neuralgraph._compile.plan import _guard_pass",
+        "from neuralgraph._compile.plan import shared_guard",
         "from neuralgraph._nodes.aot import jit_function",
-        "_guard = njit(nogil=True)(_guard_pass)",
+        "_guard = shared_guard()",
         *(f"f{k} = jit_function({d!r})" for k, d in enumerate(digests)),
         "",
         "",

@@ -461,8 +461,8 @@ class FusedStep:
         the run falls back to them one by one while playing, so no kernel compiles on the audio
         thread."""
         for member in self.members:
-            ready = getattr(member.kernel_source, "ready", None)
-            if callable(ready) and member.ins is not None and member.outs is not None:
+            ready = getattr(member.kernel_source, "ready", None)  # a node's; a mix step has none
+            if callable(ready):
                 ready(member.ins, member.outs)
 
     def run_member_with(self, k: int, process: Process) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from time import perf_counter_ns
@@ -103,20 +104,16 @@ def _guard_kernel() -> Callable[..., Any]:
     return _plan_kernels()[0]
 
 
-_shared_guard: list[Any] = []
-
-
+@functools.cache
 def shared_guard() -> Any:
     """``_guard_pass`` as ONE numba function, cached on disk, that every offline driver calls
     (``_compile/driver.py``; its generated sources import it, numba is imported by then). Each
     driver made a function of its own before: numba compiled the same guard again for every
     driver in a process and never cached it (82 compiles, 19 s of CPU in the test suite's
     process, docs/performance.md)."""
-    if not _shared_guard:
-        from numba import njit
+    from numba import njit
 
-        _shared_guard.append(njit(cache=True, nogil=True)(_guard_pass))
-    return _shared_guard[0]
+    return njit(cache=True, nogil=True)(_guard_pass)
 
 
 def _diagnostic_kernels() -> tuple[Callable[..., Any], Callable[..., Any]]:

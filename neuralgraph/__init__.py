@@ -23,7 +23,16 @@ Live (docs/live.md): ``Engine.swap`` plays an edited patch keeping every kept no
 notebook, :func:`render` to an :class:`Audio` array and :func:`play` to a :class:`Player`.
 """
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
+
+if "numpy" not in sys.modules:
+    # OpenBLAS (numpy's BLAS) starts a worker per core as it loads, each busy-waiting before it
+    # sleeps, and again after every BLAS call: 0.13 s of CPU a worker at start-up, and a spinning
+    # thread beside the audio thread. neuralgraph's numerical work comes in blocks too small for
+    # them. A value the user set wins; a host that imported numpy first keeps its own.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from neuralgraph._compile.compiler import build_plan
 from neuralgraph._compile.plan import Plan

@@ -189,3 +189,34 @@ def test_the_environment_does_not_hide_a_lazy_import():
     for name in ("onnxruntime", "networkx", "scipy.linalg"):
         proc = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, env=dict(os.environ))
         assert proc.returncode == 0, f"{name} is a dependency and must be importable"
+
+
+THREADS = """
+import os, sys
+import neuralgraph as ng
+ng.Engine(ng.load_patch(sys.argv[1]), sample_rate=48000, block_size=64).render(0.5)
+print(len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"))
+"""
+
+
+def _threads_after_render(blas: str | None) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if blas is not None:
+        env["OPENBLAS_NUM_THREADS"] = blas
+    patch = str(ROOT / "graphs" / "saw_chord.toml")
+    proc = subprocess.run([sys.executable, "-c", THREADS, patch], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    count, setting = proc.stdout.split()
+    return int(count), setting
+
+
+def test_a_render_runs_on_one_thread_no_blas_workers_spinning_beside_it():
+    # numpy's OpenBLAS starts a worker per core as it loads, each busy-waiting first (0.13 s of CPU
+    # a worker here): neuralgraph asks for none before numpy loads
+    assert _threads_after_render(None) == (1, "1")
+
+
+def test_a_blas_thread_count_the_user_set_is_kept():
+    count, setting = _threads_after_render("2")
+    assert setting == "2"
+    assert count == 2, "OpenBLAS started the worker the user asked for"

@@ -29,15 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, hookimpl, intrinsic, njit
+from neuralgraph.plugin import Input, Node, Output, Param, Ports, PrepareContext, carray, hookimpl, intrinsic, njit
 
 TWO_PI = 2.0 * math.pi
 
 # ---- shared tables --------------------------------------------------------------------------------
-
-SINE_SIZE = 4096
-#: One sine cycle plus a guard point; linear interpolation in it is within 3e-7 of sin().
-SINE_TABLE = np.sin(np.arange(SINE_SIZE + 1) * (TWO_PI / SINE_SIZE))
 
 BLEP_ZERO_CROSSINGS = 16
 BLEP_OVERSAMPLING = 64
@@ -284,6 +280,21 @@ def _sin_phase(q):  # pragma: no cover - compiled
     return c * (S1 + c2 * (S3 + c2 * (S5 + c2 * (S7 + c2 * S9))))
 
 
+@intrinsic
+def _pointer(typingctx, address):  # pragma: no cover - compiled
+    """int64 address -> void* (side-by-side sines are reached through a table of addresses)."""
+    from numba.core import cgutils, types  # at typing time: importing this module imports no numba
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(types.int64), codegen
+
+
+def _address(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
 #: Samples :func:`_sines_of_phases` takes at a time: one vector of float64 (one AVX-512 register).
 SINES = 8
 
@@ -364,53 +375,110 @@ def _phases_unwrapped(freq, lane, p, inv_sr, scratch, frames):  # pragma: no cov
     return acc
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _sine_kernel(freq, reset, phase, last_reset, inv_sr, table, scratch, out, frames):  # pragma: no cover
-    # Two passes per lane: the phases (not folded) into ``scratch`` (float64), then the sine of
-    # every phase (``_sin_phase`` folds it), a branch-free polynomial that LLVM vectorises (1.4x
-    # faster than the interpolated table, which ``table`` still names for callers; error < 3.4e-9
-    # against 3e-7).
-    # Only a lane with a sync edge in the block runs the sample-by-sample recursion. fastmath
-    # "contract" only (no reassociation): the polynomial's multiply-adds become fused
-    # multiply-adds (one rounding instead of two, far below float32 output rounding).
-    for lane in range(out.shape[0]):
-        p = phase[lane]
-        r0 = last_reset[lane]
-        f0 = freq[lane, 0]
-        quiet = r0 <= 0.0  # no sync edge in this block
-        constant = True
+@njit(cache=True, nogil=True, inline="always")
+def _sine_lane(freq, reset, phase, last_reset, inv_sr, scratch, out, lane, frames):  # pragma: no cover - compiled
+    """One lane of :func:`_sine_kernel`. Two passes: the phases (not folded) into ``scratch``
+    (float64), then the sine of every phase (``_sin_phase`` folds it), a branch-free polynomial
+    that LLVM vectorises (1.4x faster than an interpolated table; error < 3.4e-9 against 3e-7).
+    Only a block with a sync edge runs the sample-by-sample recursion."""
+    p = phase[lane]
+    r0 = last_reset[lane]
+    f0 = freq[lane, 0]
+    quiet = r0 <= 0.0  # no sync edge in this block
+    constant = True
+    for i in range(frames):
+        quiet &= reset[lane, i] <= 0.0
+        constant &= freq[lane, i] == f0
+    if quiet and constant:
+        # p + i * step: independent per sample, so the sines of the lane are one vectorised pass
+        step = f0 * inv_sr
         for i in range(frames):
-            quiet &= reset[lane, i] <= 0.0
-            constant &= freq[lane, i] == f0
-        if quiet and constant:
-            # p + i * step: independent per sample, so the sines of the lane are one vectorised pass
-            step = f0 * inv_sr
-            for i in range(frames):
-                out[lane, i] = _sin_phase(p + i * step)
-            phase[lane] = _wrap(p + frames * step)
-            last_reset[lane] = reset[lane, frames - 1]
-            continue
-        if quiet:
-            phase[lane] = _wrap(_phases_unwrapped(freq, lane, p, inv_sr, scratch, frames))
-            last_reset[lane] = reset[lane, frames - 1]
-        else:
-            for i in range(frames):
-                r = reset[lane, i]
-                if r > 0.0 and r0 <= 0.0:
-                    p = 0.0
-                r0 = r
-                scratch[i] = p
-                p += freq[lane, i] * inv_sr
-                p = _wrap(p)
-            phase[lane] = p
-            last_reset[lane] = r0
-        i = 0
-        while i + SINES <= frames:
-            _sines_of_phases(scratch, out, lane, i)
-            i += SINES
-        while i < frames:
-            out[lane, i] = _sin_phase(scratch[i])
-            i += 1
+            out[lane, i] = _sin_phase(p + i * step)
+        phase[lane] = _wrap(p + frames * step)
+        last_reset[lane] = reset[lane, frames - 1]
+        return
+    if quiet:
+        phase[lane] = _wrap(_phases_unwrapped(freq, lane, p, inv_sr, scratch, frames))
+        last_reset[lane] = reset[lane, frames - 1]
+    else:
+        for i in range(frames):
+            r = reset[lane, i]
+            if r > 0.0 and r0 <= 0.0:
+                p = 0.0
+            r0 = r
+            scratch[i] = p
+            p += freq[lane, i] * inv_sr
+            p = _wrap(p)
+        phase[lane] = p
+        last_reset[lane] = r0
+    i = 0
+    while i + SINES <= frames:
+        _sines_of_phases(scratch, out, lane, i)
+        i += SINES
+    while i < frames:
+        out[lane, i] = _sin_phase(scratch[i])
+        i += 1
+
+
+# fastmath "contract" only (no reassociation): the polynomial's multiply-adds become fused
+# multiply-adds (one rounding instead of two, far below float32 output rounding).
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sine_kernel(freq, reset, phase, last_reset, inv_sr, scratch, out, frames):  # pragma: no cover - compiled
+    for lane in range(out.shape[0]):
+        _sine_lane(freq, reset, phase, last_reset, inv_sr, scratch, out, lane, frames)
+
+
+#: Columns of a row of :func:`_sine_across`'s table: the addresses of one sine's freq, sync, phase,
+#: last sync value and output, then the block's width.
+_FREQ, _SYNC, _PHASE, _LAST, _OUT, _WIDTH = range(6)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sine_across(table, inv_sr, scratch, frames):  # pragma: no cover - compiled
+    """:func:`_sine_kernel` for one-lane sines side by side (a row of addresses each, raw views:
+    no reference counting): each one's samples as its own call makes them, without a call's
+    entry (its arguments, the polynomial's constants) per sine: a twelfth of a one-lane call's
+    time in ``perf`` of the per-voice P2."""
+    for j in range(table.shape[0]):
+        row = table[j]
+        width = row[_WIDTH]
+        _sine_lane(
+            carray(_pointer(row[_FREQ]), (1, width), np.float32),
+            carray(_pointer(row[_SYNC]), (1, width), np.float32),
+            carray(_pointer(row[_PHASE]), (1,), np.float64),
+            carray(_pointer(row[_LAST]), (1,), np.float64),
+            inv_sr,
+            scratch,
+            carray(_pointer(row[_OUT]), (1, width), np.float32),
+            0,
+            frames,
+        )
+
+
+def _sine_lanes_form(calls: list[tuple]) -> tuple | None:
+    """_sine_kernel's lanes form (neuralgraph._compile.lanes): one-lane sines of one sample rate,
+    no data path between them, as one _sine_across call over a table of their arrays' addresses
+    (the plan keeps the arrays)."""
+    if len({c[4] for c in calls}) != 1:
+        return None
+    for freq, sync, phase, last, _, scratch, out in calls:
+        width = out.shape[1]
+        if not (
+            freq.shape == sync.shape == out.shape == (1, width)
+            and phase.shape == last.shape == (1,)
+            and {freq.dtype, sync.dtype, out.dtype} == {np.dtype(np.float32)}
+            and {phase.dtype, last.dtype, scratch.dtype} == {np.dtype(np.float64)}
+            and scratch.shape[0] >= width
+        ):
+            return None
+    table = np.array([[_address(c[k]) for k in (0, 1, 2, 3, 6)] + [c[6].shape[1]] for c in calls], np.int64)
+    return _sine_across, (table, calls[0][4], calls[0][5])
+
+
+#: fusion runs up to SINES_SIDE_BY_SIDE separate one-lane calls of this kernel as one (neuralgraph._compile.lanes)
+SINES_SIDE_BY_SIDE = 32
+_sine_kernel.lanes = _sine_lanes_form
+_sine_kernel.lanes_most = SINES_SIDE_BY_SIDE
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -788,6 +856,7 @@ class SineOsc(_PhaseOsc):
     """Sine oscillator (phase accumulator, polynomial sine); frequency is an audio input, so it can be modulated (FM)."""
 
     type_name = "osc.sine"
+    side_by_side = True  # one-lane sines run as one call in a fused plan (_sine_lanes_form)
     freq = _freq_input(440.0)
     sync = _sync_input()
     out = Output(span=(-1.0, 1.0), doc="The sine, -1..1, starting at 0 rising.")
@@ -803,7 +872,6 @@ class SineOsc(_PhaseOsc):
             self.phase,
             self.last_reset,
             self.inv_sr,
-            SINE_TABLE,
             self.scratch,
             outs.out,
         )

@@ -47,16 +47,17 @@ def render(e: ng.Engine, blocks: int, edits=None) -> np.ndarray:
     return np.concatenate(out, axis=1)
 
 
-def side_by_side(e: ng.Engine) -> list[list[str]]:
-    """The nodes each side-by-side call of the plan's compiled (plain) fused functions runs: the
-    generated source names the call's member index, whose position starts the group."""
+def side_by_side(e: ng.Engine, form: str = "_svf_across") -> list[list[str]]:
+    """The nodes each side-by-side call (of ``form``) of the plan's compiled (plain) fused
+    functions runs: the generated source names the call's member index, whose position starts the
+    group."""
     found = []
     for record in e.plan.records:
         if record.kind != "fused":
             continue
         step = record.state
         source = aot.source_path(step.digest).read_text()
-        alias = re.search(r"import _svf_across as (k\d+)", source)
+        alias = re.search(rf"import {form} as (k\d+)", source)
         if not alias:
             continue
         lines = [line.strip() for line in source.splitlines()]
@@ -208,3 +209,80 @@ def test_a_many_lane_filter_of_the_type_does_not_keep_one_lane_ones_apart(load):
     out = render(e, 60)
     assert side_by_side(e) == [["lp0", "lp1", "lp2", "lp3"]]
     np.testing.assert_array_equal(out, render(engine(load(nodes), fuse=False), 60))
+
+
+P2 = ROOT / "graphs" / "bench" / "per_voice" / "p2_fm.toml"
+
+
+def test_one_lane_sines_run_side_by_side_with_the_separate_calls_samples():
+    """The per-voice P2: its 32 modulators share one call, its 32 carriers (each after its own
+    modulator) another; a modulator retuned mid-render and a carrier synced are heard, and every
+    sample is the separate calls' and the unfused plan's."""
+    patch = ng.load_patch(P2)
+    edits = {40: [("mod3.freq", 333.0)], 90: [("car7.sync", 1.0)], 91: [("car7.sync", 0.0)]}
+    lanes = engine(patch)
+    out = render(lanes, 200, edits)
+    assert side_by_side(lanes, "_sine_across") == [[f"mod{k}" for k in range(1, 33)], [f"car{k}" for k in range(1, 33)]]
+    np.testing.assert_array_equal(out, render(engine(patch, lanes=False), 200, edits))
+    np.testing.assert_array_equal(out, render(engine(patch, fuse=False), 200, edits))
+    rms = np.sqrt(np.mean(out[:, : 40 * 64].astype(np.float64) ** 2))
+    assert abs(rms - 0.122) < 0.01  # the harness's P2 (0.122 over 60 s)
+    plain = render(engine(patch), 200)
+    assert np.max(np.abs(plain[:, : 40 * 64] - out[:, : 40 * 64])) == 0.0
+    assert np.max(np.abs(plain[:, 41 * 64 :] - out[:, 41 * 64 :])) > 1e-3
+
+
+@pytest.mark.parametrize("frames", [64, 61])
+def test_the_side_by_side_sines_keep_each_ones_phase_through_held_modulated_and_synced_blocks(frames):
+    """The form on its own, against the separate calls: a held frequency (the one-pass path), a
+    modulated one (the phases pass), a sync edge inside a block and one across a block boundary.
+    A block of 61 runs 56 samples eight at a time and its last 5 one at a time."""
+    from neuralgraph_plugins.oscillators import _sine_across, _sine_kernel
+
+    blocks, count = 10, 5
+    rng = np.random.default_rng(5)
+    freq = np.empty((blocks, count, frames), np.float32)
+    freq[:, 0] = 440.0  # held
+    freq[:, 1] = 300.0 + 200.0 * rng.uniform(-1, 1, (blocks, frames))  # modulated
+    freq[:, 2] = 1000.0
+    freq[:, 3] = -250.0  # backwards
+    freq[:, 4] = 55.0
+    freq[4, 4, 20:] = 880.0  # steps inside block 4
+    sync = np.zeros((blocks, count, frames), np.float32)
+    sync[3, 2, 17:30] = 1.0  # an edge inside block 3
+    sync[5, 3, frames - 1] = 1.0  # high at the end of block 5: block 6 starts high, no new edge
+    sync[6, 3, :4] = 1.0
+
+    def calls() -> list[tuple]:
+        out = []
+        for _ in range(count):
+            ins = np.zeros((1, frames), np.float32), np.zeros((1, frames), np.float32)
+            out.append((*ins, np.zeros(1), np.zeros(1), 1.0 / SR, np.zeros(frames), np.zeros((1, frames), np.float32)))
+        return out
+
+    separate, together = calls(), calls()
+    member = _sine_kernel.lanes(together)
+    assert member is not None and member[0].py_func is _sine_across.py_func
+    for b in range(blocks):
+        for lane in range(count):
+            for args in (separate[lane], together[lane]):
+                args[0][0], args[1][0] = freq[b, lane], sync[b, lane]
+            _sine_kernel(*separate[lane], frames)
+        member[0](*member[1], frames)
+        for a, c in zip(separate, together):
+            np.testing.assert_array_equal(a[6], c[6])  # every sine's output
+            np.testing.assert_array_equal(a[2], c[2])  # its phase
+            np.testing.assert_array_equal(a[3], c[3])  # and its last sync value
+    assert np.max(np.abs(together[0][6])) > 0.99
+
+
+def test_sines_of_two_sample_rates_or_many_lanes_are_not_side_by_side():
+    from neuralgraph_plugins.oscillators import _sine_kernel
+
+    def call(lanes: int, rate: float) -> tuple:
+        ins = np.zeros((lanes, 64), np.float32), np.zeros((lanes, 64), np.float32)
+        return (*ins, np.zeros(lanes), np.zeros(lanes), 1.0 / rate, np.zeros(64), np.zeros((lanes, 64), np.float32))
+
+    assert _sine_kernel.lanes([call(1, SR), call(1, 44100)]) is None
+    assert _sine_kernel.lanes([call(1, SR), call(2, SR)]) is None
+    assert _sine_kernel.lanes([call(1, SR), call(1, SR)]) is not None

@@ -63,14 +63,25 @@ def most(kernel: Any) -> int:
     return count if isinstance(count, int) and count >= 2 else LANES
 
 
-def _writes_apart(calls: Sequence[tuple[Any, ...]]) -> bool:
-    """No array a call writes (a writeable one) shares memory with any array of another call."""
-    arrays = [[a for a in args if isinstance(a, np.ndarray)] for args in calls]
-    for i, own in enumerate(arrays):
-        for w in (a for a in own if a.flags.writeable):
-            for j, other in enumerate(arrays):
-                if j != i and any(np.may_share_memory(w, b) for b in other):
-                    return False
+def _extents(args: Sequence[Any]) -> np.ndarray:
+    """The byte range each array of a call spans, and whether the call may write it: rows of
+    (first byte, past the last byte, writeable), what ``np.may_share_memory`` compares."""
+    rows = []
+    for a in args:
+        if isinstance(a, np.ndarray) and a.size:
+            start = a.__array_interface__["data"][0]
+            low = sum(min(0, (n - 1) * k) for n, k in zip(a.shape, a.strides))
+            high = sum(max(0, (n - 1) * k) for n, k in zip(a.shape, a.strides)) + a.itemsize
+            rows.append((start + low, start + high, a.flags.writeable))
+    return np.array(rows, np.int64).reshape(-1, 3)
+
+
+def _apart(call: np.ndarray, earlier: np.ndarray) -> bool:
+    """No array of ``call`` shares memory with one of ``earlier`` (extents) where either writes it."""
+    for first, past, writes in call:
+        overlap = (earlier[:, 0] < past) & (first < earlier[:, 1])
+        if np.any(overlap & ((earlier[:, 2] != 0) | bool(writes))):
+            return False
     return True
 
 
@@ -81,15 +92,17 @@ def laned(members: Sequence[Any]) -> list[Any]:
     while i < len(members):
         found = _lanes_form(members[i])
         j = i + 1
-        while (
-            found is not None
-            and j < len(members)
-            and j - i < most(found[0])
-            and isinstance(members[j], tuple)
-            and members[j][0] is found[0]
-            and _writes_apart([m[1] for m in members[i : j + 1]])
-        ):
-            j += 1
+        if found is not None:
+            taken = _extents(members[i][1])
+            while (
+                j < len(members)
+                and j - i < most(found[0])
+                and isinstance(members[j], tuple)
+                and members[j][0] is found[0]
+                and _apart(extents := _extents(members[j][1]), taken)
+            ):
+                taken = np.concatenate([taken, extents])
+                j += 1
         if found is not None and j - i > 1:
             try:
                 member = found[1]([m[1] for m in members[i:j]])

@@ -230,6 +230,29 @@ def test_voices_sum_collapses_lanes(load, tmp_path):
     assert out.shape == (1, 480) and np.all(out[0] == 3.0)
 
 
+@pytest.mark.parametrize("fuse", [True, False])
+def test_fixed_voices_are_read_where_they_are_held(load, fuse):
+    """voices.fixed's lanes are its own array, read in place by the plan (no copy a block), and
+    each lane sounds at its value: 220, 330 and 440 Hz sines summed."""
+    patch = load(
+        {
+            "keys": {"type": "voices.fixed", "count": 3, "start": 220.0, "step": 110.0},
+            "osc": {"type": "osc.sine", "freq": "keys"},
+            "sum": {"type": "voices.sum", "in": "osc"},
+            "out": {"type": "io.output", "channels": 1, "in": "sum"},
+        }
+    )
+    engine = ng.Engine(patch, sample_rate=SR, block_size=64, ceiling=np.inf, fuse=fuse)
+    keys = engine.plan.nodes["keys"]
+    out = engine.render(1.0)[0]
+    records = [m for r in engine.plan.records for m in (r.members or (r,))]
+    assert next(r for r in records if r.name == "keys").outs.out is keys.values
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(out.size)))
+    peaks = sorted(np.argsort(spectrum)[-3:])  # 1 Hz bins
+    assert peaks == [220, 330, 440]
+    np.testing.assert_array_equal(keys.values[:, 0], [220.0, 330.0, 440.0])
+
+
 def test_voices_process_does_not_allocate(load):
     engine = ng.Engine(voices_patch(load, "freq", 8), sample_rate=SR, block_size=4096)
 

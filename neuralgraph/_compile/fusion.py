@@ -355,7 +355,11 @@ class FusedStep:
     )
 
     def __init__(
-        self, members: Sequence[StepRecord], kernels: list[Member], function: Callable[..., None] | None = None
+        self,
+        members: Sequence[StepRecord],
+        kernels: list[Member],
+        function: Callable[..., None] | None = None,
+        linked: list[Member] | None = None,
     ) -> None:
         self.members = tuple(members)
         self.nodes = [m.kernel_source for m in members]
@@ -368,7 +372,7 @@ class FusedStep:
         # compile (or load from the disk cache) now, not in the first block: a failure here
         # leaves the run unfused instead of blaming its first member. ``function``: already
         # compiled from the same (grouped) source by fuse_steps (every run of a plan in one batch)
-        self._plain = _build_grouped(kernels, self.progress, function)
+        self._plain = _build_grouped(kernels, self.progress, function, linked)
         self.kernel, self.addresses, self.arrays, self.digest = self._plain
         self._profiled: tuple[Callable[..., None], np.ndarray, list[np.ndarray], str] | None = None
         #: nanoseconds spent in each member while the profile build runs (:meth:`profile`)
@@ -509,12 +513,16 @@ def grouped(kernels: Sequence[Member]) -> list[Member]:
 
 
 def _build_grouped(
-    kernels: list[Member], progress: np.ndarray, function: Callable[..., None] | None = None
+    kernels: list[Member],
+    progress: np.ndarray,
+    function: Callable[..., None] | None = None,
+    linked: list[Member] | None = None,
 ) -> tuple[Callable[..., None], np.ndarray, list[np.ndarray], str]:
     """The plain build with series chains run sample by sample (``chains``) and independent calls
     side by side (``lanes``); the separate calls when that build fails (a plugin's chain or lanes
-    form numba cannot compile). ``function``: compiled from the grouped source already."""
-    linked = grouped(kernels)
+    form numba cannot compile). ``function``: compiled from the grouped source already;
+    ``linked``: ``grouped(kernels)`` already made."""
+    linked = grouped(kernels) if linked is None else linked
     if all(a is b for a, b in zip(linked, kernels)):
         return _build(kernels, progress, function=function)
     try:
@@ -543,14 +551,16 @@ def fuse_steps(records: list[StepRecord], *, min_run: int = 1, max_run: int = MA
     """
     kernels = [None if r.kernel_source is None else kernel_of(r.kernel_source, r.ins, r.outs) for r in records]
     runs = _runs(kernels, min_run, max_run)
-    functions = _compile_runs({i: [k for k in kernels[i:j] if k is not None] for i, j in runs})
+    members = {i: [k for k in kernels[i:j] if k is not None] for i, j in runs}
+    linked = {i: grouped(m) for i, m in members.items()}
+    functions = _compile_runs(linked)
     out: list[StepRecord] = []
     done = 0
     for i, j in runs:
         out.extend(records[done:i])
         done = i
         try:
-            step = FusedStep(records[i:j], [k for k in kernels[i:j] if k is not None], functions.get(i))
+            step = FusedStep(records[i:j], members[i], functions.get(i), linked[i])
         except Exception as exc:  # no writable cache directory, a kernel numba cannot compile, ...
             warnings.warn(f"neuralgraph: {records[i].name} … {records[j - 1].name} not fused: {exc}", stacklevel=2)
             continue
@@ -587,12 +597,12 @@ def _runs(kernels: Sequence[Member | None], min_run: int, max_run: int) -> list[
 
 
 def _compile_runs(runs: dict[int, list[Member]]) -> dict[int, Callable[..., None]]:
-    """Every run's (grouped) function compiled in one batch (one compile subprocess for a plan's
-    missing ones), by the run's start; empty if the batch fails (each run then compiles on its
-    own, and the one that fails is reported)."""
+    """Every run's function compiled in one batch (one compile subprocess for a plan's missing
+    ones), by the run's start, from its grouped members (:func:`grouped`); empty if the batch
+    fails (each run then compiles on its own, and the one that fails is reported)."""
     try:
         progress = np.zeros(PROGRESS, np.int64)
-        sources = [(generate(grouped(members), progress)[0], SIGNATURE) for members in runs.values()]
+        sources = [(generate(members, progress)[0], SIGNATURE) for members in runs.values()]
         return dict(zip(runs, aot.compiled(sources)))
     except Exception:
         return {}

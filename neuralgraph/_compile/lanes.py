@@ -70,6 +70,9 @@ def _extents(args: Sequence[Any]) -> np.ndarray:
     for a in args:
         if isinstance(a, np.ndarray) and a.size:
             start = a.__array_interface__["data"][0]
+            if a.flags.c_contiguous:  # every array of a fused member
+                rows.append((start, start + a.nbytes, a.flags.writeable))
+                continue
             low = sum(min(0, (n - 1) * k) for n, k in zip(a.shape, a.strides))
             high = sum(max(0, (n - 1) * k) for n, k in zip(a.shape, a.strides)) + a.itemsize
             rows.append((start + low, start + high, a.flags.writeable))
@@ -78,11 +81,9 @@ def _extents(args: Sequence[Any]) -> np.ndarray:
 
 def _apart(call: np.ndarray, earlier: np.ndarray) -> bool:
     """No array of ``call`` shares memory with one of ``earlier`` (extents) where either writes it."""
-    for first, past, writes in call:
-        overlap = (earlier[:, 0] < past) & (first < earlier[:, 1])
-        if np.any(overlap & ((earlier[:, 2] != 0) | bool(writes))):
-            return False
-    return True
+    first, past, writes = call[:, :1], call[:, 1:2], call[:, 2:] != 0
+    overlap = (earlier[:, 0] < past) & (first < earlier[:, 1]) & ((earlier[:, 2] != 0) | writes)
+    return not overlap.any()
 
 
 def laned(members: Sequence[Any]) -> list[Any]:

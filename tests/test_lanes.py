@@ -152,6 +152,26 @@ def test_bench_still_names_each_filter_of_a_side_by_side_call():
             assert costs[name].kind == kind and costs[name].ns_per_block > 0
 
 
+def run_both_ways(kernel, form, calls, inputs, frames: int, compared: tuple[int, ...]) -> list[tuple]:
+    """``kernel``'s calls one by one and through its lanes form (which must be ``form``), block by
+    block, with ``inputs[b][lane]`` written into each call's first arguments; after every block,
+    the arguments at ``compared`` (outputs, states) must be equal bit for bit. The together calls."""
+    separate, together = calls(), calls()
+    member = kernel.lanes(together)
+    assert member is not None and member[0].py_func is form.py_func
+    for block in inputs:
+        for lane, values in enumerate(block):
+            for args in (separate[lane], together[lane]):
+                for k, v in enumerate(values):
+                    args[k][0] = v
+            kernel(*separate[lane], frames)
+        member[0](*member[1], frames)
+        for a, c in zip(separate, together):
+            for k in compared:
+                np.testing.assert_array_equal(a[k], c[k])
+    return together
+
+
 @pytest.mark.parametrize("frames", [64, 61])
 def test_the_side_by_side_call_keeps_each_filters_samples_through_a_step_inside_a_block_and_a_nan(frames):
     """The form on its own, against the separate calls: held blocks run interleaved; a cutoff that
@@ -178,19 +198,10 @@ def test_the_side_by_side_call_keeps_each_filters_samples_through_a_step_inside_
             out.append((*ins, mode, np.zeros((1, 2)), coeffs, float(SR), np.zeros((1, frames), np.float32)))
         return out
 
+    inputs = [[(x[b, lane], cutoff[b, lane]) for lane in range(count)] for b in range(blocks)]
     for mode in range(4):
-        separate, together = calls(mode), calls(mode)
-        member = _svf_kernel.lanes(together)
-        assert member is not None and member[0].py_func is _svf_across.py_func
-        for b in range(blocks):
-            for lane in range(count):
-                for args in (separate[lane], together[lane]):
-                    args[0][0], args[1][0] = x[b, lane], cutoff[b, lane]
-                _svf_kernel(*separate[lane], frames)
-            member[0](*member[1], frames)
-            for a, c in zip(separate, together):
-                np.testing.assert_array_equal(a[7], c[7])  # every filter's output
-                np.testing.assert_array_equal(a[4], c[4])  # and its state
+        # every filter's output (7) and its state (4)
+        together = run_both_ways(_svf_kernel, _svf_across, lambda: calls(mode), inputs, frames, (7, 4))
         assert np.all(np.isfinite(together[1][7]))
 
 
@@ -260,19 +271,9 @@ def test_the_side_by_side_sines_keep_each_ones_phase_through_held_modulated_and_
             out.append((*ins, np.zeros(1), np.zeros(1), 1.0 / SR, np.zeros(frames), np.zeros((1, frames), np.float32)))
         return out
 
-    separate, together = calls(), calls()
-    member = _sine_kernel.lanes(together)
-    assert member is not None and member[0].py_func is _sine_across.py_func
-    for b in range(blocks):
-        for lane in range(count):
-            for args in (separate[lane], together[lane]):
-                args[0][0], args[1][0] = freq[b, lane], sync[b, lane]
-            _sine_kernel(*separate[lane], frames)
-        member[0](*member[1], frames)
-        for a, c in zip(separate, together):
-            np.testing.assert_array_equal(a[6], c[6])  # every sine's output
-            np.testing.assert_array_equal(a[2], c[2])  # its phase
-            np.testing.assert_array_equal(a[3], c[3])  # and its last sync value
+    inputs = [[(freq[b, lane], sync[b, lane]) for lane in range(count)] for b in range(blocks)]
+    # every sine's output (6), its phase (2) and its last sync value (3)
+    together = run_both_ways(_sine_kernel, _sine_across, calls, inputs, frames, (6, 2, 3))
     assert np.max(np.abs(together[0][6])) > 0.99
 
 
